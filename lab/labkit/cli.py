@@ -33,7 +33,7 @@ COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "simulator", 
 # Ports are base + offset, all on 127.0.0.1.
 PORT_OFFSETS = {"kube-apiserver": 0, "etcd": 1, "etcd-peer": 2, "kube-controller-manager": 3,
                 "simulator": 4, "simulator-metrics": 5, "prometheus": 6, "faultproxy": 7}
-DEFAULT_PORT_BASE = 16443
+DEFAULT_PORT_BASE = int(os.environ.get("LAB_PORT_BASE", "16443"))
 CONTROLLERS = ("garbage-collector-controller", "namespace-controller", "serviceaccount-controller",
                "serviceaccount-token-controller", "root-ca-certificate-publisher-controller",
                "persistentvolume-binder-controller", "persistentvolumeclaim-protection-controller",

@@ -40,6 +40,20 @@ def api(kubeconfig):
 
 
 @pytest.fixture(scope="session")
+def get_json(api):
+    """GET a raw API path with the admin client; returns parsed JSON (or text)."""
+    def get(path):
+        resp = api.call_api("GET", api.configuration.host + path,
+                            header_params={"Accept": "application/json, */*"})
+        resp.read()
+        try:
+            return json.loads(resp.data)
+        except ValueError:
+            return resp.data.decode()
+    return get
+
+
+@pytest.fixture(scope="session")
 def core(api):
     return client.CoreV1Api(api)
 
