@@ -24,7 +24,7 @@ func main() {
 	// Called through a symlink named after a component, or with the component as first argument.
 	name := filepath.Base(os.Args[0])
 	args := os.Args[1:]
-	if name == "kubelab" {
+	if name != "etcd" && name != "kube-apiserver" && name != "kube-controller-manager" {
 		if len(args) == 0 {
 			fmt.Fprintln(os.Stderr, usage)
 			os.Exit(2)
