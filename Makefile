@@ -38,6 +38,11 @@ $(KUBELAB): $(CP_SRC) | $(VENV)/.stamp $(GO)
 
 lab-bin: $(KUBELAB)
 
+# Debian packages some suites need (Prometheus for the monitoring tests).
+debs:
+	@command -v prometheus >/dev/null || { echo "installing Debian's prometheus"; apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null; }
+
 # ---------------------------------------------------------------------------- lab
 lab-up: venv lab-bin
 	$(LABCTL) up $(LAB_ARGS)
@@ -49,7 +54,7 @@ lab-status:
 	$(LABCTL) status
 
 # ---------------------------------------------------------------------------- tests
-test: venv lab-bin
+test: venv lab-bin debs
 	$(TEST_LAB) tests/run-all.sh
 
 test-unit: venv

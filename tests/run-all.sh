@@ -18,7 +18,7 @@ cleanup() { $PY lab/labctl down >/dev/null 2>&1 || true; }
 trap cleanup EXIT
 
 step "unit tests" $PY -m pytest -q -p no:cacheprovider tests/unit
-if $PY lab/labctl up; then
+if $PY lab/labctl up --prometheus; then
   step "lab tests" $PY -m pytest -q -p no:cacheprovider tests/lab
   for suite in tests/run-sanity.sh tests/run-integration.sh; do
     [ -x "$suite" ] && step "$suite" "$suite"
