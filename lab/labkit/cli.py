@@ -348,6 +348,16 @@ def wait_default_namespace(api, timeout=20):
 
 # ----------------------------------------------------------------------------- commands
 
+def start_component(proc, name, info, bins):
+    env, cwd = dict(os.environ), None
+    if name == "simulator":
+        env["PYTHONPATH"] = str(LAB) + os.pathsep + env.get("PYTHONPATH", "")
+        cwd = str(LAB)
+    proc.start(argv_for(name, info, bins), env=env, cwd=cwd)
+    took = wait_healthy(name, info, proc, timeout=90 if name == "simulator" else 60)
+    say(f"  {name:<24} ready in {took:.1f}s (pid {proc.pid()}, log {rel(proc.logfile)})")
+
+
 def cmd_up(args):
     t0 = time.monotonic()
     bins = binaries()
@@ -400,17 +410,11 @@ def cmd_up(args):
                 check_port_free(ports[name], name)
             if proc.pid() is not None:
                 say(f"  {name:<24} already running (pid {proc.pid()})")
-                continue
-            env = dict(os.environ)
-            cwd = None
-            if name == "simulator":
-                env["PYTHONPATH"] = str(LAB) + os.pathsep + env.get("PYTHONPATH", "")
-                cwd = str(LAB)
-            proc.start(argv_for(name, info, bins), env=env, cwd=cwd)
-            started.append(name)
-            took = wait_healthy(name, info, proc, timeout=90 if name == "simulator" else 60)
-            say(f"  {name:<24} ready in {took:.1f}s (pid {proc.pid()}, log {rel(proc.logfile)})")
+            else:
+                start_component(proc, name, info, bins)
+                started.append(name)
             if name == "kube-apiserver":
+                # Every `up` (re)applies them: server-side apply makes it cheap and idempotent.
                 api = admin_api(info)
                 crds = apply_crds(api)
                 apply_storage_classes(api)
@@ -485,14 +489,7 @@ def cmd_restart(args):
         raise LabError("the lab is not up; run `labctl up`")
     proc = Proc(STATE, args.component)
     proc.stop()
-    env = dict(os.environ)
-    cwd = None
-    if args.component == "simulator":
-        env["PYTHONPATH"] = str(LAB) + os.pathsep + env.get("PYTHONPATH", "")
-        cwd = str(LAB)
-    proc.start(argv_for(args.component, info, binaries()), env=env, cwd=cwd)
-    took = wait_healthy(args.component, info, proc, timeout=90)
-    say(f"{args.component} restarted, ready in {took:.1f}s")
+    start_component(proc, args.component, info, binaries())
     return 0
 
 

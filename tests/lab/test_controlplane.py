@@ -61,7 +61,10 @@ def test_run_strategy_sometimes_is_rejected_by_schema(custom, namespace):
         custom.create_namespaced_custom_object("kubevirt.io", "v1", namespace, "virtualmachines",
                                                _vm("bad", "Sometimes"))
     assert exc.value.status == 422
-    assert 'spec.runStrategy: Unsupported value: "Sometimes"' in exc.value.body
+    status = json.loads(exc.value.body)
+    assert status["reason"] == "Invalid"
+    assert status["details"]["causes"][0]["field"] == "spec.runStrategy"
+    assert 'spec.runStrategy: Unsupported value: "Sometimes"' in status["message"]
 
 
 def _wait_gone(read, timeout=60):

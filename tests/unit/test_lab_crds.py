@@ -23,7 +23,7 @@ AGE = ("Age", ".metadata.creationTimestamp")
 EXPECTED = {
     "virtualmachines.kubevirt.io": dict(
         kind="VirtualMachine", version="v1", scope="Namespaced", short=["vm", "vms"], status=True,
-        columns=[AGE, ("Status", ".status.printableStatus"), ("Ready", ".status.ready")]),
+        columns=[AGE, ("Status", ".status.printableStatus"), ("Ready", ".status.conditions[?(@.type=='Ready')].status")]),
     "virtualmachineinstances.kubevirt.io": dict(
         kind="VirtualMachineInstance", version="v1", scope="Namespaced", short=["vmi", "vmis"], status=False,
         columns=[AGE, ("Phase", ".status.phase"), ("IP", ".status.interfaces[0].ipAddress"),
