@@ -105,17 +105,26 @@ SIMULATOR_NAMES = ("localhost", "127.0.0.1", "virt-api.kubevirt.svc",
 
 
 def ensure_pki(folder: Path):
-    """Make every cert the lab needs, once; later `up`s reuse them."""
+    """Make every cert the lab needs that is not there yet; later `up`s reuse them."""
     folder.mkdir(parents=True, exist_ok=True)
-    if (folder / "done").exists():
-        return
-    make_ca(folder, "ca", "virtops-lab-ca")
-    make_ca(folder, "front-proxy-ca", "virtops-lab-front-proxy-ca")
-    make_cert(folder, "ca", "apiserver", "kube-apiserver", server_names=APISERVER_NAMES)
-    make_cert(folder, "ca", "admin", "virtops-lab-admin", org="system:masters")
-    make_cert(folder, "ca", "controller-manager", "system:kube-controller-manager")
-    make_cert(folder, "ca", "simulator-client", "system:kubevirt-simulator", org="system:masters")
-    make_cert(folder, "ca", "simulator", "virt-api", server_names=SIMULATOR_NAMES)
-    make_cert(folder, "front-proxy-ca", "front-proxy-client", "front-proxy-client", client=True)
-    make_service_account_keys(folder)
-    (folder / "done").write_text("ok\n")
+
+    def missing(name):
+        return not (folder / f"{name}.crt").exists()
+
+    for ca, cn in (("ca", "virtops-lab-ca"), ("front-proxy-ca", "virtops-lab-front-proxy-ca")):
+        if missing(ca):
+            make_ca(folder, ca, cn)
+    leaves = (
+        ("ca", "apiserver", "kube-apiserver", None, APISERVER_NAMES),
+        ("ca", "admin", "virtops-lab-admin", "system:masters", ()),
+        ("ca", "controller-manager", "system:kube-controller-manager", None, ()),
+        ("ca", "simulator-client", "system:kubevirt-simulator", "system:masters", ()),
+        ("ca", "simulator", "virt-api", None, SIMULATOR_NAMES),
+        ("ca", "faultproxy", "lab-faultproxy", None, ("localhost", "127.0.0.1")),
+        ("front-proxy-ca", "front-proxy-client", "front-proxy-client", None, ()),
+    )
+    for ca, name, cn, org, names in leaves:
+        if missing(name):
+            make_cert(folder, ca, name, cn, org=org, server_names=names)
+    if not (folder / "sa.key").exists():
+        make_service_account_keys(folder)
