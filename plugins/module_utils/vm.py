@@ -1,0 +1,759 @@
+# -*- coding: utf-8 -*-
+# Copyright: virtops.kubevirt contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""What the vm and vmi modules do: build, write (one or many, concurrently), wait, summarize."""
+
+from __future__ import annotations
+
+import copy
+import time
+
+from ansible_collections.virtops.kubevirt.plugins.module_utils import facts
+from ansible_collections.virtops.kubevirt.plugins.module_utils import resources as res
+from ansible_collections.virtops.kubevirt.plugins.module_utils import service
+from ansible_collections.virtops.kubevirt.plugins.module_utils import vmspec
+from ansible_collections.virtops.kubevirt.plugins.module_utils import waiter
+from ansible_collections.virtops.kubevirt.plugins.module_utils.errors import (
+    ApiError,
+    InputError,
+    KubevirtError,
+    WaitFailed,
+    WaitTimeout,
+)
+
+RESTART_CHECK_TIMEOUT = 10
+
+VM_ITEM_SPEC = dict(
+    name=dict(type="str"),
+    namespace=dict(type="str"),
+    state=dict(type="str", choices=["present", "absent"], default="present"),
+    run_strategy=dict(type="str", choices=vmspec.RUN_STRATEGIES),
+    running=dict(type="bool"),
+    definition=dict(type="dict"),
+)
+VM_ITEM_SPEC.update(copy.deepcopy(vmspec.SPEC_ARG_SPEC))
+
+VMI_ITEM_SPEC = dict(
+    name=dict(type="str"),
+    namespace=dict(type="str"),
+    state=dict(type="str", choices=["present", "absent"], default="present"),
+    definition=dict(type="dict"),
+)
+VMI_ITEM_SPEC.update(copy.deepcopy(vmspec.SPEC_ARG_SPEC))
+for _key in ("instancetype", "preference"):
+    VMI_ITEM_SPEC.pop(_key)
+
+DEFINITION_EXCLUSIVE = [("definition", key) for key in vmspec.TEMPLATE_OPTIONS]
+VM_MUTUALLY_EXCLUSIVE = [("run_strategy", "running")] + DEFINITION_EXCLUSIVE
+VMI_MUTUALLY_EXCLUSIVE = [("definition", key) for key in vmspec.TEMPLATE_OPTIONS if key in VMI_ITEM_SPEC]
+MERGED_DICTS = ("labels", "annotations")
+
+
+def vm_argument_spec():
+    spec = copy.deepcopy(VM_ITEM_SPEC)
+    spec["vms"] = dict(type="list", elements="raw")
+    spec.update(copy.deepcopy(waiter.WAIT_ARG_SPEC))
+    spec.update(service.auth_spec())
+    return spec
+
+
+def vmi_argument_spec():
+    spec = copy.deepcopy(VMI_ITEM_SPEC)
+    spec.update(copy.deepcopy(waiter.WAIT_ARG_SPEC))
+    spec.update(service.auth_spec())
+    return spec
+
+
+# -- plans: one per VM -----------------------------------------------------------------------------
+class Plan:
+    def __init__(self, index, params):
+        self.index = index
+        self.params = params
+        self.name = None
+        self.namespace = None
+        self.state = params.get("state") or "present"
+        self.desired = None
+        self.current = None
+        self.outcome = None
+        self.error = None
+        self.vmi = None
+        self.waited = False
+        self.restart_required = None
+        self.template_only = False
+        self.deleted = None
+
+    @property
+    def key(self):
+        return (self.namespace, self.name)
+
+
+def item_params(task_params, item, index, item_spec, mutually_exclusive):
+    """One vms item, with the task-level options as defaults, validated like the task's options."""
+    from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
+
+    if isinstance(item, str):
+        item = {"name": item}
+    if not isinstance(item, dict):
+        raise InputError("vms[%d] must be a VM name or a dict of VM options, got %r." % (index, item))
+    merged = {}
+    for key in item_spec:
+        if key in ("name", "definition"):
+            continue
+        if task_params.get(key) is not None:
+            merged[key] = copy.deepcopy(task_params[key])
+    for key, value in item.items():
+        if key in MERGED_DICTS and isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = dict(merged[key], **value)
+        else:
+            merged[key] = value
+    validator = ArgumentSpecValidator(item_spec, mutually_exclusive=mutually_exclusive,
+                                      required_one_of=[("name", "definition")])
+    result = validator.validate(merged)
+    if result.error_messages:
+        label = item.get("name") or (item.get("definition") or {}).get("metadata", {}).get("name") or "?"
+        raise InputError("vms[%d] (%s): %s." % (index, label, "; ".join(result.error_messages)))
+    return result.validated_parameters
+
+
+def _template_given(params):
+    return any(params.get(key) is not None for key in vmspec.TEMPLATE_OPTIONS) or params.get("definition")
+
+
+def prepare(plan, default_namespace, kind="VirtualMachine"):
+    """Validate and build the object for one plan (no I/O)."""
+    p = plan.params
+    definition = p.get("definition")
+    meta = (definition or {}).get("metadata") or {}
+    plan.name = p.get("name") or meta.get("name")
+    plan.namespace = p.get("namespace") or meta.get("namespace") or default_namespace
+    vmspec.check_name(plan.name, "name")
+    vmspec.check_namespace(plan.namespace)
+    if plan.state == "absent":
+        return
+    plan.template_only = not _template_given(p)
+    if definition:
+        plan.desired = vmspec.from_definition(definition, kind, plan.name, plan.namespace)
+        plan.desired["metadata"]["namespace"] = plan.namespace
+        if p.get("labels"):
+            plan.desired["metadata"].setdefault("labels", {}).update(vmspec.p_labels(p))
+        if p.get("annotations"):
+            plan.desired["metadata"].setdefault("annotations", {}).update(
+                {str(k): str(v) for k, v in p["annotations"].items()})
+        if kind == "VirtualMachine":
+            spec = plan.desired["spec"]
+            given = _run_strategy_given(p)
+            if given:
+                spec.pop("running", None)
+                spec["runStrategy"] = given
+    elif kind == "VirtualMachine":
+        plan.desired = vmspec.build_vm(p, plan.name, plan.namespace, run_strategy=_run_strategy_given(p))
+    else:
+        plan.desired = vmspec.build_vmi(p, plan.name, plan.namespace)
+
+
+def _run_strategy_given(params):
+    if params.get("run_strategy"):
+        return params["run_strategy"]
+    if params.get("running") is not None:
+        return "Always" if params["running"] else "Halted"
+    return None
+
+
+def _partial_patch(plan):
+    p = plan.params
+    patch = {}
+    meta = {}
+    if p.get("labels"):
+        meta["labels"] = vmspec.p_labels(p)
+    if p.get("annotations"):
+        meta["annotations"] = {str(k): str(v) for k, v in p["annotations"].items()}
+    if meta:
+        patch["metadata"] = meta
+    strategy = _run_strategy_given(p)
+    if strategy:
+        patch["spec"] = {"runStrategy": strategy}
+        if ((plan.current or {}).get("spec") or {}).get("running") is not None:
+            patch["spec"]["running"] = None
+    return patch
+
+
+def write_vm(client, plan, check_mode):
+    """Create or update one VM; sets plan.outcome."""
+    current = plan.current
+    desired = plan.desired
+    if current is None:
+        if plan.template_only and not vmspec.memory_defined(desired):
+            raise InputError(
+                "VirtualMachine %s/%s does not exist and the task gives no memory, instancetype, spec or definition "
+                "to create it from; add memory (e.g. 2Gi) or instancetype." % (plan.namespace, plan.name))
+        if not vmspec.memory_defined(desired):
+            raise InputError("VirtualMachine %s/%s would have no memory: set memory (e.g. 2Gi), an instancetype, or "
+                             "spec.domain.memory.guest." % (plan.namespace, plan.name))
+        desired["spec"].setdefault("runStrategy", None)
+        if desired["spec"]["runStrategy"] is None and desired["spec"].get("running") is None:
+            desired["spec"]["runStrategy"] = "Always"
+        elif desired["spec"]["runStrategy"] is None:
+            desired["spec"].pop("runStrategy")
+        plan.outcome = service.present(client, res.VM, desired, check_mode, current=None, have_current=True)
+        return
+    cur_spec = current.get("spec") or {}
+    if plan.template_only:
+        patch = _partial_patch(plan)
+        if not patch:
+            plan.outcome = service.Outcome(False, current, current, "none")
+            return
+        plan.outcome = service.present(client, res.VM, desired, check_mode, current=current, have_current=True,
+                                       partial=patch)
+        return
+    given = _run_strategy_given(plan.params) or (desired["spec"].get("runStrategy") if plan.params.get("definition")
+                                                 else None)
+    if given:
+        desired["spec"]["runStrategy"] = given
+        if cur_spec.get("running") is not None:
+            # Converting from the deprecated spec.running: both set is rejected by KubeVirt.
+            desired["spec"].pop("running", None)
+            conversion = {"spec": {"running": None, "runStrategy": given}}
+            if check_mode:
+                plan.outcome = service.present(client, res.VM, desired, True, current=current, have_current=True,
+                                               partial=conversion)
+                return
+            service.present(client, res.VM, desired, False, current=current, have_current=True, partial=conversion)
+    elif cur_spec.get("runStrategy"):
+        desired["spec"]["runStrategy"] = cur_spec["runStrategy"]
+    elif cur_spec.get("running") is not None:
+        desired["spec"].pop("runStrategy", None)
+        desired["spec"]["running"] = cur_spec["running"]
+    plan.outcome = service.present(client, res.VM, desired, check_mode, current=current, have_current=True)
+    if plan.outcome.changed and not check_mode and _running(current):
+        before_t = service.normalize({"spec": cur_spec.get("template")})
+        after_t = service.normalize({"spec": (plan.outcome.after.get("spec") or {}).get("template")})
+        if before_t != after_t:
+            plan.restart_required = True
+
+
+def _running(vm):
+    status = (vm or {}).get("status") or {}
+    return bool(status.get("ready") or status.get("created") or status.get("printableStatus") in (
+        "Running", "Paused", "Migrating", "Starting"))
+
+
+def effective_strategy(vm):
+    spec = (vm or {}).get("spec") or {}
+    if spec.get("runStrategy"):
+        return spec["runStrategy"]
+    if spec.get("running") is not None:
+        return "Always" if spec["running"] else "Halted"
+    return None
+
+
+def _max_rv(objs):
+    best = None
+    for obj in objs:
+        rv = ((obj or {}).get("metadata") or {}).get("resourceVersion")
+        if rv is None:
+            continue
+        try:
+            value = int(rv)
+        except ValueError:
+            return None
+        best = value if best is None or value > best else best
+    return str(best) if best is not None else None
+
+
+# -- the vm module -------------------------------------------------------------------------------
+class VmRunner:
+    """Runs the vm module for one VM (name) or many (vms)."""
+
+    kind = "VirtualMachine"
+    resource = res.VM
+
+    def __init__(self, module, client):
+        self.module = module
+        self.client = client
+        self.params = module.params
+        self.check_mode = module.check_mode
+        self.diff_mode = module._diff
+        self.progress = []
+        self.warnings = []
+
+    # plans
+    def plans(self):
+        p = self.params
+        if p.get("vms") is not None:
+            if not p["vms"]:
+                raise InputError("vms is empty; give at least one VM or use name.")
+            items = [item_params(p, item, n, VM_ITEM_SPEC, VM_MUTUALLY_EXCLUSIVE) for n, item in enumerate(p["vms"])]
+        else:
+            items = [p]
+        plans = [Plan(n, item) for n, item in enumerate(items)]
+        seen = set()
+        for plan in plans:
+            prepare(plan, self.client.namespace, self.kind)
+            if plan.key in seen:
+                raise InputError("VM %s/%s is listed twice in vms." % plan.key)
+            seen.add(plan.key)
+        return plans
+
+    def fetch_current(self, plans):
+        by_ns = {}
+        for plan in plans:
+            by_ns.setdefault(plan.namespace, []).append(plan)
+        reads = []
+        for ns, group in by_ns.items():
+            if len(group) > 3:
+                reads.append(("list", ns, group))
+            else:
+                reads.extend(("get", ns, [plan]) for plan in group)
+
+        def read(entry):
+            how, ns, group = entry
+            if how == "list":
+                try:
+                    listing = self.client.list(self.resource, ns)
+                except ApiError as exc:
+                    raise KubevirtError(service.explain(exc, "list", "%ss in namespace %s" % (self.kind, ns)))
+                found = {o["metadata"]["name"]: o for o in listing.get("items") or []}
+                for plan in group:
+                    plan.current = found.get(plan.name)
+            else:
+                plan = group[0]
+                try:
+                    plan.current = self.client.get_or_none(self.resource, plan.name, ns)
+                except ApiError as exc:
+                    raise KubevirtError(service.explain(exc, "read", self.resource.ref(plan.name, ns)))
+
+        for entry, _result, error in service.parallel(read, reads):
+            if error is not None:
+                for plan in entry[2]:
+                    plan.error = error
+
+    def write(self, plan):
+        if plan.state == "absent":
+            changed, last = service.absent(self.client, self.resource, plan.name, plan.namespace, self.check_mode)
+            plan.outcome = service.Outcome(changed, plan.current, None, "delete" if changed else "none")
+            plan.deleted = last
+            return
+        write_vm(self.client, plan, self.check_mode)
+
+    def run(self):
+        plans = self.plans()
+        self.fetch_current(plans)
+        todo = [p for p in plans if p.error is None]
+        for plan, _result, error in service.parallel(self.write, todo):
+            if error is not None:
+                plan.error = error
+        wait_error = None
+        if self.params.get("wait") and not self.check_mode:
+            try:
+                self.wait(plans)
+            except (WaitTimeout, WaitFailed, KubevirtError) as exc:
+                wait_error = exc
+        self.check_restart(plans)
+        self.read_vmis(plans)
+        return plans, wait_error
+
+    # waits
+    def wait_conditions(self):
+        return waiter.parse_wait_for(self.params.get("wait_for"))
+
+    def wait(self, plans):
+        ok = [p for p in plans if p.error is None]
+        timeout = self.params.get("wait_timeout")
+        conditions = self.wait_conditions()
+        start = time.monotonic()
+        gone = [p for p in ok if p.state == "absent" and p.outcome and p.outcome.changed]
+        if gone:
+            self.wait_deleted(gone, timeout)
+        present_plans = [p for p in ok if p.state == "present" and p.outcome and p.outcome.after]
+        by_ns = {}
+        for plan in present_plans:
+            by_ns.setdefault(plan.namespace, []).append(plan)
+        for ns, group in by_ns.items():
+            up, down = {}, []
+            for plan in group:
+                strategy = effective_strategy(plan.outcome.after)
+                if strategy in ("Always", "RerunOnFailure", "Once"):
+                    up[plan.name] = strategy
+                elif strategy == "Halted":
+                    down.append(plan.name)
+                else:
+                    self.warnings.append("VM %s/%s has run strategy %s, which starts nothing by itself; not waiting "
+                                         "(use vm_power to start it)." % (ns, plan.name, strategy))
+            if not up and not down:
+                continue
+            remaining = max(1, timeout - (time.monotonic() - start))
+            ready_check = waiter.vmi_check(conditions, list(up), True, up)
+            gone_check = waiter.gone_check(down)
+
+            def check(objects, ready_check=ready_check, gone_check=gone_check):
+                return gone_check(objects) and ready_check(objects)
+
+            names = list(up) + down
+            label = names[0] if len(names) == 1 else "%d VMs" % len(names)
+            parts = []
+            if up:
+                parts.append(" and ".join(waiter._human(c) for c in conditions))
+            if down:
+                parts.append("stopped" if not up else "stopped (%s)" % ", ".join(down))
+            description = "VirtualMachine %s/%s to be %s" % (ns, label, "; ".join(parts))
+            rv = _max_rv(p.outcome.after for p in group)
+            wait = waiter.Wait(self.client, res.VMI, ns, check, description, remaining, names=names,
+                               resource_version=rv)
+            try:
+                record = wait.run()
+            finally:
+                for plan in group:
+                    if plan.name in wait.objects or plan.name in names:
+                        plan.vmi = wait.objects.get(plan.name)
+                        plan.waited = True
+            self.progress.append(record)
+
+    def wait_deleted(self, plans, timeout):
+        start = time.monotonic()
+        by_ns = {}
+        for plan in plans:
+            by_ns.setdefault(plan.namespace, []).append(plan)
+        for ns, group in by_ns.items():
+            names = [p.name for p in group]
+            label = names[0] if len(names) == 1 else "%d VMs" % len(names)
+            steps = [(self.resource, "%s %s/%s to be deleted" % (self.kind, ns, label)),
+                     (res.VMI, "VirtualMachineInstance %s/%s to be deleted" % (ns, label))]
+            for resource, description in steps:
+                if resource is res.VMI and self.resource is res.VMI:
+                    continue
+                remaining = max(1, timeout - (time.monotonic() - start))
+                self.progress.append(waiter.Wait(self.client, resource, ns, waiter.gone_check(names), description,
+                                                 remaining, names=names).run())
+            remaining = max(1, timeout - (time.monotonic() - start))
+            wanted = set(names)
+
+            def pods_gone(objects, wanted=wanted):
+                for pod in objects.values():
+                    labels = (pod.get("metadata") or {}).get("labels") or {}
+                    if labels.get("vm.kubevirt.io/name") in wanted:
+                        return False
+                    annotations = (pod.get("metadata") or {}).get("annotations") or {}
+                    if annotations.get("kubevirt.io/domain") in wanted:
+                        return False
+                return True
+
+            selector = service.launcher_selector(names[0] if len(names) == 1 else None)
+            self.progress.append(waiter.Wait(self.client, res.POD, ns, pods_gone,
+                                             "the virt-launcher pods of %s/%s to be deleted" % (ns, label),
+                                             remaining, label_selector=selector).run())
+
+    def check_restart(self, plans):
+        """After a template change on a running VM, read what KubeVirt says (RestartRequired)."""
+        pending = [p for p in plans if p.restart_required and p.error is None]
+        by_ns = {}
+        for plan in pending:
+            by_ns.setdefault(plan.namespace, []).append(plan)
+        for ns, group in by_ns.items():
+            generations = {p.name: (p.outcome.after.get("metadata") or {}).get("generation") for p in group}
+
+            def observed(objects, generations=generations):
+                for name, gen in generations.items():
+                    vm = objects.get(name)
+                    if vm is None:
+                        continue
+                    status = vm.get("status") or {}
+                    if facts.condition(vm, "RestartRequired"):
+                        continue
+                    if gen is not None and status.get("observedGeneration") is not None \
+                            and status["observedGeneration"] >= gen:
+                        continue
+                    return False
+                return True
+
+            wait = waiter.Wait(self.client, res.VM, ns, observed,
+                               "KubeVirt to process the template change of %s" % ", ".join(sorted(generations)),
+                               min(RESTART_CHECK_TIMEOUT, self.params.get("wait_timeout") or RESTART_CHECK_TIMEOUT),
+                               names=list(generations), resource_version=_max_rv(p.outcome.after for p in group))
+            try:
+                self.progress.append(wait.run())
+            except (WaitTimeout, ApiError):
+                pass
+            for plan in group:
+                vm = wait.objects.get(plan.name)
+                if vm is not None:
+                    plan.outcome.after = vm
+                    plan.restart_required = facts.condition_true(vm, "RestartRequired")
+                if plan.restart_required:
+                    self.warnings.append("VM %s/%s: the change takes effect at its next restart (RestartRequired); "
+                                         "restart it with vm_power." % (ns, plan.name))
+
+    def read_vmis(self, plans):
+        """Without a wait, read the VMIs of VMs that existed before, for the summary."""
+        need = [p for p in plans if p.error is None and not p.waited and p.state == "present" and p.current]
+        by_ns = {}
+        for plan in need:
+            by_ns.setdefault(plan.namespace, []).append(plan)
+
+        def read(entry):
+            ns, group = entry
+            if len(group) == 1:
+                vmi = service.read_quiet(lambda: self.client.get_or_none(res.VMI, group[0].name, ns))
+                group[0].vmi = vmi
+                return
+            listing = service.read_quiet(lambda: self.client.list(res.VMI, ns), {}) or {}
+            found = {o["metadata"]["name"]: o for o in listing.get("items") or []}
+            for plan in group:
+                plan.vmi = found.get(plan.name)
+
+        service.parallel(read, list(by_ns.items()))
+
+    # results
+    def result_for(self, plan):
+        out = {"name": plan.name, "namespace": plan.namespace, "state": plan.state}
+        if plan.error is not None:
+            out.update(failed=True, msg=str(plan.error), changed=False)
+            return out
+        outcome = plan.outcome
+        out["changed"] = bool(outcome and outcome.changed)
+        out["method"] = outcome.method if outcome else "none"
+        if plan.state == "absent":
+            out["vm" if self.kind == "VirtualMachine" else "vmi_object"] = None
+            if self.diff_mode and outcome and outcome.changed:
+                out["diff"] = dict(service.diff_of(outcome.before, None), before_header=plan.name,
+                                   after_header=plan.name)
+            return out
+        after = outcome.after if outcome else None
+        if self.diff_mode:
+            out["diff"] = dict(outcome.diff(), before_header=plan.name, after_header=plan.name)
+        self.summarize(plan, after, out)
+        return out
+
+    def summarize(self, plan, after, out):
+        vm_for_summary = after
+        if plan.waited and after is not None:
+            vm_for_summary = copy.deepcopy(after)
+            status = vm_for_summary.setdefault("status", {})
+            status.pop("printableStatus", None)
+            status.pop("ready", None)
+        summary = facts.summarize_vm(vm_for_summary, plan.vmi) if after else None
+        out["vm"] = service.redacted(after)
+        out["summary"] = summary
+        out["vmi"] = facts.summarize_vmi(plan.vmi) if plan.vmi else None
+        out["printable_status"] = summary["status"] if summary else None
+        out["ready"] = summary["ready"] if summary else False
+        out["ip_address"] = summary["ip_address"] if summary else None
+        out["ip_addresses"] = summary["ip_addresses"] if summary else []
+        out["node"] = summary["node"] if summary else None
+        out["restart_required"] = bool(plan.restart_required or (summary or {}).get("restart_required"))
+
+    def exit(self, plans, wait_error):
+        results = [self.result_for(p) for p in plans]
+        for warning in self.warnings:
+            self.module.warn(warning)
+        failed = [r for r in results if r.get("failed")]
+        changed = any(r.get("changed") for r in results)
+        common = dict(changed=changed, progress=self.progress, api_requests=self.client.requests)
+        if self.params.get("vms") is not None:
+            payload = dict(common, results=results)
+            if self.diff_mode:
+                payload["diff"] = [r["diff"] for r in results if r.get("diff")]
+            if failed or wait_error:
+                parts = ["%s/%s: %s" % (r["namespace"], r["name"], r["msg"]) for r in failed[:5]]
+                msg = ""
+                if failed:
+                    msg = "%d of %d VMs failed: %s%s" % (len(failed), len(results), " | ".join(parts),
+                                                          " | ..." if len(failed) > 5 else "")
+                if wait_error:
+                    msg = (msg + " | " if msg else "") + str(wait_error)
+                self.module.fail_json(msg=msg, **payload)
+            self.module.exit_json(**payload)
+        result = results[0]
+        payload = dict(common)
+        payload.update({k: v for k, v in result.items() if k not in ("failed", "msg", "before_header")})
+        if "diff" in payload:
+            payload["diff"] = {"before": payload["diff"]["before"], "after": payload["diff"]["after"]}
+        if failed:
+            payload["changed"] = False
+            self.module.fail_json(msg=result["msg"], **payload)
+        if wait_error:
+            details = getattr(wait_error, "details", {}) or {}
+            if details.get("progress"):
+                payload["progress"] = self.progress + [details["progress"]]
+            self.module.fail_json(msg=str(wait_error), **payload)
+        self.module.exit_json(**payload)
+
+
+def run_vm_module(module):
+    client = service.connect_module(module)
+    runner = VmRunner(module, client)
+    try:
+        plans, wait_error = runner.run()
+    except KubevirtError as exc:
+        module.fail_json(msg=str(exc), api_requests=client.requests)
+    runner.exit(plans, wait_error)
+
+
+# -- the vmi module ------------------------------------------------------------------------------
+class VmiRunner(VmRunner):
+    kind = "VirtualMachineInstance"
+    resource = res.VMI
+
+    def plans(self):
+        plan = Plan(0, self.params)
+        prepare(plan, self.client.namespace, self.kind)
+        return [plan]
+
+    def write(self, plan):
+        if plan.state == "absent":
+            return VmRunner.write(self, plan)
+        plan.outcome = service.present(self.client, res.VMI, plan.desired, self.check_mode, current=plan.current,
+                                       have_current=True)
+
+    def run(self):
+        plans = self.plans()
+        plan = plans[0]
+        if plan.state == "present" and plan.desired and not vmspec.memory_defined(plan.desired):
+            raise InputError("VirtualMachineInstance %s/%s would have no memory: set memory (e.g. 2Gi) or "
+                             "spec.domain.memory.guest." % plan.key)
+        self.fetch_current(plans)
+        if plan.error is None:
+            try:
+                self.write(plan)
+            except KubevirtError as exc:
+                plan.error = exc
+        wait_error = None
+        if self.params.get("wait") and not self.check_mode and plan.error is None:
+            try:
+                self.wait_vmi(plan)
+            except (WaitTimeout, WaitFailed, KubevirtError) as exc:
+                wait_error = exc
+        if plan.vmi is None and plan.outcome and plan.outcome.after and plan.state == "present":
+            plan.vmi = plan.outcome.after
+        return plans, wait_error
+
+    def wait_vmi(self, plan):
+        timeout = self.params.get("wait_timeout")
+        if plan.state == "absent":
+            if plan.outcome and plan.outcome.changed:
+                self.wait_deleted([plan], timeout)
+            return
+        conditions = self.wait_conditions()
+        wait = waiter.Wait(self.client, res.VMI, plan.namespace,
+                           waiter.vmi_check(conditions, [plan.name], owned_by_vm=False),
+                           "VirtualMachineInstance %s/%s to be %s" % (
+                               plan.namespace, plan.name, " and ".join(waiter._human(c) for c in conditions)),
+                           timeout, names=[plan.name], resource_version=_max_rv([plan.outcome.after]))
+        try:
+            self.progress.append(wait.run())
+        finally:
+            plan.vmi = wait.objects.get(plan.name) or plan.vmi
+            plan.waited = True
+
+    def summarize(self, plan, after, out):
+        vmi = plan.vmi or after
+        summary = facts.summarize_vmi(vmi) if vmi else None
+        out["vmi_object"] = service.redacted(vmi)
+        out["summary"] = summary
+        out["phase"] = (summary or {}).get("phase")
+        out["ready"] = bool((summary or {}).get("ready"))
+        out["ip_address"] = (summary or {}).get("ip_address")
+        out["ip_addresses"] = (summary or {}).get("ip_addresses") or []
+        out["node"] = (summary or {}).get("node")
+
+
+def run_vmi_module(module):
+    client = service.connect_module(module)
+    runner = VmiRunner(module, client)
+    try:
+        plans, wait_error = runner.run()
+    except KubevirtError as exc:
+        module.fail_json(msg=str(exc), api_requests=client.requests)
+    runner.exit(plans, wait_error)
+
+
+# -- info modules --------------------------------------------------------------------------------
+INFO_SPEC = dict(
+    name=dict(type="str"),
+    namespace=dict(type="str"),
+    label_selectors=dict(type="list", elements="str", default=[]),
+    field_selectors=dict(type="list", elements="str", default=[]),
+    summary=dict(type="bool", default=True),
+)
+
+
+def info_argument_spec(kind):
+    spec = copy.deepcopy(INFO_SPEC)
+    if kind == "VirtualMachine":
+        spec["include_standalone_vmis"] = dict(type="bool", default=False)
+        spec["running"] = dict(type="bool")
+    spec.update(copy.deepcopy(waiter.WAIT_ARG_SPEC))
+    spec.update(service.auth_spec())
+    return spec
+
+
+def _find(client, resource, params, namespace):
+    name = params.get("name")
+    ref = resource.ref(name, namespace) if name else "%ss%s" % (resource.kind, " in namespace %s" % namespace
+                                                                 if namespace else "")
+    try:
+        if name:
+            obj = client.get_or_none(resource, name, namespace)
+            return [obj] if obj else []
+        listing = client.list(resource, namespace, label_selector=",".join(params.get("label_selectors") or []) or None,
+                              field_selector=",".join(params.get("field_selectors") or []) or None)
+        return listing.get("items") or []
+    except ApiError as exc:
+        raise KubevirtError(service.explain(exc, "read", ref, resource))
+
+
+def run_info_module(module, kind):
+    params = module.params
+    client = service.connect_module(module)
+    resource = res.VM if kind == "VirtualMachine" else res.VMI
+    progress = []
+    try:
+        namespace = params.get("namespace") or (client.namespace if params.get("name") else None)
+        if namespace:
+            vmspec.check_namespace(namespace)
+        if params.get("name"):
+            vmspec.check_name(params["name"], "name")
+        wait_error = None
+        if params.get("wait"):
+            conditions = waiter.parse_wait_for(params.get("wait_for"))
+            objects = _find(client, resource, params, namespace)
+            names_by_ns = {}
+            if params.get("name") and not objects:
+                names_by_ns[namespace] = [params["name"]]
+            for obj in objects:
+                names_by_ns.setdefault(obj["metadata"]["namespace"], []).append(obj["metadata"]["name"])
+            for ns, names in names_by_ns.items():
+                stopped = kind == "VirtualMachine" and params.get("running") is False
+                check = waiter.gone_check(names) if stopped else waiter.vmi_check(
+                    conditions, names, owned_by_vm=kind == "VirtualMachine")
+                label = names[0] if len(names) == 1 else "%d objects" % len(names)
+                what = "stopped" if stopped else " and ".join(waiter._human(c) for c in conditions)
+                wait = waiter.Wait(client, res.VMI, ns, check, "%s %s/%s to be %s" % (kind, ns, label, what),
+                                   params["wait_timeout"], names=names)
+                try:
+                    progress.append(wait.run())
+                except (WaitTimeout, WaitFailed) as exc:
+                    wait_error = exc
+                    break
+        objects = _find(client, resource, params, namespace)
+        result = dict(changed=False, progress=progress)
+        if params.get("summary"):
+            summaries, got = service.summaries_for(client, kind, namespace, objects, name=params.get("name"))
+        else:
+            summaries, got = [], {}
+        result["resources"] = [service.redacted(o) for o in objects]
+        result["summaries"] = summaries
+        if kind == "VirtualMachine" and params.get("include_standalone_vmis"):
+            vmis = got.get("vmis")
+            if vmis is None:
+                vmis = _find(client, res.VMI, dict(params, label_selectors=[], field_selectors=[]), namespace)
+            standalone = [v for v in vmis if not any(r.get("kind") == "VirtualMachine" for r in
+                                                      (v.get("metadata") or {}).get("ownerReferences") or [])]
+            result["vmis"] = [service.redacted(v) for v in standalone]
+            result["vmi_summaries"] = [facts.summarize_vmi(v, got.get("pods"), got.get("events")) for v in standalone]
+        result["api_requests"] = client.requests
+        if wait_error is not None:
+            module.fail_json(msg=str(wait_error), **result)
+        module.exit_json(**result)
+    except KubevirtError as exc:
+        module.fail_json(msg=str(exc), api_requests=client.requests)
+
