@@ -1,0 +1,188 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: virtops.kubevirt contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: vmi_info
+short_description: Read KubeVirt VirtualMachineInstances with a summary of each, optionally waiting for them
+version_added: 0.1.0
+author:
+  - virtops.kubevirt developers
+description:
+  - Reads KubeVirt C(VirtualMachineInstance) objects by name, namespace (or all namespaces), label and field selectors.
+  - Returns the objects and a summary of each that answers the usual questions - is it running and ready,
+    where, on which IPs per network, which conditions are not OK and why, the guest OS, the virt-launcher
+    pod, the latest warning events, and a one-line RV(summaries[].reason) when it is not Running.
+  - The summary costs three more reads (VMIs, launcher pods, warning events), sent at the same time;
+    O(summary=false) skips them.
+  - With O(wait) it first waits (one watch) until the objects reach O(wait_for).
+extends_documentation_fragment:
+  - virtops.kubevirt.auth
+  - virtops.kubevirt.wait
+options:
+  name:
+    description:
+      - Name of the VirtualMachineInstance. Without it, every VirtualMachineInstance that matches the other options.
+    type: str
+  namespace:
+    description:
+      - Namespace. Without it and without O(name), all namespaces; with O(name), the kubeconfig context's namespace.
+    type: str
+  label_selectors:
+    description:
+      - Label selectors, for example V(app=web) or V(tier in (a,b)); all must match.
+    type: list
+    elements: str
+    default: []
+  field_selectors:
+    description:
+      - Field selectors (KubeVirt objects support V(metadata.name) and V(metadata.namespace)).
+    type: list
+    elements: str
+    default: []
+  summary:
+    description:
+      - Return RV(summaries) (reads VMIs, launcher pods and warning events too).
+    type: bool
+    default: true
+attributes:
+  check_mode:
+    description: Reads only.
+    support: full
+  diff_mode:
+    description: Nothing changes.
+    support: none
+seealso:
+  - module: virtops.kubevirt.vmi
+"""
+
+EXAMPLES = r"""
+- name: Read one VirtualMachineInstance
+  virtops.kubevirt.vmi_info:
+    name: web1
+    namespace: demo
+  register: info
+
+- name: Why is it not running?
+  ansible.builtin.debug:
+    msg: "{{ info.summaries[0].status }}: {{ info.summaries[0].reason }}"
+  when: not info.summaries[0].ready
+
+- name: All VirtualMachineInstances labelled app=web in all namespaces, objects only
+  virtops.kubevirt.vmi_info:
+    label_selectors:
+      - app=web
+    summary: false
+
+- name: Wait until it has an IP on the pod network and on br1
+  virtops.kubevirt.vmi_info:
+    name: web1
+    namespace: demo
+    wait: true
+    wait_for: [ready, ip, "ip:br1"]
+    wait_timeout: 120
+"""
+
+RETURN = r"""
+resources:
+  description: The VirtualMachineInstances found (cloud-init data redacted).
+  returned: success
+  type: list
+  elements: dict
+summaries:
+  description: One summary per RV(resources) entry, in the same order.
+  returned: when O(summary=true)
+  type: list
+  elements: dict
+  contains:
+    kind:
+      description: V(VirtualMachine) or V(VirtualMachineInstance).
+      type: str
+    name:
+      description: Name.
+      type: str
+    namespace:
+      description: Namespace.
+      type: str
+    status:
+      description: C(printableStatus) for a VM (as C(kubectl get vm) shows it), the phase or an error status for a VMI.
+      type: str
+      sample: ErrImagePull
+    ready:
+      description: Whether the VMI is Running with Ready=True.
+      type: bool
+    phase:
+      description: VMI phase (null without a VMI).
+      type: str
+    node:
+      description: Node of the VMI.
+      type: str
+    ip_address:
+      description: IP address of the first network.
+      type: str
+    ip_addresses:
+      description: All IP addresses.
+      type: list
+      elements: str
+    networks:
+      description: Per network name - C(ip_address), C(ip_addresses), C(mac), C(interface_name).
+      type: dict
+    conditions_not_ok:
+      description: Conditions of the VM and VMI that are not in their healthy state, with C(type), C(status), C(reason), C(message).
+      type: list
+      elements: dict
+    guest_os:
+      description: Guest OS reported by the guest agent (C(name), C(version), C(pretty_name), C(kernel_release)...).
+      type: dict
+    agent_connected:
+      description: Whether the guest agent is connected.
+      type: bool
+    launcher_pod:
+      description: The virt-launcher pod - C(name), C(phase), C(node), and C(waiting) (container waiting reason).
+      type: dict
+    warning_events:
+      description: The latest warning events about the VM, VMI and launcher pod (newest first), with C(reason), C(message), C(object), C(count), C(last_seen).
+      type: list
+      elements: dict
+    reason:
+      description: One line saying why it is not Running and ready (null when it is).
+      type: str
+      sample: "ErrImagePull: cannot pull the container disk image 'quay.io/example/does-not-exist:1' (...)"
+    owner_vm:
+      description: Name of the VirtualMachine that owns the VMI (null for a stand-alone VMI).
+      type: str
+    paused:
+      description: Whether the VMI is paused.
+      type: bool
+progress:
+  description: The waits made - what was awaited, seconds, result, watches and events seen.
+  returned: always
+  type: list
+  elements: dict
+api_requests:
+  description: Number of HTTP requests the task sent to the API server.
+  returned: always
+  type: int
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.virtops.kubevirt.plugins.module_utils.vm import (
+    info_argument_spec,
+    run_info_module,
+)
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=info_argument_spec("VirtualMachineInstance"),
+        supports_check_mode=True,
+    )
+    run_info_module(module, "VirtualMachineInstance")
+
+
+if __name__ == "__main__":
+    main()
