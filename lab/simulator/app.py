@@ -1,0 +1,185 @@
+"""Wiring: one process, one API client, informers feeding the controllers, the HTTPS server."""
+import asyncio
+import logging
+import resource
+import time
+
+from . import kube as k
+from .cdi import CDIController
+from .events import Recorder
+from .kubelet import Kubelet
+from .migration import MigrationController
+from .nodes import NodeAgent
+from .runtime import Informer
+from .scheduler_ctl import Scheduler
+from .storage import Provisioner
+from .util import dig
+from .vm import VMController
+from .vmi import VMIController
+
+log = logging.getLogger("simulator")
+
+
+class Sim:
+    def __init__(self, args):
+        self.args = args
+        self.kube = k.Kube(args.kubeconfig)
+        self.boot_delay = float(args.boot_delay)
+        self.node_count = int(args.nodes)
+        self.node_names = [f"lab-worker-{i}" for i in range(self.node_count)]
+        self.port = int(args.listen.rsplit(":", 1)[1])
+        self.user = ""
+        self.started = time.time()
+        self.inf = {}
+
+    def informer(self, res, **kw):
+        inf = Informer(self.kube, res, **kw)
+        self.inf[res.plural] = inf
+        return inf
+
+    # --- shared lookups over the caches -------------------------------------------------------
+    def vmi_pods(self, vmi, include_done=False):
+        uid = vmi["metadata"]["uid"]
+        ns = vmi["metadata"]["namespace"]
+        out = []
+        for pod in self.inf["pods"].store.values():
+            meta = pod["metadata"]
+            if meta.get("namespace") != ns or (meta.get("labels") or {}).get("kubevirt.io/created-by") != uid:
+                continue
+            if not include_done and dig(pod, "status", "phase") in ("Succeeded", "Failed"):
+                continue
+            out.append(pod)
+        return out
+
+    def node_index(self, node_name):
+        try:
+            return self.node_names.index(node_name)
+        except ValueError:
+            return 0
+
+    def rss_mb(self):
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+    # --- routing informer events to controllers ------------------------------------------
+    def _wire(self):
+        inf = self.inf
+
+        def on_vm(ev, obj, old):
+            self.vm_ctl.enqueue(k.key_of(obj))
+
+        def on_vmi(ev, obj, old):
+            key = k.key_of(obj)
+            self.vmi_ctl.enqueue(key)
+            self.vm_ctl.enqueue(key)
+            self.migration_ctl.enqueue_for_vmi(obj)
+
+        def on_pod(ev, obj, old):
+            meta = obj["metadata"]
+            key = k.key_of(obj)
+            node = dig(obj, "spec", "nodeName")
+            if node in self.node_names or meta.get("deletionTimestamp"):
+                self.kubelet.enqueue(key)
+            labels = meta.get("labels") or {}
+            if labels.get("kubevirt.io") == "virt-launcher":
+                if not node:
+                    self.scheduler.enqueue(key)
+                for ref in meta.get("ownerReferences") or []:
+                    if ref.get("kind") == "VirtualMachineInstance":
+                        self.vmi_ctl.enqueue(f"{meta['namespace']}/{ref['name']}")
+                if ev == "DELETED":
+                    self.scheduler.retry_pending()
+                    for mig in inf["virtualmachineinstancemigrations"].items(meta["namespace"]):
+                        self.migration_ctl.enqueue(k.key_of(mig))
+
+        def on_pvc(ev, obj, old):
+            ns = obj["metadata"]["namespace"]
+            self.provisioner.enqueue(k.key_of(obj))
+            self.cdi.enqueue(k.key_of(obj))
+            for vmi in inf["virtualmachineinstances"].items(ns):
+                self.vmi_ctl.enqueue(k.key_of(vmi))
+            for vm in inf["virtualmachines"].items(ns):
+                self.vm_ctl.enqueue(k.key_of(vm))
+            for pod in inf["pods"].items(ns):
+                if dig(pod, "spec", "nodeName") in self.node_names:
+                    self.kubelet.enqueue(k.key_of(pod))
+
+        def on_pv(ev, obj, old):
+            self.provisioner.enqueue("pv/" + obj["metadata"]["name"])
+
+        def on_dv(ev, obj, old):
+            ns = obj["metadata"]["namespace"]
+            self.cdi.enqueue(k.key_of(obj))
+            for vm in inf["virtualmachines"].items(ns):
+                self.vm_ctl.enqueue(k.key_of(vm))
+            for vmi in inf["virtualmachineinstances"].items(ns):
+                self.vmi_ctl.enqueue(k.key_of(vmi))
+
+        def on_nad(ev, obj, old):
+            for vmi in inf["virtualmachineinstances"].items(obj["metadata"]["namespace"]):
+                self.vmi_ctl.enqueue(k.key_of(vmi))
+
+        def on_node(ev, obj, old):
+            if ev != "MODIFIED" or dig(obj, "spec") != dig(old, "spec"):
+                self.scheduler.retry_pending()
+            if ev == "DELETED" and obj["metadata"]["name"] in self.node_names:
+                self.nodes.kick()
+
+        def on_vmim(ev, obj, old):
+            self.migration_ctl.enqueue(k.key_of(obj))
+
+        inf["virtualmachines"].add_handler(on_vm)
+        inf["virtualmachineinstances"].add_handler(on_vmi)
+        inf["pods"].add_handler(on_pod)
+        inf["persistentvolumeclaims"].add_handler(on_pvc)
+        inf["persistentvolumes"].add_handler(on_pv)
+        inf["datavolumes"].add_handler(on_dv)
+        inf["network-attachment-definitions"].add_handler(on_nad)
+        inf["nodes"].add_handler(on_node)
+        inf["virtualmachineinstancemigrations"].add_handler(on_vmim)
+
+    async def run(self):
+        from . import register
+        from .server import serve
+
+        await self.kube.start()
+        self.user = await self.kube.whoami()
+        log.info("simulator identity %s, %d nodes, boot delay %.1fs", self.user, self.node_count, self.boot_delay)
+        self.recorder = Recorder(self.kube)
+        for res in (k.VM, k.VMI, k.POD, k.PVC, k.PV, k.DV, k.NAD, k.NODE, k.SC, k.VMIM):
+            self.informer(res)
+        self.nodes = NodeAgent(self)
+        self.kubelet = Kubelet(self)
+        self.scheduler = Scheduler(self)
+        self.vm_ctl = VMController(self)
+        self.vmi_ctl = VMIController(self)
+        self.provisioner = Provisioner(self)
+        self.cdi = CDIController(self)
+        self.migration_ctl = MigrationController(self)
+        self._wire()
+        runners = await serve(self)           # virt-api, webhooks, metrics, healthz
+        tasks = [asyncio.create_task(i.run(), name=f"informer-{n}") for n, i in self.inf.items()]
+        await asyncio.wait_for(asyncio.gather(*(i.synced.wait() for i in self.inf.values())), timeout=120)
+        await register.register(self)
+        tasks.append(asyncio.create_task(self.nodes.run(), name="nodes"))
+        for ctl in (self.kubelet, self.scheduler, self.vm_ctl, self.vmi_ctl, self.provisioner, self.cdi,
+                    self.migration_ctl):
+            tasks.append(asyncio.create_task(ctl.run(), name=ctl.name))
+        tasks.append(asyncio.create_task(self._report(), name="report"))
+        self.ready = True
+        log.info("simulator ready: virt-api on %s, metrics on %s", self.args.listen, self.args.metrics_listen)
+        try:
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+            for t in done:
+                if t.exception():
+                    raise t.exception()
+        finally:
+            for r in runners:
+                await r.cleanup()
+            await self.kube.close()
+
+    async def _report(self):
+        while True:
+            await asyncio.sleep(60)
+            log.info("stats: %d API requests, %d events, rss peak %.0f MB, %d VMIs",
+                     self.kube.requests, self.recorder.sent, self.rss_mb(),
+                     len(self.inf["virtualmachineinstances"].store))

@@ -1,0 +1,248 @@
+"""CDI's DataVolume controller: DataVolume -> PVC, then import / clone / upload phases with
+progress. An http or registry source whose host ends in `.invalid` fails and is retried with a
+growing restartCount, as CDI's importer pod does."""
+import time
+from urllib.parse import urlparse
+
+from .kube import DV, PVC, ApiError
+from .runtime import Controller
+from .util import deep, dig, get_condition, owner_ref, parse_quantity, parse_ts, set_condition
+
+IMPORT_SOURCES = ("http", "registry", "s3", "gcs", "imageio", "vddk", "blank")
+
+
+def source_kind(dv):
+    src = dig(dv, "spec", "source", default={}) or {}
+    for kind in IMPORT_SOURCES + ("pvc", "snapshot", "upload"):
+        if kind in src:
+            return kind
+    if dig(dv, "spec", "sourceRef"):
+        return "sourceRef"
+    return "blank"
+
+
+def source_url(dv):
+    src = dig(dv, "spec", "source", default={}) or {}
+    return dig(src, "http", "url") or dig(src, "registry", "url") or dig(src, "s3", "url") or ""
+
+
+def is_unreachable(url):
+    host = urlparse(url.replace("docker://", "https://").replace("oci-archive://", "https://")).hostname or ""
+    return host.endswith(".invalid")
+
+
+def import_error(url):
+    host = urlparse(url.replace("docker://", "https://")).hostname or ""
+    if url.startswith("docker://"):
+        return (f"Unable to process data: Unable to transfer source data to scratch space: Failed to read "
+                f"registry image: pinging container registry {host}: Get \"https://{host}/v2/\": "
+                f"dial tcp: lookup {host}: no such host")
+    return (f"Unable to connect to http data source: HTTP request errored: Get \"{url}\": "
+            f"dial tcp: lookup {host}: no such host")
+
+
+def pvc_spec(dv):
+    """The PVC CDI creates for a DataVolume (spec.pvc verbatim, spec.storage with defaults)."""
+    if dig(dv, "spec", "pvc"):
+        spec = deep(dv["spec"]["pvc"])
+    else:
+        st = deep(dig(dv, "spec", "storage", default={}) or {})
+        spec = {k: v for k, v in st.items() if k in ("accessModes", "resources", "storageClassName", "volumeMode",
+                                                   "selector", "volumeName", "dataSource", "dataSourceRef")}
+    spec.setdefault("accessModes", ["ReadWriteOnce"])
+    spec.setdefault("volumeMode", "Filesystem")
+    spec.setdefault("resources", {}).setdefault("requests", {}).setdefault("storage", "1Gi")
+    return spec
+
+
+class CDIController(Controller):
+    name = "cdi"
+    workers = 4
+
+    def __init__(self, sim):
+        super().__init__(sim)
+        self.marks = {}   # (dv uid, what) -> monotonic time
+
+    def _mark(self, dv, what, fallback=None):
+        k = (dv["metadata"]["uid"], what)
+        if k not in self.marks:
+            t = parse_ts(fallback) if fallback else None
+            lag = max(0.0, time.time() - t.timestamp()) if t else 0.0
+            self.marks[k] = time.monotonic() - min(lag, 3600)
+        return time.monotonic() - self.marks[k]
+
+    def duration(self, dv):
+        size = parse_quantity(dig(pvc_spec(dv), "resources", "requests", "storage")) / 2 ** 30
+        base = max(1.5, 1.5 * self.sim.boot_delay)
+        if source_kind(dv) == "blank":
+            return 0.4
+        return base + min(size * 0.05, 3.0)
+
+    async def sync(self, key):
+        dv = self.sim.inf["datavolumes"].get(key)
+        if dv is None or dv["metadata"].get("deletionTimestamp"):
+            return
+        ns, name = dv["metadata"]["namespace"], dv["metadata"]["name"]
+        new = deep(dv)
+        st = new.setdefault("status", {})
+        conds = st.setdefault("conditions", [])
+        st["claimName"] = name
+        st.setdefault("progress", "N/A")
+        st.setdefault("restartCount", 0)
+        pvc = self.sim.inf["persistentvolumeclaims"].get_ns(ns, name)
+        rec = self.sim.recorder
+        if pvc is None:
+            if dig(dv, "status", "phase") == "Succeeded":
+                return
+            body = {"apiVersion": "v1", "kind": "PersistentVolumeClaim",
+                    "metadata": {"name": name, "namespace": ns,
+                                 "labels": {"app": "containerized-data-importer",
+                                            "app.kubernetes.io/component": "storage",
+                                            "app.kubernetes.io/managed-by": "cdi-controller"},
+                                 "annotations": {"cdi.kubevirt.io/storage.contentType":
+                                                 dig(dv, "spec", "contentType") or "kubevirt",
+                                                 "cdi.kubevirt.io/createdForDataVolume": dv["metadata"]["uid"]},
+                                 "ownerReferences": [owner_ref(dv)]},
+                    "spec": pvc_spec(dv)}
+            if source_url(dv):
+                body["metadata"]["annotations"]["cdi.kubevirt.io/storage.import.endpoint"] = source_url(dv)
+            try:
+                pvc = await self.sim.kube.create(PVC, body, ns)
+                self.sim.inf["persistentvolumeclaims"].observe(pvc)
+            except ApiError as exc:
+                if exc.status != 409:
+                    raise
+                return
+        bound = dig(pvc, "status", "phase") == "Bound"
+        phase = dig(dv, "status", "phase")
+        if not bound:
+            sc_name = dig(pvc, "spec", "storageClassName")
+            sc = self.sim.inf["storageclasses"].get(sc_name) if sc_name else None
+            wffc = sc is not None and sc.get("volumeBindingMode") == "WaitForFirstConsumer" and \
+                not (pvc["metadata"].get("annotations") or {}).get("volume.kubernetes.io/selected-node")
+            st["phase"] = "WaitForFirstConsumer" if wffc else "Pending"
+            set_condition(conds, "Bound", "False", "Pending", f"PVC {name} Pending")
+            set_condition(conds, "Ready", "False", "Pending" if not wffc else "WaitForFirstConsumer")
+            set_condition(conds, "Running", "False", "Pending" if not wffc else "WaitForFirstConsumer")
+            if phase != st["phase"]:
+                rec.normal(dv, st["phase"], f"PVC {name} Pending" if not wffc else
+                           f"PVC {name} is waiting for the first consumer", component="datavolume-controller")
+            await self._write(dv, new)
+            return
+        if get_condition(dv, "Bound") is None or get_condition(dv, "Bound").get("status") != "True":
+            rec.normal(dv, "Bound", f"PVC {name} Bound", component="datavolume-controller")
+        set_condition(conds, "Bound", "True", "Bound", f"PVC {name} Bound")
+        if phase == "Succeeded":
+            await self._write(dv, new)
+            return
+        kind = source_kind(dv)
+        if kind == "upload":
+            await self._upload(dv, new)
+        elif kind in ("pvc", "snapshot"):
+            await self._progress(dv, new, "Clone", self._clone_names(dv))
+        else:
+            if is_unreachable(source_url(dv)):
+                await self._failing_import(dv, new)
+            else:
+                await self._progress(dv, new, "Import", None)
+
+    def _clone_names(self, dv):
+        src = dig(dv, "spec", "source", "pvc") or dig(dv, "spec", "source", "snapshot") or {}
+        return (src.get("namespace") or dv["metadata"]["namespace"], src.get("name", ""),
+                dv["metadata"]["namespace"], dv["metadata"]["name"])
+
+    async def _progress(self, dv, new, what, clone):
+        st, conds = new["status"], new["status"]["conditions"]
+        name = dv["metadata"]["name"]
+        rec = self.sim.recorder
+        if clone is not None:
+            sns, sname = clone[0], clone[1]
+            if self.sim.inf["persistentvolumeclaims"].get_ns(sns, sname) is None:
+                st["phase"] = "CloneScheduled"
+                set_condition(conds, "Running", "False", "CloneWithoutSource", f"The source pvc {sname} doesn't exist")
+                set_condition(conds, "Ready", "False", "CloneScheduled")
+                await self._write(dv, new)
+                return
+        elapsed = self._mark(dv, "bound", dig(get_condition(dv, "Bound") or {}, "lastTransitionTime"))
+        total = self.duration(dv)
+        sched = 0.15 * total
+        fmt = (lambda m: m % (clone[0], clone[1], clone[2], clone[3])) if clone else (lambda m: m % name)
+        msgs = {"Import": ("Import into %s scheduled", "Import into %s in progress", "Successfully imported into PVC %s"),
+                "Clone": ("Cloning from %s/%s into %s/%s scheduled", "Cloning from %s/%s into %s/%s in progress",
+                          "Successfully cloned from %s/%s into %s/%s")}[what]
+        old_phase = dig(dv, "status", "phase")
+        if elapsed < sched:
+            st["phase"] = f"{what}Scheduled"
+            set_condition(conds, "Running", "False", "Pending")
+            set_condition(conds, "Ready", "False", f"{what}Scheduled")
+            self.enqueue(f"{dv['metadata']['namespace']}/{name}", after=sched - elapsed)
+        elif elapsed < total:
+            st["phase"] = f"{what}InProgress"
+            pct = min(99.99, (elapsed - sched) / (total - sched) * 100)
+            st["progress"] = f"{pct:.2f}%"
+            set_condition(conds, "Running", "True", "Pod is running")
+            set_condition(conds, "Ready", "False", "TransferRunning")
+            self.enqueue(f"{dv['metadata']['namespace']}/{name}", after=min(0.5, total - elapsed))
+        else:
+            st["phase"] = "Succeeded"
+            st["progress"] = "100.0%"
+            set_condition(conds, "Running", "False", "Completed")
+            set_condition(conds, "Ready", "True")
+        if st["phase"] != old_phase:
+            idx = {f"{what}Scheduled": 0, f"{what}InProgress": 1, "Succeeded": 2}[st["phase"]]
+            reason = {0: f"{what}Scheduled", 1: f"{what}InProgress", 2: f"{what}Succeeded"}[idx]
+            rec.normal(dv, reason, fmt(msgs[idx]), component="datavolume-controller")
+        await self._write(dv, new)
+
+    async def _failing_import(self, dv, new):
+        st, conds = new["status"], new["status"]["conditions"]
+        name = dv["metadata"]["name"]
+        url = source_url(dv)
+        st["phase"] = "ImportInProgress"
+        st["progress"] = "N/A"
+        restarts = int(dig(dv, "status", "restartCount", default=0) or 0)
+        last = self._mark(dv, f"restart-{restarts}", dig(get_condition(dv, "Running") or {}, "lastTransitionTime"))
+        interval = min(2.0 * 1.5 ** restarts, 10.0)
+        msg = import_error(url)
+        if get_condition(dv, "Running") is None or get_condition(dv, "Running").get("reason") != "Error":
+            self.sim.recorder.normal(dv, "ImportInProgress", f"Import into {name} in progress",
+                                     component="datavolume-controller")
+            self.sim.recorder.warning(dv, "Error", msg, component="datavolume-controller")
+        elif last >= interval:
+            st["restartCount"] = restarts + 1
+            self.sim.recorder.warning(dv, "Error", msg, component="datavolume-controller")
+            interval = min(2.0 * 1.5 ** (restarts + 1), 10.0)
+            last = 0.0
+        set_condition(conds, "Running", "False", "Error", msg)
+        set_condition(conds, "Ready", "False", "Error")
+        await self._write(dv, new)
+        self.enqueue(f"{dv['metadata']['namespace']}/{name}", after=max(0.1, interval - last))
+
+    async def _upload(self, dv, new):
+        st, conds = new["status"], new["status"]["conditions"]
+        name = dv["metadata"]["name"]
+        old = dig(dv, "status", "phase")
+        elapsed = self._mark(dv, "bound", dig(get_condition(dv, "Bound") or {}, "lastTransitionTime"))
+        if elapsed < 0.5:
+            st["phase"] = "UploadScheduled"
+            set_condition(conds, "Running", "False", "Pending")
+            self.enqueue(f"{dv['metadata']['namespace']}/{name}", after=0.5 - elapsed)
+        else:
+            st["phase"] = "UploadReady"
+            set_condition(conds, "Running", "True", "Pod is running")
+        set_condition(conds, "Ready", "False", st["phase"])
+        if st["phase"] != old:
+            msg = f"Upload into {name} scheduled" if st["phase"] == "UploadScheduled" else f"Upload into {name} ready"
+            self.sim.recorder.normal(dv, st["phase"], msg, component="datavolume-controller")
+        await self._write(dv, new)
+
+    async def _write(self, old, new):
+        if old.get("status") == new.get("status"):
+            return
+        try:
+            updated = await self.sim.kube.replace(DV, new, sub="status")
+        except ApiError as exc:
+            if exc.status == 404:
+                return
+            raise
+        self.sim.inf["datavolumes"].observe(updated)

@@ -1,0 +1,243 @@
+"""Live migration (virt-controller's migration controller + both virt-handlers).
+
+Pending -> Scheduling (target pod) -> Scheduled -> PreparingTarget -> TargetReady -> Running
+-> Succeeded: the VMI moves to the target node. A VMI whose LiveMigratable condition is False
+fails the migration (and the create webhook rejects new ones, as KubeVirt's does).
+"""
+import time
+
+from .kube import POD, VMI, VMIM, ApiError, key_of
+from .launcher import render
+from .runtime import Controller
+from .util import deep, dig, get_condition, parse_ts, ts
+from .vmi import MIGRATION_JOB_LABEL, NODE_LABEL
+
+PHASES = ["Pending", "Scheduling", "Scheduled", "PreparingTarget", "TargetReady", "Running", "Succeeded"]
+
+
+class MigrationController(Controller):
+    name = "migration"
+    workers = 2
+
+    def __init__(self, sim):
+        super().__init__(sim)
+        self.marks = {}
+
+    def enqueue_for_vmi(self, vmi):
+        ns, name = vmi["metadata"]["namespace"], vmi["metadata"]["name"]
+        for mig in self.sim.inf["virtualmachineinstancemigrations"].items(ns):
+            if dig(mig, "spec", "vmiName") == name and dig(mig, "status", "phase") not in ("Succeeded", "Failed"):
+                self.enqueue(key_of(mig))
+
+    def _since(self, mig, what):
+        k = (mig["metadata"]["uid"], what)
+        if k not in self.marks:
+            t = parse_ts(mig["metadata"].get("creationTimestamp"))
+            lag = max(0.0, time.time() - t.timestamp()) if t and what == "created" else 0.0
+            self.marks[k] = time.monotonic() - min(lag, 3600)
+        return time.monotonic() - self.marks[k]
+
+    def step(self):
+        return max(0.2, 0.2 * self.sim.boot_delay)
+
+    async def sync(self, key):
+        mig = self.sim.inf["virtualmachineinstancemigrations"].get(key)
+        if mig is None:
+            return
+        phase = dig(mig, "status", "phase") or ""
+        if phase in ("Succeeded", "Failed") or mig["metadata"].get("deletionTimestamp"):
+            return
+        ns = mig["metadata"]["namespace"]
+        vmi = self.sim.inf["virtualmachineinstances"].get_ns(ns, dig(mig, "spec", "vmiName"))
+        new = deep(mig)
+        st = new.setdefault("status", {})
+        labels = new["metadata"].setdefault("labels", {})
+        labels["kubevirt.io/vmi-name"] = dig(mig, "spec", "vmiName")
+        if vmi is None or dig(vmi, "status", "phase") != "Running" or vmi["metadata"].get("deletionTimestamp"):
+            if vmi is not None and dig(vmi, "status", "phase") in ("", "Pending", "Scheduling", "Scheduled"):
+                st["phase"] = st.get("phase") or "Pending"
+                await self._write(mig, new)
+                return
+            await self._fail(mig, new, vmi, "Migration failed because the VMI is not running")
+            return
+        cond = get_condition(vmi, "LiveMigratable")
+        if cond is not None and cond.get("status") == "False":
+            await self._fail(mig, new, vmi, f"Cannot migrate VMI, Reason: {cond.get('reason')}, "
+                                            f"Message: {cond.get('message')}")
+            return
+        source = dig(vmi, "status", "nodeName")
+        pods = self.sim.vmi_pods(vmi)
+        target = next((p for p in pods if (p["metadata"].get("labels") or {}).get(MIGRATION_JOB_LABEL)
+                       == mig["metadata"]["uid"]), None)
+        source_pod = next((p for p in pods if dig(p, "spec", "nodeName") == source and p is not target), None)
+        if not phase:
+            st["phase"] = "Pending"
+            self._stamp(st, "Pending")
+            await self._write(mig, new)
+            return
+        if phase == "Pending":
+            if target is None:
+                target = await self._create_target(mig, vmi, source)
+            st["phase"] = "Scheduling"
+            self._stamp(st, "Scheduling")
+            await self._write(mig, new)
+            return
+        if target is None or target["metadata"].get("deletionTimestamp"):
+            await self._fail(mig, new, vmi, "target pod is gone")
+            return
+        if phase == "Scheduling":
+            if dig(target, "status", "phase") != "Running":
+                return   # pod events requeue us
+            self._advance(st, "Scheduled", vmi, target, source_pod, mig)
+            await self._write(mig, new)
+            await self._vmi_state(vmi, mig, target, source_pod, started=False)
+            self.enqueue(key, after=self.step())
+            return
+        order = PHASES
+        left = self.step() - self._since(mig, f"at-{phase}")
+        if left > 0:
+            self.enqueue(key, after=left)
+            return
+        nxt = order[order.index(phase) + 1] if phase in order[:-1] else "Succeeded"
+        if nxt == "Succeeded":
+            await self._complete(vmi, mig, target, source_pod)
+        elif nxt == "Running":
+            await self._vmi_state(vmi, mig, target, source_pod, started=True)
+            self.sim.recorder.normal(vmi, "Migrating", "VirtualMachineInstance is migrating.", "virt-handler")
+        elif nxt == "TargetReady":
+            self.sim.recorder.normal(vmi, "PreparingTarget", "VirtualMachineInstance Migration Target Prepared.",
+                                     "virt-handler")
+        self._advance(st, nxt, vmi, target, source_pod, mig)
+        await self._write(mig, new)
+        if nxt != "Succeeded":
+            self.enqueue(key, after=self.step() * (3 if nxt == "Running" else 1))
+        else:
+            self.sim.recorder.normal(mig, "SuccessfulMigration", "Source node reported migration succeeded")
+
+    def _stamp(self, st, phase):
+        stamps = st.setdefault("phaseTransitionTimestamps", [])
+        if not any(s["phase"] == phase for s in stamps):
+            stamps.append({"phase": phase, "phaseTransitionTimestamp": ts()})
+
+    def _advance(self, st, phase, vmi, target, source_pod, mig):
+        st["phase"] = phase
+        self._stamp(st, phase)
+        self.marks[(mig["metadata"]["uid"], f"at-{phase}")] = time.monotonic()
+        st["migrationState"] = self._state(vmi, mig, target, source_pod, started=phase in ("Running", "Succeeded"),
+                                           completed=phase == "Succeeded")
+
+    def _state(self, vmi, mig, target, source_pod, started, completed=False, failed=False):
+        prev = dig(vmi, "status", "migrationState") or {}
+        state = {"migrationUid": mig["metadata"]["uid"], "sourceNode": dig(vmi, "status", "nodeName"),
+                 "targetNode": dig(target, "spec", "nodeName") if target else None,
+                 "targetPod": target["metadata"]["name"] if target else None,
+                 "sourcePod": source_pod["metadata"]["name"] if source_pod else None,
+                 "targetNodeAddress": dig(target, "status", "hostIP") if target else None,
+                 "mode": "PreCopy", "completed": completed, "failed": failed,
+                 "migrationConfiguration": {"allowAutoConverge": False, "allowPostCopy": False,
+                                            "bandwidthPerMigration": "0Mi", "completionTimeoutPerGiB": 150,
+                                            "parallelMigrationsPerCluster": 5,
+                                            "parallelOutboundMigrationsPerNode": 2, "progressTimeout": 150}}
+        if started:
+            state["startTimestamp"] = prev.get("startTimestamp") if prev.get("migrationUid") == \
+                mig["metadata"]["uid"] and prev.get("startTimestamp") else ts()
+        if completed or failed:
+            state["endTimestamp"] = ts()
+        if prev.get("migrationUid") == mig["metadata"]["uid"] and prev.get("sourceNode"):
+            state["sourceNode"] = prev["sourceNode"]
+        return {k: v for k, v in state.items() if v is not None}
+
+    async def _vmi_state(self, vmi, mig, target, source_pod, started):
+        state = self._state(vmi, mig, target, source_pod, started)
+
+        def mutate(new):
+            new["status"]["migrationState"] = state
+        await self._mutate_vmi(vmi, mutate)
+
+    async def _complete(self, vmi, mig, target, source_pod):
+        node = target["spec"]["nodeName"]
+        state = self._state(vmi, mig, target, source_pod, started=True, completed=True)
+
+        def mutate(new):
+            new["status"]["migrationState"] = state
+            new["status"]["nodeName"] = node
+            new["metadata"].setdefault("labels", {})[NODE_LABEL] = node
+        await self._mutate_vmi(vmi, mutate)
+        if source_pod is not None:
+            await self.sim.kube.delete(POD, source_pod["metadata"]["name"], source_pod["metadata"]["namespace"])
+        self.sim.recorder.normal(vmi, "Migrated", f"The VirtualMachineInstance migrated to node {node}.", "virt-handler")
+        self.sim.vmi_ctl.enqueue(key_of(vmi))
+
+    async def _create_target(self, mig, vmi, source):
+        nads = {}
+        pod = render(vmi, nads)
+        pod["metadata"]["labels"][MIGRATION_JOB_LABEL] = mig["metadata"]["uid"]
+        pod["metadata"]["generateName"] = f"virt-launcher-{vmi['metadata']['name']}-"
+        terms = [{"matchExpressions": [{"key": "kubernetes.io/hostname", "operator": "NotIn", "values": [source]}]}]
+        for k, v in (dig(mig, "spec", "addedNodeSelector", default={}) or {}).items():
+            terms[0]["matchExpressions"].append({"key": k, "operator": "In", "values": [v]})
+        pod["spec"]["affinity"] = {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution":
+                                                    {"nodeSelectorTerms": terms}}}
+        reservation = f"mig-{mig['metadata']['uid']}"
+        pod["metadata"]["annotations"]["lab.virtops.io/reservation"] = reservation
+        node, msg = self.sim.scheduler.place(pod, reservation)
+        if node:
+            pod["spec"]["nodeName"] = node
+        created = await self.sim.kube.create(POD, pod, vmi["metadata"]["namespace"])
+        self.sim.inf["pods"].observe(created)
+        if not node:
+            await self.sim.scheduler.mark_unschedulable(created, msg)
+            self.sim.scheduler.enqueue(key_of(created), after=5)
+        self.sim.recorder.normal(mig, "SuccessfulCreate", f"Created migration target pod {created['metadata']['name']}")
+        return created
+
+    async def _fail(self, mig, new, vmi, message):
+        st = new.setdefault("status", {})
+        st["phase"] = "Failed"
+        self._stamp(st, "Failed")
+        if vmi is not None and dig(vmi, "status", "migrationState", "migrationUid") == mig["metadata"]["uid"]:
+            def mutate(vnew):
+                vnew["status"]["migrationState"].update({"failed": True, "completed": True, "endTimestamp": ts()})
+            await self._mutate_vmi(vmi, mutate)
+        for p in (self.sim.vmi_pods(vmi) if vmi else []):
+            if (p["metadata"].get("labels") or {}).get(MIGRATION_JOB_LABEL) == mig["metadata"]["uid"]:
+                await self.sim.kube.delete(POD, p["metadata"]["name"], p["metadata"]["namespace"])
+        await self._write(mig, new)
+        self.sim.recorder.warning(mig, "FailedMigration", message)
+        if vmi is not None:
+            self.sim.recorder.warning(vmi, "FailedMigration", message)
+
+    async def _write(self, old, new):
+        if old == new:
+            return
+        body = deep(new)
+        if old.get("metadata", {}).get("labels") != new["metadata"].get("labels"):
+            patched = await self.sim.kube.patch(VMIM, new["metadata"]["name"],
+                                                {"metadata": {"labels": new["metadata"]["labels"]}},
+                                                new["metadata"]["namespace"])
+            body["metadata"]["resourceVersion"] = patched["metadata"]["resourceVersion"]
+        if old.get("status") != new.get("status"):
+            try:
+                updated = await self.sim.kube.replace(VMIM, body, sub="status")
+            except ApiError as exc:
+                if exc.status == 404:
+                    return
+                raise
+            self.sim.inf["virtualmachineinstancemigrations"].observe(updated)
+
+    async def _mutate_vmi(self, vmi, mutate):
+        cur = vmi
+        for attempt in range(6):
+            new = deep(cur)
+            new.setdefault("status", {})
+            mutate(new)
+            if new == cur:
+                return
+            try:
+                updated = await self.sim.kube.replace(VMI, new)
+                self.sim.inf["virtualmachineinstances"].observe(updated)
+                return
+            except ApiError as exc:
+                if exc.status != 409 or attempt == 5:
+                    raise
+                cur = await self.sim.kube.get(VMI, vmi["metadata"]["name"], vmi["metadata"]["namespace"])

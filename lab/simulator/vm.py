@@ -1,0 +1,585 @@
+"""VirtualMachine controller (virt-controller's vm.go): run strategies, state change requests,
+DataVolumes from templates, the VMI, and the VM status (printableStatus, conditions, ...)."""
+import json
+import time
+
+from .kube import CR, DV, VM, VMI, ApiError, key_of
+from .runtime import Controller
+from .util import deep, dig, get_condition, has_condition, owner_ref, set_condition, stable_uuid, ts
+from .vmi import FINAL, VM_FINALIZER
+
+LIVE_UPDATABLE = ("nodeSelector", "affinity", "tolerations")
+MAX_BACKOFF = 300
+
+
+def run_strategy(vm):
+    spec = vm.get("spec") or {}
+    if spec.get("running") is not None and spec.get("runStrategy") is not None:
+        return None
+    if spec.get("running") is not None:
+        return "Always" if spec["running"] else "Halted"
+    return spec.get("runStrategy") or "Halted"
+
+
+def requests(vm):
+    return dig(vm, "status", "stateChangeRequests", default=[]) or []
+
+
+def has_start_request(vm):
+    r = requests(vm)
+    return bool(r) and r[0].get("action") == "Start"
+
+
+def has_start_paused(vm):
+    r = requests(vm)
+    return bool(r) and r[0].get("action") == "Start" and (r[0].get("data") or {}).get("paused") == "true"
+
+
+def has_stop_request_for(vm, vmi):
+    r = requests(vm)
+    return bool(r) and vmi is not None and r[0].get("action") == "Stop" and r[0].get("uid") == vmi["metadata"]["uid"]
+
+
+def is_final(vmi):
+    return dig(vmi, "status", "phase") in FINAL
+
+
+def is_set_to_start(vm, vmi):
+    rs = run_strategy(vm)
+    if rs == "Always":
+        return True
+    if rs == "Manual":
+        return not has_stop_request_for(vm, vmi) if vmi is not None else has_start_request(vm)
+    if rs == "RerunOnFailure":
+        return dig(vmi, "status", "phase") != "Succeeded" if vmi is not None else True
+    if rs == "Once":
+        return vmi is None
+    return False
+
+
+def was_running(vmi):
+    return any(s.get("phase") == "Running" for s in dig(vmi, "status", "phaseTransitionTimestamps", default=[]))
+
+
+def template_spec_for_compare(spec):
+    spec = deep(spec or {})
+    for k in LIVE_UPDATABLE:
+        spec.pop(k, None)
+    vols = [v for v in spec.get("volumes") or [] if not (dig(v, "persistentVolumeClaim", "hotpluggable") or
+                                                         dig(v, "dataVolume", "hotpluggable"))]
+    names = {v["name"] for v in vols}
+    spec["volumes"] = vols
+    disks = dig(spec, "domain", "devices", "disks", default=None)
+    if disks is not None:
+        spec["domain"]["devices"]["disks"] = [d for d in disks if d["name"] in names or d.get("cdrom") is not None]
+    return spec
+
+
+class VMController(Controller):
+    name = "vm"
+    workers = 8
+
+    def __init__(self, sim):
+        super().__init__(sim)
+        self.expect_delete = {}     # vm key -> vmi uid we deleted (until the cache shows it)
+        self.revisions = {}         # ControllerRevision name -> VM spec
+
+    # ------------------------------------------------------------------------------ sync
+    async def sync(self, key):
+        vm = self.sim.inf["virtualmachines"].get(key)
+        if vm is None:
+            self.expect_delete.pop(key, None)
+            return
+        vmi = self.sim.inf["virtualmachineinstances"].get(key)
+        if vmi is not None:
+            ref = next((r for r in vmi["metadata"].get("ownerReferences") or [] if r.get("controller")), None)
+            if ref is not None and ref.get("uid") != vm["metadata"]["uid"]:
+                vmi = None  # someone else's
+        if vmi is not None and self.expect_delete.get(key) == vmi["metadata"]["uid"] and \
+                not vmi["metadata"].get("deletionTimestamp"):
+            return   # our delete has not reached the cache yet
+        self.expect_delete.pop(key, None) if vmi is None or vmi["metadata"].get("deletionTimestamp") else None
+        new = deep(vm)
+        sync_err = None
+        if vm["metadata"].get("deletionTimestamp"):
+            if vmi is None:
+                await self._remove_vm_finalizer(vm)
+                return
+            await self.stop_vmi(new, vmi)
+        else:
+            if VM_FINALIZER not in (vm["metadata"].get("finalizers") or []):
+                patched = await self.sim.kube.patch(VM, vm["metadata"]["name"], {"metadata": {
+                    "finalizers": (vm["metadata"].get("finalizers") or []) + [VM_FINALIZER]}}, vm["metadata"]["namespace"])
+                self.sim.inf["virtualmachines"].observe(patched)
+                vm = patched
+                new = deep(vm)
+            rs = run_strategy(vm)
+            try:
+                ready = await self.handle_datavolumes(new)
+                if ready or rs == "Halted":
+                    vmi = await self.sync_run_strategy(new, vmi, rs)
+            except ApiError as exc:
+                sync_err = ("FailedCreate", f"Failure while starting VMI: {exc.body.get('message', exc)}")
+            self.restart_required(new, vmi)
+        await self.update_status(vm, new, vmi, sync_err)
+
+    # ------------------------------------------------------------------------------ DataVolumes
+    async def handle_datavolumes(self, vm):
+        ready = True
+        ns = vm["metadata"]["namespace"]
+        for tpl in dig(vm, "spec", "dataVolumeTemplates", default=[]):
+            name = tpl["metadata"]["name"]
+            dv = self.sim.inf["datavolumes"].get_ns(ns, name)
+            if dv is None:
+                ready = False
+                if self.sim.inf["persistentvolumeclaims"].get_ns(ns, name) is not None and False:
+                    continue
+                body = {"apiVersion": "cdi.kubevirt.io/v1beta1", "kind": "DataVolume",
+                        "metadata": {"name": name, "namespace": ns,
+                                     "labels": {**(tpl["metadata"].get("labels") or {}),
+                                                "kubevirt.io/created-by": vm["metadata"]["uid"]},
+                                     "annotations": dict(tpl["metadata"].get("annotations") or {}),
+                                     "ownerReferences": [owner_ref(vm)]},
+                        "spec": deep(tpl.get("spec") or {})}
+                if not body["metadata"]["annotations"]:
+                    body["metadata"].pop("annotations")
+                try:
+                    created = await self.sim.kube.create(DV, body, ns)
+                except ApiError as exc:
+                    if exc.status == 409:
+                        continue
+                    self.sim.recorder.warning(vm, "FailedDataVolumeCreate", f"Error creating DataVolume {name}: "
+                                              f"{exc.body.get('message', exc)}")
+                    raise
+                self.sim.inf["datavolumes"].observe(created)
+                self.sim.recorder.normal(vm, "SuccessfulDataVolumeCreate", f"Created DataVolume {name}")
+                continue
+            phase = dig(dv, "status", "phase")
+            if phase in ("Succeeded", "WaitForFirstConsumer", "PendingPopulation"):
+                continue
+            if phase == "Failed":
+                self.sim.recorder.warning(vm, "FailedDataVolumeImport", f"DataVolume {name} failed to import disk image")
+            ready = False
+        return ready
+
+    # ------------------------------------------------------------------------------ run strategy
+    async def sync_run_strategy(self, vm, vmi, rs):
+        if rs == "Always":
+            if vmi is not None:
+                if has_stop_request_for(vm, vmi) or is_final(vmi):
+                    await self.stop_vmi(vm, vmi)
+                return vmi
+            if self.backoff_left(vm) > 0:
+                self.enqueue(key_of(vm), after=self.backoff_left(vm))
+                return None
+            return await self.start_vmi(vm)
+        if rs == "RerunOnFailure":
+            if vmi is not None:
+                phase = dig(vmi, "status", "phase")
+                if not vmi["metadata"].get("deletionTimestamp") and (
+                        has_stop_request_for(vm, vmi) or phase in FINAL):
+                    await self.stop_vmi(vm, vmi)
+                    if phase == "Failed":
+                        await self.add_start_request(vm)
+                return vmi
+            if not has_start_request(vm) and dig(vm, "status", "runStrategy") == rs:
+                return None
+            if self.backoff_left(vm) > 0:
+                self.enqueue(key_of(vm), after=self.backoff_left(vm))
+                return None
+            return await self.start_vmi(vm)
+        if rs == "Manual":
+            if vmi is not None:
+                if has_stop_request_for(vm, vmi):
+                    await self.stop_vmi(vm, vmi)
+                return vmi
+            if has_start_request(vm):
+                return await self.start_vmi(vm)
+            return None
+        if rs == "Halted":
+            if vmi is None:
+                if has_start_request(vm):
+                    spec_patch = {"spec": {"runStrategy": "Always"}} if dig(vm, "spec", "runStrategy") else \
+                        {"spec": {"running": True}}
+                    patched = await self.sim.kube.patch(VM, vm["metadata"]["name"], spec_patch, vm["metadata"]["namespace"])
+                    self.sim.inf["virtualmachines"].observe(patched)
+                    self.enqueue(key_of(vm))
+                return None
+            await self.stop_vmi(vm, vmi)
+            return vmi
+        if rs == "Once":
+            if vmi is None:
+                return await self.start_vmi(vm)
+            return vmi
+        return vmi
+
+    def backoff_left(self, vm):
+        sf = dig(vm, "status", "startFailure")
+        if not sf or not sf.get("retryAfterTimestamp"):
+            return 0
+        from .util import age
+        return max(0.0, -age(sf["retryAfterTimestamp"]))
+
+    async def add_start_request(self, vm):
+        reqs = requests(vm) + [{"action": "Start"}]
+        patched = await self.sim.kube.patch(VM, vm["metadata"]["name"], [
+            {"op": "add", "path": "/status/stateChangeRequests", "value": reqs}],
+            vm["metadata"]["namespace"], sub="status", kind="json")
+        vm["status"] = patched.get("status", {})
+        vm["metadata"]["resourceVersion"] = patched["metadata"]["resourceVersion"]
+        self.sim.inf["virtualmachines"].observe(patched)
+
+    async def start_vmi(self, vm):
+        ns, name = vm["metadata"]["namespace"], vm["metadata"]["name"]
+        self._cleanup_restart_required(vm)
+        revision = await self.create_revision(vm)
+        tpl = vm["spec"].get("template") or {}
+        tmeta = tpl.get("metadata") or {}
+        spec = deep(tpl.get("spec") or {})
+        if has_start_paused(vm):
+            spec["startStrategy"] = "Paused"
+        spec.setdefault("domain", {}).setdefault("firmware", {}).setdefault("uuid", stable_uuid(name))
+        _default_network(spec)
+        _default_disks(spec)
+        annotations = dict(tmeta.get("annotations") or {})
+        annotations["kubevirt.io/vm-generation"] = str(vm["metadata"].get("generation", 1))
+        annotations["kubevirt.io/latest-observed-api-version"] = "v1"
+        annotations["kubevirt.io/storage-observed-api-version"] = "v1"
+        vmi = {"apiVersion": "kubevirt.io/v1", "kind": "VirtualMachineInstance",
+               "metadata": {"name": name, "namespace": ns, "labels": dict(tmeta.get("labels") or {}),
+                            "annotations": annotations, "ownerReferences": [owner_ref(vm)],
+                            "finalizers": [VM_FINALIZER]},
+               "spec": spec,
+               "status": {"virtualMachineRevisionName": revision}}
+        try:
+            created = await self.sim.kube.create(VMI, vmi, ns)
+        except ApiError as exc:
+            if exc.status == 409:
+                return self.sim.inf["virtualmachineinstances"].get(key_of(vm))
+            self.sim.recorder.warning(vm, "FailedCreate", f"Error creating virtual machine instance: "
+                                      f"{exc.body.get('message', exc)}")
+            raise
+        if not dig(created, "status", "virtualMachineRevisionName"):
+            created.setdefault("status", {})["virtualMachineRevisionName"] = revision
+        self.sim.inf["virtualmachineinstances"].observe(created)
+        self.sim.vmi_ctl.enqueue(key_of(created))
+        self.sim.recorder.normal(vm, "SuccessfulCreate",
+                                 f"Started the virtual machine by creating the new virtual machine instance {name}")
+        return created
+
+    async def stop_vmi(self, vm, vmi):
+        if vmi is None or vmi["metadata"].get("deletionTimestamp"):
+            return
+        ns, name = vm["metadata"]["namespace"], vm["metadata"]["name"]
+        self.expect_delete[key_of(vm)] = vmi["metadata"]["uid"]
+        try:
+            res = await self.sim.kube.delete(VMI, name, ns, preconditions={"uid": vmi["metadata"]["uid"]})
+        except ApiError as exc:
+            self.expect_delete.pop(key_of(vm), None)
+            if exc.status == 409:
+                return
+            self.sim.recorder.warning(vm, "FailedDelete", f"Error deleting virtual machine instance {name}: {exc}")
+            raise
+        if res and dig(res, "metadata", "deletionTimestamp"):
+            self.sim.inf["virtualmachineinstances"].observe(res)
+        self._cleanup_restart_required(vm)
+        self.sim.recorder.normal(vm, "SuccessfulDelete", "Stopped the virtual machine by deleting the virtual "
+                                 f"machine instance {vmi['metadata']['uid']}")
+
+    async def create_revision(self, vm):
+        name = f"revision-start-vm-{vm['metadata']['uid']}-{vm['metadata'].get('generation', 1)}"
+        body = {"apiVersion": "apps/v1", "kind": "ControllerRevision",
+                "metadata": {"name": name, "namespace": vm["metadata"]["namespace"], "ownerReferences": [owner_ref(vm)]},
+                "data": {"spec": vm["spec"]}, "revision": vm["metadata"].get("generation", 1)}
+        try:
+            await self.sim.kube.create(CR, body, vm["metadata"]["namespace"])
+        except ApiError as exc:
+            if exc.status != 409:
+                raise
+        self.revisions[name] = deep(vm["spec"])
+        return name
+
+    async def revision_spec(self, vmi):
+        name = dig(vmi, "status", "virtualMachineRevisionName")
+        if not name:
+            return None
+        if name not in self.revisions:
+            try:
+                cr = await self.sim.kube.get(CR, name, vmi["metadata"]["namespace"])
+            except ApiError:
+                return None
+            self.revisions[name] = dig(cr, "data", "spec")
+            if len(self.revisions) > 5000:
+                self.revisions.clear()
+        return self.revisions.get(name)
+
+    # ------------------------------------------------------------------------------ conditions
+    def _cleanup_restart_required(self, vm):
+        conds = dig(vm, "status", "conditions", default=None)
+        if conds:
+            vm["status"]["conditions"] = [c for c in conds if c["type"] != "RestartRequired"]
+
+    def restart_required(self, vm, vmi):
+        if vmi is None or vmi["metadata"].get("deletionTimestamp") or is_final(vmi):
+            return
+        name = dig(vmi, "status", "virtualMachineRevisionName")
+        seen = self.revisions.get(name) if name else None
+        if seen is None:
+            if name:
+                self._fetch_revision_later(vmi)
+            return
+        if has_condition(vm, "RestartRequired"):
+            return
+        if template_spec_for_compare(dig(seen, "template", "spec")) != \
+                template_spec_for_compare(dig(vm, "spec", "template", "spec")):
+            conds = vm.setdefault("status", {}).setdefault("conditions", [])
+            conds.append({"type": "RestartRequired", "status": "True", "lastProbeTime": None,
+                          "lastTransitionTime": ts(),
+                          "message": "a non-live-updatable field was changed in the template spec"})
+
+    def _fetch_revision_later(self, vmi):
+        import asyncio
+
+        async def fetch():
+            if await self.revision_spec(vmi) is not None:
+                self.enqueue(key_of(vmi))
+        asyncio.get_running_loop().create_task(fetch())
+
+    # ------------------------------------------------------------------------------ status
+    async def update_status(self, vm, new, vmi, sync_err):
+        st = new.setdefault("status", {})
+        st["created"] = vmi is not None
+        st["ready"] = vmi is not None and has_condition(vmi, "Ready", "True")
+        rs = run_strategy(vm)
+        if st.get("runStrategy") or st["created"]:
+            st["runStrategy"] = rs or "Unknown"
+        if vmi is not None:
+            gen = (vmi["metadata"].get("annotations") or {}).get("kubevirt.io/vm-generation")
+            if gen:
+                st["observedGeneration"] = int(gen)
+                st["desiredGeneration"] = vm["metadata"].get("generation", 1)
+        self._trim_requests(st, vmi)
+        self._start_failure(new, vmi)
+        self._conditions(new, vmi, sync_err)
+        st["printableStatus"] = self.printable_status(new, vmi)
+        if not st.get("stateChangeRequests"):
+            st.pop("stateChangeRequests", None)
+        if st == (vm.get("status") or {}):
+            pass
+        else:
+            body = deep(vm)
+            body["status"] = st
+            try:
+                updated = await self.sim.kube.replace(VM, body, sub="status")
+            except ApiError as exc:
+                if exc.status == 404:
+                    return
+                raise
+            self.sim.inf["virtualmachines"].observe(updated)
+        if vmi is not None and is_final(vmi) and VM_FINALIZER in (vmi["metadata"].get("finalizers") or []):
+            fins = [f for f in vmi["metadata"]["finalizers"] if f != VM_FINALIZER]
+            try:
+                patched = await self.sim.kube.patch(VMI, vmi["metadata"]["name"], [
+                    {"op": "test", "path": "/metadata/finalizers", "value": vmi["metadata"]["finalizers"]},
+                    {"op": "replace", "path": "/metadata/finalizers", "value": fins}],
+                    vmi["metadata"]["namespace"], kind="json")
+                self.sim.inf["virtualmachineinstances"].observe(patched)
+            except ApiError as exc:
+                if exc.status not in (404, 422):
+                    raise
+
+    @staticmethod
+    def _trim_requests(st, vmi):
+        reqs = st.get("stateChangeRequests") or []
+        if not reqs:
+            return
+        first = reqs[0]
+        drop = False
+        if first.get("action") == "Stop":
+            drop = vmi is None or not first.get("uid") or first.get("uid") != vmi["metadata"]["uid"]
+        elif first.get("action") == "Start":
+            drop = vmi is not None and not vmi["metadata"].get("deletionTimestamp") and not is_final(vmi)
+        if drop:
+            st["stateChangeRequests"] = reqs[1:]
+
+    @staticmethod
+    def _start_failure(vm, vmi):
+        st = vm["status"]
+        rs = run_strategy(vm)
+        if was_running(vmi) or rs not in ("Always", "RerunOnFailure", "Once"):
+            st.pop("startFailure", None)
+            return
+        if vmi is not None and is_final(vmi) and not was_running(vmi):
+            sf = st.get("startFailure") or {}
+            if sf.get("lastFailedVMIUID") == vmi["metadata"]["uid"]:
+                return
+            count = int(sf.get("consecutiveFailCount") or 0) + 1
+            delay = min(10 * count * count, MAX_BACKOFF)
+            st["startFailure"] = {"lastFailedVMIUID": vmi["metadata"]["uid"], "consecutiveFailCount": count,
+                                  "retryAfterTimestamp": ts(_after(delay))}
+
+    @staticmethod
+    def _conditions(vm, vmi, sync_err):
+        st = vm["status"]
+        conds = st.setdefault("conditions", [])
+        ready = get_condition(vmi, "Ready") if vmi else None
+        if vmi is None:
+            set_condition(conds, "Ready", "False", "VMINotExists", "VMI does not exist", probe=True)
+        elif ready is None:
+            set_condition(conds, "Ready", "False", "VMIConditionMissing", "VMI is missing the Ready condition", probe=True)
+        else:
+            set_condition(conds, "Ready", ready["status"], ready.get("reason", ""), ready.get("message", ""), probe=True)
+        if sync_err:
+            set_condition(conds, "Failure", "True", sync_err[0], sync_err[1])
+        else:
+            conds[:] = [c for c in conds if c["type"] != "Failure"]
+        if vmi is None:
+            return
+        ignore = {"Ready", "Failure", "RestartRequired"}
+        vmi_types = set()
+        for c in dig(vmi, "status", "conditions", default=[]):
+            if c["type"] in ignore:
+                continue
+            vmi_types.add(c["type"])
+            mirrored = {k: v for k, v in c.items()}
+            mirrored.setdefault("lastProbeTime", None)
+            existing = next((x for x in conds if x["type"] == c["type"]), None)
+            if existing is None:
+                conds.append(mirrored)
+            elif existing != mirrored:
+                existing.clear()
+                existing.update(mirrored)
+        conds[:] = [c for c in conds if c["type"] in ignore or c["type"] in vmi_types or
+                    c["type"] in ("ManualRecoveryRequired",)]
+
+    def printable_status(self, vm, vmi):
+        sim = self.sim
+        ns = vm["metadata"]["namespace"]
+        tspec = dig(vm, "spec", "template", "spec", default={}) or {}
+        if vm["metadata"].get("deletionTimestamp"):
+            return "Terminating"
+        if vmi is not None and not is_final(vmi) and vmi["metadata"].get("deletionTimestamp"):
+            return "Stopping"
+        if vmi is not None and _is_migrating(vmi):
+            return "Migrating"
+        paused = vmi is not None and has_condition(vmi, "Paused", "True")
+        if vmi is not None and dig(vmi, "status", "phase") == "Running":
+            return "Paused" if paused else "Running"
+        if vmi is not None and has_condition(vmi, "Synchronized", "False", "FailedPvcNotFound"):
+            return "ErrorPvcNotFound"
+        if _dv_error(sim, ns, tspec):
+            return "DataVolumeError"
+        if vmi is not None and has_condition(vmi, "PodScheduled", "False", "Unschedulable"):
+            return "ErrorUnschedulable"
+        if _dv_provisioning(sim, ns, tspec):
+            return "Provisioning"
+        if is_set_to_start(vm, vmi) and _unbound_pvc(sim, ns, tspec):
+            return "WaitingForVolumeBinding"
+        if vmi is not None and has_condition(vmi, "Synchronized", "False", "ErrImagePull"):
+            return "ErrImagePull"
+        if vmi is not None and has_condition(vmi, "Synchronized", "False", "ImagePullBackOff"):
+            return "ImagePullBackOff"
+        if vmi is not None and dig(vmi, "status", "phase", default="") in ("", "Pending", "Scheduling", "Scheduled"):
+            return "Starting"
+        if vmi is None and run_strategy(vm) != "Halted" and is_set_to_start(vm, vmi) and \
+                dig(vm, "status", "startFailure") is None and _dvs_pending(sim, ns, vm):
+            return "Starting"
+        if (vmi is None or is_final(vmi)) and dig(vm, "status", "startFailure", "consecutiveFailCount", default=0) > 0 \
+                and run_strategy(vm) in ("Always", "RerunOnFailure", "Once"):
+            return "CrashLoopBackOff"
+        if vmi is None or is_final(vmi):
+            return "Stopped"
+        return "Unknown"
+
+    async def _remove_vm_finalizer(self, vm):
+        fins = vm["metadata"].get("finalizers") or []
+        if VM_FINALIZER not in fins:
+            return
+        try:
+            patched = await self.sim.kube.patch(VM, vm["metadata"]["name"], [
+                {"op": "test", "path": "/metadata/finalizers", "value": fins},
+                {"op": "replace", "path": "/metadata/finalizers", "value": [f for f in fins if f != VM_FINALIZER]}],
+                vm["metadata"]["namespace"], kind="json")
+            self.sim.inf["virtualmachines"].observe(patched)
+        except ApiError as exc:
+            if exc.status not in (404, 422):
+                raise
+
+
+def _after(seconds):
+    import datetime as dt
+    return dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=seconds)
+
+
+def _is_migrating(vmi):
+    ms = dig(vmi, "status", "migrationState")
+    return bool(ms) and bool(ms.get("startTimestamp")) and not ms.get("completed") and not ms.get("failed")
+
+
+def _dv_names(tspec):
+    return [dig(v, "dataVolume", "name") for v in tspec.get("volumes") or [] if dig(v, "dataVolume", "name")]
+
+
+def _dv_error(sim, ns, tspec):
+    for name in _dv_names(tspec):
+        dv = sim.inf["datavolumes"].get_ns(ns, name)
+        if dv is None:
+            continue
+        if dig(dv, "status", "phase") == "Failed":
+            return True
+        running = get_condition(dv, "Running")
+        if running and running.get("status") == "False" and running.get("reason") in ("Error", "ImagePullFailed"):
+            return True
+    return False
+
+
+def _dv_provisioning(sim, ns, tspec):
+    for name in _dv_names(tspec):
+        dv = sim.inf["datavolumes"].get_ns(ns, name)
+        if dv is not None and dig(dv, "status", "phase") not in ("Succeeded", "Failed", "WaitForFirstConsumer",
+                                                                 "PendingPopulation"):
+            return True
+    return False
+
+
+def _dvs_pending(sim, ns, vm):
+    for tpl in dig(vm, "spec", "dataVolumeTemplates", default=[]):
+        if sim.inf["datavolumes"].get_ns(ns, tpl["metadata"]["name"]) is None:
+            return True
+    return False
+
+
+def _unbound_pvc(sim, ns, tspec):
+    for v in tspec.get("volumes") or []:
+        claim = dig(v, "persistentVolumeClaim", "claimName") or dig(v, "dataVolume", "name")
+        if not claim:
+            continue
+        pvc = sim.inf["persistentvolumeclaims"].get_ns(ns, claim)
+        if pvc is not None and dig(pvc, "status", "phase") == "Pending":
+            return True
+    return False
+
+
+def _default_network(spec):
+    devices = spec.setdefault("domain", {}).setdefault("devices", {})
+    if devices.get("autoattachPodInterface") is False:
+        return
+    if not spec.get("networks") and not devices.get("interfaces"):
+        spec["networks"] = [{"name": "default", "pod": {}}]
+        devices["interfaces"] = [{"name": "default", "masquerade": {}}]
+
+
+def _default_disks(spec):
+    devices = spec.setdefault("domain", {}).setdefault("devices", {})
+    disks = devices.setdefault("disks", [])
+    names = {d["name"] for d in disks}
+    for vol in spec.get("volumes") or []:
+        if vol["name"] not in names and not (dig(vol, "persistentVolumeClaim", "hotpluggable") or
+                                             dig(vol, "dataVolume", "hotpluggable")):
+            disks.append({"name": vol["name"]})
+    for d in disks:
+        if "disk" not in d and "cdrom" not in d and "lun" not in d:
+            d["disk"] = {"bus": "virtio"}
+
+
+_ = (json, time)
