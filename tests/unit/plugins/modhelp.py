@@ -1,0 +1,22 @@
+"""Run a module's main() in-process with given args and a FakeClient; return its JSON result."""
+import json
+
+import pytest
+from ansible.module_utils.testing import patch_module_args
+
+from ansible_collections.virtops.kubevirt.plugins.module_utils import service
+
+
+def run_module(module, args, client, monkeypatch, capsys, check_mode=False, diff=False):
+    monkeypatch.setattr(service, "connect", lambda params, environ=None: client)
+    args = dict(args)
+    if check_mode:
+        args["_ansible_check_mode"] = True
+    if diff:
+        args["_ansible_diff"] = True
+    capsys.readouterr()
+    with patch_module_args(args):
+        with pytest.raises(SystemExit):
+            module.main()
+    out = capsys.readouterr().out
+    return json.loads(out)

@@ -1,0 +1,58 @@
+import pytest
+
+from ansible_collections.virtops.kubevirt.plugins.module_utils import errors
+from ansible_collections.virtops.kubevirt.plugins.module_utils.errors import ApiError
+
+REF = "VirtualMachine demo/web1"
+
+
+@pytest.mark.parametrize("status, body, expected", [
+    (404, {"reason": "NotFound", "message": 'namespaces "nope" not found',
+           "details": {"name": "nope", "kind": "namespaces"}},
+     "Could not create VirtualMachine demo/web1: namespace 'nope' does not exist; create the namespace first, or "
+     "check the namespace option."),
+    (404, {"reason": "NotFound", "message": "the server could not find the requested resource"},
+     "Could not create VirtualMachine demo/web1: the server could not find the requested resource; check that "
+     "KubeVirt (and CDI/Multus for those kinds) is installed"),
+    (403, {"reason": "Forbidden", "message": 'virtualmachines.kubevirt.io "web1" is forbidden: User "x" cannot '
+                                             'create resource "virtualmachines"'},
+     'Could not create VirtualMachine demo/web1: virtualmachines.kubevirt.io "web1" is forbidden: User "x" cannot '
+     'create resource "virtualmachines"; grant that permission'),
+    (401, {"reason": "Unauthorized", "message": "Unauthorized"},
+     "Could not create VirtualMachine demo/web1: Unauthorized; check api_key / the kubeconfig user, and that the "
+     "token has not expired."),
+    (422, {"reason": "Invalid", "message": 'VirtualMachine.kubevirt.io "web1" is invalid',
+           "details": {"causes": [{"field": "spec.template.spec.domain.memory.guest",
+                                   "message": "quantities must match the regular expression "
+                                              "'^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'"}]}},
+     "(spec.template.spec.domain.memory.guest: quantities must match"),
+    (422, {"reason": "Invalid", "message": "x", "details": {"causes": [{"field": "f", "message": "quantities bad"}]}},
+     "write sizes as Kubernetes quantities such as 2Gi"),
+    (409, {"reason": "AlreadyExists", "message": "already exists"}, "choose another name"),
+    (409, {"reason": "Conflict", "message": "the object has been modified"}, "run the task again"),
+    (503, {"reason": "ServiceUnavailable", "message": "busy"}, "retry later (1 attempt made)"),
+    (400, {"reason": "BadRequest", "message": 'admission webhook "vm.kubevirt.io" denied the request: '
+                                              "Masquerade interface only implemented with pod network"},
+     'denied the request: Masquerade interface only implemented with pod network.'),
+    (500, "plain text failure", "plain text failure"),
+])
+def test_describe(status, body, expected):
+    err = ApiError(status, "PATCH", "https://h/x", body)
+    text = errors.describe(err, "create", REF)
+    assert expected in text
+    assert text.endswith(".") and "\n" not in text
+
+
+def test_describe_passes_other_errors_through():
+    assert errors.describe(errors.InputError("bad input."), "create", REF) == "bad input."
+
+
+def test_api_error_str_and_flags():
+    err = ApiError(404, "GET", "https://h/x", {"reason": "NotFound", "message": "gone"})
+    assert str(err) == "GET https://h/x answered 404 NotFound: gone"
+    assert err.not_found and not err.conflict
+
+
+def test_one_line():
+    assert errors.one_line("a\n  b\tc") == "a b c"
+    assert errors.one_line("x" * 500, 10) == "xxxxxxx..."

@@ -1,0 +1,268 @@
+import json
+
+import pytest
+from kvfakes import FakeClient, running_vmi
+from modhelp import run_module
+
+from ansible_collections.virtops.kubevirt.plugins.module_utils import resources as res
+from ansible_collections.virtops.kubevirt.plugins.modules import vm as vm_module
+
+def warnings_text(result):
+    return " ".join(w if isinstance(w, str) else json.dumps(w) for w in result.get("warnings") or [])
+
+
+BASIC = {"name": "web1", "namespace": "demo", "memory": "1Gi",
+         "disks": [{"name": "root", "image": "quay.io/containerdisks/fedora:41"}]}
+
+
+@pytest.fixture
+def client():
+    return FakeClient()
+
+
+@pytest.fixture
+def run(client, monkeypatch, capsys):
+    def _run(args, **kw):
+        return run_module(vm_module, args, client, monkeypatch, capsys, **kw)
+    return _run
+
+
+def stored_vm(client, name="web1", ns="demo"):
+    return client.store.get(("VirtualMachine", ns, name))
+
+
+def test_create_then_idempotent(run, client):
+    first = run(dict(BASIC))
+    assert first["changed"] is True and first["method"] == "create"
+    vm = stored_vm(client)
+    assert vm["spec"]["runStrategy"] == "Always"
+    assert vm["spec"]["template"]["spec"]["domain"]["memory"] == {"guest": "1Gi"}
+    assert first["vm"]["metadata"]["name"] == "web1"
+    assert first["api_requests"] == 2
+    second = run(dict(BASIC))
+    assert second["changed"] is False and second["method"] == "none"
+
+
+def test_create_and_wait_costs_three_requests(run, client):
+    result = run(dict(BASIC, wait=True, wait_for=["ready", "ip"]))
+    assert result["changed"] and result["ready"] is True
+    assert result["printable_status"] == "Running" and result["node"] == "node01"
+    assert result["ip_address"] == "10.244.0.10" and result["ip_addresses"] == ["10.244.0.10"]
+    assert result["vmi"]["phase"] == "Running"
+    assert result["progress"][0]["result"] == "ok"
+    assert [c[0] for c in client.calls] == ["GET", "APPLY", "WATCH"]
+    assert result["api_requests"] == 3
+
+
+def test_check_mode_on_new_vm_creates_nothing(run, client):
+    result = run(dict(BASIC), check_mode=True)
+    assert result["changed"] is True and stored_vm(client) is None
+    assert [c[2].get("dry_run") for c in client.calls if c[0] == "APPLY"] == [True]
+
+
+def test_check_mode_unchanged_says_unchanged(run, client):
+    run(dict(BASIC))
+    result = run(dict(BASIC), check_mode=True)
+    assert result["changed"] is False
+
+
+def test_diff_shows_label_change_without_server_fields(run, client):
+    run(dict(BASIC))
+    result = run(dict(BASIC, labels={"tier": "web"}), diff=True)
+    assert result["changed"] is True
+    diff = result["diff"]
+    assert "labels" not in diff["before"]["metadata"] and diff["after"]["metadata"]["labels"] == {"tier": "web"}
+    for side in (diff["before"], diff["after"]):
+        assert "status" not in side and "resourceVersion" not in side["metadata"]
+        assert "managedFields" not in side["metadata"] and "finalizers" not in side["metadata"]
+        assert "kubevirt.io/latest-observed-api-version" not in json.dumps(side)
+
+
+def test_secrets_never_in_result_or_diff(run, client):
+    args = dict(BASIC, cloud_init={"user": "fedora", "password": "hunter2-secret"})
+    result = run(args, diff=True)
+    text = json.dumps(result)
+    assert "hunter2-secret" not in text
+    assert "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER" in text
+    changed = run(dict(BASIC, cloud_init={"user": "fedora", "password": "new-secret"}), diff=True)
+    text = json.dumps(changed)
+    assert "new-secret" not in text and "hunter2" not in text and "(changed)" in text
+
+
+def test_partial_update_touches_only_run_strategy(run, client):
+    run(dict(BASIC, labels={"a": "1"}))
+    result = run({"name": "web1", "namespace": "demo", "run_strategy": "Halted", "wait": True})
+    assert result["changed"] is True and result["method"] == "patch"
+    vm = stored_vm(client)
+    assert vm["spec"]["runStrategy"] == "Halted"
+    assert vm["spec"]["template"]["spec"]["domain"]["memory"] == {"guest": "1Gi"}
+    assert vm["metadata"]["labels"] == {"a": "1"}
+    assert ("VirtualMachineInstance", "demo", "web1") not in client.store
+    assert result["printable_status"] == "Stopped" and "stopped" in result["progress"][0]["waited_for"]
+    again = run({"name": "web1", "namespace": "demo", "run_strategy": "Halted"})
+    assert again["changed"] is False
+
+
+def test_run_strategy_kept_when_not_given(run, client):
+    run(dict(BASIC, run_strategy="Manual"))
+    run(dict(BASIC, labels={"x": "y"}))
+    assert stored_vm(client)["spec"]["runStrategy"] == "Manual"
+
+
+def test_running_false_means_halted(run, client):
+    run(dict(BASIC, running=False))
+    assert stored_vm(client)["spec"]["runStrategy"] == "Halted"
+
+
+def test_memory_change_on_running_vm_reports_restart_required(run, client):
+    run(dict(BASIC, wait=True))
+    result = run(dict(BASIC, memory="2Gi"))
+    assert result["changed"] is True and result["restart_required"] is True
+    assert "RestartRequired" in warnings_text(result)
+
+
+def test_wait_timeout_on_unschedulable(run, client):
+    client.unschedulable.add("big")
+    client.put({"kind": "Event", "apiVersion": "v1", "type": "Warning", "reason": "FailedScheduling",
+                "message": "0/1 nodes are available: 1 Insufficient memory.",
+                "metadata": {"name": "e", "namespace": "demo"},
+                "involvedObject": {"kind": "Pod", "name": "virt-launcher-big-abcde"}})
+    result = run(dict(BASIC, name="big", memory="64Gi", wait=True, wait_timeout=1))
+    assert result["failed"] is True
+    assert "Timed out after 1s waiting for VirtualMachine demo/big to be ready" in result["msg"]
+    assert "Insufficient memory" in result["msg"]
+    assert result["progress"][-1]["result"] == "timeout"
+    assert result["changed"] is True
+
+
+def test_absent_waits_for_vm_vmi_and_pods(run, client):
+    run(dict(BASIC, wait=True))
+    assert any(k[0] == "Pod" for k in client.store)
+    result = run({"name": "web1", "namespace": "demo", "state": "absent", "wait": True})
+    assert result["changed"] is True and result["vm"] is None
+    assert not [k for k in client.store if k[0] in ("VirtualMachine", "VirtualMachineInstance", "Pod")]
+    waited = [p["waited_for"] for p in result["progress"]]
+    assert waited == ["VirtualMachine demo/web1 to be deleted", "VirtualMachineInstance demo/web1 to be deleted",
+                      "the virt-launcher pods of demo/web1 to be deleted"]
+    again = run({"name": "web1", "namespace": "demo", "state": "absent"})
+    assert again["changed"] is False
+
+
+def test_absent_check_mode(run, client):
+    run(dict(BASIC))
+    result = run({"name": "web1", "namespace": "demo", "state": "absent"}, check_mode=True)
+    assert result["changed"] is True and stored_vm(client) is not None
+
+
+def test_bulk_twenty_vms_one_watch(run, client):
+    names = ["node-%02d" % i for i in range(20)]
+    result = run({"namespace": "fleet", "memory": "1Gi", "disks": [{"name": "root", "image": "img"}],
+                  "labels": {"app": "fleet"}, "vms": names[:-1] + [{"name": names[-1], "memory": "2Gi",
+                                                                    "labels": {"size": "big"}}],
+                  "wait": True})
+    assert result["changed"] is True and len(result["results"]) == 20
+    assert all(r["ready"] and r["changed"] for r in result["results"])
+    last = stored_vm(client, names[-1], "fleet")
+    assert last["metadata"]["labels"] == {"app": "fleet", "size": "big"}
+    assert last["spec"]["template"]["spec"]["domain"]["memory"] == {"guest": "2Gi"}
+    kinds = [c[0] for c in client.calls]
+    assert kinds.count("WATCH") == 1 and kinds.count("LIST") == 1 and kinds.count("APPLY") == 20
+    again = run({"namespace": "fleet", "memory": "1Gi", "disks": [{"name": "root", "image": "img"}],
+                 "labels": {"app": "fleet"}, "vms": names[:-1] + [{"name": names[-1], "memory": "2Gi",
+                                                                   "labels": {"size": "big"}}]})
+    assert again["changed"] is False
+
+
+def test_bulk_partial_failure_reports_each(run, client):
+    result = run({"namespace": "fleet", "memory": "1Gi", "vms": [
+        {"name": "ok1"}, {"name": "bad", "namespace": "missing"}]})
+    assert result["failed"] is True
+    assert result["msg"].startswith("1 of 2 VMs failed: missing/bad: Could not create VirtualMachine missing/bad: "
+                                    "namespace 'missing' does not exist")
+    assert [r["name"] for r in result["results"]] == ["ok1", "bad"]
+    assert result["results"][0]["changed"] is True
+
+
+def test_bulk_item_validation(run, client):
+    result = run({"namespace": "fleet", "vms": [{"name": "a", "memory": "1Gi", "networks": [
+        {"name": "n", "type": "vlan"}]}]})
+    assert result["failed"] and result["msg"].startswith("vms[0] (a): ")
+    assert "vlan" in result["msg"] and "pod, multus, sriov" in result["msg"]
+
+
+def test_definition(run, client):
+    definition = {"apiVersion": "kubevirt.io/v1", "kind": "VirtualMachine",
+                  "metadata": {"name": "raw1", "namespace": "demo"},
+                  "spec": {"runStrategy": "Halted", "template": {"spec": {"domain": {
+                      "memory": {"guest": "1Gi"}, "devices": {}}}}}}
+    result = run({"definition": definition, "labels": {"x": "1"}})
+    assert result["changed"] is True
+    assert stored_vm(client, "raw1")["metadata"]["labels"] == {"x": "1"}
+    assert stored_vm(client, "raw1")["spec"]["runStrategy"] == "Halted"
+
+
+@pytest.mark.parametrize("args, message", [
+    ({"name": "Bad_Name", "memory": "1Gi"}, "name 'Bad_Name' is invalid"),
+    ({"name": "web1", "memory": "2GB"}, "memory '2GB' is not a Kubernetes quantity; did you mean '2Gi'?"),
+    ({"name": "web1", "memory": "1Gi", "networks": [{"name": "n", "type": "vlan"}]},
+     "value of type must be one of: pod, multus, sriov, got: vlan"),
+    ({"name": "web1", "memory": "1Gi", "disks": [{"name": "d", "image": "a", "pvc": "b"}]},
+     "disk 'd' has 2 sources (image, pvc)"),
+    ({"name": "web1", "memory": "1Gi", "namespace": "missing"},
+     "Could not create VirtualMachine missing/web1: namespace 'missing' does not exist"),
+    ({"name": "web1"}, "does not exist and the task gives no memory"),
+    ({"name": "web1", "memory": "1Gi", "run_strategy": "Always", "running": True}, "mutually exclusive"),
+    ({"name": "web1", "memory": "1Gi", "definition": {"spec": {}}}, "mutually exclusive: definition|memory"),
+    ({"name": "web1", "memory": "1Gi", "wait": True, "wait_for": ["booted"]}, "wait_for item 'booted' is unknown"),
+    ({"vms": []}, "vms is empty"),
+    ({"vms": ["a", "a"], "memory": "1Gi"}, "listed twice"),
+])
+def test_bad_input(run, client, args, message):
+    args = dict({"namespace": "demo"}, **args) if "namespace" not in args else args
+    result = run(args)
+    assert result["failed"] is True
+    assert message in result["msg"], result["msg"]
+    assert "Traceback" not in json.dumps(result)
+    assert not client.store
+
+
+def test_namespace_defaults_to_client_namespace(run, client):
+    client.namespace = "demo"
+    run({"name": "web1", "memory": "1Gi"})
+    assert stored_vm(client, "web1", "demo") is not None
+
+
+def test_existing_vm_with_deprecated_running_is_converted(run, client):
+    client.put({"apiVersion": "kubevirt.io/v1", "kind": "VirtualMachine",
+                "metadata": {"name": "old", "namespace": "demo"},
+                "spec": {"running": True, "template": {"spec": {"domain": {"memory": {"guest": "1Gi"}}}}}})
+    result = run({"name": "old", "namespace": "demo", "run_strategy": "Halted"})
+    assert result["changed"] is True
+    spec = stored_vm(client, "old")["spec"]
+    assert spec["runStrategy"] == "Halted" and "running" not in spec
+
+
+def test_manual_run_strategy_does_not_wait(run, client):
+    result = run(dict(BASIC, run_strategy="Manual", wait=True))
+    assert result["changed"] and result["progress"] == []
+    assert "starts nothing by itself" in warnings_text(result)
+
+
+def test_summary_of_existing_vm_without_wait_reads_vmi(run, client):
+    run(dict(BASIC, wait=True))
+    client.calls.clear()
+    result = run(dict(BASIC))
+    assert result["changed"] is False and result["vmi"]["phase"] == "Running"
+    assert [c[0] for c in client.calls] == ["GET", "APPLY", "GET"]
+    assert client.calls[-1][1] == res.VMI.kind
+
+
+def test_vms_strings_become_names(run, client):
+    result = run({"namespace": "fleet", "memory": "1Gi", "vms": ["a", "b"]})
+    assert [r["name"] for r in result["results"]] == ["a", "b"]
+
+
+def test_wait_reports_running_vmi_when_standalone_name_clash(run, client):
+    client.put(running_vmi("web1", "demo"))
+    result = run(dict(BASIC, wait=True))
+    assert result["ready"] is True
