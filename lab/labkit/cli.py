@@ -29,7 +29,7 @@ CRDS = LAB / "crds"
 K8S_VERSION = "v1.36.3"
 
 # Start order; `down` goes the other way.
-COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "simulator", "prometheus")
+COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "faultproxy", "simulator", "prometheus")
 # Ports are base + offset, all on 127.0.0.1.
 PORT_OFFSETS = {"kube-apiserver": 0, "etcd": 1, "etcd-peer": 2, "kube-controller-manager": 3,
                 "simulator": 4, "simulator-metrics": 5, "prometheus": 6, "faultproxy": 7}
@@ -96,8 +96,12 @@ def kubeconfig_text(url, user, cert, key):
     }, indent=2) + "\n"
 
 
-def write_kubeconfigs(url):
+def write_kubeconfigs(url, faults_url=None):
     p = pki_dir()
+    if faults_url:  # the same admin identity, through the fault-injection proxy
+        path = STATE / "kubeconfig-faults"
+        path.write_text(kubeconfig_text(faults_url, "lab-admin", p / "admin.crt", p / "admin.key"))
+        path.chmod(0o600)
     for fname, user, cert in (("kubeconfig", "lab-admin", "admin"),
                               ("controller-manager.kubeconfig", "kube-controller-manager", "controller-manager"),
                               ("simulator.kubeconfig", "kubevirt-simulator", "simulator-client")):
@@ -198,6 +202,14 @@ def argv_for(name, info, bins):
                 f"--ca-bundle={p / 'ca.crt'}", f"--requestheader-client-ca={p / 'front-proxy-ca.crt'}",
                 f"--metrics-listen=127.0.0.1:{ports['simulator-metrics']}",
                 f"--nodes={opts.get('nodes', 3)}", f"--boot-delay={opts.get('boot_delay', 2.0)}"]
+    if name == "faultproxy":
+        opts = info["options"]
+        return [venv_python(), "-m", "labkit.faultproxy", f"--listen=127.0.0.1:{ports['faultproxy']}",
+                f"--upstream={info['apiserver']['url']}", f"--ca={p / 'ca.crt'}",
+                f"--tls-cert={p / 'faultproxy.crt'}", f"--tls-key={p / 'faultproxy.key'}",
+                f"--client-ca={p / 'ca.crt'}", f"--upstream-cert={p / 'admin.crt'}",
+                f"--upstream-key={p / 'admin.key'}", f"--rate={opts['faults']}",
+                f"--seed={opts.get('fault_seed', 0)}"]
     if name == "prometheus":
         config = s / "prometheus.yml"
         config.write_text(
@@ -245,6 +257,10 @@ def health(name, info):
             avail = [c for c in svc.get("status", {}).get("conditions", []) if c["type"] == "Available"]
             ok = bool(avail) and avail[0]["status"] == "True"
             return ok, "healthz ok, APIService " + ("Available" if ok else f"not Available: {avail[0].get('message') if avail else 'no status yet'}")
+        if name == "faultproxy":
+            ctx = ssl.create_default_context(cafile=str(p / "ca.crt"))
+            status, body = _get(f"https://127.0.0.1:{ports['faultproxy']}/faultproxy/healthz", ctx)
+            return status == 200, f"rate {info['options'].get('faults')}, seed {info['options'].get('fault_seed', 0)}"
         if name == "prometheus":
             status, body = _get(f"http://127.0.0.1:{ports['prometheus']}/-/ready")
             return status == 200, body.strip()
@@ -348,9 +364,15 @@ def wait_default_namespace(api, timeout=20):
 
 # ----------------------------------------------------------------------------- commands
 
+def enabled(name, opts):
+    """Whether the lab runs this optional component with these options."""
+    return {"simulator": opts.get("simulator", True), "prometheus": opts.get("prometheus"),
+            "faultproxy": opts.get("faults") is not None}.get(name, True)
+
+
 def start_component(proc, name, info, bins):
     env, cwd = dict(os.environ), None
-    if name == "simulator":
+    if name in ("simulator", "faultproxy"):
         env["PYTHONPATH"] = str(LAB) + os.pathsep + env.get("PYTHONPATH", "")
         cwd = str(LAB)
     proc.start(argv_for(name, info, bins), env=env, cwd=cwd)
@@ -376,6 +398,9 @@ def cmd_up(args):
         opts["nodes"] = args.nodes
     if args.boot_delay is not None:
         opts["boot_delay"] = args.boot_delay
+    if args.faults is not None or args.no_faults:
+        opts["faults"] = None if args.no_faults else args.faults
+        opts["fault_seed"] = args.fault_seed
     opts["prometheus"] = bool(args.prometheus or (old_opts.get("prometheus") and running.get("prometheus")))
     opts["simulator"] = not args.no_simulator
     ports = ports_for(base)
@@ -383,24 +408,32 @@ def cmd_up(args):
             "kubeconfig": str(STATE / "kubeconfig"),
             "apiserver": {"port": ports["kube-apiserver"], "url": f"https://127.0.0.1:{ports['kube-apiserver']}"},
             "simulator": {"port": ports["simulator"], "metrics_port": ports["simulator-metrics"]},
-            "prometheus": {"url": f"http://127.0.0.1:{ports['prometheus']}"} if opts["prometheus"] else None}
+            "prometheus": {"url": f"http://127.0.0.1:{ports['prometheus']}"} if opts["prometheus"] else None,
+            "faultproxy": {"url": f"https://127.0.0.1:{ports['faultproxy']}", "rate": opts["faults"],
+                           "seed": opts.get("fault_seed", 0), "kubeconfig": str(STATE / "kubeconfig-faults")}
+            if opts.get("faults") is not None else None}
     # Options that change a running component's flags restart that component.
     restart = set()
     if opts.get("audit") != old_opts.get("audit"):
         restart.add("kube-apiserver")
     if (opts.get("nodes"), opts.get("boot_delay")) != (old_opts.get("nodes"), old_opts.get("boot_delay")):
         restart.add("simulator")
+    if (opts.get("faults"), opts.get("fault_seed")) != (old_opts.get("faults"), old_opts.get("fault_seed")):
+        restart.add("faultproxy")
     if "kube-controller-manager" not in bins:
         say("warning: no kube-controller-manager binary: garbage collection and namespace deletion "
             "will not work (build lab/.bin/kubelab with `make lab-bin`)")
-    wanted = [n for n in COMPONENTS if n in bins or n in ("simulator", "prometheus")]
-    wanted = [n for n in wanted if (n != "simulator" or opts["simulator"]) and (n != "prometheus" or opts["prometheus"])]
+    wanted = [n for n in COMPONENTS if n in bins or n in ("faultproxy", "simulator", "prometheus")]
+    wanted = [n for n in wanted if enabled(n, opts)]
     for name in wanted:
         if running.get(name) is None:
             check_port_free(ports[name], name)
     save_info(info)
     pki.ensure_pki(pki_dir())
-    write_kubeconfigs(info["apiserver"]["url"])
+    write_kubeconfigs(info["apiserver"]["url"], info["faultproxy"] and info["faultproxy"]["url"])
+    for name in COMPONENTS:  # optional components switched off by this `up`
+        if not enabled(name, opts) and Proc(STATE, name).stop():
+            say(f"  {name:<24} stopped")
     started = []
     try:
         for name in wanted:
@@ -426,6 +459,9 @@ def cmd_up(args):
         raise
     say(f"lab is up ({time.monotonic() - t0:.1f}s): Kubernetes {K8S_VERSION} at {info['apiserver']['url']}")
     say(f"  kubeconfig: {STATE / 'kubeconfig'}   (eval \"$({rel(LAB / 'labctl')} env)\")")
+    if info["faultproxy"]:
+        say(f"  faults: {opts['faults']:.0%} at {info['faultproxy']['url']} (seed {opts.get('fault_seed', 0)}); "
+            f"kubeconfig {info['faultproxy']['kubeconfig']}")
     return 0
 
 
@@ -448,8 +484,7 @@ def cmd_status(args):
         return 1
     all_ok = True
     for name in COMPONENTS:
-        opts = info.get("options", {})
-        if (name == "prometheus" and not opts.get("prometheus")) or (name == "simulator" and not opts.get("simulator", True)):
+        if not enabled(name, info.get("options", {})):
             continue
         pid = Proc(STATE, name).pid()
         if pid is None:
@@ -502,6 +537,10 @@ def main(argv=None):
     up.add_argument("--audit", action="store_true", help="write the apiserver's audit log (logs/audit.log)")
     up.add_argument("--nodes", type=int, help="simulated nodes (default 3)")
     up.add_argument("--boot-delay", type=float, help="seconds from VMI creation to Running (default 2.0)")
+    up.add_argument("--faults", type=float, metavar="RATE",
+                    help="also run the fault-injection proxy at this rate (0..1); clients use kubeconfig-faults")
+    up.add_argument("--no-faults", action="store_true", help="stop the fault-injection proxy")
+    up.add_argument("--fault-seed", type=int, default=0, help="seed for the fault proxy's random faults")
     up.add_argument("--no-simulator", action="store_true", help="control plane only")
     up.add_argument("--port-base", type=int, help=f"first of 8 ports on 127.0.0.1 (default {DEFAULT_PORT_BASE})")
     down = sub.add_parser("down", help="stop what `up` started and remove lab/.state")
