@@ -23,6 +23,7 @@ class Informer:
         self.handlers = []
         self.synced = asyncio.Event()
         self.relists = 0
+        self._deleted = {}
 
     def add_handler(self, fn):
         self.handlers.append(fn)
@@ -43,6 +44,11 @@ class Informer:
         if not obj or "metadata" not in obj:
             return
         key = key_of(obj)
+        meta = obj["metadata"]
+        if meta.get("deletionTimestamp") and not meta.get("finalizers"):
+            return      # the write removed the last finalizer: the object is gone
+        if self._deleted.get(key, -1) >= rv_int(obj):
+            return      # the watch already told us it was deleted
         old = self.store.get(key)
         if old is None or rv_int(obj) > rv_int(old):
             self.store[key] = obj
@@ -109,6 +115,9 @@ class Informer:
             old = self.store.get(key)
             if typ == "DELETED":
                 self.store.pop(key, None)
+                if len(self._deleted) > 10000:
+                    self._deleted.clear()
+                self._deleted[key] = rv_int(obj)
                 self._emit("DELETED", obj, old)
                 continue
             if old is not None and rv_int(old) > rv_int(obj):
