@@ -100,7 +100,7 @@ def item_params(task_params, item, index, item_spec, mutually_exclusive):
         if key in ("name", "definition"):
             continue
         if task_params.get(key) is not None:
-            merged[key] = copy.deepcopy(task_params[key])
+            merged[key] = _strip_none(task_params[key])
     for key, value in item.items():
         if key in MERGED_DICTS and isinstance(value, dict) and isinstance(merged.get(key), dict):
             merged[key] = dict(merged[key], **value)
@@ -113,6 +113,15 @@ def item_params(task_params, item, index, item_spec, mutually_exclusive):
         label = item.get("name") or (item.get("definition") or {}).get("metadata", {}).get("name") or "?"
         raise InputError("vms[%d] (%s): %s." % (index, label, "; ".join(result.error_messages)))
     return result.validated_parameters
+
+
+def _strip_none(value):
+    """Validated options carry None for every unset suboption; drop them before validating again."""
+    if isinstance(value, dict):
+        return {k: _strip_none(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_strip_none(v) for v in value]
+    return copy.deepcopy(value)
 
 
 def _template_given(params):
@@ -336,6 +345,7 @@ class VmRunner:
         write_vm(self.client, plan, self.check_mode)
 
     def run(self):
+        self.wait_conditions()
         plans = self.plans()
         self.fetch_current(plans)
         todo = [p for p in plans if p.error is None]
@@ -416,18 +426,16 @@ class VmRunner:
         for ns, group in by_ns.items():
             names = [p.name for p in group]
             label = names[0] if len(names) == 1 else "%d VMs" % len(names)
-            steps = [(self.resource, "%s %s/%s to be deleted" % (self.kind, ns, label)),
-                     (res.VMI, "VirtualMachineInstance %s/%s to be deleted" % (ns, label))]
+            steps = [(self.resource, "%s %s/%s to be deleted" % (self.kind, ns, label))]
+            if self.resource is not res.VMI:
+                steps.append((res.VMI, "VirtualMachineInstance %s/%s to be deleted" % (ns, label)))
             for resource, description in steps:
-                if resource is res.VMI and self.resource is res.VMI:
-                    continue
                 remaining = max(1, timeout - (time.monotonic() - start))
                 self.progress.append(waiter.Wait(self.client, resource, ns, waiter.gone_check(names), description,
                                                  remaining, names=names).run())
             remaining = max(1, timeout - (time.monotonic() - start))
-            wanted = set(names)
 
-            def pods_gone(objects, wanted=wanted):
+            def pods_gone(objects, wanted=frozenset(names)):
                 for pod in objects.values():
                     labels = (pod.get("metadata") or {}).get("labels") or {}
                     if labels.get("vm.kubevirt.io/name") in wanted:
@@ -556,8 +564,8 @@ class VmRunner:
                 parts = ["%s/%s: %s" % (r["namespace"], r["name"], r["msg"]) for r in failed[:5]]
                 msg = ""
                 if failed:
-                    msg = "%d of %d VMs failed: %s%s" % (len(failed), len(results), " | ".join(parts),
-                                                          " | ..." if len(failed) > 5 else "")
+                    more = " | ..." if len(failed) > 5 else ""
+                    msg = "%d of %d VMs failed: %s%s" % (len(failed), len(results), " | ".join(parts), more)
                 if wait_error:
                     msg = (msg + " | " if msg else "") + str(wait_error)
                 self.module.fail_json(msg=msg, **payload)
@@ -605,6 +613,7 @@ class VmiRunner(VmRunner):
                                        have_current=True)
 
     def run(self):
+        self.wait_conditions()
         plans = self.plans()
         plan = plans[0]
         if plan.state == "present" and plan.desired and not vmspec.memory_defined(plan.desired):
@@ -688,8 +697,8 @@ def info_argument_spec(kind):
 
 def _find(client, resource, params, namespace):
     name = params.get("name")
-    ref = resource.ref(name, namespace) if name else "%ss%s" % (resource.kind, " in namespace %s" % namespace
-                                                                 if namespace else "")
+    scope = " in namespace %s" % namespace if namespace else ""
+    ref = resource.ref(name, namespace) if name else "%ss%s" % (resource.kind, scope)
     try:
         if name:
             obj = client.get_or_none(resource, name, namespace)
@@ -712,6 +721,8 @@ def run_info_module(module, kind):
             vmspec.check_namespace(namespace)
         if params.get("name"):
             vmspec.check_name(params["name"], "name")
+        if params.get("running") is not None and not params.get("wait"):
+            raise InputError("running is used only with wait: true (it says what to wait for).")
         wait_error = None
         if params.get("wait"):
             conditions = waiter.parse_wait_for(params.get("wait_for"))
@@ -746,8 +757,7 @@ def run_info_module(module, kind):
             vmis = got.get("vmis")
             if vmis is None:
                 vmis = _find(client, res.VMI, dict(params, label_selectors=[], field_selectors=[]), namespace)
-            standalone = [v for v in vmis if not any(r.get("kind") == "VirtualMachine" for r in
-                                                      (v.get("metadata") or {}).get("ownerReferences") or [])]
+            standalone = [v for v in vmis if not _owned_by_vm(v)]
             result["vmis"] = [service.redacted(v) for v in standalone]
             result["vmi_summaries"] = [facts.summarize_vmi(v, got.get("pods"), got.get("events")) for v in standalone]
         result["api_requests"] = client.requests
@@ -757,3 +767,6 @@ def run_info_module(module, kind):
     except KubevirtError as exc:
         module.fail_json(msg=str(exc), api_requests=client.requests)
 
+
+def _owned_by_vm(vmi):
+    return any(r.get("kind") == "VirtualMachine" for r in (vmi.get("metadata") or {}).get("ownerReferences") or [])

@@ -83,8 +83,8 @@ CLOUD_INIT_SPEC = dict(
     hostname=dict(type="str"),
     user_data=dict(type="str", no_log=True),
     network_data=dict(type="str"),
-    secret=dict(type="str"),
-    network_data_secret=dict(type="str"),
+    secret=dict(type="str", no_log=False),
+    network_data_secret=dict(type="str", no_log=False),
 )
 
 CPU_SPEC = dict(
@@ -656,7 +656,7 @@ def build_vmi(params, name, namespace):
     for key in ("instancetype", "preference"):
         if params.get(key):
             raise InputError("%s needs a VirtualMachine; a stand-alone VMI takes cpu and memory instead." % key)
-    spec_body, _ = template_spec(params, name, allow_templates=False)
+    spec_body = template_spec(params, name, allow_templates=False)[0]
     return {"apiVersion": API_VERSION, "kind": "VirtualMachineInstance",
             "metadata": _metadata(params, name, namespace), "spec": spec_body}
 

@@ -10,7 +10,7 @@ module: vm
 short_description: Create, update and delete KubeVirt VirtualMachines, one or many, and wait for them
 version_added: 0.1.0
 author:
-  - virtops.kubevirt developers
+  - virtops.kubevirt developers (!UNKNOWN)
 description:
   - Creates, updates or deletes a KubeVirt C(VirtualMachine) from high-level options (memory, cpu, disks,
     cloud-init, networks...), from a raw template O(spec) merged over them, or from a whole O(definition).

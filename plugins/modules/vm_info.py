@@ -10,7 +10,7 @@ module: vm_info
 short_description: Read KubeVirt VirtualMachines with a summary of each, optionally waiting for them
 version_added: 0.1.0
 author:
-  - virtops.kubevirt developers
+  - virtops.kubevirt developers (!UNKNOWN)
 description:
   - Reads KubeVirt C(VirtualMachine) objects by name, namespace (or all namespaces), label and field selectors.
   - Returns the objects and a summary of each that answers the usual questions - is it running and ready,
@@ -216,7 +216,6 @@ from ansible_collections.virtops.kubevirt.plugins.module_utils.vm import (
 def main():
     module = AnsibleModule(
         argument_spec=info_argument_spec("VirtualMachine"),
-        required_by={"running": "wait"},
         supports_check_mode=True,
     )
     run_info_module(module, "VirtualMachine")

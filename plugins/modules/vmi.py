@@ -10,7 +10,7 @@ module: vmi
 short_description: Create and delete stand-alone KubeVirt VirtualMachineInstances
 version_added: 0.1.0
 author:
-  - virtops.kubevirt developers
+  - virtops.kubevirt developers (!UNKNOWN)
 description:
   - Creates or deletes a stand-alone C(VirtualMachineInstance) (a VMI that no VirtualMachine owns), built from
     the same options as M(virtops.kubevirt.vm) by the same spec builder, or from a whole O(definition).

@@ -10,7 +10,7 @@ module: vmi_info
 short_description: Read KubeVirt VirtualMachineInstances with a summary of each, optionally waiting for them
 version_added: 0.1.0
 author:
-  - virtops.kubevirt developers
+  - virtops.kubevirt developers (!UNKNOWN)
 description:
   - Reads KubeVirt C(VirtualMachineInstance) objects by name, namespace (or all namespaces), label and field selectors.
   - Returns the objects and a summary of each that answers the usual questions - is it running and ready,

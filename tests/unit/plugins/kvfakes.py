@@ -9,7 +9,6 @@ import copy
 import json
 
 from ansible_collections.virtops.kubevirt.plugins.module_utils import resources as res
-from ansible_collections.virtops.kubevirt.plugins.module_utils.client import WatchGone
 from ansible_collections.virtops.kubevirt.plugins.module_utils.errors import ApiError
 
 
@@ -88,9 +87,9 @@ class FakeClient:
 
     def _ns_check(self, namespace):
         if namespace and namespace not in self.namespaces:
-            raise ApiError(404, "PATCH", "/x", {"kind": "Status", "reason": "NotFound",
-                                                 "message": 'namespaces "%s" not found' % namespace,
-                                                 "details": {"name": namespace, "kind": "namespaces"}})
+            body = {"kind": "Status", "reason": "NotFound", "message": 'namespaces "%s" not found' % namespace,
+                    "details": {"name": namespace, "kind": "namespaces"}}
+            raise ApiError(404, "PATCH", "/x", body)
 
     # -- Client API
     def get(self, resource, name, namespace=None):
@@ -119,7 +118,7 @@ class FakeClient:
             if field_selector:
                 ok = True
                 for part in field_selector.split(","):
-                    key, _, value = part.partition("=")
+                    key, dummy, value = part.partition("=")
                     if key == "metadata.name" and name != value:
                         ok = False
                     if key == "type" and obj.get("type") != value:

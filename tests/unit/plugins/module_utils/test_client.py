@@ -212,7 +212,7 @@ def make_client(answers):
 
 
 def test_get_sends_token_and_decodes():
-    client, pool, _ = make_client([FakeResponse(200, {"kind": "VirtualMachine"})])
+    client, pool, dummy_sleeps = make_client([FakeResponse(200, {"kind": "VirtualMachine"})])
     assert client.get(res.VM, "a", "ns") == {"kind": "VirtualMachine"}
     method, url, kw = pool.sent[0]
     assert method == "GET" and url == "https://h:6443/apis/kubevirt.io/v1/namespaces/ns/virtualmachines/a"
@@ -254,7 +254,7 @@ def test_unsafe_requests_are_not_retried(call):
 
 
 def test_apply_is_retried_and_uses_apply_patch():
-    client, pool, _ = make_client([FakeResponse(500, {}), FakeResponse(200, {"a": 1})])
+    client, pool, dummy_sleeps = make_client([FakeResponse(500, {}), FakeResponse(200, {"a": 1})])
     client.apply(res.VM, {"metadata": {"name": "a", "namespace": "n"}}, dry_run=True)
     method, url, kw = pool.sent[1]
     assert method == "PATCH" and "fieldManager=virtops.kubevirt" in url and "force=true" in url
@@ -264,7 +264,7 @@ def test_apply_is_retried_and_uses_apply_patch():
 def test_4xx_not_retried_and_status_parsed():
     body = {"kind": "Status", "reason": "Invalid", "message": "bad",
             "details": {"causes": [{"field": "spec.x", "message": "nope"}]}}
-    client, pool, _ = make_client([FakeResponse(422, body)])
+    client, pool, dummy_sleeps = make_client([FakeResponse(422, body)])
     with pytest.raises(ApiError) as exc:
         client.get(res.VM, "a", "ns")
     assert exc.value.status == 422 and exc.value.causes[0]["field"] == "spec.x" and len(pool.sent) == 1
@@ -281,14 +281,14 @@ def test_connection_refused_retried_a_little():
 
 def test_connection_reset_retried():
     err = urllib3.exceptions.ProtocolError("Connection aborted.", ConnectionResetError(104, "reset"))
-    client, pool, _ = make_client([err, FakeResponse(200, {"x": 1})])
+    client, pool, dummy_sleeps = make_client([err, FakeResponse(200, {"x": 1})])
     assert client.get(res.VM, "a", "ns") == {"x": 1}
 
 
 def test_wrong_ca_is_one_clear_sentence():
     err = urllib3.exceptions.SSLError(ssl.SSLCertVerificationError(
         1, "[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: unable to get local issuer certificate"))
-    client, pool, _ = make_client([err])
+    client, pool, dummy_sleeps = make_client([err])
     with pytest.raises(ConnectError) as exc:
         client.get(res.VM, "a", "ns")
     msg = str(exc.value)
@@ -298,22 +298,22 @@ def test_wrong_ca_is_one_clear_sentence():
 
 def test_unresolvable_host():
     err = urllib3.exceptions.NameResolutionError("nohost", None, OSError("Name or service not known"))
-    client, pool, _ = make_client([err])
+    client, pool, dummy_sleeps = make_client([err])
     with pytest.raises(ConnectError) as exc:
         client.get(res.VM, "a", "ns")
     assert "does not resolve" in str(exc.value)
 
 
 def test_delete_missing_is_none_and_namespace_missing_raises():
-    client, _, _ = make_client([FakeResponse(404, {"reason": "NotFound", "details": {"kind": "virtualmachines"}})])
+    client, dummy_pool, dummy_sleeps = make_client([FakeResponse(404, {"reason": "NotFound", "details": {"kind": "virtualmachines"}})])
     assert client.delete(res.VM, "a", "n") is None
-    client, _, _ = make_client([FakeResponse(404, {"reason": "NotFound", "details": {"kind": "namespaces"}})])
+    client, dummy_pool, dummy_sleeps = make_client([FakeResponse(404, {"reason": "NotFound", "details": {"kind": "namespaces"}})])
     with pytest.raises(ApiError):
         client.get_or_none(res.VM, "a", "n")
 
 
 def test_list_follows_continue():
-    client, pool, _ = make_client([
+    client, pool, dummy_sleeps = make_client([
         FakeResponse(200, {"metadata": {"continue": "c1"}, "items": [{"a": 1}]}),
         FakeResponse(200, {"metadata": {"resourceVersion": "9"}, "items": [{"a": 2}]})])
     result = client.list(res.VM, "n", label_selector="app=x")
@@ -323,9 +323,10 @@ def test_list_follows_continue():
 
 def test_update_with_retry_on_conflict():
     obj = {"metadata": {"name": "a", "namespace": "n", "resourceVersion": "1"}, "spec": {}}
-    client, pool, _ = make_client([FakeResponse(200, obj), FakeResponse(409, {"reason": "Conflict"}),
-                                   FakeResponse(200, dict(obj, metadata=dict(obj["metadata"], resourceVersion="2"))),
-                                   FakeResponse(200, {"done": True})])
+    fresh = dict(obj, metadata=dict(obj["metadata"], resourceVersion="2"))
+    answers = [FakeResponse(200, obj), FakeResponse(409, {"reason": "Conflict"}), FakeResponse(200, fresh),
+               FakeResponse(200, {"done": True})]
+    client, pool, dummy_sleeps = make_client(answers)
     seen = []
 
     def mutate(current):
@@ -353,7 +354,7 @@ def _line(etype, obj):
 def test_watch_parses_split_lines_and_params():
     data = _line("ADDED", {"metadata": {"name": "a", "resourceVersion": "5"}}) + _line(
         "BOOKMARK", {"metadata": {"resourceVersion": "6"}})
-    client, pool, _ = make_client([FakeResponse(200, chunks=[data[:10], data[10:40], data[40:]])])
+    client, pool, dummy_sleeps = make_client([FakeResponse(200, chunks=[data[:10], data[10:40], data[40:]])])
     events = list(client.watch(res.VMI, "n", resource_version="4", field_selector="metadata.name=a", timeout=30,
                                send_initial_events=True))
     assert [e[0] for e in events] == ["ADDED", "BOOKMARK"]
@@ -365,14 +366,14 @@ def test_watch_parses_split_lines_and_params():
 
 
 def test_watch_error_410_raises_gone():
-    client, _, _ = make_client([FakeResponse(200, chunks=[_line("ERROR", {"code": 410, "message": "too old"})])])
+    client, dummy_pool, dummy_sleeps = make_client([FakeResponse(200, chunks=[_line("ERROR", {"code": 410, "message": "too old"})])])
     with pytest.raises(kclient.WatchGone):
         list(client.watch(res.VMI, "n"))
 
 
 def test_watch_cut_ends_quietly():
     cut = urllib3.exceptions.ProtocolError("Connection broken")
-    client, _, _ = make_client([FakeResponse(200, chunks=[_line("ADDED", {"metadata": {"name": "a"}}), cut])])
+    client, dummy_pool, dummy_sleeps = make_client([FakeResponse(200, chunks=[_line("ADDED", {"metadata": {"name": "a"}}), cut])])
     assert [e[0] for e in client.watch(res.VMI, "n")] == ["ADDED"]
 
 

@@ -60,7 +60,7 @@ def test_resumes_after_cut_from_last_resource_version():
     first = pending_vmi()
     first["metadata"]["resourceVersion"] = "77"
     client.watch_script = [[END, ("ADDED", first)], [("MODIFIED", running_vmi("vm1", "ns"))]]
-    _, progress = waiter.wait_vmis(client, "ns", ["vm1"], ["ready"], 5)
+    dummy, progress = waiter.wait_vmis(client, "ns", ["vm1"], ["ready"], 5)
     second = client.calls[1][2]
     assert second["initial"] is False and second["rv"] == "77" and progress["watches"] == 2
 
@@ -68,7 +68,7 @@ def test_resumes_after_cut_from_last_resource_version():
 def test_relists_on_410():
     client = FakeClient()
     client.watch_script = [[END], WatchGone("too old"), [("ADDED", running_vmi("vm1", "ns")), END]]
-    _, progress = waiter.wait_vmis(client, "ns", ["vm1"], ["ready"], 5)
+    dummy, progress = waiter.wait_vmis(client, "ns", ["vm1"], ["ready"], 5)
     assert client.calls[2][2]["initial"] is True and progress["result"] == "ok"
 
 
@@ -78,7 +78,7 @@ def test_falls_back_to_list_then_watch_without_watchlist():
     client.put(pending_vmi())
     client.watch_script = [ApiError(422, "GET", "/x", {"message": "sendInitialEvents is forbidden"}),
                            [("MODIFIED", running_vmi("vm1", "ns"))]]
-    _, progress = waiter.wait_vmis(client, "ns", ["vm1"], ["ready"], 5)
+    dummy, progress = waiter.wait_vmis(client, "ns", ["vm1"], ["ready"], 5)
     kinds = [c[0] for c in client.calls]
     assert kinds == ["WATCH", "LIST", "WATCH"] and client.watchlist_supported is False
     assert client.calls[2][2]["initial"] is False
@@ -97,8 +97,8 @@ def test_timeout_says_what_it_saw_with_events():
     vmi["status"]["conditions"] = [{"type": "PodScheduled", "status": "False", "reason": "Unschedulable",
                                     "message": "0/1 nodes are available: 1 Insufficient memory."}]
     client.put({"kind": "Event", "apiVersion": "v1", "type": "Warning", "reason": "FailedScheduling",
-                "message": "0/1 nodes are available: 1 Insufficient memory.", "metadata": {"name": "e1",
-                                                                                          "namespace": "ns"},
+                "message": "0/1 nodes are available: 1 Insufficient memory.",
+                "metadata": {"name": "e1", "namespace": "ns"},
                 "involvedObject": {"kind": "Pod", "name": "virt-launcher-vm1-xyz"}, "lastTimestamp": "t2"})
     client.watch_script = [[("ADDED", vmi), END]]
     with pytest.raises(WaitTimeout) as exc:

@@ -7,6 +7,7 @@ from modhelp import run_module
 from ansible_collections.virtops.kubevirt.plugins.module_utils import resources as res
 from ansible_collections.virtops.kubevirt.plugins.modules import vm as vm_module
 
+
 def warnings_text(result):
     return " ".join(w if isinstance(w, str) else json.dumps(w) for w in result.get("warnings") or [])
 
