@@ -12,8 +12,10 @@ LABCTL   := $(PY) lab/labctl
 CP_SRC   := $(wildcard lab/controlplane/*.go) lab/controlplane/go.mod lab/controlplane/go.sum lab/controlplane/build.sh
 # `make test` uses a lab of its own (other ports, other state) so it never touches the demo lab.
 TEST_LAB := LAB_STATE_DIR=$(CURDIR)/lab/.state-test LAB_PORT_BASE=17443
+# `make bench` too (with the audit log on), so figures never mix with other work on the lab.
+BENCH_LAB := LAB_STATE_DIR=$(CURDIR)/lab/.state-bench LAB_PORT_BASE=19443
 
-.PHONY: help venv lab-bin lab-up lab-down lab-status test test-unit test-lab demo clean debs
+.PHONY: help venv lab-bin lab-up lab-down lab-status test test-unit test-lab demo clean debs bench
 
 help:
 	@echo "make demo      build and start the lab, provision and monitor three VMs, print the report"
@@ -60,10 +62,16 @@ test: venv lab-bin debs
 test-unit: venv
 	$(PY) -m pytest -q tests/unit
 
+# ---------------------------------------------------------------------------- benchmarks
+bench: venv lab-bin
+	$(BENCH_LAB) $(PY) bench/run.py $(BENCH_ARGS)
+	$(PY) bench/report.py
+	@echo "bench: the bench lab is still up; stop it with: $(BENCH_LAB) $(LABCTL) down"
+
 # ---------------------------------------------------------------------------- demo
 demo: venv lab-bin
 	$(LABCTL) up
 	@echo "demo: the lab is up; the provisioning and monitoring playbooks arrive with the roles"
 
 clean: lab-down
-	rm -rf lab/.bin lab/.state lab/.state-test $(VENV) .cache tests/output
+	rm -rf lab/.bin lab/.state lab/.state-test lab/.state-bench $(VENV) .cache tests/output

@@ -1,0 +1,288 @@
+#!/usr/bin/env python3
+"""Benchmarks: virtops.kubevirt against kubevirt.core 2.2.3 on the same lab, in the same run.
+
+Each scenario runs ours and theirs alternately (ours, theirs, ours, ...) after a warm-up pair,
+times single tasks with the bench_timer callback, and reports medians, min-max and the ratio
+ours/theirs pair by pair. Machines here are shared and noisy: only ratios measured side by side
+mean anything, never one absolute time.
+
+    bench/run.py [--runs 5] [--fleet 100] [--only single,info,...] [--smoke]
+"""
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+REPO = BENCH.parent
+STATE = Path(os.environ.get("LAB_STATE_DIR", REPO / "lab" / ".state"))
+VENV = REPO / ".venv" / "bin"
+WORK = BENCH / ".work"
+NS = "bench"
+IMAGE = "quay.io/containerdisks/fedora:41"
+OURS, THEIRS = "virtops.kubevirt", "kubevirt.core"
+
+
+def collections_path():
+    """ansible_collections/ holding ours (a link to this checkout) and the two anchors."""
+    root = WORK / "collections"
+    ours = root / "ansible_collections" / "virtops" / "kubevirt"
+    if not ours.exists():
+        ours.parent.mkdir(parents=True, exist_ok=True)
+        ours.symlink_to(REPO)
+    return f"{root}:{BENCH / '.anchors'}"
+
+
+def env_for(timings, rss):
+    env = dict(os.environ)
+    env.update({
+        "ANSIBLE_COLLECTIONS_PATH": collections_path(), "ANSIBLE_CALLBACK_PLUGINS": str(BENCH / "callback_plugins"),
+        "ANSIBLE_CALLBACKS_ENABLED": "bench_timer", "ANSIBLE_STDOUT_CALLBACK": "ansible.builtin.null",
+        "ANSIBLE_LOCALHOST_WARNING": "false", "ANSIBLE_INVENTORY_UNPARSED_WARNING": "false",
+        "ANSIBLE_FORKS": "20", "BENCH_TIMINGS": str(timings), "BENCH_RSS": str(rss),
+        "BENCH_PYTHON": str(VENV / "python"), "KUBECONFIG": str(STATE / "kubeconfig"),
+        "ANSIBLE_ROLES_PATH": str(REPO / "roles"), "PATH": f"{VENV}:{os.environ['PATH']}",
+    })
+    return env
+
+
+def play(tasks, vars_=None):
+    return [{"name": "bench", "hosts": "localhost", "connection": "local", "gather_facts": False,
+             "vars": dict({"ansible_python_interpreter": str(BENCH / "rss-python")}, **(vars_ or {})),
+             "tasks": tasks}]
+
+
+def run_play(playbook, label):
+    """Run one playbook; returns ({task name: seconds}, [peak RSS KiB per module run])."""
+    WORK.mkdir(exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=WORK) as tmp:
+        tmp = Path(tmp)
+        (tmp / "play.yml").write_text(json.dumps(playbook))
+        timings, rss = tmp / "timings.jsonl", tmp / "rss.txt"
+        proc = subprocess.run([str(VENV / "ansible-playbook"), "-i", "localhost,", str(tmp / "play.yml")],
+                              env=env_for(timings, rss), capture_output=True, text=True, timeout=3600)
+        records = [json.loads(line) for line in timings.read_text().splitlines()] if timings.exists() else []
+        failed = [r for r in records if r["status"] == "failed"]
+        if proc.returncode or failed:
+            raise SystemExit(f"bench: {label} failed (rc {proc.returncode}): {failed or proc.stdout[-2000:] + proc.stderr[-2000:]}")
+        per_task = {}
+        for rec in records:
+            per_task[rec["task"]] = per_task.get(rec["task"], 0.0) + rec["seconds"]
+        peaks = [int(x) for x in rss.read_text().split() if x.isdigit()] if rss.exists() else []
+        return per_task, peaks
+
+
+# ----------------------------------------------------------------------------- VM definitions
+
+def vm_spec():
+    return {"runStrategy": "Always", "template": {"metadata": {"labels": {"bench": "vm"}}, "spec": {
+        "domain": {"devices": {"disks": [{"name": "root", "disk": {"bus": "virtio"}}]},
+                   "memory": {"guest": "256Mi"}},
+        "volumes": [{"name": "root", "containerDisk": {"image": IMAGE}}]}}}
+
+
+def ours_vm(name, **extra):
+    return dict({"name": name, "namespace": NS, "memory": "256Mi",
+                 "disks": [{"name": "root", "image": IMAGE}], "labels": {"bench": "vm"}}, **extra)
+
+
+def theirs_vm(name, **extra):
+    spec = vm_spec()
+    return dict({"name": name, "namespace": NS, "run_strategy": "Always", "labels": {"bench": "vm"},
+                 "spec": spec["template"]["spec"]}, **extra)
+
+
+def delete_task(name):
+    return {"name": "cleanup", "virtops.kubevirt.vm": {"name": name, "namespace": NS, "state": "absent",
+                                                         "wait": True}}
+
+
+# ----------------------------------------------------------------------------- scenarios
+
+def scenario_single(variant, i):
+    name = f"single-{variant.replace(':', '-')}-{i}"
+    if variant == "ours":
+        task = {"name": "timed", "virtops.kubevirt.vm": ours_vm(name, wait=True)}
+    else:
+        sleep = {"theirs": {}, "theirs:wait_sleep=1": {"wait_sleep": 1}}[variant]
+        task = {"name": "timed", "kubevirt.core.kubevirt_vm": theirs_vm(name, wait=True, **sleep)}
+    times, peaks = run_play(play([task, delete_task(name)]), f"single {variant}")
+    return {"seconds": times["timed"], "rss_kib": peaks[0] if peaks else None}
+
+
+def scenario_info(variant, i):
+    module = "virtops.kubevirt.vm_info" if variant == "ours" else "kubevirt.core.kubevirt_vm_info"
+    times, peaks = run_play(play([{"name": "timed", module: {"name": "info-vm", "namespace": NS}}]), f"info {variant}")
+    return {"seconds": times["timed"], "rss_kib": peaks[0] if peaks else None}
+
+
+def scenario_floor(variant, i):
+    """vm_info against ansible.builtin.ping in the same play: the per-task overhead."""
+    tasks = [{"name": "ping", "ansible.builtin.ping": {}},
+             {"name": "timed", "virtops.kubevirt.vm_info": {"name": "info-vm", "namespace": NS}}]
+    times, _ = run_play(play(tasks), "floor")
+    return {"seconds": times["timed"], "ping": times["ping"]}
+
+
+def fleet_names(n, tag):
+    return [f"fleet-{tag}-{k:03d}" for k in range(n)]
+
+
+def scenario_fleet(variant, i, size):
+    tag = f"{variant.split(':')[0][:1]}{i}"
+    names = fleet_names(size, tag)
+    if variant == "ours":
+        tasks = [{"name": "timed", "ansible.builtin.include_role": {"name": "virtops.kubevirt.vm_provision"},
+                  "vars": {"vm_provision_vms": [ours_vm(n) for n in names], "vm_provision_namespace": NS}}]
+    elif variant == "theirs:loop":
+        tasks = [{"name": "timed", "kubevirt.core.kubevirt_vm": theirs_vm("{{ item }}"), "loop": names},
+                 {"name": "timed-wait", "kubevirt.core.kubevirt_vm_info": {
+                     "name": "{{ item }}", "namespace": NS, "wait": True, "wait_timeout": 600}, "loop": names}]
+    else:  # theirs:async — fire all creates, then collect
+        tasks = [{"name": "timed", "kubevirt.core.kubevirt_vm": theirs_vm("{{ item }}", wait=True, wait_timeout=600),
+                  "loop": names, "async": 900, "poll": 0, "register": "jobs"},
+                 {"name": "timed-wait", "ansible.builtin.async_status": {"jid": "{{ item.ansible_job_id }}"},
+                  "loop": "{{ jobs.results }}", "register": "done", "until": "done.finished",
+                  "retries": 600, "delay": 1}]
+    started = time.monotonic()
+    times, _ = run_play(play(tasks), f"fleet {variant}")
+    wall = time.monotonic() - started
+    cleanup = [{"name": "cleanup", "virtops.kubevirt.vm": {"namespace": NS, "state": "absent", "wait": True,
+                                                             "wait_timeout": 600, "vms": names}}]
+    run_play(play(cleanup), "fleet cleanup")
+    return {"seconds": sum(v for k, v in times.items() if k.startswith("timed")), "wall": wall}
+
+
+def audit_requests(since, until, user="virtops-lab-admin"):
+    """API requests that `user` made in [since, until], counted from the audit log."""
+    path = STATE / "logs" / "audit.log"
+    ids = set()
+    with open(path, encoding="utf-8") as log:
+        for line in log:
+            ev = json.loads(line)
+            if ev.get("user", {}).get("username") != user:
+                continue
+            ts = ev.get("requestReceivedTimestamp", "")
+            stamp = time.mktime(time.strptime(ts[:19], "%Y-%m-%dT%H:%M:%S")) - time.timezone + float("0" + ts[19:26].rstrip("Z"))
+            if since - 1 <= stamp <= until + 1:
+                ids.add(ev["auditID"])
+    return len(ids)
+
+
+def scenario_requests(variant, i):
+    name = f"req-{variant.replace(':', '-')}-{i}"
+    if variant == "ours":
+        task = {"name": "timed", "virtops.kubevirt.vm": ours_vm(name, wait=True)}
+    else:
+        task = {"name": "timed", "kubevirt.core.kubevirt_vm": theirs_vm(name, wait=True, wait_sleep=1)}
+    start = time.time()
+    run_play(play([task]), f"requests {variant}")
+    end = time.time()
+    count = audit_requests(start, end)
+    run_play(play([delete_task(name)]), "requests cleanup")
+    return {"requests": count}
+
+
+# ----------------------------------------------------------------------------- driver
+
+def stats(values):
+    return {"median": statistics.median(values), "min": min(values), "max": max(values), "runs": values}
+
+
+def alternate(fn, variants, runs, key="seconds"):
+    """Warm-up once each, then `runs` rounds of ours, theirs, ...; returns per-variant samples."""
+    for variant in variants:
+        fn(variant, 0)
+    samples = {v: [] for v in variants}
+    for i in range(1, runs + 1):
+        for variant in variants:
+            result = fn(variant, i)
+            samples[variant].append(result)
+            print(f"  {fn.__name__[9:]:<9} {variant:<22} run {i}: {result}", flush=True)
+    return samples
+
+
+def summarize(samples, key, baseline="ours"):
+    out = {}
+    ours = [s[key] for s in samples[baseline]]
+    for variant, runs in samples.items():
+        values = [s[key] for s in runs]
+        entry = stats(values)
+        if variant != baseline:
+            ratios = [a / b for a, b in zip(ours, values) if b]
+            entry["ratio_ours_over_this"] = stats(ratios)
+        rss = [s["rss_kib"] for s in runs if s.get("rss_kib")]
+        if rss:
+            entry["peak_rss_mib"] = max(rss) / 1024
+        out[variant] = entry
+    return out
+
+
+def setup():
+    subprocess.run([str(VENV / "python"), str(REPO / "lab" / "labctl"), "up", "--audit"], check=True)
+    subprocess.run([str(BENCH / "get-anchors.sh")], check=True)
+    ensure_namespace()
+    run_play(play([{"name": "info vm", "virtops.kubevirt.vm": ours_vm("info-vm", wait=True)}]), "setup")
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--fleet", type=int, default=100)
+    parser.add_argument("--only", default="single,info,floor,requests,fleet")
+    parser.add_argument("--smoke", action="store_true", help="one counted run, a fleet of 5: checks the harness")
+    parser.add_argument("--out", default=str(BENCH / "results.json"))
+    args = parser.parse_args(argv)
+    if args.smoke:
+        args.runs, args.fleet = 1, 5
+    setup()
+    wanted = args.only.split(",")
+    results = {"machine": machine(), "runs": args.runs, "fleet_size": args.fleet, "scenarios": {}}
+    if "single" in wanted:
+        s = alternate(scenario_single, ["ours", "theirs", "theirs:wait_sleep=1"], args.runs)
+        results["scenarios"]["single"] = summarize(s, "seconds")
+    if "info" in wanted:
+        results["scenarios"]["info"] = summarize(alternate(scenario_info, ["ours", "theirs"], args.runs), "seconds")
+    if "floor" in wanted:
+        s = alternate(scenario_floor, ["ours"], args.runs)["ours"]
+        results["scenarios"]["floor"] = {"vm_info": stats([r["seconds"] for r in s]),
+                                         "ping": stats([r["ping"] for r in s]),
+                                         "ratio_vm_info_over_ping": stats([r["seconds"] / r["ping"] for r in s])}
+    if "requests" in wanted:
+        s = alternate(scenario_requests, ["ours", "theirs"], args.runs)
+        results["scenarios"]["requests"] = summarize(s, "requests")
+    if "fleet" in wanted:
+        fn = lambda variant, i: scenario_fleet(variant, i, args.fleet)  # noqa: E731
+        fn.__name__ = "scenario_fleet"
+        s = alternate(fn, ["ours", "theirs:loop", "theirs:async"], args.runs)
+        results["scenarios"]["fleet"] = summarize(s, "seconds")
+    Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
+    print(f"bench: results in {args.out}")
+    return 0
+
+
+def ensure_namespace():
+    kubectl_free = [str(VENV / "python"), "-c",
+                    "import sys;from kubernetes import client,config;"
+                    "c=client.CoreV1Api(config.new_client_from_config(sys.argv[1]));"
+                    "ns=client.V1Namespace(metadata=client.V1ObjectMeta(name=sys.argv[2]));"
+                    "names=[n.metadata.name for n in c.list_namespace().items];"
+                    "names.count(sys.argv[2]) or c.create_namespace(ns)",
+                    str(STATE / "kubeconfig"), NS]
+    subprocess.run(kubectl_free, check=True)
+
+
+def machine():
+    return {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform(),
+            "ansible_core": subprocess.run([str(VENV / "python"), "-c", "import ansible;print(ansible.__version__)"],
+                                           capture_output=True, text=True).stdout.strip()}
+
+
+if __name__ == "__main__":
+    sys.exit(main())
