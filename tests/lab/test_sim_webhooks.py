@@ -1,0 +1,148 @@
+"""Simulator: validating webhooks reject bad objects with KubeVirt's and CDI's messages."""
+import copy
+import json
+
+import pytest
+from kubernetes.client.rest import ApiException
+
+from sim_helpers import CDI, KV, dv_manifest, lab, vm_manifest, wait_for  # noqa: F401
+
+
+def rejected(fn):
+    """The ApiException of a refused write, with .message = the Status message."""
+    with pytest.raises(ApiException) as info:
+        fn()
+    exc = info.value
+    exc.message = json.loads(exc.body)["message"]
+    return exc
+
+
+def base_vm(name="bad"):
+    return vm_manifest(name)
+
+
+def tspec(vm):
+    return vm["spec"]["template"]["spec"]
+
+
+def no_run_strategy(vm):
+    vm["spec"].pop("runStrategy")
+
+
+def both_running_and_strategy(vm):
+    vm["spec"]["running"] = True
+
+
+def masquerade_on_multus(vm):
+    tspec(vm)["domain"]["devices"]["interfaces"] = [{"name": "net1", "masquerade": {}}]
+    tspec(vm)["networks"] = [{"name": "net1", "multus": {"networkName": "br1"}}]
+
+
+def interface_without_network(vm):
+    tspec(vm)["domain"]["devices"]["interfaces"] = [{"name": "default", "masquerade": {}},
+                                                    {"name": "nic1", "bridge": {}}]
+    tspec(vm)["networks"] = [{"name": "default", "pod": {}}]
+
+
+def network_without_interface(vm):
+    tspec(vm)["domain"]["devices"]["interfaces"] = [{"name": "default", "masquerade": {}}]
+    tspec(vm)["networks"] = [{"name": "default", "pod": {}}, {"name": "net2", "multus": {"networkName": "br1"}}]
+
+
+def disk_without_volume(vm):
+    tspec(vm)["domain"]["devices"]["disks"].append({"name": "data", "disk": {"bus": "virtio"}})
+
+
+def no_memory(vm):
+    tspec(vm)["domain"].pop("memory")
+
+
+def big_user_data(vm):
+    tspec(vm)["domain"]["devices"]["disks"].append({"name": "ci", "disk": {"bus": "virtio"}})
+    tspec(vm)["volumes"].append({"name": "ci", "cloudInitNoCloud": {"userData": "#cloud-config\n" + "x" * 2100}})
+
+
+RULES = [
+    (no_run_strategy, "RunStrategy must be specified"),
+    (both_running_and_strategy, "Running and RunStrategy are mutually exclusive. Note that Running is deprecated, "
+                                "please use RunStrategy instead"),
+    (masquerade_on_multus, "Masquerade interface only implemented with pod network"),
+    (interface_without_network, "spec.template.spec.domain.devices.interfaces[1].name 'nic1' not found."),
+    (network_without_interface, "spec.template.spec.networks[1].name 'net2' not found."),
+    (disk_without_volume, "spec.template.spec.domain.devices.disks[1].Name 'data' not found."),
+    (no_memory, "no memory requested, at least one of 'spec.template.spec.domain.memory.guest', "
+                "'spec.template.spec.domain.memory.hugepages.size' or "
+                "'spec.template.spec.domain.resources.requests.memory' must be set"),
+    (big_user_data, "spec.template.spec.volumes[1].cloudInitNoCloud userdata exceeds 2048 byte limit. "
+                    "Should use UserDataSecretRef for larger data."),
+]
+
+
+@pytest.mark.parametrize("mutate,message", RULES, ids=[r[0].__name__ for r in RULES])
+def test_vm_rule_rejects_with_kubevirts_message(lab, mutate, message):
+    vm = base_vm()
+    mutate(vm)
+    exc = rejected(lambda: lab.create_vm(vm))
+    assert exc.status == 422
+    assert 'admission webhook "virtualmachine-validator.kubevirt.io" denied the request: ' + message in exc.message
+
+
+def test_invalid_run_strategy_message(lab):
+    # the CRD's enum answers first on a real cluster too; the webhook's message is KubeVirt's
+    vm = base_vm()
+    vm["spec"]["runStrategy"] = "Sometimes"
+    exc = rejected(lambda: lab.create_vm(vm))
+    assert exc.status == 422 and "Sometimes" in exc.message
+
+
+def test_vmi_create_rules(lab):
+    vmi = {"apiVersion": "kubevirt.io/v1", "kind": "VirtualMachineInstance", "metadata": {"name": "vmi-bad"},
+           "spec": copy.deepcopy(tspec(base_vm()))}
+    vmi["spec"]["domain"].pop("memory")
+    exc = rejected(lambda: lab.create(*KV, "virtualmachineinstances", vmi))
+    assert exc.status == 422
+    assert ('admission webhook "virtualmachineinstances-create-validator.kubevirt.io" denied the request: '
+            "no memory requested, at least one of 'spec.domain.memory.guest'") in exc.message
+
+
+def test_vmi_spec_is_immutable(lab):
+    vmi = {"apiVersion": "kubevirt.io/v1", "kind": "VirtualMachineInstance", "metadata": {"name": "vmi-imm"},
+           "spec": copy.deepcopy(tspec(base_vm()))}
+    lab.create(*KV, "virtualmachineinstances", vmi)
+    lab.wait_running("vmi-imm")
+    exc = rejected(lambda: lab.custom.patch_namespaced_custom_object(
+        "kubevirt.io", "v1", lab.ns, "virtualmachineinstances", "vmi-imm",
+        {"spec": {"domain": {"memory": {"guest": "1Gi"}}}}))
+    assert exc.status == 422
+    assert ('admission webhook "virtualmachineinstances-update-validator.kubevirt.io" denied the request: '
+            "update of VMI object is restricted") in exc.message
+    # metadata changes are fine
+    lab.custom.patch_namespaced_custom_object("kubevirt.io", "v1", lab.ns, "virtualmachineinstances", "vmi-imm",
+                                              {"metadata": {"labels": {"touched": "yes"}}})
+
+
+def test_datavolume_spec_is_immutable(lab):
+    lab.create_dv(dv_manifest("dv-imm", {"blank": {}}))
+    exc = rejected(lambda: lab.custom.patch_namespaced_custom_object(
+        *CDI, lab.ns, "datavolumes", "dv-imm", {"spec": {"source": {"http": {"url": "http://example.com/x.img"}}}}))
+    assert exc.status == 422
+    assert 'admission webhook "datavolume-validate.cdi.kubevirt.io" denied the request:' in exc.message
+    assert "Cannot update DataVolume Spec" in exc.message
+    lab.custom.patch_namespaced_custom_object(*CDI, lab.ns, "datavolumes", "dv-imm",
+                                              {"metadata": {"labels": {"touched": "yes"}}})
+
+
+def test_instancetype_conflicts(lab):
+    vm = base_vm("vm-it")
+    vm["spec"]["instancetype"] = {"name": "u1.small"}
+    exc = rejected(lambda: lab.create_vm(vm))
+    assert exc.status == 422
+    assert "VM field(s) spec.template.spec.domain.memory.guest conflicts with selected instance type" in exc.message
+
+
+def test_valid_vm_is_admitted(lab):
+    vm = base_vm("good")
+    masquerade = {"name": "default", "masquerade": {}}
+    tspec(vm)["domain"]["devices"]["interfaces"] = [masquerade]
+    tspec(vm)["networks"] = [{"name": "default", "pod": {}}]
+    assert lab.create_vm(vm)["metadata"]["name"] == "good"
