@@ -155,7 +155,7 @@ class Kubelet(Controller):
             rec.warning(pod, "Failed", f'Failed to pull image "{first["image"]}": {pull_error(first["image"])}',
                         component="kubelet")
             rec.warning(pod, "Failed", "Error: ErrImagePull", component="kubelet")
-            self.enqueue(key, after=max(0.3, 0.25 * self.sim.boot_delay))
+            self.enqueue(key, after=max(2.0, self.sim.boot_delay))
         else:
             rec.normal(pod, "BackOff", f'Back-off pulling image "{first["image"]}"', component="kubelet")
             rec.warning(pod, "Failed", "Error: ImagePullBackOff", component="kubelet")
