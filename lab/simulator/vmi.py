@@ -85,7 +85,7 @@ class VMIController(Controller):
             return
         pods = self.sim.vmi_pods(vmi)
         uid = vmi["metadata"]["uid"]
-        if self.pod_expected.get(uid) and any(not is_ephemeral(p) for p in pods):
+        if self.pod_expected.get(uid) and pods:
             self.pod_expected.pop(uid, None)
         if vmi["metadata"].get("deletionTimestamp"):
             await self.sync_deleting(vmi, pods)
@@ -108,6 +108,7 @@ class VMIController(Controller):
             if pod is not None:
                 st["phase"] = "Scheduling"
             elif self.pod_expected.get(uid) and time.monotonic() - self.pod_expected[uid] < 5:
+                self.enqueue(key, after=1.0)
                 return   # our pod create has not reached the cache yet
             else:
                 st["phase"] = "Pending"
