@@ -54,7 +54,12 @@ def diff_of(before, after):
 
 
 def redacted(obj):
-    return vmspec.redact(obj) if obj else obj
+    """An object as modules return it: cloud-init data redacted, no managedFields (noise)."""
+    if not obj:
+        return obj
+    out = vmspec.redact(obj)
+    (out.get("metadata") or {}).pop("managedFields", None)
+    return out
 
 
 class Outcome:

@@ -359,6 +359,7 @@ class VmRunner:
             except (WaitTimeout, WaitFailed, KubevirtError) as exc:
                 wait_error = exc
         self.check_restart(plans)
+        self.refresh_waited(plans)
         self.read_vmis(plans)
         return plans, wait_error
 
@@ -489,6 +490,28 @@ class VmRunner:
                 if plan.restart_required:
                     self.warnings.append("VM %s/%s: the change takes effect at its next restart (RestartRequired); "
                                          "restart it with vm_power." % (ns, plan.name))
+
+    def refresh_waited(self, plans):
+        """After a wait, re-read VMs that existed before the task: their status (conditions such as
+        RestartRequired) predates the wait. A VM created by this task has no stale status."""
+        stale = [p for p in plans if p.waited and p.current is not None and p.error is None and p.state == "present"
+                 and p.outcome and p.outcome.after and p.restart_required is None]
+        by_ns = {}
+        for plan in stale:
+            by_ns.setdefault(plan.namespace, []).append(plan)
+
+        def read(entry):
+            ns, group = entry
+            if len(group) == 1:
+                found = {group[0].name: service.read_quiet(lambda: self.client.get_or_none(res.VM, group[0].name, ns))}
+            else:
+                listing = service.read_quiet(lambda: self.client.list(res.VM, ns), {}) or {}
+                found = {o["metadata"]["name"]: o for o in listing.get("items") or []}
+            for plan in group:
+                if found.get(plan.name):
+                    plan.outcome.after = found[plan.name]
+
+        service.parallel(read, list(by_ns.items()))
 
     def read_vmis(self, plans):
         """Without a wait, read the VMIs of VMs that existed before, for the summary."""

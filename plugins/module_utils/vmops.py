@@ -1,0 +1,294 @@
+# -*- coding: utf-8 -*-
+# Copyright: virtops.kubevirt contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""What vm_power, vm_volume and vm_nic share: reading a VM and its VMI, virt-api subresource calls
+with 409s turned into sentences, the RestartRequired check after a template change, and a live
+migration started and followed to its end.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+
+from ansible_collections.virtops.kubevirt.plugins.module_utils import errors
+from ansible_collections.virtops.kubevirt.plugins.module_utils import facts
+from ansible_collections.virtops.kubevirt.plugins.module_utils import resources as res
+from ansible_collections.virtops.kubevirt.plugins.module_utils import service
+from ansible_collections.virtops.kubevirt.plugins.module_utils import waiter
+from ansible_collections.virtops.kubevirt.plugins.module_utils.errors import (
+    ApiError,
+    KubevirtError,
+    WaitFailed,
+    WaitTimeout,
+)
+
+FINAL_PHASES = ("Succeeded", "Failed")
+RESTART_CHECK_TIMEOUT = 10
+CONFLICT_PREFIX = "Operation cannot be fulfilled on "
+
+# virt-api 409 messages -> what to do about them.
+CONFLICT_HINTS = (
+    ("already running", "it is running already"),
+    ("does not support manual start requests",
+     "its run strategy starts it by itself; change run_strategy with virtops.kubevirt.vm to control it by hand"),
+    ("does not support manual restart requests",
+     "change run_strategy (virtops.kubevirt.vm) to Always, Manual or RerunOnFailure to restart it"),
+    ("shorter graceperiod", "it is stopping already; use force: true to stop it at once"),
+    ("VM is not running", "start it first (virtops.kubevirt.vm_power state: started)"),
+    ("VMI is not running", "start it first (virtops.kubevirt.vm_power state: started)"),
+    ("already paused", "it is paused already"),
+    ("is not paused", "it is not paused"),
+    ("VMI is paused", "unpause it first (state: unpaused)"),
+    ("currently being migrated", "wait until the migration ends"),
+    ("agent connected nor the ACPI", "a soft reboot needs the guest agent or ACPI in the guest; use state: restarted"),
+    ("stop/start already underway", "another start or stop is being processed; run the task again in a moment"),
+)
+
+
+# -- reading --------------------------------------------------------------------------------------
+def read_vm(client, name, namespace):
+    """The VM, or a KubevirtError saying it does not exist."""
+    ref = res.VM.ref(name, namespace)
+    try:
+        vm = client.get_or_none(res.VM, name, namespace)
+    except ApiError as exc:
+        raise KubevirtError(service.explain(exc, "read", ref, res.VM))
+    if vm is None:
+        raise KubevirtError("%s does not exist; check name and namespace (create it with virtops.kubevirt.vm)." % ref)
+    return vm
+
+
+def read_vmi(client, name, namespace):
+    try:
+        return client.get_or_none(res.VMI, name, namespace)
+    except ApiError as exc:
+        raise KubevirtError(service.explain(exc, "read", res.VMI.ref(name, namespace), res.VMI))
+
+
+def run_strategy(vm):
+    spec = (vm or {}).get("spec") or {}
+    if spec.get("runStrategy"):
+        return spec["runStrategy"]
+    if spec.get("running") is not None:
+        return "Always" if spec["running"] else "Halted"
+    return None
+
+
+def _phase(vmi):
+    return ((vmi or {}).get("status") or {}).get("phase") or ""
+
+
+def vmi_active(vmi):
+    """A VMI that exists, is not final and is not being deleted: the VM runs (or is starting)."""
+    if vmi is None:
+        return False
+    if ((vmi.get("metadata") or {}).get("deletionTimestamp")):
+        return False
+    return _phase(vmi) not in FINAL_PHASES
+
+
+def vmi_stopping(vmi):
+    return vmi is not None and bool((vmi.get("metadata") or {}).get("deletionTimestamp"))
+
+
+def vmi_running(vmi):
+    return vmi_active(vmi) and _phase(vmi) == "Running"
+
+
+def vmi_paused(vmi):
+    return facts.condition_true(vmi, "Paused")
+
+
+def template_spec(vm):
+    return (((vm or {}).get("spec") or {}).get("template") or {}).get("spec") or {}
+
+
+# -- virt-api subresources ------------------------------------------------------------------------
+def _strip_conflict(message):
+    text = (message or "").strip()
+    if text.startswith(CONFLICT_PREFIX) and '": ' in text:
+        text = text.split('": ', 1)[1]
+    if text.startswith("Internal error occurred: "):
+        text = text[len("Internal error occurred: "):]
+    return text.rstrip(".")
+
+
+def explain_subresource(exc, action, ref, verb, resource):
+    """One sentence for a failed virt-api call (409s get what to do next)."""
+    if not isinstance(exc, ApiError):
+        return str(exc)
+    message = _strip_conflict(exc.api_message) or ("HTTP %d %s" % (exc.status, exc.reason)).strip()
+    if exc.status == 409:
+        for needle, hint in CONFLICT_HINTS:
+            if needle.lower() in message.lower():
+                return "Could not %s %s: %s; %s." % (action, ref, message, hint)
+        return "Could not %s %s: %s; check the VM's state and try again." % (action, ref, message)
+    if exc.status == 404 and "could not find the requested resource" in (exc.api_message or ""):
+        return ("Could not %s %s: the API server does not serve subresources.kubevirt.io (%s); check that "
+                "KubeVirt's virt-api is installed and running." % (action, ref, message))
+    if exc.status == 403:
+        return ("Could not %s %s: %s; grant 'update' on %s/%s in the API group subresources.kubevirt.io to the "
+                "user or ServiceAccount (see docs/rbac.md)." % (action, ref, message, resource.plural, verb))
+    return errors.describe(exc, action, ref)
+
+
+def call(client, resource, namespace, name, verb, body=None, action=None):
+    """PUT a virt-api subresource (start, stop, pause, addvolume...); errors become one sentence."""
+    path = res.subresource_path(resource, namespace, name, verb)
+    try:
+        return client.subresource("PUT", path, body=body if body is not None else {})
+    except ApiError as exc:
+        raise KubevirtError(explain_subresource(exc, action or verb, resource.ref(name, namespace), verb, resource))
+
+
+# -- after a template change ----------------------------------------------------------------------
+def restart_required_after(client, vm_after, timeout=RESTART_CHECK_TIMEOUT):
+    """Wait (briefly) until KubeVirt has seen a template change; returns (restart_required, vm, progress).
+
+    Done when the VM's RestartRequired condition is there, or its status.desiredGeneration has
+    reached the generation of our write. A timeout is not an error: the answer is then what the
+    VM says at that time.
+    """
+    meta = (vm_after or {}).get("metadata") or {}
+    name, namespace, generation = meta.get("name"), meta.get("namespace"), meta.get("generation")
+
+    def seen(objects):
+        vm = objects.get(name)
+        if vm is None:
+            return False
+        if facts.condition_true(vm, "RestartRequired"):
+            return True
+        status = vm.get("status") or {}
+        desired = status.get("desiredGeneration")
+        return generation is None or (desired is not None and desired >= generation)
+
+    wait = waiter.Wait(client, res.VM, namespace, seen, "KubeVirt to process the template change of %s/%s" % (
+        namespace, name), timeout, names=[name], resource_version=meta.get("resourceVersion"))
+    progress = None
+    try:
+        progress = wait.run()
+    except (WaitTimeout, ApiError):
+        progress = None
+    vm = wait.objects.get(name) or vm_after
+    return facts.condition_true(vm, "RestartRequired"), vm, progress
+
+
+# -- live migration -------------------------------------------------------------------------------
+def migration_of(mig):
+    """The summary of a VirtualMachineInstanceMigration."""
+    status = (mig or {}).get("status") or {}
+    state = status.get("migrationState") or {}
+    return {
+        "name": ((mig or {}).get("metadata") or {}).get("name"),
+        "phase": status.get("phase") or "Pending",
+        "source_node": state.get("sourceNode"),
+        "target_node": state.get("targetNode"),
+        "start_timestamp": state.get("startTimestamp"),
+        "end_timestamp": state.get("endTimestamp"),
+    }
+
+
+def _mine(mig, vmi_name, before):
+    meta = mig.get("metadata") or {}
+    return ((mig.get("spec") or {}).get("vmiName") == vmi_name and meta.get("name") not in before)
+
+
+def active_migration(client, namespace, vmi_name):
+    """A migration of this VMI that has not ended, or None."""
+    try:
+        listing = client.list(res.MIGRATION, namespace)
+    except ApiError as exc:
+        raise KubevirtError(service.explain(exc, "list", "VirtualMachineInstanceMigrations in namespace %s" %
+                                            namespace))
+    active = None
+    for mig in listing.get("items") or []:
+        if (mig.get("spec") or {}).get("vmiName") != vmi_name:
+            continue
+        if ((mig.get("status") or {}).get("phase")) in FINAL_PHASES:
+            continue
+        active = mig
+    return active, {(m.get("metadata") or {}).get("name") for m in listing.get("items") or []}, \
+        (listing.get("metadata") or {}).get("resourceVersion")
+
+
+def migration_failure(client, namespace, mig, vmi_name):
+    """Why a migration failed: its warning events (best effort)."""
+    names = [((mig or {}).get("metadata") or {}).get("name"), vmi_name]
+    events = waiter.fetch_warning_events(client, namespace, names)
+    failed = [e for e in events if e.get("reason") == "FailedMigration"]
+    pick = (failed or events)[:1]
+    return pick[0]["message"] if pick else "no warning event says why"
+
+
+def wait_migration(client, namespace, vmi_name, timeout, before=(), resource_version=None, name=None):
+    """Follow the migration of ``vmi_name`` (``name``, or the first one not in ``before``) to its end.
+
+    Returns (migration, progress); WaitFailed when it fails.
+    """
+    before = set(before or ())
+    phases = []
+    start = time.monotonic()
+    found = {}
+
+    def check(objects):
+        for mig in objects.values():
+            if name and (mig.get("metadata") or {}).get("name") != name:
+                continue
+            if not name and not _mine(mig, vmi_name, before):
+                continue
+            found["mig"] = mig
+            phase = (mig.get("status") or {}).get("phase") or "Pending"
+            if not phases or phases[-1]["phase"] != phase:
+                phases.append({"phase": phase, "seconds": round(time.monotonic() - start, 2)})
+            if phase == "Failed":
+                raise WaitFailed("The live migration %s of VirtualMachineInstance %s/%s failed: %s." % (
+                    mig["metadata"]["name"], namespace, vmi_name,
+                    migration_failure(client, namespace, mig, vmi_name)))
+            return phase == "Succeeded"
+        return False
+
+    wait = waiter.Wait(client, res.MIGRATION, namespace, check,
+                       "the live migration of VirtualMachineInstance %s/%s to succeed" % (namespace, vmi_name),
+                       timeout, names=[name] if name else None, resource_version=resource_version)
+    try:
+        progress = wait.run()
+    except WaitTimeout as exc:
+        exc.details.setdefault("phases", phases)
+        raise
+    progress["phases"] = phases
+    return found.get("mig"), progress
+
+
+def find_new_migration(client, namespace, vmi_name, before):
+    """The migration virt-api just created (it has a generated name): the one not in ``before``."""
+    try:
+        listing = client.list(res.MIGRATION, namespace)
+    except ApiError:
+        return None
+    new = [m for m in listing.get("items") or [] if _mine(m, vmi_name, before)]
+    new.sort(key=lambda m: (m.get("metadata") or {}).get("creationTimestamp") or "")
+    return new[-1] if new else None
+
+
+def migrate(client, namespace, name, node_selector=None, wait=True, timeout=300):
+    """Start a live migration of VM ``name`` and (with ``wait``) follow it to Succeeded.
+
+    Returns (migration summary, progress records).
+    """
+    _active, before, rv = active_migration(client, namespace, name)
+    body = {}
+    if node_selector:
+        body["addedNodeSelector"] = {str(k): str(v) for k, v in node_selector.items()}
+    call(client, res.VM, namespace, name, "migrate", body, action="live-migrate")
+    progress = []
+    if not wait:
+        mig = find_new_migration(client, namespace, name, before)
+        return migration_of(mig) if mig else {"name": None, "phase": "Pending"}, progress
+    mig, record = wait_migration(client, namespace, name, timeout, before=before, resource_version=rv)
+    progress.append(record)
+    return migration_of(mig), progress
+
+
+def redacted_vm(vm):
+    return service.redacted(copy.deepcopy(vm)) if vm else vm

@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# Integration playbooks against the lab. Each target in tests/integration/targets/<name>/ is a role
+# run by a small generated playbook in a namespace of its own (created with a Multus NAD br1-net,
+# deleted afterwards). The lab must be up (`lab/labctl up`); LAB_STATE_DIR selects another lab.
+#
+#   tests/run-integration.sh                 every target, then the AWX-credential variant
+#   tests/run-integration.sh vm_lifecycle    only these targets
+#   AWX_VARIANT=0 tests/run-integration.sh   skip the AWX-credential variant
+#
+# The AWX variant runs vm_lifecycle with only K8S_AUTH_HOST, K8S_AUTH_API_KEY (a ServiceAccount
+# token from TokenRequest) and K8S_AUTH_SSL_CA_CERT set, as AWX's Kubernetes credential does.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+REPO=$PWD
+STATE=${LAB_STATE_DIR:-$REPO/lab/.state}
+export KUBECONFIG=$STATE/kubeconfig
+PY=$REPO/.venv/bin/python
+export PATH="$REPO/.venv/bin:$PATH"
+[ -f "$KUBECONFIG" ] || { echo "the lab is not up: $KUBECONFIG is missing; run lab/labctl up"; exit 1; }
+
+# The collection, where ansible looks for it.
+COLL=$REPO/.cache/collections
+mkdir -p "$COLL/ansible_collections/virtops"
+ln -sfn "$REPO" "$COLL/ansible_collections/virtops/kubevirt"
+export ANSIBLE_COLLECTIONS_PATH=$COLL
+export ANSIBLE_ROLES_PATH=$REPO/tests/integration/targets
+export ANSIBLE_LOCALHOST_WARNING=false ANSIBLE_INVENTORY_UNPARSED_WARNING=false
+export ANSIBLE_STDOUT_CALLBACK=${ANSIBLE_STDOUT_CALLBACK:-default} ANSIBLE_NOCOLOR=1
+
+WORK=$REPO/.cache/integration
+mkdir -p "$WORK"
+targets=("$@")
+if [ ${#targets[@]} -eq 0 ]; then
+  for d in tests/integration/targets/*/; do targets+=("$(basename "$d")"); done
+fi
+
+API_HOST=$("$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))["apiserver"]["url"])' "$STATE/lab.json")
+failed=()
+passed=0
+
+run_target() {  # run_target TARGET LABEL [env assignments...]
+  local target=$1 label=$2; shift 2
+  local ns="it-${target//_/-}-$RANDOM"
+  ns=${ns:0:63}
+  "$PY" tests/integration/labkube.py ns-create "$ns" || { failed+=("$label (namespace)"); return; }
+  cat > "$WORK/$label.yml" <<PLAY
+- name: integration target $target
+  hosts: localhost
+  gather_facts: false
+  vars:
+    ns: $ns
+    secret_pw: "Int3gration-$RANDOM-secret"
+    api_host: "$API_HOST"
+    wrong_ca: "$STATE/pki/front-proxy-ca.crt"
+  roles:
+    - $target
+PLAY
+  echo "=== $label (namespace $ns)"
+  local t0=$SECONDS
+  if env "$@" ansible-playbook "$WORK/$label.yml" > "$WORK/$label.log" 2>&1; then
+    passed=$((passed + 1))
+    echo "=== $label: ok ($((SECONDS - t0))s, $(grep -c '^ok:\|^changed:' "$WORK/$label.log") tasks)"
+  else
+    failed+=("$label")
+    echo "=== $label: FAILED ($((SECONDS - t0))s); log $WORK/$label.log:"
+    grep -E "^(fatal|failed):|^TASK|msg" "$WORK/$label.log" | tail -20
+  fi
+  # Best-effort cleanup of what a failed run left behind, then the namespace.
+  env "$@" ansible-playbook /dev/stdin > /dev/null 2>&1 <<CLEAN || true
+- hosts: localhost
+  gather_facts: false
+  tasks:
+    - virtops.kubevirt.vm_info: {namespace: $ns, summary: false}
+      register: left
+    - virtops.kubevirt.vm: {namespace: $ns, vms: "{{ left.resources | map(attribute='metadata.name') | list }}", state: absent, wait: true, wait_timeout: 60}
+      when: left.resources | length > 0
+CLEAN
+  "$PY" tests/integration/labkube.py ns-delete "$ns" || true
+}
+
+for target in "${targets[@]}"; do
+  run_target "$target" "$target"
+done
+
+if [ "${AWX_VARIANT:-1}" = 1 ] && [[ " ${targets[*]} " == *" vm_lifecycle "* ]]; then
+  sa_ns=virtops-it-awx
+  "$PY" tests/integration/labkube.py ns-create "$sa_ns" >/dev/null
+  token=$("$PY" tests/integration/labkube.py sa-token awx "$sa_ns")
+  run_target vm_lifecycle vm_lifecycle-awx -u KUBECONFIG K8S_AUTH_HOST="$API_HOST" K8S_AUTH_API_KEY="$token" \
+    K8S_AUTH_SSL_CA_CERT="$STATE/pki/ca.crt" K8S_AUTH_VERIFY_SSL=True
+  "$PY" tests/integration/labkube.py sa-delete awx "$sa_ns" || true
+  "$PY" tests/integration/labkube.py ns-delete "$sa_ns" || true
+fi
+
+echo "integration: $passed passed, ${#failed[@]} failed${failed:+: ${failed[*]}}"
+[ ${#failed[@]} -eq 0 ]
