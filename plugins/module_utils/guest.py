@@ -183,3 +183,55 @@ def gather(client, namespace, name, parts):
             raw["filesystemlist"] = answer
             guest["filesystems"] = filesystems_part((answer or {}).get("items"))
     return guest, raw
+
+
+# -- the guest_info module's work -----------------------------------------------------------------
+def vmi_brief(vmi):
+    meta, status = vmi.get("metadata") or {}, vmi.get("status") or {}
+    return {"name": meta.get("name"), "namespace": meta.get("namespace"), "node": status.get("nodeName"),
+            "phase": status.get("phase")}
+
+
+def _halted(vm):
+    spec = (vm or {}).get("spec") or {}
+    return spec.get("runStrategy") == "Halted" or (spec.get("runStrategy") is None and spec.get("running") is False)
+
+
+def wait_for_agent(client, namespace, name, timeout, progress):
+    """Wait (one watch) until the VMI runs with its agent connected; fail fast when it never will."""
+    from ansible_collections.virtops.kubevirt.plugins.module_utils import waiter
+
+    ref = res.VMI.ref(name, namespace)
+    try:
+        vmi = client.get_or_none(res.VMI, name, namespace)
+        if vmi is not None and (vmi.get("status") or {}).get("phase") == "Running" and facts.agent_connected(vmi):
+            return
+        if vmi is None:
+            vm = client.get_or_none(res.VM, name, namespace)
+            if vm is None:
+                raise NotRunning("Neither a VirtualMachine nor a VirtualMachineInstance named %s exists in namespace "
+                                 "%s; check name and namespace." % (name, namespace))
+            if _halted(vm):
+                raise NotRunning(not_running_message(vm, None))
+    except ApiError as exc:
+        raise KubevirtError(describe(exc, "read", ref))
+    wait = waiter.Wait(client, res.VMI, namespace, waiter.vmi_check(["agent"], [name]),
+                       "VMI %s/%s to run with its guest agent connected" % (namespace, name), timeout, names=[name])
+    try:
+        progress.append(wait.run())
+    except ApiError as exc:
+        raise KubevirtError(describe(exc, "watch", ref))
+
+
+def run_guest_info(client, params, progress):
+    name = params["name"]
+    namespace = params.get("namespace") or client.namespace
+    parts = [p for p in GATHER_CHOICES if p in (params.get("gather") or GATHER_CHOICES)]
+    if params.get("wait"):
+        wait_for_agent(client, namespace, name, params.get("wait_timeout") or 120, progress)
+    vmi = running_vmi(client, namespace, name)
+    message = agent_message(vmi)
+    if message:
+        raise AgentNotConnected(message[0].upper() + message[1:])
+    data, raw = gather(client, namespace, name, parts)
+    return {"guest": data, "raw": raw, "vmi": vmi_brief(vmi)}
