@@ -88,6 +88,7 @@ class Sim:
                         self.vmi_ctl.enqueue(f"{meta['namespace']}/{ref['name']}")
                 if ev == "DELETED":
                     self.scheduler.retry_pending()
+                if ev == "DELETED" or "kubevirt.io/migrationJobUID" in labels:
                     for mig in inf["virtualmachineinstancemigrations"].items(meta["namespace"]):
                         self.migration_ctl.enqueue(k.key_of(mig))
 

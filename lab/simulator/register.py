@@ -83,11 +83,12 @@ def objects(sim):
     for path, name, rules, expression in WEBHOOKS:
         hook = {"name": name, "admissionReviewVersions": ["v1"], "sideEffects": "None", "failurePolicy": "Fail",
                 "timeoutSeconds": 10, "matchPolicy": "Equivalent", "rules": [dict(r, scope="*") for r in rules],
-                "clientConfig": {"url": f"https://{host}:{port}{path}", "caBundle": ca},
-                "matchConditions": [{"name": "not-the-simulator",
-                                     "expression": f"request.userInfo.username != '{sim.user}'"}]}
+                "clientConfig": {"url": f"https://{host}:{port}{path}", "caBundle": ca}}
         if expression:
-            hook["matchConditions"].append({"name": "spec-changed", "expression": expression})
+            # as KubeVirt exempts its own service accounts from the immutability rules
+            hook["matchConditions"] = [{"name": "not-the-simulator",
+                                        "expression": f"request.userInfo.username != '{sim.user}'"},
+                                       {"name": "spec-changed", "expression": expression}]
         hooks.append(hook)
     kubevirt_hooks = [h for h in hooks if h["name"].endswith(".kubevirt.io") and "cdi" not in h["name"]]
     cdi_hooks = [h for h in hooks if "cdi" in h["name"]]

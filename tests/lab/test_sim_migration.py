@@ -1,0 +1,81 @@
+"""Simulator: live migration through KubeVirt's phases, and refusal for non-migratable VMIs."""
+import json
+
+import pytest
+from kubernetes import client
+from kubernetes.client.rest import ApiException
+
+from sim_helpers import KV, cond, lab, vm_manifest, wait_for  # noqa: F401
+
+PHASES = ["Pending", "Scheduling", "Scheduled", "PreparingTarget", "TargetReady", "Running", "Succeeded"]
+
+
+def migration(name, vmi):
+    return {"apiVersion": "kubevirt.io/v1", "kind": "VirtualMachineInstanceMigration",
+            "metadata": {"name": name}, "spec": {"vmiName": vmi}}
+
+
+def test_migration_succeeds_and_moves_the_vmi(lab):
+    lab.create_vm(vm_manifest("vm-lm"))
+    before = lab.wait_running("vm-lm")
+    source = before["status"]["nodeName"]
+    lab.create(*KV, "virtualmachineinstancemigrations", migration("mig-1", "vm-lm"))
+    saw_migrating = []
+
+    def done():
+        vm = lab.vm("vm-lm")
+        if vm["status"].get("printableStatus") == "Migrating":
+            saw_migrating.append(True)
+        mig = lab.get(*KV, "virtualmachineinstancemigrations", "mig-1")
+        return mig if mig.get("status", {}).get("phase") in ("Succeeded", "Failed") else None
+    mig = wait_for(done, 30, interval=0.1, what="migration finished")
+    assert mig["status"]["phase"] == "Succeeded"
+    assert [p["phase"] for p in mig["status"]["phaseTransitionTimestamps"]] == PHASES
+    assert mig["metadata"]["labels"]["kubevirt.io/vmi-name"] == "vm-lm"
+    assert saw_migrating, "the VM showed Migrating while the migration ran"
+    vmi = wait_for(lambda: (lambda v: v if v["status"]["nodeName"] != source and
+                            len(v["status"].get("activePods", {})) == 1 else None)(lab.vmi("vm-lm")), 15,
+                   what="VMI on the target node with one pod")
+    assert vmi["metadata"]["uid"] == before["metadata"]["uid"], "same VMI, not a restart"
+    state = vmi["status"]["migrationState"]
+    assert state["completed"] is True and not state.get("failed")
+    assert state["sourceNode"] == source and state["targetNode"] == vmi["status"]["nodeName"]
+    assert state["migrationUid"] == mig["metadata"]["uid"] and state["startTimestamp"] and state["endTimestamp"]
+    assert vmi["metadata"]["labels"]["kubevirt.io/nodeName"] == vmi["status"]["nodeName"]
+    pods = [p for p in lab.pods("vm-lm") if not p.metadata.deletion_timestamp]
+    assert len(pods) == 1 and pods[0].spec.node_name == vmi["status"]["nodeName"]
+    lab.wait_event("vm-lm", "Migrated", f"The VirtualMachineInstance migrated to node {vmi['status']['nodeName']}.")
+    lab.wait_printable("vm-lm", "Running")
+
+
+def test_non_migratable_vmi_is_refused(lab, core):
+    # a ReadWriteOnce PVC makes the VMI not live-migratable, as in KubeVirt
+    core.create_namespaced_persistent_volume_claim(lab.ns, client.V1PersistentVolumeClaim(
+        metadata=client.V1ObjectMeta(name="rwo"),
+        spec=client.V1PersistentVolumeClaimSpec(access_modes=["ReadWriteOnce"],
+                                                resources=client.V1VolumeResourceRequirements(requests={"storage": "1Gi"}))))
+    lab.create_vm(vm_manifest("vm-nm", volumes=[{"name": "root", "persistentVolumeClaim": {"claimName": "rwo"}}]))
+    vmi = lab.wait_running("vm-nm")
+    lm = cond(vmi, "LiveMigratable")
+    msg = ("cannot migrate VMI: PVC rwo is not shared, live migration requires that all PVCs must be shared "
+           "(using ReadWriteMany access mode)")
+    assert (lm["status"], lm["reason"], lm["message"]) == ("False", "DisksNotLiveMigratable", msg)
+    expected = f"Cannot migrate VMI, Reason: DisksNotLiveMigratable, Message: {msg}"
+    # creating a migration is refused by the migration webhook ...
+    with pytest.raises(ApiException) as info:
+        lab.create(*KV, "virtualmachineinstancemigrations", migration("mig-nm", "vm-nm"))
+    assert info.value.status == 400
+    assert json.loads(info.value.body)["message"] == \
+        f'admission webhook "migration-create-validator.kubevirt.io" denied the request: {expected}'
+    # ... and virt-api's migrate answers 500 with that error
+    status, body = lab.vm_sub("vm-nm", "migrate", {})
+    assert status == 500 and body["reason"] == "InternalError" and expected in body["message"]
+    assert lab.vmi("vm-nm")["status"]["nodeName"] == vmi["status"]["nodeName"]
+
+
+def test_bridge_on_pod_network_is_not_migratable(lab):
+    lab.create_vm(vm_manifest("vm-br", interfaces=[{"name": "default", "bridge": {}}],
+                              networks=[{"name": "default", "pod": {}}]))
+    vmi = lab.wait_running("vm-br")
+    lm = cond(vmi, "LiveMigratable")
+    assert (lm["status"], lm["reason"]) == ("False", "InterfaceNotLiveMigratable")
