@@ -1,0 +1,106 @@
+# -*- coding: utf-8 -*-
+# Copyright: virtops.kubevirt contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+name: vm
+short_description: Read KubeVirt VirtualMachines or VirtualMachineInstances in templates
+version_added: 0.1.0
+author:
+  - virtops.kubevirt developers
+description:
+  - Returns one entry per VM (or VMI) - the object, or its summary with O(summary=true) - optionally reduced with
+    a JMESPath O(query).
+  - Terms are names (several terms, a list or a comma-separated string). Without names, every object in
+    O(namespace) (all namespaces without it) that matches O(label_selector).
+  - Cloud-init user data and passwords are redacted from the objects.
+  - Connection options are those of M(kubernetes.core.k8s) and its C(K8S_AUTH_*) environment variables.
+extends_documentation_fragment:
+  - virtops.kubevirt.auth
+options:
+  _terms:
+    description: Names of VirtualMachines (or VMIs with O(kind=vmi)).
+    type: list
+    elements: str
+    required: false
+  namespace:
+    description:
+      - Namespace. With names it defaults to the kubeconfig context's namespace; without names, all namespaces.
+    type: str
+  kind:
+    description: V(vm) for VirtualMachines, V(vmi) for VirtualMachineInstances.
+    type: str
+    choices: [vm, vmi]
+    default: vm
+  label_selector:
+    description: Label selector, for example V(app=web,tier!=db).
+    type: str
+  query:
+    description:
+      - A JMESPath expression applied to each entry, for example V(status.printableStatus) or
+        V(spec.template.spec.domain.memory.guest).
+    type: str
+  summary:
+    description:
+      - Return the summary M(virtops.kubevirt.vm_info) returns (status, ready, node, IPs per network, guest OS,
+        reason...) instead of the object. Reads the VMIs, launcher pods and warning events too.
+    type: bool
+    default: false
+  allow_missing:
+    description: Return V(null) for a name that does not exist instead of failing.
+    type: bool
+    default: false
+notes:
+  - As with every lookup, C(lookup()) returns a single entry as is and joins several strings with commas;
+    use C(query()) (or C(wantlist=true)) to always get a list.
+"""
+
+EXAMPLES = r"""
+- name: The printable status of one VM
+  ansible.builtin.debug:
+    msg: "{{ lookup('virtops.kubevirt.vm', 'web-1', namespace='demo', query='status.printableStatus') }}"
+
+- name: Names of the VMs labelled app=web
+  ansible.builtin.debug:
+    msg: "{{ query('virtops.kubevirt.vm', namespace='demo', label_selector='app=web', query='metadata.name') }}"
+
+- name: Node and IPs of two VMs, from their summaries
+  ansible.builtin.set_fact:
+    placement: "{{ query('virtops.kubevirt.vm', 'web-1', 'web-2', namespace='demo', summary=true,
+                         query='{name: name, node: node, ips: ip_addresses}') }}"
+
+- name: Does the VM exist?
+  ansible.builtin.set_fact:
+    exists: "{{ lookup('virtops.kubevirt.vm', 'web-9', namespace='demo', allow_missing=true) is not none }}"
+"""
+
+RETURN = r"""
+_list:
+  description: One entry per object - the object, its summary, or the O(query) result (null for a missing name).
+  type: list
+  elements: raw
+"""
+
+from ansible.errors import AnsibleError
+from ansible.plugins.lookup import LookupBase
+
+from ansible_collections.virtops.kubevirt.plugins.module_utils.client import connect
+from ansible_collections.virtops.kubevirt.plugins.module_utils.errors import KubevirtError
+from ansible_collections.virtops.kubevirt.plugins.module_utils.lookups import auth_params, names_from_terms, vm_lookup
+
+
+class LookupModule(LookupBase):
+    def run(self, terms, variables=None, **kwargs):
+        self.set_options(var_options=variables, direct=kwargs)
+        try:
+            client = connect(auth_params(self.get_option))
+            for warning in client.warnings:
+                self._display.warning(warning)
+            return vm_lookup(client, names_from_terms(terms), namespace=self.get_option("namespace"),
+                             kind=self.get_option("kind"), label_selector=self.get_option("label_selector"),
+                             query=self.get_option("query"), summary=self.get_option("summary"),
+                             allow_missing=self.get_option("allow_missing"))
+        except KubevirtError as exc:
+            raise AnsibleError(str(exc))
