@@ -217,7 +217,10 @@ def _new_vmi_check(name, old_uid, ready_check):
 def _stopped_check(name):
     def check(objects):
         vmi = objects.get(name)
-        return vmi is None or (vmops._phase(vmi) in vmops.FINAL_PHASES)
+        if vmi is None:
+            return True
+        # A final VMI that nothing deletes is stopped; one being deleted is gone soon: wait for that.
+        return vmops._phase(vmi) in vmops.FINAL_PHASES and not vmops.vmi_stopping(vmi)
     return check
 
 
