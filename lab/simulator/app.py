@@ -174,6 +174,13 @@ class Sim:
                 if t.exception():
                     raise t.exception()
         finally:
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            pending = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for t in pending:
+                t.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
             for r in runners:
                 await r.cleanup()
             await self.kube.close()
