@@ -52,6 +52,7 @@ run_target() {  # run_target TARGET LABEL [env assignments...]
     secret_pw: "Int3gration-$RANDOM-secret"
     api_host: "$API_HOST"
     wrong_ca: "$STATE/pki/front-proxy-ca.crt"
+    lab_ca: "$STATE/pki/ca.crt"
   roles:
     - $target
 PLAY
@@ -63,7 +64,7 @@ PLAY
   else
     failed+=("$label")
     echo "=== $label: FAILED ($((SECONDS - t0))s); log $WORK/$label.log:"
-    grep -E "^(fatal|failed):|^TASK|msg" "$WORK/$label.log" | tail -20
+    grep -E -A12 "^\[ERROR\]|^fatal:" "$WORK/$label.log" | grep -v "^\.\.\.ignoring" | tail -30
   fi
   # Best-effort cleanup of what a failed run left behind, then the namespace.
   env "$@" ansible-playbook /dev/stdin > /dev/null 2>&1 <<CLEAN || true

@@ -43,6 +43,7 @@ import base64
 import json
 import os
 import random
+import re
 import ssl
 import tempfile
 import threading
@@ -871,7 +872,7 @@ def _is_ssl(exc):
 
 
 def _tls_message(host, exc):
-    text = str(getattr(exc, "reason", None) or exc)
+    text = re.sub(r"\s*\(_ssl\.c:\d+\)", "", str(getattr(exc, "reason", None) or exc))
     if "CERTIFICATE_VERIFY_FAILED" in text or "certificate verify failed" in text:
         detail = text.split("certificate verify failed:", 1)[-1].strip(" )'\"]") if "certificate verify failed:" \
             in text else "certificate verify failed"

@@ -218,8 +218,15 @@ def warning_events(events, names, keep=EVENTS_KEPT):
         picked.append(event)
     picked.sort(key=_event_time, reverse=True)
     out = []
-    for event in picked[:keep]:
+    seen = set()
+    for event in picked:
+        if len(out) >= keep:
+            break
         involved = event.get("involvedObject") or event.get("regarding") or {}
+        key = (involved.get("kind"), involved.get("name"), event.get("reason"), event.get("message"))
+        if key in seen:
+            continue
+        seen.add(key)
         out.append({
             "reason": event.get("reason"),
             "message": one_line(event.get("message") or event.get("note") or ""),

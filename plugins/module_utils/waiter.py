@@ -201,8 +201,12 @@ class Wait:
         msg = "Timed out after %ds waiting for %s; last seen: %s" % (
             round(elapsed), self.description, "; ".join(seen) or "nothing")
         if events:
-            msg += "; latest warning events: %s" % "; ".join(
-                "%s %s: %s" % (e["object"], e["reason"], e["message"]) for e in events[:3])
+            lines = []
+            for event in events:
+                line = "%s %s: %s" % (event["object"], event["reason"], event["message"].rstrip("."))
+                if line not in lines:
+                    lines.append(line)
+            msg += "; latest warning events: %s" % "; ".join(lines[:3])
         msg += "."
         return WaitTimeout(msg, seconds=round(elapsed, 2), objects=dict(self.objects), events=events,
                            progress=self._progress(start, "timeout"))
