@@ -166,13 +166,15 @@ def default_ip(vmi):
 
 
 def reach(vm, vmi, services=None, nodes=None, network_name=None, use_service=True, wanted_ports=SSH_PORTS):
-    """(host, port, source) for reaching the guest; host is None when nothing is known.
+    """How to reach the guest: {host, port, target_port, source}; host is None when nothing is known.
 
-    ``source`` says where the address came from: ``network:<name>`` or ``service:<ns>/<name>``.
+    ``source`` says where the address came from: ``network:<name>`` or ``service:<ns>/<name>``;
+    ``port`` is set only for a Service (the guest's own port is ``target_port`` then).
     """
+    none = {"host": None, "port": None, "target_port": None, "source": None}
     if network_name:
         ip = network_ip(vmi, network_name)
-        return (ip, None, "network:%s" % network_name) if ip else (None, None, None)
+        return dict(none, host=ip, source="network:%s" % network_name) if ip else none
     if use_service and services:
         node_name = ((vmi or {}).get("status") or {}).get("nodeName")
         running = bool(vmi) and ((vmi.get("status") or {}).get("phase") == "Running")
@@ -180,8 +182,9 @@ def reach(vm, vmi, services=None, nodes=None, network_name=None, use_service=Tru
                                     node=(nodes or {}).get(node_name), node_name=node_name,
                                     namespace=_meta(vm or vmi).get("namespace"))
         if endpoint and (endpoint["type"] == "LoadBalancer" or running):
-            return endpoint["host"], endpoint["port"], "service:%s" % endpoint["service"]
+            return {"host": endpoint["host"], "port": endpoint["port"], "target_port": endpoint["target_port"],
+                    "source": "service:%s" % endpoint["service"]}
     ip, network = default_ip(vmi)
     if ip:
-        return ip, None, "network:%s" % (network or "default")
-    return None, None, None
+        return dict(none, host=ip, source="network:%s" % (network or "default"))
+    return none

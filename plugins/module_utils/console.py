@@ -596,9 +596,9 @@ def rdp_details(client, vm, vmi, port=3389):
             nodes[node_name] = client.get(res.BY_KIND["Node"], node_name)
         except ApiError:
             pass  # no permission on nodes: the node name is used as the address
-    host, rport, source = access.reach(vm, vmi, services, nodes, use_service=True, wanted_ports=(port,))
-    if source and source.startswith("network:"):
-        rport = port
+    where = access.reach(vm, vmi, services, nodes, use_service=True, wanted_ports=(port,))
+    host, source = where["host"], where["source"]
+    rport = where["port"] or port
     windows = access.is_windows(vm, vmi)
     agent = facts.agent_connected(vmi)
     if not windows:

@@ -133,7 +133,7 @@ def vm_lookup(client, names, namespace=None, kind="vm", label_selector=None, que
         by_key = {(s["namespace"], s["name"]): s for s in summaries}
         values = [by_key.get(_key(o)) if o is not None else None for o in objects]
     else:
-        values = [service.redacted(_strip(o)) if o is not None else None for o in objects]
+        values = [clean_object(o) if o is not None else None for o in objects]
     if expression is not None:
         values = [expression.search(v) if v is not None else None for v in values]
     return values
@@ -147,17 +147,19 @@ def _key(obj):
 LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 
 
-def _strip(obj):
-    """No managedFields; the last-applied-configuration annotation redacted like the object."""
+def clean_object(obj):
+    """An object for users: no managedFields, cloud-init data redacted (also in kubectl's last-applied copy)."""
     from ansible_collections.virtops.kubevirt.plugins.module_utils.service import redacted
 
+    if not obj:
+        return obj
     meta = dict(obj.get("metadata") or {})
     meta.pop("managedFields", None)
     annotations = meta.get("annotations") or {}
     if LAST_APPLIED in annotations:
         meta["annotations"] = dict(annotations)
         meta["annotations"][LAST_APPLIED] = redact_last_applied(annotations[LAST_APPLIED], redacted)
-    return dict(obj, metadata=meta)
+    return redacted(dict(obj, metadata=meta))
 
 
 def redact_last_applied(text, redact):
