@@ -1,0 +1,297 @@
+# -*- coding: utf-8 -*-
+# Copyright: virtops.kubevirt contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Filters for the vm_monitor role: selection, Prometheus series, the report, and secret redaction."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+
+from ansible.errors import AnsibleFilterError
+
+from ansible_collections.virtops.kubevirt.plugins.filter.health import merge_rules, plain, vm_health_totals, vm_key
+
+REDACTED = "<redacted>"
+# Keys whose values are secrets wherever they appear (compared without case, '_' and '-').
+SECRET_KEYS = frozenset(k.replace("_", "").lower() for k in (
+    "userData", "userDataBase64", "networkData", "networkDataBase64", "password", "passwd", "plain_text_passwd",
+    "chpasswd", "api_key", "apiKey", "token", "bearer", "authorization", "client_key", "private_key",
+    "privateKey", "ssh_private_key", "stringData", "secret_value", "K8S_AUTH_API_KEY", "K8S_AUTH_PASSWORD",
+))
+# Strings that are cloud-init documents or carry passwords, whatever their key.
+SECRET_TEXT = re.compile(r"(#cloud-config|#!\s*/bin/|chpasswd|password\s*[:=])", re.IGNORECASE)
+
+DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$")
+UNITS = {"ms": 0.001, "s": 1, None: 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+SUMMARY_FIELDS = ("name", "namespace", "status", "ready", "reason", "run_strategy", "phase", "node", "ip_address",
+                  "ip_addresses", "networks", "conditions_not_ok", "warning_events", "guest_os", "agent_connected",
+                  "launcher_pod", "created", "paused", "restart_required")
+
+
+def duration_seconds(value):
+    """'90s', '15m', '1h', '2d', 300 -> seconds (int)."""
+    if isinstance(value, bool):
+        raise AnsibleFilterError("duration_seconds: expected a duration such as 15m or 1h, got %r" % value)
+    if isinstance(value, (int, float)):
+        return int(value)
+    match = DURATION.match(str(value or ""))
+    if not match:
+        raise AnsibleFilterError("duration_seconds: expected a duration such as 90s, 15m, 1h or 2d, got %r" % value)
+    return int(float(match.group(1)) * UNITS[match.group(2)])
+
+
+def redact_secrets(data):
+    """A deep copy of ``data`` with secret values (by key or by content) replaced by '<redacted>'."""
+    if isinstance(data, Mapping):
+        out = {}
+        for key, value in data.items():
+            norm = str(key).replace("_", "").replace("-", "").lower()
+            if norm in SECRET_KEYS and value not in (None, "", [], {}):
+                out[key] = REDACTED
+            else:
+                out[key] = redact_secrets(value)
+        return out
+    if isinstance(data, (list, tuple)):
+        return [redact_secrets(v) for v in data]
+    if isinstance(data, str) and SECRET_TEXT.search(data):
+        return REDACTED
+    return data
+
+
+def _split_name(name, default_namespace=None):
+    text = str(name)
+    if "/" in text:
+        namespace, _, short = text.partition("/")
+        return namespace, short
+    return default_namespace, text
+
+
+def vm_select(summaries, names=None, namespace=None):
+    """The summaries (or VM objects) whose name is in ``names`` ('name' or 'namespace/name'); all without names."""
+    if not names:
+        return list(summaries or [])
+    wanted = [_split_name(n, namespace) for n in names]
+    out = []
+    for item in summaries or []:
+        ns, name = vm_key(item).split("/", 1)
+        if any(name == w_name and (w_ns is None or w_ns == ns) for w_ns, w_name in wanted):
+            out.append(item)
+    return out
+
+
+def vm_missing(summaries, names=None, namespace=None):
+    """Names asked for that no summary matches, as 'namespace/name' (or 'name' when no namespace is known)."""
+    found = {vm_key(s) for s in summaries or []}
+    short = {k.split("/", 1)[1] for k in found}
+    missing = []
+    for name in names or []:
+        ns, short_name = _split_name(name, namespace)
+        if ns is None:
+            if short_name not in short:
+                missing.append(short_name)
+        elif "%s/%s" % (ns, short_name) not in found:
+            missing.append("%s/%s" % (ns, short_name))
+    return missing
+
+
+def promql_selector(namespace=None, names=None, extra=None):
+    """A PromQL label matcher for the selection: namespace="x",name=~"a|b"."""
+    parts = []
+    if namespace:
+        parts.append('namespace="%s"' % str(namespace).replace('"', '\\"'))
+    short = sorted({_split_name(n)[1] for n in names or []})
+    if short:
+        parts.append('name=~"%s"' % "|".join(re.escape(n) for n in short).replace("\\", "\\\\"))
+    if extra:
+        parts.append(str(extra))
+    return ",".join(parts)
+
+
+def prom_series(response, key_labels=("namespace", "name")):
+    """Prometheus query_range JSON -> {"namespace/name": [[unix_time, value], ...]}."""
+    if response is None:
+        return {}
+    if not isinstance(response, dict):
+        raise AnsibleFilterError("prom_series: expected Prometheus' JSON answer, got %r" % type(response).__name__)
+    if response.get("status") not in (None, "success"):
+        raise AnsibleFilterError("prom_series: Prometheus answered %s: %s"
+                                 % (response.get("errorType"), response.get("error")))
+    data = response.get("data") or {}
+    out = {}
+    for entry in data.get("result") or []:
+        labels = entry.get("metric") or {}
+        key = "/".join(str(labels.get(k, "")) for k in key_labels)
+        values = entry.get("values")
+        if values is None and entry.get("value") is not None:
+            values = [entry["value"]]
+        points = []
+        for t, v in values or []:
+            try:
+                number = float(v)
+            except (TypeError, ValueError):
+                continue
+            if number != number or number in (float("inf"), float("-inf")):
+                continue
+            points.append([float(t), number])
+        out.setdefault(key, []).extend(points)
+    return out
+
+
+def series_stats(points):
+    """{min, max, avg, last, samples} of [[t, v], ...] (None values when empty)."""
+    values = [p[1] for p in points or []]
+    if not values:
+        return {"min": None, "max": None, "avg": None, "last": None, "samples": 0}
+    return {"min": min(values), "max": max(values), "avg": sum(values) / len(values), "last": values[-1],
+            "samples": len(values)}
+
+
+def _quantity(value):
+    """A Kubernetes CPU quantity ('2', '500m', 1.5) -> cores."""
+    if value is None:
+        return None
+    text = str(value).strip()
+    try:
+        if text.endswith("m"):
+            return float(text[:-1]) / 1000.0
+        return float(text)
+    except ValueError:
+        return None
+
+
+def vm_vcpus(vm):
+    """vCPUs of a VM object from its template (cpu topology, else resources); None with an instancetype."""
+    spec = ((vm or {}).get("spec") or {})
+    domain = (((spec.get("template") or {}).get("spec") or {}).get("domain") or {})
+    cpu = domain.get("cpu") or {}
+    if cpu.get("cores") or cpu.get("sockets") or cpu.get("threads"):
+        return int(cpu.get("cores") or 1) * int(cpu.get("sockets") or 1) * int(cpu.get("threads") or 1)
+    resources = domain.get("resources") or {}
+    for part in ("limits", "requests"):
+        cores = _quantity((resources.get(part) or {}).get("cpu"))
+        if cores:
+            return max(1.0, cores)
+    if spec.get("instancetype"):
+        return None
+    return 1
+
+
+def vm_metrics(query_results, resources=None):
+    """The uri results of the metric queries (loop over {name: {query, unit}}) -> per VM stats.
+
+    Returns {"namespace/name": {metric: {values, min, max, avg, last, samples, unit}}} plus
+    ``cpu_percent`` (cpu_cores over the VM's vCPUs) when cpu_cores and the vCPU count are known.
+    Queries that failed are listed under the key "_errors".
+    """
+    out = {"_errors": []}
+    for result in query_results or []:
+        item = result.get("item") or {}
+        name = item.get("key") if isinstance(item, dict) else str(item)
+        spec = item.get("value") if isinstance(item, dict) else {}
+        unit = (spec or {}).get("unit", "")
+        if result.get("failed") or result.get("skipped"):
+            if result.get("failed"):
+                out["_errors"].append({"metric": name, "msg": str(result.get("msg") or "query failed")[:300]})
+            continue
+        try:
+            series = prom_series(result.get("json"))
+        except AnsibleFilterError as exc:
+            out["_errors"].append({"metric": name, "msg": str(exc)})
+            continue
+        for key, points in series.items():
+            entry = dict(series_stats(points), values=points, unit=unit)
+            out.setdefault(key, {})[name] = entry
+    vcpus = {vm_key(vm): vm_vcpus(vm) for vm in resources or [] if isinstance(vm, dict)}
+    for key, metrics in out.items():
+        if key == "_errors" or "cpu_cores" not in metrics or "cpu_percent" in metrics:
+            continue
+        count = vcpus.get(key)
+        if not count:
+            continue
+        points = [[t, 100.0 * v / count] for t, v in metrics["cpu_cores"]["values"]]
+        metrics["cpu_percent"] = dict(series_stats(points), values=points, unit="%", vcpus=count)
+    return out
+
+
+def vm_monitor_report(summaries, verdicts, metrics=None, resources=None, context=None, missing=None):
+    """The whole report as one dict (JSON-ready, secrets redacted): context, totals, one entry per VM."""
+    summaries = summaries or []
+    by_key = {vm_key(v): v for v in verdicts or []}
+    objects = {vm_key(o): o for o in resources or [] if isinstance(o, dict)}
+    metrics = metrics or {}
+    vms = []
+    for summary in summaries:
+        key = vm_key(summary)
+        entry = {k: plain(summary.get(k)) for k in SUMMARY_FIELDS}
+        verdict = by_key.get(key) or {}
+        entry["severity"] = verdict.get("severity", "ok")
+        entry["healthy"] = verdict.get("healthy", True)
+        entry["findings"] = verdict.get("findings", [])
+        vm = objects.get(key) or {}
+        meta = vm.get("metadata") or {}
+        entry["labels"] = meta.get("labels") or {}
+        entry["created_at"] = meta.get("creationTimestamp")
+        entry["vcpus"] = vm_vcpus(vm) if vm else None
+        memory = (((((vm.get("spec") or {}).get("template") or {}).get("spec") or {}).get("domain") or {})
+                  .get("memory") or {}).get("guest")
+        entry["memory"] = memory
+        entry["metrics"] = plain(metrics.get(key) or {})
+        vms.append(entry)
+    for name in missing or []:
+        vms.append({"name": name.split("/")[-1], "namespace": name.split("/")[0] if "/" in name else None,
+                    "status": "NotFound", "ready": False, "reason": "NotFound: no such VirtualMachine",
+                    "severity": "critical", "healthy": False, "metrics": {}, "labels": {}, "warning_events": [],
+                    "conditions_not_ok": [], "ip_addresses": [],
+                    "findings": [{"rule": "not_found", "severity": "critical",
+                                  "message": "the VirtualMachine %s was asked for and does not exist" % name}]})
+    order = {"critical": 0, "warning": 1, "info": 2, "ok": 3}
+    vms.sort(key=lambda v: (order.get(v["severity"], 9), v.get("namespace") or "", v.get("name") or ""))
+    totals = vm_health_totals([{"name": v["name"], "namespace": v["namespace"], "status": v["status"],
+                                "severity": v["severity"], "healthy": v["healthy"]} for v in vms])
+    context = plain(context or {})
+    context["rules"] = merge_rules(context.get("rules"))
+    report = {
+        "kind": "VirtualMachineHealthReport",
+        "version": 1,
+        "context": context,
+        "totals": totals,
+        "healthy": totals["unhealthy"] == 0,
+        "metric_errors": list(metrics.get("_errors") or []),
+        "vms": vms,
+    }
+    return redact_secrets(report)
+
+
+def vm_report_lines(report, width=160):
+    """A short plain-text summary of a report for the task output (list of lines)."""
+    totals = report.get("totals") or {}
+    lines = ["%d VMs: %d healthy, %d unhealthy (%s)" % (
+        totals.get("vms", 0), totals.get("healthy", 0), totals.get("unhealthy", 0),
+        ", ".join("%s %d" % (k, v) for k, v in sorted((totals.get("by_status") or {}).items())))]
+    for vm in report.get("vms") or []:
+        if vm.get("healthy"):
+            continue
+        for finding in vm.get("findings") or []:
+            line = "%-8s %s/%s [%s] %s" % (finding["severity"].upper(), vm.get("namespace"), vm.get("name"),
+                                          finding["rule"], finding["message"])
+            lines.append(line if len(line) <= width else line[:width - 3] + "...")
+    return lines
+
+
+class FilterModule(object):
+    def filters(self):
+        return {
+            "duration_seconds": duration_seconds,
+            "redact_secrets": redact_secrets,
+            "vm_select": vm_select,
+            "vm_missing": vm_missing,
+            "promql_selector": promql_selector,
+            "prom_series": prom_series,
+            "series_stats": series_stats,
+            "vm_vcpus": vm_vcpus,
+            "vm_metrics": vm_metrics,
+            "vm_monitor_report": vm_monitor_report,
+            "vm_report_lines": vm_report_lines,
+        }

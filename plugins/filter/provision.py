@@ -1,0 +1,321 @@
+# -*- coding: utf-8 -*-
+# Copyright: virtops.kubevirt contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Filters for the vm_provision and vm_decommission roles: items, progress, summary table, inventory, volumes."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from ansible.errors import AnsibleFilterError
+
+from ansible_collections.virtops.kubevirt.plugins.filter.health import plain, vm_key
+
+# Keys of a vm_provision VM item that belong to the role, not to the vm module.
+ROLE_KEYS = ("volumes", "network_attachments", "inventory_network", "inventory_groups", "inventory_vars")
+
+
+def _items(vms, what):
+    if vms is None:
+        return []
+    if not isinstance(vms, list):
+        raise AnsibleFilterError("%s: expected a list of VMs, got %r" % (what, type(vms).__name__))
+    out = []
+    for index, vm in enumerate(vms):
+        if isinstance(vm, str):
+            vm = {"name": vm}
+        if not isinstance(vm, dict) or not vm.get("name"):
+            raise AnsibleFilterError("%s: item %d must be a dict with at least a name, got %r" % (what, index, vm))
+        out.append(vm)
+    return out
+
+
+def vm_provision_items(vms, namespace=None):
+    """The VM items for the vm module's ``vms``: role-only keys removed, namespace defaulted."""
+    out = []
+    for vm in _items(vms, "vm_provision_items"):
+        item = {k: plain(v) for k, v in vm.items() if k not in ROLE_KEYS}
+        if namespace and not item.get("namespace"):
+            item["namespace"] = namespace
+        out.append(item)
+    return out
+
+
+def _with_namespace(entries, namespace, what):
+    out = []
+    for index, entry in enumerate(entries or []):
+        if not isinstance(entry, dict) or not entry.get("name"):
+            raise AnsibleFilterError("%s: item %d must be a dict with at least a name, got %r" % (what, index, entry))
+        entry = plain(entry)
+        if namespace and not entry.get("namespace"):
+            entry["namespace"] = namespace
+        out.append(entry)
+    return out
+
+
+def _unique(entries, what):
+    seen = {}
+    out = []
+    for entry in entries:
+        key = (entry.get("namespace"), entry["name"])
+        if key in seen:
+            if seen[key] != entry:
+                raise AnsibleFilterError("%s: %s/%s is defined twice, differently" % (what, key[0], key[1]))
+            continue
+        seen[key] = entry
+        out.append(entry)
+    return out
+
+
+def vm_provision_volumes(vms, volumes=None, namespace=None):
+    """Role-level ``volumes`` plus each VM's ``volumes``, namespace defaulted (VM's, then the role's), deduplicated."""
+    out = _with_namespace(volumes, namespace, "vm_provision_volumes")
+    for vm in _items(vms, "vm_provision_volumes"):
+        out.extend(_with_namespace(vm.get("volumes"), vm.get("namespace") or namespace, "volumes of %s" % vm["name"]))
+    return _unique(out, "volumes")
+
+
+def vm_provision_networks(vms, networks=None, namespace=None):
+    """Role-level ``networks`` plus each VM's ``network_attachments`` (NetworkAttachmentDefinitions to create)."""
+    out = _with_namespace(networks, namespace, "vm_provision_networks")
+    for vm in _items(vms, "vm_provision_networks"):
+        out.extend(_with_namespace(vm.get("network_attachments"), vm.get("namespace") or namespace,
+                                   "network_attachments of %s" % vm["name"]))
+    return _unique(out, "networks")
+
+
+def _ts(text):
+    if not text:
+        return None
+    try:
+        return datetime.strptime(str(text), "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc).timestamp()
+    except ValueError:
+        try:
+            return datetime.fromisoformat(str(text).replace("Z", "+00:00")).timestamp()
+        except ValueError:
+            return None
+
+
+def human_seconds(seconds):
+    """65.2 -> '1m05s', 7.4 -> '7s', None -> '-'."""
+    if seconds is None:
+        return "-"
+    seconds = int(round(float(seconds)))
+    if seconds < 60:
+        return "%ds" % seconds
+    minutes, sec = divmod(seconds, 60)
+    if minutes < 60:
+        return "%dm%02ds" % (minutes, sec)
+    hours, minutes = divmod(minutes, 60)
+    return "%dh%02dm" % (hours, minutes)
+
+
+def _wanted(names, namespace):
+    keys = []
+    for name in names or []:
+        if isinstance(name, dict):
+            keys.append("%s/%s" % (name.get("namespace") or namespace, name.get("name")))
+        elif "/" in str(name):
+            keys.append(str(name))
+        else:
+            keys.append("%s/%s" % (namespace, name))
+    return keys
+
+
+def vm_progress(info, names, namespace=None, elapsed=None):
+    """'12/50 ready (30 Starting, 8 not created yet) after 25s' from a vm_info result and the VMs awaited."""
+    keys = _wanted(names, namespace)
+    summaries = {vm_key(s): s for s in (info or {}).get("summaries") or []}
+    ready = 0
+    others = {}
+    for key in keys:
+        summary = summaries.get(key)
+        if summary is None:
+            status = "not created yet"
+        elif summary.get("ready"):
+            ready += 1
+            continue
+        else:
+            status = summary.get("status") or "Unknown"
+        others[status] = others.get(status, 0) + 1
+    text = "%d/%d ready" % (ready, len(keys))
+    if others:
+        text += " (%s)" % ", ".join("%d %s" % (n, s) for s, n in sorted(others.items(), key=lambda i: (-i[1], i[0])))
+    if elapsed is not None:
+        text += " after %s" % human_seconds(elapsed)
+    if (info or {}).get("failed"):
+        text += " - could not read the VMs: %s" % str(info.get("msg") or "")[:200]
+    return text
+
+
+def vm_all_ready(info, names, namespace=None):
+    """True when every awaited VM is ready in the vm_info result."""
+    keys = _wanted(names, namespace)
+    summaries = {vm_key(s): s for s in (info or {}).get("summaries") or []}
+    return bool(keys) and all((summaries.get(k) or {}).get("ready") for k in keys)
+
+
+def _ready_time(vm):
+    for cond in ((vm or {}).get("status") or {}).get("conditions") or []:
+        if cond.get("type") == "Ready" and str(cond.get("status")) == "True":
+            return _ts(cond.get("lastTransitionTime"))
+    return None
+
+
+def vm_provision_rows(bulk, info=None, names=None, namespace=None):
+    """One row per VM from the bulk vm result (and the last vm_info poll, for timestamps).
+
+    Row keys: name, namespace, status, ready, node, ips, changed, method, ready_in (seconds from
+    creation to Ready, for VMs this run created), reason, error.
+    """
+    results = (bulk or {}).get("results") or []
+    polled = {vm_key(o): o for o in (info or {}).get("resources") or []}
+    polled_summaries = {vm_key(s): s for s in (info or {}).get("summaries") or []}
+    rows = []
+    seen = set()
+    for result in results:
+        key = "%s/%s" % (result.get("namespace"), result.get("name"))
+        seen.add(key)
+        summary = result.get("summary") or polled_summaries.get(key) or {}
+        row = {
+            "name": result.get("name"),
+            "namespace": result.get("namespace"),
+            "status": result.get("printable_status") or summary.get("status") or ("Failed" if result.get("failed")
+                                                                                  else "-"),
+            "ready": bool(result.get("ready") if "ready" in result else summary.get("ready")),
+            "node": result.get("node") or summary.get("node"),
+            "ips": list(result.get("ip_addresses") or summary.get("ip_addresses") or []),
+            "networks": plain(summary.get("networks") or {}),
+            "changed": bool(result.get("changed")),
+            "method": result.get("method"),
+            "reason": summary.get("reason"),
+            "error": result.get("msg") if result.get("failed") else None,
+            "ready_in": None,
+        }
+        if row["method"] == "create":
+            created = _ts(((result.get("vm") or {}).get("metadata") or {}).get("creationTimestamp"))
+            ready_at = _ready_time(polled.get(key))
+            if created is not None and ready_at is not None and row["ready"]:
+                row["ready_in"] = max(0.0, ready_at - created)
+        rows.append(row)
+    for key in _wanted(names, namespace):
+        if key in seen:
+            continue
+        summary = polled_summaries.get(key) or {}
+        ns, name = key.split("/", 1)
+        rows.append({"name": name, "namespace": ns, "status": summary.get("status") or "-",
+                     "ready": bool(summary.get("ready")), "node": summary.get("node"),
+                     "ips": list(summary.get("ip_addresses") or []), "networks": summary.get("networks") or {},
+                     "changed": False, "method": None, "reason": summary.get("reason"),
+                     "error": (bulk or {}).get("msg") if (bulk or {}).get("failed") else None, "ready_in": None})
+    return rows
+
+
+DEFAULT_COLUMNS = [["name", "NAME"], ["namespace", "NAMESPACE"], ["status", "STATUS"], ["node", "NODE"],
+                   ["ips", "IPS"], ["ready_in", "READY IN"]]
+
+
+def _cell(row, key):
+    value = row.get(key)
+    if key == "ready_in":
+        if value is None:
+            return "-" if row.get("method") == "create" or not row.get("ready") else "(existing)"
+        return human_seconds(value)
+    if isinstance(value, (list, tuple)):
+        return ",".join(str(v) for v in value) or "-"
+    if value is None or value == "":
+        return "-"
+    return str(value)
+
+
+def vm_table(rows, columns=None, max_width=60):
+    """Rows (dicts) -> fixed-width text lines, a header first (print them with debug: msg=...)."""
+    columns = columns or DEFAULT_COLUMNS
+    cols = [(c[0], c[1]) if isinstance(c, (list, tuple)) else (c, str(c).upper()) for c in columns]
+    cells = [[_cell(row, key)[:max_width] for key, _ in cols] for row in rows or []]
+    widths = [max([len(head)] + [len(r[i]) for r in cells]) for i, (_, head) in enumerate(cols)]
+    lines = ["  ".join(head.ljust(widths[i]) for i, (_, head) in enumerate(cols)).rstrip()]
+    for row in cells:
+        lines.append("  ".join(v.ljust(widths[i]) for i, v in enumerate(row)).rstrip())
+    return lines
+
+
+def vm_inventory_hosts(rows, vms=None, network=None, groups=None, namespace=None):
+    """Hosts to add with add_host: name, groups, ansible_host from the chosen network, kubevirt_* vars."""
+    items = {}
+    for vm in _items(vms, "vm_inventory_hosts") if vms else []:
+        items["%s/%s" % (vm.get("namespace") or namespace, vm["name"])] = vm
+    base_groups = [groups] if isinstance(groups, str) else list(groups or [])
+    hosts = []
+    for row in rows or []:
+        if row.get("error") or row.get("status") in ("Failed", "-"):
+            continue
+        key = "%s/%s" % (row["namespace"], row["name"])
+        item = items.get(key) or {}
+        net = item.get("inventory_network") or network
+        address = None
+        if net:
+            address = ((row.get("networks") or {}).get(net) or {}).get("ip_address")
+        elif row.get("ips"):
+            address = row["ips"][0]
+        extra = item.get("inventory_groups") or []
+        host = {
+            "name": row["name"],
+            "groups": base_groups + ([extra] if isinstance(extra, str) else list(extra)),
+            "vars": dict({"kubevirt_vm_name": row["name"], "kubevirt_vm_namespace": row["namespace"],
+                          "kubevirt_node": row.get("node"), "kubevirt_ip_addresses": row.get("ips") or [],
+                          "kubevirt_status": row.get("status")}, **(item.get("inventory_vars") or {})),
+        }
+        if address:
+            host["ansible_host"] = address
+        hosts.append(host)
+    return hosts
+
+
+def vm_claims(vm):
+    """Storage a VM object uses: {'pvcs': [...], 'data_volumes': [...], 'templates': [...]} (sorted names).
+
+    ``templates`` are the DataVolumes from spec.dataVolumeTemplates (owned by the VM);
+    ``data_volumes`` all DataVolume volumes, ``pvcs`` the persistentVolumeClaim volumes.
+    """
+    spec = (vm or {}).get("spec") or {}
+    tspec = (spec.get("template") or {}).get("spec") or {}
+    pvcs, dvs = set(), set()
+    for volume in tspec.get("volumes") or []:
+        if isinstance(volume.get("persistentVolumeClaim"), dict):
+            pvcs.add(volume["persistentVolumeClaim"].get("claimName"))
+        if isinstance(volume.get("dataVolume"), dict):
+            dvs.add(volume["dataVolume"].get("name"))
+    templates = {((t or {}).get("metadata") or {}).get("name") for t in spec.get("dataVolumeTemplates") or []}
+    return {"pvcs": sorted(n for n in pvcs if n), "data_volumes": sorted(n for n in dvs if n),
+            "templates": sorted(n for n in templates if n)}
+
+
+def vm_network_refs(vm):
+    """'namespace/name' of every NetworkAttachmentDefinition a VM object uses (Multus networks)."""
+    meta = (vm or {}).get("metadata") or {}
+    tspec = (((vm or {}).get("spec") or {}).get("template") or {}).get("spec") or {}
+    out = set()
+    for net in tspec.get("networks") or []:
+        multus = net.get("multus")
+        if isinstance(multus, dict) and multus.get("networkName"):
+            ref = multus["networkName"]
+            out.add(ref if "/" in ref else "%s/%s" % (meta.get("namespace"), ref))
+    return sorted(out)
+
+
+class FilterModule(object):
+    def filters(self):
+        return {
+            "vm_provision_items": vm_provision_items,
+            "vm_provision_volumes": vm_provision_volumes,
+            "vm_provision_networks": vm_provision_networks,
+            "vm_progress": vm_progress,
+            "vm_all_ready": vm_all_ready,
+            "vm_provision_rows": vm_provision_rows,
+            "vm_table": vm_table,
+            "vm_inventory_hosts": vm_inventory_hosts,
+            "vm_claims": vm_claims,
+            "vm_network_refs": vm_network_refs,
+            "human_seconds": human_seconds,
+        }
