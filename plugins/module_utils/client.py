@@ -739,6 +739,9 @@ class Client:
             body["gracePeriodSeconds"] = grace_period
         if uid:
             body["preconditions"] = {"uid": uid}
+        if dry_run:
+            # With a DeleteOptions body the API server reads dryRun from the body, not the query.
+            body["dryRun"] = ["All"]
         query = {"dryRun": "All" if dry_run else None}
         try:
             return self.request("DELETE", resource.path(namespace, name), query, body=body)
