@@ -210,7 +210,11 @@ def clean(text):
     if "\r" in text:
         text = "\n".join(line.rsplit("\r", 1)[-1] if "\r" in line.rstrip("\r") else line.rstrip("\r")
                          for line in text.split("\n"))
-    text = text.replace("\b \b", "")
+    while "\b \b" in text:  # an erased character: the echo of a backspace
+        erased = re.sub(r"[^\n]?\x08 \x08", "", text, count=1)
+        if erased == text:
+            break
+        text = erased
     return _CONTROL.sub("", text)
 
 
@@ -326,7 +330,9 @@ def serial_session(stream, ref, send=None, expect=None, login=None, prompt=None,
         console.sendline(line)
         _index, match = console.expect([prompt_re], timeout, what="the shell prompt after %r" % redact(
             line, secrets))
-        segment = console.text[start:match.start()]
+        text = console.text
+        # The output ends where the prompt's line starts (whatever part of it the prompt regex matched).
+        segment = text[start:max(start, text.rfind("\n", 0, match.start()) + 1)]
         result["outputs"].append({"line": redact(line, secrets),
                                   "output": redact(command_output(segment, line), secrets)})
     if expect:
@@ -524,7 +530,7 @@ def run(client, params, check_mode=False):
     name = params["name"]
     namespace = params.get("namespace") or client.namespace
     ctype = params.get("type") or "serial"
-    timeout = float(params.get("timeout") or 60)
+    timeout = float(60 if params.get("timeout") is None else params["timeout"])
     if timeout <= 0:
         raise KubevirtError("timeout must be a positive number of seconds, not %s." % params.get("timeout"))
     if ctype != "serial":
