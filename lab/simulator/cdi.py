@@ -6,9 +6,20 @@ from urllib.parse import urlparse
 
 from .kube import DV, PVC, ApiError
 from .runtime import Controller
-from .util import deep, dig, get_condition, owner_ref, parse_quantity, parse_ts, set_condition
+from .util import deep, dig, get_condition, owner_ref, parse_quantity, parse_ts
+from .util import set_condition as _set_condition
+
 
 IMPORT_SOURCES = ("http", "registry", "s3", "gcs", "imageio", "vddk", "blank")
+
+
+def set_condition(conds, ctype, status, reason="", message=""):
+    """CDI's DataVolumeCondition: lastHeartbeatTime and lastTransitionTime (no lastProbeTime)."""
+    _set_condition(conds, ctype, status, reason, message)
+    for c in conds:
+        if c["type"] == ctype:
+            c.pop("lastProbeTime", None)
+            c["lastHeartbeatTime"] = c["lastTransitionTime"]
 
 
 def source_kind(dv):

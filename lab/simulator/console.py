@@ -198,8 +198,6 @@ async def serial_session(sim, ws, vmi, dvs):
         reply = shell.feed(data)
         if reply:
             await ws.send_bytes(reply)
-        if shell.state == "login" and shell.user is None and reply.endswith(b"login: ") and b"logout" in reply:
-            pass
 
 
 # ---------------------------------------------------------------------------------- VNC (RFB 3.8)

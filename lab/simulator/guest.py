@@ -5,7 +5,6 @@ http/registry URL) names fedora, centos, rhel or ubuntu, unless the VMI annotati
 `lab.virtops.io/guest-agent` says "true" or "false".
 """
 import base64
-import re
 
 import yaml
 
@@ -179,5 +178,3 @@ def guest_agent_info(vmi, since, datavolumes=None):
 def is_windows(vmi, datavolumes=None):
     return distro(vmi, datavolumes)[0] == "mswindows"
 
-
-_SAFE = re.compile(r"[^a-z0-9-]")

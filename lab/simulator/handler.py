@@ -2,7 +2,7 @@
 import json
 
 from . import guest
-from .launcher import LAUNCHER_IMAGE, VERSION, claim_names, guest_memory, nad_ref, pod_iface_name, vcpus
+from .launcher import LAUNCHER_IMAGE, claim_names, guest_memory, pod_iface_name
 from .network import mac_for
 from .util import dig, format_bytes, stable_uuid
 
@@ -144,9 +144,5 @@ def running_details(sim, vmi, pod, st, agent, dvs):
     st["migrationTransport"] = "Unix"
     st["selinuxContext"] = "none"
     st["runtimeUser"] = 107
-    st.setdefault("kernelBootStatus", None)
-    st.pop("kernelBootStatus", None)
     return st
 
-
-_ = (nad_ref, vcpus, VERSION)

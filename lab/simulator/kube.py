@@ -136,6 +136,7 @@ class Kube:
         self._max = max_connections
         self.session = None
         self.requests = 0
+        self._warned = set()
 
     async def start(self):
         headers = {"Accept": "application/json", "User-Agent": "kubevirt-simulator/1.0"}
@@ -168,6 +169,11 @@ class Kube:
         async with self.session.request(method, url, data=data, headers=headers,
                                         timeout=aiohttp.ClientTimeout(total=timeout)) as resp:
             text = await resp.read()
+            for warning in resp.headers.getall("Warning", []):
+                # fieldValidation=Warn: a field the CRD schema does not know (it would be pruned)
+                if warning not in self._warned:
+                    self._warned.add(warning)
+                    log.warning("apiserver warning for %s %s: %s", method, path, warning)
             if resp.status >= 400:
                 try:
                     payload = json.loads(text)
@@ -197,18 +203,18 @@ class Kube:
     async def create(self, res, obj, namespace=None, sub=None, name=None):
         ns = namespace or obj.get("metadata", {}).get("namespace")
         return await self.request("POST", res.path(ns, name, sub), obj,
-                                  params={"fieldManager": self.field_manager})
+                                  params={"fieldManager": self.field_manager, "fieldValidation": "Warn"})
 
     async def replace(self, res, obj, sub=None):
         meta = obj["metadata"]
         return await self.request("PUT", res.path(meta.get("namespace"), meta["name"], sub), obj,
-                                  params={"fieldManager": self.field_manager})
+                                  params={"fieldManager": self.field_manager, "fieldValidation": "Warn"})
 
     async def patch(self, res, name, patch, namespace=None, sub=None, kind="merge"):
         ctype = {"merge": "application/merge-patch+json", "json": "application/json-patch+json",
                  "strategic": "application/strategic-merge-patch+json"}[kind]
         return await self.request("PATCH", res.path(namespace, name, sub), patch, content_type=ctype,
-                                  params={"fieldManager": self.field_manager})
+                                  params={"fieldManager": self.field_manager, "fieldValidation": "Warn"})
 
     async def apply(self, res, obj, force=True):
         meta = obj["metadata"]

@@ -4,7 +4,7 @@ The VMI controller asks `place()` before it creates a pod (so most pods are crea
 spec.nodeName set); pods that did not fit are created unscheduled with PodScheduled=False and
 retried here, then bound through the pods/binding subresource.
 """
-from .kube import PVC, POD, SC, ApiError, key_of
+from .kube import PVC, POD, ApiError, key_of
 from .runtime import Controller
 from .scheduler import pod_requests, schedule
 from .util import dig, ts
@@ -133,5 +133,3 @@ class Scheduler(Controller):
                 raise
         self.sim.recorder.warning(pod, "FailedScheduling", msg, component="default-scheduler")
 
-
-_ = SC

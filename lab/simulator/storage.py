@@ -6,7 +6,7 @@ PV with a claimRef and KCM binds the pair. WaitForFirstConsumer claims wait for 
 """
 from .kube import PV, ApiError
 from .runtime import Controller
-from .util import dig, ts
+from .util import dig
 
 PROVISIONER = "lab.virtops.io/simulated"
 ANN_PROVISIONER = "volume.kubernetes.io/storage-provisioner"
@@ -78,5 +78,3 @@ class Provisioner(Controller):
                 dig(pv, "spec", "persistentVolumeReclaimPolicy") == "Delete" and not pv["metadata"].get("deletionTimestamp"):
             await self.sim.kube.delete(PV, name)
 
-
-_ = ts

@@ -1,8 +1,5 @@
 """VirtualMachine controller (virt-controller's vm.go): run strategies, state change requests,
 DataVolumes from templates, the VMI, and the VM status (printableStatus, conditions, ...)."""
-import json
-import time
-
 from .kube import CR, DV, VM, VMI, ApiError, key_of
 from .runtime import Controller
 from .util import deep, dig, get_condition, has_condition, owner_ref, set_condition, stable_uuid, ts
@@ -98,7 +95,8 @@ class VMController(Controller):
         if vmi is not None and self.expect_delete.get(key) == vmi["metadata"]["uid"] and \
                 not vmi["metadata"].get("deletionTimestamp"):
             return   # our delete has not reached the cache yet
-        self.expect_delete.pop(key, None) if vmi is None or vmi["metadata"].get("deletionTimestamp") else None
+        if vmi is None or vmi["metadata"].get("deletionTimestamp"):
+            self.expect_delete.pop(key, None)
         new = deep(vm)
         sync_err = None
         if vm["metadata"].get("deletionTimestamp"):
@@ -132,8 +130,6 @@ class VMController(Controller):
             dv = self.sim.inf["datavolumes"].get_ns(ns, name)
             if dv is None:
                 ready = False
-                if self.sim.inf["persistentvolumeclaims"].get_ns(ns, name) is not None and False:
-                    continue
                 body = {"apiVersion": "cdi.kubevirt.io/v1beta1", "kind": "DataVolume",
                         "metadata": {"name": name, "namespace": ns,
                                      "labels": {**(tpl["metadata"].get("labels") or {}),
@@ -581,5 +577,3 @@ def _default_disks(spec):
         if "disk" not in d and "cdrom" not in d and "lun" not in d:
             d["disk"] = {"bus": "virtio"}
 
-
-_ = (json, time)
