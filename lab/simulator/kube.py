@@ -58,6 +58,13 @@ SERVICE = Resource("", "v1", "services", "Service")
 SC = Resource("storage.k8s.io", "v1", "storageclasses", "StorageClass", namespaced=False)
 LEASE = Resource("coordination.k8s.io", "v1", "leases", "Lease")
 CR = Resource("apps", "v1", "controllerrevisions", "ControllerRevision")
+CLUSTER_INSTANCETYPE = Resource("instancetype.kubevirt.io", "v1beta1", "virtualmachineclusterinstancetypes",
+                                "VirtualMachineClusterInstancetype", namespaced=False)
+INSTANCETYPE = Resource("instancetype.kubevirt.io", "v1beta1", "virtualmachineinstancetypes",
+                        "VirtualMachineInstancetype")
+CLUSTER_PREFERENCE = Resource("instancetype.kubevirt.io", "v1beta1", "virtualmachineclusterpreferences",
+                              "VirtualMachineClusterPreference", namespaced=False)
+PREFERENCE = Resource("instancetype.kubevirt.io", "v1beta1", "virtualmachinepreferences", "VirtualMachinePreference")
 APISERVICE = Resource("apiregistration.k8s.io", "v1", "apiservices", "APIService", namespaced=False)
 VWC = Resource("admissionregistration.k8s.io", "v1", "validatingwebhookconfigurations",
                "ValidatingWebhookConfiguration", namespaced=False)

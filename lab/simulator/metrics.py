@@ -131,5 +131,5 @@ def render(sim):
 
 async def handle(request):
     sim = request.app["sim"]
-    return web.Response(text=render(sim), content_type="text/plain", charset="utf-8",
-                        headers={"X-Content-Type": "text/plain; version=0.0.4"})
+    return web.Response(body=render(sim).encode(),
+                        headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"})

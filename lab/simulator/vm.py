@@ -1,6 +1,7 @@
 """VirtualMachine controller (virt-controller's vm.go): run strategies, state change requests,
 DataVolumes from templates, the VMI, and the VM status (printableStatus, conditions, ...)."""
-from .kube import CR, DV, VM, VMI, ApiError, key_of
+from .kube import (CLUSTER_INSTANCETYPE, CLUSTER_PREFERENCE, CR, DV, INSTANCETYPE, PREFERENCE, VM, VMI, ApiError,
+                   key_of)
 from .runtime import Controller
 from .util import deep, dig, get_condition, has_condition, owner_ref, set_condition, stable_uuid, ts
 from .vmi import FINAL, VM_FINALIZER
@@ -80,6 +81,7 @@ class VMController(Controller):
         super().__init__(sim)
         self.expect_delete = {}     # vm key -> vmi uid we deleted (until the cache shows it)
         self.revisions = {}         # ControllerRevision name -> VM spec
+        self._preference_cache = {}
 
     # ------------------------------------------------------------------------------ sync
     async def sync(self, key):
@@ -235,9 +237,10 @@ class VMController(Controller):
         if has_start_paused(vm):
             spec["startStrategy"] = "Paused"
         spec.setdefault("domain", {}).setdefault("firmware", {}).setdefault("uuid", stable_uuid(name))
+        annotations = dict(tmeta.get("annotations") or {})
+        await self.apply_instancetype(vm, spec, annotations)
         _default_network(spec)
         _default_disks(spec)
-        annotations = dict(tmeta.get("annotations") or {})
         annotations["kubevirt.io/vm-generation"] = str(vm["metadata"].get("generation", 1))
         annotations["kubevirt.io/latest-observed-api-version"] = "v1"
         annotations["kubevirt.io/storage-observed-api-version"] = "v1"
@@ -262,6 +265,53 @@ class VMController(Controller):
         self.sim.recorder.normal(vm, "SuccessfulCreate",
                                  f"Started the virtual machine by creating the new virtual machine instance {name}")
         return created
+
+    async def apply_instancetype(self, vm, spec, annotations):
+        """Expand spec.instancetype / spec.preference into the VMI spec, as virt-controller does."""
+        ns = vm["metadata"]["namespace"]
+        for field, cluster_res, ns_res, label in (
+                ("preference", CLUSTER_PREFERENCE, PREFERENCE, "preference"),
+                ("instancetype", CLUSTER_INSTANCETYPE, INSTANCETYPE, "instancetype")):
+            ref = dig(vm, "spec", field)
+            if not ref:
+                continue
+            cluster = (ref.get("kind") or f"VirtualMachineCluster{label.capitalize()}").startswith("VirtualMachineCluster")
+            res = cluster_res if cluster else ns_res
+            try:
+                obj = await self.sim.kube.get(res, ref["name"], None if cluster else ns)
+            except ApiError as exc:
+                if exc.status == 404:
+                    raise ApiError(404, {"message": f"failed to find {res.kind.lower()}: {res.plural[:-1]}."
+                                         f"{res.group} \"{ref['name']}\" not found"}) from None
+                raise
+            key = f"kubevirt.io/{'cluster-' if cluster else ''}{label}-name"
+            annotations[key] = ref["name"]
+            ospec = obj.get("spec") or {}
+            domain = spec.setdefault("domain", {})
+            if field == "instancetype":
+                guest_cpus = dig(ospec, "cpu", "guest")
+                if guest_cpus:
+                    topology = dig(self._preference_cache.get(ns + "/" + str(dig(vm, "spec", "preference", "name"))),
+                                   "cpu", "preferredCPUTopology") or "preferSockets"
+                    cpu = {"sockets": 1, "cores": 1, "threads": 1}
+                    cpu["cores" if topology in ("preferCores", "cores") else
+                        "threads" if topology in ("preferThreads", "threads") else "sockets"] = int(guest_cpus)
+                    domain["cpu"] = {**cpu, **{k: v for k, v in (domain.get("cpu") or {}).items() if k not in cpu}}
+                    if dig(ospec, "cpu", "dedicatedCPUPlacement"):
+                        domain["cpu"]["dedicatedCpuPlacement"] = True
+                if dig(ospec, "memory", "guest"):
+                    domain.setdefault("memory", {})["guest"] = ospec["memory"]["guest"]
+                if dig(ospec, "memory", "hugepages"):
+                    domain.setdefault("memory", {})["hugepages"] = ospec["memory"]["hugepages"]
+            else:
+                self._preference_cache[ns + "/" + ref["name"]] = ospec
+                for disk in dig(domain, "devices", "disks", default=[]) or []:
+                    bus = dig(ospec, "devices", "preferredDiskBus")
+                    if bus and "disk" in disk and not disk["disk"].get("bus"):
+                        disk["disk"]["bus"] = bus
+                machine = dig(ospec, "machine", "preferredMachineType")
+                if machine and not dig(domain, "machine", "type"):
+                    domain["machine"] = {"type": machine}
 
     async def stop_vmi(self, vm, vmi):
         if vmi is None or vmi["metadata"].get("deletionTimestamp"):

@@ -210,3 +210,36 @@ def test_vm_deletion_goes_through_terminating_and_removes_everything(lab):
     wait_for(lambda: not lab.custom.list_namespaced_custom_object("kubevirt.io", "v1", lab.ns,
                                                                    "virtualmachines")["items"], 20, what="VM gone")
     lab.wait_vmi_gone("vm-d")
+
+
+def test_instancetype_and_preference_expand_into_the_vmi(lab, api):
+    from kubernetes import client as k8s
+    custom = k8s.CustomObjectsApi(api)
+    name = f"it-{lab.ns}"
+    custom.create_cluster_custom_object("instancetype.kubevirt.io", "v1beta1", "virtualmachineclusterinstancetypes", {
+        "apiVersion": "instancetype.kubevirt.io/v1beta1", "kind": "VirtualMachineClusterInstancetype",
+        "metadata": {"name": name}, "spec": {"cpu": {"guest": 2}, "memory": {"guest": "256Mi"}}})
+    try:
+        lab.create(*("instancetype.kubevirt.io", "v1beta1"), "virtualmachinepreferences", {
+            "apiVersion": "instancetype.kubevirt.io/v1beta1", "kind": "VirtualMachinePreference",
+            "metadata": {"name": "cores"}, "spec": {"cpu": {"preferredCPUTopology": "preferCores"}}})
+        vm = vm_manifest("vm-it")
+        del vm["spec"]["template"]["spec"]["domain"]["memory"]
+        vm["spec"]["instancetype"] = {"name": name}
+        vm["spec"]["preference"] = {"kind": "VirtualMachinePreference", "name": "cores"}
+        lab.create_vm(vm)
+        vmi = lab.wait_running("vm-it")
+        assert vmi["spec"]["domain"]["memory"]["guest"] == "256Mi"
+        assert (vmi["spec"]["domain"]["cpu"]["cores"], vmi["spec"]["domain"]["cpu"]["sockets"]) == (2, 1)
+        assert vmi["metadata"]["annotations"]["kubevirt.io/cluster-instancetype-name"] == name
+        assert vmi["status"]["currentCPUTopology"]["cores"] == 2
+        # a missing instancetype is a Failure on the VM
+        vm2 = vm_manifest("vm-it2")
+        del vm2["spec"]["template"]["spec"]["domain"]["memory"]
+        vm2["spec"]["instancetype"] = {"name": "does-not-exist"}
+        lab.create_vm(vm2)
+        failure = wait_for(lambda: cond(lab.vm("vm-it2"), "Failure"), 10, what="Failure condition")
+        assert "does-not-exist" in failure["message"] and lab.vmi_or_none("vm-it2") is None
+    finally:
+        custom.delete_cluster_custom_object("instancetype.kubevirt.io", "v1beta1",
+                                            "virtualmachineclusterinstancetypes", name)
