@@ -12,7 +12,7 @@ from ansible.errors import AnsibleFilterError
 from ansible_collections.virtops.kubevirt.plugins.filter.health import plain, vm_key
 
 # Keys of a vm_provision VM item that belong to the role, not to the vm module.
-ROLE_KEYS = ("volumes", "network_attachments", "inventory_network", "inventory_groups", "inventory_vars")
+ROLE_KEYS = ("volumes", "network_attachments", "inventory_network", "inventory_groups")
 
 
 def _items(vms, what):
@@ -30,15 +30,39 @@ def _items(vms, what):
     return out
 
 
-def vm_provision_items(vms, namespace=None):
-    """The VM items for the vm module's ``vms``: role-only keys removed, namespace defaulted."""
+MERGED = ("labels", "annotations")
+
+
+def vm_provision_items(vms, namespace=None, defaults=None):
+    """The VM items for the vm module's ``vms``: role-only keys removed, ``defaults`` under each item
+    (labels and annotations merged), namespace defaulted."""
+    defaults = plain(defaults or {})
+    if not isinstance(defaults, dict):
+        raise AnsibleFilterError("vm_provision_items: defaults must be a dict of vm options, got %r" % (defaults,))
     out = []
     for vm in _items(vms, "vm_provision_items"):
-        item = {k: plain(v) for k, v in vm.items() if k not in ROLE_KEYS}
+        item = {k: plain(v) for k, v in defaults.items() if k not in ROLE_KEYS + ("name",)}
+        for key, value in vm.items():
+            if key in ROLE_KEYS:
+                continue
+            if key in MERGED and isinstance(value, dict) and isinstance(item.get(key), dict):
+                item[key] = dict(item[key], **plain(value))
+            else:
+                item[key] = plain(value)
         if namespace and not item.get("namespace"):
             item["namespace"] = namespace
         out.append(item)
     return out
+
+
+def vm_provision_keys(items, namespace=None):
+    """'namespace/name' of each VM item ('*/name' when no namespace is known)."""
+    return ["%s/%s" % (i.get("namespace") or namespace or "*", i["name"]) for i in _items(items, "vm_provision_keys")]
+
+
+def vm_provision_namespaces(items, namespace=None):
+    """The namespaces of the VM items, None among them when an item has none (the API's default)."""
+    return sorted({i.get("namespace") or namespace or "" for i in _items(items, "vm_provision_namespaces")})
 
 
 def _with_namespace(entries, namespace, what):
@@ -114,25 +138,39 @@ def _wanted(names, namespace):
     keys = []
     for name in names or []:
         if isinstance(name, dict):
-            keys.append("%s/%s" % (name.get("namespace") or namespace, name.get("name")))
+            keys.append("%s/%s" % (name.get("namespace") or namespace or "*", name.get("name")))
         elif "/" in str(name):
             keys.append(str(name))
         else:
-            keys.append("%s/%s" % (namespace, name))
+            keys.append("%s/%s" % (namespace or "*", name))
     return keys
 
 
+def _find(index, key):
+    """index: {'ns/name': x}; key 'ns/name' or '*/name' (any namespace)."""
+    if not key.startswith("*/"):
+        return index.get(key)
+    short = key[2:]
+    for other, value in index.items():
+        if other.split("/", 1)[1] == short:
+            return value
+    return None
+
+
 def vm_progress(info, names, namespace=None, elapsed=None):
-    """'12/50 ready (30 Starting, 8 not created yet) after 25s' from a vm_info result and the VMs awaited."""
+    """'12/50 ready (30 Starting, 8 not created yet) after 25s' from a vm_info result and the VMs awaited.
+
+    A VM counts as ready when it is Running and Ready, or, with run strategy Halted, when it is Stopped.
+    """
     keys = _wanted(names, namespace)
     summaries = {vm_key(s): s for s in (info or {}).get("summaries") or []}
     ready = 0
     others = {}
     for key in keys:
-        summary = summaries.get(key)
+        summary = _find(summaries, key)
         if summary is None:
             status = "not created yet"
-        elif summary.get("ready"):
+        elif summary.get("ready") or (summary.get("run_strategy") == "Halted" and summary.get("status") == "Stopped"):
             ready += 1
             continue
         else:
@@ -152,7 +190,20 @@ def vm_all_ready(info, names, namespace=None):
     """True when every awaited VM is ready in the vm_info result."""
     keys = _wanted(names, namespace)
     summaries = {vm_key(s): s for s in (info or {}).get("summaries") or []}
-    return bool(keys) and all((summaries.get(k) or {}).get("ready") for k in keys)
+    return bool(keys) and all((_find(summaries, k) or {}).get("ready") for k in keys)
+
+
+def async_job_finished(job_file_text):
+    """Whether an async job file's text (lookup('file', job.results_file)) is a final result."""
+    import json
+
+    if not job_file_text:
+        return False
+    try:
+        data = json.loads(job_file_text)
+    except ValueError:
+        return False
+    return not (isinstance(data, dict) and data.get("started") and not data.get("finished"))
 
 
 def _ready_time(vm):
@@ -198,17 +249,32 @@ def vm_provision_rows(bulk, info=None, names=None, namespace=None):
             if created is not None and ready_at is not None and row["ready"]:
                 row["ready_in"] = max(0.0, ready_at - created)
         rows.append(row)
+    seen_short = {k.split("/", 1)[1] for k in seen}
     for key in _wanted(names, namespace):
-        if key in seen:
+        if key in seen or (key.startswith("*/") and key[2:] in seen_short):
             continue
-        summary = polled_summaries.get(key) or {}
+        summary = _find(polled_summaries, key) or {}
         ns, name = key.split("/", 1)
+        ns = summary.get("namespace") or (None if ns == "*" else ns)
         rows.append({"name": name, "namespace": ns, "status": summary.get("status") or "-",
                      "ready": bool(summary.get("ready")), "node": summary.get("node"),
                      "ips": list(summary.get("ip_addresses") or []), "networks": summary.get("networks") or {},
                      "changed": False, "method": None, "reason": summary.get("reason"),
                      "error": (bulk or {}).get("msg") if (bulk or {}).get("failed") else None, "ready_in": None})
     return rows
+
+
+def vm_provision_problems(rows):
+    """'namespace/name: why' for each row that failed or is not ready (stopped VMs asked to stop excluded)."""
+    out = []
+    for row in rows or []:
+        if row.get("ready") and not row.get("error"):
+            continue
+        if not row.get("error") and row.get("status") == "Stopped":
+            continue
+        why = row.get("reason") or row.get("error") or row.get("status") or "not ready"
+        out.append("%s/%s: %s" % (row.get("namespace"), row.get("name"), why))
+    return out
 
 
 DEFAULT_COLUMNS = [["name", "NAME"], ["namespace", "NAMESPACE"], ["status", "STATUS"], ["node", "NODE"],
@@ -241,17 +307,18 @@ def vm_table(rows, columns=None, max_width=60):
 
 
 def vm_inventory_hosts(rows, vms=None, network=None, groups=None, namespace=None):
-    """Hosts to add with add_host: name, groups, ansible_host from the chosen network, kubevirt_* vars."""
+    """Hosts to add with add_host: name, groups, ansible_host (the IP on the chosen network, else the first IP),
+    ansible_user (the cloud-init user), and kubevirt_vm (name, namespace, node, ip_addresses, status, network)."""
     items = {}
     for vm in _items(vms, "vm_inventory_hosts") if vms else []:
-        items["%s/%s" % (vm.get("namespace") or namespace, vm["name"])] = vm
+        items["%s/%s" % (vm.get("namespace") or namespace or "*", vm["name"])] = vm
     base_groups = [groups] if isinstance(groups, str) else list(groups or [])
     hosts = []
     for row in rows or []:
         if row.get("error") or row.get("status") in ("Failed", "-"):
             continue
         key = "%s/%s" % (row["namespace"], row["name"])
-        item = items.get(key) or {}
+        item = items.get(key) or items.get("*/%s" % row["name"]) or {}
         net = item.get("inventory_network") or network
         address = None
         if net:
@@ -262,12 +329,14 @@ def vm_inventory_hosts(rows, vms=None, network=None, groups=None, namespace=None
         host = {
             "name": row["name"],
             "groups": base_groups + ([extra] if isinstance(extra, str) else list(extra)),
-            "vars": dict({"kubevirt_vm_name": row["name"], "kubevirt_vm_namespace": row["namespace"],
-                          "kubevirt_node": row.get("node"), "kubevirt_ip_addresses": row.get("ips") or [],
-                          "kubevirt_status": row.get("status")}, **(item.get("inventory_vars") or {})),
+            "kubevirt_vm": {"name": row["name"], "namespace": row["namespace"], "node": row.get("node"),
+                            "ip_addresses": row.get("ips") or [], "status": row.get("status"), "network": net},
         }
         if address:
             host["ansible_host"] = address
+        user = (item.get("cloud_init") or {}).get("user")
+        if user:
+            host["ansible_user"] = user
         hosts.append(host)
     return hosts
 
@@ -304,18 +373,90 @@ def vm_network_refs(vm):
     return sorted(out)
 
 
+def _ref(name, namespace):
+    text = str(name)
+    return text if "/" in text else "%s/%s" % (namespace, text)
+
+
+def vm_decommission_plan(resources, names=None, namespace=None, delete_volumes=False, networks=None, labelled=None):
+    """What vm_decommission does, from the VMs listed in the scope (vm_info ``resources``).
+
+    ``labelled`` (the VMs matching the label selectors, when there are some) narrows the selection.
+    Returns {vms: [{name, namespace, claims}], targets: [{name, namespace}], missing, volumes_delete, volumes_keep, volumes_shared,
+    owned_data_volumes, networks_delete, networks_in_use}. Volumes: DataVolumes and PVCs the selected VMs
+    use; a volume another VM of the scope still uses is never deleted (volumes_shared); DataVolumes
+    from a VM's dataVolumeTemplates are owned by it (owned_data_volumes): Kubernetes deletes them with
+    the VM. Networks: the NetworkAttachmentDefinitions asked for that no remaining VM uses.
+    """
+    from ansible_collections.virtops.kubevirt.plugins.filter.monitor import vm_missing, vm_select
+
+    resources = [r for r in resources or [] if isinstance(r, dict)]
+    # Without names, every VM of the scope (the role narrowed it by namespace), then by labels.
+    selected = vm_select(resources, names, namespace) if names else resources
+    if labelled is not None:
+        keep = {vm_key(vm) for vm in labelled if isinstance(vm, dict)}
+        selected = [vm for vm in selected if vm_key(vm) in keep]
+    chosen = {vm_key(vm) for vm in selected}
+    remaining = [vm for vm in resources if vm_key(vm) not in chosen]
+    in_use_claims, in_use_nets = set(), set()
+    for vm in remaining:
+        ns = ((vm.get("metadata") or {}).get("namespace"))
+        claims = vm_claims(vm)
+        in_use_claims.update("%s/%s" % (ns, c) for c in claims["pvcs"] + claims["data_volumes"])
+        in_use_nets.update(vm_network_refs(vm))
+    plan = {"vms": [], "targets": [], "missing": vm_missing(resources, names, namespace) if names else [],
+            "volumes_delete": [], "volumes_keep": [], "volumes_shared": [], "owned_data_volumes": [],
+            "networks_delete": [], "networks_in_use": []}
+    seen = set()
+    for vm in selected:
+        meta = vm.get("metadata") or {}
+        ns = meta.get("namespace")
+        claims = vm_claims(vm)
+        plan["vms"].append({"name": meta.get("name"), "namespace": ns, "claims": claims})
+        plan["targets"].append({"name": meta.get("name"), "namespace": ns})
+        plan["owned_data_volumes"].extend("%s/%s" % (ns, t) for t in claims["templates"])
+        dvs = set(claims["data_volumes"]) | set(claims["templates"])
+        volumes = [("datavolume", n) for n in sorted(dvs)] + [("pvc", n) for n in claims["pvcs"] if n not in dvs]
+        for kind, name in volumes:
+            key = "%s/%s" % (ns, name)
+            if key in seen:
+                continue
+            seen.add(key)
+            entry = {"name": name, "namespace": ns, "kind": kind, "owned_by_vm": name in claims["templates"]}
+            if key in in_use_claims:
+                plan["volumes_shared"].append(entry)
+            elif delete_volumes:
+                plan["volumes_delete"].append(entry)
+            else:
+                plan["volumes_keep"].append(entry)
+    for net in networks or []:
+        ref = _ref(net, namespace)
+        ns, name = ref.split("/", 1)
+        entry = {"name": name, "namespace": ns if ns not in ("None", "") else None}
+        if ref in in_use_nets:
+            plan["networks_in_use"].append(entry)
+        else:
+            plan["networks_delete"].append(entry)
+    return plan
+
+
 class FilterModule(object):
     def filters(self):
         return {
             "vm_provision_items": vm_provision_items,
+            "vm_provision_keys": vm_provision_keys,
+            "vm_provision_namespaces": vm_provision_namespaces,
+            "async_job_finished": async_job_finished,
             "vm_provision_volumes": vm_provision_volumes,
             "vm_provision_networks": vm_provision_networks,
             "vm_progress": vm_progress,
             "vm_all_ready": vm_all_ready,
             "vm_provision_rows": vm_provision_rows,
             "vm_table": vm_table,
+            "vm_provision_problems": vm_provision_problems,
             "vm_inventory_hosts": vm_inventory_hosts,
             "vm_claims": vm_claims,
+            "vm_decommission_plan": vm_decommission_plan,
             "vm_network_refs": vm_network_refs,
             "human_seconds": human_seconds,
         }
