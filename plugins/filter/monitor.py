@@ -240,12 +240,15 @@ def vm_monitor_report(summaries, verdicts, metrics=None, resources=None, context
         entry["metrics"] = plain(metrics.get(key) or {})
         vms.append(entry)
     for name in missing or []:
-        vms.append({"name": name.split("/")[-1], "namespace": name.split("/")[0] if "/" in name else None,
-                    "status": "NotFound", "ready": False, "reason": "NotFound: no such VirtualMachine",
-                    "severity": "critical", "healthy": False, "metrics": {}, "labels": {}, "warning_events": [],
-                    "conditions_not_ok": [], "ip_addresses": [],
-                    "findings": [{"rule": "not_found", "severity": "critical",
-                                  "message": "the VirtualMachine %s was asked for and does not exist" % name}]})
+        entry = {k: None for k in SUMMARY_FIELDS}
+        entry.update({"name": name.split("/")[-1], "namespace": name.split("/")[0] if "/" in name else None,
+                      "status": "NotFound", "ready": False, "reason": "NotFound: no such VirtualMachine",
+                      "severity": "critical", "healthy": False, "metrics": {}, "labels": {}, "warning_events": [],
+                      "conditions_not_ok": [], "ip_addresses": [], "networks": {}, "vcpus": None, "memory": None,
+                      "created_at": None,
+                      "findings": [{"rule": "not_found", "severity": "critical",
+                                    "message": "the VirtualMachine %s was asked for and does not exist" % name}]})
+        vms.append(entry)
     order = {"critical": 0, "warning": 1, "info": 2, "ok": 3}
     vms.sort(key=lambda v: (order.get(v["severity"], 9), v.get("namespace") or "", v.get("name") or ""))
     totals = vm_health_totals([{"name": v["name"], "namespace": v["namespace"], "status": v["status"],

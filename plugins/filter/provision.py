@@ -65,6 +65,41 @@ def vm_provision_namespaces(items, namespace=None):
     return sorted({i.get("namespace") or namespace or "" for i in _items(items, "vm_provision_namespaces")})
 
 
+def vm_fleet(prefix, count, start=1, width=2, **options):
+    """['web', 3] -> [{'name': 'web-01'}, {'name': 'web-02'}, {'name': 'web-03'}] (plus ``options`` in each)."""
+    try:
+        count, start, width = int(count), int(start), int(width)
+    except (TypeError, ValueError):
+        raise AnsibleFilterError("vm_fleet: count, start and width must be integers, got %r, %r, %r"
+                                 % (count, start, width))
+    if count < 0:
+        raise AnsibleFilterError("vm_fleet: count must be 0 or more, got %d" % count)
+    return [dict(plain(options), name="%s-%0*d" % (prefix, width, n)) for n in range(start, start + count)]
+
+
+def labels_from_text(text):
+    """'app=web, tier=db' (a survey's text) -> {'app': 'web', 'tier': 'db'}; a dict passes through."""
+    if isinstance(text, dict):
+        return plain(text)
+    out = {}
+    for part in str(text or "").replace("\n", ",").split(","):
+        part = part.strip()
+        if not part:
+            continue
+        key, sep, value = part.partition("=")
+        if not sep or not key.strip():
+            raise AnsibleFilterError("labels_from_text: expected key=value pairs separated by commas, got %r" % part)
+        out[key.strip()] = value.strip()
+    return out
+
+
+def names_from_text(text):
+    """'web-1, web-2 db/x' (a survey's text, commas, spaces or new lines) -> ['web-1', 'web-2', 'db/x']."""
+    if isinstance(text, (list, tuple)):
+        return [str(t) for t in text if str(t).strip()]
+    return [t for t in str(text or "").replace(",", " ").split() if t]
+
+
 def _with_namespace(entries, namespace, what):
     out = []
     for index, entry in enumerate(entries or []):
@@ -277,6 +312,25 @@ def vm_provision_problems(rows):
     return out
 
 
+def vm_power_rows(results):
+    """Rows for vm_table from a looped vm_power task's results: name, namespace, action, status, node, error."""
+    rows = []
+    for result in results or []:
+        item = result.get("item") or {}
+        meta = item.get("metadata") or item
+        migration = result.get("migration") or {}
+        rows.append({
+            "name": meta.get("name"), "namespace": meta.get("namespace"),
+            "action": result.get("action") or ("failed" if result.get("failed") else "skipped"),
+            "status": result.get("printable_status") or ("-" if not result.get("failed") else "Failed"),
+            "node": result.get("node"),
+            "migration": ("%s -> %s" % (migration.get("source_node"), migration.get("target_node"))
+                          if migration else None),
+            "error": result.get("msg") if result.get("failed") else None,
+        })
+    return rows
+
+
 DEFAULT_COLUMNS = [["name", "NAME"], ["namespace", "NAMESPACE"], ["status", "STATUS"], ["node", "NODE"],
                    ["ips", "IPS"], ["ready_in", "READY IN"]]
 
@@ -443,6 +497,9 @@ def vm_decommission_plan(resources, names=None, namespace=None, delete_volumes=F
 class FilterModule(object):
     def filters(self):
         return {
+            "vm_fleet": vm_fleet,
+            "labels_from_text": labels_from_text,
+            "names_from_text": names_from_text,
             "vm_provision_items": vm_provision_items,
             "vm_provision_keys": vm_provision_keys,
             "vm_provision_namespaces": vm_provision_namespaces,
@@ -453,6 +510,7 @@ class FilterModule(object):
             "vm_all_ready": vm_all_ready,
             "vm_provision_rows": vm_provision_rows,
             "vm_table": vm_table,
+            "vm_power_rows": vm_power_rows,
             "vm_provision_problems": vm_provision_problems,
             "vm_inventory_hosts": vm_inventory_hosts,
             "vm_claims": vm_claims,
