@@ -15,7 +15,7 @@ def test_missing_image_errimagepull_then_imagepullbackoff(lab):
     assert (c["status"], c["reason"]) == ("False", "ErrImagePull")
     assert f'failed to pull and unpack image "{BAD_IMAGE}"' in c["message"]
     vm = lab.wait_printable("vm-img", "ImagePullBackOff", timeout=10)
-    c = cond(lab.vmi("vm-img"), "Synchronized")
+    c = cond(vm, "Synchronized")
     assert c["reason"] == "ImagePullBackOff" and c["message"] == f'Back-off pulling image "{BAD_IMAGE}"'
     assert lab.vmi("vm-img")["status"]["phase"] == "Scheduling"
     pod = lab.pods("vm-img")[0]
