@@ -437,3 +437,57 @@ def summarize_vmi(vmi, pods=None, events=None):
     else:
         out["reason"] = reason(status, None, vmi, pod, warnings, ready=ready)
     return out
+
+
+REDACTED = "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER"
+REDACTED_CHANGED = "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER (changed)"
+
+
+# -- secrets ---------------------------------------------------------------------------------------
+_SECRET_KEYS = ("userData", "userDataBase64", "networkData", "networkDataBase64")
+
+
+def redact(obj):
+    """A copy with cloud-init user/network data replaced (they may hold passwords and keys)."""
+    if isinstance(obj, dict):
+        out = {}
+        for key, value in obj.items():
+            if key in ("cloudInitNoCloud", "cloudInitConfigDrive") and isinstance(value, dict):
+                out[key] = {k: (REDACTED if k in _SECRET_KEYS and v else redact(v)) for k, v in value.items()}
+            else:
+                out[key] = redact(value)
+        return out
+    if isinstance(obj, list):
+        return [redact(v) for v in obj]
+    return obj
+
+
+def redact_pair(before, after):
+    """Redacted copies of two objects for a diff; a changed secret shows as REDACTED_CHANGED in after."""
+    if isinstance(before, dict) and isinstance(after, dict):
+        b_out, a_out = {}, {}
+        for key in set(before) | set(after):
+            b, a = before.get(key), after.get(key)
+            if key in ("cloudInitNoCloud", "cloudInitConfigDrive") and isinstance(b, dict) and isinstance(a, dict):
+                b_out[key], a_out[key] = redact({key: b})[key], redact({key: a})[key]
+                for k in _SECRET_KEYS:
+                    if a.get(k) and b.get(k) and a[k] != b[k]:
+                        a_out[key][k] = REDACTED_CHANGED
+            else:
+                if key in before:
+                    b_out[key] = b
+                if key in after:
+                    a_out[key] = a
+                if key in before and key in after:
+                    b_out[key], a_out[key] = redact_pair(b, a)
+                elif key in before:
+                    b_out[key] = redact(b)
+                else:
+                    a_out[key] = redact(a)
+        return b_out, a_out
+    if isinstance(before, list) and isinstance(after, list):
+        pairs = [redact_pair(b, a) for b, a in zip(before, after)]
+        b_out = [p[0] for p in pairs] + [redact(v) for v in before[len(after):]]
+        a_out = [p[1] for p in pairs] + [redact(v) for v in after[len(before):]]
+        return b_out, a_out
+    return redact(before), redact(after)

@@ -8,7 +8,12 @@ Every REST path in the collection is built here, so a module never spells a URL 
 
 from __future__ import annotations
 
+import re
 from urllib.parse import quote
+
+from ansible_collections.virtops.kubevirt.plugins.module_utils.errors import InputError
+
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 
 
 class Resource:
@@ -106,3 +111,24 @@ def get(kind):
         return BY_KIND[kind]
     except KeyError:
         raise KeyError("unknown kind %r; known kinds: %s" % (kind, ", ".join(sorted(BY_KIND))))
+
+
+# -- names ------------------------------------------------------------------------------------------
+def suggest_name(name):
+    text = re.sub(r"[^a-z0-9-]+", "-", str(name).lower()).strip("-")
+    return text[:63].rstrip("-") or "vm"
+
+
+def check_name(name, what="name", max_len=63):
+    """A DNS-1123 label (what KubeVirt needs for VM, disk and network names)."""
+    if name is None or name == "":
+        raise InputError("%s is required." % what)
+    if not isinstance(name, str) or len(name) > max_len or not _DNS_LABEL.match(name):
+        raise InputError(
+            "%s %r is invalid: use at most %d lowercase letters, digits and '-', starting and ending with a "
+            "letter or digit (RFC 1123 label), e.g. %r." % (what, name, max_len, suggest_name(name)))
+    return name
+
+
+def check_namespace(namespace):
+    return check_name(namespace, "namespace")

@@ -17,7 +17,6 @@ from concurrent.futures import ThreadPoolExecutor
 from ansible_collections.virtops.kubevirt.plugins.module_utils import errors
 from ansible_collections.virtops.kubevirt.plugins.module_utils import facts
 from ansible_collections.virtops.kubevirt.plugins.module_utils import resources as res
-from ansible_collections.virtops.kubevirt.plugins.module_utils import vmspec
 from ansible_collections.virtops.kubevirt.plugins.module_utils.client import AUTH_ARG_SPEC, connect
 from ansible_collections.virtops.kubevirt.plugins.module_utils.errors import ApiError, KubevirtError
 
@@ -25,6 +24,13 @@ SERVER_META = ("resourceVersion", "managedFields", "generation", "uid", "creatio
                "finalizers", "deletionTimestamp", "deletionGracePeriodSeconds", "ownerReferences")
 SERVER_ANNOTATIONS = ("kubevirt.io/latest-observed-api-version", "kubevirt.io/storage-observed-api-version",
                       "kubemacpool.io/transaction-timestamp")
+
+
+WAIT_ARG_SPEC = dict(
+    wait=dict(type="bool", default=False),
+    wait_for=dict(type="list", elements="str"),
+    wait_timeout=dict(type="int", default=300),
+)
 
 
 def auth_spec():
@@ -49,7 +55,7 @@ def normalize(obj):
 
 
 def diff_of(before, after):
-    b, a = vmspec.redact_pair(normalize(before), normalize(after))
+    b, a = facts.redact_pair(normalize(before), normalize(after))
     return {"before": b, "after": a}
 
 
@@ -57,7 +63,7 @@ def redacted(obj):
     """An object as modules return it: cloud-init data redacted, no managedFields (noise)."""
     if not obj:
         return obj
-    out = vmspec.redact(obj)
+    out = facts.redact(obj)
     (out.get("metadata") or {}).pop("managedFields", None)
     return out
 
@@ -185,9 +191,15 @@ def launcher_selector(name=None):
     return "kubevirt.io=virt-launcher" + (",vm.kubevirt.io/name=%s" % name if name else "")
 
 
-def summaries_for(client, kind, namespace, objects, name=None, with_pods=True, with_events=True):
-    """Read VMIs / launcher pods / warning events once and summarize each object."""
+def summaries_for(client, kind, namespace, objects=None, name=None, with_pods=True, with_events=True, find=None):
+    """Read VMIs / launcher pods / warning events once and summarize each object.
+
+    With ``find`` (a callable returning the objects) the objects are read together with the rest,
+    all requests at the same time, so the task waits for one round trip instead of two.
+    """
     calls = {}
+    if find is not None:
+        calls["objects"] = find
     if kind == "VirtualMachine":
         if name:
             calls["vmis"] = lambda: [v for v in [client.get_or_none(res.VMI, name, namespace)] if v]
@@ -200,6 +212,8 @@ def summaries_for(client, kind, namespace, objects, name=None, with_pods=True, w
         calls["events"] = lambda: read_quiet(
             lambda: client.list(res.EVENT, namespace, field_selector="type=Warning").get("items"), [])
     got = gather(client, calls) if calls else {}
+    if find is not None:
+        objects = got["objects"]
     pods = got.get("pods") or []
     events = got.get("events") or []
     out = []

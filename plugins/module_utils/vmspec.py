@@ -14,12 +14,22 @@ import json
 import re
 
 from ansible_collections.virtops.kubevirt.plugins.module_utils.errors import InputError
+# Re-exported for callers that used them from here.
+from ansible_collections.virtops.kubevirt.plugins.module_utils.facts import (  # noqa: F401 pylint: disable=unused-import
+    REDACTED,
+    REDACTED_CHANGED,
+    redact,
+    redact_pair,
+)
+from ansible_collections.virtops.kubevirt.plugins.module_utils.resources import (  # noqa: F401 pylint: disable=unused-import
+    check_name,
+    check_namespace,
+    suggest_name,
+)
 
 API_VERSION = "kubevirt.io/v1"
 CLOUD_INIT_MAX = 2048
 CLOUD_INIT_VOLUME = "cloudinit"
-REDACTED = "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER"
-REDACTED_CHANGED = "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER (changed)"
 
 RUN_STRATEGIES = ["Always", "Halted", "Manual", "RerunOnFailure", "Once"]
 DISK_SOURCES = ("image", "pvc", "data_volume", "data_volume_template", "empty_disk")
@@ -127,34 +137,12 @@ TEMPLATE_OPTIONS = ("instancetype", "preference", "cpu", "memory", "machine_type
                     "termination_grace_period", "hostname", "spec")
 
 # -- validation helpers ----------------------------------------------------------------------------
-_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 _QUANTITY = re.compile(r"^[+]?(\d+(\.\d*)?|\.\d+)(Ki|Mi|Gi|Ti|Pi|Ei|m|k|M|G|T|P|E|[eE][+-]?\d+)?$")
 _MAC = re.compile(r"^([0-9A-Fa-f]{2}[:-]){5}[0-9A-Fa-f]{2}$")
 _BINARY = {"Ki": 2 ** 10, "Mi": 2 ** 20, "Gi": 2 ** 30, "Ti": 2 ** 40, "Pi": 2 ** 50, "Ei": 2 ** 60}
 _DECIMAL = {"m": 1e-3, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "P": 1e15, "E": 1e18}
 _UNIT_FIX = {"k": "Ki", "kb": "Ki", "kib": "Ki", "ki": "Ki", "m": "Mi", "mb": "Mi", "mib": "Mi", "mi": "Mi",
              "g": "Gi", "gb": "Gi", "gib": "Gi", "gi": "Gi", "t": "Ti", "tb": "Ti", "tib": "Ti", "ti": "Ti"}
-
-
-def suggest_name(name):
-    text = re.sub(r"[^a-z0-9-]+", "-", str(name).lower()).strip("-")
-    return text[:63].rstrip("-") or "vm"
-
-
-def check_name(name, what="name", max_len=63):
-    """A DNS-1123 label (what KubeVirt needs for VM, disk and network names)."""
-    if name is None or name == "":
-        raise InputError("%s is required." % what)
-    if not isinstance(name, str) or len(name) > max_len or not _DNS_LABEL.match(name):
-        raise InputError(
-            "%s %r is invalid: use at most %d lowercase letters, digits and '-', starting and ending with a "
-            "letter or digit (RFC 1123 label), e.g. %r." % (what, name, max_len, suggest_name(name)))
-    return name
-
-
-def check_namespace(namespace):
-    return check_name(namespace, "namespace")
 
 
 def suggest_quantity(value):
@@ -695,53 +683,3 @@ def memory_defined(obj):
     resources = domain.get("resources") or {}
     return bool((domain.get("memory") or {}).get("guest") or (resources.get("requests") or {}).get("memory")
                 or (resources.get("limits") or {}).get("memory"))
-
-
-# -- secrets ---------------------------------------------------------------------------------------
-_SECRET_KEYS = ("userData", "userDataBase64", "networkData", "networkDataBase64")
-
-
-def redact(obj):
-    """A copy with cloud-init user/network data replaced (they may hold passwords and keys)."""
-    if isinstance(obj, dict):
-        out = {}
-        for key, value in obj.items():
-            if key in ("cloudInitNoCloud", "cloudInitConfigDrive") and isinstance(value, dict):
-                out[key] = {k: (REDACTED if k in _SECRET_KEYS and v else redact(v)) for k, v in value.items()}
-            else:
-                out[key] = redact(value)
-        return out
-    if isinstance(obj, list):
-        return [redact(v) for v in obj]
-    return obj
-
-
-def redact_pair(before, after):
-    """Redacted copies of two objects for a diff; a changed secret shows as REDACTED_CHANGED in after."""
-    if isinstance(before, dict) and isinstance(after, dict):
-        b_out, a_out = {}, {}
-        for key in set(before) | set(after):
-            b, a = before.get(key), after.get(key)
-            if key in ("cloudInitNoCloud", "cloudInitConfigDrive") and isinstance(b, dict) and isinstance(a, dict):
-                b_out[key], a_out[key] = redact({key: b})[key], redact({key: a})[key]
-                for k in _SECRET_KEYS:
-                    if a.get(k) and b.get(k) and a[k] != b[k]:
-                        a_out[key][k] = REDACTED_CHANGED
-            else:
-                if key in before:
-                    b_out[key] = b
-                if key in after:
-                    a_out[key] = a
-                if key in before and key in after:
-                    b_out[key], a_out[key] = redact_pair(b, a)
-                elif key in before:
-                    b_out[key] = redact(b)
-                else:
-                    a_out[key] = redact(a)
-        return b_out, a_out
-    if isinstance(before, list) and isinstance(after, list):
-        pairs = [redact_pair(b, a) for b, a in zip(before, after)]
-        b_out = [p[0] for p in pairs] + [redact(v) for v in before[len(after):]]
-        a_out = [p[1] for p in pairs] + [redact(v) for v in after[len(before):]]
-        return b_out, a_out
-    return redact(before), redact(after)

@@ -27,11 +27,7 @@ from ansible_collections.virtops.kubevirt.plugins.module_utils.errors import (
     one_line,
 )
 
-WAIT_ARG_SPEC = dict(
-    wait=dict(type="bool", default=False),
-    wait_for=dict(type="list", elements="str"),
-    wait_timeout=dict(type="int", default=300),
-)
+from ansible_collections.virtops.kubevirt.plugins.module_utils.service import WAIT_ARG_SPEC  # noqa: F401 pylint: disable=unused-import
 
 WAIT_FOR_CHOICES = ("ready", "ip", "agent")
 INITIAL_END = "k8s.io/initial-events-end"
