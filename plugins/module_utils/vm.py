@@ -87,8 +87,12 @@ class Plan:
         return (self.namespace, self.name)
 
 
-def item_params(task_params, item, index, item_spec, mutually_exclusive):
-    """One vms item, with the task-level options as defaults, validated like the task's options."""
+def item_params(task_params, item, index, item_spec, mutually_exclusive, no_log_values=None):
+    """One vms item, with the task-level options as defaults, validated like the task's options.
+
+    Secrets of the item (cloud-init password, user data) are added to ``no_log_values`` so that
+    Ansible masks them everywhere in the task's output, as it does for the task-level options.
+    """
     from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 
     if isinstance(item, str):
@@ -109,6 +113,8 @@ def item_params(task_params, item, index, item_spec, mutually_exclusive):
     validator = ArgumentSpecValidator(item_spec, mutually_exclusive=mutually_exclusive,
                                       required_one_of=[("name", "definition")])
     result = validator.validate(merged)
+    if no_log_values is not None:
+        no_log_values.update(getattr(result, "_no_log_values", None) or ())
     if result.error_messages:
         label = item.get("name") or (item.get("definition") or {}).get("metadata", {}).get("name") or "?"
         raise InputError("vms[%d] (%s): %s." % (index, label, "; ".join(result.error_messages)))
@@ -291,7 +297,9 @@ class VmRunner:
         if p.get("vms") is not None:
             if not p["vms"]:
                 raise InputError("vms is empty; give at least one VM or use name.")
-            items = [item_params(p, item, n, VM_ITEM_SPEC, VM_MUTUALLY_EXCLUSIVE) for n, item in enumerate(p["vms"])]
+            secrets = getattr(self.module, "no_log_values", None)
+            items = [item_params(p, item, n, VM_ITEM_SPEC, VM_MUTUALLY_EXCLUSIVE, secrets)
+                     for n, item in enumerate(p["vms"])]
         else:
             items = [p]
         plans = [Plan(n, item) for n, item in enumerate(items)]
@@ -495,7 +503,7 @@ class VmRunner:
         """After a wait, re-read VMs that existed before the task: their status (conditions such as
         RestartRequired) predates the wait. A VM created by this task has no stale status."""
         stale = [p for p in plans if p.waited and p.current is not None and p.error is None and p.state == "present"
-                 and p.outcome and p.outcome.after and p.restart_required is None]
+                 and p.outcome and p.outcome.changed and p.outcome.after and p.restart_required is None]
         by_ns = {}
         for plan in stale:
             by_ns.setdefault(plan.namespace, []).append(plan)

@@ -267,3 +267,11 @@ def test_wait_reports_running_vmi_when_standalone_name_clash(run, client):
     client.put(running_vmi("web1", "demo"))
     result = run(dict(BASIC, wait=True))
     assert result["ready"] is True
+
+
+def test_bulk_item_secrets_are_masked_everywhere(run, client):
+    result = run({"namespace": "fleet", "memory": "1Gi", "vms": [
+        {"name": "a", "cloud_init": {"user": "u", "password": "bulk-secret-1"}},
+        {"name": "b", "cloud_init": {"user_data": "#cloud-config\npassword: bulk-secret-2\n"}}]}, diff=True)
+    text = json.dumps(result)
+    assert result["changed"] and "bulk-secret-1" not in text and "bulk-secret-2" not in text
