@@ -9,7 +9,7 @@ name: kubevirt
 short_description: KubeVirt VirtualMachines (running and stopped) and stand-alone VMIs as Ansible hosts
 version_added: 0.1.0
 author:
-  - virtops.kubevirt developers
+  - virtops.kubevirt developers (!UNKNOWN)
 description:
   - Makes one host per C(VirtualMachine) - running or stopped - and per stand-alone C(VirtualMachineInstance),
     from one or more clusters (O(connections)), namespaces and label selectors.

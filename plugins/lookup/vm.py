@@ -9,7 +9,7 @@ name: vm
 short_description: Read KubeVirt VirtualMachines or VirtualMachineInstances in templates
 version_added: 0.1.0
 author:
-  - virtops.kubevirt developers
+  - virtops.kubevirt developers (!UNKNOWN)
 description:
   - Returns one entry per VM (or VMI) - the object, or its summary with O(summary=true) - optionally reduced with
     a JMESPath O(query).

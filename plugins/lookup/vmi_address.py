@@ -9,7 +9,7 @@ name: vmi_address
 short_description: The IP address of a running KubeVirt VM on a network, optionally waiting for it
 version_added: 0.1.0
 author:
-  - virtops.kubevirt developers
+  - virtops.kubevirt developers (!UNKNOWN)
 description:
   - Returns the IP address of each named VM (its VMI) on O(network) - by default its first network, which is
     the pod network for most VMs - as KubeVirt reports it in the VMI's C(status.interfaces).

@@ -10,7 +10,7 @@ module: console
 short_description: Use the serial console of a KubeVirt VM, check its VNC display, or get its RDP details
 version_added: 0.1.0
 author:
-  - virtops.kubevirt developers
+  - virtops.kubevirt developers (!UNKNOWN)
 description:
   - V(serial) opens the VM's serial console (virt-api's C(console) websocket, as C(virtctl console) does),
     optionally logs in, sends lines, waits for a regular expression and returns the transcript and the output of

@@ -10,7 +10,7 @@ module: guest_info
 short_description: Read what the guest agent of a running KubeVirt VM reports - OS, users, file systems
 version_added: 0.1.0
 author:
-  - virtops.kubevirt developers
+  - virtops.kubevirt developers (!UNKNOWN)
 description:
   - Reads the guest agent data of a running VM (or stand-alone VMI) through virt-api's C(guestosinfo),
     C(userlist) and C(filesystemlist) subresources, as C(virtctl guestosinfo), C(virtctl userlist) and
