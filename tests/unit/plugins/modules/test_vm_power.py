@@ -1,0 +1,267 @@
+import pytest
+from kvfakes import running_vmi
+from modhelp import run_module
+from opsfakes import OpsClient, conflict, vm_obj, warnings_text
+
+from ansible_collections.virtops.kubevirt.plugins.module_utils import power, vmops
+from ansible_collections.virtops.kubevirt.plugins.module_utils import resources as res
+from ansible_collections.virtops.kubevirt.plugins.module_utils.errors import ApiError, InputError, KubevirtError
+from ansible_collections.virtops.kubevirt.plugins.modules import vm_power
+
+
+def vmi_in(phase="Running", paused=False, deleting=False, migratable=True, agent=True, acpi=None, migrating=False):
+    vmi = running_vmi("web1", "demo", phase=phase)
+    conds = vmi["status"]["conditions"]
+    if paused:
+        conds.append({"type": "Paused", "status": "True"})
+    if not migratable:
+        conds.append({"type": "LiveMigratable", "status": "False", "reason": "InterfaceNotLiveMigratable",
+                      "message": "cannot migrate VMI which does not use masquerade."})
+    if not agent:
+        vmi["status"]["conditions"] = [c for c in conds if c["type"] != "AgentConnected"]
+    if acpi is not None:
+        vmi["spec"]["domain"] = {"features": {"acpi": {"enabled": acpi}}}
+    if deleting:
+        vmi["metadata"]["deletionTimestamp"] = "2025-01-01T00:00:00Z"
+    if migrating:
+        vmi["status"]["migrationState"] = {"migrationUid": "m1", "completed": False}
+    return vmi
+
+
+P = {"paused": False, "force": False, "grace_period": None, "node_selector": None}
+
+
+# -- decide(): the pure core -----------------------------------------------------------------------
+@pytest.mark.parametrize("state, strategy, vmi, action, verb, wait", [
+    ("started", "Halted", None, "start", "start", "ready"),
+    ("started", "Manual", None, "start", "start", "ready"),
+    ("started", "RerunOnFailure", vmi_in("Succeeded"), "start", "start", "ready"),
+    ("started", "Always", None, "none", None, "ready"),
+    ("started", "Always", vmi_in(), "none", None, "ready"),
+    ("started", "Manual", vmi_in("Scheduling"), "none", None, "ready"),
+    ("started", "Halted", vmi_in(paused=True), "none", None, "paused"),
+    ("started", "Once", None, "none", None, "ready"),
+    ("stopped", "Always", vmi_in(), "stop", "stop", "gone"),
+    ("stopped", "Manual", vmi_in(), "stop", "stop", "gone"),
+    ("stopped", "Always", None, "stop", "stop", "gone"),
+    ("stopped", "Halted", None, "none", None, "gone"),
+    ("stopped", "Halted", vmi_in(deleting=True), "none", None, "gone"),
+    ("stopped", "Halted", vmi_in(), "none", None, "gone"),
+    ("stopped", "Manual", vmi_in("Succeeded"), "none", None, "gone"),
+    ("restarted", "Always", vmi_in(), "restart", "restart", "new_vmi"),
+    ("restarted", "Halted", None, "start", "start", "ready"),
+    ("restarted", "Always", None, "none", None, "ready"),
+    ("paused", "Always", vmi_in(), "pause", "pause", "paused"),
+    ("paused", "Always", vmi_in(paused=True), "none", None, "paused"),
+    ("unpaused", "Always", vmi_in(paused=True), "unpause", "unpause", "unpaused"),
+    ("unpaused", "Always", vmi_in(), "none", None, "none"),
+    ("soft_rebooted", "Always", vmi_in(), "soft_reboot", "softreboot", "none"),
+    ("soft_rebooted", "Always", vmi_in(agent=False), "soft_reboot", "softreboot", "none"),
+    ("migrated", "Always", vmi_in(), "migrate", "migrate", "migration"),
+    ("migrated", "Always", vmi_in(migrating=True), "none", None, "migration"),
+])
+def test_decide(state, strategy, vmi, action, verb, wait):
+    decision = power.decide(state, vm_obj(strategy=strategy), vmi, P)
+    assert (decision.action, decision.verb, decision.wait) == (action, verb, wait)
+    assert decision.changed is (action != "none")
+
+
+@pytest.mark.parametrize("state, strategy, vmi, message", [
+    ("paused", "Always", None, "is not running (status Stopped), so it can't be paused; start it first (state: "
+                               "started with paused: true starts it paused)"),
+    ("unpaused", "Halted", None, "so it can't be unpaused"),
+    ("migrated", "Always", vmi_in(migratable=False), "can't be live-migrated: InterfaceNotLiveMigratable: cannot "
+                                                      "migrate VMI which does not use masquerade."),
+    ("migrated", "Always", vmi_in("Scheduling"), "is not Running yet (its VMI is Scheduling)"),
+    ("soft_rebooted", "Always", vmi_in(paused=True), "is paused, so it can't be soft rebooted"),
+    ("soft_rebooted", "Always", vmi_in(agent=False, acpi=False), "guest agent is not connected and ACPI is disabled"),
+    ("restarted", "Once", vmi_in(), "run strategy Once, which KubeVirt can't restart"),
+    ("started", "Once", vmi_in("Succeeded"), "has run strategy Once and its VMI has ended (phase Succeeded)"),
+])
+def test_decide_refuses_with_a_sentence(state, strategy, vmi, message):
+    with pytest.raises(KubevirtError) as exc:
+        power.decide(state, vm_obj(strategy=strategy), vmi, P)
+    assert message in str(exc.value)
+    assert str(exc.value).startswith("VirtualMachine demo/web1 ") and str(exc.value).endswith(".")
+
+
+def test_decide_bodies():
+    assert power.decide("stopped", vm_obj(), vmi_in(), dict(P, force=True)).body == {"gracePeriod": 0}
+    assert power.decide("stopped", vm_obj(), vmi_in(), dict(P, grace_period=30)).body == {"gracePeriod": 30}
+    assert power.decide("stopped", vm_obj(strategy="Halted"), vmi_in(deleting=True),
+                        dict(P, force=True)).action == "stop"
+    assert power.decide("restarted", vm_obj(), vmi_in(), dict(P, force=True)).body == {"gracePeriodSeconds": 0}
+    assert power.decide("started", vm_obj(strategy="Halted"), None, dict(P, paused=True)).body == {"paused": True}
+    decision = power.decide("migrated", vm_obj(), vmi_in(), dict(P, node_selector={"zone": "b"}))
+    assert decision.body == {"addedNodeSelector": {"zone": "b"}}
+    assert power.decide("started", vm_obj(strategy="Halted"), vmi_in(deleting=True), P).pre_wait_gone
+    with pytest.raises(InputError):
+        power.decide("stopped", vm_obj(), vmi_in(), dict(P, grace_period=-1))
+
+
+def test_decide_notes():
+    assert "paused applies only when starting" in power.decide("started", vm_obj(), vmi_in(), dict(P, paused=True)).note
+    assert "RerunOnFailure" in power.decide("stopped", vm_obj(strategy="RerunOnFailure"), vmi_in("Failed"), P).note
+
+
+# -- explain_subresource ------------------------------------------------------------------------------
+@pytest.mark.parametrize("message, hint", [
+    ("VM is already running", "it is running already"),
+    ("Always does not support manual start requests", "change run_strategy with virtops.kubevirt.vm"),
+    ("Halted only supports manual stop requests with a shorter graceperiod", "use force: true"),
+    ("VM is not running", "start it first"),
+    ("VMI is already paused", "it is paused already"),
+    ("something new", "check the VM's state and try again"),
+])
+def test_conflicts_become_sentences(message, hint):
+    text = vmops.explain_subresource(conflict("virtualmachine", "web1", message), "start",
+                                     "VirtualMachine demo/web1", "start", res.VM)
+    assert text.startswith("Could not start VirtualMachine demo/web1: %s; " % message)
+    assert hint in text and text.endswith(".")
+
+
+def test_forbidden_subresource_names_the_permission():
+    exc = ApiError(403, "PUT", "/x", {"reason": "Forbidden", "message": "user cannot update virtualmachines/start"})
+    text = vmops.explain_subresource(exc, "start", "VirtualMachine demo/web1", "start", res.VM)
+    assert "grant 'update' on virtualmachines/start in the API group subresources.kubevirt.io" in text
+
+
+def test_missing_virt_api():
+    exc = ApiError(404, "PUT", "/x", {"reason": "NotFound", "message": "the server could not find the requested "
+                                                                       "resource"})
+    text = vmops.explain_subresource(exc, "stop", "VirtualMachine demo/web1", "stop", res.VM)
+    assert "KubeVirt's virt-api is installed" in text
+
+
+# -- the module against the fake API --------------------------------------------------------------
+@pytest.fixture
+def client():
+    return OpsClient()
+
+
+@pytest.fixture
+def run(client, monkeypatch, capsys):
+    def _run(args, **kw):
+        return run_module(vm_power, dict({"name": "web1", "namespace": "demo"}, **args), client, monkeypatch,
+                          capsys, **kw)
+    return _run
+
+
+def test_start_a_halted_vm_then_again(run, client):
+    client.add_vm(vm_obj(strategy="Halted"))
+    first = run({"state": "started"})
+    assert first["changed"] is True and first["action"] == "start"
+    assert client.sub_calls == [("virtualmachines", "web1", "start", {})]
+    assert first["ready"] is True and first["printable_status"] == "Running" and first["node"] == "node01"
+    assert first["progress"][0]["result"] == "ok"
+    second = run({"state": "started"})
+    assert second["changed"] is False and second["action"] == "none"
+    assert len(client.sub_calls) == 1
+
+
+def test_check_mode_calls_nothing(run, client):
+    client.add_vm(vm_obj(strategy="Halted"))
+    result = run({"state": "started"}, check_mode=True)
+    assert result["changed"] is True and result["action"] == "start"
+    assert client.sub_calls == [] and client.vmi() is None
+    client.add_vm(vm_obj(), vmi_phase="Running")
+    assert run({"state": "started"}, check_mode=True)["changed"] is False
+
+
+def test_stop_force_and_idempotence(run, client):
+    client.add_vm(vm_obj(), vmi_phase="Running")
+    result = run({"state": "stopped", "force": True})
+    assert result["changed"] is True and client.sub_calls[-1][3] == {"gracePeriod": 0}
+    assert result["vmi"] is None and result["printable_status"] == "Stopped"
+    assert client.vm()["spec"]["runStrategy"] == "Halted"
+    assert run({"state": "stopped"})["changed"] is False
+
+
+def test_pause_unpause(run, client):
+    client.add_vm(vm_obj(), vmi_phase="Running")
+    paused = run({"state": "paused"})
+    assert paused["changed"] and paused["paused"] and paused["printable_status"] == "Paused"
+    assert client.sub_calls[-1][:3] == ("virtualmachineinstances", "web1", "pause")
+    assert run({"state": "paused"})["changed"] is False
+    unpaused = run({"state": "unpaused"})
+    assert unpaused["changed"] and not unpaused["paused"]
+    assert run({"state": "unpaused"})["changed"] is False
+
+
+def test_restart_waits_for_a_new_vmi(run, client):
+    client.add_vm(vm_obj(), vmi_phase="Running")
+    old_uid = client.vmi()["metadata"]["uid"]
+    result = run({"state": "restarted"})
+    assert result["changed"] and result["action"] == "restart"
+    assert client.vmi()["metadata"]["uid"] != old_uid
+    assert "to restart and be ready" in result["progress"][0]["waited_for"]
+
+
+def test_migrate_reports_source_and_target(run, client):
+    client.add_vm(vm_obj(), vmi_phase="Running")
+    result = run({"state": "migrated", "node_selector": {"zone": "b"}})
+    assert result["changed"] and result["action"] == "migrate"
+    assert client.sub_calls[-1][3] == {"addedNodeSelector": {"zone": "b"}}
+    assert result["migration"]["source_node"] == "node01" and result["migration"]["target_node"] == "node02"
+    assert result["migration"]["phase"] == "Succeeded" and result["node"] == "node02"
+    assert result["progress"][-1]["phases"][-1]["phase"] == "Succeeded"
+
+
+def test_migrate_skipped_when_the_node_matches(run, client):
+    client.add_vm(vm_obj(), vmi_phase="Running")
+    client.put({"apiVersion": "v1", "kind": "Node", "metadata": {"name": "node01", "labels": {"zone": "b"}}})
+    result = run({"state": "migrated", "node_selector": {"zone": "b"}})
+    assert result["changed"] is False and result["migration"] is None
+    assert "matches node_selector" in warnings_text(result)
+
+
+def test_not_migratable_fails_without_a_call(run, client):
+    client.migratable = False
+    client.add_vm(vm_obj(), vmi_phase="Running")
+    result = run({"state": "migrated"})
+    assert result["failed"] and "can't be live-migrated: DisksNotLiveMigratable" in result["msg"]
+    assert client.sub_calls == []
+
+
+def test_409_becomes_a_sentence(run, client):
+    client.add_vm(vm_obj(strategy="Halted"))
+    client.sub_fail["start"] = conflict("virtualmachine", "web1", "VM is already running")
+    result = run({"state": "started"})
+    assert result["failed"] and result["changed"] is False
+    assert result["msg"] == ("Could not start VirtualMachine demo/web1: VM is already running; it is running "
+                             "already.")
+
+
+def test_missing_vm(run, client):
+    result = run({"state": "started"})
+    assert result["failed"]
+    assert result["msg"] == ("VirtualMachine demo/web1 does not exist; check name and namespace (create it with "
+                             "virtops.kubevirt.vm).")
+
+
+@pytest.mark.parametrize("args, message", [
+    ({"state": "paused", "force": True}, "force and grace_period apply to state: stopped and restarted only."),
+    ({"state": "stopped", "node_selector": {"a": "b"}}, "node_selector applies to state: migrated only."),
+    ({"state": "stopped", "paused": True}, "paused applies to state: started only"),
+    ({"state": "restarted", "grace_period": 5}, "KubeVirt's restart takes no grace period"),
+    ({"state": "started", "wait_for": ["bogus"]}, "wait_for item 'bogus' is unknown"),
+    ({"state": "started", "name": "Web_1"}, "name 'Web_1' is invalid"),
+])
+def test_bad_input(run, client, args, message):
+    client.add_vm(vm_obj())
+    result = run(args)
+    assert result["failed"] and message in result["msg"]
+    assert client.sub_calls == []
+
+
+def test_wait_timeout_reports_progress(run, client):
+    client.add_vm(vm_obj(strategy="Halted"))
+    client.sub_fail = {}
+
+    def start_nothing(ns, name, body):
+        client.vm(name, ns)["spec"]["runStrategy"] = "Always"
+    client._sub_start = start_nothing
+    result = run({"state": "started", "wait_timeout": 1})
+    assert result["failed"] and result["changed"] is True
+    assert result["msg"].startswith("Timed out after 1s waiting for VirtualMachine demo/web1 to be ready")
+    assert result["progress"][-1]["result"] == "timeout"
