@@ -51,6 +51,9 @@ def running_vmi(client, namespace, name):
     phase = (vmi.get("status") or {}).get("phase")
     if phase != "Running" or (vmi.get("metadata") or {}).get("deletionTimestamp"):
         raise NotRunning(not_running_message(None, vmi))
+    if facts.condition_true(vmi, "Paused"):
+        raise NotRunning("VM %s is paused, so its guest can't answer; unpause it with virtops.kubevirt.vm_power "
+                         "(state: unpaused)." % name)
     return vmi
 
 

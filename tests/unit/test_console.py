@@ -412,6 +412,11 @@ def test_running_vmi_messages():
         guest.running_vmi(client, "demo", "done")
     client.put(running_vmi("web1", "demo"))
     assert guest.running_vmi(client, "demo", "web1")["metadata"]["name"] == "web1"
+    paused = running_vmi("zz", "demo")
+    paused["status"]["conditions"].append({"type": "Paused", "status": "True", "reason": "PausedByUser"})
+    client.put(paused)
+    with pytest.raises(guest.NotRunning, match="VM zz is paused, so its guest can't answer; unpause it"):
+        guest.running_vmi(client, "demo", "zz")
 
 
 # -- the module ---------------------------------------------------------------------------------
