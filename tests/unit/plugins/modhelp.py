@@ -2,6 +2,7 @@
 import json
 
 import pytest
+from ansible.module_utils import _internal
 from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.virtops.kubevirt.plugins.module_utils import service
@@ -9,6 +10,9 @@ from ansible_collections.virtops.kubevirt.plugins.module_utils import service
 
 def run_module(module, args, client, monkeypatch, capsys, check_mode=False, diff=False):
     monkeypatch.setattr(service, "connect", lambda params, environ=None: client)
+    # Run as a module even if controller code was imported by other test files in this process
+    # (then Ansible would send module warnings to Display instead of returning them).
+    monkeypatch.setattr(_internal, "is_controller", False)
     args = dict(args)
     if check_mode:
         args["_ansible_check_mode"] = True
@@ -18,5 +22,4 @@ def run_module(module, args, client, monkeypatch, capsys, check_mode=False, diff
     with patch_module_args(args):
         with pytest.raises(SystemExit):
             module.main()
-    out = capsys.readouterr().out
-    return json.loads(out)
+    return json.loads(capsys.readouterr().out)
