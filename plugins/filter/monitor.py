@@ -191,9 +191,13 @@ def vm_metrics(query_results, resources=None):
         name = item.get("key") if isinstance(item, dict) else str(item)
         spec = item.get("value") if isinstance(item, dict) else {}
         unit = (spec or {}).get("unit", "")
-        if result.get("failed") or result.get("skipped"):
-            if result.get("failed"):
-                out["_errors"].append({"metric": name, "msg": str(result.get("msg") or "query failed")[:300]})
+        if result.get("skipped"):
+            continue
+        status = result.get("status")
+        if result.get("failed") or (status is not None and status != 200):
+            answer = result.get("json") or {}
+            msg = answer.get("error") or result.get("msg") or "query failed"
+            out["_errors"].append({"metric": name, "msg": ("HTTP %s: %s" % (status, msg))[:300]})
             continue
         try:
             series = prom_series(result.get("json"))

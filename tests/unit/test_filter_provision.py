@@ -1,0 +1,225 @@
+"""plugins/filter/provision.py: plans, progress, summary table, inventory, decommission plans."""
+import json
+
+import pytest
+from ansible.errors import AnsibleFilterError
+
+from ansible_collections.virtops.kubevirt.plugins.filter import provision as p
+
+
+def test_vm_fleet():
+    assert p.vm_fleet("web", 3) == [{"name": "web-01"}, {"name": "web-02"}, {"name": "web-03"}]
+    assert p.vm_fleet("n", 2, start=9, width=3, memory="1Gi") == [{"name": "n-009", "memory": "1Gi"},
+                                                                  {"name": "n-010", "memory": "1Gi"}]
+    assert p.vm_fleet("x", 0) == []
+    with pytest.raises(AnsibleFilterError, match="0 or more"):
+        p.vm_fleet("x", -1)
+    with pytest.raises(AnsibleFilterError, match="integers"):
+        p.vm_fleet("x", "many")
+
+
+def test_items_merge_defaults_and_strip_role_keys():
+    vms = [{"name": "a", "labels": {"tier": "web"}, "volumes": [{"name": "v"}], "inventory_network": "br1",
+            "network_attachments": [{"name": "n"}], "inventory_groups": ["g"]},
+           {"name": "b", "namespace": "other", "memory": "4Gi", "labels": {"app": "mine"}}]
+    defaults = {"memory": "1Gi", "labels": {"app": "fleet"}, "disks": [{"name": "root", "image": "i"}], "name": "x"}
+    items = p.vm_provision_items(vms, "ns", defaults)
+    assert items[0] == {"name": "a", "namespace": "ns", "memory": "1Gi", "labels": {"app": "fleet", "tier": "web"},
+                        "disks": [{"name": "root", "image": "i"}]}
+    assert items[1]["namespace"] == "other" and items[1]["memory"] == "4Gi" and items[1]["labels"] == {"app": "mine"}
+    assert defaults["labels"] == {"app": "fleet"}  # not mutated
+    with pytest.raises(AnsibleFilterError, match="at least a name"):
+        p.vm_provision_items([{"memory": "1Gi"}])
+    with pytest.raises(AnsibleFilterError, match="expected a list"):
+        p.vm_provision_items("web")
+    with pytest.raises(AnsibleFilterError, match="defaults must be a dict"):
+        p.vm_provision_items([{"name": "a"}], defaults=["x"])
+
+
+def test_keys_and_namespaces():
+    items = [{"name": "a", "namespace": "x"}, {"name": "b"}]
+    assert p.vm_provision_keys(items) == ["x/a", "*/b"]
+    assert p.vm_provision_keys(items, "d") == ["x/a", "d/b"]
+    assert p.vm_provision_namespaces(items) == ["", "x"]
+    assert p.vm_provision_namespaces([{"name": "a"}], "d") == ["d"]
+
+
+def test_volumes_and_networks_are_collected_once():
+    vms = [{"name": "a", "volumes": [{"name": "shared", "size": "1Gi"}],
+            "network_attachments": [{"name": "br1-net", "bridge": "br1"}]},
+           {"name": "b", "namespace": "o", "volumes": [{"name": "b-root", "size": "2Gi"}],
+            "network_attachments": [{"name": "br1-net", "bridge": "br1"}]}]
+    volumes = p.vm_provision_volumes(vms, [{"name": "shared", "size": "1Gi"}], "ns")
+    assert volumes == [{"name": "shared", "size": "1Gi", "namespace": "ns"},
+                       {"name": "b-root", "size": "2Gi", "namespace": "o"}]
+    networks = p.vm_provision_networks(vms, [], "ns")
+    assert [(n["namespace"], n["name"]) for n in networks] == [("ns", "br1-net"), ("o", "br1-net")]
+    with pytest.raises(AnsibleFilterError, match="defined twice, differently"):
+        p.vm_provision_volumes(vms, [{"name": "shared", "size": "5Gi"}], "ns")
+
+
+def info(*entries):
+    return {"summaries": [{"namespace": ns, "name": n, "status": st, "ready": rd, "run_strategy": rs}
+                          for ns, n, st, rd, rs in entries]}
+
+
+def test_progress_line():
+    polled = info(("ns", "a", "Running", True, "Always"), ("ns", "b", "Starting", False, "Always"),
+                  ("ns", "c", "Stopped", False, "Halted"), ("other", "d", "Running", True, "Always"))
+    assert p.vm_progress(polled, ["ns/a", "ns/b", "ns/c", "ns/e"], elapsed=65) == \
+        "2/4 ready (1 Starting, 1 not created yet) after 1m05s"
+    assert p.vm_progress(polled, ["a", "d"]) == "2/2 ready"  # no namespace known: any namespace
+    assert p.vm_progress(polled, ["a"], namespace="other") == "0/1 ready (1 not created yet)"
+    assert "could not read the VMs: forbidden" in p.vm_progress({"failed": True, "msg": "forbidden"}, ["a"])
+    assert p.vm_all_ready(polled, ["ns/a", "other/d"]) and not p.vm_all_ready(polled, ["ns/a", "ns/b"])
+    assert not p.vm_all_ready(polled, [])
+
+
+@pytest.mark.parametrize("text,finished", [
+    ("", False), (None, False), ("not json", False),
+    (json.dumps({"started": True, "finished": False, "ansible_job_id": "j1"}), False),
+    (json.dumps({"started": 1, "finished": 0}), False),
+    (json.dumps({"changed": True, "results": []}), True),
+    (json.dumps({"failed": True, "msg": "boom"}), True),
+])
+def test_async_job_finished(text, finished):
+    assert p.async_job_finished(text) is finished
+
+
+def bulk_result(**over):
+    result = {"name": "a", "namespace": "ns", "changed": True, "method": "create", "printable_status": "Running",
+              "ready": True, "node": "n1", "ip_addresses": ["10.0.0.1"],
+              "summary": {"networks": {"default": {"ip_address": "10.0.0.1"}, "br1": {"ip_address": "192.168.1.5"}}},
+              "vm": {"metadata": {"creationTimestamp": "2026-01-01T00:00:00Z"}}}
+    result.update(over)
+    return result
+
+
+def test_rows_and_time_to_ready():
+    final = {"resources": [{"metadata": {"namespace": "ns", "name": "a"}, "status": {"conditions": [
+        {"type": "Ready", "status": "True", "lastTransitionTime": "2026-01-01T00:00:42Z"}]}}],
+        "summaries": [{"namespace": "ns", "name": "c", "status": "Starting", "ready": False, "reason": "Starting: x"}]}
+    bulk = {"results": [bulk_result(),
+                        bulk_result(name="b", method="none", changed=False),
+                        {"name": "x", "namespace": "ns", "failed": True, "msg": "webhook said no"}]}
+    rows = p.vm_provision_rows(bulk, final, ["ns/a", "ns/b", "ns/x", "ns/c"])
+    assert [r["name"] for r in rows] == ["a", "b", "x", "c"]
+    assert rows[0]["ready_in"] == 42.0 and rows[1]["ready_in"] is None
+    assert rows[2]["status"] == "Failed" and rows[2]["error"] == "webhook said no"
+    assert rows[3]["status"] == "Starting" and rows[3]["reason"] == "Starting: x"
+    lines = p.vm_table(rows)
+    assert lines[0].split() == ["NAME", "NAMESPACE", "STATUS", "NODE", "IPS", "READY", "IN"]
+    assert lines[1].split()[-1] == "42s" and lines[2].split()[-1] == "(existing)"
+    problems = p.vm_provision_problems(rows)
+    assert problems == ["ns/x: webhook said no", "ns/c: Starting: x"]
+
+
+def test_rows_when_the_bulk_task_failed_before_writing():
+    bulk = {"failed": True, "msg": "vms[1] (b): Unsupported parameters: memroy."}
+    rows = p.vm_provision_rows(bulk, {}, ["ns/a", "ns/b"])
+    assert [r["error"] for r in rows] == [bulk["msg"]] * 2
+
+
+def test_table_columns_and_cells():
+    rows = [{"name": "a", "ips": [], "node": None, "ready_in": None, "ready": False, "method": "create"}]
+    assert p.vm_table(rows, [["name", "N"], ["ips", "I"], ["node", "X"], "ready_in"]) == \
+        ["N  I  X  READY_IN", "a  -  -  -"]
+
+
+def test_inventory_hosts():
+    rows = p.vm_provision_rows({"results": [bulk_result(), bulk_result(name="b"),
+                                            {"name": "x", "namespace": "ns", "failed": True, "msg": "no"}]})
+    vms = [{"name": "a", "inventory_network": "br1", "inventory_groups": ["db"], "cloud_init": {"user": "fedora"}},
+           {"name": "b"}]
+    hosts = p.vm_inventory_hosts(rows, vms, None, "kubevirt_vms", "ns")
+    assert [h["name"] for h in hosts] == ["a", "b"]
+    assert hosts[0]["ansible_host"] == "192.168.1.5" and hosts[0]["groups"] == ["kubevirt_vms", "db"]
+    assert hosts[0]["ansible_user"] == "fedora" and hosts[0]["kubevirt_vm"]["network"] == "br1"
+    assert hosts[1]["ansible_host"] == "10.0.0.1" and "ansible_user" not in hosts[1]
+    # a chosen network without an address: no ansible_host rather than a wrong one
+    assert "ansible_host" not in p.vm_inventory_hosts(rows, [{"name": "b"}], "storage")[1]
+
+
+def vm(name, ns="ns", pvcs=(), dvs=(), templates=(), nads=()):
+    volumes = [{"name": "p%d" % i, "persistentVolumeClaim": {"claimName": c}} for i, c in enumerate(pvcs)]
+    volumes += [{"name": "d%d" % i, "dataVolume": {"name": d}} for i, d in enumerate(list(dvs) + list(templates))]
+    volumes.append({"name": "root", "containerDisk": {"image": "x"}})
+    return {"metadata": {"name": name, "namespace": ns}, "spec": {
+        "dataVolumeTemplates": [{"metadata": {"name": t}} for t in templates],
+        "template": {"spec": {"volumes": volumes, "networks": [{"name": "default", "pod": {}}] + [
+            {"name": "n%d" % i, "multus": {"networkName": n}} for i, n in enumerate(nads)]}}}}
+
+
+def test_claims_and_network_refs():
+    machine = vm("a", pvcs=["data"], dvs=["root-dv"], templates=["tpl"], nads=["br1-net", "other/br2"])
+    assert p.vm_claims(machine) == {"pvcs": ["data"], "data_volumes": ["root-dv", "tpl"], "templates": ["tpl"]}
+    assert p.vm_network_refs(machine) == ["ns/br1-net", "other/br2"]
+    assert p.vm_claims({}) == {"pvcs": [], "data_volumes": [], "templates": []}
+
+
+def test_decommission_plan_keeps_volumes_by_default():
+    scope = [vm("a", pvcs=["a-data", "shared"], dvs=["a-root"], nads=["br1-net"]),
+             vm("b", pvcs=["shared"], nads=["br2-net"]), vm("c", templates=["c-root"])]
+    plan = p.vm_decommission_plan(scope, ["a", "gone"], "ns", False, ["br1-net", "br2-net", "ns/unused"])
+    assert plan["targets"] == [{"name": "a", "namespace": "ns"}]
+    assert plan["missing"] == ["ns/gone"]
+    assert plan["volumes_delete"] == []
+    assert [v["name"] for v in plan["volumes_keep"]] == ["a-root", "a-data"]
+    assert [v["name"] for v in plan["volumes_shared"]] == ["shared"]
+    assert [n["name"] for n in plan["networks_delete"]] == ["br1-net", "unused"]
+    assert [n["name"] for n in plan["networks_in_use"]] == ["br2-net"]
+    assert plan["owned_data_volumes"] == []
+
+
+def test_decommission_plan_deletes_volumes_when_asked_never_shared_ones():
+    scope = [vm("a", pvcs=["a-data", "shared"], dvs=["a-root"]), vm("b", pvcs=["shared"]),
+             vm("c", templates=["c-root"])]
+    plan = p.vm_decommission_plan(scope, ["a", "c"], "ns", True)
+    assert [(v["kind"], v["name"]) for v in plan["volumes_delete"]] == [
+        ("datavolume", "a-root"), ("pvc", "a-data"), ("datavolume", "c-root")]
+    assert [v["name"] for v in plan["volumes_shared"]] == ["shared"]
+    assert plan["owned_data_volumes"] == ["ns/c-root"]
+    assert plan["volumes_delete"][2]["owned_by_vm"] is True
+
+
+def test_decommission_plan_by_labels():
+    scope = [vm("a"), vm("b"), vm("c")]
+    plan = p.vm_decommission_plan(scope, [], "ns", labelled=[vm("b"), vm("c")])
+    assert [t["name"] for t in plan["targets"]] == ["b", "c"]
+    plan = p.vm_decommission_plan(scope, ["a", "b"], "ns", labelled=[vm("b")])
+    assert [t["name"] for t in plan["targets"]] == ["b"]
+
+
+@pytest.mark.parametrize("text,labels", [
+    ("app=web, tier=db", {"app": "web", "tier": "db"}), ("", {}), ("a=", {"a": ""}), ({"x": "y"}, {"x": "y"}),
+    ("a=1\nb=2", {"a": "1", "b": "2"}),
+])
+def test_labels_from_text(text, labels):
+    assert p.labels_from_text(text) == labels
+
+
+def test_labels_from_text_rejects():
+    with pytest.raises(AnsibleFilterError, match="key=value"):
+        p.labels_from_text("app")
+
+
+@pytest.mark.parametrize("text,names", [
+    ("a, b c\nns/d", ["a", "b", "c", "ns/d"]), ("", []), (None, []), (["a", " "], ["a"]),
+])
+def test_names_from_text(text, names):
+    assert p.names_from_text(text) == names
+
+
+def test_power_rows():
+    results = [{"item": {"metadata": {"name": "a", "namespace": "ns"}}, "action": "migrate",
+                "printable_status": "Running", "node": "n2",
+                "migration": {"source_node": "n1", "target_node": "n2"}},
+               {"item": {"metadata": {"name": "b", "namespace": "ns"}}, "failed": True, "msg": "VM is not running"}]
+    rows = p.vm_power_rows(results)
+    assert rows[0]["migration"] == "n1 -> n2" and rows[1]["status"] == "Failed"
+    assert rows[1]["error"] == "VM is not running"
+
+
+def test_human_seconds():
+    assert [p.human_seconds(s) for s in (None, 0, 59.6, 65, 3600, 7322)] == ["-", "0s", "1m00s", "1m05s", "1h00m",
+                                                                             "2h02m"]
