@@ -373,7 +373,8 @@ def _from_kubernetes_client(conn, auth, merged, context_name, described):
     except Exception as exc:  # the client raises many kinds; all mean the same to a user
         raise ConfigError("Could not get credentials for context %r from %s: %s." % (
             context_name, described, errors.one_line(exc, 300)))
-    value = (configuration.api_key or {}).get("authorization") or ""
+    keys = configuration.api_key or {}
+    value = keys.get("BearerToken") or keys.get("authorization") or ""
     prefix = (configuration.api_key_prefix or {}).get("authorization")
     if prefix and not value.startswith(prefix):
         value = "%s %s" % (prefix, value)
@@ -384,6 +385,10 @@ def _from_kubernetes_client(conn, auth, merged, context_name, described):
     conn.cert_file = configuration.cert_file or conn.cert_file
     conn.key_file = configuration.key_file or conn.key_file
     conn.ca_file = configuration.ssl_ca_cert or conn.ca_file
+    if not conn.token and not conn.cert_file:
+        raise ConfigError("Could not get credentials for context %r from %s: its exec or auth-provider plugin "
+                          "gave no token or client certificate; run the plugin by hand (e.g. kubectl get ns) to "
+                          "see why." % (context_name, described))
 
 
 def _from_in_cluster(conn, environ):

@@ -404,3 +404,22 @@ def test_paths():
     assert res.VM.ref("a", "ns") == "VirtualMachine ns/a"
     with pytest.raises(KeyError):
         res.get("Nope")
+
+
+def test_kubeconfig_exec_user_goes_through_the_kubernetes_client(tmp_path):
+    plugin = tmp_path / "cred.sh"
+    plugin.write_text('#!/bin/sh\necho \'{"apiVersion": "client.authentication.k8s.io/v1beta1", '
+                      '"kind": "ExecCredential", "status": {"token": "exec-token"}}\'\n')
+    plugin.chmod(0o755)
+    path = _kubeconfig(tmp_path, {"exec": {"apiVersion": "client.authentication.k8s.io/v1beta1",
+                                           "command": str(plugin)}})
+    conn = kclient.resolve_connection({"kubeconfig": path}, {})
+    assert conn.token == "exec-token" and conn.host == "https://127.0.0.1:6443"
+
+
+def test_kubeconfig_exec_failure_is_one_sentence(tmp_path):
+    path = _kubeconfig(tmp_path, {"exec": {"apiVersion": "client.authentication.k8s.io/v1beta1",
+                                           "command": str(tmp_path / "missing-plugin")}})
+    with pytest.raises(ConfigError) as exc:
+        kclient.resolve_connection({"kubeconfig": path}, {})
+    assert "Could not get credentials for context 'main'" in str(exc.value)
