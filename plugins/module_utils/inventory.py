@@ -106,7 +106,8 @@ def _meta(obj):
 
 
 def _forbidden(exc):
-    return isinstance(exc, ApiError) and exc.status in (401, 403)
+    """403: these credentials may not read that (401 - no valid credentials at all - is an error)."""
+    return isinstance(exc, ApiError) and exc.status == 403
 
 
 def _items(client, resource, namespace=None, label_selector=None):

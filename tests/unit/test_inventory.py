@@ -302,6 +302,15 @@ def test_collect_other_errors_fail():
         inv.collect(client, {}, "lab", lambda text: None)
 
 
+def test_collect_unauthorized_is_an_error_not_a_skip():
+    client = seeded(FakeClient(controller=False))
+    client.fail[("LIST", "VirtualMachine")] = ApiError(401, "GET", "/x", {"reason": "Unauthorized",
+                                                                         "message": "Unauthorized"})
+    with pytest.raises(KubevirtError, match="Could not list VirtualMachines in namespace demo of lab: Unauthorized; "
+                                            "check api_key"):
+        inv.collect(client, {"namespaces": ["demo"]}, "lab", lambda text: None)
+
+
 def test_collect_label_selector_for_standalone_vmis():
     client = FakeClient(controller=False)
     client.put(vm_obj("web1", labels={"app": "web"}))
