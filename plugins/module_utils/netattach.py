@@ -90,6 +90,8 @@ def _address(value, what):
 
 def _interface(value, what):
     try:
+        if "/" not in str(value):
+            raise ValueError("no prefix")
         return ipaddress.ip_interface(str(value))
     except ValueError:
         raise InputError("%s %r is not an address with a prefix such as 192.168.10.5/24." % (what, value))
