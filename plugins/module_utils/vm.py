@@ -553,12 +553,13 @@ class VmRunner:
         if plan.state == "absent":
             out["vm" if self.kind == "VirtualMachine" else "vmi_object"] = None
             if self.diff_mode and outcome and outcome.changed:
-                out["diff"] = dict(service.diff_of(outcome.before, None), before_header=plan.name,
-                                   after_header=plan.name)
+                ref = self.resource.ref(plan.name, plan.namespace)
+                out["diff"] = dict(service.diff_of(outcome.before, None), before_header=ref, after_header=ref)
             return out
         after = outcome.after if outcome else None
         if self.diff_mode:
-            out["diff"] = dict(outcome.diff(), before_header=plan.name, after_header=plan.name)
+            ref = self.resource.ref(plan.name, plan.namespace)
+            out["diff"] = dict(outcome.diff(), before_header=ref, after_header=ref)
         self.summarize(plan, after, out)
         return out
 
