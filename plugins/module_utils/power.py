@@ -20,7 +20,6 @@ from ansible_collections.virtops.kubevirt.plugins.module_utils import vmops
 from ansible_collections.virtops.kubevirt.plugins.module_utils import vmspec
 from ansible_collections.virtops.kubevirt.plugins.module_utils import waiter
 from ansible_collections.virtops.kubevirt.plugins.module_utils.errors import (
-    ApiError,
     InputError,
     KubevirtError,
     WaitFailed,
@@ -358,8 +357,6 @@ def run_module(module):
         for warning in runner.warnings:
             module.warn(warning)
         module.fail_json(msg=str(exc), changed=False, progress=runner.progress, api_requests=client.requests)
-    except ApiError as exc:  # pragma: no cover - every call above is wrapped; keep tracebacks away anyway
-        module.fail_json(msg=str(exc), changed=False, api_requests=client.requests)
     for warning in runner.warnings:
         module.warn(warning)
     if wait_error is not None:

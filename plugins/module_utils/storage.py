@@ -589,4 +589,3 @@ def run_module(module):
     if wait_error is not None:
         module.fail_json(msg=str(wait_error), **result)
     module.exit_json(**result)
-

@@ -127,7 +127,7 @@ def build_volume(params):
     disk_opts["name"] = name
     disk_opts["bus"] = p.get("bus") or ("scsi" if hot else None)
     disk_opts["hotpluggable"] = hot or None
-    disks, volumes, _ = vmspec.build_disks([disk_opts], p["vm"], allow_templates=False)
+    disks, volumes, _templates = vmspec.build_disks([disk_opts], p["vm"], allow_templates=False)
     return disks[0], volumes[0], source[0]
 
 

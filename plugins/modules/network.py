@@ -10,7 +10,7 @@ module: network
 short_description: Manage Multus NetworkAttachmentDefinitions (Linux bridge, SR-IOV or raw CNI) for KubeVirt VMs
 version_added: 0.1.0
 author:
-  - virtops.kubevirt developers
+  - virtops.kubevirt developers (!UNKNOWN)
 description:
   - Creates, updates or deletes a Multus C(NetworkAttachmentDefinition), the secondary network a VM's
     C(multus) interface names (see O(virtops.kubevirt.vm#module:networks[].network_name)).

@@ -10,7 +10,7 @@ module: vm_nic
 short_description: Attach or detach a Multus (bridge) or SR-IOV network interface of a KubeVirt VM
 version_added: 0.1.0
 author:
-  - virtops.kubevirt developers
+  - virtops.kubevirt developers (!UNKNOWN)
 description:
   - Adds one interface with its C(multus) network to a C(VirtualMachine)'s template, or removes it, without touching
     the rest of the VM. The write reads the VM and updates it guarded by its resourceVersion (re-done on a

@@ -10,7 +10,7 @@ module: vm_power
 short_description: Start, stop, restart, pause, unpause, soft-reboot or live-migrate a KubeVirt VirtualMachine
 version_added: 0.1.0
 author:
-  - virtops.kubevirt developers
+  - virtops.kubevirt developers (!UNKNOWN)
 description:
   - Brings a C(VirtualMachine) to a power O(state) through KubeVirt's virt-api subresources
     (C(start), C(stop), C(restart), C(migrate) on the VM; C(pause), C(unpause), C(softreboot) on its VMI),
@@ -78,8 +78,8 @@ options:
     description:
       - Wait until the VM reaches the state - running and O(wait_for) (V(started), V(restarted), V(unpaused)),
         VMI gone (V(stopped)), Paused condition (V(paused)), migration Succeeded (V(migrated)).
-      - Unlike other modules of the collection the default is V(true): a power action is usually followed by
-        something that needs its result.
+      - Unlike other modules of the collection the default is V(true), because a power action is usually followed
+        by something that needs its result.
     type: bool
     default: true
 attributes:

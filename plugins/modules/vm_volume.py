@@ -10,7 +10,7 @@ module: vm_volume
 short_description: Attach or detach a PVC, DataVolume or container disk to a KubeVirt VM, persistently or hot-plugged
 version_added: 0.1.0
 author:
-  - virtops.kubevirt developers
+  - virtops.kubevirt developers (!UNKNOWN)
 description:
   - Attaches one disk to a C(VirtualMachine), or detaches it, without touching the rest of the VM.
   - Persistent (the default) - the disk and its volume are added to (or removed from) the VM's template. A running

@@ -10,7 +10,7 @@ module: volume
 short_description: Create and delete CDI DataVolumes and PersistentVolumeClaims for KubeVirt disks, and wait for their data
 version_added: 0.1.0
 author:
-  - virtops.kubevirt developers
+  - virtops.kubevirt developers (!UNKNOWN)
 description:
   - Creates a CDI C(DataVolume) (O(kind=datavolume), the default) that imports a disk image over HTTP or from a
     registry, clones a PVC or a C(DataSource), prepares an upload target or an empty disk; or a plain

@@ -24,7 +24,7 @@ def test_bridge_config_and_annotation():
     assert config == {"cniVersion": "0.3.1", "name": "br1-net", "type": "bridge", "bridge": "br1", "vlan": 100,
                       "mtu": 9000, "macspoofchk": True, "disableContainerInterface": True}
     assert resource == "bridge.network.kubevirt.io/br1"
-    legacy, _ = netattach.build_config(opts(bridge="br0", cni_type="cnv-bridge", cni_name="legacy"), "x")
+    legacy, _resource = netattach.build_config(opts(bridge="br0", cni_type="cnv-bridge", cni_name="legacy"), "x")
     assert legacy["type"] == "cnv-bridge" and legacy["name"] == "legacy"
 
 

@@ -70,8 +70,8 @@ def test_decide(state, strategy, vmi, action, verb, wait):
     ("paused", "Always", None, "is not running (status Stopped), so it can't be paused; start it first (state: "
                                "started with paused: true starts it paused)"),
     ("unpaused", "Halted", None, "so it can't be unpaused"),
-    ("migrated", "Always", vmi_in(migratable=False), "can't be live-migrated: InterfaceNotLiveMigratable: cannot "
-                                                      "migrate VMI which does not use masquerade."),
+    ("migrated", "Always", vmi_in(migratable=False),
+     "can't be live-migrated: InterfaceNotLiveMigratable: cannot migrate VMI which does not use masquerade."),
     ("migrated", "Always", vmi_in("Scheduling"), "is not Running yet (its VMI is Scheduling)"),
     ("soft_rebooted", "Always", vmi_in(paused=True), "is paused, so it can't be soft rebooted"),
     ("soft_rebooted", "Always", vmi_in(agent=False, acpi=False), "guest agent is not connected and ACPI is disabled"),

@@ -51,7 +51,7 @@ def test_build_volume_errors(kw, message):
 
 def test_attach_detach_volume_replace_by_name():
     tspec = vm_obj()["spec"]["template"]["spec"]
-    disk, volume, _ = vmdevices.build_volume(vol(pvc="data"))
+    disk, volume, _source = vmdevices.build_volume(vol(pvc="data"))
     vmdevices.attach_volume(tspec, disk, volume)
     vmdevices.attach_volume(tspec, dict(disk, serial="x"), volume)
     assert [d["name"] for d in tspec["domain"]["devices"]["disks"]] == ["root", "data"]
