@@ -205,9 +205,11 @@ def wait_for_agent(client, namespace, name, timeout, progress):
     from ansible_collections.virtops.kubevirt.plugins.module_utils import waiter
 
     ref = res.VMI.ref(name, namespace)
+    description = "VMI %s/%s to run with its guest agent connected" % (namespace, name)
     try:
         vmi = client.get_or_none(res.VMI, name, namespace)
         if vmi is not None and (vmi.get("status") or {}).get("phase") == "Running" and facts.agent_connected(vmi):
+            progress.append({"waited_for": description, "seconds": 0, "result": "ok", "watches": 0, "events": 0})
             return
         if vmi is None:
             vm = client.get_or_none(res.VM, name, namespace)
@@ -218,8 +220,8 @@ def wait_for_agent(client, namespace, name, timeout, progress):
                 raise NotRunning(not_running_message(vm, None))
     except ApiError as exc:
         raise KubevirtError(describe(exc, "read", ref))
-    wait = waiter.Wait(client, res.VMI, namespace, waiter.vmi_check(["agent"], [name]),
-                       "VMI %s/%s to run with its guest agent connected" % (namespace, name), timeout, names=[name])
+    wait = waiter.Wait(client, res.VMI, namespace, waiter.vmi_check(["agent"], [name]), description, timeout,
+                       names=[name])
     try:
         progress.append(wait.run())
     except ApiError as exc:

@@ -176,6 +176,14 @@ def test_module_wait_for_agent(client, monkeypatch, capsys):
     assert "guest agent connected" in out["progress"][0]["waited_for"]
 
 
+def test_module_wait_when_already_connected(client, monkeypatch, capsys):
+    out = run_module(guest_info_module, {"name": "web1", "namespace": "demo", "wait": True}, client, monkeypatch,
+                     capsys)
+    assert out["progress"] == [{"waited_for": "VMI demo/web1 to run with its guest agent connected", "seconds": 0,
+                                "result": "ok", "watches": 0, "events": 0}]
+    assert not [c for c in client.calls if c[0] == "WATCH"]
+
+
 def test_module_missing_and_bad_input(client, monkeypatch, capsys):
     out = run_module(guest_info_module, {"name": "nope", "namespace": "demo", "wait": True}, client, monkeypatch,
                      capsys)
