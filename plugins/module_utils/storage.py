@@ -151,8 +151,8 @@ def _target(params, size, default_modes):
     return target
 
 
-def build_datavolume(params, name, namespace):
-    """The DataVolume to create for the options."""
+def build_datavolume(params, name, namespace, existing=False):
+    """The DataVolume to create for the options (``existing``: it exists, so size may be left out)."""
     source = params.get("source") or {}
     kind = _source_kind(source)
     spec = {}
@@ -171,14 +171,15 @@ def build_datavolume(params, name, namespace):
         spec["sourceRef"] = {"kind": "DataSource", "name": ref["name"], "namespace": ref.get("namespace") or namespace}
     # With the storage API CDI can size a clone from its source; everything else needs a size.
     storage_api = params.get("storage_api") or "storage"
-    size = _size(params, not (storage_api == "storage" and kind in ("pvc", "data_source")), "a DataVolume")
+    size = _size(params, not existing and not (storage_api == "storage" and kind in ("pvc", "data_source")),
+                 "a DataVolume")
     target_key = "storage" if storage_api == "storage" else "pvc"
-    spec[target_key] = _target(params, size, default_modes=target_key == "pvc")
+    spec[target_key] = _target(params, size, default_modes=target_key == "pvc" and not existing)
     return {"apiVersion": CDI_API_VERSION, "kind": "DataVolume", "metadata": _metadata(params, name, namespace),
             "spec": spec}
 
 
-def build_pvc(params, name, namespace):
+def build_pvc(params, name, namespace, existing=False):
     """The PersistentVolumeClaim to create for the options (empty, or a CSI clone of a PVC)."""
     source = params.get("source") or {}
     kind = _source_kind(source)
@@ -186,7 +187,7 @@ def build_pvc(params, name, namespace):
         raise InputError("source.%s needs kind: datavolume (CDI imports the data; a plain PVC has no importer)." % kind)
     if (params.get("storage_api") or "storage") != "storage":
         raise InputError("storage_api applies to kind: datavolume only.")
-    spec = _target(params, _size(params, True, "a PVC"), default_modes=True)
+    spec = _target(params, _size(params, not existing, "a PVC"), default_modes=not existing)
     if kind == "pvc":
         ref = source["pvc"]
         if ref.get("namespace") and ref["namespace"] != namespace:
@@ -393,12 +394,18 @@ class VolumeRunner:
         ref = resource.ref(name, namespace)
         if p["state"] == "absent":
             return self.absent(resource, name, namespace, ref)
-        desired = build_datavolume(p, name, namespace) if resource is res.DATAVOLUME else \
-            build_pvc(p, name, namespace)
+        # Inputs are checked before any request; the size may be left out for a volume that exists.
+        build = build_datavolume if resource is res.DATAVOLUME else build_pvc
+        try:
+            build(p, name, namespace)
+        except InputError as exc:
+            if not str(exc).startswith("size is required"):
+                raise
         try:
             current = self.client.get_or_none(resource, name, namespace)
         except ApiError as exc:
             raise KubevirtError(service.explain(exc, "read", ref, resource))
+        desired = build(p, name, namespace, existing=current is not None)
         outcome = None
         if current is None:
             self.check_name_clash(resource, name, namespace)

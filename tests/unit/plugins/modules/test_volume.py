@@ -302,3 +302,14 @@ def test_client_delete_dry_run_is_in_the_body():
     client.delete(res.DATAVOLUME, "d1", "demo")
     assert "dryRun" not in sent[1][2]
     assert json.dumps(sent[1][2])
+
+
+def test_an_existing_volume_needs_no_size(run, client):
+    run(dict(HTTP))
+    assert run({"source": HTTP["source"]})["changed"] is False
+    run({"name": "p1", "kind": "pvc", "size": "1Gi", "access_modes": ["ReadWriteMany"]})
+    same = run({"name": "p1", "kind": "pvc"})
+    assert same["changed"] is False and same["summary"]["access_modes"] == ["ReadWriteMany"]
+    missing = run({"name": "p2", "kind": "pvc"})
+    assert missing["failed"] and "size is required to create a PVC" in missing["msg"]
+    assert not [c for c in client.calls if c[2].get("name") == "p2" and c[0] != "GET"]
