@@ -304,8 +304,8 @@ def test_collect_other_errors_fail():
 
 def test_collect_unauthorized_is_an_error_not_a_skip():
     client = seeded(FakeClient(controller=False))
-    client.fail[("LIST", "VirtualMachine")] = ApiError(401, "GET", "/x", {"reason": "Unauthorized",
-                                                                         "message": "Unauthorized"})
+    unauthorized = ApiError(401, "GET", "/x", {"reason": "Unauthorized", "message": "Unauthorized"})
+    client.fail[("LIST", "VirtualMachine")] = unauthorized
     with pytest.raises(KubevirtError, match="Could not list VirtualMachines in namespace demo of lab: Unauthorized; "
                                             "check api_key"):
         inv.collect(client, {"namespaces": ["demo"]}, "lab", lambda text: None)
