@@ -53,8 +53,9 @@ options:
   size:
     description:
       - Requested size, a Kubernetes quantity such as V(20Gi).
-      - Required, except for DataVolumes that clone a PVC or a DataSource with O(storage_api=storage) (CDI then
-        takes the size of the source).
+      - Required to create a volume, except for DataVolumes that clone a PVC or a DataSource with
+        O(storage_api=storage) (CDI then takes the size of the source). A task on an existing volume may leave it
+        out.
     type: str
   storage_class:
     description:
