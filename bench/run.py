@@ -270,6 +270,7 @@ def main(argv=None):
         fn.__name__ = "scenario_fleet"
         s = alternate(fn, ["ours", "theirs:loop", "theirs:async"], args.runs)
         results["scenarios"]["fleet"] = summarize(s, "seconds")
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
     print(f"bench: results in {args.out}")
     return 0
