@@ -1,0 +1,172 @@
+"""The playbooks as AWX job templates run them: ansible-runner, survey answers as extra vars, and for the
+cluster only what AWX's "OpenShift or Kubernetes API Bearer Token" credential injects: K8S_AUTH_HOST,
+K8S_AUTH_API_KEY (a ServiceAccount token from a TokenRequest), K8S_AUTH_VERIFY_SSL, K8S_AUTH_SSL_CA_CERT.
+
+Needs the lab (lab/labctl up; LAB_STATE_DIR selects another). The ServiceAccount is bound, in the test's
+namespace only, to a Role with what the four playbooks need - no kubeconfig, no cluster-wide rights.
+"""
+import json
+import os
+import re
+import uuid
+
+import pytest
+
+from conftest import REPO, collection_path
+from surveys import TEMPLATES, answers, load
+
+ansible_runner = pytest.importorskip("ansible_runner")
+kubernetes = pytest.importorskip("kubernetes")
+from kubernetes import client, config  # noqa: E402
+from kubernetes.client.rest import ApiException  # noqa: E402
+
+STATE = os.environ.get("LAB_STATE_DIR") or os.path.join(REPO, "lab", ".state")
+PASSWORD = "Awx-Survey-P4ss-%s" % uuid.uuid4().hex[:8]
+
+RULES = [
+    {"apiGroups": ["kubevirt.io"], "resources": ["virtualmachines", "virtualmachineinstances"],
+     "verbs": ["get", "list", "watch", "create", "update", "patch", "delete"]},
+    {"apiGroups": ["kubevirt.io"], "resources": ["virtualmachineinstancemigrations"],
+     "verbs": ["get", "list", "watch", "create"]},
+    {"apiGroups": ["subresources.kubevirt.io"],
+     "resources": ["virtualmachines/start", "virtualmachines/stop", "virtualmachines/restart",
+                   "virtualmachines/migrate", "virtualmachineinstances/pause", "virtualmachineinstances/unpause",
+                   "virtualmachineinstances/softreboot"],
+     "verbs": ["update"]},
+    {"apiGroups": ["subresources.kubevirt.io"], "resources": ["virtualmachineinstances/guestosinfo"],
+     "verbs": ["get"]},
+    {"apiGroups": ["cdi.kubevirt.io"], "resources": ["datavolumes"],
+     "verbs": ["get", "list", "watch", "create", "update", "patch", "delete"]},
+    {"apiGroups": ["k8s.cni.cncf.io"], "resources": ["network-attachment-definitions"],
+     "verbs": ["get", "list", "watch", "create", "update", "patch", "delete"]},
+    {"apiGroups": [""], "resources": ["persistentvolumeclaims"],
+     "verbs": ["get", "list", "watch", "create", "update", "patch", "delete"]},
+    {"apiGroups": [""], "resources": ["pods", "events"], "verbs": ["get", "list", "watch"]},
+    {"apiGroups": ["events.k8s.io"], "resources": ["events"], "verbs": ["get", "list", "watch"]},
+]
+
+
+def lab():
+    path = os.path.join(STATE, "lab.json")
+    if not os.path.exists(path):
+        pytest.skip("the lab is not up (%s missing): lab/labctl up" % path)
+    with open(path) as handle:
+        return json.load(handle)
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    info = lab()
+    config.load_kube_config(config_file=info["kubeconfig"])
+    core, rbac = client.CoreV1Api(), client.RbacAuthorizationV1Api()
+    ns = "awx-jt-%s" % uuid.uuid4().hex[:6]
+    core.create_namespace({"metadata": {"name": ns, "labels": {"virtops-test": "awx"}}})
+    core.create_namespaced_service_account(ns, {"metadata": {"name": "awx"}})
+    rbac.create_namespaced_role(ns, {"metadata": {"name": "virtops-job-templates"}, "rules": RULES})
+    rbac.create_namespaced_role_binding(ns, {
+        "metadata": {"name": "awx-virtops-job-templates"},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "virtops-job-templates"},
+        "subjects": [{"kind": "ServiceAccount", "name": "awx", "namespace": ns}]})
+    token = core.create_namespaced_service_account_token("awx", ns, {"spec": {"expirationSeconds": 3600}})
+    credential = {"K8S_AUTH_HOST": info["apiserver"]["url"], "K8S_AUTH_API_KEY": token.status.token,
+                  "K8S_AUTH_VERIFY_SSL": "True", "K8S_AUTH_SSL_CA_CERT": os.path.join(STATE, "pki", "ca.crt")}
+    prometheus = (info.get("prometheus") or {}).get("url", "")
+    yield {"ns": ns, "env": credential, "prometheus": prometheus, "core": core,
+           "custom": client.CustomObjectsApi()}
+    try:
+        core.delete_namespace(ns)
+    except ApiException:
+        pass
+
+
+@pytest.fixture()
+def job(cluster, tmp_path, monkeypatch):
+    """Run a job template: job('provision', provision_count=2) -> (runner, stdout)."""
+    # Nothing from this shell reaches the job but what the credential injects.
+    for key in list(os.environ):
+        if key.startswith(("K8S_AUTH_", "KUBECONFIG", "ANSIBLE_")):
+            monkeypatch.delenv(key, raising=False)
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))  # no ~/.kube/config either
+    # ansible-playbook on the PATH, as in the execution environment
+    monkeypatch.setenv("PATH", os.path.join(REPO, ".venv", "bin") + os.pathsep + os.environ.get("PATH", ""))
+
+    def run(template, verbosity=0, **overrides):
+        private = tmp_path / ("job-%s-%s" % (template, uuid.uuid4().hex[:4]))
+        private.mkdir()
+        envvars = dict(cluster["env"], ANSIBLE_COLLECTIONS_PATH=collection_path(), ANSIBLE_NOCOLOR="1",
+                       ANSIBLE_LOCALHOST_WARNING="false", ANSIBLE_INVENTORY_UNPARSED_WARNING="false")
+        runner = ansible_runner.run(private_data_dir=str(private), project_dir=REPO, playbook=TEMPLATES[template],
+                                    extravars=answers(load(template), **overrides), envvars=envvars,
+                                    verbosity=verbosity, quiet=True, settings={"suppress_ansible_output": True})
+        stdout = runner.stdout.read()
+        return runner, stdout
+
+    return run
+
+
+def vm_names(cluster):
+    items = cluster["custom"].list_namespaced_custom_object("kubevirt.io", "v1", cluster["ns"],
+                                                           "virtualmachines")["items"]
+    return sorted(vm["metadata"]["name"] for vm in items)
+
+
+def test_job_templates_end_to_end(cluster, job, tmp_path):
+    ns = cluster["ns"]
+
+    # 1. Provision: two VMs from the survey, a password that must not show up anywhere.
+    runner, out = job("provision", verbosity=4, provision_namespace=ns, provision_name_prefix="jt",
+                      provision_count=2, provision_password=PASSWORD, provision_wait_timeout=180)
+    assert runner.status == "successful", out[-3000:]
+    assert re.search(r"\(item=\d/2 ready", out), "no progress lines in the job output"
+    assert "Summary, VMs ready 2/2" in out
+    progress = [e for e in runner.events if e["event"] == "runner_item_on_ok"
+                and "ready" in str(e["event_data"].get("res", {}).get("_ansible_item_label", ""))]
+    assert progress, "the progress is not in the job events AWX stores"
+    assert vm_names(cluster) == ["jt-01", "jt-02"]
+    assert PASSWORD not in out and PASSWORD not in json.dumps(list(runner.events)), \
+        "the cloud-init password leaked into the job output or events (-vvvv)"
+
+    # 2. Rerun: nothing changes.
+    runner, out = job("provision", provision_namespace=ns, provision_name_prefix="jt", provision_count=2,
+                      provision_password=PASSWORD)
+    assert runner.status == "successful" and re.search(r"changed=0\s", out), out[-2000:]
+
+    # 3. Health report, with the lab's Prometheus when it runs; set_stats reaches the job's artifacts.
+    report_dir = tmp_path / "report"
+    runner, out = job("monitor", monitor_namespace=ns, monitor_prometheus_url=cluster["prometheus"],
+                      monitor_window="15m", monitor_report_dir=str(report_dir), monitor_fail_on_unhealthy="yes")
+    assert runner.status == "successful", out[-3000:]
+    report = json.loads((report_dir / "vm-health.json").read_text())
+    assert report["totals"]["vms"] == 2 and report["healthy"] is True
+    assert (report_dir / "vm-health.html").stat().st_size > 2000
+    stats = [e for e in runner.events if e["event"] == "playbook_on_stats"][0]
+    assert stats["event_data"]["artifact_data"]["vm_monitor_healthy"] is True
+    assert PASSWORD not in (report_dir / "vm-health.json").read_text()
+
+    # 4. Power: stop one VM.
+    runner, out = job("lifecycle", lifecycle_action="stopped", lifecycle_namespace=ns, lifecycle_names="jt-02",
+                      lifecycle_grace_period=0)
+    assert runner.status == "successful", out[-3000:]
+    vm = cluster["custom"].get_namespaced_custom_object("kubevirt.io", "v1", ns, "virtualmachines", "jt-02")
+    assert vm["spec"]["runStrategy"] == "Halted"
+
+    # 5. A bad answer fails at the start, with the argument spec's message, before touching anything.
+    runner, out = job("lifecycle", lifecycle_action="explode", lifecycle_namespace=ns, lifecycle_names="jt-01")
+    assert runner.status == "failed"
+    assert "value of lifecycle_action must be one of" in out
+
+    # 6. Decommission both; their volumes (none here) would be kept.
+    runner, out = job("decommission", decommission_namespace=ns, decommission_names="jt-01 jt-02")
+    assert runner.status == "successful", out[-3000:]
+    assert "VMs deleted: jt-01, jt-02" in out
+    assert vm_names(cluster) == []
+
+
+def test_a_token_without_rights_fails_clearly(cluster, job):
+    """Outside the namespace the Role covers, the job fails with the API's refusal, not a traceback."""
+    runner, out = job("monitor", monitor_namespace="default")
+    assert runner.status == "failed"
+    assert "forbidden" in out.lower() or "403" in out
+    assert "Traceback" not in out
