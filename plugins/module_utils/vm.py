@@ -401,7 +401,9 @@ class VmRunner:
             if not up and not down:
                 continue
             remaining = max(1, timeout - (time.monotonic() - start))
-            ready_check = waiter.vmi_check(conditions, list(up), True, up)
+            owners = {p.name: (p.outcome.after.get("metadata") or {}).get("uid") for p in group
+                      if not self.check_mode}
+            ready_check = waiter.vmi_check(conditions, list(up), True, up, owners)
             gone_check = waiter.gone_check(down)
 
             def check(objects, ready_check=ready_check, gone_check=gone_check):

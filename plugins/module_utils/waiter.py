@@ -228,18 +228,27 @@ def fetch_warning_events(client, namespace, names, keep=facts.EVENTS_KEPT):
 
 
 # -- the waits modules use ---------------------------------------------------------------------
-def vmi_check(conditions, names, owned_by_vm=True, run_strategies=None):
+def vmi_check(conditions, names, owned_by_vm=True, run_strategies=None, owners=None):
     """check() for VMIs: every name meets every wait_for condition.
 
     A VMI that ends (Failed/Succeeded) fails the wait when nothing will restart it: a stand-alone
-    VMI, or a VM whose run strategy is Once (or RerunOnFailure after Succeeded).
+    VMI, or a VM whose run strategy is Once (or RerunOnFailure after Succeeded). A VMI being
+    deleted, or (with ``owners``, {name: VM uid}) one that belongs to an earlier VM of the same
+    name, never counts.
     """
     run_strategies = run_strategies or {}
+    owners = owners or {}
 
     def check(objects):
         for name in names:
             vmi = objects.get(name)
             if vmi is None:
+                return False
+            meta = vmi.get("metadata") or {}
+            if meta.get("deletionTimestamp"):
+                return False
+            if owners.get(name) and not any(ref.get("uid") == owners[name]
+                                            for ref in meta.get("ownerReferences") or []):
                 return False
             phase = (vmi.get("status") or {}).get("phase")
             if phase in ("Failed", "Succeeded") and not (vmi.get("metadata") or {}).get("deletionTimestamp"):

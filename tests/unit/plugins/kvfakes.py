@@ -24,12 +24,13 @@ def merge(base, patch):
     return out
 
 
-def running_vmi(name, namespace, uid="vmi-uid", node="node01", ips=None, phase="Running", ready=True):
+def running_vmi(name, namespace, uid="vmi-uid", node="node01", ips=None, phase="Running", ready=True, owner_uid=None):
     ips = ips or {"default": "10.244.0.10"}
     return {
         "apiVersion": "kubevirt.io/v1", "kind": "VirtualMachineInstance",
         "metadata": {"name": name, "namespace": namespace, "uid": uid, "resourceVersion": "1",
-                     "ownerReferences": [{"kind": "VirtualMachine", "name": name, "controller": True}]},
+                     "ownerReferences": [{"kind": "VirtualMachine", "name": name, "controller": True,
+                                          "uid": owner_uid or "uid-%s" % name}]},
         "spec": {"networks": [{"name": n, "pod": {}} for n in ips],
                  "volumes": [{"name": "root", "containerDisk": {"image": "quay.io/x:1"}}]},
         "status": {
@@ -242,15 +243,16 @@ class FakeClient:
         key = self._key(res.VMI, ns, name)
         if strategy in ("Always", "RerunOnFailure", "Once"):
             if key not in self.store:
+                owner = meta.get("uid")
                 if name in self.unschedulable:
-                    vmi = running_vmi(name, ns, phase="Scheduling", ready=False)
+                    vmi = running_vmi(name, ns, phase="Scheduling", ready=False, owner_uid=owner)
                     vmi["status"]["conditions"] = [{
                         "type": "PodScheduled", "status": "False", "reason": "Unschedulable",
                         "message": "0/1 nodes are available: 1 Insufficient memory."}]
                     vmi["status"].pop("interfaces")
                     vmi["status"].pop("nodeName")
                 else:
-                    vmi = running_vmi(name, ns, uid="uid-vmi-%s" % name)
+                    vmi = running_vmi(name, ns, uid="uid-vmi-%s" % name, owner_uid=owner)
                 self.put(vmi)
                 self.put({"apiVersion": "v1", "kind": "Pod", "metadata": {
                     "name": "virt-launcher-%s-abcde" % name, "namespace": ns,

@@ -172,3 +172,15 @@ def test_describe_object():
     text = waiter.describe_object({"metadata": {"deletionTimestamp": "x"},
                                    "status": {"printableStatus": "Stopping", "phase": "Running"}})
     assert text == "status Stopping, phase Running, being deleted"
+
+
+def test_deleting_or_foreign_vmis_never_count():
+    check = waiter.vmi_check(["ready"], ["vm1"], True, {"vm1": "Always"}, {"vm1": "uid-new"})
+    old = running_vmi("vm1", "ns")
+    old["metadata"]["ownerReferences"] = [{"kind": "VirtualMachine", "uid": "uid-old"}]
+    assert check({"vm1": old}) is False
+    new = running_vmi("vm1", "ns")
+    new["metadata"]["ownerReferences"] = [{"kind": "VirtualMachine", "uid": "uid-new"}]
+    assert check({"vm1": new}) is True
+    new["metadata"]["deletionTimestamp"] = "2025-01-01T00:00:00Z"
+    assert check({"vm1": new}) is False
