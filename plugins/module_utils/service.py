@@ -118,11 +118,13 @@ def explain(exc, action, ref, resource=None):
     return text
 
 
-def absent(client, resource, name, namespace, check_mode=False, propagation="Foreground"):
+def absent(client, resource, name, namespace, check_mode=False, propagation="Foreground", current=None,
+           have_current=False):
     """Delete if present; returns (changed, last object or None)."""
     ref = resource.ref(name, namespace)
     try:
-        current = client.get_or_none(resource, name, namespace)
+        if not have_current:
+            current = client.get_or_none(resource, name, namespace)
         if current is None:
             return False, None
         result = client.delete(resource, name, namespace, propagation=propagation, dry_run=check_mode)

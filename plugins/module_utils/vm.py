@@ -346,7 +346,8 @@ class VmRunner:
 
     def write(self, plan):
         if plan.state == "absent":
-            changed, last = service.absent(self.client, self.resource, plan.name, plan.namespace, self.check_mode)
+            changed, last = service.absent(self.client, self.resource, plan.name, plan.namespace, self.check_mode,
+                                           current=plan.current, have_current=True)
             plan.outcome = service.Outcome(changed, plan.current, None, "delete" if changed else "none")
             plan.deleted = last
             return
