@@ -360,8 +360,8 @@ def vm_table(rows, columns=None, max_width=60):
     return lines
 
 
-def vm_inventory_hosts(rows, vms=None, network=None, groups=None, namespace=None):
-    """Hosts to add with add_host: name, groups, ansible_host (the IP on the chosen network, else the first IP),
+def vm_inventory_hosts(rows, vms=None, network=None, groups=None, namespace=None, defaults=None):
+    """Hosts to add with add_host for the ready VMs: name, groups, ansible_host (the IP on the chosen network, else the first IP),
     ansible_user (the cloud-init user), and kubevirt_vm (name, namespace, node, ip_addresses, status, network)."""
     items = {}
     for vm in _items(vms, "vm_inventory_hosts") if vms else []:
@@ -369,8 +369,8 @@ def vm_inventory_hosts(rows, vms=None, network=None, groups=None, namespace=None
     base_groups = [groups] if isinstance(groups, str) else list(groups or [])
     hosts = []
     for row in rows or []:
-        if row.get("error") or row.get("status") in ("Failed", "-"):
-            continue
+        if row.get("error") or not row.get("ready"):
+            continue  # only VMs that run and are ready join the inventory
         key = "%s/%s" % (row["namespace"], row["name"])
         item = items.get(key) or items.get("*/%s" % row["name"]) or {}
         net = item.get("inventory_network") or network
@@ -388,7 +388,7 @@ def vm_inventory_hosts(rows, vms=None, network=None, groups=None, namespace=None
         }
         if address:
             host["ansible_host"] = address
-        user = (item.get("cloud_init") or {}).get("user")
+        user = (item.get("cloud_init") or ((defaults or {}).get("cloud_init")) or {}).get("user")
         if user:
             host["ansible_user"] = user
         hosts.append(host)

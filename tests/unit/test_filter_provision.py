@@ -128,6 +128,7 @@ def test_table_columns_and_cells():
 
 def test_inventory_hosts():
     rows = p.vm_provision_rows({"results": [bulk_result(), bulk_result(name="b"),
+                                            bulk_result(name="s", ready=False, printable_status="ErrImagePull"),
                                             {"name": "x", "namespace": "ns", "failed": True, "msg": "no"}]})
     vms = [{"name": "a", "inventory_network": "br1", "inventory_groups": ["db"], "cloud_init": {"user": "fedora"}},
            {"name": "b"}]
@@ -138,6 +139,8 @@ def test_inventory_hosts():
     assert hosts[1]["ansible_host"] == "10.0.0.1" and "ansible_user" not in hosts[1]
     # a chosen network without an address: no ansible_host rather than a wrong one
     assert "ansible_host" not in p.vm_inventory_hosts(rows, [{"name": "b"}], "storage")[1]
+    # the user from the role's defaults
+    assert p.vm_inventory_hosts(rows, [{"name": "b"}], defaults={"cloud_init": {"user": "u"}})[1]["ansible_user"] == "u"
 
 
 def vm(name, ns="ns", pvcs=(), dvs=(), templates=(), nads=()):
