@@ -40,10 +40,13 @@ $(KUBELAB): $(CP_SRC) | $(VENV)/.stamp $(GO)
 
 lab-bin: $(KUBELAB)
 
-# Debian packages some suites need (Prometheus for the monitoring tests).
+# Debian packages some suites need: Prometheus (monitoring), shellcheck (sanity), Chromium (the
+# HTML report's screenshot test). Installed only when missing.
+DEBS := prometheus:prometheus shellcheck:shellcheck chromium:chromium
 debs:
-	@command -v prometheus >/dev/null || { echo "installing Debian's prometheus"; apt-get update -qq && \
-	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null; }
+	@missing=$$(for d in $(DEBS); do command -v $${d%%:*} >/dev/null || echo $${d#*:}; done); \
+	if [ -n "$$missing" ]; then echo "installing Debian packages:" $$missing; apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; fi
 
 # ---------------------------------------------------------------------------- lab
 lab-up: venv lab-bin
