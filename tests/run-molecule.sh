@@ -6,7 +6,7 @@
 #   tests/run-molecule.sh monitor          only these scenarios
 # Against another cluster: KUBECONFIG=... molecule test -s provision (see docs/roles.md).
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 REPO=$PWD
 STATE=${LAB_STATE_DIR:-$REPO/lab/.state}
 export PATH="$REPO/.venv/bin:$PATH"

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import math
 from html import escape
 
 from ansible.errors import AnsibleFilterError
@@ -23,7 +24,7 @@ def _num(value, what):
         number = float(value)
     except (TypeError, ValueError):
         raise AnsibleFilterError("%s: expected a number, got %r" % (what, value))
-    if number != number or number in (float("inf"), float("-inf")):
+    if math.isnan(number) or math.isinf(number):
         return None
     return number
 
@@ -93,7 +94,7 @@ def svg_sparkline(series, width=180, height=40, color=None, unit="", limit=None,
                 % (width - 1, height - 1, PALETTE["muted"], width // 2, height // 2 + 4, PALETTE["muted"]))
     xs = [p[0] for p in points]
     ys = [p[1] for p in points]
-    lo = min(ys) if ymin is None else min(float(ymin), min(ys))
+    lo = min(ys) if ymin is None else min([float(ymin)] + ys)
     hi = max(ys)
     if ymax is not None:
         hi = max(hi, float(ymax))
@@ -146,7 +147,7 @@ def svg_bars(counts, width=320, bar_height=16, colors=None, title=None):
     width, bar_height = int(width), int(bar_height)
     gap, label_w = 4, 130
     height = max(1, len(items)) * (bar_height + gap) + gap
-    top = max([_num(c, "svg_bars count") or 0 for _, c in items] or [0]) or 1
+    top = max([_num(item[1], "svg_bars count") or 0 for item in items] or [0]) or 1
     label = escape(str(title)) if title else ""
     out = ['<svg xmlns="http://www.w3.org/2000/svg" class="bars" width="%d" height="%d" viewBox="0 0 %d %d" role="img"%s>'
            % (width, height, width, height, ' aria-label="%s"' % label if label else "")]

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 
@@ -63,7 +64,7 @@ def redact_secrets(data):
 def _split_name(name, default_namespace=None):
     text = str(name)
     if "/" in text:
-        namespace, _, short = text.partition("/")
+        namespace, short = text.split("/", 1)
         return namespace, short
     return default_namespace, text
 
@@ -132,7 +133,7 @@ def prom_series(response, key_labels=("namespace", "name")):
                 number = float(v)
             except (TypeError, ValueError):
                 continue
-            if number != number or number in (float("inf"), float("-inf")):
+            if math.isnan(number) or math.isinf(number):
                 continue
             points.append([float(t), number])
         out.setdefault(key, []).extend(points)
@@ -281,8 +282,8 @@ def vm_report_lines(report, width=160):
         if vm.get("healthy"):
             continue
         for finding in vm.get("findings") or []:
-            line = "%-8s %s/%s [%s] %s" % (finding["severity"].upper(), vm.get("namespace"), vm.get("name"),
-                                          finding["rule"], finding["message"])
+            line = "%-8s %s/%s [%s] %s" % (
+                finding["severity"].upper(), vm.get("namespace"), vm.get("name"), finding["rule"], finding["message"])
             lines.append(line if len(line) <= width else line[:width - 3] + "...")
     return lines
 

@@ -295,7 +295,8 @@ def vm_provision_rows(bulk, info=None, names=None, namespace=None):
                      "ready": bool(summary.get("ready")), "node": summary.get("node"),
                      "ips": list(summary.get("ip_addresses") or []), "networks": summary.get("networks") or {},
                      "changed": False, "method": None, "reason": summary.get("reason"),
-                     "error": (bulk or {}).get("msg") if (bulk or {}).get("failed") else None, "ready_in": None})
+                     "error": None if summary else "not written (the bulk task failed, see below)",
+                     "ready_in": None})
     return rows
 
 
@@ -352,9 +353,11 @@ def vm_table(rows, columns=None, max_width=60):
     """Rows (dicts) -> fixed-width text lines, a header first (print them with debug: msg=...)."""
     columns = columns or DEFAULT_COLUMNS
     cols = [(c[0], c[1]) if isinstance(c, (list, tuple)) else (c, str(c).upper()) for c in columns]
-    cells = [[_cell(row, key)[:max_width] for key, _ in cols] for row in rows or []]
-    widths = [max([len(head)] + [len(r[i]) for r in cells]) for i, (_, head) in enumerate(cols)]
-    lines = ["  ".join(head.ljust(widths[i]) for i, (_, head) in enumerate(cols)).rstrip()]
+    keys = [col[0] for col in cols]
+    heads = [col[1] for col in cols]
+    cells = [[_cell(row, key)[:max_width] for key in keys] for row in rows or []]
+    widths = [max([len(head)] + [len(r[i]) for r in cells]) for i, head in enumerate(heads)]
+    lines = ["  ".join(head.ljust(widths[i]) for i, head in enumerate(heads)).rstrip()]
     for row in cells:
         lines.append("  ".join(v.ljust(widths[i]) for i, v in enumerate(row)).rstrip())
     return lines

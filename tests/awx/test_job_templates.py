@@ -12,7 +12,7 @@ import uuid
 
 import pytest
 
-from conftest import REPO, collection_path
+from awxhelp import REPO, collection_path
 from surveys import TEMPLATES, answers, load
 
 ansible_runner = pytest.importorskip("ansible_runner")
@@ -107,8 +107,8 @@ def job(cluster, tmp_path, monkeypatch):
 
 
 def vm_names(cluster):
-    items = cluster["custom"].list_namespaced_custom_object("kubevirt.io", "v1", cluster["ns"],
-                                                           "virtualmachines")["items"]
+    items = cluster["custom"].list_namespaced_custom_object(
+        "kubevirt.io", "v1", cluster["ns"], "virtualmachines")["items"]
     return sorted(vm["metadata"]["name"] for vm in items)
 
 

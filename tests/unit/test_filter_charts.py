@@ -65,8 +65,8 @@ def test_bars():
     root = parse(charts.svg_bars({"Running": 3, "ErrImagePull": 1, "Paused": 0},
                                  colors={"Running": "ok", "*": "critical"}))
     rects = root.findall(SVG + "rect")
-    assert [r.get("fill") for r in rects] == [charts.PALETTE["ok"], charts.PALETTE["critical"],
-                                             charts.PALETTE["critical"]]
+    palette = charts.PALETTE
+    assert [r.get("fill") for r in rects] == [palette["ok"], palette["critical"], palette["critical"]]
     widths = [float(r.get("width")) for r in rects]
     assert widths[0] > widths[1] > widths[2] == 0
     texts = [t.text for t in root.findall(SVG + "text")]

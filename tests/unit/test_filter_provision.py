@@ -117,7 +117,8 @@ def test_rows_and_time_to_ready():
 def test_rows_when_the_bulk_task_failed_before_writing():
     bulk = {"failed": True, "msg": "vms[1] (b): Unsupported parameters: memroy."}
     rows = p.vm_provision_rows(bulk, {}, ["ns/a", "ns/b"])
-    assert [r["error"] for r in rows] == [bulk["msg"]] * 2
+    assert [r["error"] for r in rows] == ["not written (the bulk task failed, see below)"] * 2
+    assert p.vm_provision_problems(rows)[0] == "ns/a: not written (the bulk task failed, see below)"
 
 
 def test_table_columns_and_cells():

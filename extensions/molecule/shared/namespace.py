@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Create or delete a namespace for a molecule scenario (the collection has no namespace module).
 
 Usage: namespace.py create|delete NAME. Connection as the collection's modules: K8S_AUTH_HOST and
