@@ -10,7 +10,7 @@
 # The AWX variant runs vm_lifecycle with only K8S_AUTH_HOST, K8S_AUTH_API_KEY (a ServiceAccount
 # token from TokenRequest) and K8S_AUTH_SSL_CA_CERT set, as AWX's Kubernetes credential does.
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 REPO=$PWD
 STATE=${LAB_STATE_DIR:-$REPO/lab/.state}
 export KUBECONFIG=$STATE/kubeconfig
