@@ -2,7 +2,7 @@
 # Everything CI checks, in order; `make test` runs this with a test lab of its own
 # (LAB_STATE_DIR/LAB_PORT_BASE), brings that lab up first and always takes it down.
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 PY=.venv/bin/python
 export PATH="$PWD/.venv/bin:$PATH"
 failed=()
