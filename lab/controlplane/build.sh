@@ -16,7 +16,7 @@ done
 mkdir -p "$(dirname "$out")"
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
-echo "building kubelab (Kubernetes $k8s, $("$go" version | cut -d' ' -f3)) into ${out#$PWD/}"
+echo "building kubelab (Kubernetes $k8s, $("$go" version | cut -d' ' -f3)) into ${out#"$PWD"/}"
 start=$(date +%s)
 ( cd "$here" && "$go" build -v -trimpath -ldflags "$ld" -o "$out.tmp" . ) >"$log" 2>&1 &
 pid=$!
