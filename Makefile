@@ -73,8 +73,7 @@ bench: venv lab-bin
 
 # ---------------------------------------------------------------------------- demo
 demo: venv lab-bin
-	$(LABCTL) up
-	@echo "demo: the lab is up; the provisioning and monitoring playbooks arrive with the roles"
+	playbooks/demo.sh
 
 clean: lab-down
 	rm -rf lab/.bin lab/.state lab/.state-test lab/.state-bench $(VENV) .cache tests/output
