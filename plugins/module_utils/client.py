@@ -602,11 +602,16 @@ class Client:
         return headers
 
     def request(self, method, path, query=None, body=None, content_type="application/json", retry=None,
-                timeout=None, stream=False):
+                timeout=None, stream=False, verify=None):
         """Send one request (retrying per policy); return the decoded JSON answer (or text).
 
-        ``retry`` defaults to True for GET, DELETE and apply patches, False otherwise.
-        With ``stream`` the urllib3 response is returned unread (for watches).
+        ``retry`` (idempotent: send again whatever happened) defaults to True for GET, DELETE and
+        apply patches, False otherwise. ``verify`` (a callable) lets a write that is not idempotent
+        be sent again: after an answer that leaves its outcome unknown (no response, 5xx),
+        ``verify()`` says whether the write took effect; if it did, the call returns ``{}``,
+        otherwise the write is sent again. An error answer to such a repeat is checked with
+        ``verify()`` too (it may be about our own earlier attempt). With ``stream`` the urllib3
+        response is returned unread (for watches).
         """
         import urllib3
 
@@ -624,8 +629,9 @@ class Client:
                 headers.add(key, value)
         if timeout is None:
             timeout = urllib3.Timeout(connect=CONNECT_TIMEOUT, read=READ_TIMEOUT)
-        attempts = RETRY_ATTEMPTS if retry else 1
+        attempts = RETRY_ATTEMPTS
         attempt = 0
+        unknown = False  # an earlier attempt reached the server (or may have) without a clear answer
         while True:
             attempt += 1
             with self._lock:
@@ -638,19 +644,26 @@ class Client:
             except urllib3.exceptions.NameResolutionError as exc:
                 raise ConnectError("Could not connect to the API server %s: the name does not resolve (%s); "
                                    "check host or the kubeconfig's server." % (self.host, _reason(exc)))
-            except urllib3.exceptions.ProxyError as exc:
-                if attempt < attempts:
-                    self._backoff(attempt, None)
-                    continue
-                raise ConnectError("Could not reach the API server %s through the proxy %s: %s; check proxy." % (
-                    self.host, self.conn.proxy, _reason(exc)))
             except (urllib3.exceptions.HTTPError, OSError) as exc:
                 if _is_ssl(exc):
                     raise ConnectError(_tls_message(self.host, exc))
+                # No connection was made (refused, connect timeout): nothing was sent, so any request
+                # may be sent again. Otherwise (reset, read timeout, proxy failure) the outcome is unknown.
                 refused = isinstance(exc, urllib3.exceptions.NewConnectionError) and "refused" in str(exc)
-                if attempt < (min(attempts, REFUSED_ATTEMPTS) if refused else attempts):
-                    self._backoff(attempt, None)
-                    continue
+                sent = not isinstance(exc, urllib3.exceptions.ConnectTimeoutError)
+                if attempt < (REFUSED_ATTEMPTS if refused else attempts):
+                    again = self._again(retry, verify, sent)
+                    if again == "done":
+                        return {}
+                    if again == "send":
+                        unknown = unknown or sent
+                        self._backoff(attempt, None)
+                        continue
+                if verify is not None and (unknown or sent) and verify():
+                    return {}
+                if isinstance(exc, urllib3.exceptions.ProxyError):
+                    raise ConnectError("Could not reach the API server %s through the proxy %s: %s; check proxy." % (
+                        self.host, self.conn.proxy, _reason(exc)))
                 raise ConnectError("Could not connect to the API server %s: %s (%d attempt%s); check host or the "
                                    "kubeconfig's server, and that the API server is running and reachable." % (
                                        self.host, _reason(exc), attempt, "" if attempt == 1 else "s"))
@@ -663,11 +676,31 @@ class Client:
             else:
                 raw = resp.data
             if status >= 400:
-                if retry and status in RETRY_STATUSES and attempt < attempts:
-                    self._backoff(attempt, resp.headers.get("Retry-After"))
-                    continue
-                raise ApiError(status, method, url, _decode(raw, status), attempts=attempt)
+                if attempt < attempts:
+                    # 429: the server refused the request before acting on it, so any request is sent again.
+                    again = "send" if status == 429 else (
+                        self._again(retry, verify, True) if status in RETRY_STATUSES else None)
+                    if again == "done":
+                        return {}
+                    if again == "send":
+                        unknown = unknown or status != 429
+                        self._backoff(attempt, resp.headers.get("Retry-After"))
+                        continue
+                if verify is not None and (unknown or status in RETRY_STATUSES) and verify():
+                    return {}
+                err = ApiError(status, method, url, _decode(raw, status), attempts=attempt)
+                err.after_unknown = unknown
+                raise err
             return _decode(raw, status)
+
+    @staticmethod
+    def _again(retry, verify, sent):
+        """After a failed attempt: "send" it again, "done" (verify() found its effect), or None (give up)."""
+        if not sent or retry:
+            return "send"
+        if verify is None:
+            return None
+        return "done" if verify() else "send"
 
     def _backoff(self, attempt, retry_after):
         delay = None
@@ -752,6 +785,10 @@ class Client:
             return self.request("DELETE", resource.path(namespace, name), query, body=body)
         except ApiError as exc:
             if exc.status == 404 and not _namespace_missing(exc):
+                if exc.after_unknown:
+                    # An earlier attempt reached the server and deleted it; only its answer was lost.
+                    return {"kind": "Status", "apiVersion": "v1", "status": "Success",
+                            "details": {"name": name, "kind": resource.plural}}
                 return None
             raise
 
@@ -772,9 +809,14 @@ class Client:
                 self._backoff(attempt, None)
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def subresource(self, method, path, body=None, query=None):
-        """virt-api subresource call (start, stop, guestosinfo...); never retried blindly."""
-        return self.request(method, path, query, body=body, retry=method == "GET")
+    def subresource(self, method, path, body=None, query=None, verify=None):
+        """virt-api subresource call (start, stop, guestosinfo...); never retried blindly.
+
+        GETs are retried; an action (PUT) is sent again after 429, after a connection that was never
+        made, and, when the caller gives ``verify`` (has the action taken effect?), after an answer
+        that leaves its outcome unknown and verify() says it has not.
+        """
+        return self.request(method, path, query, body=body, retry=method == "GET", verify=verify)
 
     def watch(self, resource, namespace=None, resource_version=None, label_selector=None,
               field_selector=None, timeout=60, send_initial_events=False):
@@ -829,8 +871,10 @@ def _iter_events(resp, host):
                         raise WatchGone(obj.get("message") or "resourceVersion too old")
                     raise ApiError(code or 500, "WATCH", host, obj)
                 yield etype, obj
-    except (urllib3.exceptions.ProtocolError, urllib3.exceptions.ReadTimeoutError, OSError):
-        # A cut watch ends the stream; the waiter resumes from the last resourceVersion.
+    except (urllib3.exceptions.ProtocolError, urllib3.exceptions.ReadTimeoutError, urllib3.exceptions.SSLError,
+            OSError):
+        # A cut watch (reset, timeout, TLS record cut short) ends the stream; the waiter resumes
+        # from the last resourceVersion.
         return
     finally:
         resp.release_conn()

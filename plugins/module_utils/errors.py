@@ -55,6 +55,7 @@ class ApiError(KubevirtError):
         self.method = method
         self.url = url
         self.attempts = attempts
+        self.after_unknown = False  # an earlier attempt may have reached the server (see client.request)
         self.reason = ""
         self.api_message = ""
         self.causes = []
