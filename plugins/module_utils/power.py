@@ -275,8 +275,9 @@ class PowerRunner:
                 if joined is None:
                     decision.wait = "none"
         if decision.changed:
+            verify = vmops.took_effect(self.client, decision.verb, namespace, name, vm, vmi, before=before_migrations)
             vmops.call(self.client, decision.resource, namespace, name, decision.verb, decision.body,
-                       action=decision.action.replace("_", " "))
+                       action=decision.action.replace("_", " "), verify=verify)
         wait_error = None
         if p["wait"] and decision.wait != "none":
             remaining = max(1, timeout - (time.monotonic() - start))

@@ -339,7 +339,9 @@ class VolumeRunner(DeviceRunner):
             if self.check_mode:
                 body["dryRun"] = ["All"]
             vmops.call(self.client, res.VM, self.namespace, self.name, "addvolume", body,
-                       action="hot-plug volume %r into" % name)
+                       action="hot-plug volume %r into" % name,
+                       verify=None if self.check_mode else vmops.took_effect(
+                           self.client, "addvolume", self.namespace, self.name, volume=name))
             after = copy.deepcopy(vm)
             attach_volume(after["spec"]["template"]["spec"], disk, volume)
             if not self.check_mode:
@@ -369,7 +371,9 @@ class VolumeRunner(DeviceRunner):
             if self.check_mode:
                 body["dryRun"] = ["All"]
             vmops.call(self.client, res.VM, self.namespace, self.name, "removevolume", body,
-                       action="hot-unplug volume %r from" % name)
+                       action="hot-unplug volume %r from" % name,
+                       verify=None if self.check_mode else vmops.took_effect(
+                           self.client, "removevolume", self.namespace, self.name, volume=name))
             after = copy.deepcopy(vm)
             detach_volume(after["spec"]["template"]["spec"], name)
             wait_error = None

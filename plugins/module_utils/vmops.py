@@ -133,13 +133,101 @@ def explain_subresource(exc, action, ref, verb, resource):
     return errors.describe(exc, action, ref)
 
 
-def call(client, resource, namespace, name, verb, body=None, action=None):
-    """PUT a virt-api subresource (start, stop, pause, addvolume...); errors become one sentence."""
+def call(client, resource, namespace, name, verb, body=None, action=None, verify=None):
+    """PUT a virt-api subresource (start, stop, pause, addvolume...); errors become one sentence.
+
+    ``verify`` (see took_effect) lets the client send the action again after an answer that
+    leaves its outcome unknown, once a fresh read shows it has not taken effect.
+    """
     path = res.subresource_path(resource, namespace, name, verb)
     try:
-        return client.subresource("PUT", path, body=body if body is not None else {})
+        return client.subresource("PUT", path, body=body if body is not None else {}, verify=verify)
     except ApiError as exc:
         raise KubevirtError(explain_subresource(exc, action or verb, resource.ref(name, namespace), verb, resource))
+
+
+def _uid(obj):
+    return ((obj or {}).get("metadata") or {}).get("uid")
+
+
+def _change_requests(vm):
+    return [r.get("action") for r in ((vm or {}).get("status") or {}).get("stateChangeRequests") or []]
+
+
+def _volume_requests(vm, key):
+    requests = ((vm or {}).get("status") or {}).get("volumeRequests") or []
+    return [((r or {}).get(key) or {}).get("name") for r in requests]
+
+
+def took_effect(client, verb, namespace, name, vm=None, vmi=None, before=None, volume=None):
+    """A verify() for call(): from a fresh read, has ``verb`` on VM ``name`` taken effect?
+
+    ``vm`` and ``vmi`` are what was read before the call, ``before`` the migrations that existed
+    then, ``volume`` the volume an add/removevolume names. None for a verb whose effect can't be
+    seen afterwards (softreboot): such an action is never sent twice.
+    """
+    old_uid = _uid(vmi)
+    old_strategy = run_strategy(vm)
+    was_active = vmi_active(vmi)
+
+    def fresh_vm():
+        return client.get_or_none(res.VM, name, namespace)
+
+    def fresh_vmi():
+        return client.get_or_none(res.VMI, name, namespace)
+
+    def start():
+        now = fresh_vm()
+        if now is None:
+            return False
+        if old_strategy == "Halted" and run_strategy(now) != "Halted":
+            return True
+        if "Start" in _change_requests(now):
+            return True
+        cur = fresh_vmi()
+        return vmi_active(cur) and _uid(cur) != old_uid
+
+    def stop():
+        now = fresh_vm()
+        if now is None:
+            return True
+        if old_strategy != "Halted" and run_strategy(now) == "Halted":
+            return True
+        if "Stop" in _change_requests(now):
+            return True
+        if not was_active:
+            return False
+        cur = fresh_vmi()
+        return not vmi_active(cur) or _uid(cur) != old_uid
+
+    def restart():
+        if set(_change_requests(fresh_vm())) & {"Stop", "Start"}:
+            return True
+        cur = fresh_vmi()
+        return cur is None or vmi_stopping(cur) or _uid(cur) != old_uid
+
+    def pause():
+        return vmi_paused(fresh_vmi())
+
+    def unpause():
+        cur = fresh_vmi()
+        return cur is not None and not vmi_paused(cur)
+
+    def migrate():
+        return find_new_migration(client, namespace, name, set(before or ())) is not None
+
+    def addvolume():
+        now = fresh_vm()
+        names = [v.get("name") for v in template_spec(now).get("volumes") or []]
+        return volume in names or volume in _volume_requests(now, "addVolumeOptions")
+
+    def removevolume():
+        now = fresh_vm()
+        names = [v.get("name") for v in template_spec(now).get("volumes") or []]
+        return volume not in names or volume in _volume_requests(now, "removeVolumeOptions")
+
+    return {"start": start, "stop": stop, "restart": restart, "pause": pause, "unpause": unpause,
+            "migrate": migrate, "addvolume": addvolume, "removevolume": removevolume}.get(verb)
 
 
 # -- after a template change ----------------------------------------------------------------------
@@ -280,7 +368,8 @@ def migrate(client, namespace, name, node_selector=None, wait=True, timeout=300)
     body = {}
     if node_selector:
         body["addedNodeSelector"] = {str(k): str(v) for k, v in node_selector.items()}
-    call(client, res.VM, namespace, name, "migrate", body, action="live-migrate")
+    call(client, res.VM, namespace, name, "migrate", body, action="live-migrate",
+         verify=took_effect(client, "migrate", namespace, name, before=before))
     progress = []
     if not wait:
         mig = find_new_migration(client, namespace, name, before)

@@ -37,6 +37,7 @@ class OpsClient(FakeClient):
     def __init__(self, **kw):
         super().__init__(**kw)
         self.sub_calls = []
+        self.sub_verify = []  # the verify callable given with each subresource call
         self.sub_fail = {}
         self.migratable = True
 
@@ -114,8 +115,9 @@ class OpsClient(FakeClient):
             return current, False
         return self.replace(resource, current, dry_run=dry_run), True
 
-    def subresource(self, method, path, body=None, query=None):
+    def subresource(self, method, path, body=None, query=None, verify=None):
         parts = path.strip("/").split("/")
+        self.sub_verify.append(verify)
         ns, plural, name, verb = parts[4], parts[5], parts[6], parts[7]
         self.requests += 1
         self.sub_calls.append((plural, name, verb, copy.deepcopy(body)))
