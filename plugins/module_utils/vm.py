@@ -248,6 +248,51 @@ def write_vm(client, plan, check_mode):
 
 def _running(vm):
     status = (vm or {}).get("status") or {}
+# -- what a VM needs that the task does not create ---------------------------------------------------
+REFERENCE_HINTS = {
+    "PersistentVolumeClaim": "create it first (virtops.kubevirt.volume with kind: pvc) or check the disk's pvc",
+    "DataVolume": "create it first (virtops.kubevirt.volume) or check the disk's data_volume",
+    "NetworkAttachmentDefinition": "create it first (virtops.kubevirt.network) or check the network's network_name",
+}
+
+
+def references(obj):
+    """[(resource, namespace, name, where)]: the PVCs, DataVolumes and NetworkAttachmentDefinitions a
+    VM or VMI object names. DataVolumes of the VM's own dataVolumeTemplates are left out (KubeVirt
+    creates them)."""
+    def mapping(value):
+        return value if isinstance(value, dict) else {}
+
+    def items(value):
+        return [i for i in value if isinstance(i, dict)] if isinstance(value, list) else []
+
+    spec = mapping(obj.get("spec"))
+    namespace = mapping(obj.get("metadata")).get("namespace")
+    if obj.get("kind") == "VirtualMachine":
+        tspec = mapping(mapping(spec.get("template")).get("spec"))
+        templates = {mapping(t.get("metadata")).get("name") for t in items(spec.get("dataVolumeTemplates"))}
+    else:
+        tspec, templates = spec, set()
+    out = []
+    for volume in items(tspec.get("volumes")):
+        if not isinstance(volume, dict):
+            continue
+        where = "volume %r" % volume.get("name")
+        pvc = volume.get("persistentVolumeClaim")
+        if isinstance(pvc, dict) and pvc.get("claimName"):
+            out.append((res.PVC, namespace, pvc["claimName"], where))
+        dv = volume.get("dataVolume")
+        if isinstance(dv, dict) and dv.get("name") and dv["name"] not in templates:
+            out.append((res.DATAVOLUME, namespace, dv["name"], where))
+    for network in items(tspec.get("networks")):
+        multus = network.get("multus")
+        if isinstance(multus, dict) and multus.get("networkName"):
+            text = str(multus["networkName"])
+            ns, name = text.split("/", 1) if "/" in text else (namespace, text)
+            out.append((res.NAD, ns, name, "network %r" % network.get("name")))
+    return out
+
+
     return bool(status.get("ready") or status.get("created") or status.get("printableStatus") in (
         "Running", "Paused", "Migrating", "Starting"))
 
@@ -346,6 +391,48 @@ class VmRunner:
 
     def write(self, plan):
         if plan.state == "absent":
+    def check_references(self, plans):
+        """Before anything is written: a VM whose PVC, DataVolume or NetworkAttachmentDefinition does
+        not exist fails (KubeVirt would accept it and leave it unable to start). In check mode that
+        is a warning (the task that creates the volume may be skipped too). Without the permission to
+        read them, the check is skipped with a warning."""
+        wanted = {}
+        for plan in plans:
+            if plan.error is not None or plan.state != "present" or plan.desired is None:
+                continue
+            if plan.template_only and plan.current is not None:
+                continue  # only labels, annotations or the run strategy change
+            for resource, namespace, name, where in references(plan.desired):
+                wanted.setdefault((resource, namespace, name), []).append((plan, where))
+        if not wanted:
+            return
+
+        def exists(key):
+            resource, namespace, name = key
+            found = self.client.get_or_none(resource, name, namespace)
+            if found is None and resource is res.DATAVOLUME:
+                # CDI may have garbage-collected a completed DataVolume; KubeVirt then uses its PVC.
+                found = self.client.get_or_none(res.PVC, name, namespace)
+            return found is not None
+
+        for key, found, error in service.parallel(exists, list(wanted)):
+            resource, namespace, name = key
+            if error is not None:
+                if isinstance(error, ApiError) and error.status == 403:
+                    self.warnings.append("Could not check that %s %s/%s exists (%s)." % (
+                        resource.kind, namespace, name, error.api_message or error.reason))
+                continue  # anything else: the write itself will tell
+            if found:
+                continue
+            for plan, where in wanted[key]:
+                text = "%s %s/%s (%s of %s %s/%s) does not exist; %s." % (
+                    resource.kind, namespace, name, where, self.kind, plan.namespace, plan.name,
+                    REFERENCE_HINTS[resource.kind])
+                if self.check_mode:
+                    self.warnings.append(text)
+                elif plan.error is None:
+                    plan.error = KubevirtError(text)
+
             changed, last = service.absent(self.client, self.resource, plan.name, plan.namespace, self.check_mode,
                                            current=plan.current, have_current=True)
             plan.outcome = service.Outcome(changed, plan.current, None, "delete" if changed else "none")
@@ -359,6 +446,7 @@ class VmRunner:
         self.fetch_current(plans)
         todo = [p for p in plans if p.error is None]
         for plan, _result, error in service.parallel(self.write, todo):
+        self.check_references(plans)
             if error is not None:
                 plan.error = error
         wait_error = None
@@ -657,6 +745,7 @@ class VmiRunner(VmRunner):
         self.fetch_current(plans)
         if plan.error is None:
             try:
+        self.check_references(plans)
                 self.write(plan)
             except KubevirtError as exc:
                 plan.error = exc

@@ -275,3 +275,88 @@ def test_bulk_item_secrets_are_masked_everywhere(run, client):
         {"name": "b", "cloud_init": {"user_data": "#cloud-config\npassword: bulk-secret-2\n"}}]}, diff=True)
     text = json.dumps(result)
     assert result["changed"] and "bulk-secret-1" not in text and "bulk-secret-2" not in text
+
+
+# -- objects the VM needs and the task does not create -------------------------------------------------
+NEEDS = dict(BASIC, name="app1", disks=[{"name": "root", "pvc": "app1-root"}, {"name": "data", "data_volume": "app1-data"},
+                                        {"name": "scratch", "data_volume_template": {"size": "1Gi"}}],
+             networks=[{"name": "default", "type": "pod"}, {"name": "br", "type": "multus", "network_name": "br1-net"}])
+
+
+def _put_needs(client, skip=()):
+    objs = {"pvc": {"kind": "PersistentVolumeClaim", "apiVersion": "v1", "metadata": {"name": "app1-root", "namespace": "demo"}},
+            "dv": {"kind": "DataVolume", "apiVersion": "cdi.kubevirt.io/v1beta1",
+                   "metadata": {"name": "app1-data", "namespace": "demo"}},
+            "nad": {"kind": "NetworkAttachmentDefinition", "apiVersion": "k8s.cni.cncf.io/v1",
+                    "metadata": {"name": "br1-net", "namespace": "demo"}}}
+    for key, obj in objs.items():
+        if key not in skip:
+            client.put(obj)
+
+
+@pytest.mark.parametrize("missing, message", [
+    ("pvc", "PersistentVolumeClaim demo/app1-root (volume 'root' of VirtualMachine demo/app1) does not exist; "
+            "create it first (virtops.kubevirt.volume with kind: pvc) or check the disk's pvc."),
+    ("dv", "DataVolume demo/app1-data (volume 'data' of VirtualMachine demo/app1) does not exist; create it first "
+           "(virtops.kubevirt.volume) or check the disk's data_volume."),
+    ("nad", "NetworkAttachmentDefinition demo/br1-net (network 'br' of VirtualMachine demo/app1) does not exist; "
+            "create it first (virtops.kubevirt.network) or check the network's network_name."),
+])
+def test_missing_reference_fails_before_writing(run, client, missing, message):
+    _put_needs(client, skip=(missing,))
+    result = run(dict(NEEDS))
+    assert result["failed"] and result["msg"] == message
+    assert stored_vm(client, "app1") is None
+    assert "APPLY" not in [c[0] for c in client.calls]
+
+
+def test_references_present_vm_created(run, client):
+    _put_needs(client)
+    result = run(dict(NEEDS))
+    assert result["changed"] and stored_vm(client, "app1") is not None
+
+
+def test_data_volume_garbage_collected_its_pvc_is_enough(run, client):
+    _put_needs(client, skip=("dv",))
+    client.put({"kind": "PersistentVolumeClaim", "apiVersion": "v1", "metadata": {"name": "app1-data", "namespace": "demo"}})
+    assert run(dict(NEEDS))["changed"]
+
+
+def test_missing_reference_in_check_mode_is_a_warning(run, client):
+    result = run(dict(NEEDS), check_mode=True)
+    assert result["changed"] and not result.get("failed")
+    assert "PersistentVolumeClaim demo/app1-root (volume 'root'" in warnings_text(result)
+
+
+def test_missing_reference_fails_only_that_vm_of_many(run, client):
+    _put_needs(client)
+    result = run({"namespace": "demo", "memory": "1Gi", "vms": [
+        {"name": "ok1", "disks": [{"name": "root", "pvc": "app1-root"}]},
+        {"name": "bad1", "disks": [{"name": "root", "pvc": "nosuch"}]}]})
+    assert result["failed"] and "1 of 2 VMs failed: demo/bad1: PersistentVolumeClaim demo/nosuch" in result["msg"]
+    assert stored_vm(client, "ok1") is not None and stored_vm(client, "bad1") is None
+
+
+def test_labels_only_update_does_not_check_references(run, client):
+    client.put({"kind": "VirtualMachine", "apiVersion": "kubevirt.io/v1", "metadata": {"name": "old1", "namespace": "demo"},
+                "spec": {"runStrategy": "Halted", "template": {"spec": {
+                    "domain": {"memory": {"guest": "1Gi"}, "devices": {}},
+                    "volumes": [{"name": "root", "persistentVolumeClaim": {"claimName": "gone"}}]}}}})
+    result = run({"name": "old1", "namespace": "demo", "labels": {"tier": "x"}})
+    assert result["changed"] and not result.get("failed")
+
+
+def test_forbidden_reference_read_is_a_warning(run, client, monkeypatch):
+    from ansible_collections.virtops.kubevirt.plugins.module_utils.errors import ApiError
+    real = client.get_or_none
+
+    def get_or_none(resource, name, namespace=None):
+        if resource is res.NAD:
+            raise ApiError(403, "GET", "/nad", {"reason": "Forbidden", "message": "nope"})
+        return real(resource, name, namespace)
+    monkeypatch.setattr(client, "get_or_none", get_or_none)
+    _put_needs(client, skip=("nad",))
+    result = run(dict(NEEDS))
+    assert result["changed"] and "Could not check that NetworkAttachmentDefinition demo/br1-net exists (nope)" in \
+        warnings_text(result)
+
