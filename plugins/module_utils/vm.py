@@ -141,6 +141,8 @@ def prepare(plan, default_namespace, kind="VirtualMachine"):
     meta = (definition or {}).get("metadata") or {}
     plan.name = p.get("name") or meta.get("name")
     plan.namespace = p.get("namespace") or meta.get("namespace") or default_namespace
+    if not plan.name:
+        raise InputError("name is required: set name, or metadata.name in definition.")
     vmspec.check_name(plan.name, "name")
     vmspec.check_namespace(plan.namespace)
     if plan.state == "absent":
@@ -246,8 +248,6 @@ def write_vm(client, plan, check_mode):
             plan.restart_required = True
 
 
-def _running(vm):
-    status = (vm or {}).get("status") or {}
 # -- what a VM needs that the task does not create ---------------------------------------------------
 REFERENCE_HINTS = {
     "PersistentVolumeClaim": "create it first (virtops.kubevirt.volume with kind: pvc) or check the disk's pvc",
@@ -293,6 +293,8 @@ def references(obj):
     return out
 
 
+def _running(vm):
+    status = (vm or {}).get("status") or {}
     return bool(status.get("ready") or status.get("created") or status.get("printableStatus") in (
         "Running", "Paused", "Migrating", "Starting"))
 
@@ -389,8 +391,6 @@ class VmRunner:
                 for plan in entry[2]:
                     plan.error = error
 
-    def write(self, plan):
-        if plan.state == "absent":
     def check_references(self, plans):
         """Before anything is written: a VM whose PVC, DataVolume or NetworkAttachmentDefinition does
         not exist fails (KubeVirt would accept it and leave it unable to start). In check mode that
@@ -433,6 +433,8 @@ class VmRunner:
                 elif plan.error is None:
                     plan.error = KubevirtError(text)
 
+    def write(self, plan):
+        if plan.state == "absent":
             changed, last = service.absent(self.client, self.resource, plan.name, plan.namespace, self.check_mode,
                                            current=plan.current, have_current=True)
             plan.outcome = service.Outcome(changed, plan.current, None, "delete" if changed else "none")
@@ -444,9 +446,9 @@ class VmRunner:
         self.wait_conditions()
         plans = self.plans()
         self.fetch_current(plans)
+        self.check_references(plans)
         todo = [p for p in plans if p.error is None]
         for plan, _result, error in service.parallel(self.write, todo):
-        self.check_references(plans)
             if error is not None:
                 plan.error = error
         wait_error = None
@@ -743,9 +745,9 @@ class VmiRunner(VmRunner):
             raise InputError("VirtualMachineInstance %s/%s would have no memory: set memory (e.g. 2Gi) or "
                              "spec.domain.memory.guest." % plan.key)
         self.fetch_current(plans)
+        self.check_references(plans)
         if plan.error is None:
             try:
-        self.check_references(plans)
                 self.write(plan)
             except KubevirtError as exc:
                 plan.error = exc

@@ -541,8 +541,11 @@ def template_spec(params, name, allow_templates=True):
         disks.append(ci_disk)
         volumes.append(ci_volume)
     raw = p.get("spec") or {}
-    if p.get("networks") is None and (raw.get("networks") is not None
-                                      or (raw.get("domain") or {}).get("devices", {}).get("interfaces") is not None):
+    if not isinstance(raw, dict):
+        raise InputError("spec must be a dict (a VirtualMachineInstance spec).")
+    raw_domain = _typed(raw.get("domain"), "dict", "spec.domain")
+    raw_devices = _typed(raw_domain.get("devices"), "dict", "spec.domain.devices")
+    if p.get("networks") is None and (raw.get("networks") is not None or raw_devices.get("interfaces") is not None):
         interfaces, networks = None, None
     else:
         interfaces, networks = build_networks(p.get("networks"))
@@ -571,22 +574,38 @@ def template_spec(params, name, allow_templates=True):
         check_name(p["hostname"], "hostname")
         spec["hostname"] = p["hostname"]
     if raw:
-        if not isinstance(raw, dict):
-            raise InputError("spec must be a dict (a VirtualMachineInstance spec).")
         spec = deep_merge(spec, raw)
     _check_pairs(spec)
     return spec, dv_templates
 
 
+def _typed(value, kind, path):
+    """``value`` if it is a ``kind`` (dict or list; a list of dicts for 'items'), else InputError naming ``path``."""
+    if value is None:
+        return {} if kind == "dict" else []
+    want = dict if kind == "dict" else list
+    if not isinstance(value, want):
+        raise InputError("%s must be a %s, got %s %r." % (
+            path, "mapping" if kind == "dict" else "list", type(value).__name__, value))
+    if kind == "items":
+        for index, item in enumerate(value):
+            if not isinstance(item, dict):
+                raise InputError("%s[%d] must be a mapping, got %s %r." % (path, index, type(item).__name__, item))
+    return value
+
+
 def _check_pairs(spec):
     """Every disk has a volume, every interface a network (KubeVirt's own rules, said earlier)."""
-    devices = (spec.get("domain") or {}).get("devices") or {}
-    volumes = {v.get("name") for v in spec.get("volumes") or []}
-    for disk in devices.get("disks") or []:
+    domain = _typed(spec.get("domain"), "dict", "spec.domain")
+    devices = _typed(domain.get("devices"), "dict", "spec.domain.devices")
+    disks = _typed(devices.get("disks"), "items", "spec.domain.devices.disks")
+    interfaces = _typed(devices.get("interfaces"), "items", "spec.domain.devices.interfaces")
+    volumes = {v.get("name") for v in _typed(spec.get("volumes"), "items", "spec.volumes")}
+    for disk in disks:
         if disk.get("name") not in volumes:
             raise InputError("disk %r has no volume of the same name in spec.volumes; add one." % disk.get("name"))
-    nets = {n.get("name") for n in spec.get("networks") or []}
-    ifaces = {i.get("name") for i in devices.get("interfaces") or []}
+    nets = {n.get("name") for n in _typed(spec.get("networks"), "items", "spec.networks")}
+    ifaces = {i.get("name") for i in interfaces}
     missing = sorted(ifaces - nets)
     if missing:
         raise InputError("interface %r has no network of the same name in spec.networks; add one." % missing[0])

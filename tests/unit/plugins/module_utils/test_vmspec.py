@@ -355,3 +355,19 @@ def test_redact_and_redact_pair():
     assert vmspec.REDACTED_CHANGED in repr(after)
     same_b, same_a = vmspec.redact_pair(vm, vm)
     assert same_b == same_a
+
+
+@pytest.mark.parametrize("raw, message", [
+    ({"domain": {"devices": {"disks": "all of them"}}}, "spec.domain.devices.disks must be a list, got str 'all of them'."),
+    ({"domain": {"devices": {"disks": ["root"]}}}, "spec.domain.devices.disks[0] must be a mapping, got str 'root'."),
+    ({"domain": "big"}, "spec.domain must be a mapping, got str 'big'."),
+    ({"domain": {"devices": []}}, "spec.domain.devices must be a mapping, got list []."),
+    ({"volumes": {"root": {}}}, "spec.volumes must be a list, got dict {'root': {}}."),
+    ({"networks": [None]}, "spec.networks[0] must be a mapping, got NoneType None."),
+    ({"domain": {"devices": {"interfaces": "eth0"}}}, "spec.domain.devices.interfaces must be a list, got str 'eth0'."),
+    ("domain: {}", "spec must be a dict (a VirtualMachineInstance spec)."),
+])
+def test_malformed_raw_spec_names_the_field(raw, message):
+    with pytest.raises(InputError) as err:
+        vmspec.build_vm(dict(BASE, spec=raw), "vm1", "ns1")
+    assert str(err.value) == message

@@ -360,3 +360,7 @@ def test_forbidden_reference_read_is_a_warning(run, client, monkeypatch):
     assert result["changed"] and "Could not check that NetworkAttachmentDefinition demo/br1-net exists (nope)" in \
         warnings_text(result)
 
+
+def test_definition_without_a_name_says_where_to_put_it(run, client):
+    result = run({"namespace": "demo", "definition": {"kind": "VirtualMachine", "spec": {"template": {"spec": {}}}}})
+    assert result["failed"] and result["msg"] == "name is required: set name, or metadata.name in definition."
