@@ -80,6 +80,10 @@ class ApiError(KubevirtError):
         return self.status == 409
 
 
+# Server-side apply of an object with a field the schema does not declare: kube-apiserver answers
+# 500 ("failed to create typed patch object (ns/name; group/version, Kind=...): .spec.x: field not
+# declared in schema"), though the request, not the server, is at fault.
+_TYPED_PATCH_RE = re.compile(r"^failed to create typed patch object \([^)]*\):\s*")
 _QUANTITY_HINT_RE = re.compile(r"quantit|must match the regular expression.*\^\(\[\+-\]", re.I)
 
 
@@ -120,6 +124,9 @@ def hint_for(err, ref=None):
         return "choose another name or manage the existing object"
     if status == 409:
         return "another writer changed it at the same time; run the task again"
+    if _TYPED_PATCH_RE.search(msg):
+        return ("a field is not in the schema of the object: check its name and place in spec or definition "
+                "(kubectl explain shows the schema)")
     if status in (422, 400) and _QUANTITY_HINT_RE.search(msg + _causes(err)):
         return "write sizes as Kubernetes quantities such as 2Gi or 512Mi"
     if status == 429 or status >= 500:
@@ -135,7 +142,8 @@ def describe(err, action, ref):
     """
     if not isinstance(err, ApiError):
         return str(err)
-    why = _strip_period(err.api_message) or ("HTTP %d %s" % (err.status, err.reason)).strip()
+    why = _strip_period(_TYPED_PATCH_RE.sub("", err.api_message or "")) or (
+        "HTTP %d %s" % (err.status, err.reason)).strip()
     causes = _causes(err)
     if causes and causes not in why:
         why = "%s (%s)" % (why, causes)

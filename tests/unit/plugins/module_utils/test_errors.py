@@ -56,3 +56,12 @@ def test_api_error_str_and_flags():
 def test_one_line():
     assert errors.one_line("a\n  b\tc") == "a b c"
     assert errors.one_line("x" * 500, 10) == "xxxxxxx..."
+
+
+def test_apply_with_a_field_the_schema_lacks_is_not_blamed_on_the_server():
+    body = {"reason": "", "message": "failed to create typed patch object (demo/web1; kubevirt.io/v1, "
+                                     "Kind=VirtualMachine): .spec.template.spec.domain.cpuu: field not declared in schema"}
+    text = errors.describe(ApiError(500, "PATCH", "https://x/apis", body, attempts=1), "create", REF)
+    assert text == ("Could not create VirtualMachine demo/web1: .spec.template.spec.domain.cpuu: field not declared "
+                    "in schema; a field is not in the schema of the object: check its name and place in spec or "
+                    "definition (kubectl explain shows the schema).")
