@@ -679,7 +679,8 @@ class Client:
                 if attempt < attempts:
                     # 429: the server refused the request before acting on it, so any request is sent again.
                     again = "send" if status == 429 else (
-                        self._again(retry, verify, True) if status in RETRY_STATUSES else None)
+                        self._again(retry, verify, True) if status in RETRY_STATUSES and not _schema_error(raw)
+                        else None)
                     if again == "done":
                         return {}
                     if again == "send":
@@ -898,6 +899,11 @@ def _decode(raw, status):
     except ValueError:
         text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
         return text if status >= 400 else {"text": text}
+
+
+def _schema_error(raw):
+    """kube-apiserver answers 500 to a server-side apply with a field the schema lacks: the same again each time."""
+    return isinstance(raw, bytes) and b"failed to create typed patch object" in raw
 
 
 def _reason(exc):

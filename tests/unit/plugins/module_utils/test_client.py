@@ -423,3 +423,12 @@ def test_kubeconfig_exec_failure_is_one_sentence(tmp_path):
     with pytest.raises(ConfigError) as exc:
         kclient.resolve_connection({"kubeconfig": path}, {})
     assert "Could not get credentials for context 'main'" in str(exc.value)
+
+
+def test_apply_with_a_field_the_schema_lacks_is_not_retried():
+    body = {"kind": "Status", "message": "failed to create typed patch object (n/a; kubevirt.io/v1, Kind=VirtualMachine): "
+                                         ".spec.x: field not declared in schema"}
+    client, pool, sleeps = make_client([FakeResponse(500, body), FakeResponse(200, {})])
+    with pytest.raises(ApiError) as exc:
+        client.apply(res.VM, {"metadata": {"name": "a", "namespace": "n"}})
+    assert exc.value.status == 500 and len(pool.sent) == 1 and not sleeps
