@@ -55,6 +55,32 @@ def vm_provision_items(vms, namespace=None, defaults=None):
     return out
 
 
+def vm_provision_errors(items):
+    """One message per VM item the vm module would reject before writing anything (option types and
+    choices, names, quantities, disks, networks, cloud-init), checked here without the API so that the
+    role fails before it creates volumes or networks. Empty when every item is fine."""
+    from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
+
+    from ansible_collections.virtops.kubevirt.plugins.module_utils import vm as vm_utils
+    from ansible_collections.virtops.kubevirt.plugins.module_utils.errors import InputError
+
+    validator = ArgumentSpecValidator(vm_utils.VM_ITEM_SPEC, mutually_exclusive=vm_utils.VM_MUTUALLY_EXCLUSIVE,
+                                      required_one_of=[("name", "definition")])
+    out = []
+    for index, item in enumerate(_items(items, "vm_provision_errors")):
+        label = "vm_provision_vms[%d] (%s)" % (index, item.get("name"))
+        result = validator.validate(plain(item))
+        if result.error_messages:
+            out.append("%s: %s." % (label, "; ".join(result.error_messages)))
+            continue
+        plan = vm_utils.Plan(index, result.validated_parameters)
+        try:
+            vm_utils.prepare(plan, item.get("namespace") or "default")
+        except InputError as exc:
+            out.append("%s: %s" % (label, exc))
+    return out
+
+
 def vm_provision_keys(items, namespace=None):
     """'namespace/name' of each VM item ('*/name' when no namespace is known)."""
     return ["%s/%s" % (i.get("namespace") or namespace or "*", i["name"]) for i in _items(items, "vm_provision_keys")]
@@ -504,6 +530,7 @@ class FilterModule(object):
             "labels_from_text": labels_from_text,
             "names_from_text": names_from_text,
             "vm_provision_items": vm_provision_items,
+            "vm_provision_errors": vm_provision_errors,
             "vm_provision_keys": vm_provision_keys,
             "vm_provision_namespaces": vm_provision_namespaces,
             "async_job_finished": async_job_finished,

@@ -227,3 +227,25 @@ def test_power_rows():
 def test_human_seconds():
     assert [p.human_seconds(s) for s in (None, 0, 59.6, 65, 3600, 7322)] == ["-", "0s", "1m00s", "1m05s", "1h00m",
                                                                              "2h02m"]
+
+
+# -- vm_provision_errors: what the vm module would reject, found before the role creates anything -----
+def test_provision_errors_none_for_good_items():
+    items = p.vm_provision_items([{"name": "a", "memory": "1Gi", "disks": [{"name": "root", "pvc": "a-root"}]},
+                                  "b"], "demo", {"memory": "512Mi"})
+    assert p.vm_provision_errors(items) == []
+
+
+@pytest.mark.parametrize("item, message", [
+    ({"name": "a", "memory": "2GB"}, "vm_provision_vms[0] (a): memory '2GB' is not a Kubernetes quantity; did you mean '2Gi'?"),
+    ({"name": "Bad_Name", "memory": "1Gi"}, "vm_provision_vms[0] (Bad_Name): name 'Bad_Name' is invalid"),
+    ({"name": "a", "memory": "1Gi", "run_strategy": "Sometimes"},
+     "vm_provision_vms[0] (a): value of run_strategy must be one of: Always, Halted, Manual, RerunOnFailure, Once, "
+     "got: Sometimes."),
+    ({"name": "a", "memory": "1Gi", "disks": [{"name": "root"}]}, "vm_provision_vms[0] (a): disk 'root' has no source"),
+    ({"name": "a", "memory": "1Gi", "cloud_init": {"user_data": "#cloud-config\n" + "#" * 3000}},
+     "vm_provision_vms[0] (a): cloud_init user data is 3014 bytes, over KubeVirt's 2048-byte limit"),
+])
+def test_provision_errors_name_the_item(item, message):
+    errors = p.vm_provision_errors(p.vm_provision_items([{"name": "ok", "memory": "1Gi"}, item], "demo"))
+    assert len(errors) == 1 and errors[0].startswith(message.replace("[0]", "[1]"))
