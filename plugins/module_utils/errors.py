@@ -145,7 +145,7 @@ def describe(err, action, ref):
     why = _strip_period(_TYPED_PATCH_RE.sub("", err.api_message or "")) or (
         "HTTP %d %s" % (err.status, err.reason)).strip()
     causes = _causes(err)
-    if causes and causes not in why:
+    if causes and _strip_period(causes) not in why:
         why = "%s (%s)" % (why, causes)
     if err.status == 404 and (err.status_details or {}).get("kind") == "namespaces":
         name = (err.status_details or {}).get("name") or ""

@@ -65,3 +65,11 @@ def test_apply_with_a_field_the_schema_lacks_is_not_blamed_on_the_server():
     assert text == ("Could not create VirtualMachine demo/web1: .spec.template.spec.domain.cpuu: field not declared "
                     "in schema; a field is not in the schema of the object: check its name and place in spec or "
                     "definition (kubectl explain shows the schema).")
+
+
+def test_a_cause_that_repeats_the_message_is_not_repeated():
+    text = "spec.volumes[0].cloudInitNoCloud userdata exceeds 2048 byte limit. Should use UserDataSecretRef."
+    body = {"reason": "Invalid", "message": 'admission webhook "v.kubevirt.io" denied the request: ' + text[:-1],
+            "details": {"causes": [{"message": text}]}}
+    assert errors.describe(ApiError(422, "PATCH", "u", body), "create", REF) == (
+        'Could not create VirtualMachine demo/web1: admission webhook "v.kubevirt.io" denied the request: ' + text)
