@@ -7,21 +7,13 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping
 
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.virtops.kubevirt.plugins.filter.health import merge_rules, plain, vm_health_totals, vm_key
+from ansible_collections.virtops.kubevirt.plugins.module_utils.facts import redact
 
 REDACTED = "<redacted>"
-# Keys whose values are secrets wherever they appear (compared without case, '_' and '-').
-SECRET_KEYS = frozenset(k.replace("_", "").lower() for k in (
-    "userData", "userDataBase64", "networkData", "networkDataBase64", "password", "passwd", "plain_text_passwd",
-    "chpasswd", "api_key", "apiKey", "token", "bearer", "authorization", "client_key", "private_key",
-    "privateKey", "ssh_private_key", "stringData", "secret_value", "K8S_AUTH_API_KEY", "K8S_AUTH_PASSWORD",
-))
-# Strings that are cloud-init documents or carry passwords, whatever their key.
-SECRET_TEXT = re.compile(r"(#cloud-config|#!\s*/bin/|chpasswd|password\s*[:=])", re.IGNORECASE)
 
 DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$")
 UNITS = {"ms": 0.001, "s": 1, None: 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -44,21 +36,9 @@ def duration_seconds(value):
 
 
 def redact_secrets(data):
-    """A deep copy of ``data`` with secret values (by key or by content) replaced by '<redacted>'."""
-    if isinstance(data, Mapping):
-        out = {}
-        for key, value in data.items():
-            norm = str(key).replace("_", "").replace("-", "").lower()
-            if norm in SECRET_KEYS and value not in (None, "", [], {}):
-                out[key] = REDACTED
-            else:
-                out[key] = redact_secrets(value)
-        return out
-    if isinstance(data, (list, tuple)):
-        return [redact_secrets(v) for v in data]
-    if isinstance(data, str) and SECRET_TEXT.search(data):
-        return REDACTED
-    return data
+    """A deep copy of ``data`` with secret values replaced by '<redacted>': the collection's one redaction
+    (module_utils.facts.redact: cloud-init data, secret keys, cloud-config text, kubectl's last-applied copy)."""
+    return redact(data, marker=REDACTED)
 
 
 def _split_name(name, default_namespace=None):

@@ -9,6 +9,10 @@ and if not, why (one line).
 
 from __future__ import annotations
 
+import json
+import re
+from collections.abc import Mapping
+
 from ansible_collections.virtops.kubevirt.plugins.module_utils.errors import one_line
 
 # Condition type -> the status that is healthy. Others are reported when they look bad.
@@ -444,50 +448,126 @@ REDACTED_CHANGED = "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER (changed)"
 
 
 # -- secrets ---------------------------------------------------------------------------------------
+# One redaction for everything the collection shows: module results and diffs, lookups, inventory
+# host variables and the vm_monitor report. A value is a secret when
+#   * it is the user or network data of a cloud-init volume (cloudInitNoCloud, cloudInitConfigDrive),
+#   * its key names a secret wherever it is (password, token, api_key, userData... compared without
+#     case, '_' and '-'), or
+#   * it is a string that reads like cloud-init or a password assignment (#cloud-config, chpasswd,
+#     'password:'), whatever its key.
+# kubectl's client-side apply keeps a copy of the whole object in the annotation
+# kubectl.kubernetes.io/last-applied-configuration: that JSON is parsed and redacted by the same
+# rules (replaced whole when it can't be parsed).
+LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
+_CLOUD_INIT_SOURCES = ("cloudInitNoCloud", "cloudInitConfigDrive")
 _SECRET_KEYS = ("userData", "userDataBase64", "networkData", "networkDataBase64")
 
 
-def redact(obj):
-    """A copy with cloud-init user/network data replaced (they may hold passwords and keys)."""
-    if isinstance(obj, dict):
+def _norm(key):
+    return str(key).replace("_", "").replace("-", "").lower()
+
+
+SECRET_KEYS = frozenset(_norm(k) for k in _SECRET_KEYS + (
+    "password", "passwd", "plain_text_passwd", "chpasswd", "api_key", "token", "bearer", "authorization",
+    "client_key", "private_key", "ssh_private_key", "stringData", "secret_value", "K8S_AUTH_API_KEY",
+    "K8S_AUTH_PASSWORD", "proxy_basic_auth", "basic_auth"))
+SECRET_TEXT = re.compile(r"(#cloud-config|#!\s*/bin/|chpasswd|password\s*[:=])", re.IGNORECASE)
+_EMPTY = (None, "", [], {})
+
+
+def _secret(key, value, parent):
+    """Is ``value`` (under ``key``, in a mapping under ``parent``) a secret by where it is?"""
+    if value is None or (isinstance(value, (list, dict, str)) and not value):
+        return False
+    return (parent in _CLOUD_INIT_SOURCES and key in _SECRET_KEYS) or _norm(key) in SECRET_KEYS
+
+
+def _redact_json_text(text, marker):
+    try:
+        return json.dumps(redact(json.loads(text), marker), sort_keys=True)
+    except (TypeError, ValueError):
+        return marker
+
+
+def redact(obj, marker=REDACTED, _parent=None):
+    """A copy of ``obj`` with its secrets (see above) replaced by ``marker``."""
+    if isinstance(obj, Mapping):
         out = {}
         for key, value in obj.items():
-            if key in ("cloudInitNoCloud", "cloudInitConfigDrive") and isinstance(value, dict):
-                out[key] = {k: (REDACTED if k in _SECRET_KEYS and v else redact(v)) for k, v in value.items()}
+            if _secret(key, value, _parent):
+                out[key] = marker
+            elif key == LAST_APPLIED and isinstance(value, str):
+                out[key] = _redact_json_text(value, marker)
             else:
-                out[key] = redact(value)
+                out[key] = redact(value, marker, key)
         return out
-    if isinstance(obj, list):
-        return [redact(v) for v in obj]
+    if isinstance(obj, (list, tuple)):
+        return [redact(v, marker, _parent) for v in obj]
+    if isinstance(obj, str) and SECRET_TEXT.search(obj):
+        return marker
     return obj
 
 
-def redact_pair(before, after):
-    """Redacted copies of two objects for a diff; a changed secret shows as REDACTED_CHANGED in after."""
-    if isinstance(before, dict) and isinstance(after, dict):
-        b_out, a_out = {}, {}
-        for key in set(before) | set(after):
-            b, a = before.get(key), after.get(key)
-            if key in ("cloudInitNoCloud", "cloudInitConfigDrive") and isinstance(b, dict) and isinstance(a, dict):
-                b_out[key], a_out[key] = redact({key: b})[key], redact({key: a})[key]
-                for k in _SECRET_KEYS:
-                    if a.get(k) and b.get(k) and a[k] != b[k]:
-                        a_out[key][k] = REDACTED_CHANGED
+def secret_values(obj, _parent=None):
+    """The strings ``redact`` would hide in ``obj`` (to mask them in a module's whole output)."""
+    found = set()
+    if isinstance(obj, Mapping):
+        for key, value in obj.items():
+            if _secret(key, value, _parent):
+                found.update(_strings(value))
+            elif key == LAST_APPLIED and isinstance(value, str):
+                try:
+                    found.update(secret_values(json.loads(value)))
+                except (TypeError, ValueError):
+                    found.add(value)
             else:
-                if key in before:
-                    b_out[key] = b
-                if key in after:
-                    a_out[key] = a
-                if key in before and key in after:
-                    b_out[key], a_out[key] = redact_pair(b, a)
-                elif key in before:
-                    b_out[key] = redact(b)
-                else:
-                    a_out[key] = redact(a)
+                found.update(secret_values(value, key))
+    elif isinstance(obj, (list, tuple)):
+        for value in obj:
+            found.update(secret_values(value, _parent))
+    elif isinstance(obj, str) and SECRET_TEXT.search(obj):
+        found.add(obj)
+    return found
+
+
+def _strings(value):
+    if isinstance(value, str):
+        return {value}
+    if isinstance(value, Mapping):
+        value = list(value.values())
+    if isinstance(value, (list, tuple)):
+        return set().union(*[_strings(v) for v in value]) if value else set()
+    return {str(value)}
+
+
+def redact_pair(before, after, marker=REDACTED, _parent=None):
+    """Redacted copies of two objects for a diff; a secret that changed shows as REDACTED_CHANGED in after."""
+    if isinstance(before, Mapping) and isinstance(after, Mapping):
+        b_out, a_out = {}, {}
+        for key in list(before) + [k for k in after if k not in before]:
+            in_b, in_a = key in before, key in after
+            b, a = before.get(key), after.get(key)
+            if (in_b and _secret(key, b, _parent)) or (in_a and _secret(key, a, _parent)) or (
+                    key == LAST_APPLIED and isinstance(b if in_b else a, str)):
+                if in_b:
+                    b_out[key] = redact({key: b}, marker, _parent)[key]
+                if in_a:
+                    a_out[key] = redact({key: a}, marker, _parent)[key]
+                    if in_b and b != a and b not in _EMPTY and a not in _EMPTY:
+                        a_out[key] = REDACTED_CHANGED if a_out[key] == marker else a_out[key]
+            elif in_b and in_a:
+                b_out[key], a_out[key] = redact_pair(b, a, marker, key)
+            elif in_b:
+                b_out[key] = redact(b, marker, key)
+            else:
+                a_out[key] = redact(a, marker, key)
         return b_out, a_out
-    if isinstance(before, list) and isinstance(after, list):
-        pairs = [redact_pair(b, a) for b, a in zip(before, after)]
-        b_out = [p[0] for p in pairs] + [redact(v) for v in before[len(after):]]
-        a_out = [p[1] for p in pairs] + [redact(v) for v in after[len(before):]]
+    if isinstance(before, (list, tuple)) and isinstance(after, (list, tuple)):
+        pairs = [redact_pair(b, a, marker, _parent) for b, a in zip(before, after)]
+        b_out = [p[0] for p in pairs] + [redact(v, marker, _parent) for v in before[len(after):]]
+        a_out = [p[1] for p in pairs] + [redact(v, marker, _parent) for v in after[len(before):]]
         return b_out, a_out
-    return redact(before), redact(after)
+    b_out, a_out = redact(before, marker, _parent), redact(after, marker, _parent)
+    if a_out == marker and b_out == marker and before != after:
+        a_out = REDACTED_CHANGED
+    return b_out, a_out

@@ -265,7 +265,7 @@ def pairs(data, include_stopped=True, include_vmis=True):
 
 
 def _public_annotations(obj):
-    return {k: v for k, v in (_meta(obj).get("annotations") or {}).items() if k not in HIDDEN_ANNOTATIONS}
+    return facts.redact({k: v for k, v in (_meta(obj).get("annotations") or {}).items() if k not in HIDDEN_ANNOTATIONS})
 
 
 def _ref_name(spec, key):

@@ -144,32 +144,15 @@ def _key(obj):
     return meta.get("namespace"), meta.get("name")
 
 
-LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
+LAST_APPLIED = facts.LAST_APPLIED
 
 
 def clean_object(obj):
-    """An object for users: no managedFields, cloud-init data redacted (also in kubectl's last-applied copy)."""
+    """An object for users (lookups, inventory host variables): the collection's one redaction
+    (facts.redact: cloud-init data and other secrets, also in kubectl's last-applied copy), no managedFields."""
     from ansible_collections.virtops.kubevirt.plugins.module_utils.service import redacted
 
-    if not obj:
-        return obj
-    meta = dict(obj.get("metadata") or {})
-    meta.pop("managedFields", None)
-    annotations = meta.get("annotations") or {}
-    if LAST_APPLIED in annotations:
-        meta["annotations"] = dict(annotations)
-        meta["annotations"][LAST_APPLIED] = redact_last_applied(annotations[LAST_APPLIED], redacted)
-    return redacted(dict(obj, metadata=meta))
-
-
-def redact_last_applied(text, redact):
-    """kubectl's copy of the applied object may hold cloud-init secrets too: redact it the same way."""
-    import json
-
-    try:
-        return json.dumps(redact(json.loads(text)), sort_keys=True)
-    except (TypeError, ValueError):
-        return "REDACTED"
+    return redacted(obj) if obj else obj
 
 
 # -- vmi_address ---------------------------------------------------------------------------------

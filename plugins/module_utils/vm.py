@@ -711,7 +711,17 @@ class VmRunner:
         self.module.exit_json(**payload)
 
 
+def mask_inline_secrets(module):
+    """Cloud-init data written inline in definition or spec (also of vms items) is no no_log option:
+    have Ansible mask it in all of the task's output (invocation, messages) as it masks the options."""
+    p = module.params
+    sources = [p.get("definition"), p.get("spec")] + [i for i in p.get("vms") or [] if isinstance(i, dict)]
+    for source in sources:
+        module.no_log_values.update(v for v in facts.secret_values(source) if len(v) >= 4)
+
+
 def run_vm_module(module):
+    mask_inline_secrets(module)
     client = service.connect_module(module)
     runner = VmRunner(module, client)
     try:
@@ -792,6 +802,7 @@ class VmiRunner(VmRunner):
 
 
 def run_vmi_module(module):
+    mask_inline_secrets(module)
     client = service.connect_module(module)
     runner = VmiRunner(module, client)
     try:

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from ansible_collections.virtops.kubevirt.plugins.module_utils import lookups
+from ansible_collections.virtops.kubevirt.plugins.module_utils import facts, lookups
 from ansible_collections.virtops.kubevirt.plugins.module_utils.errors import InputError, KubevirtError
 
 from kvfakes import FakeClient, running_vmi
@@ -65,7 +65,7 @@ def test_clean_object_redacts_everywhere():
     assert "userData" in obj["metadata"]["annotations"][lookups.LAST_APPLIED]
     bad = vm_obj("y")
     bad["metadata"]["annotations"][lookups.LAST_APPLIED] = "{not json " + SECRET
-    assert lookups.clean_object(bad)["metadata"]["annotations"][lookups.LAST_APPLIED] == "REDACTED"
+    assert lookups.clean_object(bad)["metadata"]["annotations"][lookups.LAST_APPLIED] == facts.REDACTED
 
 
 # -- vm -------------------------------------------------------------------------------------------

@@ -364,3 +364,28 @@ def test_forbidden_reference_read_is_a_warning(run, client, monkeypatch):
 def test_definition_without_a_name_says_where_to_put_it(run, client):
     result = run({"namespace": "demo", "definition": {"kind": "VirtualMachine", "spec": {"template": {"spec": {}}}}})
     assert result["failed"] and result["msg"] == "name is required: set name, or metadata.name in definition."
+
+
+# -- secrets --------------------------------------------------------------------------------------------
+UD_SECRET = "Unit-UserData-Secret-4411"
+
+
+def test_inline_user_data_of_a_definition_is_masked_everywhere(run, client):
+    definition = {"kind": "VirtualMachine", "metadata": {"name": "d1"}, "spec": {"template": {"spec": {
+        "domain": {"memory": {"guest": "1Gi"}, "devices": {"disks": [{"name": "ci", "disk": {}}]}},
+        "volumes": [{"name": "ci", "cloudInitNoCloud": {"userData": "runcmd: [%s]" % UD_SECRET}}]}}}}
+    result = run({"namespace": "demo", "definition": definition}, diff=True)
+    assert result["changed"] and UD_SECRET not in json.dumps(result)
+    assert result["invocation"]["module_args"]["definition"]["spec"]["template"]["spec"]["volumes"][0][
+        "cloudInitNoCloud"]["userData"] == "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER"
+
+
+def test_last_applied_annotation_is_redacted_in_results_and_diffs(run, client):
+    vm = {"kind": "VirtualMachine", "apiVersion": "kubevirt.io/v1", "metadata": {"name": "web1", "namespace": "demo"},
+          "spec": {"runStrategy": "Halted", "template": {"spec": {
+              "domain": {"memory": {"guest": "1Gi"}, "devices": {}},
+              "volumes": [{"name": "ci", "cloudInitNoCloud": {"userData": "token %s" % UD_SECRET}}]}}}}
+    vm["metadata"]["annotations"] = {"kubectl.kubernetes.io/last-applied-configuration": json.dumps(vm)}
+    client.put(vm)
+    result = run({"name": "web1", "namespace": "demo", "labels": {"a": "b"}}, diff=True)
+    assert result["changed"] and UD_SECRET not in json.dumps(result)
