@@ -121,8 +121,21 @@ AUTH_ARG_MAP = {
 _BOOL_OPTIONS = ("validate_certs", "persist_config")
 
 
-def _env_bool(value):
-    return str(value).strip().lower() not in ("0", "false", "no", "off", "")
+_TRUE = ("1", "true", "yes", "on", "y", "t")
+_FALSE = ("0", "false", "no", "off", "n", "f")
+
+
+def _env_bool(value, name="the variable"):
+    """A boolean environment variable; empty counts as unset (None). Anything else that is not a boolean
+    is an error, so that a typo in K8S_AUTH_VERIFY_SSL never turns TLS verification off."""
+    text = str(value).strip().lower()
+    if not text:
+        return None
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise ConfigError("%s=%r is not a boolean; use true or false." % (name, value))
 
 
 def auth_settings(params, environ=None):
@@ -147,13 +160,16 @@ def auth_settings(params, environ=None):
             if headers:
                 auth[option] = headers
             continue
-        env_value = environ.get("K8S_AUTH_%s" % option.upper())
-        if env_value is None:
-            env_value = environ.get("K8S_AUTH_%s" % client_name.upper())
+        env_name = "K8S_AUTH_%s" % option.upper()
+        if environ.get(env_name) is None:
+            env_name = "K8S_AUTH_%s" % client_name.upper()
+        env_value = environ.get(env_name)
         if env_value is None:
             continue
         if option in _BOOL_OPTIONS:
-            env_value = _env_bool(env_value)
+            env_value = _env_bool(env_value, env_name)
+            if env_value is None:
+                continue
         elif option == "impersonate_groups":
             env_value = [g.strip() for g in env_value.split(",") if g.strip()]
         auth[option] = env_value
@@ -170,6 +186,7 @@ class Connection:
         self.username = None
         self.password = None
         self.verify = True
+        self.verify_off_by = None  # what turned TLS verification off, for the warning
         self.ca_file = None
         self.ca_data = None
         self.cert_file = None
@@ -322,6 +339,7 @@ def _from_kubeconfig(conn, auth, environ):
     conn.host = cluster.get("server")
     if cluster.get("insecure-skip-tls-verify"):
         conn.verify = False
+        conn.verify_off_by = "insecure-skip-tls-verify in the kubeconfig %s" % described
     if cluster.get("certificate-authority-data"):
         conn.ca_data = _b64(cluster["certificate-authority-data"], "certificate-authority-data").decode()
     elif cluster.get("certificate-authority"):
@@ -443,6 +461,7 @@ def resolve_connection(params, environ=None):
         conn.password = auth["password"]
     if auth.get("validate_certs") is not None:
         conn.verify = bool(auth["validate_certs"])
+        conn.verify_off_by = None if conn.verify else "validate_certs false (or K8S_AUTH_VERIFY_SSL)"
     if auth.get("ca_cert"):
         conn.ca_file, conn.ca_data = auth["ca_cert"], None
     if auth.get("client_cert"):
@@ -562,8 +581,9 @@ class Client:
         self._headers = conn.headers()
         self._groups = conn.impersonate_groups or []
         if not conn.verify and conn.host.startswith("https://"):
-            self.warnings.append("TLS verification of the API server %s is off (validate_certs false or "
-                                 "insecure-skip-tls-verify in the kubeconfig)." % conn.host)
+            self.warnings.append("TLS verification of the API server %s is off (%s): its identity is not checked; "
+                                 "give its CA with ca_cert instead." % (
+                                     conn.host, conn.verify_off_by or "validate_certs false"))
         self._pool = pool if pool is not None else self._make_pool()
 
     def _make_pool(self):
@@ -934,9 +954,9 @@ def _tls_message(host, exc):
     if "CERTIFICATE_VERIFY_FAILED" in text or "certificate verify failed" in text:
         detail = text.split("certificate verify failed:", 1)[-1].strip(" )'\"]") if "certificate verify failed:" \
             in text else "certificate verify failed"
-        return ("TLS verification of the API server %s failed (%s); check ca_cert (K8S_AUTH_SSL_CA_CERT) or the "
-                "kubeconfig's certificate-authority: it must hold the CA that signed the server's certificate." % (
-                    host, errors.one_line(detail, 150)))
+        return ("TLS verification of the API server %s failed: its certificate could not be verified (%s); check "
+                "ca_cert (K8S_AUTH_SSL_CA_CERT) or the kubeconfig's certificate-authority: it must hold the CA that "
+                "signed the server's certificate." % (host, errors.one_line(detail, 150)))
     return "The TLS connection to the API server %s failed (%s); check ca_cert, client_cert and client_key." % (
         host, errors.one_line(text, 200))
 

@@ -75,7 +75,12 @@ def normalize_connection(index, raw):
         if opts.get(key) is not None and not isinstance(opts[key], str):
             raise InputError("connections[%d].%s must be a string." % (index, key))
     if "validate_certs" in auth and isinstance(auth["validate_certs"], str):
-        auth["validate_certs"] = auth["validate_certs"].strip().lower() in ("1", "true", "yes", "on")
+        text = auth["validate_certs"].strip().lower()
+        if text not in ("1", "true", "yes", "on", "0", "false", "no", "off"):
+            # A typo must not turn TLS verification off.
+            raise InputError("connections[%d].validate_certs %r is not a boolean; use true or false." % (
+                index, auth["validate_certs"]))
+        auth["validate_certs"] = text in ("1", "true", "yes", "on")
     return auth, opts
 
 

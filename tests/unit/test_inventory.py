@@ -408,3 +408,14 @@ def test_verify_file():
 
     plugin = InventoryModule()
     assert not plugin.verify_file("/nonexistent/demo.yml")
+
+
+@pytest.mark.parametrize("value, expected", [("true", True), ("no", False), ("OFF", False)])
+def test_connection_validate_certs_strings(value, expected):
+    auth, _opts = inv.normalize_connection(0, {"validate_certs": value})
+    assert auth["validate_certs"] is expected
+
+
+def test_connection_validate_certs_typo_is_an_error_not_off():
+    with pytest.raises(InputError, match=r"connections\[0\].validate_certs 'ture' is not a boolean"):
+        inv.normalize_connection(0, {"validate_certs": "ture"})

@@ -432,3 +432,77 @@ def test_apply_with_a_field_the_schema_lacks_is_not_retried():
     with pytest.raises(ApiError) as exc:
         client.apply(res.VM, {"metadata": {"name": "a", "namespace": "n"}})
     assert exc.value.status == 500 and len(pool.sent) == 1 and not sleeps
+
+
+# -- TLS: on by default; every way to turn it off is explicit and warned about ----------------------------
+def _ctx_for(conn):
+    return kclient._ssl_context(conn)
+
+
+def test_tls_verification_is_on_by_default_without_any_ca():
+    conn = kclient.resolve_connection({"host": "https://h:6443", "api_key": "t"}, {})
+    assert conn.verify is True
+    ctx = _ctx_for(conn)
+    assert ctx.verify_mode == ssl.CERT_REQUIRED and ctx.check_hostname is True
+    assert kclient.Client(conn, pool=FakePool([])).warnings == []
+
+
+@pytest.mark.parametrize("params, env, by", [
+    ({"validate_certs": False}, {}, "validate_certs false (or K8S_AUTH_VERIFY_SSL)"),
+    ({}, {"K8S_AUTH_VERIFY_SSL": "false"}, "validate_certs false (or K8S_AUTH_VERIFY_SSL)"),
+    ({}, {"K8S_AUTH_VALIDATE_CERTS": "no"}, "validate_certs false (or K8S_AUTH_VERIFY_SSL)"),
+])
+def test_tls_off_only_when_asked_and_warned(params, env, by):
+    conn = kclient.resolve_connection(dict({"host": "https://h:6443", "api_key": "t"}, **params), env)
+    assert conn.verify is False
+    ctx = _ctx_for(conn)
+    assert ctx.verify_mode == ssl.CERT_NONE and ctx.check_hostname is False
+    warnings = kclient.Client(conn, pool=FakePool([])).warnings
+    assert warnings == ["TLS verification of the API server https://h:6443 is off (%s): its identity is not checked; "
+                        "give its CA with ca_cert instead." % by]
+
+
+def test_tls_off_by_the_kubeconfig_is_warned_naming_it(tmp_path):
+    path = _kubeconfig(tmp_path, {"token": "abc"}, cluster={"server": "https://h:1", "insecure-skip-tls-verify": True})
+    conn = kclient.resolve_connection({"kubeconfig": path}, {})
+    assert conn.verify is False and _ctx_for(conn).verify_mode == ssl.CERT_NONE
+    [warning] = kclient.Client(conn, pool=FakePool([])).warnings
+    assert "is off (insecure-skip-tls-verify in the kubeconfig %s)" % path in warning
+
+
+@pytest.mark.parametrize("value", ["", "  "])
+def test_empty_verify_variable_counts_as_unset(value):
+    assert "validate_certs" not in kclient.auth_settings({}, {"K8S_AUTH_VERIFY_SSL": value})
+    conn = kclient.resolve_connection({"host": "https://h", "api_key": "t"}, {"K8S_AUTH_VERIFY_SSL": value})
+    assert conn.verify is True
+
+
+@pytest.mark.parametrize("name", ["K8S_AUTH_VERIFY_SSL", "K8S_AUTH_VALIDATE_CERTS"])
+def test_a_typo_in_the_verify_variable_is_an_error_not_off(name):
+    with pytest.raises(ConfigError, match="%s='ture' is not a boolean; use true or false" % name):
+        kclient.resolve_connection({"host": "https://h", "api_key": "t"}, {name: "ture"})
+
+
+def test_console_websocket_uses_the_same_tls_context(monkeypatch):
+    """The console and VNC websockets take their TLS settings from the same Connection (no path of their own)."""
+    from ansible_collections.virtops.kubevirt.plugins.module_utils import console
+    seen = {}
+
+    class FakeWebsocket:
+        class WebSocketBadStatusException(Exception):
+            pass
+
+        class WebSocketTimeoutException(Exception):
+            pass
+
+        @staticmethod
+        def create_connection(url, **kw):
+            seen.update(kw)
+            raise OSError("stop here")
+    monkeypatch.setitem(__import__("sys").modules, "websocket", FakeWebsocket)
+    conn = kclient.resolve_connection({"host": "https://h:6443", "api_key": "t"}, {})
+    client = kclient.Client(conn, pool=FakePool([]))
+    with pytest.raises(Exception):
+        console.open_stream(client, "ns", "vm", "console")
+    assert seen["sslopt"]["context"].verify_mode == ssl.CERT_REQUIRED
+    assert seen["sslopt"]["context"].check_hostname is True
