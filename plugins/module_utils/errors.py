@@ -67,9 +67,13 @@ class ApiError(KubevirtError):
             self.causes = self.status_details.get("causes") or []
         elif body:
             self.api_message = str(body).strip()[:500]
-        super().__init__("%s %s answered %s%s%s" % (
+        # Where a caller does not turn it into a sentence of its own (describe()), the error is still
+        # one sentence: the request, the API's message (a 403 names user, verb and resource) and a hint.
+        text = "%s %s answered %s%s%s" % (
             method, url, status, " " + self.reason if self.reason else "",
-            ": " + self.api_message if self.api_message else ""))
+            ": " + _strip_period(one_line(self.api_message)) if self.api_message else "")
+        hint = hint_for(self)
+        super().__init__(text + ("; " + hint if hint else "") + ".")
 
     @property
     def not_found(self):

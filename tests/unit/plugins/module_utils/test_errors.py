@@ -49,8 +49,18 @@ def test_describe_passes_other_errors_through():
 
 def test_api_error_str_and_flags():
     err = ApiError(404, "GET", "https://h/x", {"reason": "NotFound", "message": "gone"})
-    assert str(err) == "GET https://h/x answered 404 NotFound: gone"
+    assert str(err) == "GET https://h/x answered 404 NotFound: gone."
     assert err.not_found and not err.conflict
+
+
+def test_api_error_str_is_one_sentence_naming_verb_and_resource():
+    message = ('virtualmachineinstances.kubevirt.io is forbidden: User "system:serviceaccount:ns:sa" cannot list '
+               'resource "virtualmachineinstances" in API group "kubevirt.io" in the namespace "ns"')
+    err = ApiError(403, "GET", "https://h/apis/kubevirt.io/v1/namespaces/ns/virtualmachineinstances",
+                   {"kind": "Status", "reason": "Forbidden", "message": message, "code": 403})
+    text = str(err)
+    assert message in text and "see docs/rbac.md" in text
+    assert text.endswith(".") and text.count(". ") == 0 and "\n" not in text
 
 
 def test_one_line():
