@@ -83,6 +83,7 @@ _TABLE = [
     Resource("Node", "", "v1", "nodes", namespaced=False),
     Resource("ServiceAccount", "", "v1", "serviceaccounts"),
     Resource("StorageClass", "storage.k8s.io", "v1", "storageclasses", namespaced=False),
+    Resource("ControllerRevision", "apps", "v1", "controllerrevisions"),
 ]
 
 BY_KIND = {r.kind: r for r in _TABLE}
@@ -97,6 +98,7 @@ PVC = BY_KIND["PersistentVolumeClaim"]
 NAMESPACE = BY_KIND["Namespace"]
 NAD = BY_KIND["NetworkAttachmentDefinition"]
 SECRET = BY_KIND["Secret"]
+CONTROLLER_REVISION = BY_KIND["ControllerRevision"]
 
 
 def subresource_path(resource, namespace, name, verb):

@@ -30,6 +30,7 @@ VM_ITEM_SPEC = dict(
     run_strategy=dict(type="str", choices=vmspec.RUN_STRATEGIES),
     running=dict(type="bool"),
     definition=dict(type="dict"),
+    keep_volumes=dict(type="bool", default=False),
 )
 VM_ITEM_SPEC.update(copy.deepcopy(vmspec.SPEC_ARG_SPEC))
 
@@ -81,6 +82,7 @@ class Plan:
         self.restart_required = None
         self.template_only = False
         self.deleted = None
+        self.kept = None
 
     @property
     def key(self):
@@ -293,6 +295,17 @@ def references(obj):
     return out
 
 
+def data_volume_templates(vm):
+    """Names of the DataVolumes a VM object's dataVolumeTemplates create (owned by the VM)."""
+    spec = (vm or {}).get("spec") or {}
+    return [((t or {}).get("metadata") or {}).get("name") for t in spec.get("dataVolumeTemplates") or []
+            if isinstance(t, dict) and (t.get("metadata") or {}).get("name")]
+
+
+def _owned_by(obj, uid):
+    return bool(uid) and any(r.get("uid") == uid for r in (obj.get("metadata") or {}).get("ownerReferences") or [])
+
+
 def _running(vm):
     status = (vm or {}).get("status") or {}
     return bool(status.get("ready") or status.get("created") or status.get("printableStatus") in (
@@ -435,12 +448,52 @@ class VmRunner:
 
     def write(self, plan):
         if plan.state == "absent":
+            if plan.params.get("keep_volumes") and data_volume_templates(plan.current):
+                return self.delete_keeping_volumes(plan)
             changed, last = service.absent(self.client, self.resource, plan.name, plan.namespace, self.check_mode,
                                            current=plan.current, have_current=True)
             plan.outcome = service.Outcome(changed, plan.current, None, "delete" if changed else "none")
             plan.deleted = last
             return
         write_vm(self.client, plan, self.check_mode)
+
+    def delete_keeping_volumes(self, plan):
+        """Delete a VM but keep the DataVolumes of its dataVolumeTemplates (and so their PVCs).
+
+        KubeVirt's way (kubectl delete vm --cascade=orphan): the VM is deleted with propagationPolicy
+        Orphan, so the garbage collector removes the VM's ownerReference from its dependents instead of
+        deleting them, and KubeVirt never adopts a DataVolume again for a VM being deleted. The other
+        dependents are then deleted here: the VM's VMI (with it the virt-launcher pod) and its
+        ControllerRevisions.
+        """
+        vm = plan.current
+        uid = (vm.get("metadata") or {}).get("uid")
+        ref = self.resource.ref(plan.name, plan.namespace)
+        try:
+            vmi = self.client.get_or_none(res.VMI, plan.name, plan.namespace)
+        except ApiError as exc:
+            raise KubevirtError(service.explain(exc, "read", res.VMI.ref(plan.name, plan.namespace), res.VMI))
+        revisions = service.read_quiet(lambda: self.client.list(res.CONTROLLER_REVISION, plan.namespace).get(
+            "items"), []) or []
+        revisions = [r for r in revisions if _owned_by(r, uid)]
+        changed, last = service.absent(self.client, self.resource, plan.name, plan.namespace, self.check_mode,
+                                       propagation="Orphan", current=vm, have_current=True)
+        plan.outcome = service.Outcome(changed, vm, None, "delete" if changed else "none")
+        plan.deleted = last
+        plan.kept = data_volume_templates(vm)
+        if not changed or self.check_mode:
+            return
+        if vmi is not None and _owned_by(vmi, uid):
+            try:
+                self.client.delete(res.VMI, plan.name, plan.namespace, uid=vmi["metadata"].get("uid"))
+            except ApiError as exc:
+                if exc.status != 409:  # 409: the uid precondition failed, it is gone already
+                    raise KubevirtError(service.explain(exc, "delete", res.VMI.ref(plan.name, plan.namespace),
+                                                        res.VMI) + " (%s was deleted, its volumes kept)" % ref)
+        for revision in revisions:
+            meta = revision.get("metadata") or {}
+            service.read_quiet(lambda meta=meta: self.client.delete(res.CONTROLLER_REVISION, meta.get("name"),
+                                                                    plan.namespace, uid=meta.get("uid")))
 
     def run(self):
         self.wait_conditions()
@@ -645,6 +698,8 @@ class VmRunner:
         out["method"] = outcome.method if outcome else "none"
         if plan.state == "absent":
             out["vm" if self.kind == "VirtualMachine" else "vmi_object"] = None
+            if plan.kept is not None:
+                out["kept_data_volumes"] = plan.kept
             if self.diff_mode and outcome and outcome.changed:
                 ref = self.resource.ref(plan.name, plan.namespace)
                 out["diff"] = dict(service.diff_of(outcome.before, None), before_header=ref, after_header=ref)

@@ -21,8 +21,11 @@ description:
     O(networks), O(cloud_init), O(spec), O(instancetype)...), only O(labels), O(annotations) and the run
     strategy are changed (merge patch); nothing else of the VM is touched.
   - With O(vms) one task writes many VMs concurrently and waits for all of them with one watch per namespace.
-  - O(state=absent) deletes the VM (its VMI, virt-launcher pod and the DataVolumes of its own
-    O(disks[].data_volume_template) go with it); with O(wait) it waits until VM, VMI and pod are gone.
+  - O(state=absent) deletes the VM; its VMI and virt-launcher pod go with it. The DataVolumes of its own
+    O(disks[].data_volume_template) (C(spec.dataVolumeTemplates)) are owned by the VM, so Kubernetes deletes
+    them (and their PVCs, and the data) with it, unless O(keep_volumes=true). Volumes the VM only uses
+    (O(disks[].pvc), O(disks[].data_volume)) are never deleted. With O(wait) the task waits until VM, VMI and
+    pod are gone.
 extends_documentation_fragment:
   - virtops.kubevirt.auth
   - virtops.kubevirt.wait
@@ -71,6 +74,18 @@ options:
       - O(name), O(namespace), O(labels), O(annotations) and O(run_strategy) still apply over it;
         the template options can't be combined with it.
     type: dict
+  keep_volumes:
+    description:
+      - With O(state=absent), keep the DataVolumes (and their PVCs) created from the VM's C(dataVolumeTemplates),
+        which Kubernetes would otherwise delete with the VM. The VM is deleted with C(propagationPolicy=Orphan)
+        (what C(kubectl delete vm --cascade=orphan) does), so the garbage collector removes the VM's
+        ownerReference from them instead of deleting them; the module then deletes the VM's VMI and its
+        ControllerRevisions itself. RV(kept_data_volumes) lists what was kept.
+      - A kept DataVolume is an ordinary DataVolume afterwards; delete it with M(virtops.kubevirt.volume) when its
+        data is no longer needed. A new VM whose C(dataVolumeTemplates) name it again adopts it, data included.
+      - Volumes the VM only uses (O(disks[].pvc), O(disks[].data_volume)) are kept in any case.
+    type: bool
+    default: false
   vms:
     description:
       - Many VMs in one task. Each item is a VM name, or a dict with the options of this module (O(name), O(namespace), O(state),
@@ -212,6 +227,14 @@ EXAMPLES = r"""
     state: absent
     wait: true
 
+- name: Delete a VM but keep the DataVolumes (and data) of its dataVolumeTemplates
+  virtops.kubevirt.vm:
+    name: app1
+    namespace: demo
+    state: absent
+    keep_volumes: true
+    wait: true
+
 - name: Apply a whole VirtualMachine
   virtops.kubevirt.vm:
     definition: "{{ lookup('file', 'vm.yaml') | from_yaml }}"
@@ -294,6 +317,12 @@ restart_required:
   description: Whether the change needs a restart of the VM to reach the guest (KubeVirt's RestartRequired condition).
   returned: when O(state=present)
   type: bool
+kept_data_volumes:
+  description: The DataVolumes of the VM's C(dataVolumeTemplates) that O(keep_volumes=true) kept (no longer owned by a VM).
+  returned: when O(state=absent), O(keep_volumes=true) and the VM had C(dataVolumeTemplates)
+  type: list
+  elements: str
+  sample: [app1-data]
 diff:
   description: Before and after (redacted, without server-owned fields); a list with O(vms).
   returned: in diff mode

@@ -389,3 +389,71 @@ def test_last_applied_annotation_is_redacted_in_results_and_diffs(run, client):
     client.put(vm)
     result = run({"name": "web1", "namespace": "demo", "labels": {"a": "b"}}, diff=True)
     assert result["changed"] and UD_SECRET not in json.dumps(result)
+
+
+# -- state: absent and the DataVolumes of dataVolumeTemplates -----------------------------------------
+def _vm_with_template(client):
+    client.put({"kind": "VirtualMachine", "apiVersion": "kubevirt.io/v1",
+                "metadata": {"name": "app1", "namespace": "demo", "uid": "vm-uid-1"},
+                "spec": {"runStrategy": "Always", "dataVolumeTemplates": [{"metadata": {"name": "app1-data"}, "spec": {}}],
+                         "template": {"spec": {"domain": {"memory": {"guest": "1Gi"}, "devices": {}},
+                                               "volumes": [{"name": "data", "dataVolume": {"name": "app1-data"}}]}}}})
+    client.put(running_vmi("app1", "demo", uid="vmi-uid-1", owner_uid="vm-uid-1"))
+    client.put({"kind": "ControllerRevision", "apiVersion": "apps/v1", "metadata": {
+        "name": "revision-start-vm-vm-uid-1-1", "namespace": "demo", "uid": "cr-1",
+        "ownerReferences": [{"kind": "VirtualMachine", "name": "app1", "uid": "vm-uid-1"}]}})
+    client.put({"kind": "ControllerRevision", "apiVersion": "apps/v1", "metadata": {
+        "name": "someone-elses", "namespace": "demo", "uid": "cr-2",
+        "ownerReferences": [{"kind": "VirtualMachine", "name": "other", "uid": "vm-uid-2"}]}})
+
+
+@pytest.fixture
+def deletes(client, monkeypatch):
+    seen = []
+    real = client.delete
+
+    def delete(resource, name, namespace=None, propagation="Foreground", dry_run=False, grace_period=None, uid=None):
+        seen.append((resource.kind, name, propagation, uid, dry_run))
+        return real(resource, name, namespace, propagation=propagation, dry_run=dry_run, uid=uid)
+    monkeypatch.setattr(client, "delete", delete)
+    return seen
+
+
+def test_keep_volumes_orphans_the_template_data_volumes(run, client, deletes):
+    _vm_with_template(client)
+    result = run({"name": "app1", "namespace": "demo", "state": "absent", "keep_volumes": True})
+    assert result["changed"] and result["kept_data_volumes"] == ["app1-data"]
+    assert deletes == [("VirtualMachine", "app1", "Orphan", None, False),
+                       ("VirtualMachineInstance", "app1", "Foreground", "vmi-uid-1", False),
+                       ("ControllerRevision", "revision-start-vm-vm-uid-1-1", "Foreground", "cr-1", False)]
+    assert client.store.get(("ControllerRevision", "demo", "someone-elses")) is not None
+
+
+def test_keep_volumes_in_check_mode_only_dry_runs_the_vm(run, client, deletes):
+    _vm_with_template(client)
+    result = run({"name": "app1", "namespace": "demo", "state": "absent", "keep_volumes": True}, check_mode=True)
+    assert result["changed"] and result["kept_data_volumes"] == ["app1-data"]
+    assert deletes == [("VirtualMachine", "app1", "Orphan", None, True)]
+
+
+def test_by_default_a_vm_goes_with_its_template_data_volumes(run, client, deletes):
+    _vm_with_template(client)
+    result = run({"name": "app1", "namespace": "demo", "state": "absent"})
+    assert result["changed"] and "kept_data_volumes" not in result
+    assert deletes == [("VirtualMachine", "app1", "Foreground", None, False)]
+
+
+def test_keep_volumes_without_templates_is_a_plain_delete(run, client, deletes):
+    run(dict(BASIC))
+    result = run({"name": "web1", "namespace": "demo", "state": "absent", "keep_volumes": True})
+    assert result["changed"] and "kept_data_volumes" not in result
+    assert [d[:3] for d in deletes] == [("VirtualMachine", "web1", "Foreground")]
+
+
+def test_keep_volumes_per_item_of_vms(run, client, deletes):
+    _vm_with_template(client)
+    run(dict(BASIC))
+    result = run({"namespace": "demo", "state": "absent", "vms": [{"name": "app1", "keep_volumes": True}, "web1"]})
+    assert [r.get("kept_data_volumes") for r in result["results"]] == [["app1-data"], None]
+    assert ("VirtualMachine", "app1", "Orphan") in [d[:3] for d in deletes]
+    assert ("VirtualMachine", "web1", "Foreground") in [d[:3] for d in deletes]
