@@ -179,7 +179,15 @@ class PlayResult:
         return found[-1]
 
     def failures(self):
-        return [(n, r.get("msg")) for n, r in self.tasks if r.get("failed")]
+        out = []
+        for name, result in self.tasks:
+            if result.get("failed") or result.get("_status") == "failed":
+                items = [i for i in result.get("results") or [] if isinstance(i, dict) and i.get("failed")]
+                if items:
+                    out.extend((name, i.get("msg")) for i in items)
+                else:
+                    out.append((name, result.get("msg")))
+        return out
 
     def explain(self):
         return "rc=%s failures=%s\n%s\n%s" % (self.rc, self.failures(), self.stdout[-3000:], self.stderr[-2000:])
