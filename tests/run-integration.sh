@@ -42,7 +42,8 @@ run_target() {  # run_target TARGET LABEL [env assignments...]
   local target=$1 label=$2; shift 2
   local ns="it-${target//_/-}-$RANDOM"
   ns=${ns:0:63}
-  "$PY" tests/integration/labkube.py ns-create "$ns" || { failed+=("$label (namespace)"); return; }
+  rm -f "$WORK/$label.status"
+  "$PY" tests/integration/labkube.py ns-create "$ns" || { echo failed > "$WORK/$label.status"; return; }
   cat > "$WORK/$label.yml" <<PLAY
 - name: integration target $target
   hosts: localhost
@@ -59,10 +60,10 @@ PLAY
   echo "=== $label (namespace $ns)"
   local t0=$SECONDS
   if env "$@" ansible-playbook "$WORK/$label.yml" > "$WORK/$label.log" 2>&1; then
-    passed=$((passed + 1))
+    echo ok > "$WORK/$label.status"
     echo "=== $label: ok ($((SECONDS - t0))s, $(grep -c '^ok:\|^changed:' "$WORK/$label.log") tasks)"
   else
-    failed+=("$label")
+    echo failed > "$WORK/$label.status"
     echo "=== $label: FAILED ($((SECONDS - t0))s); log $WORK/$label.log:"
     grep -E -A12 "^\[ERROR\]|^fatal:" "$WORK/$label.log" | grep -v "^\.\.\.ignoring" | tail -30
   fi
@@ -79,9 +80,14 @@ CLEAN
   "$PY" tests/integration/labkube.py ns-delete "$ns" || true
 }
 
+# Targets run a few at a time, each in its own namespace: most of their time is spent waiting
+# for VMs to boot, not on the CPU. INTEGRATION_JOBS=1 runs them one by one.
+jobs_max=${INTEGRATION_JOBS:-3}
 for target in "${targets[@]}"; do
-  run_target "$target" "$target"
+  while [ "$(jobs -rp | wc -l)" -ge "$jobs_max" ]; do wait -n; done
+  run_target "$target" "$target" &
 done
+wait
 
 if [ "${AWX_VARIANT:-1}" = 1 ] && [[ " ${targets[*]} " == *" vm_lifecycle "* ]]; then
   sa_ns=virtops-it-awx
@@ -93,5 +99,10 @@ if [ "${AWX_VARIANT:-1}" = 1 ] && [[ " ${targets[*]} " == *" vm_lifecycle "* ]];
   "$PY" tests/integration/labkube.py ns-delete "$sa_ns" || true
 fi
 
+labels=("${targets[@]}")
+[[ " ${targets[*]} " == *" vm_lifecycle "* && "${AWX_VARIANT:-1}" = 1 ]] && labels+=(vm_lifecycle-awx)
+for label in "${labels[@]}"; do
+  if [ "$(cat "$WORK/$label.status" 2>/dev/null)" = ok ]; then passed=$((passed + 1)); else failed+=("$label"); fi
+done
 echo "integration: $passed passed, ${#failed[@]} failed${failed:+: ${failed[*]}}"
 [ ${#failed[@]} -eq 0 ]
