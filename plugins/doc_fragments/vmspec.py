@@ -162,7 +162,10 @@ options:
         O(cloud_init.password), O(cloud_init.ssh_authorized_keys), O(cloud_init.hostname) from which a
         C(#cloud-config) is generated.
       - Inline data is limited to 2048 bytes by KubeVirt; larger data belongs in a Secret.
-      - User data is never shown in results or diffs.
+      - For passwords, tokens or keys, O(cloud_init.secret) (a C(secretRef)) is the recommended way - inline
+        user data, including what O(cloud_init.password) generates, is stored in the VirtualMachine object, where
+        anyone who may read VMs can see it. The collection never shows it (results, diffs, lookups, inventory,
+        reports; see docs/security.md), but the cluster does.
     type: dict
     suboptions:
       type:
@@ -174,7 +177,9 @@ options:
         description: Name of the default user.
         type: str
       password:
-        description: Password of the default user (password login over SSH is enabled with it).
+        description:
+          - Password of the default user (password login over SSH is enabled with it).
+          - Stored in the VM's inline user data; prefer O(cloud_init.secret) with a Secret you manage.
         type: str
       ssh_authorized_keys:
         description: Public SSH keys of the default user.
@@ -190,7 +195,9 @@ options:
         description: Raw network data (netplan v1/v2).
         type: str
       secret:
-        description: Name of a Secret whose C(userdata) key holds the user data.
+        description:
+          - Name of a Secret whose C(userdata) key holds the user data (C(secretRef)); the recommended way for user
+            data with secrets in it. The Secret must exist in the VM's namespace before the VM starts.
         type: str
       network_data_secret:
         description: Name of a Secret whose C(networkdata) key holds the network data.
