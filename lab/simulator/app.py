@@ -4,6 +4,7 @@ import logging
 import resource
 import time
 
+from . import hotplug
 from . import kube as k
 from .cdi import CDIController
 from .events import Recorder
@@ -80,6 +81,14 @@ class Sim:
             if node in self.node_names or meta.get("deletionTimestamp"):
                 self.kubelet.enqueue(key)
             labels = meta.get("labels") or {}
+            if labels.get("kubevirt.io") == hotplug.LABEL:
+                # an attachment pod: wake the VMI of the launcher pod that owns it
+                for ref in meta.get("ownerReferences") or []:
+                    launcher = inf["pods"].get_ns(meta["namespace"], ref.get("name")) \
+                        if ref.get("kind") == "Pod" else None
+                    for lref in (launcher or {}).get("metadata", {}).get("ownerReferences") or []:
+                        if lref.get("kind") == "VirtualMachineInstance":
+                            self.vmi_ctl.enqueue(f"{meta['namespace']}/{lref['name']}")
             if labels.get("kubevirt.io") == "virt-launcher":
                 if not node:
                     self.scheduler.enqueue(key)
@@ -153,6 +162,7 @@ class Sim:
         self.scheduler = Scheduler(self)
         self.vm_ctl = VMController(self)
         self.vmi_ctl = VMIController(self)
+        self.hotplug = hotplug.Hotplug(self)
         self.provisioner = Provisioner(self)
         self.cdi = CDIController(self)
         self.migration_ctl = MigrationController(self)

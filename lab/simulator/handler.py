@@ -26,7 +26,11 @@ def datavolumes_of(sim, vmi):
 
 
 def interfaces(sim, vmi, pod, agent):
-    """status.interfaces as virt-handler/virt-controller report them."""
+    """status.interfaces as virt-handler/virt-controller report them: the pod network's interface,
+    and a secondary interface only once the launcher pod has it (Multus network-status): one
+    hot-plugged into a running VM appears after a migration to a pod that has it. An interface
+    marked `state: absent` is detached from the domain at once and reported by Multus only
+    until the pod loses it."""
     networks = {n["name"]: n for n in dig(vmi, "spec", "networks", default=[])}
     net_status = json.loads(dig(pod, "metadata", "annotations", "k8s.v1.cni.cncf.io/network-status") or "[]")
     by_iface = {n.get("interface"): n for n in net_status}
@@ -35,9 +39,12 @@ def interfaces(sim, vmi, pod, agent):
     guest_index = 0
     for iface in dig(vmi, "spec", "domain", "devices", "interfaces", default=[]):
         net = networks.get(iface["name"], {})
+        absent = iface.get("state") == "absent"
         mac = iface.get("macAddress") or mac_for(vmi["metadata"]["uid"] + iface["name"])
         entry = {"name": iface["name"], "mac": mac, "queueCount": 1, "linkState": "up"}
         if net.get("pod") is not None or dig(net, "multus", "default"):
+            if absent:
+                continue
             ips = [pod_ip] if pod_ip else []
             entry["infoSource"] = "domain, guest-agent" if agent else "domain"
             entry["podInterfaceName"] = "eth0"
@@ -45,13 +52,20 @@ def interfaces(sim, vmi, pod, agent):
                 entry["ipAddress"], entry["ipAddresses"] = ips[0], ips
         elif net.get("multus"):
             pname = pod_iface_name(iface["name"])
-            status = by_iface.get(pname, {})
+            status = by_iface.get(pname)
+            if status is None:
+                continue   # not in this pod (hot-plugged after it started)
+            if absent:
+                out.append({"name": iface["name"], "podInterfaceName": pname, "infoSource": "multus-status"})
+                continue
             entry["podInterfaceName"] = pname
             entry["infoSource"] = "domain, guest-agent, multus-status" if agent else "domain, multus-status"
             ips = status.get("ips") or []
             if agent and ips:
                 entry["ipAddress"], entry["ipAddresses"] = ips[0], ips
         else:
+            if absent:
+                continue
             entry["infoSource"] = "domain"
         if agent:
             entry["interfaceName"] = f"eth{guest_index}"
@@ -73,32 +87,48 @@ def _targets(vmi):
     return out
 
 
-def volume_status(sim, vmi):
+def targets(vmi):
+    return _targets(vmi)
+
+
+def pvc_infos(sim, vmi):
+    """persistentVolumeClaimInfo by volume name, for the volumes whose claim exists."""
     ns = vmi["metadata"]["namespace"]
-    targets = _targets(vmi)
-    claims = claim_names(vmi["spec"])
+    out = {}
+    for volname, claim in claim_names(vmi["spec"]).items():
+        pvc = sim.inf["persistentvolumeclaims"].get_ns(ns, claim)
+        if pvc:
+            cap = dig(pvc, "status", "capacity", "storage") or dig(pvc, "spec", "resources", "requests", "storage")
+            out[volname] = {
+                "claimName": claim,
+                "accessModes": dig(pvc, "spec", "accessModes", default=["ReadWriteOnce"]),
+                "volumeMode": dig(pvc, "spec", "volumeMode", default="Filesystem"),
+                "capacity": {"storage": cap} if cap else {},
+                "requests": {"storage": dig(pvc, "spec", "resources", "requests", "storage")},
+                "filesystemOverhead": "0.055"}
+    return out
+
+
+def volume_status(sim, vmi, hotplug_entries=None):
+    """status.volumeStatus: the spec's volumes in order, hot-plugged ones as hotplug.py reports
+    them, then hot-plugged volumes still being detached."""
+    hotplug_entries = dict(hotplug_entries or {})
+    tgts = _targets(vmi)
+    infos = pvc_infos(sim, vmi)
     out = []
     for vol in dig(vmi, "spec", "volumes", default=[]):
-        entry = {"name": vol["name"], "target": targets.get(vol["name"], "")}
-        if vol["name"] in claims:
-            pvc = sim.inf["persistentvolumeclaims"].get_ns(ns, claims[vol["name"]])
-            if pvc:
-                cap = dig(pvc, "status", "capacity", "storage") or dig(pvc, "spec", "resources", "requests", "storage")
-                entry["persistentVolumeClaimInfo"] = {
-                    "claimName": claims[vol["name"]],
-                    "accessModes": dig(pvc, "spec", "accessModes", default=["ReadWriteOnce"]),
-                    "volumeMode": dig(pvc, "spec", "volumeMode", default="Filesystem"),
-                    "capacity": {"storage": cap} if cap else {},
-                    "requests": {"storage": dig(pvc, "spec", "resources", "requests", "storage")},
-                    "filesystemOverhead": "0.055"}
-            if dig(vol, "persistentVolumeClaim", "hotpluggable") or dig(vol, "dataVolume", "hotpluggable"):
-                entry["hotplugVolume"] = {}
-                entry["phase"] = "Ready"
-                entry["reason"] = "VolumeReady"
-                entry["message"] = "Successfully attach hotplugged volume " + vol["name"] + " to VM"
+        if dig(vol, "persistentVolumeClaim", "hotpluggable") or dig(vol, "dataVolume", "hotpluggable"):
+            entry = hotplug_entries.pop(vol["name"], None)
+            if entry is not None:
+                out.append(entry)
+            continue
+        entry = {"name": vol["name"], "target": tgts.get(vol["name"], "")}
+        if vol["name"] in infos:
+            entry["persistentVolumeClaimInfo"] = infos[vol["name"]]
         elif vol.get("containerDisk"):
             entry["containerDiskVolume"] = {"checksum": int(stable_uuid(vol["containerDisk"].get("image", ""))[:8], 16)}
         out.append(entry)
+    out.extend(hotplug_entries.values())
     return out
 
 
@@ -126,7 +156,7 @@ def live_migratable(sim, vmi):
     return "True", "", ""
 
 
-def running_details(sim, vmi, pod, st, agent, dvs):
+def running_details(sim, vmi, pod, st, agent, dvs, hotplug_entries=None):
     spec = vmi["spec"]
     cpu = dig(spec, "domain", "cpu", default={}) or {}
     mem = format_bytes(guest_memory(spec)) if guest_memory(spec) else "0"
@@ -135,7 +165,7 @@ def running_details(sim, vmi, pod, st, agent, dvs):
     st["memory"] = {"guestAtBoot": mem, "guestCurrent": mem, "guestRequested": mem}
     st["machine"] = {"type": dig(spec, "domain", "machine", "type") or "pc-q35-rhel9.6.0"}
     st["interfaces"] = interfaces(sim, vmi, pod, agent)
-    st["volumeStatus"] = volume_status(sim, vmi)
+    st["volumeStatus"] = volume_status(sim, vmi, hotplug_entries)
     st["guestOSInfo"] = {k: v for k, v in guest.os_info(vmi, dvs).items()} if agent else {}
     st["launcherContainerImageVersion"] = LAUNCHER_IMAGE
     st["qosClass"] = dig(pod, "status", "qosClass") or "Burstable"

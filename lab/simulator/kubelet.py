@@ -191,7 +191,8 @@ class Kubelet(Controller):
                                                 meta["namespace"])
             self.sim.inf["pods"].observe(updated)
         await self._write(pod, status)
-        self.sim.recorder.normal(pod, "Started", "Started container compute", component="kubelet")
+        self.sim.recorder.normal(pod, "Started", f"Started container {spec['containers'][0]['name']}",
+                                 component="kubelet")
 
     def _multus_status(self, pod, ip):
         """Multus: IPAM for the secondary networks, written as the network-status annotation."""

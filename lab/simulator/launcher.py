@@ -51,10 +51,14 @@ def compute_resources(spec):
     return out
 
 
-def claim_names(spec):
-    """PVC names the VMI uses (persistentVolumeClaim and dataVolume volumes), by volume name."""
+def claim_names(spec, hotplug=True):
+    """PVC names the VMI uses (persistentVolumeClaim and dataVolume volumes), by volume name.
+    hotplug=False leaves out hotpluggable volumes (they live in the attachment pod, not the launcher)."""
     out = {}
     for vol in spec.get("volumes") or []:
+        if not hotplug and (dig(vol, "persistentVolumeClaim", "hotpluggable") or
+                            dig(vol, "dataVolume", "hotpluggable")):
+            continue
         if vol.get("persistentVolumeClaim"):
             out[vol["name"]] = vol["persistentVolumeClaim"].get("claimName")
         elif vol.get("dataVolume"):
@@ -62,9 +66,32 @@ def claim_names(spec):
     return out
 
 
-def multus_networks(vmi):
-    return [n for n in dig(vmi, "spec", "networks", default=[]) if n.get("multus")
-            and not n["multus"].get("default")]
+def multus_networks(vmi, status_interfaces=None):
+    """The secondary Multus networks the launcher pod carries: those of interfaces not marked
+    `state: absent`; with status_interfaces (an annotation update on a running pod), SR-IOV
+    interfaces only once the VMI reports them (CalculateInterfacesAndNetworksForMultusAnnotationUpdate)."""
+    ifaces = {i.get("name"): i for i in dig(vmi, "spec", "domain", "devices", "interfaces", default=[]) or []}
+    reported = {i.get("name") for i in status_interfaces or []}
+    out = []
+    for n in dig(vmi, "spec", "networks", default=[]):
+        if not n.get("multus") or n["multus"].get("default"):
+            continue
+        iface = ifaces.get(n["name"], {})
+        if iface.get("state") == "absent":
+            continue
+        if status_interfaces is not None and iface.get("sriov") is not None and n["name"] not in reported:
+            continue
+        out.append(n)
+    return out
+
+
+def networks_annotation(vmi, status_interfaces=None):
+    """The k8s.v1.cni.cncf.io/networks list of the launcher pod."""
+    out = []
+    for net in multus_networks(vmi, status_interfaces):
+        ns, nad_name = nad_ref(vmi["metadata"]["namespace"], net["multus"]["networkName"])
+        out.append({"name": nad_name, "namespace": ns, "interface": pod_iface_name(net["name"])})
+    return out
 
 
 def nad_ref(namespace, network_name):
@@ -91,10 +118,7 @@ def render(vmi, nads, node=None, ephemeral=False):
                    f'"{name}", "--namespace", "{meta["namespace"]}"]'}
     if ephemeral:
         annotations[EPHEMERAL_ANNOTATION] = "true"
-    networks = []
-    for net in multus_networks(vmi):
-        ns, nad_name = nad_ref(meta["namespace"], net["multus"]["networkName"])
-        networks.append({"name": nad_name, "namespace": ns, "interface": pod_iface_name(net["name"])})
+    networks = networks_annotation(vmi)
     if networks:
         annotations["k8s.v1.cni.cncf.io/networks"] = json.dumps(networks)
     volumes = [{"name": "private", "emptyDir": {}}, {"name": "public", "emptyDir": {}},
@@ -108,7 +132,7 @@ def render(vmi, nads, node=None, ephemeral=False):
                          {"name": "public", "mountPath": "/var/run/kubevirt"},
                          {"name": "sockets", "mountPath": "/var/run/kubevirt/sockets"}],
     }]
-    for volname, claim in claim_names(spec).items():
+    for volname, claim in claim_names(spec, hotplug=False).items():
         volumes.append({"name": volname, "persistentVolumeClaim": {"claimName": claim}})
         containers[0]["volumeMounts"].append({"name": volname, "mountPath": f"/var/run/kubevirt-private/vmi-disks/{volname}"})
     if not ephemeral:

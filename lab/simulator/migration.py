@@ -162,6 +162,9 @@ class MigrationController(Controller):
             new["status"]["migrationState"] = state
             new["status"]["nodeName"] = node
             new["metadata"].setdefault("labels", {})[NODE_LABEL] = node
+            # the migration controller clears MigrationRequired once the VMI runs in its new pod
+            conds = new["status"].get("conditions") or []
+            new["status"]["conditions"] = [c for c in conds if c.get("type") != "MigrationRequired"]
         await self._mutate_vmi(vmi, mutate)
         if source_pod is not None:
             await self.sim.kube.delete(POD, source_pod["metadata"]["name"], source_pod["metadata"]["namespace"])

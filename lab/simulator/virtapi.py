@@ -6,7 +6,7 @@ import logging
 
 from aiohttp import web
 
-from . import console, guest
+from . import console, guest, hotplug
 from .handler import datavolumes_of
 from .kube import POD, VM, VMI, VMIM, ApiError
 from .util import deep, dig, has_condition, set_condition, ts
@@ -338,107 +338,82 @@ class VirtAPI:
         return web.Response(status=202)
 
     # ---------------------------------------------------------------------- volumes
-    def _volume_from_options(self, body):
-        name = body.get("name")
-        if not name:
-            raise bad_request("AddVolumeOptions requires name to be set")
-        src = body.get("volumeSource") or {}
-        if not (src.get("persistentVolumeClaim") or src.get("dataVolume")):
-            raise bad_request("AddVolumeOptions requires a VolumeSource to be set")
-        if src.get("persistentVolumeClaim"):
-            vs = {"persistentVolumeClaim": {**src["persistentVolumeClaim"], "hotpluggable": True}}
+    @staticmethod
+    def _volume_request(body, add):
+        """addVolumeRequestHandler / removeVolumeRequestHandler: the request, or 400 as virt-api answers."""
+        if add:
+            name = body.get("name")
+            if not name:
+                raise bad_request("AddVolumeOptions requires name to be set")
+            if body.get("disk") is None:
+                raise bad_request("AddVolumeOptions requires disk to not be nil")
+            src = body.get("volumeSource")
+            if not src or not (src.get("persistentVolumeClaim") is not None or src.get("dataVolume") is not None):
+                raise bad_request("AddVolumeOptions requires VolumeSource to not be nil")
+            opts = {"name": name, "disk": {**deep(body["disk"]), "name": name}}
+            if src.get("dataVolume") is not None:
+                opts["volumeSource"] = {"dataVolume": {**src["dataVolume"], "hotpluggable": True}}
+            else:
+                opts["volumeSource"] = {"persistentVolumeClaim": {**src["persistentVolumeClaim"], "hotpluggable": True}}
+            for key in ("serial", "dryRun"):
+                if body.get(key) is not None:
+                    opts[key] = body[key]
+            return {"addVolumeOptions": opts}
+        if not body.get("name"):
+            raise bad_request("RemoveVolumeOptions requires name to be set")
+        opts = {"name": body["name"]}
+        if body.get("dryRun") is not None:
+            opts["dryRun"] = body["dryRun"]
+        return {"removeVolumeOptions": opts}
+
+    async def _vm_volume_request(self, request, ns, name, add):
+        """vmVolumePatchStatus: the request goes to the VM's status.volumeRequests; the VM controller
+        applies it to the template and the running VMI."""
+        body = await self._body(request)
+        req = self._volume_request(body, add)
+        vm = await self._vm(ns, name)
+        err = hotplug.verify_volume_option(dig(vm, "spec", "template", "spec", "volumes", default=[]), req)
+        if err:
+            raise conflict("virtualmachine", name, err)
+        current = dig(vm, "status", "volumeRequests", default=[]) or []
+        requests, err = hotplug.add_to_requests(current, req)
+        if err:
+            raise conflict("virtualmachine", name, err)
+        if not vm.get("status"):
+            ops = [{"op": "add", "path": "/status", "value": {"volumeRequests": requests}}]
+        elif current:
+            ops = [{"op": "test", "path": "/status/volumeRequests", "value": current},
+                   {"op": "replace", "path": "/status/volumeRequests", "value": requests}]
         else:
-            vs = {"dataVolume": {**src["dataVolume"], "hotpluggable": True}}
-        disk = deep(body.get("disk") or {"disk": {"bus": "scsi"}})
-        disk["name"] = name
-        if "disk" not in disk and "cdrom" not in disk and "lun" not in disk:
-            disk["disk"] = {"bus": "scsi"}
-        return {"name": name, **vs}, disk
+            ops = [{"op": "add", "path": "/status/volumeRequests", "value": requests}]
+        await self._patch(VM, name, ns, ops, sub="status", dry=self._dry(body))
+        return web.Response(status=202)
 
     async def vm_addvolume(self, request, ns, name):
-        body = await self._body(request)
-        volume, disk = self._volume_from_options(body)
-        vm = await self._vm(ns, name)
-        tspec = dig(vm, "spec", "template", "spec", default={}) or {}
-        if any(v["name"] == volume["name"] for v in tspec.get("volumes") or []):
-            raise bad_request(f"Unable to add volume [{volume['name']}] because volume with that name already exists")
-        if self._dry(body):
-            return web.Response(status=202)
-        ops = self._add_volume_ops("/spec/template/spec", tspec, volume, disk)
-        await self._patch(VM, name, ns, ops)
-        vmi = await self._vmi(ns, name, required=False)
-        if vmi is not None and dig(vmi, "status", "phase") == "Running":
-            await self._patch(VMI, name, ns, self._add_volume_ops("/spec", vmi["spec"], volume, disk),
-                              kind_name="virtualmachineinstance")
-        return web.Response(status=202)
+        return await self._vm_volume_request(request, ns, name, add=True)
 
     async def vm_removevolume(self, request, ns, name):
+        return await self._vm_volume_request(request, ns, name, add=False)
+
+    async def _vmi_volume_request(self, request, ns, name, add):
+        """vmiVolumePatch: straight into the VMI's spec (not kept in a VM's template)."""
         body = await self._body(request)
-        vname = body.get("name")
-        if not vname:
-            raise bad_request("RemoveVolumeOptions requires name to be set")
-        vm = await self._vm(ns, name)
-        tspec = dig(vm, "spec", "template", "spec", default={}) or {}
-        if not any(v["name"] == vname for v in tspec.get("volumes") or []):
-            raise bad_request(f"Unable to remove volume [{vname}] because it does not exist")
-        if self._dry(body):
-            return web.Response(status=202)
-        await self._patch(VM, name, ns, self._remove_volume_ops("/spec/template/spec", tspec, vname))
-        vmi = await self._vmi(ns, name, required=False)
-        if vmi is not None and any(v["name"] == vname for v in vmi["spec"].get("volumes") or []):
-            await self._patch(VMI, name, ns, self._remove_volume_ops("/spec", vmi["spec"], vname),
-                              kind_name="virtualmachineinstance")
-        return web.Response(status=202)
-
-    @staticmethod
-    def _add_volume_ops(base, spec, volume, disk):
-        ops = []
-        if spec.get("volumes") is None:
-            ops.append({"op": "add", "path": f"{base}/volumes", "value": [volume]})
-        else:
-            ops.append({"op": "add", "path": f"{base}/volumes/-", "value": volume})
-        if dig(spec, "domain", "devices", "disks") is None:
-            ops.append({"op": "add", "path": f"{base}/domain/devices/disks", "value": [disk]})
-        else:
-            ops.append({"op": "add", "path": f"{base}/domain/devices/disks/-", "value": disk})
-        return ops
-
-    @staticmethod
-    def _remove_volume_ops(base, spec, vname):
-        vols = [v for v in spec.get("volumes") or [] if v["name"] != vname]
-        disks = [d for d in dig(spec, "domain", "devices", "disks", default=[]) if d["name"] != vname]
-        return [{"op": "replace", "path": f"{base}/volumes", "value": vols},
-                {"op": "replace", "path": f"{base}/domain/devices/disks", "value": disks}]
-
-    async def vmi_addvolume(self, request, ns, name):
-        body = await self._body(request)
-        volume, disk = self._volume_from_options(body)
+        req = self._volume_request(body, add)
         vmi = await self._vmi(ns, name)
-        if any(r.get("kind") == "VirtualMachine" for r in vmi["metadata"].get("ownerReferences") or []):
-            raise bad_request("Unable to add volume to a VirtualMachineInstance owned by a VirtualMachine, "
-                              "use the VirtualMachine addvolume subresource instead")
         if dig(vmi, "status", "phase") != "Running":
             raise conflict("virtualmachineinstance", name, "VMI is not running")
-        if any(v["name"] == volume["name"] for v in vmi["spec"].get("volumes") or []):
-            raise bad_request(f"Unable to add volume [{volume['name']}] because volume with that name already exists")
-        if not self._dry(body):
-            await self._patch(VMI, name, ns, self._add_volume_ops("/spec", vmi["spec"], volume, disk),
-                              kind_name="virtualmachineinstance")
+        err = hotplug.verify_volume_option(dig(vmi, "spec", "volumes", default=[]), req)
+        if err:
+            raise conflict("virtualmachineinstance", name, err)
+        await self._patch(VMI, name, ns, hotplug.vmi_volume_patch(vmi, req), dry=self._dry(body),
+                          kind_name="virtualmachineinstance")
         return web.Response(status=202)
 
+    async def vmi_addvolume(self, request, ns, name):
+        return await self._vmi_volume_request(request, ns, name, add=True)
+
     async def vmi_removevolume(self, request, ns, name):
-        body = await self._body(request)
-        vname = body.get("name")
-        vmi = await self._vmi(ns, name)
-        if any(r.get("kind") == "VirtualMachine" for r in vmi["metadata"].get("ownerReferences") or []):
-            raise bad_request("Unable to remove volume from a VirtualMachineInstance owned by a VirtualMachine, "
-                              "use the VirtualMachine removevolume subresource instead")
-        if not any(v["name"] == vname for v in vmi["spec"].get("volumes") or []):
-            raise bad_request(f"Unable to remove volume [{vname}] because it does not exist")
-        if not self._dry(body):
-            await self._patch(VMI, name, ns, self._remove_volume_ops("/spec", vmi["spec"], vname),
-                              kind_name="virtualmachineinstance")
-        return web.Response(status=202)
+        return await self._vmi_volume_request(request, ns, name, add=False)
 
     # ---------------------------------------------------------------------- VMI actions (virt-handler)
     async def _update_vmi_status(self, vmi, mutate):

@@ -1,5 +1,6 @@
 """VirtualMachine controller (virt-controller's vm.go): run strategies, state change requests,
 DataVolumes from templates, the VMI, and the VM status (printableStatus, conditions, ...)."""
+from . import hotplug, netlive
 from .kube import (CLUSTER_INSTANCETYPE, CLUSTER_PREFERENCE, CR, DV, INSTANCETYPE, PREFERENCE, VM, VMI, ApiError,
                    key_of)
 from .runtime import Controller
@@ -121,7 +122,94 @@ class VMController(Controller):
             except ApiError as exc:
                 sync_err = ("FailedCreate", f"Failure while starting VMI: {exc.body.get('message', exc)}")
             self.restart_required(new, vmi)
+            if sync_err is None:
+                vm, sync_err = await self.sync_live_updates(vm, new, vmi)
         await self.update_status(vm, new, vmi, sync_err)
+
+    # ------------------------------------------------------------------------------ live updates
+    async def sync_live_updates(self, vm, new, vmi):
+        """The network synchronizer and handleVolumeRequests of vm.go's sync(): interface hot-plug and
+        hot-unplug on the VMI, volume requests applied to the template and the running VMI; the VM
+        spec is updated once at the end. Returns (vm, sync error or None)."""
+        tspec = deep(dig(vm, "spec", "template", "spec", default={}) or {})
+        live = vmi is not None and not vmi["metadata"].get("deletionTimestamp")
+        if live:
+            err = await self._sync_interfaces(tspec, vmi)
+            if err:
+                return vm, err
+        for req in dig(new, "status", "volumeRequests", default=[]) or []:
+            tspec = hotplug.apply_volume_request(tspec, req)
+            if not live:
+                continue
+            name = hotplug.request_name(req)
+            present = any(v.get("name") == name for v in dig(vmi, "spec", "volumes", default=[]))
+            if (req.get("addVolumeOptions") and present) or (req.get("removeVolumeOptions") and not present):
+                continue
+            vmi, err = await self._vmi_volume_request(vmi, req)
+            if err:
+                return vm, ("HotPlugVolumeError", f"Error encountered while handling volume hotplug requests: {err}")
+        if tspec == (dig(vm, "spec", "template", "spec", default={}) or {}):
+            return vm, None
+        body = deep(vm)
+        body["spec"].setdefault("template", {})["spec"] = tspec
+        try:
+            updated = await self.sim.kube.replace(VM, body)
+        except ApiError as exc:
+            if exc.status == 409:
+                raise
+            return vm, ("FailedUpdateError", "Error encountered when trying to update vm according to add volume "
+                        f"and/or memory dump requests: {exc.body.get('message', exc)}")
+        self.sim.inf["virtualmachines"].observe(updated)
+        new["metadata"] = deep(updated["metadata"])
+        new["spec"] = deep(updated["spec"])
+        return updated, None
+
+    async def _sync_interfaces(self, tspec, vmi):
+        """pkg/network/controllers VMController.Sync: mutates tspec, patches the VMI's interfaces."""
+        status_names = {i.get("name") for i in dig(vmi, "status", "interfaces", default=[]) or []}
+        devices = dig(tspec, "domain", "devices", default={}) or {}
+        t_ifaces, t_nets = netlive.clear_detached(devices.get("interfaces") or [], tspec.get("networks") or [],
+                                                  status_names)
+        if not netlive.same_list(t_ifaces, devices.get("interfaces")):
+            tspec["domain"]["devices"]["interfaces"] = t_ifaces
+        if not netlive.same_list(t_nets, tspec.get("networks")):
+            tspec["networks"] = t_nets
+        cur_ifaces = dig(vmi, "spec", "domain", "devices", "interfaces", default=[]) or []
+        cur_nets = dig(vmi, "spec", "networks", default=[]) or []
+        v_ifaces, v_nets = netlive.clear_detached(cur_ifaces, cur_nets, status_names)
+        ifaces, nets = netlive.apply_dynamic(t_ifaces, t_nets, v_ifaces, v_nets)
+        if ifaces == cur_ifaces:
+            return None
+        ops = [{"op": "test", "path": "/spec/networks", "value": dig(vmi, "spec", "networks")},
+               {"op": "add", "path": "/spec/networks", "value": nets},
+               {"op": "test", "path": "/spec/domain/devices/interfaces",
+                "value": dig(vmi, "spec", "domain", "devices", "interfaces")},
+               {"op": "add", "path": "/spec/domain/devices/interfaces", "value": ifaces}]
+        try:
+            patched = await self.sim.kube.patch(VMI, vmi["metadata"]["name"], ops, vmi["metadata"]["namespace"],
+                                                kind="json")
+        except ApiError as exc:
+            return ("HotPlugNetworkInterfaceError",
+                    f"error encountered when trying to patch vmi: {exc.body.get('message', exc)}")
+        self.sim.inf["virtualmachineinstances"].observe(patched)
+        return None
+
+    async def _vmi_volume_request(self, vmi, req):
+        """What the VMI's addvolume/removevolume subresource does for the VM controller: (vmi, error text)."""
+        name = vmi["metadata"]["name"]
+        if dig(vmi, "status", "phase") != "Running":
+            return vmi, (f'Operation cannot be fulfilled on virtualmachineinstance.kubevirt.io "{name}": '
+                         "VMI is not running")
+        err = hotplug.verify_volume_option(dig(vmi, "spec", "volumes", default=[]), req)
+        if err:
+            return vmi, f'Operation cannot be fulfilled on virtualmachineinstance.kubevirt.io "{name}": {err}'
+        try:
+            patched = await self.sim.kube.patch(VMI, name, hotplug.vmi_volume_patch(vmi, req),
+                                                vmi["metadata"]["namespace"], kind="json")
+        except ApiError as exc:
+            return vmi, f"unable to patch vmi: {exc.body.get('message', exc)}"
+        self.sim.inf["virtualmachineinstances"].observe(patched)
+        return patched, None
 
     # ------------------------------------------------------------------------------ DataVolumes
     async def handle_datavolumes(self, vm):
@@ -376,8 +464,17 @@ class VMController(Controller):
             return
         if has_condition(vm, "RestartRequired"):
             return
-        if template_spec_for_compare(dig(seen, "template", "spec")) != \
-                template_spec_for_compare(dig(vm, "spec", "template", "spec")):
+        seen_spec = template_spec_for_compare(dig(seen, "template", "spec"))
+        cur_spec = template_spec_for_compare(dig(vm, "spec", "template", "spec"))
+        if not netlive.is_restart_required(vm, vmi):
+            # NIC hot-plug/unplug with the LiveUpdate rollout strategy: interfaces and networks are live
+            for spec_ in (seen_spec, cur_spec):
+                spec_.setdefault("domain", {}).setdefault("devices", {})
+            seen_spec["domain"]["devices"]["interfaces"] = cur_spec["domain"]["devices"].get("interfaces")
+            seen_spec["networks"] = cur_spec.get("networks")
+            cur_spec["domain"]["devices"]["interfaces"] = seen_spec["domain"]["devices"]["interfaces"]
+            cur_spec["networks"] = seen_spec["networks"]
+        if seen_spec != cur_spec:
             conds = vm.setdefault("status", {}).setdefault("conditions", [])
             conds.append({"type": "RestartRequired", "status": "True", "lastProbeTime": None,
                           "lastTransitionTime": ts(),
@@ -405,6 +502,11 @@ class VMController(Controller):
                 st["observedGeneration"] = int(gen)
                 st["desiredGeneration"] = vm["metadata"].get("generation", 1)
         self._trim_requests(st, vmi)
+        volume_requests = hotplug.trim_done_requests(st.get("volumeRequests"), dig(new, "spec", "template", "spec"))
+        if volume_requests:
+            st["volumeRequests"] = volume_requests
+        else:
+            st.pop("volumeRequests", None)
         self._start_failure(new, vmi)
         self._conditions(new, vmi, sync_err)
         st["printableStatus"] = self.printable_status(new, vmi)

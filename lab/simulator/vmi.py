@@ -4,13 +4,14 @@ and virt-handler (Scheduled -> Running, guest details, shutdown). One write per 
 Phases: Pending -> Scheduling (launcher pod exists) -> Scheduled (pod Ready) -> Running
 (after the boot delay) -> Succeeded / Failed.
 """
+import json
 import time
 
-from . import guest, handler
+from . import guest, handler, netlive
 from .kube import POD, VMI, ApiError
-from .launcher import EPHEMERAL_ANNOTATION, claim_names, multus_networks, nad_ref, render
+from .launcher import EPHEMERAL_ANNOTATION, claim_names, multus_networks, nad_ref, networks_annotation, render
 from .runtime import Controller
-from .util import deep, dig, get_condition, parse_ts, remove_condition, set_condition, ts
+from .util import age, deep, dig, get_condition, parse_ts, remove_condition, set_condition, ts
 
 VMI_FINALIZER = "kubevirt.io/foregroundDeleteVirtualMachine"
 VM_FINALIZER = "kubevirt.io/virtualMachineControllerFinalize"
@@ -140,7 +141,10 @@ class VMIController(Controller):
         if st["phase"] == "Scheduled":
             requeue = self._maybe_boot(vmi, new, pod)
         if st["phase"] == "Running" and phase == "Running":
-            self._refresh_running(vmi, new, pod)
+            waits = [await self.sim.hotplug.sync_pods(vmi, pod), await self._sync_pod_networks(vmi, pod),
+                     self._refresh_running(vmi, new, pod)]
+            waits = [w for w in waits if w is not None]
+            requeue = min(waits) if waits else None
 
         self._ready_condition(new, pod)
         self._check_failure(conds, sync_err)
@@ -261,16 +265,38 @@ class VMIController(Controller):
             return left
         st = new["status"]
         st["phase"] = "Running"
-        self._refresh_running(vmi, new, pod)
+        requeue = self._refresh_running(vmi, new, pod)
         if dig(vmi, "spec", "startStrategy") == "Paused":
             set_condition(st["conditions"], "Paused", "True", "PausedByUser", "VMI was paused by user", probe=True)
+        return requeue
+
+    async def _sync_pod_networks(self, vmi, pod):
+        """virt-controller keeps the launcher pod's Multus networks annotation in line with the VMI's
+        interfaces (hot-plug / hot-unplug). Without the Multus dynamic networks controller the pod's
+        network-status does not change: a migration brings the new pod."""
+        if pod is None or is_ephemeral(pod) or pod["metadata"].get("deletionTimestamp"):
+            return None
+        ms = dig(vmi, "status", "migrationState")
+        if ms and ms.get("startTimestamp") and not ms.get("completed"):
+            return None
+        key = "k8s.v1.cni.cncf.io/networks"
+        desired = networks_annotation(vmi, dig(vmi, "status", "interfaces", default=[]) or [])
+        current = json.loads((pod["metadata"].get("annotations") or {}).get(key) or "[]")
+        if current == desired:
+            return None
+        updated = await self.sim.kube.patch(POD, pod["metadata"]["name"], {"metadata": {"annotations": {
+            key: json.dumps(desired) if desired else None}}}, pod["metadata"]["namespace"])
+        self.sim.inf["pods"].observe(updated)
         return None
 
     def _refresh_running(self, vmi, new, pod):
+        """Running details; returns a requeue delay (hot-plug steps, MigrationRequired) or None."""
         st = new["status"]
         dvs = handler.datavolumes_of(self.sim, vmi)
         agent = guest.has_agent(vmi, dvs)
-        handler.running_details(self.sim, new, pod, st, agent, dvs)
+        hp_entries, requeue = self.sim.hotplug.volume_statuses(vmi, pod, handler.targets(vmi),
+                                                               handler.pvc_infos(self.sim, vmi))
+        handler.running_details(self.sim, new, pod, st, agent, dvs, hp_entries)
         conds = st["conditions"]
         status, reason, message = handler.live_migratable(self.sim, vmi)
         set_condition(conds, "LiveMigratable", status, reason, message, probe=True)
@@ -282,6 +308,31 @@ class VMIController(Controller):
             set_condition(conds, "AgentConnected", "True", probe=True)
         else:
             remove_condition(conds, "AgentConnected")
+        waits = [w for w in (requeue, self._migration_required(new)) if w is not None]
+        return min(waits) if waits else None
+
+    @staticmethod
+    def _migration_required(new):
+        """The VMI's MigrationRequired condition for NIC hot-plug/unplug (pkg/network/migration)."""
+        conds = new["status"]["conditions"]
+        need = netlive.migration_requirement(new)
+        if need is None:
+            remove_condition(conds, netlive.MIGRATION_REQUIRED)
+            return None
+        cur = next((c for c in conds if c["type"] == netlive.MIGRATION_REQUIRED), None)
+        if need == "immediate":
+            set_condition(conds, netlive.MIGRATION_REQUIRED, "True", netlive.REASON_LIVE_UPDATE, probe=True)
+            return None
+        if cur is not None and cur.get("status") == "True":
+            return None
+        if cur is not None and cur.get("status") == "False":
+            left = netlive.DYNAMIC_NETWORK_CONTROLLER_GRACE - age(cur.get("lastTransitionTime"))
+            if left <= 0:
+                set_condition(conds, netlive.MIGRATION_REQUIRED, "True", netlive.REASON_LIVE_UPDATE, probe=True)
+                return None
+            return left + 0.05
+        set_condition(conds, netlive.MIGRATION_REQUIRED, "False", netlive.REASON_PENDING, probe=True)
+        return netlive.DYNAMIC_NETWORK_CONTROLLER_GRACE + 0.05
 
     def _ready_condition(self, new, pod):
         st = new["status"]
@@ -351,6 +402,7 @@ class VMIController(Controller):
             else:
                 st["phase"] = "Failed"
             self._phase_timestamps(vmi, new)
+        await sim.hotplug.delete_all(pods)
         for p in pods:
             if not p["metadata"].get("deletionTimestamp"):
                 await sim.kube.delete(POD, p["metadata"]["name"], p["metadata"]["namespace"])
@@ -366,6 +418,7 @@ class VMIController(Controller):
 
     async def sync_final(self, vmi, pods):
         new = deep(vmi)
+        await self.sim.hotplug.delete_all(pods)
         for p in pods:
             if not p["metadata"].get("deletionTimestamp"):
                 await self.sim.kube.delete(POD, p["metadata"]["name"], p["metadata"]["namespace"])

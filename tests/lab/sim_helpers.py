@@ -5,6 +5,7 @@ import json
 import os
 import ssl
 import tempfile
+import threading
 import time
 
 import pytest
@@ -182,6 +183,55 @@ class Lab:
 
     def vmi_sub(self, name, verb, body=None, method="PUT", api=None):
         return self.call(method, f"{SUB}/namespaces/{self.ns}/virtualmachineinstances/{name}/{verb}", body, api)
+
+
+class ObjectWatch:
+    """Every version of one object, as a watch delivers them from now on (transient states
+    included, which polling could miss). Use as a context manager or call stop()."""
+
+    def __init__(self, lab, group, version, plural, name, seconds=120):
+        from kubernetes import watch
+        self.items = []
+        self._lock = threading.Lock()
+        listed = lab.custom.list_namespaced_custom_object(group, version, lab.ns, plural,
+                                                          field_selector=f"metadata.name={name}")
+        self.items.extend(listed["items"])
+        self._watch = watch.Watch()
+        args = (lab.custom.list_namespaced_custom_object, group, version, lab.ns, plural)
+        kwargs = {"field_selector": f"metadata.name={name}",
+                  "resource_version": listed["metadata"]["resourceVersion"], "timeout_seconds": seconds}
+        self._thread = threading.Thread(target=self._run, args=(args, kwargs), daemon=True)
+        self._thread.start()
+
+    def _run(self, args, kwargs):
+        try:
+            for ev in self._watch.stream(*args, **kwargs):
+                with self._lock:
+                    self.items.append(ev["object"])
+        except Exception:  # noqa: BLE001 - the watch ends with the test
+            pass
+
+    def seen(self):
+        with self._lock:
+            return list(self.items)
+
+    def stop(self):
+        self._watch.stop()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+def changes(values):
+    """values with consecutive repeats dropped."""
+    out = []
+    for v in values:
+        if not out or out[-1] != v:
+            out.append(v)
+    return out
 
 
 @pytest.fixture
