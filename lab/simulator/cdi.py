@@ -11,6 +11,10 @@ from .util import set_condition as _set_condition
 
 
 IMPORT_SOURCES = ("http", "registry", "s3", "gcs", "imageio", "vddk", "blank")
+# CDI's AnnImmediateBinding: the worker pod is created for an unbound claim even when its
+# StorageClass binds WaitForFirstConsumer, so the claim binds at once (its presence counts).
+ANN_IMMEDIATE_BINDING = "cdi.kubevirt.io/storage.bind.immediate.requested"
+SELECTED_NODE = "volume.kubernetes.io/selected-node"
 
 
 def set_condition(conds, ctype, status, reason="", message=""):
@@ -105,14 +109,16 @@ class CDIController(Controller):
         if pvc is None:
             if dig(dv, "status", "phase") == "Succeeded":
                 return
+            annotations = {k: v for k, v in (dv["metadata"].get("annotations") or {}).items()
+                           if k != "kubectl.kubernetes.io/last-applied-configuration"}   # CDI passes them on
+            annotations.update({"cdi.kubevirt.io/storage.contentType": dig(dv, "spec", "contentType") or "kubevirt",
+                                "cdi.kubevirt.io/createdForDataVolume": dv["metadata"]["uid"]})
             body = {"apiVersion": "v1", "kind": "PersistentVolumeClaim",
                     "metadata": {"name": name, "namespace": ns,
                                  "labels": {"app": "containerized-data-importer",
                                             "app.kubernetes.io/component": "storage",
                                             "app.kubernetes.io/managed-by": "cdi-controller"},
-                                 "annotations": {"cdi.kubevirt.io/storage.contentType":
-                                                 dig(dv, "spec", "contentType") or "kubevirt",
-                                                 "cdi.kubevirt.io/createdForDataVolume": dv["metadata"]["uid"]},
+                                 "annotations": annotations,
                                  "ownerReferences": [owner_ref(dv)]},
                     "spec": pvc_spec(dv)}
             if source_url(dv):
@@ -129,8 +135,13 @@ class CDIController(Controller):
         if not bound:
             sc_name = dig(pvc, "spec", "storageClassName")
             sc = self.sim.inf["storageclasses"].get(sc_name) if sc_name else None
-            wffc = sc is not None and sc.get("volumeBindingMode") == "WaitForFirstConsumer" and \
-                not (pvc["metadata"].get("annotations") or {}).get("volume.kubernetes.io/selected-node")
+            pvc_ann = pvc["metadata"].get("annotations") or {}
+            late = sc is not None and sc.get("volumeBindingMode") == "WaitForFirstConsumer"
+            immediate = ANN_IMMEDIATE_BINDING in (dv["metadata"].get("annotations") or {}) or \
+                ANN_IMMEDIATE_BINDING in pvc_ann
+            if late and immediate and not pvc_ann.get(SELECTED_NODE):
+                await self._schedule_worker(dv, pvc)
+            wffc = late and not immediate and not pvc_ann.get(SELECTED_NODE)
             st["phase"] = "WaitForFirstConsumer" if wffc else "Pending"
             set_condition(conds, "Bound", "False", "Pending", f"PVC {name} Pending")
             set_condition(conds, "Ready", "False", "Pending" if not wffc else "WaitForFirstConsumer")
@@ -156,6 +167,23 @@ class CDIController(Controller):
                 await self._failing_import(dv, new)
             else:
                 await self._progress(dv, new, "Import", None)
+
+    async def _schedule_worker(self, dv, pvc):
+        """The importer (cloner, upload server) pod of an immediate-binding claim is scheduled like any
+        pod that uses it: kube-scheduler picks a node and the claim follows it (selected-node)."""
+        from .scheduler import schedule
+        ns, name = pvc["metadata"]["namespace"], pvc["metadata"]["name"]
+        worker = {"metadata": {"name": f"importer-{name}", "namespace": ns, "labels": {}, "annotations": {}},
+                  "spec": {"containers": [{"name": "importer", "resources": {
+                      "requests": {"cpu": "100m", "memory": "60M"}, "limits": {"cpu": "750m", "memory": "600M"}}}],
+                      "volumes": [{"name": "cdi-data-vol", "persistentVolumeClaim": {"claimName": name}}]}}
+        nodes = [self.sim.inf["nodes"].get(n) for n in self.sim.node_names]
+        node, _msg = schedule(worker, [n for n in nodes if n is not None], self.sim.scheduler.usage())
+        if node is None:
+            self.enqueue(f"{dv['metadata']['namespace']}/{dv['metadata']['name']}", after=5)
+            return
+        updated = await self.sim.kube.patch(PVC, name, {"metadata": {"annotations": {SELECTED_NODE: node}}}, ns)
+        self.sim.inf["persistentvolumeclaims"].observe(updated)
 
     def _clone_names(self, dv):
         src = dig(dv, "spec", "source", "pvc") or dig(dv, "spec", "source", "snapshot") or {}

@@ -102,6 +102,29 @@ def test_wait_for_first_consumer(lab):
     assert dv_phase(lab, "dv-wffc") == "Succeeded"
 
 
+def test_immediate_binding_annotation_binds_on_a_wait_for_first_consumer_class(lab):
+    # CDI's cdi.kubevirt.io/storage.bind.immediate.requested: its worker pod is the first consumer
+    manifest = dv_manifest("dv-now", {"http": {"url": URL}}, storage_class="lab-wffc")
+    manifest["metadata"]["annotations"] = {"cdi.kubevirt.io/storage.bind.immediate.requested": "true"}
+    lab.create_dv(manifest)
+    phases = []
+
+    def succeeded():
+        phase = dv_phase(lab, "dv-now")
+        if phase and (not phases or phases[-1] != phase):
+            phases.append(phase)
+        return phase == "Succeeded"
+    wait_for(succeeded, 20, interval=0.1, what="import Succeeded without a consumer")
+    assert "WaitForFirstConsumer" not in phases, phases
+    pvc = lab.core.read_namespaced_persistent_volume_claim("dv-now", lab.ns)
+    assert pvc.metadata.annotations["cdi.kubevirt.io/storage.bind.immediate.requested"] == "true", \
+        "CDI passes the DataVolume's annotations to its claim"
+    node = pvc.metadata.annotations["volume.kubernetes.io/selected-node"]
+    assert pvc.status.phase == "Bound" and node.startswith("lab-worker-")
+    pv = lab.core.read_persistent_volume(pvc.spec.volume_name)
+    assert pv.spec.node_affinity.required.node_selector_terms[0].match_expressions[0].values == [node]
+
+
 def test_vm_with_data_volume_template_provisions_then_runs(lab):
     dvt = [{"metadata": {"name": "vm-dv-root"},
             "spec": {"source": {"registry": {"url": "docker://quay.io/containerdisks/centos-stream:9"}},
