@@ -1,5 +1,13 @@
 """The guest's serial console (boot lines, login, a tiny shell) and its VNC display (RFB 3.8),
-spoken over virt-api's websockets as binary frames."""
+spoken over virt-api's websockets as binary frames.
+
+As on a real cluster the serial line is one tty per VMI: its state (logged in or not) outlives a
+connection, and one connection at a time is served - a new one closes the previous one, the way
+virt-handler's console server does (close code 1001, "close by another connection"; VNC alike).
+Output is only what the guest writes while one is connected: while the guest boots (the first
+`boot_seconds()` after the VMI is Running, or after a soft reboot / reset) the boot messages and
+then the login prompt; later, nothing until a key is pressed.
+"""
 import asyncio
 import datetime as dt
 import struct
@@ -10,12 +18,25 @@ from aiohttp import WSMsgType
 from . import guest
 from .util import age, dig
 
-_REBOOTS = {}
+_REBOOTS = {}   # VMI uid -> monotonic time of the last soft reboot / reset
+_TTYS = {}      # VMI uid -> Tty
+_SESSIONS = {"serial": {}, "vnc": {}}   # kind -> VMI uid -> the websocket connected now
+GOING_AWAY = 1001
+KICKED_MESSAGE = b"close by another connection"
 W, H = 320, 200
 
 
+def boot_seconds(sim):
+    """How long the simulated guest takes from VMI Running (or a reboot) to its login prompt."""
+    return max(4.0, 2.5 * sim.boot_delay)
+
+
 def reboot(vmi):
-    _REBOOTS[vmi["metadata"]["uid"]] = time.monotonic()
+    uid = vmi["metadata"]["uid"]
+    _REBOOTS[uid] = time.monotonic()
+    tty = _TTYS.get(uid)
+    if tty is not None:
+        tty.rebooted()
 
 
 def _running_since(vmi):
@@ -25,10 +46,21 @@ def _running_since(vmi):
     return None
 
 
-def boot_lines(vmi, dvs):
-    osid, name, version, kernel, _, _ = guest.distro(vmi, dvs)
+def since_boot(vmi):
+    """Seconds since the guest last started booting (VMI Running, soft reboot or reset)."""
+    since = _running_since(vmi)
+    elapsed = age(since) if since else 0.0
+    rebooted = _REBOOTS.get(vmi["metadata"]["uid"])
+    if rebooted is not None:
+        elapsed = min(elapsed, time.monotonic() - rebooted)
+    return max(0.0, elapsed)
+
+
+def boot_messages(vmi, dvs):
+    """Kernel and systemd lines of a boot, in order (getty's issue and prompt come after them)."""
+    _, _, _, kernel, _, _ = guest.distro(vmi, dvs)
     host = guest.hostname(vmi)
-    lines = [
+    return [
         f"[    0.000000] Linux version {kernel} (mockbuild@lab) #1 SMP PREEMPT_DYNAMIC",
         "[    0.000000] Command line: BOOT_IMAGE=(hd0,gpt2)/vmlinuz root=/dev/vda1 console=tty1 console=ttyS0,115200n8",
         "[    0.012345] KVM setup pv remote TLB flush",
@@ -39,12 +71,18 @@ def boot_lines(vmi, dvs):
         "[  OK  ] Reached target network-online.target - Network is Online.",
         "[  OK  ] Started sshd.service - OpenSSH server daemon.",
         "[  OK  ] Reached target multi-user.target - Multi-User System.",
-        "",
-        f"{name} {version} (Lab)".strip(),
-        f"Kernel {kernel} on an x86_64 (ttyS0)",
-        "",
     ]
-    return "\r\n".join(lines) + "\r\n"
+
+
+def issue(vmi, dvs):
+    """What agetty prints before its login prompt (/etc/issue)."""
+    _, name, version, kernel, _, _ = guest.distro(vmi, dvs)
+    return f"\r\n{name} {version} (Lab)".rstrip() + f"\r\nKernel {kernel} on an x86_64 (ttyS0)\r\n\r\n"
+
+
+def boot_lines(vmi, dvs):
+    """A whole boot as the serial line shows it, up to (not including) the login prompt."""
+    return "\r\n".join(boot_messages(vmi, dvs)) + "\r\n" + issue(vmi, dvs)
 
 
 def ip_addr(sim, vmi):
@@ -71,6 +109,7 @@ def ip_addr(sim, vmi):
 class Shell:
     def __init__(self, sim, vmi, dvs):
         self.sim, self.vmi, self.dvs = sim, vmi, dvs
+        self._last_cr = False
         self.creds, self.default_user = guest.credentials(vmi, dvs)
         self.info = guest.distro(vmi, dvs)
         self.host = guest.hostname(vmi)
@@ -94,7 +133,7 @@ class Shell:
         out = []
         for ch in data.decode("utf-8", errors="replace"):
             if ch in "\r\n":
-                if ch == "\n" and getattr(self, "_last_cr", False):
+                if ch == "\n" and self._last_cr:
                     self._last_cr = False
                     continue
                 self._last_cr = ch == "\r"
@@ -117,14 +156,17 @@ class Shell:
                     out.append(ch)
         return "".join(out).encode()
 
+    def reset(self):
+        self.state, self.user, self.line = "login", None, ""
+
     def _logout(self):
         self.state, self.user = "login", None
-        return f"\r\n{self.info[1]} {self.info[2]}\r\nKernel {self.info[3]} on an x86_64 (ttyS0)\r\n\r\n" + self.prompt()
+        return issue(self.vmi, self.dvs) + self.prompt()
 
     def enter(self, line):
         if self.state == "login":
             if not line.strip():
-                return self.prompt()
+                return issue(self.vmi, self.dvs) + self.prompt()   # agetty prompts again
             self.user = line.strip()
             self.state = "password"
             return self.prompt()
@@ -180,24 +222,121 @@ class Shell:
         return f"-bash: {name}: command not found\r\n"
 
 
+class Tty:
+    """The guest's ttyS0: the shell state and what the guest writes to it."""
+
+    def __init__(self, sim, vmi, dvs):
+        self.sim, self.vmi, self.dvs = sim, vmi, dvs
+        self.shell = Shell(sim, vmi, dvs)
+        self.reboots = asyncio.Event()
+
+    def rebooted(self):
+        self.shell.reset()
+        self.reboots.set()
+
+    def booting(self):
+        return since_boot(self.vmi) < boot_seconds(self.sim)
+
+
+def _tty(sim, vmi, dvs):
+    uid = vmi["metadata"]["uid"]
+    tty = _TTYS.get(uid)
+    if tty is None:
+        if len(_TTYS) > 5000:
+            _TTYS.clear()
+        tty = _TTYS[uid] = Tty(sim, vmi, dvs)
+    return tty
+
+
+async def _kick(ws):
+    """virt-handler's stopChan: the older connection is closed when a new one arrives."""
+    try:
+        await ws.close(code=GOING_AWAY, message=KICKED_MESSAGE)
+    except Exception:  # noqa: BLE001 - the old client may be gone already
+        pass
+
+
+def _take_over(kind, vmi, ws):
+    uid = vmi["metadata"]["uid"]
+    old = _SESSIONS[kind].get(uid)
+    _SESSIONS[kind][uid] = ws
+    if old is not None and not old.closed:
+        asyncio.get_running_loop().create_task(_kick(old))
+
+
+def _release(kind, vmi, ws):
+    uid = vmi["metadata"]["uid"]
+    if _SESSIONS[kind].get(uid) is ws:
+        del _SESSIONS[kind][uid]
+
+
+async def _guest_output(sim, ws, tty):
+    """What the guest writes on the line while this connection lasts: the rest of a boot in progress
+    (the lines already printed in it are kept, then the others as they come) and agetty's prompt;
+    again after each reboot."""
+    try:
+        await _write_boots(sim, ws, tty)
+    except (ConnectionError, RuntimeError):
+        pass
+
+
+async def _write_boots(sim, ws, tty):
+    vmi, dvs = tty.vmi, tty.dvs
+    lines = boot_messages(vmi, dvs)
+    total = boot_seconds(sim)
+    first = True
+    while True:
+        tty.reboots.clear()
+        if tty.booting():
+            if not first:
+                await ws.send_bytes(b"\r\n[  OK  ] Reached target reboot.target - System Reboot.\r\n"
+                                    b"[   42.123456] reboot: Restarting system\r\n")
+            sent = 0
+            while tty.booting() and not tty.reboots.is_set():
+                elapsed = since_boot(vmi)
+                due = min(len(lines), int(elapsed / total * (len(lines) + 1)))
+                if due > sent:
+                    await ws.send_bytes(("\r\n".join(lines[sent:due]) + "\r\n").encode())
+                    sent = due
+                nxt = (sent + 1) * total / (len(lines) + 1) if sent < len(lines) else total
+                try:
+                    await asyncio.wait_for(tty.reboots.wait(), timeout=max(0.02, nxt - elapsed))
+                except asyncio.TimeoutError:
+                    pass
+            if tty.reboots.is_set():
+                first = False
+                continue
+            if sent < len(lines):
+                await ws.send_bytes(("\r\n".join(lines[sent:]) + "\r\n").encode())
+            tty.shell.reset()
+            await ws.send_bytes((issue(vmi, dvs) + tty.shell.prompt()).encode())
+        first = False
+        await tty.reboots.wait()
+
+
 async def serial_session(sim, ws, vmi, dvs):
-    shell = Shell(sim, vmi, dvs)
-    since = _running_since(vmi)
-    rebooted = _REBOOTS.get(vmi["metadata"]["uid"])
-    banner = ""
-    if (since and age(since) < 120) or (rebooted and time.monotonic() - rebooted < 120):
-        banner = boot_lines(vmi, dvs)
-    await ws.send_bytes((banner + "\r\n" + shell.prompt()).encode())
-    async for msg in ws:
-        if msg.type == WSMsgType.BINARY:
-            data = msg.data
-        elif msg.type == WSMsgType.TEXT:
-            data = msg.data.encode()
-        else:
-            break
-        reply = shell.feed(data)
-        if reply:
-            await ws.send_bytes(reply)
+    _take_over("serial", vmi, ws)
+    tty = _tty(sim, vmi, dvs)
+    output = asyncio.get_running_loop().create_task(_guest_output(sim, ws, tty))
+    try:
+        async for msg in ws:
+            if msg.type == WSMsgType.BINARY:
+                data = msg.data
+            elif msg.type == WSMsgType.TEXT:
+                data = msg.data.encode()
+            else:
+                break
+            if tty.booting():
+                continue   # nothing reads the line before getty runs (it flushes its input)
+            reply = tty.shell.feed(data)
+            if reply:
+                try:
+                    await ws.send_bytes(reply)
+                except (ConnectionError, RuntimeError):
+                    break
+    finally:
+        output.cancel()
+        _release("serial", vmi, ws)
 
 
 # ---------------------------------------------------------------------------------- VNC (RFB 3.8)
@@ -231,6 +370,7 @@ def framebuffer(vmi):
 async def vnc_session(ws, vmi):
     name = f"{vmi['metadata']['namespace']}_{vmi['metadata']['name']}".encode()
     rd = _Reader(ws)
+    _take_over("vnc", vmi, ws)
     try:
         await ws.send_bytes(b"RFB 003.008\n")
         await rd.read(12)                                  # client ProtocolVersion
@@ -267,3 +407,5 @@ async def vnc_session(ws, vmi):
                 break
     except (ConnectionError, asyncio.CancelledError):
         pass
+    finally:
+        _release("vnc", vmi, ws)

@@ -86,6 +86,100 @@ def test_console_default_user_and_not_running(lab, admin_tls):
     assert status == 404
 
 
+def quiet(ws, seconds):
+    """Whatever arrives within seconds (b'' when the line stays quiet)."""
+    ws.settimeout(seconds)
+    buf = b""
+    try:
+        while True:
+            _, data = ws.recv_data()
+            buf += data
+    except wsc.WebSocketTimeoutException:
+        pass
+    finally:
+        ws.settimeout(10)
+    return buf
+
+
+def close_frame(ws):
+    """(code, reason) of the close frame the server sent, skipping data still queued before it."""
+    while True:
+        opcode, data = ws.recv_data(control_frame=True)
+        if opcode == wsc.ABNF.OPCODE_CLOSE:
+            return struct.unpack(">H", data[:2])[0], data[2:].decode()
+
+
+def booted(lab, name):
+    """Wait until the guest is past its boot (the simulator's guests take 2.5 x boot delay, >= 4 s)."""
+    vmi = lab.vmi(name)
+    since = next(p["phaseTransitionTimestamp"] for p in vmi["status"]["phaseTransitionTimestamps"]
+                 if p["phase"] == "Running")
+    import datetime as dt
+    started = dt.datetime.fromisoformat(since.replace("Z", "+00:00"))
+    left = 6.0 - (dt.datetime.now(dt.timezone.utc) - started).total_seconds()
+    if left > 0:
+        time.sleep(left)
+
+
+def test_serial_console_is_quiet_after_boot_until_a_key_is_pressed(lab, admin_tls):
+    lab.create_vm(vm_manifest("vm-q", image=CIRROS))
+    lab.wait_running("vm-q")
+    booted(lab, "vm-q")
+    path = f"{SUB}/namespaces/{lab.ns}/virtualmachineinstances/vm-q/console"
+    ws = websocket(admin_tls, path)
+    try:
+        assert quiet(ws, 1.5) == b"", "a booted guest writes nothing until a key is pressed"
+        send(ws, "\r")
+        out = read_until(ws, "vm-q login: ")
+        assert "CirrOS" in out and "Linux version" not in out, "agetty prompts again, no boot lines"
+        # a soft reboot while connected: the boot messages, then the prompt
+        status, _ = lab.vmi_sub("vm-q", "softreboot")
+        assert status == 200
+        out = read_until(ws, "vm-q login: ", timeout=15)
+        assert "reboot: Restarting system" in out and "Linux version" in out
+    finally:
+        ws.close()
+
+
+def test_one_console_connection_at_a_time(lab, admin_tls):
+    lab.create_vm(vm_manifest("vm-one", image=CIRROS))
+    lab.wait_running("vm-one")
+    path = f"{SUB}/namespaces/{lab.ns}/virtualmachineinstances/vm-one/console"
+    first = websocket(admin_tls, path)
+    read_until(first, "vm-one login: ")          # connected during boot: boot lines, then the prompt
+    send(first, "cirros\rgocubsgo\r")
+    read_until(first, "$ ")
+    second = websocket(admin_tls, path)
+    third = None
+    try:
+        # virt-handler serves one connection per VMI: the new one closes the old one
+        assert close_frame(first) == (1001, "close by another connection")
+        # the serial line is the guest's: the shell is still logged in
+        send(second, "\r")
+        assert read_until(second, "$ ").endswith("$ ")
+        send(second, "whoami\r")
+        assert "cirros" in read_until(second, "$ ")
+        third = websocket(admin_tls, path)
+        assert close_frame(second) == (1001, "close by another connection")
+        send(third, "exit\r")
+        assert "logout" in read_until(third, "vm-one login: ")
+    finally:
+        for ws in (first, second, third):
+            if ws is not None:
+                ws.close()
+    # VNC alike
+    vnc_path = f"{SUB}/namespaces/{lab.ns}/virtualmachineinstances/vm-one/vnc"
+    v1 = websocket(admin_tls, vnc_path)
+    try:
+        assert v1.recv_data()[1] == b"RFB 003.008\n"
+        v2 = websocket(admin_tls, vnc_path)
+        assert close_frame(v1) == (1001, "close by another connection")
+        assert v2.recv_data()[1] == b"RFB 003.008\n"
+        v2.close()
+    finally:
+        v1.close()
+
+
 def test_vnc_rfb_handshake_and_framebuffer(lab, admin_tls):
     lab.create_vm(vm_manifest("vm-vnc"))
     lab.wait_running("vm-vnc")
