@@ -109,8 +109,11 @@ def test_manual_acts_only_on_state_change_requests(lab):
     status, _ = lab.vm_sub("vm-m", "stop", {})
     assert status == 202
     lab.wait_vmi_gone("vm-m")
-    vm = lab.wait_printable("vm-m", "Stopped")
-    assert vm["spec"]["runStrategy"] == "Manual" and not vm["status"].get("stateChangeRequests")
+    # Stopped shows while the final VMI is still there; its Stop request goes once the VMI is gone
+    vm = wait_for(lambda: (lambda v: v if v["status"].get("printableStatus") == "Stopped" and
+                           not v["status"].get("stateChangeRequests") else None)(lab.vm("vm-m")), 10,
+                  what="Stopped, request consumed")
+    assert vm["spec"]["runStrategy"] == "Manual"
     # a stop request written directly to the status, as virt-api does, for a new VMI
     lab.vm_sub("vm-m", "start", {})
     vmi = lab.wait_running("vm-m")
