@@ -473,8 +473,13 @@ class VmRunner:
             vmi = self.client.get_or_none(res.VMI, plan.name, plan.namespace)
         except ApiError as exc:
             raise KubevirtError(service.explain(exc, "read", res.VMI.ref(plan.name, plan.namespace), res.VMI))
-        revisions = service.read_quiet(lambda: self.client.list(res.CONTROLLER_REVISION, plan.namespace).get(
-            "items"), []) or []
+        try:
+            revisions = self.client.list(res.CONTROLLER_REVISION, plan.namespace).get("items") or []
+        except ApiError as exc:
+            revisions = []
+            self.warnings.append("Could not list the ControllerRevisions of %s (%s): those KubeVirt made for it stay "
+                                 "behind once it is deleted; grant list and delete on controllerrevisions (apps)." % (
+                                     ref, exc.api_message or exc.reason))
         revisions = [r for r in revisions if _owned_by(r, uid)]
         changed, last = service.absent(self.client, self.resource, plan.name, plan.namespace, self.check_mode,
                                        propagation="Orphan", current=vm, have_current=True)
@@ -487,7 +492,11 @@ class VmRunner:
             try:
                 self.client.delete(res.VMI, plan.name, plan.namespace, uid=vmi["metadata"].get("uid"))
             except ApiError as exc:
-                if exc.status != 409:  # 409: the uid precondition failed, it is gone already
+                if exc.status == 403:
+                    # KubeVirt stops the VMI of a VM being deleted; the wait (if any) tells whether it did.
+                    self.warnings.append("Could not delete VirtualMachineInstance %s/%s (%s); KubeVirt stops it as "
+                                         "%s goes." % (plan.namespace, plan.name, exc.api_message or exc.reason, ref))
+                elif exc.status != 409:  # 409: the uid precondition failed, it is gone already
                     raise KubevirtError(service.explain(exc, "delete", res.VMI.ref(plan.name, plan.namespace),
                                                         res.VMI) + " (%s was deleted, its volumes kept)" % ref)
         for revision in revisions:

@@ -457,3 +457,27 @@ def test_keep_volumes_per_item_of_vms(run, client, deletes):
     assert [r.get("kept_data_volumes") for r in result["results"]] == [["app1-data"], None]
     assert ("VirtualMachine", "app1", "Orphan") in [d[:3] for d in deletes]
     assert ("VirtualMachine", "web1", "Foreground") in [d[:3] for d in deletes]
+
+
+def test_keep_volumes_without_rights_on_vmis_and_revisions_warns(run, client, monkeypatch):
+    from ansible_collections.virtops.kubevirt.plugins.module_utils.errors import ApiError
+    _vm_with_template(client)
+    real_delete, real_list = client.delete, client.list
+    forbidden = ApiError(403, "X", "u", {"reason": "Forbidden", "message": "forbidden"})
+
+    def delete(resource, name, namespace=None, **kw):
+        if resource is res.VMI:
+            raise forbidden
+        return real_delete(resource, name, namespace, **kw)
+
+    def list_(resource, namespace=None, **kw):
+        if resource.kind == "ControllerRevision":
+            raise forbidden
+        return real_list(resource, namespace, **kw)
+    monkeypatch.setattr(client, "delete", delete)
+    monkeypatch.setattr(client, "list", list_)
+    result = run({"name": "app1", "namespace": "demo", "state": "absent", "keep_volumes": True})
+    assert result["changed"] and not result.get("failed") and result["kept_data_volumes"] == ["app1-data"]
+    text = warnings_text(result)
+    assert "Could not delete VirtualMachineInstance demo/app1 (forbidden)" in text
+    assert "Could not list the ControllerRevisions of VirtualMachine demo/app1 (forbidden)" in text
