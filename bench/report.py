@@ -127,7 +127,7 @@ kubevirt.core 2.2.3 and kubernetes.core from the `ansible==12.3.0` wheel; Kubern
 
 ```bash
 make bench                      # lab (own ports, audit log on), anchors, all scenarios, this page
-bench/run.py --smoke            # one run each, a fleet of 5: checks the harness (part of make test)
+bench/run.py --smoke            # one run each, no warm-up, a fleet of 3: checks the harness (part of make test)
 bench/run.py --only single,info --runs 9
 ```
 """
