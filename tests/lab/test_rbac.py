@@ -123,7 +123,12 @@ def provision_vars(ns, names):
 @pytest.mark.slow
 def test_provision(rbac, tmp_path, custom):
     ns, envs = rbac
-    vms = [{"name": "rb-1"},
+    # rb-1 has a dataVolumeTemplate: decommission deletes it keeping the DataVolume (Orphan), then its VMI
+    # and ControllerRevisions itself.
+    vms = [{"name": "rb-1",
+            "disks": [{"name": "root", "image": IMAGE},
+                      {"name": "scratch", "data_volume_template": {"name": "rb-1-scratch", "size": "64Mi",
+                                                                   "blank": True}}]},
            {"name": "rb-2",
             "volumes": [{"name": "rb-2-data", "size": "64Mi"}],
             "network_attachments": [{"name": "rb-net", "bridge": "br1"}],
@@ -195,6 +200,8 @@ def test_decommission(rbac, tmp_path, custom):
     ok = run_playbook(tmp_path, playbook("decommission.yml"), env=envs["decommission"], extra_vars=extra,
                       name="decommission")
     assert ok.rc == 0, ok.explain()
+    warnings = [w for _task, result in ok.tasks for w in result.get("warnings") or []]
+    assert not warnings, warnings
     assert custom.list_namespaced_custom_object("kubevirt.io", "v1", ns, "virtualmachines")["items"] == []
     assert custom.list_namespaced_custom_object("cdi.kubevirt.io", "v1beta1", ns, "datavolumes")["items"] == []
     assert custom.list_namespaced_custom_object("k8s.cni.cncf.io", "v1", ns,
