@@ -316,7 +316,7 @@ def serial_session(stream, ref, send=None, expect=None, login=None, prompt=None,
     send = list(send or [])
     state = None
     if login.get("user") or send:
-        state = _wake(console, [login_re, password_re, prompt_re], timeout, wake)
+        state = _wake(console, [login_re, password_re, prompt_re], timeout, wake)[0]
     if login.get("user"):
         _login(console, state, login, login_re, password_re, prompt_re, failed_re, timeout)
         result["logged_in"] = True
@@ -338,7 +338,10 @@ def serial_session(stream, ref, send=None, expect=None, login=None, prompt=None,
     if expect:
         # The pattern may be anywhere in what the sent lines printed (or, without send, anywhere).
         console.pos = send_start if send else 0
-        _index, match = console.expect([re.compile(expect)], timeout, what="/%s/" % expect)
+        if send or login.get("user"):
+            _index, match = console.expect([re.compile(expect)], timeout, what="/%s/" % expect)
+        else:  # only looking: a quiet serial line shows its prompt once Enter is pressed
+            _index, match = _wake(console, [re.compile(expect)], timeout, wake, what="/%s/" % expect)
         result["matched"] = redact(match.group(0), secrets)
         result["groups"] = [redact(g, secrets) if isinstance(g, str) else g for g in match.groups()]
         result["named_groups"] = {k: redact(v, secrets) if isinstance(v, str) else v
@@ -354,18 +357,19 @@ def serial_session(stream, ref, send=None, expect=None, login=None, prompt=None,
     return result
 
 
-def _wake(console, patterns, timeout, wake):
-    """See what the console shows now; press Enter once if it shows nothing recognisable."""
+def _wake(console, patterns, timeout, wake, what="a login or shell prompt"):
+    """See what the console shows now; press Enter once if it shows nothing recognisable.
+
+    A serial line is quiet once the guest has booted: a person presses Enter to see a prompt.
+    Returns (index, match) of the pattern seen."""
     try:
-        index, _match = console.expect(patterns, min(wake, timeout), what="a prompt")
-        return index
+        return console.expect(patterns, min(wake, timeout), what=what)
     except ConsoleTimeout:
         if console.stream.closed:
             raise
     console.pos = len(console.text)
     console.sendline("")
-    index, _match = console.expect(patterns, timeout, what="a login or shell prompt")
-    return index
+    return console.expect(patterns, timeout, what=what)
 
 
 def _login(console, state, login, login_re, password_re, prompt_re, failed_re, timeout):

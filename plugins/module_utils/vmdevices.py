@@ -344,8 +344,6 @@ class VolumeRunner(DeviceRunner):
                            self.client, "addvolume", self.namespace, self.name, volume=name))
             after = copy.deepcopy(vm)
             attach_volume(after["spec"]["template"]["spec"], disk, volume)
-            if not self.check_mode:
-                after = self.client.get_or_none(res.VM, self.name, self.namespace) or after
         wait_error = None
         if active and self.params["wait"] and not self.check_mode:
             try:
@@ -354,6 +352,10 @@ class VolumeRunner(DeviceRunner):
                 wait_error = exc
         elif active and not self.check_mode:
             vmi = vmops.read_vmi(self.client, self.name, self.namespace)
+        if changed and not self.check_mode:
+            # virt-api only queues the request (status.volumeRequests); the VM controller puts the
+            # volume into the template a moment later: read the VM after the wait, not before.
+            after = self.client.get_or_none(res.VM, self.name, self.namespace) or after
         result = self.finish(changed, "hotplug" if changed else "none", vm, after, vmi, active, hot=True)
         return result if wait_error is None else (result[0], wait_error)
 
@@ -378,12 +380,12 @@ class VolumeRunner(DeviceRunner):
             detach_volume(after["spec"]["template"]["spec"], name)
             wait_error = None
             if not self.check_mode:
-                after = self.client.get_or_none(res.VM, self.name, self.namespace) or after
                 if self.params["wait"]:
                     try:
                         vmi = self.wait_volume(name, present=False)
                     except (WaitTimeout, WaitFailed) as exc:
                         wait_error = exc
+                after = self.client.get_or_none(res.VM, self.name, self.namespace) or after  # after the wait, as above
             result = self.finish(True, "unplug", vm, after, vmi, active, hot=True, name=name)
             return result if wait_error is None else (result[0], wait_error)
         before, after, _written = self.write_spec(vm, lambda t: detach_volume(t, name))

@@ -227,6 +227,15 @@ def test_expect_alone_searches_everything_printed():
     assert stream.sent == []
 
 
+def test_expect_alone_on_a_quiet_line_presses_enter_once():
+    clock = Clock()
+    stream = ShellStream(silent_until_enter=True, clock=clock)
+    result = session(stream, expect=r"web1 login: ?$")
+    assert stream.sent == [b"\r"]
+    assert result["matched"].startswith("web1 login:")
+    assert result["logged_in"] is False
+
+
 def test_read_only_without_expect_returns_the_screen():
     stream = ShellStream(banner="hello")
     result = session(stream)
