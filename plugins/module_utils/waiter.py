@@ -30,6 +30,8 @@ from ansible_collections.virtops.kubevirt.plugins.module_utils.errors import (
 from ansible_collections.virtops.kubevirt.plugins.module_utils.service import WAIT_ARG_SPEC  # noqa: F401 pylint: disable=unused-import
 
 WAIT_FOR_CHOICES = ("ready", "ip", "agent")
+QUIET_WATCH = 1.0        # a watch that ends within this many seconds without an event...
+QUIET_BACKOFF_CAP = 2.0  # ...is opened again after 0.1, 0.2, 0.4... seconds, at most this
 INITIAL_END = "k8s.io/initial-events-end"
 
 
@@ -84,7 +86,8 @@ class Wait:
     """One watch-based wait over the objects of one resource in one namespace."""
 
     def __init__(self, client, resource, namespace, check, description, timeout, names=None,
-                 label_selector=None, field_selector=None, resource_version=None, clock=time.monotonic):
+                 label_selector=None, field_selector=None, resource_version=None, clock=time.monotonic,
+                 sleep=time.sleep):
         self.client = client
         self.resource = resource
         self.namespace = namespace
@@ -98,6 +101,7 @@ class Wait:
             self.field_selector = "metadata.name=%s" % next(iter(self.names))
         self.resource_version = resource_version
         self.clock = clock
+        self.sleep = sleep
         self.objects = {}
         self.events = 0
         self.watches = 0
@@ -129,6 +133,7 @@ class Wait:
         initial = True
         synced = False
         watchlist = getattr(self.client, "watchlist_supported", True)
+        quiet = 0  # watches in a row that ended at once with no event
         while True:
             remaining = deadline - self.clock()
             if remaining <= 0:
@@ -141,6 +146,7 @@ class Wait:
                     return self._progress(start, "ok")
             try:
                 self.watches += 1
+                opened, seen = self.clock(), self.events
                 stream = self.client.watch(self.resource, self.namespace, resource_version=rv,
                                            label_selector=self.label_selector, field_selector=self.field_selector,
                                            timeout=remaining, send_initial_events=initial)
@@ -165,6 +171,13 @@ class Wait:
                         return self._progress(start, "ok")
                     if self.clock() >= deadline:
                         break
+                if self.events == seen and self.clock() - opened < QUIET_WATCH:
+                    # A server (or something in between) that ends watches at once: back off, don't spin.
+                    quiet += 1
+                    delay = min(QUIET_BACKOFF_CAP, 0.1 * 2 ** (quiet - 1))
+                    self.sleep(max(0.0, min(delay, deadline - self.clock())))
+                else:
+                    quiet = 0
                 if initial:
                     # The stream ended before the initial state was complete; start over.
                     continue

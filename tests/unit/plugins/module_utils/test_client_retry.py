@@ -499,3 +499,19 @@ def test_a_watch_that_cannot_be_opened_is_retried_like_any_get():
         Answer(chunks=[_line("ADDED", _vmi_event("31", "Running", ready=True)), _line("BOOKMARK", END)]),
     ])
     assert _wait(client).run()["result"] == "ok" and len(transport.sent) == 3
+
+
+def test_watches_that_end_at_once_are_reopened_with_backoff_not_in_a_spin():
+    client, transport, dummy_sleeps = client_for([
+        Answer(chunks=[_line("BOOKMARK", END)]),
+        Answer(chunks=[]), Answer(chunks=[]), Answer(chunks=[]),
+        Answer(chunks=[_line("MODIFIED", _vmi_event("23"))]),
+        Answer(chunks=[]),
+        Answer(chunks=[_line("MODIFIED", _vmi_event("31", "Running", ready=True))]),
+    ])
+    slept = []
+    wait = waiter.Wait(client, res.VMI, "ns", waiter.vmi_check(["ready"], ["vm1"]), "VMI ns/vm1 to be ready", 30,
+                       names=["vm1"], resource_version="10", sleep=slept.append)
+    assert wait.run()["watches"] == 7
+    assert slept[:3] == [0.1, 0.2, 0.4] and slept[3:] == [0.1], "the backoff starts again after an event"
+    assert all(_query(u)["resourceVersion"] in ("10", "20", "23") for _m, u, _b in transport.sent)
