@@ -350,16 +350,4 @@ class PowerRunner:
 
 
 def run_module(module):
-    client = service.connect_module(module)
-    runner = PowerRunner(module, client)
-    try:
-        result, wait_error = runner.run()
-    except KubevirtError as exc:
-        for warning in runner.warnings:
-            module.warn(warning)
-        module.fail_json(msg=str(exc), changed=False, progress=runner.progress, api_requests=client.requests)
-    for warning in runner.warnings:
-        module.warn(warning)
-    if wait_error is not None:
-        module.fail_json(msg=str(wait_error), **result)
-    module.exit_json(**result)
+    service.run_runner(module, PowerRunner)

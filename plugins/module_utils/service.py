@@ -233,3 +233,27 @@ def summaries_for(client, kind, namespace, objects=None, name=None, with_pods=Tr
 
 def _same_ns(items, namespace):
     return [i for i in items or [] if (i.get("metadata") or {}).get("namespace") == namespace]
+
+
+def run_runner(module, runner_class):
+    """Run a module's runner: connect, run, report its warnings, fail or exit.
+
+    A runner has .run() -> (result, wait_error), .warnings and .progress; a wait error still returns
+    the result (with the wait's own progress record when it has one).
+    """
+    client = connect_module(module)
+    runner = runner_class(module, client)
+    try:
+        result, wait_error = runner.run()
+    except KubevirtError as exc:
+        for warning in runner.warnings:
+            module.warn(warning)
+        module.fail_json(msg=str(exc), changed=False, progress=runner.progress, api_requests=client.requests)
+    for warning in runner.warnings:
+        module.warn(warning)
+    if wait_error is not None:
+        details = getattr(wait_error, "details", {}) or {}
+        if details.get("progress"):
+            result["progress"] = runner.progress + [details["progress"]]
+        module.fail_json(msg=str(wait_error), **result)
+    module.exit_json(**result)

@@ -553,28 +553,9 @@ class NicRunner(DeviceRunner):
         return result, None
 
 
-def _run(module, runner_class):
-    client = service.connect_module(module)
-    runner = runner_class(module, client)
-    try:
-        result, wait_error = runner.run()
-    except KubevirtError as exc:
-        for warning in runner.warnings:
-            module.warn(warning)
-        module.fail_json(msg=str(exc), changed=False, progress=runner.progress, api_requests=client.requests)
-    for warning in runner.warnings:
-        module.warn(warning)
-    if wait_error is not None:
-        details = getattr(wait_error, "details", {}) or {}
-        if details.get("progress"):
-            result["progress"] = runner.progress + [details["progress"]]
-        module.fail_json(msg=str(wait_error), **result)
-    module.exit_json(**result)
-
-
 def run_volume_module(module):
-    _run(module, VolumeRunner)
+    service.run_runner(module, VolumeRunner)
 
 
 def run_nic_module(module):
-    _run(module, NicRunner)
+    service.run_runner(module, NicRunner)
