@@ -70,7 +70,7 @@ def chart(results, path):
     fig, ax = plt.subplots(figsize=(max(6, 1.4 * len(labels)), 3.6), dpi=110)
     bars = ax.bar(labels, values, color=["#2e7d32" if v < 1 else "#c62828" for v in values])
     ax.axhline(1.0, color="#555", linewidth=1, linestyle="--")
-    ax.set_ylabel("time ours / theirs (median)")
+    ax.set_ylabel("ours / theirs (median of pairs;\ntime, or API requests)")
     ax.set_title("virtops.kubevirt vs kubevirt.core 2.2.3 on the lab (lower is better)")
     for bar, v in zip(bars, values):
         ax.annotate(f"{v:.2f}", (bar.get_x() + bar.get_width() / 2, v), ha="center", va="bottom", fontsize=8)
@@ -105,6 +105,18 @@ machine is shared and noisy: read the ratios, not the absolute times.
 
 {verdicts(results)}
 {floor_txt}
+## Reading the figures
+
+- **single** is bounded below by the lab's boot delay (2 s from VMI creation to Running): ours
+  watches and returns within milliseconds of Ready, so a `wait_sleep: 1` poller that happens to
+  look right after boot can come close; the gap widens with longer boots and with the default
+  `wait_sleep` of 5 s.
+- **info** and **floor** are dominated by Ansible's per-task cost (building and starting the
+  module process), which both collections pay; ours adds four parallel reads (VM, VMI, launcher
+  pod, warning events) to give a summary, theirs one.
+- The machine was shared with other work during the run (load average 5–7 on 2 cores), which
+  widens every min–max; only the pairwise ratios are comparable.
+
 ## Scenarios
 
 - **single**: one VM created and waited until Ready (ours `vm` with `wait: true`; theirs
