@@ -13,23 +13,15 @@ import time
 from pathlib import Path
 
 import yaml
+from ansible_run import collection_path
 
 REPO = Path(__file__).resolve().parents[2]
-COLLECTIONS = REPO / ".cache" / "collections"
 BIN = Path(sys.executable).parent
 
 
 def collections_path():
-    """ANSIBLE_COLLECTIONS_PATH with this checkout as virtops.kubevirt (the symlink run-integration.sh makes)."""
-    link = COLLECTIONS / "ansible_collections" / "virtops" / "kubevirt"
-    link.parent.mkdir(parents=True, exist_ok=True)
-    if not (link.is_symlink() and os.path.realpath(link) == str(REPO)):
-        tmp = link.with_name("kubevirt.tmp-%d" % os.getpid())
-        if tmp.is_symlink():
-            tmp.unlink()
-        tmp.symlink_to(REPO)
-        os.replace(tmp, link)
-    return str(COLLECTIONS)
+    """ANSIBLE_COLLECTIONS_PATH with this checkout as virtops.kubevirt (ansible_run makes the link)."""
+    return collection_path()
 
 
 def import_collection():
