@@ -1,0 +1,136 @@
+# Copyright (c) virtops.kubevirt developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Run this collection's modules inside Ansible's worker process when the task runs locally.
+
+Every module here only talks HTTP to an API server, and is almost always run on the controller
+(``hosts: localhost``, ``connection: local``, ``delegate_to: localhost``). For such a task the
+usual path - build the AnsiballZ zip, write it out, start a Python, import ansible.module_utils
+again - costs more than the API calls themselves (about 0.25 s a task; measured in
+docs/benchmarks.md). Here the same module code runs in the worker that Ansible already forked for
+the task: arguments and results still go through ansible-core's module (de)serialisation, so the
+module sees exactly the arguments it would see in its own process and the controller gets the same
+result (no_log values removed, warnings, check and diff mode).
+
+It falls back to the ordinary module process whenever running in the worker could behave
+differently: another connection than ``local`` (a delegated or remote host), ``become``, ``async``,
+an ansible-core older than 2.19, a library from requirements.txt missing from the controller's
+Python, or ``virtops_kubevirt_in_process: false`` set for the host or task. No library does this:
+ansible-core only offers the module process; ansible.netcommon does the same for network modules.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import importlib.util
+import io
+import json
+import os
+
+from ansible.module_utils.parsing.convert_bool import boolean
+from ansible.plugins.action.normal import ActionModule as NormalAction
+from ansible.utils.display import Display
+from ansible.vars.clean import remove_internal_keys
+
+display = Display()
+
+SWITCH_VAR = "virtops_kubevirt_in_process"
+# Imported lazily by module_utils; when the controller's Python lacks one, the module process
+# (whose interpreter may have it) is used instead.
+REQUIRED_LIBRARIES = ("urllib3", "yaml", "jmespath", "websocket", "kubernetes")
+PROFILE = "legacy"  # this collection's modules declare no METADATA, so ansible-core uses 'legacy'
+
+try:  # ansible-core 2.19+: the module (de)serialisation profiles
+    from ansible.module_utils import basic
+    from ansible.module_utils.common import warnings
+    from ansible.module_utils.common.json import Direction, get_module_encoder
+    HAS_PROFILES = hasattr(basic, "_ANSIBLE_PROFILE")
+except ImportError:  # pragma: no cover - ansible-core < 2.19
+    HAS_PROFILES = False
+
+
+def missing_libraries():
+    return [name for name in REQUIRED_LIBRARIES if importlib.util.find_spec(name) is None]
+
+
+class InProcessModuleAction(NormalAction):
+    """The action of every module in this collection (see the module docstring)."""
+
+    def run(self, tmp=None, task_vars=None):
+        task_vars = task_vars or {}
+        reason = self.module_process_reason(task_vars)
+        if reason:
+            display.vvv("%s: running as a module process (%s)" % (self._task.resolved_action, reason),
+                        host=self._play_context.remote_addr)
+            return super().run(tmp, task_vars)
+        result = super(NormalAction, self).run(tmp, task_vars)  # ActionBase: check-mode and async checks
+        result.update(self.run_in_worker(task_vars))
+        return result
+
+    def module_process_reason(self, task_vars):
+        """Why this task must run as an ordinary module process; '' when it can run here."""
+        switch = task_vars.get(SWITCH_VAR, True)
+        try:
+            if not boolean(self._templar.template(switch) if isinstance(switch, str) else switch):
+                return "%s is false" % SWITCH_VAR
+        except TypeError:
+            return "%s is not a boolean" % SWITCH_VAR
+        if not HAS_PROFILES:
+            return "ansible-core older than 2.19"
+        if self._connection.transport != "local":
+            return "connection %s" % self._connection.transport
+        if self._play_context.become:
+            return "become"
+        if self._task.async_val:
+            return "async"
+        missing = missing_libraries()
+        if missing:
+            return "the controller's Python lacks %s" % ", ".join(missing)
+        return ""
+
+    def run_in_worker(self, task_vars):
+        """Run the module's main() here, its stdout captured, as AnsiballZ would run it."""
+        fqcn = self._task.resolved_action
+        args = dict(self._task.args)
+        self._update_module_args(fqcn, args, task_vars)
+        environment = {}
+        self._compute_environment_string(raw_environment_out=environment)
+        encoder = get_module_encoder(PROFILE, Direction.CONTROLLER_TO_MODULE)
+        module = importlib.import_module("ansible_collections.%s.plugins.modules.%s" % tuple(fqcn.rsplit(".", 1)))
+        basic._ANSIBLE_ARGS = json.dumps({"ANSIBLE_MODULE_ARGS": args}, cls=encoder).encode()
+        basic._ANSIBLE_PROFILE = PROFILE
+        stdout = io.StringIO()
+        rc = 0
+        # A module process starts with no warnings or deprecations recorded; so does this run.
+        warnings._global_warnings.clear()
+        warnings._global_deprecations.clear()
+        with task_environment(environment), contextlib.redirect_stdout(stdout):
+            try:
+                module.main()
+            except SystemExit as exc:  # exit_json / fail_json end with sys.exit, as in a module process
+                rc = exc.code if isinstance(exc.code, int) else 1
+            except Exception as exc:  # pylint: disable=broad-except
+                # What the AnsiballZ wrapper does with an exception escaping a module.
+                from ansible.module_utils._internal._ansiballz._loader import _handle_exception
+                try:
+                    _handle_exception(exc, PROFILE)
+                except SystemExit:
+                    rc = 1
+        data = self._parse_returned_data({"stdout": stdout.getvalue(), "stderr": "", "rc": rc}, PROFILE)
+        remove_internal_keys(data)
+        return data
+
+
+@contextlib.contextmanager
+def task_environment(environment):
+    """The task's `environment:` keyword applied to os.environ (only in this worker) while the module runs."""
+    saved = {key: os.environ.get(key) for key in environment}
+    os.environ.update({key: str(value) for key, value in environment.items()})
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
