@@ -9,7 +9,9 @@ again - costs more than the API calls themselves (about 0.25 s a task; measured 
 docs/benchmarks.md). Here the same module code runs in the worker that Ansible already forked for
 the task: arguments and results still go through ansible-core's module (de)serialisation, so the
 module sees exactly the arguments it would see in its own process and the controller gets the same
-result (no_log values removed, warnings, check and diff mode).
+result (no_log values removed, check and diff mode). One difference, by ansible-core's design for
+module_utils running on the controller: a module's warnings and deprecations are shown as they
+happen instead of coming back in the registered result.
 
 It falls back to the ordinary module process whenever running in the worker could behave
 differently: another connection than ``local`` (a delegated or remote host), ``become``, ``async``,
@@ -42,7 +44,6 @@ PROFILE = "legacy"  # this collection's modules declare no METADATA, so ansible-
 
 try:  # ansible-core 2.19+: the module (de)serialisation profiles
     from ansible.module_utils import basic
-    from ansible.module_utils.common import warnings
     from ansible.module_utils.common.json import Direction, get_module_encoder
     HAS_PROFILES = hasattr(basic, "_ANSIBLE_PROFILE")
 except ImportError:  # pragma: no cover - ansible-core < 2.19
@@ -79,7 +80,7 @@ class InProcessModuleAction(NormalAction):
             return "ansible-core older than 2.19"
         if self._connection.transport != "local":
             return "connection %s" % self._connection.transport
-        if self._play_context.become:
+        if self._play_context.become or getattr(self._connection, "become", None):
             return "become"
         if self._task.async_val:
             return "async"
@@ -101,9 +102,6 @@ class InProcessModuleAction(NormalAction):
         basic._ANSIBLE_PROFILE = PROFILE
         stdout = io.StringIO()
         rc = 0
-        # A module process starts with no warnings or deprecations recorded; so does this run.
-        warnings._global_warnings.clear()
-        warnings._global_deprecations.clear()
         with task_environment(environment), contextlib.redirect_stdout(stdout):
             try:
                 module.main()

@@ -1,4 +1,4 @@
-"""Secrets never show: a playbook run at -vvvv with --diff that creates, updates, reads, fails on,
+"""Secrets never show (modules in Ansible's worker and in module processes): a playbook run at -vvvv with --diff that creates, updates, reads, fails on,
 provisions and monitors VMs carrying distinctive secrets, plus ansible-inventory, must print none of
 them, and the vm_monitor report files must hold none of them.
 
@@ -90,12 +90,13 @@ def _tasks(ns, report_dir):
     ]
 
 
-@pytest.fixture(scope="module")
-def run(api, lab_state, lab_info, tmp_path_factory):
+@pytest.fixture(scope="module", params=["worker", "module-process"])
+def run(request, api, lab_state, lab_info, tmp_path_factory):
+    """The run, once with the modules in Ansible's worker (the default) and once in module processes."""
     core = client.CoreV1Api(api)
     rbac = client.RbacAuthorizationV1Api(api)
     custom = client.CustomObjectsApi(api)
-    ns = "sec-%s" % TAG
+    ns = "sec-%s-%s" % (TAG, request.param[0])
     core.create_namespace({"metadata": {"name": ns, "labels": {"virtops.io/test": "true"}}})
     try:
         core.create_namespaced_service_account(ns, {"metadata": {"name": "runner"}})
@@ -114,7 +115,8 @@ def run(api, lab_state, lab_info, tmp_path_factory):
                           K8S_AUTH_SSL_CA_CERT=lab_state / "pki" / "ca.crt", K8S_AUTH_VERIFY_SSL="true",
                           KUBECONFIG=work / "no-kubeconfig")
         proc = run_playbook(work, [{"hosts": "localhost", "gather_facts": False, "tasks": _tasks(ns, report_dir)}],
-                            env=env, args=["-vvvv", "--diff"])
+                            env=env, args=["-vvvv", "--diff", "-e", "virtops_kubevirt_in_process=%s" % (
+                                request.param == "worker")])
         inventory = work / "lab.kubevirt.yml"
         inventory.write_text(yaml.safe_dump({"plugin": "virtops.kubevirt.kubevirt", "raw_objects": True,
                                              "connections": [{"namespaces": [ns]}]}))

@@ -1,0 +1,144 @@
+"""The in-worker module runner: when it runs a module in Ansible's worker, and that the result is
+what the module process would have returned (validation, no_log, warnings, exceptions, environment)."""
+import os
+import sys
+import types
+from unittest import mock
+
+import pytest
+from ansible.module_utils.basic import AnsibleModule
+from ansible.playbook.play_context import PlayContext
+from ansible.playbook.task import Task
+
+from ansible_collections.virtops.kubevirt.plugins.plugin_utils import in_process
+from ansible_collections.virtops.kubevirt.plugins.plugin_utils.in_process import InProcessModuleAction
+
+FAKE = "ansible_collections.virtops.kubevirt.plugins.modules.fake_for_tests"
+
+
+def make_action(args=None, transport="local", become=False, async_val=0, environment=None,
+                action="virtops.kubevirt.fake_for_tests"):
+    task = Task()
+    task.args = dict(args or {})
+    task.async_val = async_val
+    task.environment = environment or []
+    task._resolved_action = action
+    task.action = action
+    play_context = PlayContext()
+    play_context.become = become
+    play_context.executable = "/bin/sh"
+    connection = mock.MagicMock(transport=transport, socket_path=None, has_native_async=False, become=None)
+    connection._shell.tmpdir = None
+    connection._shell.get_option.return_value = "~/.ansible/tmp"
+    templar = mock.MagicMock()
+    templar.template.side_effect = lambda value, **kw: value
+    return InProcessModuleAction(task, connection, play_context, loader=None, templar=templar,
+                                 shared_loader_obj=None)
+
+
+@pytest.fixture
+def fake_module(monkeypatch):
+    """Installs a module named fake_for_tests whose main() is the given function."""
+    def install(main):
+        module = types.ModuleType(FAKE)
+        module.main = main
+        monkeypatch.setitem(sys.modules, FAKE, module)
+    return install
+
+
+def echo_main():
+    module = AnsibleModule(argument_spec={"password": {"type": "str", "no_log": True},
+                                          "count": {"type": "int", "default": 1}},
+                           supports_check_mode=True)
+    module.warn("a warning from the module")
+    module.exit_json(changed=not module.check_mode, said="the password is %s" % module.params["password"],
+                     count=module.params["count"], env=os.environ.get("VIRTOPS_TEST_ENV"))
+
+
+class TestWhereItRuns:
+    def test_local_task_runs_in_the_worker(self):
+        assert make_action().module_process_reason({}) == ""
+
+    @pytest.mark.parametrize("kwargs, vars_, reason", [
+        ({"transport": "ssh"}, {}, "connection ssh"),
+        ({"become": True}, {}, "become"),
+        ({"async_val": 30}, {}, "async"),
+        ({}, {"virtops_kubevirt_in_process": False}, "virtops_kubevirt_in_process is false"),
+        ({}, {"virtops_kubevirt_in_process": "no"}, "virtops_kubevirt_in_process is false"),
+        ({}, {"virtops_kubevirt_in_process": "maybe"}, "virtops_kubevirt_in_process is not a boolean"),
+    ])
+    def test_module_process_when_the_worker_could_differ(self, kwargs, vars_, reason):
+        assert make_action(**kwargs).module_process_reason(vars_) == reason
+
+    def test_module_process_when_a_library_is_missing(self, monkeypatch):
+        real = in_process.importlib.util.find_spec
+        monkeypatch.setattr(in_process.importlib.util, "find_spec",
+                            lambda name: None if name == "jmespath" else real(name))
+        assert make_action().module_process_reason({}) == "the controller's Python lacks jmespath"
+
+    def test_module_process_on_old_ansible_core(self, monkeypatch):
+        monkeypatch.setattr(in_process, "HAS_PROFILES", False)
+        assert make_action().module_process_reason({}) == "ansible-core older than 2.19"
+
+    def test_run_falls_back_to_the_module_process(self, monkeypatch):
+        calls = []
+        monkeypatch.setattr(in_process.NormalAction, "run", lambda self, tmp=None, task_vars=None: calls.append(1) or {"via": "module"})
+        assert make_action(transport="ssh").run(task_vars={}) == {"via": "module"}
+        assert calls == [1]
+
+
+class TestRunInWorker:
+    def test_result_as_the_module_process_returns_it(self, fake_module, capfd):
+        fake_module(echo_main)
+        result = make_action({"password": "S3cret-value", "count": "3"}).run(task_vars={})
+        assert result["changed"] is True
+        assert result["count"] == 3  # validated and converted by the module's argument spec
+        assert "S3cret-value" not in repr(result)  # no_log values removed, as in a module process
+        assert result["said"] == "the password is ********"
+        assert result["invocation"]["module_args"]["password"] == "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER"
+        assert result["_ansible_parsed"] is True
+        assert not any(key.startswith("_ansible") and key != "_ansible_parsed" for key in result)
+        # In a controller process ansible-core shows module warnings at once instead of returning them.
+        assert "a warning from the module" in capfd.readouterr().err
+
+    def test_check_mode_reaches_the_module(self, fake_module):
+        fake_module(echo_main)
+        action = make_action({"password": "x"})
+        action._task.check_mode = True
+        assert action.run(task_vars={})["changed"] is False
+
+    def test_bad_input_fails_with_the_modules_message(self, fake_module):
+        fake_module(echo_main)
+        result = make_action({"count": "many"}).run(task_vars={})
+        assert result["failed"] is True
+        assert "argument 'count' is of type" in result["msg"] and "int" in result["msg"]
+
+    def test_unknown_option(self, fake_module):
+        fake_module(echo_main)
+        result = make_action({"colour": "red"}).run(task_vars={})
+        assert result["failed"] is True and "Unsupported parameters" in result["msg"] and "colour" in result["msg"]
+
+    def test_an_exception_becomes_a_failed_result(self, fake_module):
+        def boom():
+            raise RuntimeError("boom from the module")
+        fake_module(boom)
+        result = make_action().run(task_vars={})
+        assert result["failed"] is True
+        assert "boom from the module" in repr(result["exception"])  # as the AnsiballZ wrapper reports it
+
+    def test_task_environment_applies_only_while_the_module_runs(self, fake_module, monkeypatch):
+        fake_module(echo_main)
+        monkeypatch.delenv("VIRTOPS_TEST_ENV", raising=False)
+        result = make_action(environment=[{"VIRTOPS_TEST_ENV": "from-the-task"}]).run(task_vars={})
+        assert result["env"] == "from-the-task"
+        assert "VIRTOPS_TEST_ENV" not in os.environ
+
+    def test_a_real_module_fails_cleanly_without_connection_settings(self, tmp_path):
+        action = make_action({"name": "x", "namespace": "y"}, action="virtops.kubevirt.vm_info",
+                             environment=[{"KUBECONFIG": str(tmp_path / "missing"), "HOME": str(tmp_path)}])
+        with mock.patch.dict(os.environ, {}, clear=False):
+            for key in [k for k in os.environ if k.startswith("K8S_AUTH_")]:
+                os.environ.pop(key)
+            result = action.run(task_vars={})
+        assert result["failed"] is True
+        assert str(tmp_path / "missing") in result["msg"]
