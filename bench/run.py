@@ -117,10 +117,15 @@ def slug(variant):
     return variant.replace(":wait_sleep=", "-ws").replace(":", "-")
 
 
+MODULE_PROCESS = {"virtops_kubevirt_in_process": False}  # ours:module - as a module process, like theirs
+
+
 def scenario_single(variant, i):
     name = f"single-{slug(variant)}-{i}"
-    if variant == "ours":
+    if variant.startswith("ours"):
         task = {"name": "timed", "virtops.kubevirt.vm": ours_vm(name, wait=True)}
+        if variant == "ours:module":
+            task["vars"] = MODULE_PROCESS
     else:
         sleep = {"theirs": {}, "theirs:wait_sleep=1": {"wait_sleep": 1}}[variant]
         task = {"name": "timed", "kubevirt.core.kubevirt_vm": theirs_vm(name, wait=True, **sleep)}
@@ -129,17 +134,21 @@ def scenario_single(variant, i):
 
 
 def scenario_info(variant, i):
-    module = "virtops.kubevirt.vm_info" if variant == "ours" else "kubevirt.core.kubevirt_vm_info"
-    times, peaks = run_play(play([{"name": "timed", module: {"name": "info-vm", "namespace": NS}}]), f"info {variant}")
+    module = "virtops.kubevirt.vm_info" if variant.startswith("ours") else "kubevirt.core.kubevirt_vm_info"
+    task = {"name": "timed", module: {"name": "info-vm", "namespace": NS}}
+    if variant == "ours:module":
+        task["vars"] = MODULE_PROCESS
+    times, peaks = run_play(play([task]), f"info {variant}")
     return {"seconds": times["timed"], "rss_kib": peaks[0] if peaks else None}
 
 
 def scenario_floor(variant, i):
-    """vm_info against ansible.builtin.ping in the same play: the per-task overhead."""
-    tasks = [{"name": "ping", "ansible.builtin.ping": {}},
-             {"name": "timed", "virtops.kubevirt.vm_info": {"name": "info-vm", "namespace": NS}}]
+    """vm_info against ansible.builtin.ping in the same play: the per-task overhead (both ways of running it)."""
+    info = {"virtops.kubevirt.vm_info": {"name": "info-vm", "namespace": NS}}
+    tasks = [{"name": "ping", "ansible.builtin.ping": {}}, dict(info, name="timed"),
+             dict(info, name="timed-module", vars=MODULE_PROCESS)]
     times, _ = run_play(play(tasks), "floor")
-    return {"seconds": times["timed"], "ping": times["ping"]}
+    return {"seconds": times["timed"], "module": times["timed-module"], "ping": times["ping"]}
 
 
 def fleet_names(n, tag):
@@ -262,19 +271,22 @@ def main(argv=None):
         args.runs, args.fleet, WARM_UP = 1, 3, False
     setup()
     wanted = args.only.split(",")
+    load_before = os.getloadavg()
     results = {"machine": machine(), "runs": args.runs, "fleet_size": args.fleet, "scenarios": {}}
     if args.merge and Path(args.out).exists():  # re-run some scenarios, keep the others' figures
         results["scenarios"] = json.loads(Path(args.out).read_text())["scenarios"]
     if "single" in wanted:
-        s = alternate(scenario_single, ["ours", "theirs", "theirs:wait_sleep=1"], args.runs)
+        s = alternate(scenario_single, ["ours", "theirs", "theirs:wait_sleep=1", "ours:module"], args.runs)
         results["scenarios"]["single"] = summarize(s, "seconds")
     if "info" in wanted:
-        results["scenarios"]["info"] = summarize(alternate(scenario_info, ["ours", "theirs"], args.runs), "seconds")
+        results["scenarios"]["info"] = summarize(alternate(scenario_info, ["ours", "theirs", "ours:module"], args.runs), "seconds")
     if "floor" in wanted:
         s = alternate(scenario_floor, ["ours"], args.runs)["ours"]
         results["scenarios"]["floor"] = {"vm_info": stats([r["seconds"] for r in s]),
+                                         "vm_info_module": stats([r["module"] for r in s]),
                                          "ping": stats([r["ping"] for r in s]),
-                                         "ratio_vm_info_over_ping": stats([r["seconds"] / r["ping"] for r in s])}
+                                         "ratio_vm_info_over_ping": stats([r["seconds"] / r["ping"] for r in s]),
+                                         "ratio_vm_info_module_over_ping": stats([r["module"] / r["ping"] for r in s])}
     if "requests" in wanted:
         s = alternate(scenario_requests, ["ours", "theirs"], args.runs)
         results["scenarios"]["requests"] = summarize(s, "requests")
@@ -283,6 +295,8 @@ def main(argv=None):
         fn.__name__ = "scenario_fleet"
         s = alternate(fn, ["ours", "theirs:loop", "theirs:async"], args.runs)
         results["scenarios"]["fleet"] = summarize(s, "seconds")
+    results["machine"]["load_average"] = {"start": [round(x, 2) for x in load_before],
+                                          "end": [round(x, 2) for x in os.getloadavg()]}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
     print(f"bench: results in {args.out}")
