@@ -133,8 +133,9 @@ machine is shared and noisy: read the ratios, not the absolute times.
   way every Ansible module runs (AnsiballZ zip, a new Python, ansible.module_utils imported again),
   as kubevirt.core's always is; its "ratio" column is ours / ours:module, what the worker path saves.
   {saving_txt}
-- **single** is bounded below by the lab's boot delay (2 s from VMI creation to Running): ours
-  watches and returns within milliseconds of Ready, theirs polls every `wait_sleep` seconds.
+- **single** is bounded below by the lab's boot delay (2 s counted from the VMI's
+  creationTimestamp, which has one-second resolution, so 1–2 s in fact): ours watches and returns
+  within milliseconds of Ready, theirs polls every `wait_sleep` seconds.
 - **info** and **floor**: in the worker, a `vm_info` task (four reads at once: VM, VMI, launcher
   pod, warning events) costs less than `ansible.builtin.ping`, which still starts a module process.
 - Peak RSS is that of the module process (GNU time as the Python interpreter); "—" for ours, which
