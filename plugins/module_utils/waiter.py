@@ -82,6 +82,11 @@ def describe_object(obj):
     return ", ".join(parts)
 
 
+# The waits running now. A module process can only report its waits when it ends (the `progress`
+# result); run in Ansible's worker, plugin_utils/in_process.py reads this list to show them live.
+ACTIVE = []
+
+
 class Wait:
     """One watch-based wait over the objects of one resource in one namespace."""
 
@@ -127,7 +132,23 @@ class Wait:
 
     def run(self):
         """Block until check(objects) is true; returns the progress record. Raises WaitTimeout/WaitFailed."""
-        start = self.clock()
+        self.started = self.clock()
+        ACTIVE.append(self)
+        try:
+            return self._run(self.started)
+        finally:
+            ACTIVE.remove(self)
+
+    def status(self):
+        """One line on what this wait is waiting on and for how long, for a live progress display."""
+        names = sorted(self.names or list(self.objects))
+        seen = "; ".join("%s %s" % (name, describe_object(self.objects.get(name))) for name in names[:3])
+        if len(names) > 3:
+            seen += " and %d more" % (len(names) - 3)
+        return "waiting for %s: %ds of %ds, last seen: %s" % (
+            self.description, self.clock() - self.started, self.timeout, seen or "nothing yet")
+
+    def _run(self, start):
         deadline = start + self.timeout
         rv = self.resource_version
         initial = True

@@ -28,6 +28,7 @@ import importlib.util
 import io
 import json
 import os
+import threading
 
 from ansible.module_utils.parsing.convert_bool import boolean
 from ansible.plugins.action.normal import ActionModule as NormalAction
@@ -40,6 +41,7 @@ SWITCH_VAR = "virtops_kubevirt_in_process"
 # Imported lazily by module_utils; when the controller's Python lacks one, the module process
 # (whose interpreter may have it) is used instead.
 REQUIRED_LIBRARIES = ("urllib3", "yaml", "jmespath", "websocket", "kubernetes")
+PROGRESS_EVERY = 10  # seconds between two progress lines of a wait
 PROFILE = "legacy"  # this collection's modules declare no METADATA, so ansible-core uses 'legacy'
 
 try:  # ansible-core 2.19+: the module (de)serialisation profiles
@@ -98,11 +100,12 @@ class InProcessModuleAction(NormalAction):
         self._compute_environment_string(raw_environment_out=environment)
         encoder = get_module_encoder(PROFILE, Direction.CONTROLLER_TO_MODULE)
         module = importlib.import_module("ansible_collections.%s.plugins.modules.%s" % tuple(fqcn.rsplit(".", 1)))
+        label = "[%s] %s" % (task_vars.get("inventory_hostname", "localhost"), fqcn)
         basic._ANSIBLE_ARGS = json.dumps({"ANSIBLE_MODULE_ARGS": args}, cls=encoder).encode()
         basic._ANSIBLE_PROFILE = PROFILE
         stdout = io.StringIO()
         rc = 0
-        with task_environment(environment), contextlib.redirect_stdout(stdout):
+        with task_environment(environment), progress_display(label), contextlib.redirect_stdout(stdout):
             try:
                 module.main()
             except SystemExit as exc:  # exit_json / fail_json end with sys.exit, as in a module process
@@ -117,6 +120,31 @@ class InProcessModuleAction(NormalAction):
         data = self._parse_returned_data({"stdout": stdout.getvalue(), "stderr": "", "rc": rc}, PROFILE)
         remove_internal_keys(data)
         return data
+
+
+@contextlib.contextmanager
+def progress_display(label):
+    """Every PROGRESS_EVERY seconds, show what the module's waits wait on (module_utils/waiter.ACTIVE)."""
+    from ansible_collections.virtops.kubevirt.plugins.module_utils import waiter
+
+    stop = threading.Event()
+
+    def show():
+        while not stop.wait(PROGRESS_EVERY):
+            for wait in list(waiter.ACTIVE):
+                try:
+                    line = wait.status()
+                except RuntimeError:  # its objects changed while being read; next time
+                    continue
+                display.display("%s: %s" % (label, line))
+
+    ticker = threading.Thread(target=show, name="virtops-progress", daemon=True)
+    ticker.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        ticker.join()
 
 
 @contextlib.contextmanager

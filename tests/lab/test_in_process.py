@@ -7,6 +7,7 @@ false`; `-vvv` says which path each task took and why.
 """
 import json
 import re
+import time
 
 import pytest
 
@@ -168,3 +169,35 @@ def test_task_environment_and_module_defaults_reach_the_worker(tmp_path, kubecon
                         env=ansible_env(tmp_path / "nowhere"))
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
     assert "ok=4" in proc.stdout and "ignored=1" in proc.stdout
+
+
+def test_task_timeout_keyword_stops_a_module_in_the_worker(tmp_path, kubeconfig, namespace):
+    """`timeout:` interrupts a wait running in the worker just as it kills a module process."""
+    wait = {"virtops.kubevirt.vm_info": {"name": "never-created", "namespace": namespace, "wait": True,
+                                         "wait_timeout": 120}, "timeout": 3, "ignore_errors": True}
+    tasks = [dict(wait, name="in the worker", register="worker"),
+             dict(wait, name="as a module process", register="module",
+                  vars={"virtops_kubevirt_in_process": False}),
+             {"ansible.builtin.assert": {"that": [
+                 "worker is failed", "module is failed", "worker.timedout.period == 3", "module.timedout.period == 3"]}}]
+    started = time.monotonic()
+    proc = run_playbook(tmp_path, [{"hosts": "localhost", "gather_facts": False, "tasks": tasks}],
+                        env=ansible_env(kubeconfig), args=["-v"])
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
+    assert time.monotonic() - started < 60  # not the 120 s wait_timeout
+    assert proc.stdout.count('"msg": "Task failed: Timed out after 3 second(s)."') == 2, proc.stdout[-3000:]
+
+
+def test_long_waits_show_progress_while_they_run(tmp_path, kubeconfig, namespace):
+    """In the worker a wait says every 10 s what it waits on (a module process can only tell at the end)."""
+    tasks = [{"name": "wait", "virtops.kubevirt.vm_info": {
+        "name": "late-vm", "namespace": namespace, "wait": True, "wait_timeout": 13}, "ignore_errors": True,
+        "register": "waited"},
+        {"ansible.builtin.assert": {"that": ["waited is failed", "'Timed out after 13s' in waited.msg"]}}]
+    proc = run_playbook(tmp_path, [{"hosts": "localhost", "gather_facts": False, "tasks": tasks}],
+                        env=ansible_env(kubeconfig))
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
+    line = "[localhost] virtops.kubevirt.vm_info: waiting for VirtualMachine %s/late-vm" % namespace
+    progress = [x for x in proc.stdout.splitlines() if x.startswith(line)]
+    assert len(progress) == 1, proc.stdout[-3000:]
+    assert re.search(r": (9|10|11)s of 13s, last seen: late-vm does not exist$", progress[0]), progress[0]

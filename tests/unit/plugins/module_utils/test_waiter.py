@@ -184,3 +184,26 @@ def test_deleting_or_foreign_vmis_never_count():
     assert check({"vm1": new}) is True
     new["metadata"]["deletionTimestamp"] = "2025-01-01T00:00:00Z"
     assert check({"vm1": new}) is False
+
+
+def test_a_running_wait_is_listed_with_its_status_and_removed_after():
+    client = FakeClient()
+    client.watch_script = [[END, ("ADDED", pending_vmi()), ("MODIFIED", running_vmi("vm1", "ns"))]]
+    seen = []
+    check = waiter.vmi_check(["ready"], ["vm1"])
+
+    def spying_check(objects):
+        seen.append(waiter.ACTIVE[-1].status())
+        return check(objects)
+
+    wait = waiter.Wait(client, res.VMI, "ns", spying_check, "VMIs ns/vm1 to be ready", 300, names=["vm1"])
+    wait.run()
+    assert waiter.ACTIVE == []
+    assert seen[0] == "waiting for VMIs ns/vm1 to be ready: 0s of 300s, last seen: vm1 does not exist"
+    assert any("vm1 phase Scheduling" in line for line in seen), seen
+
+
+def test_status_of_many_objects_names_three():
+    wait = waiter.Wait(FakeClient(), res.VMI, "ns", lambda o: False, "20 VMIs", 60, names=["a%d" % i for i in range(20)])
+    wait.started = wait.clock()
+    assert wait.status().endswith("a0 does not exist; a1 does not exist; a10 does not exist and 17 more")

@@ -142,3 +142,21 @@ class TestRunInWorker:
             result = action.run(task_vars={})
         assert result["failed"] is True
         assert str(tmp_path / "missing") in result["msg"]
+
+
+def test_progress_display_shows_the_running_waits(monkeypatch):
+    from ansible_collections.virtops.kubevirt.plugins.module_utils import waiter
+
+    shown = []
+    monkeypatch.setattr(in_process, "PROGRESS_EVERY", 0.02)
+    monkeypatch.setattr(in_process.display, "display", lambda msg, **kw: shown.append(msg))
+    wait = mock.Mock(status=lambda: "waiting for VMIs ns/a to be ready: 12s of 300s, last seen: a phase Scheduling")
+    monkeypatch.setattr(waiter, "ACTIVE", [wait])
+    with in_process.progress_display("[localhost] virtops.kubevirt.vm"):
+        import time
+        time.sleep(0.1)
+    count = len(shown)
+    assert count >= 2
+    assert shown[0] == "[localhost] virtops.kubevirt.vm: waiting for VMIs ns/a to be ready: 12s of 300s, last seen: a phase Scheduling"
+    time.sleep(0.05)
+    assert len(shown) == count  # stopped with the module
