@@ -20,7 +20,7 @@ trap cleanup EXIT
 step "unit tests" $PY -m pytest -q -p no:cacheprovider tests/unit
 if $PY lab/labctl up --prometheus; then
   step "lab tests" $PY -m pytest -q -p no:cacheprovider tests/lab
-  for suite in tests/run-sanity.sh tests/run-lint.sh tests/run-integration.sh tests/run-molecule.sh tests/run-awx.sh; do
+  for suite in tests/run-sanity.sh tests/run-lint.sh tests/run-integration.sh tests/run-compat.sh tests/run-molecule.sh tests/run-awx.sh; do
     if [ -x "$suite" ]; then step "$suite" "$suite"; fi
   done
   # A one-iteration smoke of `make bench`: the harness and both collections work on the lab.

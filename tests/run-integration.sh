@@ -17,7 +17,9 @@ REPO=$PWD
 STATE=${LAB_STATE_DIR:-$REPO/lab/.state}
 export KUBECONFIG=$STATE/kubeconfig
 PY=$REPO/.venv/bin/python
-export PATH="$REPO/.venv/bin:$PATH"
+# ANSIBLE_PLAYBOOK_DIR: another ansible-core's bin/ (tests/run-compat.sh); LABEL_SUFFIX keeps its logs apart.
+export PATH="${ANSIBLE_PLAYBOOK_DIR:-$REPO/.venv/bin}:$PATH"
+SUFFIX=${LABEL_SUFFIX:-}
 [ -f "$KUBECONFIG" ] || { echo "the lab is not up: $KUBECONFIG is missing; run lab/labctl up"; exit 1; }
 
 # The collection, where ansible looks for it.
@@ -88,11 +90,11 @@ CLEAN
 jobs_max=${INTEGRATION_JOBS:-3}
 for target in "${targets[@]}"; do
   while [ "$(jobs -rp | wc -l)" -ge "$jobs_max" ]; do wait -n; done
-  run_target "$target" "$target" &
+  run_target "$target" "$target$SUFFIX" &
 done
 # vm_errors once more with the modules in module processes instead of Ansible's worker
 # (plugins/plugin_utils/in_process.py): the error paths must read the same either way.
-if [[ " ${targets[*]} " == *" vm_errors "* ]]; then
+if [[ " ${targets[*]} " == *" vm_errors "* && -z "$SUFFIX" ]]; then
   IN_PROCESS=false run_target vm_errors vm_errors-module-process &
 fi
 wait
@@ -107,8 +109,9 @@ if [ "${AWX_VARIANT:-1}" = 1 ] && [[ " ${targets[*]} " == *" vm_lifecycle "* ]];
   "$PY" tests/integration/labkube.py ns-delete "$sa_ns" || true
 fi
 
-labels=("${targets[@]}")
-[[ " ${targets[*]} " == *" vm_errors "* ]] && labels+=(vm_errors-module-process)
+labels=()
+for target in "${targets[@]}"; do labels+=("$target$SUFFIX"); done
+[[ " ${targets[*]} " == *" vm_errors "* && -z "$SUFFIX" ]] && labels+=(vm_errors-module-process)
 [[ " ${targets[*]} " == *" vm_lifecycle "* && "${AWX_VARIANT:-1}" = 1 ]] && labels+=(vm_lifecycle-awx)
 for label in "${labels[@]}"; do
   if [ "$(cat "$WORK/$label.status" 2>/dev/null)" = ok ]; then passed=$((passed + 1)); else failed+=("$label"); fi
