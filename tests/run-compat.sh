@@ -15,7 +15,7 @@ stamp=$(sha256sum "$REQS" requirements.txt | sha256sum | cut -c1-16)
 if [ "$(cat "$VENV/.stamp" 2>/dev/null)" != "$stamp" ]; then
   echo "compat: building $VENV"
   rm -rf "$VENV"
-  python3.11 -m venv "$VENV" && "$VENV/bin/pip" install -q --disable-pip-version-check -r "$REQS" || exit 1
+  "$REPO/.venv/bin/python" -m venv "$VENV" && "$VENV/bin/pip" install -q --disable-pip-version-check -r "$REQS" || exit 1
   echo "$stamp" > "$VENV/.stamp"
 fi
 echo "compat: $("$VENV/bin/ansible" --version | head -1)"
