@@ -24,7 +24,7 @@ def table(results):
     rows = ["| scenario | variant | median | min–max | ratio ours/this (median, min–max) | peak RSS |",
             "|---|---|---|---|---|---|"]
     for scenario, variants in results["scenarios"].items():
-        if scenario == "floor":
+        if scenario in ("floor", "profile"):
             continue
         unit = "" if scenario == "requests" else "s"
         for variant, e in variants.items():
@@ -63,6 +63,38 @@ def verdicts(results):
     return "\n".join(lines)
 
 
+def profile_section(prof, info):
+    """The layers of a module-process vm_info task (bench/profile_task.py)."""
+    if not prof:
+        return ""
+    rows = ["| layer | median |", "|---|---|"]
+    for layer in prof["layers"]:
+        rows.append(f"| {layer['layer']} | {layer['seconds'] * 1000:.0f} ms |")
+    if "ours:module" in info:
+        rest = info["ours:module"]["median"] - prof["module_process_total"]
+        rows.append(f"| Ansible's per-task work for a module process (forking the worker, building and writing "
+                    f"the AnsiballZ zip, starting it, reading the result): the task's {info['ours:module']['median']:.2f} s "
+                    f"minus the above | {rest * 1000:.0f} ms |")
+        rows.append(f"| the whole task run in the worker instead (no module process) | "
+                    f"{info['ours']['median'] * 1000:.0f} ms |")
+    top = ", ".join(f"`{name}` {seconds * 1000:.0f} ms" for seconds, name in prof["main_top"][:6])
+    return f"""
+## Profile: where a `vm_info` task's time goes
+
+Each layer of a module process timed on its own (`bench/profile_task.py`: fresh Python processes,
+each going one layer further, medians; the difference is the layer's cost):
+
+{chr(10).join(rows)}
+
+kubevirt.core's modules also import the kubernetes client: {prof['kubernetes_import'] * 1000:.0f} ms more per task
+(ours imports it only for kubeconfigs with exec or auth-provider users). cProfile of `main()`
+(cumulative, main thread; the four reads run on threads): {top}; most of `client._make_pool` is
+importing urllib3, which happens there on first use. That import (about 35 ms once
+`ansible.module_utils` is loaded) is now the largest part of a task run in the worker; it stays,
+since urllib3 is the well-kept HTTP library (pooling, proxies, TLS options) the collection builds on.
+"""
+
+
 def chart(results, path):
     import matplotlib
     matplotlib.use("Agg")
@@ -99,6 +131,7 @@ def main():
             floor_txt += (f" The same task as a module process: {floor['vm_info_module']['median']:.2f}s, ratio "
                           f"{floor['ratio_vm_info_module_over_ping']['median']:.2f}.")
         floor_txt += "\n"
+    profile_txt = profile_section(results["scenarios"].get("profile"), results["scenarios"].get("info", {}))
     info = results["scenarios"].get("info", {})
     saving_txt = ""
     if "ours:module" in info:
@@ -123,7 +156,7 @@ machine is shared and noisy: read the ratios, not the absolute times.
 ## Targets
 
 {verdicts(results)}
-{floor_txt}
+{floor_txt}{profile_txt}
 ## Reading the figures
 
 - **ours** runs our module inside the worker process Ansible has already forked for the task

@@ -261,7 +261,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--fleet", type=int, default=100)
-    parser.add_argument("--only", default="single,info,floor,requests,fleet")
+    parser.add_argument("--only", default="single,info,floor,requests,fleet,profile")
     parser.add_argument("--smoke", action="store_true", help="one run, no warm-up, a fleet of 3: checks the harness")
     parser.add_argument("--out", default=str(BENCH / "results.json"))
     parser.add_argument("--merge", action="store_true", help="keep the other scenarios already in --out")
@@ -274,7 +274,9 @@ def main(argv=None):
     load_before = os.getloadavg()
     results = {"machine": machine(), "runs": args.runs, "fleet_size": args.fleet, "scenarios": {}}
     if args.merge and Path(args.out).exists():  # re-run some scenarios, keep the others' figures
-        results["scenarios"] = json.loads(Path(args.out).read_text())["scenarios"]
+        previous = json.loads(Path(args.out).read_text())
+        results["scenarios"] = previous["scenarios"]
+        results["machine"]["load_average"] = previous["machine"].get("load_average")
     if "single" in wanted:
         s = alternate(scenario_single, ["ours", "theirs", "theirs:wait_sleep=1", "ours:module"], args.runs)
         results["scenarios"]["single"] = summarize(s, "seconds")
@@ -290,13 +292,20 @@ def main(argv=None):
     if "requests" in wanted:
         s = alternate(scenario_requests, ["ours", "theirs"], args.runs)
         results["scenarios"]["requests"] = summarize(s, "requests")
+    if "profile" in wanted:  # where a module-process task's time goes, layer by layer
+        from profile_task import profile
+        env = dict(os.environ, PYTHONPATH=collections_path(), KUBECONFIG=str(STATE / "kubeconfig"))
+        results["scenarios"]["profile"] = profile(str(VENV / "python"), env, NS, runs=max(3, args.runs))
+        print("  profile   " + ", ".join("%s %.0f ms" % (x["layer"], x["seconds"] * 1000)
+                                         for x in results["scenarios"]["profile"]["layers"]), flush=True)
     if "fleet" in wanted:
         fn = lambda variant, i: scenario_fleet(variant, i, args.fleet)  # noqa: E731
         fn.__name__ = "scenario_fleet"
         s = alternate(fn, ["ours", "theirs:loop", "theirs:async"], args.runs)
         results["scenarios"]["fleet"] = summarize(s, "seconds")
-    results["machine"]["load_average"] = {"start": [round(x, 2) for x in load_before],
-                                          "end": [round(x, 2) for x in os.getloadavg()]}
+    if not args.merge:
+        results["machine"]["load_average"] = {"start": [round(x, 2) for x in load_before],
+                                              "end": [round(x, 2) for x in os.getloadavg()]}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
     print(f"bench: results in {args.out}")
