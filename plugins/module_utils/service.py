@@ -184,6 +184,9 @@ def connect_module(module):
         client = connect(module.params)
     except KubevirtError as exc:
         module.fail_json(msg=str(exc))
+    # One Client per process and settings keeps its connections; a loop run in Ansible's worker
+    # reuses it from item to item, so api_requests counts from here, per module run.
+    client.requests = 0
     for warning in client.warnings:
         module.warn(warning)
     return client

@@ -201,3 +201,13 @@ def test_long_waits_show_progress_while_they_run(tmp_path, kubeconfig, namespace
     progress = [x for x in proc.stdout.splitlines() if x.startswith(line)]
     assert len(progress) == 1, proc.stdout[-3000:]
     assert re.search(r": (9|10|11)s of 13s, last seen: late-vm does not exist$", progress[0]), progress[0]
+
+
+def test_loop_items_each_count_their_own_requests(tmp_path, kubeconfig, namespace):
+    """A loop runs in one worker, which keeps one client (and its connections) for every item."""
+    tasks = [{"name": "loop", "virtops.kubevirt.vm_info": {"name": "{{ item }}", "namespace": namespace},
+              "loop": ["a", "b", "c"], "register": "looped"},
+             {"ansible.builtin.assert": {"that": ["looped.results | map(attribute='api_requests') | list == [4, 4, 4]"]}}]
+    proc = run_playbook(tmp_path, [{"hosts": "localhost", "gather_facts": False, "tasks": tasks}],
+                        env=ansible_env(kubeconfig))
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
