@@ -402,7 +402,8 @@ def summarize_vm(vm, vmi=None, pods=None, events=None):
         "run_strategy": spec.get("runStrategy") or ({True: "Always", False: "Halted"}.get(spec.get("running"))),
         "created": bool(vmi) or bool(_status(vm).get("created")),
         "restart_required": condition_true(vm, "RestartRequired"),
-        "paused": condition_true(vm, "Paused") or condition_true(vmi, "Paused"),
+        # The VMI is where pausing happens; the VM's copy of the condition can lag behind it.
+        "paused": condition_true(vmi, "Paused") if vmi else condition_true(vm, "Paused"),
     }
     out.update(_vmi_part(vmi, pod))
     out["conditions_not_ok"] = conditions_not_ok(vm, vmi)

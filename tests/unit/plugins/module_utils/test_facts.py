@@ -251,3 +251,13 @@ def test_every_consumer_uses_the_one_redaction():
     for out in (lookups.clean_object(obj), service.redacted(obj), monitor.redact_secrets({"vm": obj}),
                 service.diff_of(obj, applied_vm("other %s" % SECRET))):
         assert SECRET not in json.dumps(out)
+
+
+def test_paused_follows_the_vmi_when_there_is_one():
+    """Right after an unpause the VM can still carry the Paused condition the VMI has dropped."""
+    stale = vm(status={"printableStatus": "Paused", "conditions": [{"type": "Paused", "status": "True"}]})
+    assert facts.summarize_vm(stale, running_vmi("web1", "demo"), [pod()], [])["paused"] is False
+    paused_vmi = running_vmi("web1", "demo")
+    paused_vmi["status"]["conditions"].append({"type": "Paused", "status": "True", "reason": "PausedByUser"})
+    assert facts.summarize_vm(vm(status={"printableStatus": "Running"}), paused_vmi, [pod()], [])["paused"] is True
+    assert facts.summarize_vm(stale, None, [], [])["paused"] is True
