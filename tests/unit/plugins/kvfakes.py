@@ -281,3 +281,52 @@ class FakeClient:
 
 def dumps(obj):
     return json.dumps(obj, sort_keys=True)
+
+
+# -- a fake urllib3 transport, for tests of the real Client ----------------------------------------
+class FakeResponse:
+    """One HTTP answer: a status with a body (bytes as given, anything else as JSON), or a stream of chunks (a watch)."""
+
+    def __init__(self, status=200, body=None, headers=None, chunks=None):
+        self.status = status
+        self.data = body if isinstance(body, bytes) else json.dumps(body if body is not None else {}).encode()
+        self.headers = headers or {}
+        self._chunks = chunks
+
+    def stream(self, amt, decode_content=True):
+        for chunk in self._chunks or []:
+            if isinstance(chunk, Exception):
+                raise chunk
+            yield chunk
+
+    def read(self):
+        return self.data
+
+    def release_conn(self):
+        pass
+
+
+class FakePool:
+    """A urllib3 pool stand-in answering in order from a script: a FakeResponse, an Exception (raised),
+    or a callable(method, url, body) that returns either. ``sent`` holds (method, url, request kwargs)."""
+
+    def __init__(self, script):
+        self.script = list(script)
+        self.sent = []
+
+    def request(self, method, url, **kw):
+        self.sent.append((method, url, kw))
+        if not self.script:
+            raise AssertionError("unexpected request %s %s" % (method, url))
+        answer = self.script.pop(0)
+        if callable(answer) and not isinstance(answer, FakeResponse):
+            answer = answer(method, url, kw.get("body"))
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    def methods(self):
+        return [method for method, _url, _kw in self.sent]
+
+    def bodies(self):
+        return [kw.get("body") for _method, _url, kw in self.sent]

@@ -5,6 +5,7 @@ import ssl
 
 import pytest
 import urllib3
+from kvfakes import FakePool, FakeResponse
 
 from ansible_collections.virtops.kubevirt.plugins.module_utils import client as kclient
 from ansible_collections.virtops.kubevirt.plugins.module_utils import resources as res
@@ -168,39 +169,6 @@ def test_no_proxy(host, no_proxy, expected):
 
 
 # -- the request layer and retry policy ------------------------------------------------------------
-class FakeResponse:
-    def __init__(self, status, body=b"", headers=None, chunks=None):
-        self.status = status
-        self.data = body if isinstance(body, bytes) else json.dumps(body).encode()
-        self.headers = headers or {}
-        self._chunks = chunks
-
-    def stream(self, amt, decode_content=True):
-        for chunk in self._chunks or []:
-            if isinstance(chunk, Exception):
-                raise chunk
-            yield chunk
-
-    def read(self):
-        return self.data
-
-    def release_conn(self):
-        pass
-
-
-class FakePool:
-    def __init__(self, answers):
-        self.answers = list(answers)
-        self.sent = []
-
-    def request(self, method, url, **kw):
-        self.sent.append((method, url, kw))
-        answer = self.answers.pop(0)
-        if isinstance(answer, Exception):
-            raise answer
-        return answer
-
-
 def make_client(answers):
     conn = kclient.Connection()
     conn.host = "https://h:6443"

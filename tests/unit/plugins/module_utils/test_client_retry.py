@@ -9,6 +9,7 @@ import ssl
 
 import pytest
 import urllib3
+from kvfakes import FakePool, FakeResponse
 
 from ansible_collections.virtops.kubevirt.plugins.module_utils import client as kclient
 from ansible_collections.virtops.kubevirt.plugins.module_utils import resources as res
@@ -18,56 +19,12 @@ from ansible_collections.virtops.kubevirt.plugins.module_utils import waiter
 from ansible_collections.virtops.kubevirt.plugins.module_utils.errors import ApiError, ConnectError, KubevirtError
 
 
-# -- the fake transport ------------------------------------------------------------------------------
-class Answer:
-    """One HTTP answer: a status with a JSON body, or a stream of chunks (a watch)."""
-
-    def __init__(self, status=200, body=None, headers=None, chunks=None):
-        self.status = status
-        self.data = json.dumps(body if body is not None else {}).encode()
-        self.headers = headers or {}
-        self._chunks = chunks
-
-    def stream(self, amt, decode_content=True):
-        for chunk in self._chunks or []:
-            if isinstance(chunk, Exception):
-                raise chunk
-            yield chunk
-
-    def read(self):
-        return self.data
-
-    def release_conn(self):
-        pass
-
-
-class Transport:
-    """Answers requests in order from a script; an Exception in the script is raised instead."""
-
-    def __init__(self, script):
-        self.script = list(script)
-        self.sent = []
-
-    def request(self, method, url, body=None, **kw):
-        self.sent.append((method, url, body))
-        if not self.script:
-            raise AssertionError("unexpected request %s %s" % (method, url))
-        answer = self.script.pop(0)
-        if callable(answer) and not isinstance(answer, Answer):
-            answer = answer(method, url, body)
-        if isinstance(answer, Exception):
-            raise answer
-        return answer
-
-    def methods(self):
-        return [m for m, _u, _b in self.sent]
-
-
+# -- the fake transport (kvfakes.FakePool) -------------------------------------------------------------
 def client_for(script):
     conn = kclient.Connection()
     conn.host = "https://api:6443"
     conn.token = "tok"
-    transport = Transport(script)
+    transport = FakePool(script)
     sleeps = []
     return kclient.Client(conn, pool=transport, sleep=sleeps.append), transport, sleeps
 
@@ -76,7 +33,7 @@ def status(code, reason="", message="", **extra):
     body = {"kind": "Status", "apiVersion": "v1", "status": "Failure", "code": code, "reason": reason,
             "message": message}
     body.update(extra)
-    return Answer(code, body)
+    return FakeResponse(code, body)
 
 
 RESET = urllib3.exceptions.ProtocolError("Connection aborted.", ConnectionResetError(104, "Connection reset by peer"))
@@ -103,7 +60,7 @@ VM = {"apiVersion": "kubevirt.io/v1", "kind": "VirtualMachine",
     lambda c: c.delete(res.VM, "vm1", "ns"),
 ], ids=["get", "list", "server-side-apply", "merge-patch", "put-with-resourceVersion", "delete"])
 def test_idempotent_requests_are_sent_again(call, fault):
-    client, transport, sleeps = client_for([fault(), Answer(200, {"kind": "VirtualMachine", "items": []})])
+    client, transport, sleeps = client_for([fault(), FakeResponse(200, {"kind": "VirtualMachine", "items": []})])
     call(client)
     assert len(transport.sent) == 2 and len(sleeps) == 1
     assert transport.sent[0] == transport.sent[1], "the repeat is the same request"
@@ -118,7 +75,7 @@ def test_idempotent_requests_are_sent_again(call, fault):
     lambda c: c.subresource("PUT", res.subresource_path(res.VMI, "ns", "vm1", "softreboot")),
 ], ids=["post", "json-patch", "put-without-resourceVersion", "action", "action-without-verify"])
 def test_writes_that_could_repeat_an_effect_are_not_sent_again(call, fault):
-    client, transport, dummy_sleeps = client_for([fault(), Answer(200)])
+    client, transport, dummy_sleeps = client_for([fault(), FakeResponse(200)])
     with pytest.raises((ApiError, ConnectError)):
         call(client)
     assert len(transport.sent) == 1
@@ -131,14 +88,14 @@ def test_writes_that_could_repeat_an_effect_are_not_sent_again(call, fault):
     lambda c: c.subresource("PUT", res.subresource_path(res.VMI, "ns", "vm1", "softreboot")),
 ], ids=["post", "action"])
 def test_requests_the_server_never_acted_on_are_sent_again_whatever_they_are(call, fault):
-    client, transport, dummy_sleeps = client_for([fault(), Answer(201)])
+    client, transport, dummy_sleeps = client_for([fault(), FakeResponse(201)])
     call(client)
     assert len(transport.sent) == 2
 
 
 @pytest.mark.parametrize("code", [400, 401, 403, 404, 409, 410, 422])
 def test_client_errors_other_than_429_are_final(code):
-    client, transport, sleeps = client_for([status(code, message="no"), Answer(200)])
+    client, transport, sleeps = client_for([status(code, message="no"), FakeResponse(200)])
     with pytest.raises(ApiError) as exc:
         client.get_or_none(res.VM, "vm1", "ns") if code != 404 else client.get(res.VM, "vm1", "ns")
     assert exc.value.status == code and len(transport.sent) == 1 and not sleeps
@@ -148,7 +105,7 @@ def test_tls_and_name_resolution_failures_are_final():
     tls = urllib3.exceptions.SSLError(ssl.SSLCertVerificationError(1, "certificate verify failed: self-signed"))
     dns = urllib3.exceptions.NameResolutionError("api", None, OSError("Name or service not known"))
     for err in (tls, dns):
-        client, transport, dummy_sleeps = client_for([err, Answer(200)])
+        client, transport, dummy_sleeps = client_for([err, FakeResponse(200)])
         with pytest.raises(ConnectError):
             client.get(res.VM, "vm1", "ns")
         assert len(transport.sent) == 1
@@ -165,7 +122,7 @@ def test_at_most_retry_attempts_then_the_error_counts_them():
 
 
 def test_backoff_is_exponential_capped_and_jittered():
-    client, dummy_transport, sleeps = client_for([RESET] * (kclient.RETRY_ATTEMPTS - 1) + [Answer(200)])
+    client, dummy_transport, sleeps = client_for([RESET] * (kclient.RETRY_ATTEMPTS - 1) + [FakeResponse(200)])
     client.get(res.VM, "vm1", "ns")
     for attempt, slept in enumerate(sleeps, start=1):
         nominal = min(kclient.RETRY_CAP, kclient.RETRY_BASE * 2 ** (attempt - 1))
@@ -176,9 +133,9 @@ def test_backoff_is_exponential_capped_and_jittered():
 
 def test_retry_after_is_honoured_up_to_its_cap():
     client, dummy_transport, sleeps = client_for([
-        Answer(429, {"reason": "TooManyRequests"}, {"Retry-After": "2"}),
-        Answer(503, {"reason": "ServiceUnavailable"}, {"Retry-After": "600"}),
-        Answer(200)])
+        FakeResponse(429, {"reason": "TooManyRequests"}, {"Retry-After": "2"}),
+        FakeResponse(503, {"reason": "ServiceUnavailable"}, {"Retry-After": "600"}),
+        FakeResponse(200)])
     client.get(res.VM, "vm1", "ns")
     assert sleeps == [2.0, kclient.RETRY_AFTER_CAP]
 
@@ -195,12 +152,12 @@ def test_connection_refused_is_tried_only_a_few_times():
 def test_a_new_object_is_written_by_server_side_apply_under_its_own_name():
     """A lost answer to the write that created the VM: the repeat is the same apply, not a second create."""
     client, transport, dummy_sleeps = client_for([
-        Answer(404, {"reason": "NotFound", "details": {"kind": "virtualmachines"}}),  # the read
+        FakeResponse(404, {"reason": "NotFound", "details": {"kind": "virtualmachines"}}),  # the read
         RESET,                                                                        # apply 1: answer lost
-        Answer(200, dict(VM, metadata=dict(VM["metadata"], uid="u1", resourceVersion="5")))])
+        FakeResponse(200, dict(VM, metadata=dict(VM["metadata"], uid="u1", resourceVersion="5")))])
     outcome = service.present(client, res.VM, json.loads(json.dumps(VM)))
     assert outcome.changed and outcome.method == "create"
-    writes = [(m, u, b) for m, u, b in transport.sent if m != "GET"]
+    writes = [(m, u, kw["body"]) for m, u, kw in transport.sent if m != "GET"]
     assert [m for m, _u, _b in writes] == ["PATCH", "PATCH"] and writes[0] == writes[1]
     assert writes[0][1].startswith("https://api:6443/apis/kubevirt.io/v1/namespaces/ns/virtualmachines/vm1?")
     assert "fieldManager=virtops.kubevirt" in writes[0][1] and "generateName" not in writes[0][2]
@@ -232,7 +189,7 @@ def _action(client, verify):
 @pytest.mark.parametrize("fault", UNKNOWN_OUTCOME, ids=UNKNOWN_IDS)
 def test_an_action_with_unknown_outcome_is_verified_then_sent_again(fault):
     checks = []
-    client, transport, dummy_sleeps = client_for([fault(), Answer(202)])
+    client, transport, dummy_sleeps = client_for([fault(), FakeResponse(202)])
     assert _action(client, lambda: checks.append(1) or False) == {}
     assert len(transport.sent) == 2 and checks == [1]
 
@@ -267,13 +224,13 @@ def test_an_action_that_never_takes_effect_fails_after_the_attempts():
 
 
 def test_an_action_429_is_sent_again_without_asking():
-    client, transport, dummy_sleeps = client_for([status(429, "TooManyRequests"), Answer(202)])
+    client, transport, dummy_sleeps = client_for([status(429, "TooManyRequests"), FakeResponse(202)])
     _action(client, lambda: pytest.fail("a 429 was never acted on"))
     assert len(transport.sent) == 2
 
 
 def _get(obj):
-    return Answer(200, obj) if obj is not None else status(404, "NotFound", details={"kind": "x"})
+    return FakeResponse(200, obj) if obj is not None else status(404, "NotFound", details={"kind": "x"})
 
 
 def _vm(strategy="Always", requests=None, volumes=(), volume_requests=None):
@@ -329,8 +286,8 @@ def test_took_effect_for_volumes_and_migrations():
         _get(_vm()),
         _get(_vm(volumes=["data"])),
         _get(_vm()),
-        Answer(200, {"items": [{"metadata": {"name": "old"}, "spec": {"vmiName": "vm1"}}]}),
-        Answer(200, {"items": [{"metadata": {"name": "old"}, "spec": {"vmiName": "vm1"}},
+        FakeResponse(200, {"items": [{"metadata": {"name": "old"}, "spec": {"vmiName": "vm1"}}]}),
+        FakeResponse(200, {"items": [{"metadata": {"name": "old"}, "spec": {"vmiName": "vm1"}},
                                {"metadata": {"name": "new"}, "spec": {"vmiName": "vm1"}}]}),
     ])
     add = vmops.took_effect(client, "addvolume", "ns", "vm1", volume="data")
@@ -365,8 +322,8 @@ def test_conflict_rereads_and_reapplies_the_change_to_the_fresh_object():
     theirs = json.loads(json.dumps(mine))
     theirs["metadata"].update(resourceVersion="2", labels={"other": "x"})
     client, transport, dummy_sleeps = client_for([
-        Answer(200, mine), status(409, "Conflict", "the object has been modified"),
-        Answer(200, theirs), Answer(200, {"done": True})])
+        FakeResponse(200, mine), status(409, "Conflict", "the object has been modified"),
+        FakeResponse(200, theirs), FakeResponse(200, {"done": True})])
 
     def add_volume(vm):
         vm["spec"]["template"]["spec"]["volumes"].append({"name": "data"})
@@ -374,7 +331,7 @@ def test_conflict_rereads_and_reapplies_the_change_to_the_fresh_object():
     after, written = client.update_with_retry(res.VM, "vm1", "ns", add_volume)
     assert written and after == {"done": True}
     assert transport.methods() == ["GET", "PUT", "GET", "PUT"]
-    final = json.loads(transport.sent[3][2])
+    final = json.loads(transport.bodies()[3])
     assert final["metadata"]["resourceVersion"] == "2", "the repeat is guarded by the fresh resourceVersion"
     assert final["metadata"]["labels"] == {"other": "x"}, "the other writer's change is kept"
     assert final["spec"]["template"]["spec"]["volumes"] == [{"name": "data"}]
@@ -382,7 +339,7 @@ def test_conflict_rereads_and_reapplies_the_change_to_the_fresh_object():
 
 def test_conflicts_give_up_after_the_attempts():
     obj = {"metadata": {"name": "vm1", "namespace": "ns", "resourceVersion": "1"}, "spec": {}}
-    client, transport, dummy_sleeps = client_for([Answer(200, obj), status(409, "Conflict")] * 3)
+    client, transport, dummy_sleeps = client_for([FakeResponse(200, obj), status(409, "Conflict")] * 3)
     with pytest.raises(ApiError) as exc:
         client.update_with_retry(res.VM, "vm1", "ns", lambda vm: vm["spec"].update(x=1), attempts=3)
     assert exc.value.status == 409 and transport.methods() == ["GET", "PUT"] * 3
@@ -393,7 +350,7 @@ def test_a_put_whose_answer_was_lost_meets_its_own_write_and_stops():
     before = {"metadata": {"name": "vm1", "namespace": "ns", "resourceVersion": "1"}, "spec": {}}
     after = {"metadata": {"name": "vm1", "namespace": "ns", "resourceVersion": "2"}, "spec": {"x": 1}}
     client, transport, dummy_sleeps = client_for([
-        Answer(200, before), RESET, status(409, "Conflict"), Answer(200, after)])
+        FakeResponse(200, before), RESET, status(409, "Conflict"), FakeResponse(200, after)])
 
     def mutate(vm):
         if vm["spec"].get("x") == 1:
@@ -438,9 +395,9 @@ def _wait(client):
 ], ids=["incomplete-chunk", "read-timeout", "tls-eof", "reset"])
 def test_a_cut_watch_resumes_from_the_last_resource_version(cut):
     client, transport, dummy_sleeps = client_for([
-        Answer(chunks=[_line("ADDED", _vmi_event("15")), _line("BOOKMARK", END),
+        FakeResponse(chunks=[_line("ADDED", _vmi_event("15")), _line("BOOKMARK", END),
                        _line("MODIFIED", _vmi_event("23")), cut]),
-        Answer(chunks=[_line("MODIFIED", _vmi_event("31", "Running", ready=True))]),
+        FakeResponse(chunks=[_line("MODIFIED", _vmi_event("31", "Running", ready=True))]),
     ])
     progress = _wait(client).run()
     assert progress["result"] == "ok" and progress["watches"] == 2
@@ -452,8 +409,8 @@ def test_a_cut_watch_resumes_from_the_last_resource_version(cut):
 
 def test_a_cut_during_the_initial_events_starts_the_initial_list_again():
     client, transport, dummy_sleeps = client_for([
-        Answer(chunks=[_line("ADDED", _vmi_event("15")), RESET]),
-        Answer(chunks=[_line("ADDED", _vmi_event("31", "Running", ready=True)), _line("BOOKMARK", END)]),
+        FakeResponse(chunks=[_line("ADDED", _vmi_event("15")), RESET]),
+        FakeResponse(chunks=[_line("ADDED", _vmi_event("31", "Running", ready=True)), _line("BOOKMARK", END)]),
     ])
     assert _wait(client).run()["result"] == "ok"
     assert _query(transport.sent[1][1])["sendInitialEvents"] == "true"
@@ -461,14 +418,14 @@ def test_a_cut_during_the_initial_events_starts_the_initial_list_again():
 
 @pytest.mark.parametrize("gone", [
     lambda: status(410, "Expired", "too old resource version: 23 (40)"),
-    lambda: Answer(chunks=[_line("ERROR", {"kind": "Status", "code": 410, "reason": "Expired",
+    lambda: FakeResponse(chunks=[_line("ERROR", {"kind": "Status", "code": 410, "reason": "Expired",
                                            "message": "too old resource version: 23 (40)"})]),
 ], ids=["http-410", "error-event-410"])
 def test_410_on_resume_relists(gone):
     client, transport, dummy_sleeps = client_for([
-        Answer(chunks=[_line("BOOKMARK", END), _line("MODIFIED", _vmi_event("23")), RESET]),
+        FakeResponse(chunks=[_line("BOOKMARK", END), _line("MODIFIED", _vmi_event("23")), RESET]),
         gone(),
-        Answer(chunks=[_line("ADDED", _vmi_event("41", "Running", ready=True)), _line("BOOKMARK", END)]),
+        FakeResponse(chunks=[_line("ADDED", _vmi_event("41", "Running", ready=True)), _line("BOOKMARK", END)]),
     ])
     progress = _wait(client).run()
     assert progress["result"] == "ok" and progress["watches"] == 3
@@ -479,15 +436,15 @@ def test_410_on_resume_relists(gone):
 
 def test_410_without_watchlist_relists_with_a_list():
     client, transport, dummy_sleeps = client_for([
-        Answer(200, {"metadata": {"resourceVersion": "12"}, "items": [_vmi_event("11")]}),
-        Answer(chunks=[_line("MODIFIED", _vmi_event("23")), RESET]),
+        FakeResponse(200, {"metadata": {"resourceVersion": "12"}, "items": [_vmi_event("11")]}),
+        FakeResponse(chunks=[_line("MODIFIED", _vmi_event("23")), RESET]),
         status(410, "Expired", "too old resource version"),
-        Answer(200, {"metadata": {"resourceVersion": "44"}, "items": [_vmi_event("41")]}),
-        Answer(chunks=[_line("MODIFIED", _vmi_event("45", "Running", ready=True))]),
+        FakeResponse(200, {"metadata": {"resourceVersion": "44"}, "items": [_vmi_event("41")]}),
+        FakeResponse(chunks=[_line("MODIFIED", _vmi_event("45", "Running", ready=True))]),
     ])
     client.watchlist_supported = False
     assert _wait(client).run()["result"] == "ok"
-    urls = [_query(u) for _m, u, _b in transport.sent]
+    urls = [_query(u) for _m, u, _kw in transport.sent]
     assert [u.get("watch") for u in urls] == [None, "true", "true", None, "true"]
     assert urls[1]["resourceVersion"] == "12" and urls[2]["resourceVersion"] == "23"
     assert urls[4]["resourceVersion"] == "44"
@@ -496,22 +453,22 @@ def test_410_without_watchlist_relists_with_a_list():
 def test_a_watch_that_cannot_be_opened_is_retried_like_any_get():
     client, transport, dummy_sleeps = client_for([
         status(503), RESET,
-        Answer(chunks=[_line("ADDED", _vmi_event("31", "Running", ready=True)), _line("BOOKMARK", END)]),
+        FakeResponse(chunks=[_line("ADDED", _vmi_event("31", "Running", ready=True)), _line("BOOKMARK", END)]),
     ])
     assert _wait(client).run()["result"] == "ok" and len(transport.sent) == 3
 
 
 def test_watches_that_end_at_once_are_reopened_with_backoff_not_in_a_spin():
     client, transport, dummy_sleeps = client_for([
-        Answer(chunks=[_line("BOOKMARK", END)]),
-        Answer(chunks=[]), Answer(chunks=[]), Answer(chunks=[]),
-        Answer(chunks=[_line("MODIFIED", _vmi_event("23"))]),
-        Answer(chunks=[]),
-        Answer(chunks=[_line("MODIFIED", _vmi_event("31", "Running", ready=True))]),
+        FakeResponse(chunks=[_line("BOOKMARK", END)]),
+        FakeResponse(chunks=[]), FakeResponse(chunks=[]), FakeResponse(chunks=[]),
+        FakeResponse(chunks=[_line("MODIFIED", _vmi_event("23"))]),
+        FakeResponse(chunks=[]),
+        FakeResponse(chunks=[_line("MODIFIED", _vmi_event("31", "Running", ready=True))]),
     ])
     slept = []
     wait = waiter.Wait(client, res.VMI, "ns", waiter.vmi_check(["ready"], ["vm1"]), "VMI ns/vm1 to be ready", 30,
                        names=["vm1"], resource_version="10", sleep=slept.append)
     assert wait.run()["watches"] == 7
     assert slept[:3] == [0.1, 0.2, 0.4] and slept[3:] == [0.1], "the backoff starts again after an event"
-    assert all(_query(u)["resourceVersion"] in ("10", "20", "23") for _m, u, _b in transport.sent)
+    assert all(_query(u)["resourceVersion"] in ("10", "20", "23") for _m, u, _kw in transport.sent)
