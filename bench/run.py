@@ -30,14 +30,19 @@ IMAGE = "quay.io/containerdisks/fedora:41"
 OURS, THEIRS = "virtops.kubevirt", "kubevirt.core"
 
 
-def collections_path():
-    """ansible_collections/ holding ours (a link to this checkout) and the two anchors."""
+def ours_collection_root():
+    """A folder whose ansible_collections/virtops/kubevirt is a link to this checkout (also used by soak.py)."""
     root = WORK / "collections"
     ours = root / "ansible_collections" / "virtops" / "kubevirt"
     if not ours.exists():
         ours.parent.mkdir(parents=True, exist_ok=True)
         ours.symlink_to(REPO)
-    return f"{root}:{BENCH / '.anchors'}"
+    return str(root)
+
+
+def collections_path():
+    """Ours and the two anchors (kubevirt.core, kubernetes.core)."""
+    return f"{ours_collection_root()}:{BENCH / '.anchors'}"
 
 
 def env_for(timings, rss):

@@ -25,6 +25,8 @@ import urllib.request
 from collections import Counter
 from pathlib import Path
 
+from run import ours_collection_root  # bench/run.py, beside this file
+
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
 VENV = REPO / ".venv" / "bin"
@@ -45,15 +47,6 @@ def lab_env(state, port_base):
 def labctl(state, port_base, *args):
     return subprocess.run([PY, str(REPO / "lab" / "labctl")] + list(args), env=lab_env(state, port_base),
                           check=False, text=True, capture_output=True)
-
-
-def collections_path():
-    root = WORK / "collections"
-    ours = root / "ansible_collections" / "virtops" / "kubevirt"
-    if not ours.exists():
-        ours.parent.mkdir(parents=True, exist_ok=True)
-        ours.symlink_to(REPO)
-    return str(root)
 
 
 def fleet(n, volumes):
@@ -82,7 +75,7 @@ def provision_vars(items, timeout):
 
 def run_provision(kubeconfig, vars_file, log):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("K8S_AUTH_", "ANSIBLE_"))}
-    env.update(KUBECONFIG=str(kubeconfig), ANSIBLE_COLLECTIONS_PATH=collections_path(),
+    env.update(KUBECONFIG=str(kubeconfig), ANSIBLE_COLLECTIONS_PATH=ours_collection_root(),
                ANSIBLE_LOCALHOST_WARNING="false", ANSIBLE_INVENTORY_UNPARSED_WARNING="false", ANSIBLE_NOCOLOR="1",
                ANSIBLE_PYTHON_INTERPRETER=PY, PATH="%s:%s" % (VENV, os.environ.get("PATH", "")))
     t0 = time.monotonic()
