@@ -12,6 +12,19 @@ def dv_phase(lab, name):
     return lab.dv(name).get("status", {}).get("phase")
 
 
+def phases_until_succeeded(lab, name, timeout, what):
+    """Wait for the DataVolume to succeed; returns the phases it went through, in order."""
+    seen = []
+
+    def succeeded():
+        phase = dv_phase(lab, name)
+        if phase and (not seen or seen[-1] != phase):
+            seen.append(phase)
+        return phase == "Succeeded"
+    wait_for(succeeded, timeout, interval=0.1, what=what)
+    return seen
+
+
 def test_http_import_shows_progress_and_succeeds(lab):
     lab.create_dv(dv_manifest("dv-imp", {"http": {"url": URL}}, size="5Gi"))
     seen_phases, progress = [], []
@@ -67,14 +80,7 @@ def test_clone_from_a_pvc_succeeds(lab):
     lab.create_dv(dv_manifest("src", {"blank": {}}))
     wait_for(lambda: dv_phase(lab, "src") == "Succeeded", 15, what="source DataVolume")
     lab.create_dv(dv_manifest("copy", {"pvc": {"namespace": lab.ns, "name": "src"}}))
-    seen = []
-
-    def done():
-        p = dv_phase(lab, "copy")
-        if p and (not seen or seen[-1] != p):
-            seen.append(p)
-        return p == "Succeeded"
-    wait_for(done, 20, interval=0.1, what="clone Succeeded")
+    seen = phases_until_succeeded(lab, "copy", 20, "clone Succeeded")
     assert "CloneInProgress" in seen or "CloneScheduled" in seen, seen
     lab.wait_event("copy", "CloneSucceeded", f"Successfully cloned from {lab.ns}/src into {lab.ns}/copy")
 
@@ -107,14 +113,7 @@ def test_immediate_binding_annotation_binds_on_a_wait_for_first_consumer_class(l
     manifest = dv_manifest("dv-now", {"http": {"url": URL}}, storage_class="lab-wffc")
     manifest["metadata"]["annotations"] = {"cdi.kubevirt.io/storage.bind.immediate.requested": "true"}
     lab.create_dv(manifest)
-    phases = []
-
-    def succeeded():
-        phase = dv_phase(lab, "dv-now")
-        if phase and (not phases or phases[-1] != phase):
-            phases.append(phase)
-        return phase == "Succeeded"
-    wait_for(succeeded, 20, interval=0.1, what="import Succeeded without a consumer")
+    phases = phases_until_succeeded(lab, "dv-now", 20, "import Succeeded without a consumer")
     assert "WaitForFirstConsumer" not in phases, phases
     pvc = lab.core.read_namespaced_persistent_volume_claim("dv-now", lab.ns)
     assert pvc.metadata.annotations["cdi.kubevirt.io/storage.bind.immediate.requested"] == "true", \

@@ -288,7 +288,7 @@ def test_took_effect_for_volumes_and_migrations():
         _get(_vm()),
         FakeResponse(200, {"items": [{"metadata": {"name": "old"}, "spec": {"vmiName": "vm1"}}]}),
         FakeResponse(200, {"items": [{"metadata": {"name": "old"}, "spec": {"vmiName": "vm1"}},
-                               {"metadata": {"name": "new"}, "spec": {"vmiName": "vm1"}}]}),
+                                     {"metadata": {"name": "new"}, "spec": {"vmiName": "vm1"}}]}),
     ])
     add = vmops.took_effect(client, "addvolume", "ns", "vm1", volume="data")
     remove = vmops.took_effect(client, "removevolume", "ns", "vm1", volume="data")
@@ -396,7 +396,7 @@ def _wait(client):
 def test_a_cut_watch_resumes_from_the_last_resource_version(cut):
     client, transport, dummy_sleeps = client_for([
         FakeResponse(chunks=[_line("ADDED", _vmi_event("15")), _line("BOOKMARK", END),
-                       _line("MODIFIED", _vmi_event("23")), cut]),
+                             _line("MODIFIED", _vmi_event("23")), cut]),
         FakeResponse(chunks=[_line("MODIFIED", _vmi_event("31", "Running", ready=True))]),
     ])
     progress = _wait(client).run()
@@ -419,7 +419,7 @@ def test_a_cut_during_the_initial_events_starts_the_initial_list_again():
 @pytest.mark.parametrize("gone", [
     lambda: status(410, "Expired", "too old resource version: 23 (40)"),
     lambda: FakeResponse(chunks=[_line("ERROR", {"kind": "Status", "code": 410, "reason": "Expired",
-                                           "message": "too old resource version: 23 (40)"})]),
+                                                 "message": "too old resource version: 23 (40)"})]),
 ], ids=["http-410", "error-event-410"])
 def test_410_on_resume_relists(gone):
     client, transport, dummy_sleeps = client_for([
