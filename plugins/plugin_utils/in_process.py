@@ -16,8 +16,10 @@ happen instead of coming back in the registered result.
 It falls back to the ordinary module process whenever running in the worker could behave
 differently: another connection than ``local`` (a delegated or remote host), ``become``, ``async``,
 an ansible-core older than 2.19, a library from requirements.txt missing from the controller's
-Python, or ``virtops_kubevirt_in_process: false`` set for the host or task. No library does this:
-ansible-core only offers the module process; ansible.netcommon does the same for network modules.
+Python, an ansible-core whose internals this path is not tested on (``TESTED_CORE``) or are not
+what it expects, or ``virtops_kubevirt_in_process: false`` set for the host or task. No library
+does this: ansible-core only offers the module process; ansible.netcommon does the same for
+network modules.
 """
 
 from __future__ import annotations
@@ -32,8 +34,8 @@ import threading
 
 from ansible.module_utils.parsing.convert_bool import boolean
 from ansible.plugins.action.normal import ActionModule as NormalAction
+from ansible.release import __version__ as ANSIBLE_CORE_VERSION
 from ansible.utils.display import Display
-from ansible.vars.clean import remove_internal_keys
 
 display = Display()
 
@@ -43,13 +45,67 @@ SWITCH_VAR = "virtops_kubevirt_in_process"
 REQUIRED_LIBRARIES = ("urllib3", "yaml", "jmespath", "websocket", "kubernetes")
 PROGRESS_EVERY = 10  # seconds between two progress lines of a wait
 PROFILE = "legacy"  # this collection's modules declare no METADATA, so ansible-core uses 'legacy'
+# The ansible-core releases whose internals tests/run-compat.sh runs this path on. Any other
+# release (a newer one included) runs the module process until a CI run proves the worker path.
+TESTED_CORE = ("2.19", "2.20", "2.21")
 
-try:  # ansible-core 2.19+: the module (de)serialisation profiles
-    from ansible.module_utils import basic
-    from ansible.module_utils.common.json import Direction, get_module_encoder
-    HAS_PROFILES = hasattr(basic, "_ANSIBLE_PROFILE")
-except ImportError:  # pragma: no cover - ansible-core < 2.19
-    HAS_PROFILES = False
+
+class CoreInternals:
+    """The private ansible-core pieces this path needs, bound once; ``reason`` says why not.
+
+    They are not a public API and have moved between releases (2.21 replaced
+    ansible.vars.clean.remove_internal_keys with a result object), so each is looked up here,
+    and anything missing or of another shape sends the task to the module process instead
+    of failing it.
+    """
+
+    def __init__(self, core_version=ANSIBLE_CORE_VERSION):
+        self.reason = ""
+        release = ".".join(core_version.split(".")[:2])
+        if release not in TESTED_CORE:
+            old = tuple(int(part) for part in release.split(".") if part.isdigit()) < (2, 19)
+            self.reason = ("ansible-core older than 2.19" if old else
+                           "ansible-core %s is not one the worker path is tested on (%s)" % (release, ", ".join(TESTED_CORE)))
+            return
+        try:
+            self._bind()
+        except Exception as exc:  # pylint: disable=broad-except  # any difference at all means: not here
+            self.reason = "ansible-core %s internals differ (%s: %s)" % (core_version, type(exc).__name__, exc)
+
+    def _bind(self):
+        from ansible.module_utils import basic
+        from ansible.module_utils.common.json import Direction, get_module_encoder
+        from ansible.module_utils._internal._ansiballz._loader import _handle_exception
+
+        for name in ("_ANSIBLE_ARGS", "_ANSIBLE_PROFILE"):
+            if not hasattr(basic, name):
+                raise AttributeError("ansible.module_utils.basic has no %s" % name)
+        for name in ("_parse_returned_data", "_update_module_args", "_compute_environment_string"):
+            if not callable(getattr(NormalAction, name, None)):
+                raise AttributeError("ActionBase has no %s" % name)
+        self.basic = basic
+        self.encoder = get_module_encoder(PROFILE, Direction.CONTROLLER_TO_MODULE)
+        self.handle_exception = _handle_exception
+        try:  # ansible-core 2.19 and 2.20: _parse_returned_data gives a dict, cleaned in place
+            from ansible.vars.clean import remove_internal_keys
+            self.remove_internal_keys = remove_internal_keys
+        except ImportError:  # 2.21: it gives a UnifiedTaskResult that cleans itself
+            from ansible._internal._task import UnifiedTaskResult
+            for name in ("remove_internal_keys", "as_result_dict"):
+                if not callable(getattr(UnifiedTaskResult, name, None)):
+                    raise AttributeError("UnifiedTaskResult has no %s" % name)
+            self.remove_internal_keys = None
+
+    def result_dict(self, parsed):
+        """The task result dict from what _parse_returned_data gave, internal keys removed."""
+        if self.remove_internal_keys:
+            self.remove_internal_keys(parsed)
+            return parsed
+        parsed.remove_internal_keys()
+        return parsed.as_result_dict(for_round_trip=True)
+
+
+CORE = CoreInternals()
 
 
 def missing_libraries():
@@ -66,6 +122,8 @@ class InProcessModuleAction(NormalAction):
             display.vvv("%s: running as a module process (%s)" % (self._task.resolved_action, reason),
                         host=self._play_context.remote_addr)
             return super().run(tmp, task_vars)
+        display.vvv("%s: running in Ansible's worker (ansible-core %s)" % (self._task.resolved_action, ANSIBLE_CORE_VERSION),
+                    host=self._play_context.remote_addr)
         result = super(NormalAction, self).run(tmp, task_vars)  # ActionBase: check-mode and async checks
         result.update(self.run_in_worker(task_vars))
         return result
@@ -78,8 +136,8 @@ class InProcessModuleAction(NormalAction):
                 return "%s is false" % SWITCH_VAR
         except TypeError:
             return "%s is not a boolean" % SWITCH_VAR
-        if not HAS_PROFILES:
-            return "ansible-core older than 2.19"
+        if CORE.reason:
+            return CORE.reason
         if self._connection.transport != "local":
             return "connection %s" % self._connection.transport
         if self._play_context.become or getattr(self._connection, "become", None):
@@ -98,11 +156,10 @@ class InProcessModuleAction(NormalAction):
         self._update_module_args(fqcn, args, task_vars)
         environment = {}
         self._compute_environment_string(raw_environment_out=environment)
-        encoder = get_module_encoder(PROFILE, Direction.CONTROLLER_TO_MODULE)
         module = importlib.import_module("ansible_collections.%s.plugins.modules.%s" % tuple(fqcn.rsplit(".", 1)))
         label = "[%s] %s" % (task_vars.get("inventory_hostname", "localhost"), fqcn)
-        basic._ANSIBLE_ARGS = json.dumps({"ANSIBLE_MODULE_ARGS": args}, cls=encoder).encode()
-        basic._ANSIBLE_PROFILE = PROFILE
+        CORE.basic._ANSIBLE_ARGS = json.dumps({"ANSIBLE_MODULE_ARGS": args}, cls=CORE.encoder).encode()
+        CORE.basic._ANSIBLE_PROFILE = PROFILE
         stdout = io.StringIO()
         rc = 0
         with task_environment(environment), progress_display(label), contextlib.redirect_stdout(stdout):
@@ -111,15 +168,11 @@ class InProcessModuleAction(NormalAction):
             except SystemExit as exc:  # exit_json / fail_json end with sys.exit, as in a module process
                 rc = exc.code if isinstance(exc.code, int) else 1
             except Exception as exc:  # pylint: disable=broad-except
-                # What the AnsiballZ wrapper does with an exception escaping a module.
-                from ansible.module_utils._internal._ansiballz._loader import _handle_exception
-                try:
-                    _handle_exception(exc, PROFILE)
+                try:  # what the AnsiballZ wrapper does with an exception escaping a module
+                    CORE.handle_exception(exc, PROFILE)
                 except SystemExit:
                     rc = 1
-        data = self._parse_returned_data({"stdout": stdout.getvalue(), "stderr": "", "rc": rc}, PROFILE)
-        remove_internal_keys(data)
-        return data
+        return CORE.result_dict(self._parse_returned_data({"stdout": stdout.getvalue(), "stderr": "", "rc": rc}, PROFILE))
 
 
 @contextlib.contextmanager

@@ -77,8 +77,69 @@ class TestWhereItRuns:
         assert make_action().module_process_reason({}) == "the controller's Python lacks jmespath"
 
     def test_module_process_on_old_ansible_core(self, monkeypatch):
-        monkeypatch.setattr(in_process, "HAS_PROFILES", False)
+        monkeypatch.setattr(in_process, "CORE", in_process.CoreInternals("2.16.14"))
         assert make_action().module_process_reason({}) == "ansible-core older than 2.19"
+
+    def test_module_process_on_an_ansible_core_ci_has_not_run(self, monkeypatch):
+        monkeypatch.setattr(in_process, "CORE", in_process.CoreInternals("2.22.0"))
+        assert make_action().module_process_reason({}) == (
+            "ansible-core 2.22 is not one the worker path is tested on (2.19, 2.20, 2.21)")
+
+    @pytest.mark.parametrize("release", in_process.TESTED_CORE)
+    def test_the_tested_releases_bind_here(self, release):
+        # This Python has one ansible-core; on it, binding must work whichever tested release it is.
+        from ansible.release import __version__
+        if __version__.startswith(release + "."):
+            assert in_process.CoreInternals(__version__).reason == ""
+
+
+class TestInternalsMissing:
+    """ansible-core's internals are private: whatever is missing sends the task to the module process."""
+
+    @pytest.fixture
+    def reload_without(self, monkeypatch):
+        """Re-imports in_process and an action plugin with the given modules/attributes made missing."""
+        action_name = "ansible_collections.virtops.kubevirt.plugins.action.vm_info"
+        original_action = sys.modules.get(action_name)
+
+        def reload(*missing):
+            import importlib
+            for target in missing:
+                if ":" in target:
+                    module, attribute = target.split(":")
+                    monkeypatch.delattr(importlib.import_module(module), attribute)
+                else:
+                    monkeypatch.setitem(sys.modules, target, None)  # import raises ImportError
+            monkeypatch.delitem(sys.modules, in_process.__name__)
+            sys.modules.pop(action_name, None)
+            fresh = importlib.import_module(in_process.__name__)
+            action = importlib.import_module(action_name)
+            return fresh, action
+        yield reload
+        # The originals back for the other tests (monkeypatch restores in_process itself).
+        if original_action is None:
+            sys.modules.pop(action_name, None)
+        else:
+            sys.modules[action_name] = original_action
+
+    @pytest.mark.parametrize("missing, what", [
+        (["ansible.vars.clean:remove_internal_keys", "ansible._internal._task"], "ModuleNotFoundError"),
+        (["ansible.module_utils._internal._ansiballz._loader"], "ModuleNotFoundError"),
+        (["ansible.module_utils.basic:_ANSIBLE_PROFILE"], "AttributeError: ansible.module_utils.basic has no _ANSIBLE_PROFILE"),
+        (["ansible.module_utils.common.json:get_module_encoder"], "ImportError"),
+    ])
+    def test_the_action_plugin_imports_and_falls_back(self, reload_without, monkeypatch, missing, what):
+        fresh, action_plugin = reload_without(*missing)
+        assert "internals differ (%s" % what in fresh.CORE.reason
+        calls = []
+        monkeypatch.setattr(fresh.NormalAction, "run", lambda self, tmp=None, task_vars=None: calls.append(1) or {"via": "module"})
+        shown = []
+        monkeypatch.setattr(fresh.display, "vvv", lambda msg, host=None: shown.append(msg))
+        task = make_action(action="virtops.kubevirt.vm_info")
+        action = action_plugin.ActionModule(task._task, task._connection, task._play_context, loader=None,
+                                            templar=task._templar, shared_loader_obj=None)
+        assert action.run(task_vars={}) == {"via": "module"} and calls == [1]
+        assert shown == ["virtops.kubevirt.vm_info: running as a module process (%s)" % fresh.CORE.reason]
 
     def test_run_falls_back_to_the_module_process(self, monkeypatch):
         calls = []
