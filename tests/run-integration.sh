@@ -13,20 +13,13 @@
 # token from TokenRequest) and K8S_AUTH_SSL_CA_CERT set, as AWX's Kubernetes credential does.
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
-REPO=$PWD
-STATE=${LAB_STATE_DIR:-$REPO/lab/.state}
+. tests/common.sh
 export KUBECONFIG=$STATE/kubeconfig
 PY=$REPO/.venv/bin/python
 # ANSIBLE_PLAYBOOK_DIR: another ansible-core's bin/ (tests/run-compat.sh); LABEL_SUFFIX keeps its logs apart.
 export PATH="${ANSIBLE_PLAYBOOK_DIR:-$REPO/.venv/bin}:$PATH"
 SUFFIX=${LABEL_SUFFIX:-}
-[ -f "$KUBECONFIG" ] || { echo "the lab is not up: $KUBECONFIG is missing; run lab/labctl up"; exit 1; }
-
-# The collection, where ansible looks for it.
-COLL=$REPO/.cache/collections
-mkdir -p "$COLL/ansible_collections/virtops"
-ln -sfn "$REPO" "$COLL/ansible_collections/virtops/kubevirt"
-export ANSIBLE_COLLECTIONS_PATH=$COLL
+lab_is_up || exit 1
 export ANSIBLE_ROLES_PATH=$REPO/tests/integration/targets
 export ANSIBLE_LOCALHOST_WARNING=false ANSIBLE_INVENTORY_UNPARSED_WARNING=false
 export ANSIBLE_STDOUT_CALLBACK=${ANSIBLE_STDOUT_CALLBACK:-default} ANSIBLE_NOCOLOR=1

@@ -1,13 +1,11 @@
 #!/usr/bin/env bash
 # ansible-lint, production profile, over the roles, the playbooks and the molecule scenarios.
-# Extra arguments go to ansible-lint.
+# Extra arguments go to ansible-lint. ANSIBLE_CORE=2.21 runs it with that release's venv (tests/compat/venv.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-REPO=$PWD
-COLL=$REPO/.cache/collections
-mkdir -p "$COLL/ansible_collections/virtops"
-[ -e "$COLL/ansible_collections/virtops/kubevirt" ] || ln -s "$REPO" "$COLL/ansible_collections/virtops/kubevirt"
-export ANSIBLE_COLLECTIONS_PATH=$COLL
+. tests/common.sh
+VENV=$(ansible_venv)
 paths=(roles playbooks)
 [ -d extensions/molecule ] && paths+=(extensions/molecule)
-exec "$REPO/.venv/bin/ansible-lint" --offline --profile production --nocolor "$@" "${paths[@]}"
+echo "ansible-lint $("$VENV/bin/ansible-lint" --version 2>/dev/null | head -1 | cut -d' ' -f2) on $("$VENV/bin/ansible" --version | head -1)"
+exec "$VENV/bin/ansible-lint" --offline --profile production --nocolor "$@" "${paths[@]}"

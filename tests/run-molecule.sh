@@ -7,15 +7,11 @@
 # Against another cluster: KUBECONFIG=... molecule test -s provision (see docs/roles.md).
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
-REPO=$PWD
-STATE=${LAB_STATE_DIR:-$REPO/lab/.state}
+. tests/common.sh
 export PATH="$REPO/.venv/bin:$PATH"
 export KUBECONFIG=${MOLECULE_KUBECONFIG:-$STATE/kubeconfig}
 [ -f "$KUBECONFIG" ] || { echo "the lab is not up: $KUBECONFIG is missing; run lab/labctl up"; exit 1; }
-COLL=$REPO/.cache/collections
-mkdir -p "$COLL/ansible_collections/virtops"
-[ -e "$COLL/ansible_collections/virtops/kubevirt" ] || ln -s "$REPO" "$COLL/ansible_collections/virtops/kubevirt"
-export ANSIBLE_COLLECTIONS_PATH=$COLL ANSIBLE_NOCOLOR=1 NO_COLOR=1 ANSIBLE_FORCE_COLOR=0
+export ANSIBLE_NOCOLOR=1 NO_COLOR=1 ANSIBLE_FORCE_COLOR=0
 if [ -z "${MOLECULE_PROMETHEUS_URL:-}" ] && [ -f "$STATE/lab.json" ]; then
   MOLECULE_PROMETHEUS_URL=$(.venv/bin/python -c \
     'import json,sys; print((json.load(open(sys.argv[1])).get("prometheus") or {}).get("url", ""))' "$STATE/lab.json")
