@@ -121,11 +121,15 @@ def test_job_templates_end_to_end(cluster, job, tmp_path):
     runner, out = job("provision", verbosity=4, provision_namespace=ns, provision_name_prefix="jt",
                       provision_count=2, provision_password=PASSWORD, provision_wait_timeout=180)
     assert runner.status == "successful", out[-3000:]
-    assert re.search(r"\(item=\d/2 ready", out), "no progress lines in the job output"
     assert "Summary, VMs ready 2/2" in out
     progress = [e for e in runner.events if e["event"] == "runner_item_on_ok"
                 and "ready" in str(e["event_data"].get("res", {}).get("_ansible_item_label", ""))]
-    assert progress, "the progress is not in the job events AWX stores"
+    core = tuple(int(n) for n in re.search(r"ansible-playbook \[core (\d+)\.(\d+)", out).groups())
+    if core >= (2, 18):  # the progress loop ends with loop_control.break_when (2.18+)
+        assert re.search(r"\(item=\d/2 ready", out), "no progress lines in the job output"
+        assert progress, "the progress is not in the job events AWX stores"
+    else:  # older releases create the fleet in one foreground task (docs/roles.md)
+        assert not progress and "Create the VMs with progress lines" in out
     assert vm_names(cluster) == ["jt-01", "jt-02"]
     assert PASSWORD not in out and PASSWORD not in json.dumps(list(runner.events)), \
         "the cloud-init password leaked into the job output or events (-vvvv)"
