@@ -41,7 +41,8 @@ def test_containerfile_stages(context):
     text = (context / "Containerfile").read_text()
     stages = re.findall(r"^FROM (\S+) AS (\w+)", text, re.M)
     assert [s[1] for s in stages] == ["base", "galaxy", "builder", "final"]
-    assert 'EE_BASE_IMAGE="quay.io/ansible/awx-ee' in text
+    assert 'EE_BASE_IMAGE="quay.io/centos/centos:stream10"' in text
+    assert "ansible-core>=2.16,<2.22" in text  # the range tests/compat/matrix runs (test_runtime_meta)
     assert "ansible-galaxy collection install" in text and "-r requirements.yml" in text
     assert "introspect.py introspect" in text
     assert "ansible-galaxy collection list virtops.kubevirt" in text  # our smoke check in the final stage

@@ -12,12 +12,14 @@ reqs=tests/compat/requirements-ansible-$release.txt
 
 # The Pythons each ansible-core release supports, preferred first (its setup.cfg python_requires and
 # the controller support matrix in ansible-core's porting guides).
+# 2.21 prefers 3.12, the Python of execution-environment.yml's base image (CentOS Stream 10); 2.20
+# prefers 3.13, so that every Python from 3.11 to 3.13 runs in the matrix.
 case $release in
   2.16) pythons="3.11 3.12 3.10" ;;
   2.17 | 2.18) pythons="3.11 3.12 3.13" ;;
   2.19) pythons="3.11 3.12 3.13" ;;
-  2.20) pythons="3.12 3.13 3.14" ;;
-  2.21) pythons="3.13 3.12 3.14" ;;
+  2.20) pythons="3.13 3.12 3.14" ;;
+  2.21) pythons="3.12 3.13 3.14" ;;
   *) echo "compat: tests/compat/venv.sh does not know which Python ansible-core $release runs on" >&2; exit 2 ;;
 esac
 

@@ -12,5 +12,22 @@ def test_every_module_is_in_the_action_group():
     assert set(runtime["action_groups"]["kubevirt"]) == modules
 
 
-def test_requires_ansible():
-    assert yaml.safe_load((REPO / "meta" / "runtime.yml").read_text())["requires_ansible"] == ">=2.16.0"
+def tested_range():
+    """The oldest and newest ansible-core release of the compatibility matrix (tests/compat/matrix)."""
+    lines = (REPO / "tests" / "compat" / "matrix").read_text().splitlines()
+    releases = sorted(tuple(int(n) for n in line.split()[0].split(".")) for line in lines
+                      if line.strip() and not line.startswith("#"))
+    return releases[0], releases[-1]
+
+
+def test_requires_ansible_is_the_tested_range():
+    (major, oldest), (_, newest) = tested_range()
+    assert yaml.safe_load((REPO / "meta" / "runtime.yml").read_text())["requires_ansible"] == \
+        ">=%d.%d.0,<%d.%d.0" % (major, oldest, major, newest + 1)
+
+
+def test_the_execution_environment_installs_a_tested_release():
+    (major, oldest), (_, newest) = tested_range()
+    ee = yaml.safe_load((REPO / "execution-environment.yml").read_text())
+    assert ee["dependencies"]["ansible_core"]["package_pip"] == \
+        "ansible-core>=%d.%d,<%d.%d" % (major, oldest, major, newest + 1)
