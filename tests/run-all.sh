@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
 # Everything CI checks, in order; `make test` runs this with a test lab of its own
 # (LAB_STATE_DIR/LAB_PORT_BASE), brings that lab up first and always takes it down.
+# ansible-core: .venv's (2.19) runs every suite; the newest (2.21) runs sanity and ansible-lint too,
+# and tests/run-compat.sh runs the whole matrix (tests/compat/matrix). Nothing may change ~/.ansible.
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
+. tests/common.sh
 PY=.venv/bin/python
 export PATH="$PWD/.venv/bin:$PATH"
+NEWEST=$(grep -v '^#' tests/compat/matrix | awk 'NF {print $1}' | sort -V | tail -1)
 failed=()
 
 step() {  # step NAME COMMAND...: run one suite, remember failures, keep going
@@ -14,14 +18,23 @@ step() {  # step NAME COMMAND...: run one suite, remember failures, keep going
   if "$@"; then echo "=== $name: ok ($((SECONDS - t0))s)"; else echo "=== $name: FAILED ($((SECONDS - t0))s)"; failed+=("$name"); fi
 }
 
+# What the user's ~/.ansible holds (collections, roles, temp files...): the same after the run.
+user_ansible() { find ~/.ansible -printf '%y %p %s %T@\n' 2>/dev/null | sort; }
+before=$(user_ansible)
+
 cleanup() { $PY lab/labctl down >/dev/null 2>&1 || true; }
 trap cleanup EXIT
 
 step "unit tests" $PY -m pytest -q -p no:cacheprovider tests/unit
+step "galaxy-importer" tests/run-galaxy-importer.sh
 if $PY lab/labctl up --prometheus; then
   step "lab tests" $PY -m pytest -q -p no:cacheprovider tests/lab
-  for suite in tests/run-sanity.sh tests/run-lint.sh tests/run-integration.sh tests/run-compat.sh tests/run-molecule.sh tests/run-awx.sh; do
-    if [ -x "$suite" ]; then step "$suite" "$suite"; fi
+  step "sanity (ansible-core 2.19)" tests/run-sanity.sh
+  step "sanity (ansible-core $NEWEST)" env ANSIBLE_CORE="$NEWEST" tests/run-sanity.sh
+  step "ansible-lint (ansible-core 2.19)" tests/run-lint.sh
+  step "ansible-lint (ansible-core $NEWEST)" env ANSIBLE_CORE="$NEWEST" tests/run-lint.sh
+  for suite in tests/run-integration.sh tests/run-compat.sh tests/run-molecule.sh tests/run-awx.sh; do
+    step "$suite" "$suite"
   done
   # A one-iteration smoke of `make bench`: the harness and both collections work on the lab.
   step "bench smoke" $PY bench/run.py --smoke --out "$PWD/.cache/bench-smoke.json"
@@ -30,6 +43,20 @@ else
   failed+=("lab up")
 fi
 
+echo "=== ~/.ansible"
+if [ "$(user_ansible)" = "$before" ]; then
+  echo "=== ~/.ansible: unchanged"
+else
+  echo "=== ~/.ansible: CHANGED by the run:"; diff <(echo "$before") <(user_ansible) | head -20
+  failed+=("the user's Ansible home changed")
+fi
+
+echo "=== ansible-core releases tested"
+echo "ansible-core $($PY -c 'import ansible.release as r; print(r.__version__)') ($($PY -V)): every suite above"
+mapfile -t releases < <(grep -v '^#' tests/compat/matrix | awk 'NF {print $1}')
+for release in "${releases[@]}"; do
+  cat ".cache/compat/summary-$release.txt" 2>/dev/null || echo "ansible-core $release: not run"
+done
 if [ ${#failed[@]} -gt 0 ]; then
   echo "FAILED: ${failed[*]}"
   exit 1

@@ -21,7 +21,7 @@ leg() {  # leg RELEASE TARGET...: everything one release runs; the exit status s
   local release=$1; shift
   local targets=("$@") venv version out ok=0 ran=()
   venv=$(tests/compat/venv.sh "$release") || return 1
-  version=$("$venv/bin/ansible" --version | head -1 | sed 's/.*core \([0-9.]*\).*/\1/')
+  version=$("$venv/bin/python" -c 'from ansible.release import __version__; print(__version__)')
   echo "compat $release: ansible-core $version, $("$venv/bin/python" -V)"
   [ "${targets[0]}" = all ] && targets=("${ALL_TARGETS[@]}") && ran+=("all ${#targets[@]} integration targets")
 

@@ -7,5 +7,5 @@ cd "$(dirname "$0")/.."
 VENV=$(ansible_venv)
 paths=(roles playbooks)
 [ -d extensions/molecule ] && paths+=(extensions/molecule)
-echo "ansible-lint $("$VENV/bin/ansible-lint" --version 2>/dev/null | head -1 | cut -d' ' -f2) on $("$VENV/bin/ansible" --version | head -1)"
+"$VENV/bin/python" -c 'import ansible.release, importlib.metadata as m; print("ansible-lint %s on ansible-core %s" % (m.version("ansible-lint"), ansible.release.__version__))'
 exec "$VENV/bin/ansible-lint" --offline --profile production --nocolor "$@" "${paths[@]}"

@@ -24,7 +24,7 @@ for version in 24.2 24.3 25.0 25.1 25.2 25.3 26.0; do
     mkdir -p "$(dirname "$cache")" && sed "s|@PIP_SITE@|$PIP_SITE|" tests/sanity/get_pip_shim.py > "$cache"
   fi
 done
-echo "sanity: $("$VENV/bin/ansible" --version | head -1), Python $PYVER"
+echo "sanity: ansible-core $("$VENV/bin/python" -c 'import ansible.release; print(ansible.release.__version__)'), Python $PYVER"
 rm -rf "$DEST"
 mkdir -p "$DEST"
 # What galaxy.yml ships (lab, bench, caches are build_ignore'd), plus tests/.

@@ -36,6 +36,7 @@ def ansible_env(kubeconfig=None, **extra):
     env.update(
         ANSIBLE_COLLECTIONS_PATH=collection_path(),
         ANSIBLE_COLLECTIONS_SCAN_SYS_PATH="false",
+        ANSIBLE_HOME=os.environ["ANSIBLE_HOME"],  # tests/conftest.py: in the checkout, not ~/.ansible
         ANSIBLE_LOCALHOST_WARNING="false",
         ANSIBLE_INVENTORY_UNPARSED_WARNING="false",
         ANSIBLE_NOCOLOR="1",
