@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Writes docs/benchmarks.md and docs/benchmarks.png from bench/results.json."""
+"""Writes docs/benchmarks.md and docs/benchmarks.png from bench/results.json (.venv's ansible-core)
+and each bench/results-<release>.json (`bench/run.py --ansible-core <release>`)."""
 import json
 import sys
 from pathlib import Path
@@ -117,6 +118,28 @@ def chart(results, path):
     fig.savefig(path)
 
 
+def other_releases(results):
+    """A section per bench/results-<release>.json: the same table and targets on that ansible-core."""
+    sections = []
+    for path in sorted(BENCH.glob("results-*.json")):
+        other = json.loads(path.read_text())
+        m = other["machine"]
+        load = m.get("load_average")
+        load_txt = f" Load average at the start {', '.join(map(str, load['start']))}." if load else ""
+        sections.append(f"""
+## On ansible-core {m['ansible_core']}
+
+The same scenarios with both collections run by ansible-core {m['ansible_core']} (Python
+{m['python']}; `bench/run.py --ansible-core {path.stem.split('-', 1)[1]}`, raw figures in
+`bench/{path.name}`), {other['runs']} counted runs per variant.{load_txt}
+
+{table(other)}
+
+{verdicts(other)}
+""")
+    return "".join(sections)
+
+
 def main():
     results = json.loads((BENCH / "results.json").read_text())
     m = results["machine"]
@@ -156,7 +179,7 @@ machine is shared and noisy: read the ratios, not the absolute times.
 ## Targets
 
 {verdicts(results)}
-{floor_txt}{profile_txt}
+{floor_txt}{profile_txt}{other_releases(results)}
 ## Reading the figures
 
 - **ours** runs our module inside the worker process Ansible has already forked for the task
@@ -195,7 +218,7 @@ kubevirt.core 2.2.3 and kubernetes.core from the `ansible==12.3.0` wheel; Kubern
 ## Reproduce
 
 ```bash
-make bench                      # lab (own ports, audit log on), anchors, all scenarios, this page
+make bench                      # lab (own ports, audit log on), anchors, all scenarios on 2.19 and 2.21, this page
 bench/run.py --smoke            # one run each, no warm-up, a fleet of 3: checks the harness (part of make test)
 bench/run.py --only single,info --runs 9
 ```

@@ -6,7 +6,10 @@ times single tasks with the bench_timer callback, and reports medians, min-max a
 ours/theirs pair by pair. Machines here are shared and noisy: only ratios measured side by side
 mean anything, never one absolute time.
 
-    bench/run.py [--runs 5] [--fleet 100] [--only single,info,...] [--smoke]
+    bench/run.py [--runs 5] [--fleet 100] [--only single,info,...] [--smoke] [--ansible-core 2.21]
+
+--ansible-core runs both collections with that release's venv (tests/compat/venv.sh) and writes
+bench/results-<release>.json; without it, .venv's ansible-core and bench/results.json.
 """
 import argparse
 import calendar
@@ -23,7 +26,8 @@ from pathlib import Path
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
 STATE = Path(os.environ.get("LAB_STATE_DIR", REPO / "lab" / ".state"))
-VENV = REPO / ".venv" / "bin"
+LAB_PY = REPO / ".venv" / "bin" / "python"  # the lab's tools and the kubernetes client
+VENV = REPO / ".venv" / "bin"  # ansible-playbook and the Python Ansible runs on; --ansible-core picks another
 WORK = BENCH / ".work"
 NS = "bench"
 IMAGE = "quay.io/containerdisks/fedora:41"
@@ -52,6 +56,7 @@ def env_for(timings, rss):
         "ANSIBLE_CALLBACKS_ENABLED": "bench_timer", 
         "ANSIBLE_LOCALHOST_WARNING": "false", "ANSIBLE_INVENTORY_UNPARSED_WARNING": "false",
         "ANSIBLE_FORKS": "20", "BENCH_TIMINGS": str(timings), "BENCH_RSS": str(rss),
+        "ANSIBLE_HOME": str(WORK / "ansible-home"),  # Ansible's temp files in the checkout, not ~/.ansible
         "BENCH_PYTHON": str(VENV / "python"), "KUBECONFIG": str(STATE / "kubeconfig"),
         "ANSIBLE_ROLES_PATH": str(REPO / "roles"), "PATH": f"{VENV}:{os.environ['PATH']}",
     })
@@ -256,7 +261,7 @@ def summarize(samples, key, baseline="ours"):
 
 
 def setup():
-    subprocess.run([str(VENV / "python"), str(REPO / "lab" / "labctl"), "up", "--audit"], check=True)
+    subprocess.run([str(LAB_PY), str(REPO / "lab" / "labctl"), "up", "--audit"], check=True)
     subprocess.run([str(BENCH / "get-anchors.sh")], check=True)
     ensure_namespace()
     run_play(play([{"name": "info vm", "virtops.kubevirt.vm": ours_vm("info-vm", wait=True)}]), "setup")
@@ -268,9 +273,16 @@ def main(argv=None):
     parser.add_argument("--fleet", type=int, default=100)
     parser.add_argument("--only", default="single,info,floor,requests,fleet,profile")
     parser.add_argument("--smoke", action="store_true", help="one run, no warm-up, a fleet of 3: checks the harness")
-    parser.add_argument("--out", default=str(BENCH / "results.json"))
+    parser.add_argument("--ansible-core", metavar="RELEASE", help="e.g. 2.21: that release's venv (tests/compat/venv.sh)")
+    parser.add_argument("--out", help="default bench/results.json, or bench/results-RELEASE.json")
     parser.add_argument("--merge", action="store_true", help="keep the other scenarios already in --out")
     args = parser.parse_args(argv)
+    if args.ansible_core:
+        global VENV
+        venv = subprocess.run([str(REPO / "tests" / "compat" / "venv.sh"), args.ansible_core],
+                              check=True, capture_output=True, text=True).stdout.strip()
+        VENV = Path(venv) / "bin"
+    args.out = args.out or str(BENCH / ("results-%s.json" % args.ansible_core if args.ansible_core else "results.json"))
     if args.smoke:  # checks the harness and both collections, measures nothing worth keeping
         global WARM_UP
         args.runs, args.fleet, WARM_UP = 1, 3, False
@@ -318,7 +330,7 @@ def main(argv=None):
 
 
 def ensure_namespace():
-    kubectl_free = [str(VENV / "python"), "-c",
+    kubectl_free = [str(LAB_PY), "-c",
                     "import sys;from kubernetes import client,config;"
                     "c=client.CoreV1Api(config.new_client_from_config(sys.argv[1]));"
                     "ns=client.V1Namespace(metadata=client.V1ObjectMeta(name=sys.argv[2]));"
