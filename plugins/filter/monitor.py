@@ -90,6 +90,26 @@ def promql_selector(namespace=None, names=None, extra=None):
     return ",".join(parts)
 
 
+def vm_monitor_queries(queries, namespace=None, names=None, rate="5m"):
+    """The metric queries ({metric: {query, unit}}) ready to send, as a list of {key, value: {query, unit}}
+    (the shape of dict2items, to loop over): __SELECTOR__ in each query becomes the PromQL label matcher
+    of the VMs (promql_selector(namespace, names)), __RATE__ the rate window."""
+    if queries is None:
+        return []
+    if not isinstance(queries, dict):
+        raise AnsibleFilterError("vm_monitor_queries: expected a dict of {metric: {query, unit}}, got %r"
+                                 % type(queries).__name__)
+    selector = promql_selector(namespace, names)
+    out = []
+    for metric, spec in queries.items():
+        if not isinstance(spec, dict) or not spec.get("query"):
+            raise AnsibleFilterError("vm_monitor_queries: metric %r needs a dict with a query, got %r" % (metric, spec))
+        value = plain(spec)
+        value["query"] = str(spec["query"]).replace("__SELECTOR__", selector).replace("__RATE__", str(rate))
+        out.append({"key": metric, "value": value})
+    return out
+
+
 def prom_series(response, key_labels=("namespace", "name")):
     """Prometheus query_range JSON -> {"namespace/name": [[unix_time, value], ...]}."""
     if response is None:
@@ -269,16 +289,16 @@ def vm_report_lines(report, width=160):
 
 
 class FilterModule(object):
+    """The public filters (one documentation file each: plugins/filter/<name>.yml). The other functions
+    of this file are the machinery behind them (and the unit tests' entry points), not filters."""
+
     def filters(self):
         return {
             "duration_seconds": duration_seconds,
             "redact_secrets": redact_secrets,
             "vm_select": vm_select,
             "vm_missing": vm_missing,
-            "promql_selector": promql_selector,
-            "prom_series": prom_series,
-            "series_stats": series_stats,
-            "vm_vcpus": vm_vcpus,
+            "vm_monitor_queries": vm_monitor_queries,
             "vm_metrics": vm_metrics,
             "vm_monitor_report": vm_monitor_report,
             "vm_report_lines": vm_report_lines,

@@ -169,6 +169,26 @@ def vm_provision_networks(vms, networks=None, namespace=None):
     return _unique(out, "networks")
 
 
+def vm_provision_plan(vms, namespace=None, defaults=None, volumes=None, networks=None, validate=False):
+    """Everything the vm_provision role works from, in one dict:
+
+    ``vms`` (the items for the vm module's ``vms``), ``vm_keys`` ('namespace/name' of each, '*/name' when no
+    namespace is known), ``namespaces``, ``volumes`` and ``networks`` (to create first, deduplicated) and,
+    with ``validate=true``, ``errors`` (what the vm module would reject, checked without the API).
+    """
+    items = vm_provision_items(vms, namespace, defaults)
+    plan = {
+        "vms": items,
+        "vm_keys": vm_provision_keys(items, namespace),
+        "namespaces": vm_provision_namespaces(items, namespace),
+        "volumes": vm_provision_volumes(vms, volumes, namespace),
+        "networks": vm_provision_networks(vms, networks, namespace),
+    }
+    if validate:
+        plan["errors"] = vm_provision_errors(items)
+    return plan
+
+
 def _ts(text):
     if not text:
         return None
@@ -218,6 +238,11 @@ def _find(index, key):
     return None
 
 
+def _done(summary):
+    """Ready, or stopped as asked (run strategy Halted)."""
+    return bool(summary.get("ready") or (summary.get("run_strategy") == "Halted" and summary.get("status") == "Stopped"))
+
+
 def vm_progress(info, names, namespace=None, elapsed=None):
     """'12/50 ready (30 Starting, 8 not created yet) after 25s' from a vm_info result and the VMs awaited.
 
@@ -231,7 +256,7 @@ def vm_progress(info, names, namespace=None, elapsed=None):
         summary = _find(summaries, key)
         if summary is None:
             status = "not created yet"
-        elif summary.get("ready") or (summary.get("run_strategy") == "Halted" and summary.get("status") == "Stopped"):
+        elif _done(summary):
             ready += 1
             continue
         else:
@@ -265,6 +290,26 @@ def async_job_finished(job_file_text):
     except ValueError:
         return False
     return not (isinstance(data, dict) and data.get("started") and not data.get("finished"))
+
+
+def vm_provision_progress(info, names, namespace=None, elapsed=None, job=None):
+    """Progress of the VMs awaited, from a vm_info result: {text, ready, total, all_ready, job_finished}.
+
+    ``text`` is vm_progress' line ('12/50 ready (30 Starting, 8 not created yet) after 25s'), ``ready`` the
+    count in it (Ready, or Stopped with run strategy Halted), ``all_ready`` vm_all_ready (every VM Ready);
+    ``job`` the text of an async job's results file: ``job_finished`` says whether it holds the final
+    result (async_job_finished), null without ``job``.
+    """
+    keys = _wanted(names, namespace)
+    summaries = {vm_key(s): s for s in (info or {}).get("summaries") or []}
+    ready = sum(1 for k in keys if _done(_find(summaries, k) or {}))
+    return {
+        "text": vm_progress(info, names, namespace, elapsed),
+        "ready": ready,
+        "total": len(keys),
+        "all_ready": vm_all_ready(info, names, namespace),
+        "job_finished": None if job is None else async_job_finished(job),
+    }
 
 
 def _ready_time(vm):
@@ -337,6 +382,26 @@ def vm_provision_problems(rows):
         why = row.get("reason") or row.get("error") or row.get("status") or "not ready"
         out.append("%s/%s: %s" % (row.get("namespace"), row.get("name"), why))
     return out
+
+
+def vm_provision_result(bulk, info=None, names=None, namespace=None, seconds=None):
+    """The vm_provision role's result from the bulk vm task's result and the last vm_info read:
+    {changed, failed, msg, seconds, vms (vm_provision_rows), ready, not_ready, problems}."""
+    bulk = bulk or {}
+    rows = vm_provision_rows(bulk, info, names, namespace)
+    msg = bulk.get("msg")
+    msg = "" if msg is None else str(msg)
+    return {
+        "changed": bool(bulk.get("changed")),
+        # The bulk task's failure is kept (failed_when: false) to summarize first: its msg says it failed.
+        "failed": bool(bulk.get("failed")) or len(msg) > 0,
+        "msg": msg,
+        "seconds": None if seconds is None else round(float(seconds), 1),
+        "vms": rows,
+        "ready": [r["name"] for r in rows if r.get("ready")],
+        "not_ready": [r["name"] for r in rows if not r.get("ready")],
+        "problems": vm_provision_problems(rows),
+    }
 
 
 def vm_power_rows(results):
@@ -524,27 +589,19 @@ def vm_decommission_plan(resources, names=None, namespace=None, delete_volumes=F
 
 
 class FilterModule(object):
+    """The public filters (one documentation file each: plugins/filter/<name>.yml). The other functions
+    of this file are the machinery behind them (and the unit tests' entry points), not filters."""
+
     def filters(self):
         return {
             "vm_fleet": vm_fleet,
             "labels_from_text": labels_from_text,
             "names_from_text": names_from_text,
-            "vm_provision_items": vm_provision_items,
-            "vm_provision_errors": vm_provision_errors,
-            "vm_provision_keys": vm_provision_keys,
-            "vm_provision_namespaces": vm_provision_namespaces,
-            "async_job_finished": async_job_finished,
-            "vm_provision_volumes": vm_provision_volumes,
-            "vm_provision_networks": vm_provision_networks,
-            "vm_progress": vm_progress,
-            "vm_all_ready": vm_all_ready,
-            "vm_provision_rows": vm_provision_rows,
+            "vm_provision_plan": vm_provision_plan,
+            "vm_provision_progress": vm_provision_progress,
+            "vm_provision_result": vm_provision_result,
+            "vm_inventory_hosts": vm_inventory_hosts,
             "vm_table": vm_table,
             "vm_power_rows": vm_power_rows,
-            "vm_provision_problems": vm_provision_problems,
-            "vm_inventory_hosts": vm_inventory_hosts,
-            "vm_claims": vm_claims,
             "vm_decommission_plan": vm_decommission_plan,
-            "vm_network_refs": vm_network_refs,
-            "human_seconds": human_seconds,
         }

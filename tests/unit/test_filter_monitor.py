@@ -175,4 +175,26 @@ def test_report_lines_cut_long_lines():
 
 def test_filter_names():
     names = set(monitor.FilterModule().filters())
-    assert {"vm_metrics", "vm_monitor_report", "redact_secrets", "prom_series", "duration_seconds"} <= names
+    assert names == {"duration_seconds", "redact_secrets", "vm_select", "vm_missing", "vm_monitor_queries",
+                     "vm_metrics", "vm_monitor_report", "vm_report_lines"}
+    # The Prometheus helpers behind vm_metrics and vm_monitor_queries are not filters of their own.
+    assert not names & {"prom_series", "series_stats", "vm_vcpus", "promql_selector"}
+
+
+def test_monitor_queries_fill_in_selector_and_rate():
+    queries = {"cpu_cores": {"query": "rate(x{__SELECTOR__}[__RATE__])", "unit": "cores"},
+               "up": {"query": "up{__SELECTOR__}"}}
+    out = monitor.vm_monitor_queries(queries, "fleet", ["web-1", "fleet/db.2"], "2m")
+    selector = monitor.promql_selector("fleet", ["web-1", "fleet/db.2"])
+    assert selector.startswith('namespace="fleet",name=~"db')
+    assert out == [{"key": "cpu_cores", "value": {"query": "rate(x{%s}[2m])" % selector, "unit": "cores"}},
+                   {"key": "up", "value": {"query": "up{%s}" % selector}}]
+    # no namespace, no names: no matchers
+    assert monitor.vm_monitor_queries({"up": {"query": "up{__SELECTOR__}"}}) == [
+        {"key": "up", "value": {"query": "up{}"}}]
+    assert queries["up"]["query"] == "up{__SELECTOR__}"  # not mutated
+    assert monitor.vm_monitor_queries(None) == []
+    with pytest.raises(AnsibleFilterError, match="needs a dict with a query"):
+        monitor.vm_monitor_queries({"cpu": "rate(x[5m])"})
+    with pytest.raises(AnsibleFilterError, match="expected a dict"):
+        monitor.vm_monitor_queries(["x"])

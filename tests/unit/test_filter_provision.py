@@ -249,3 +249,61 @@ def test_provision_errors_none_for_good_items():
 def test_provision_errors_name_the_item(item, message):
     errors = p.vm_provision_errors(p.vm_provision_items([{"name": "ok", "memory": "1Gi"}, item], "demo"))
     assert len(errors) == 1 and errors[0].startswith(message.replace("[0]", "[1]"))
+
+
+# -- the public filters the roles use: vm_provision_plan, vm_provision_progress, vm_provision_result --------
+def test_filter_names():
+    names = set(p.FilterModule().filters())
+    assert names == {"vm_fleet", "labels_from_text", "names_from_text", "vm_provision_plan", "vm_provision_progress",
+                     "vm_provision_result", "vm_inventory_hosts", "vm_table", "vm_power_rows", "vm_decommission_plan"}
+
+
+def test_provision_plan_is_items_keys_namespaces_volumes_networks():
+    vms = [{"name": "a", "volumes": [{"name": "a-data", "size": "1Gi"}], "network_attachments": [{"name": "br1"}]},
+           {"name": "b", "namespace": "other", "memory": "2Gi"}]
+    defaults = {"memory": "1Gi"}
+    plan = p.vm_provision_plan(vms, "ns", defaults, [{"name": "shared", "size": "1Gi"}], [{"name": "br2"}])
+    assert plan == {"vms": p.vm_provision_items(vms, "ns", defaults),
+                    "vm_keys": ["ns/a", "other/b"],
+                    "namespaces": ["ns", "other"],
+                    "volumes": p.vm_provision_volumes(vms, [{"name": "shared", "size": "1Gi"}], "ns"),
+                    "networks": p.vm_provision_networks(vms, [{"name": "br2"}], "ns")}
+    assert [v["name"] for v in plan["volumes"]] == ["shared", "a-data"]
+    assert p.vm_provision_plan(["a"])["vm_keys"] == ["*/a"]
+    checked = p.vm_provision_plan([{"name": "a", "memory": "1Gi"}, {"name": "Bad_Name"}], "ns", validate=True)
+    assert checked["errors"] == p.vm_provision_errors(checked["vms"]) and len(checked["errors"]) == 1
+    assert p.vm_provision_plan([{"name": "a", "memory": "1Gi"}], "ns", validate=True)["errors"] == []
+    with pytest.raises(AnsibleFilterError, match="at least a name"):
+        p.vm_provision_plan([{"memory": "1Gi"}])
+
+
+def test_provision_progress_is_line_counts_and_job_state():
+    polled = info(("ns", "a", "Running", True, "Always"), ("ns", "b", "Starting", False, "Always"),
+                  ("ns", "c", "Stopped", False, "Halted"))
+    keys = ["ns/a", "ns/b", "ns/c", "ns/e"]
+    progress = p.vm_provision_progress(polled, keys, elapsed=65)
+    assert progress == {"text": p.vm_progress(polled, keys, elapsed=65), "ready": 2, "total": 4,
+                        "all_ready": False, "job_finished": None}
+    assert progress["text"] == "2/4 ready (1 Starting, 1 not created yet) after 1m05s"
+    assert p.vm_provision_progress(polled, ["ns/a"])["all_ready"] is True
+    running = json.dumps({"started": 1, "finished": 0})
+    assert p.vm_provision_progress(polled, keys, job=running)["job_finished"] is False
+    assert p.vm_provision_progress(polled, keys, job=json.dumps({"changed": True}))["job_finished"] is True
+    assert p.vm_provision_progress(None, keys, job="")["job_finished"] is False
+
+
+def test_provision_result_summarizes_rows():
+    final = {"resources": [{"metadata": {"namespace": "ns", "name": "a"}, "status": {"conditions": [
+        {"type": "Ready", "status": "True", "lastTransitionTime": "2026-01-01T00:00:42Z"}]}}]}
+    bulk = {"changed": True, "results": [bulk_result(), bulk_result(name="b", ready=False, printable_status="Starting",
+                                                                    method="update")]}
+    result = p.vm_provision_result(bulk, final, ["ns/a", "ns/b"], seconds=12.345)
+    rows = p.vm_provision_rows(bulk, final, ["ns/a", "ns/b"])
+    assert result == {"changed": True, "failed": False, "msg": "", "seconds": 12.3, "vms": rows, "ready": ["a"],
+                      "not_ready": ["b"], "problems": p.vm_provision_problems(rows)}
+    assert result["problems"] == ["ns/b: Starting"]
+    failed = p.vm_provision_result({"failed": True, "msg": "boom"}, {}, ["ns/a"])
+    assert failed["failed"] is True and failed["msg"] == "boom" and failed["changed"] is False
+    assert failed["seconds"] is None and failed["not_ready"] == ["a"]
+    # a msg alone (the bulk task kept its failure with failed_when: false) still says it failed
+    assert p.vm_provision_result({"msg": "3 VMs failed"}, {}, [])["failed"] is True
