@@ -18,6 +18,22 @@ step() {  # step NAME COMMAND...: run one suite, remember failures, keep going
   if "$@"; then echo "=== $name: ok ($((SECONDS - t0))s)"; else echo "=== $name: FAILED ($((SECONDS - t0))s)"; failed+=("$name"); fi
 }
 
+# The suites that need no lab run one after another beside the lab tests (the lab tests mostly wait
+# on VMs), each logged to .cache/suites/NAME.log with its result in NAME.status.
+SUITES=$PWD/.cache/suites
+logged() {  # logged NAME COMMAND...
+  local name=$1 t0=$SECONDS; shift
+  if "$@" > "$SUITES/$name.log" 2>&1; then echo "ok ($((SECONDS - t0))s)"; else echo "FAILED ($((SECONDS - t0))s)"; fi \
+    > "$SUITES/$name.status"
+}
+lab_free_suites() {
+  logged galaxy-importer tests/run-galaxy-importer.sh
+  logged "sanity (ansible-core 2.19)" tests/run-sanity.sh
+  logged "sanity (ansible-core $NEWEST)" env ANSIBLE_CORE="$NEWEST" tests/run-sanity.sh
+  logged "ansible-lint (ansible-core 2.19)" tests/run-lint.sh
+  logged "ansible-lint (ansible-core $NEWEST)" env ANSIBLE_CORE="$NEWEST" tests/run-lint.sh
+}
+
 # What the user's ~/.ansible holds (collections, roles, temp files...): the same after the run.
 user_ansible() { find ~/.ansible -printf '%y %p %s %T@\n' 2>/dev/null | sort; }
 before=$(user_ansible)
@@ -26,13 +42,11 @@ cleanup() { $PY lab/labctl down >/dev/null 2>&1 || true; }
 trap cleanup EXIT
 
 step "unit tests" $PY -m pytest -q -p no:cacheprovider tests/unit
-step "galaxy-importer" tests/run-galaxy-importer.sh
+rm -rf "$SUITES" && mkdir -p "$SUITES"
+lab_free_suites &
+lab_free_pid=$!
 if $PY lab/labctl up --prometheus; then
   step "lab tests" $PY -m pytest -q -p no:cacheprovider tests/lab
-  step "sanity (ansible-core 2.19)" tests/run-sanity.sh
-  step "sanity (ansible-core $NEWEST)" env ANSIBLE_CORE="$NEWEST" tests/run-sanity.sh
-  step "ansible-lint (ansible-core 2.19)" tests/run-lint.sh
-  step "ansible-lint (ansible-core $NEWEST)" env ANSIBLE_CORE="$NEWEST" tests/run-lint.sh
   for suite in tests/run-integration.sh tests/run-compat.sh tests/run-molecule.sh tests/run-awx.sh; do
     step "$suite" "$suite"
   done
@@ -42,6 +56,14 @@ else
   echo "=== the lab did not come up: lab logs follow"; $PY lab/labctl logs -n 30 || true
   failed+=("lab up")
 fi
+
+echo "=== lab-free suites (run beside the lab tests; logs in .cache/suites/)"
+wait "$lab_free_pid"
+for status in "$SUITES"/*.status; do
+  name=$(basename "$status" .status)
+  echo "=== $name: $(cat "$status")"
+  grep -q '^ok' "$status" || { failed+=("$name"); tail -40 "$SUITES/$name.log"; }
+done
 
 echo "=== ~/.ansible"
 if [ "$(user_ansible)" = "$before" ]; then
