@@ -21,13 +21,13 @@ def tested_range():
 
 
 def test_requires_ansible_is_the_tested_range():
-    (major, oldest), (_, newest) = tested_range()
+    (major, oldest), (_major, newest) = tested_range()
     assert yaml.safe_load((REPO / "meta" / "runtime.yml").read_text())["requires_ansible"] == \
         ">=%d.%d.0,<%d.%d.0" % (major, oldest, major, newest + 1)
 
 
 def test_the_execution_environment_installs_a_tested_release():
-    (major, oldest), (_, newest) = tested_range()
+    (major, oldest), (_major, newest) = tested_range()
     ee = yaml.safe_load((REPO / "execution-environment.yml").read_text())
     assert ee["dependencies"]["ansible_core"]["package_pip"] == \
         "ansible-core>=%d.%d,<%d.%d" % (major, oldest, major, newest + 1)
