@@ -94,7 +94,7 @@ class CDIController(Controller):
         return base + min(size * 0.05, 3.0)
 
     async def sync(self, key):
-        dv = self.sim.inf["datavolumes"].get(key)
+        dv = self.sim.cache.dvs.get(key)
         if dv is None or dv["metadata"].get("deletionTimestamp"):
             return
         ns, name = dv["metadata"]["namespace"], dv["metadata"]["name"]
@@ -104,7 +104,7 @@ class CDIController(Controller):
         st["claimName"] = name
         st.setdefault("progress", "N/A")
         st.setdefault("restartCount", 0)
-        pvc = self.sim.inf["persistentvolumeclaims"].get_ns(ns, name)
+        pvc = self.sim.cache.pvcs.get_ns(ns, name)
         rec = self.sim.recorder
         if pvc is None:
             if dig(dv, "status", "phase") == "Succeeded":
@@ -125,7 +125,7 @@ class CDIController(Controller):
                 body["metadata"]["annotations"]["cdi.kubevirt.io/storage.import.endpoint"] = source_url(dv)
             try:
                 pvc = await self.sim.kube.create(PVC, body, ns)
-                self.sim.inf["persistentvolumeclaims"].observe(pvc)
+                self.sim.cache.pvcs.observe(pvc)
             except ApiError as exc:
                 if exc.status != 409:
                     raise
@@ -134,7 +134,7 @@ class CDIController(Controller):
         phase = dig(dv, "status", "phase")
         if not bound:
             sc_name = dig(pvc, "spec", "storageClassName")
-            sc = self.sim.inf["storageclasses"].get(sc_name) if sc_name else None
+            sc = self.sim.cache.storageclasses.get(sc_name) if sc_name else None
             pvc_ann = pvc["metadata"].get("annotations") or {}
             late = sc is not None and sc.get("volumeBindingMode") == "WaitForFirstConsumer"
             immediate = ANN_IMMEDIATE_BINDING in (dv["metadata"].get("annotations") or {}) or \
@@ -177,13 +177,13 @@ class CDIController(Controller):
                   "spec": {"containers": [{"name": "importer", "resources": {
                       "requests": {"cpu": "100m", "memory": "60M"}, "limits": {"cpu": "750m", "memory": "600M"}}}],
                       "volumes": [{"name": "cdi-data-vol", "persistentVolumeClaim": {"claimName": name}}]}}
-        nodes = [self.sim.inf["nodes"].get(n) for n in self.sim.node_names]
+        nodes = [self.sim.cache.nodes.get(n) for n in self.sim.node_names]
         node, _msg = schedule(worker, [n for n in nodes if n is not None], self.sim.scheduler.usage())
         if node is None:
             self.enqueue(f"{dv['metadata']['namespace']}/{dv['metadata']['name']}", after=5)
             return
         updated = await self.sim.kube.patch(PVC, name, {"metadata": {"annotations": {SELECTED_NODE: node}}}, ns)
-        self.sim.inf["persistentvolumeclaims"].observe(updated)
+        self.sim.cache.pvcs.observe(updated)
 
     def _clone_names(self, dv):
         src = dig(dv, "spec", "source", "pvc") or dig(dv, "spec", "source", "snapshot") or {}
@@ -196,7 +196,7 @@ class CDIController(Controller):
         rec = self.sim.recorder
         if clone is not None:
             sns, sname = clone[0], clone[1]
-            if self.sim.inf["persistentvolumeclaims"].get_ns(sns, sname) is None:
+            if self.sim.cache.pvcs.get_ns(sns, sname) is None:
                 st["phase"] = "CloneScheduled"
                 set_condition(conds, "Running", "False", "CloneWithoutSource", f"The source pvc {sname} doesn't exist")
                 set_condition(conds, "Ready", "False", "CloneScheduled")
@@ -284,4 +284,4 @@ class CDIController(Controller):
             if exc.status == 404:
                 return
             raise
-        self.sim.inf["datavolumes"].observe(updated)
+        self.sim.cache.dvs.observe(updated)

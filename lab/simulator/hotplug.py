@@ -146,7 +146,7 @@ def attachment_pods(sim, launcher):
         return []
     uid, ns = launcher["metadata"]["uid"], launcher["metadata"]["namespace"]
     out = []
-    for pod in sim.inf["pods"].items(ns):
+    for pod in sim.cache.pods.items(ns):
         if (pod["metadata"].get("labels") or {}).get("kubevirt.io") != LABEL:
             continue
         if any(r.get("uid") == uid and r.get("controller") for r in pod["metadata"].get("ownerReferences") or []):
@@ -244,11 +244,11 @@ class Hotplug:
         for vol in dig(vmi, "spec", "volumes", default=[]):
             if not is_hotplug(vol):
                 continue
-            pvc = self.sim.inf["persistentvolumeclaims"].get_ns(ns, claim_of(vol))
+            pvc = self.sim.cache.pvcs.get_ns(ns, claim_of(vol))
             if pvc is None or dig(pvc, "status", "phase") != "Bound":
                 continue
             if vol.get("dataVolume"):
-                dv = self.sim.inf["datavolumes"].get_ns(ns, claim_of(vol))
+                dv = self.sim.cache.dvs.get_ns(ns, claim_of(vol))
                 if dv is not None and dig(dv, "status", "phase") != "Succeeded":
                     continue
             out.append(vol)
@@ -273,7 +273,7 @@ class Hotplug:
             exp = self.expected.get(luid)
             if exp and exp[0] == names and time.monotonic() - exp[1] < 5:
                 return 0.5
-            claims = {v["name"]: sim.inf["persistentvolumeclaims"].get_ns(ns, claim_of(v)) for v in ready}
+            claims = {v["name"]: sim.cache.pvcs.get_ns(ns, claim_of(v)) for v in ready}
             body = render_attachment_pod(vmi, launcher, ready, claims)
             self.expected[luid] = (names, time.monotonic())
             created = await sim.kube.create(POD, body, ns)
@@ -300,7 +300,7 @@ class Hotplug:
             try:
                 res = await sim.kube.delete(POD, old["metadata"]["name"], ns)
                 if res and dig(res, "metadata", "deletionTimestamp"):
-                    sim.inf["pods"].observe(res)
+                    sim.cache.pods.observe(res)
             except ApiError as exc:
                 if exc.status != 409:
                     raise
@@ -362,7 +362,7 @@ class Hotplug:
             if att is None:
                 if phase != "Ready":
                     hp.pop("attachPodUID", None)
-                    pvc = sim.inf["persistentvolumeclaims"].get_ns(ns, claim_of(vol))
+                    pvc = sim.cache.pvcs.get_ns(ns, claim_of(vol))
                     if pvc is None:
                         s.update(phase="Pending", reason="FailedPvcNotFound", message=f"PVC {claim_of(vol)} not found")
                     elif dig(pvc, "status", "phase") == "Bound":

@@ -36,7 +36,7 @@ class Kubelet(Controller):
         return time.monotonic() - self.first_seen[uid]
 
     async def sync(self, key):
-        pod = self.sim.inf["pods"].get(key)
+        pod = self.sim.cache.pods.get(key)
         if pod is None:
             return
         meta = pod["metadata"]
@@ -75,7 +75,7 @@ class Kubelet(Controller):
         for vol in spec.get("volumes") or []:
             claim = dig(vol, "persistentVolumeClaim", "claimName")
             if claim:
-                pvc = self.sim.inf["persistentvolumeclaims"].get_ns(ns, claim)
+                pvc = self.sim.cache.pvcs.get_ns(ns, claim)
                 if pvc is None or dig(pvc, "status", "phase") != "Bound":
                     await self._pending(pod, "ContainerCreating", "")
                     return
@@ -166,7 +166,7 @@ class Kubelet(Controller):
         status = self._base_status(pod, "Running")
         node = status.pop("_node")
         idx = self.sim.node_index(node)
-        used = {dig(p, "status", "podIP") for p in self.sim.inf["pods"].store.values()
+        used = {dig(p, "status", "podIP") for p in self.sim.cache.pods.store.values()
                 if dig(p, "spec", "nodeName") == node and p["metadata"]["uid"] != meta["uid"]}
         ip = dig(pod, "status", "podIP") or pod_ip(idx, meta["uid"], used)
         now = ts()
@@ -189,7 +189,7 @@ class Kubelet(Controller):
         if ann_patch:
             updated = await self.sim.kube.patch(POD, meta["name"], {"metadata": {"annotations": ann_patch}},
                                                 meta["namespace"])
-            self.sim.inf["pods"].observe(updated)
+            self.sim.cache.pods.observe(updated)
         await self._write(pod, status)
         self.sim.recorder.normal(pod, "Started", f"Started container {spec['containers'][0]['name']}",
                                  component="kubelet")
@@ -205,11 +205,11 @@ class Kubelet(Controller):
         ips = {}
         for entry in requested:
             nkey = f"{entry['namespace']}/{entry['name']}"
-            nad = self.sim.inf["network-attachment-definitions"].get(nkey)
+            nad = self.sim.cache.nads.get(nkey)
             if nad is None:
                 continue
             used = set()
-            for other in self.sim.inf["pods"].store.values():
+            for other in self.sim.cache.pods.store.values():
                 status = (other["metadata"].get("annotations") or {}).get("k8s.v1.cni.cncf.io/network-status")
                 if not status or other["metadata"]["uid"] == meta["uid"]:
                     continue
@@ -228,7 +228,7 @@ class Kubelet(Controller):
             if exc.status == 404:
                 return
             raise
-        self.sim.inf["pods"].observe(updated)
+        self.sim.cache.pods.observe(updated)
 
 
 def qos_class(pod):

@@ -25,7 +25,7 @@ class MigrationController(Controller):
 
     def enqueue_for_vmi(self, vmi):
         ns, name = vmi["metadata"]["namespace"], vmi["metadata"]["name"]
-        for mig in self.sim.inf["virtualmachineinstancemigrations"].items(ns):
+        for mig in self.sim.cache.vmims.items(ns):
             if dig(mig, "spec", "vmiName") == name and dig(mig, "status", "phase") not in ("Succeeded", "Failed"):
                 self.enqueue(key_of(mig))
 
@@ -41,14 +41,14 @@ class MigrationController(Controller):
         return max(0.2, 0.2 * self.sim.boot_delay)
 
     async def sync(self, key):
-        mig = self.sim.inf["virtualmachineinstancemigrations"].get(key)
+        mig = self.sim.cache.vmims.get(key)
         if mig is None:
             return
         phase = dig(mig, "status", "phase") or ""
         if phase in ("Succeeded", "Failed") or mig["metadata"].get("deletionTimestamp"):
             return
         ns = mig["metadata"]["namespace"]
-        vmi = self.sim.inf["virtualmachineinstances"].get_ns(ns, dig(mig, "spec", "vmiName"))
+        vmi = self.sim.cache.vmis.get_ns(ns, dig(mig, "spec", "vmiName"))
         new = deep(mig)
         st = new.setdefault("status", {})
         labels = new["metadata"].setdefault("labels", {})
@@ -187,7 +187,7 @@ class MigrationController(Controller):
         if node:
             pod["spec"]["nodeName"] = node
         created = await self.sim.kube.create(POD, pod, vmi["metadata"]["namespace"])
-        self.sim.inf["pods"].observe(created)
+        self.sim.cache.pods.observe(created)
         if not node:
             await self.sim.scheduler.mark_unschedulable(created, msg)
             self.sim.scheduler.enqueue(key_of(created), after=5)
@@ -226,7 +226,7 @@ class MigrationController(Controller):
                 if exc.status == 404:
                     return
                 raise
-            self.sim.inf["virtualmachineinstancemigrations"].observe(updated)
+            self.sim.cache.vmims.observe(updated)
 
     async def _mutate_vmi(self, vmi, mutate):
         cur = vmi
@@ -238,7 +238,7 @@ class MigrationController(Controller):
                 return
             try:
                 updated = await self.sim.kube.replace(VMI, new)
-                self.sim.inf["virtualmachineinstances"].observe(updated)
+                self.sim.cache.vmis.observe(updated)
                 return
             except ApiError as exc:
                 if exc.status != 409 or attempt == 5:

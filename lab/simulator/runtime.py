@@ -8,6 +8,7 @@ import logging
 import random
 import time
 
+from . import kube as k
 from .kube import ApiError, key_of, rv_int
 
 log = logging.getLogger("simulator.runtime")
@@ -125,6 +126,27 @@ class Informer:
             self.store[key] = obj
             self._emit(typ, obj, old)
         return rv
+
+
+class Caches:
+    """The simulator's informer caches, one typed attribute per kind (`sim.cache.vmis.get_ns(ns, name)`),
+    like the listers of client-go's shared informer factory."""
+
+    def __init__(self, kube):
+        self.vms = Informer(kube, k.VM)
+        self.vmis = Informer(kube, k.VMI)
+        self.pods = Informer(kube, k.POD)
+        self.pvcs = Informer(kube, k.PVC)
+        self.pvs = Informer(kube, k.PV)
+        self.dvs = Informer(kube, k.DV)
+        self.nads = Informer(kube, k.NAD)
+        self.nodes = Informer(kube, k.NODE)
+        self.storageclasses = Informer(kube, k.SC)
+        self.vmims = Informer(kube, k.VMIM)
+
+    def all(self):
+        """Every informer, in the order they are started."""
+        return [inf for inf in vars(self).values() if isinstance(inf, Informer)]
 
 
 class Controller:

@@ -76,12 +76,12 @@ class VMIController(Controller):
             if exc.status == 404:
                 return None
             raise
-        self.sim.inf["virtualmachineinstances"].observe(updated)
+        self.sim.cache.vmis.observe(updated)
         return updated
 
     # ---------------------------------------------------------------------------- reconcile
     async def sync(self, key):
-        vmi = self.sim.inf["virtualmachineinstances"].get(key)
+        vmi = self.sim.cache.vmis.get(key)
         if vmi is None:
             return
         pods = self.sim.vmi_pods(vmi)
@@ -172,9 +172,9 @@ class VMIController(Controller):
         waiting = wffc = False
         for volname, claim in claim_names(vmi["spec"]).items():
             vol = next(v for v in vmi["spec"]["volumes"] if v["name"] == volname)
-            pvc = sim.inf["persistentvolumeclaims"].get_ns(ns, claim)
+            pvc = sim.cache.pvcs.get_ns(ns, claim)
             if vol.get("dataVolume"):
-                dv = sim.inf["datavolumes"].get_ns(ns, claim)
+                dv = sim.cache.dvs.get_ns(ns, claim)
                 if dv is None and pvc is None:
                     return self._pvc_not_found(vmi, new, claim), None
                 if dv is not None:
@@ -200,7 +200,7 @@ class VMIController(Controller):
         nads = {}
         for net in multus_networks(vmi):
             nns, name = nad_ref(ns, net["multus"]["networkName"])
-            nad = sim.inf["network-attachment-definitions"].get_ns(nns, name)
+            nad = sim.cache.nads.get_ns(nns, name)
             if nad is None:
                 msg = f"failed to render launch manifest: failed to locate network attachment definition {nns}/{name}"
                 if not get_condition(vmi, "Synchronized") or get_condition(vmi, "Synchronized").get("message") != msg:
@@ -246,7 +246,7 @@ class VMIController(Controller):
             sim.scheduler.reserved.pop(reservation, None)
             sim.recorder.warning(vmi, "FailedCreate", f"Error creating pod: {exc.body.get('message', exc)}")
             raise
-        sim.inf["pods"].observe(created)
+        sim.cache.pods.observe(created)
         if node:
             sim.recorder.normal(created, "Scheduled", f"Successfully assigned {created['metadata']['namespace']}/"
                                 f"{created['metadata']['name']} to {node}", component="default-scheduler")
@@ -286,7 +286,7 @@ class VMIController(Controller):
             return None
         updated = await self.sim.kube.patch(POD, pod["metadata"]["name"], {"metadata": {"annotations": {
             key: json.dumps(desired) if desired else None}}}, pod["metadata"]["namespace"])
-        self.sim.inf["pods"].observe(updated)
+        self.sim.cache.pods.observe(updated)
         return None
 
     def _refresh_running(self, vmi, new, pod):
@@ -434,7 +434,7 @@ class VMIController(Controller):
         fins = new["metadata"].get("finalizers") or []
         drop = {VMI_FINALIZER}
         owner = next((r for r in vmi["metadata"].get("ownerReferences") or [] if r.get("kind") == "VirtualMachine"), None)
-        vm = self.sim.inf["virtualmachines"].get(f"{vmi['metadata']['namespace']}/{owner['name']}") if owner else None
+        vm = self.sim.cache.vms.get(f"{vmi['metadata']['namespace']}/{owner['name']}") if owner else None
         if not keep_vm or vm is None or vm["metadata"]["uid"] != owner.get("uid"):
             if vm is None or vm["metadata"]["uid"] != (owner or {}).get("uid"):
                 drop.add(VM_FINALIZER)

@@ -238,7 +238,7 @@ class Webhooks:
         for c in dig(vmi, "status", "conditions", default=[]):
             if c.get("type") == "LiveMigratable" and c.get("status") == "False":
                 return to_error(f"Cannot migrate VMI, Reason: {c.get('reason')}, Message: {c.get('message')}")
-        for other in self.sim.inf["virtualmachineinstancemigrations"].items(ns):
+        for other in self.sim.cache.vmims.items(ns):
             if dig(other, "spec", "vmiName") == name and dig(other, "status", "phase") not in ("Succeeded", "Failed"):
                 return to_error(f"in-flight migration detected. Active migration job ({other['metadata']['uid']}) "
                                 f"is currently already in progress for VMI {name}.")
