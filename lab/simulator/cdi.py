@@ -4,6 +4,7 @@ growing restartCount, as CDI's importer pod does."""
 import time
 from urllib.parse import urlparse
 
+from . import phases
 from .kube import DV, PVC, ApiError
 from .runtime import Controller
 from .util import deep, dig, get_condition, owner_ref, parse_quantity, parse_ts
@@ -192,88 +193,58 @@ class CDIController(Controller):
 
     async def _progress(self, dv, new, what, clone):
         st, conds = new["status"], new["status"]["conditions"]
-        name = dv["metadata"]["name"]
-        rec = self.sim.recorder
-        if clone is not None:
-            sns, sname = clone[0], clone[1]
-            if self.sim.cache.pvcs.get_ns(sns, sname) is None:
-                st["phase"] = "CloneScheduled"
-                set_condition(conds, "Running", "False", "CloneWithoutSource", f"The source pvc {sname} doesn't exist")
-                set_condition(conds, "Ready", "False", "CloneScheduled")
-                await self._write(dv, new)
-                return
+        ns, name = dv["metadata"]["namespace"], dv["metadata"]["name"]
+        if clone is not None and self.sim.cache.pvcs.get_ns(clone[0], clone[1]) is None:
+            st["phase"] = "CloneScheduled"
+            set_condition(conds, "Running", "False", "CloneWithoutSource", f"The source pvc {clone[1]} doesn't exist")
+            set_condition(conds, "Ready", "False", "CloneScheduled")
+            await self._write(dv, new)
+            return
         elapsed = self._mark(dv, "bound", dig(get_condition(dv, "Bound") or {}, "lastTransitionTime"))
-        total = self.duration(dv)
-        sched = 0.15 * total
-        fmt = (lambda m: m % (clone[0], clone[1], clone[2], clone[3])) if clone else (lambda m: m % name)
-        msgs = {"Import": ("Import into %s scheduled", "Import into %s in progress", "Successfully imported into PVC %s"),
-                "Clone": ("Cloning from %s/%s into %s/%s scheduled", "Cloning from %s/%s into %s/%s in progress",
-                          "Successfully cloned from %s/%s into %s/%s")}[what]
-        old_phase = dig(dv, "status", "phase")
-        if elapsed < sched:
-            st["phase"] = f"{what}Scheduled"
-            set_condition(conds, "Running", "False", "Pending")
-            set_condition(conds, "Ready", "False", f"{what}Scheduled")
-            self.enqueue(f"{dv['metadata']['namespace']}/{name}", after=sched - elapsed)
-        elif elapsed < total:
-            st["phase"] = f"{what}InProgress"
-            pct = min(99.99, (elapsed - sched) / (total - sched) * 100)
-            st["progress"] = f"{pct:.2f}%"
-            set_condition(conds, "Running", "True", "Pod is running")
-            set_condition(conds, "Ready", "False", "TransferRunning")
-            self.enqueue(f"{dv['metadata']['namespace']}/{name}", after=min(0.5, total - elapsed))
-        else:
-            st["phase"] = "Succeeded"
-            st["progress"] = "100.0%"
-            set_condition(conds, "Running", "False", "Completed")
-            set_condition(conds, "Ready", "True")
-        if st["phase"] != old_phase:
-            idx = {f"{what}Scheduled": 0, f"{what}InProgress": 1, "Succeeded": 2}[st["phase"]]
-            reason = {0: f"{what}Scheduled", 1: f"{what}InProgress", 2: f"{what}Succeeded"}[idx]
-            rec.normal(dv, reason, fmt(msgs[idx]), component="datavolume-controller")
+        step = phases.dv_transfer(what, elapsed, self.duration(dv))
+        names = {"name": name, "ns": ns}
+        if clone is not None:
+            names.update(source_ns=clone[0], source=clone[1])
+        await self._step(dv, new, step, phases.dv_transfer_message(what, step.phase, **names))
+
+    async def _step(self, dv, new, step, message):
+        """Write one phases.DVStep: phase, progress, conditions, the event when the phase is new."""
+        st, conds = new["status"], new["status"]["conditions"]
+        st["phase"] = step.phase
+        if step.progress is not None:
+            st["progress"] = step.progress
+        set_condition(conds, "Running", *step.running)
+        set_condition(conds, "Ready", *step.ready)
+        if step.requeue is not None:
+            self.enqueue(f"{dv['metadata']['namespace']}/{dv['metadata']['name']}", after=step.requeue)
+        if step.phase != dig(dv, "status", "phase"):
+            self.sim.recorder.normal(dv, step.event_reason, message, component="datavolume-controller")
         await self._write(dv, new)
 
     async def _failing_import(self, dv, new):
         st, conds = new["status"], new["status"]["conditions"]
         name = dv["metadata"]["name"]
-        url = source_url(dv)
+        msg = import_error(source_url(dv))
         st["phase"] = "ImportInProgress"
         st["progress"] = "N/A"
         restarts = int(dig(dv, "status", "restartCount", default=0) or 0)
-        last = self._mark(dv, f"restart-{restarts}", dig(get_condition(dv, "Running") or {}, "lastTransitionTime"))
-        interval = min(2.0 * 1.5 ** restarts, 10.0)
-        msg = import_error(url)
-        if get_condition(dv, "Running") is None or get_condition(dv, "Running").get("reason") != "Error":
+        since = self._mark(dv, f"restart-{restarts}", dig(get_condition(dv, "Running") or {}, "lastTransitionTime"))
+        failing = (get_condition(dv, "Running") or {}).get("reason") == "Error"
+        st["restartCount"], report, requeue = phases.dv_failing_import(restarts, since, failing)
+        if not failing:
             self.sim.recorder.normal(dv, "ImportInProgress", f"Import into {name} in progress",
                                      component="datavolume-controller")
+        if report:
             self.sim.recorder.warning(dv, "Error", msg, component="datavolume-controller")
-        elif last >= interval:
-            st["restartCount"] = restarts + 1
-            self.sim.recorder.warning(dv, "Error", msg, component="datavolume-controller")
-            interval = min(2.0 * 1.5 ** (restarts + 1), 10.0)
-            last = 0.0
         set_condition(conds, "Running", "False", "Error", msg)
         set_condition(conds, "Ready", "False", "Error")
         await self._write(dv, new)
-        self.enqueue(f"{dv['metadata']['namespace']}/{name}", after=max(0.1, interval - last))
+        self.enqueue(f"{dv['metadata']['namespace']}/{name}", after=requeue)
 
     async def _upload(self, dv, new):
-        st, conds = new["status"], new["status"]["conditions"]
-        name = dv["metadata"]["name"]
-        old = dig(dv, "status", "phase")
         elapsed = self._mark(dv, "bound", dig(get_condition(dv, "Bound") or {}, "lastTransitionTime"))
-        if elapsed < 0.5:
-            st["phase"] = "UploadScheduled"
-            set_condition(conds, "Running", "False", "Pending")
-            self.enqueue(f"{dv['metadata']['namespace']}/{name}", after=0.5 - elapsed)
-        else:
-            st["phase"] = "UploadReady"
-            set_condition(conds, "Running", "True", "Pod is running")
-        set_condition(conds, "Ready", "False", st["phase"])
-        if st["phase"] != old:
-            msg = f"Upload into {name} scheduled" if st["phase"] == "UploadScheduled" else f"Upload into {name} ready"
-            self.sim.recorder.normal(dv, st["phase"], msg, component="datavolume-controller")
-        await self._write(dv, new)
+        step = phases.dv_upload(elapsed)
+        await self._step(dv, new, step, phases.dv_upload_message(step.phase, dv["metadata"]["name"]))
 
     async def _write(self, old, new):
         if old.get("status") == new.get("status"):

@@ -14,13 +14,12 @@ replaced or deleted) -> gone.
 """
 import time
 
+from . import phases
 from .kube import POD, ApiError
 from .launcher import LAUNCHER_IMAGE
 from .util import deep, dig
 
 LABEL = "hotplug-disk"
-PHASES_BEFORE_ATTACH = ("", "Pending", "Bound")          # canMoveToAttachedPhase
-CAN_UNMOUNT = ("Ready", "MountedToPod", "AttachedToNode")  # canUpdateToUnmounted
 
 
 def is_hotplug(vol):
@@ -315,17 +314,16 @@ class Hotplug:
             self.expected.pop(launcher["metadata"]["uid"], None)
 
     def volume_statuses(self, vmi, launcher, targets, pvc_info):
-        """(hotplug entries of volumeStatus by name, requeue delay or None). Emits the events."""
+        """(hotplug entries of volumeStatus by name, requeue delay or None). Emits the events.
+        Each entry's next phase is phases.hotplug_volume's (or hotplug_volume_leaving's) to decide."""
         if not self.involved(vmi):
             self.fresh.pop(vmi["metadata"]["uid"], None)
             return {}, None
-        sim = self.sim
-        rec = sim.recorder
         ns = vmi["metadata"]["namespace"]
         step = self.step()
         requeue = []
         old = {s.get("name"): s for s in dig(vmi, "status", "volumeStatus", default=[])}
-        pods = attachment_pods(sim, launcher)
+        pods = attachment_pods(self.sim, launcher)
         ready_names = {v["name"] for v in self.ready_volumes(vmi)}
         live = [p for p in pods if not p["metadata"].get("deletionTimestamp")]
         active = next((p for p in reversed(live) if pod_volume_names(p) == ready_names), None) if ready_names else None
@@ -334,61 +332,27 @@ class Hotplug:
         out = {}
         spec_names = set()
 
-        def wait_or(phase, name):
-            left = step - self._since(vmi, name, phase)
-            if left > 0:
-                requeue.append(left)
-                return False
-            return True
-
-        def set_phase(s, phase, reason, message, event=None):
-            s["phase"], s["reason"], s["message"] = phase, reason, message
-            for k in ("reason", "message"):
-                if not s[k]:
-                    s.pop(k)
-            self._mark(vmi, s["name"], phase)
-            if event:
-                rec.normal(vmi, reason, message, event)
+        def take(name, result):
+            if result.entered:
+                self._mark(vmi, name, result.entry["phase"])
+            if result.event:
+                self.sim.recorder.normal(vmi, *result.event)
+            if result.requeue is not None:
+                requeue.append(result.requeue)
+            return result.entry
 
         for vol in dig(vmi, "spec", "volumes", default=[]):
             name = vol["name"]
             spec_names.add(name)
             if not is_hotplug(vol):
                 continue
-            s = deep(old.get(name) or {"name": name})
-            hp = s.setdefault("hotplugVolume", {})
+            entry = old.get(name)
             att = active if name in ready_names else None
-            phase = s.get("phase") or ""
-            if att is None:
-                if phase != "Ready":
-                    hp.pop("attachPodUID", None)
-                    pvc = sim.cache.pvcs.get_ns(ns, claim_of(vol))
-                    if pvc is None:
-                        s.update(phase="Pending", reason="FailedPvcNotFound", message=f"PVC {claim_of(vol)} not found")
-                    elif dig(pvc, "status", "phase") == "Bound":
-                        s.update(phase="Bound", reason="PVCNotReady", message="PVC is in phase Bound")
-                    else:
-                        s.update(phase="Pending", reason="PVCNotReady", message="PVC is in phase ClaimPending")
-            else:
-                hp["attachPodName"] = att["metadata"]["name"]
-                if container_ready(att):
-                    hp["attachPodUID"] = att["metadata"]["uid"]
-                else:
-                    hp.pop("attachPodUID", None)
-                if phase in PHASES_BEFORE_ATTACH:
-                    set_phase(s, "AttachedToNode", "SuccessfulCreate",
-                              f"Created hotplug attachment pod {att['metadata']['name']}, for volume {name}",
-                              "virt-controller")
-                elif phase == "AttachedToNode" and hp.get("attachPodUID") and wait_or("AttachedToNode", name):
-                    # virt-handler: the attachment pod's mount is bind-mounted into the launcher
-                    set_phase(s, "MountedToPod", "VolumeMountedToPod",
-                              f"Volume {name} has been mounted in virt-launcher pod", "virt-handler")
-                elif phase == "MountedToPod" and wait_or("MountedToPod", name):
-                    # virt-launcher attached it to the domain
-                    set_phase(s, "Ready", "VolumeReady", f"Successfully attach hotplugged volume {name} to VM",
-                              "virt-handler")
-                elif phase == "AttachedToNode" and not hp.get("attachPodUID"):
-                    requeue.append(0.3)
+            pvc = self.sim.cache.pvcs.get_ns(ns, claim_of(vol))
+            s = take(name, phases.hotplug_volume(
+                entry, name, pod=attach_pod(att), claim=claim_of(vol),
+                pvc_phase=None if pvc is None else dig(pvc, "status", "phase", default=""),
+                dwell=self._since(vmi, name, (entry or {}).get("phase") or ""), step=step))
             s.setdefault("target", "")   # virt-handler fills it in from the domain
             if s.get("phase") == "Ready" and targets.get(name):
                 s["target"] = targets[name]
@@ -403,23 +367,15 @@ class Hotplug:
             att = next((p for p in pods if name in pod_volume_names(p)), None)
             if att is None:
                 continue
-            s = deep(s)
-            hp = s["hotplugVolume"]
-            hp["attachPodName"] = att["metadata"]["name"]
-            hp["attachPodUID"] = att["metadata"]["uid"]
-            phase = s.get("phase") or ""
-            deleting = bool(att["metadata"].get("deletionTimestamp"))
-            if phase in CAN_UNMOUNT:
-                if wait_or(phase, name):
-                    # virt-handler: not in the spec any more, detached from the domain and unmounted
-                    set_phase(s, "UnMountedFromPod", "VolumeUnMountedFromPod",
-                              f"Volume {name} has been unmounted from virt-launcher pod", "virt-handler")
-            elif phase != "Detaching":
-                if wait_or(phase, name):
-                    set_phase(s, "Detaching", s.get("reason", ""), s.get("message", ""))
-            elif deleting and s.get("reason") != "SuccessfulDelete":
-                set_phase(s, "Detaching", "SuccessfulDelete",
-                          f"Deleted hotplug attachment pod {att['metadata']['name']}, for volume {name}",
-                          "virt-controller")
-            out[name] = s
+            out[name] = take(name, phases.hotplug_volume_leaving(
+                s, name, attach_pod(att), dwell=self._since(vmi, name, s.get("phase") or ""), step=step))
         return out, (min(requeue) if requeue else None)
+
+
+def attach_pod(pod):
+    """An attachment pod as phases.hotplug_volume sees it."""
+    if pod is None:
+        return None
+    meta = pod["metadata"]
+    return phases.AttachPod(meta["name"], meta["uid"], ready=container_ready(pod),
+                            deleting=bool(meta.get("deletionTimestamp")))

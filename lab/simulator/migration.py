@@ -6,13 +6,12 @@ fails the migration (and the create webhook rejects new ones, as KubeVirt's does
 """
 import time
 
+from . import phases
 from .kube import POD, VMI, VMIM, ApiError, key_of
 from .launcher import render
 from .runtime import Controller
 from .util import deep, dig, get_condition, parse_ts, ts
 from .vmi import MIGRATION_JOB_LABEL, NODE_LABEL
-
-PHASES = ["Pending", "Scheduling", "Scheduled", "PreparingTarget", "TargetReady", "Running", "Succeeded"]
 
 
 class MigrationController(Controller):
@@ -26,7 +25,7 @@ class MigrationController(Controller):
     def enqueue_for_vmi(self, vmi):
         ns, name = vmi["metadata"]["namespace"], vmi["metadata"]["name"]
         for mig in self.sim.cache.vmims.items(ns):
-            if dig(mig, "spec", "vmiName") == name and dig(mig, "status", "phase") not in ("Succeeded", "Failed"):
+            if dig(mig, "spec", "vmiName") == name and dig(mig, "status", "phase") not in phases.MIGRATION_FINAL:
                 self.enqueue(key_of(mig))
 
     def _since(self, mig, what):
@@ -45,7 +44,7 @@ class MigrationController(Controller):
         if mig is None:
             return
         phase = dig(mig, "status", "phase") or ""
-        if phase in ("Succeeded", "Failed") or mig["metadata"].get("deletionTimestamp"):
+        if phase in phases.MIGRATION_FINAL or mig["metadata"].get("deletionTimestamp"):
             return
         ns = mig["metadata"]["namespace"]
         vmi = self.sim.cache.vmis.get_ns(ns, dig(mig, "spec", "vmiName"))
@@ -93,24 +92,21 @@ class MigrationController(Controller):
             await self._vmi_state(vmi, mig, target, source_pod, started=False)
             self.enqueue(key, after=self.step())
             return
-        order = PHASES
         left = self.step() - self._since(mig, f"at-{phase}")
         if left > 0:
             self.enqueue(key, after=left)
             return
-        nxt = order[order.index(phase) + 1] if phase in order[:-1] else "Succeeded"
+        nxt = phases.migration_next(phase)
         if nxt == "Succeeded":
             await self._complete(vmi, mig, target, source_pod)
         elif nxt == "Running":
             await self._vmi_state(vmi, mig, target, source_pod, started=True)
-            self.sim.recorder.normal(vmi, "Migrating", "VirtualMachineInstance is migrating.", "virt-handler")
-        elif nxt == "TargetReady":
-            self.sim.recorder.normal(vmi, "PreparingTarget", "VirtualMachineInstance Migration Target Prepared.",
-                                     "virt-handler")
+        if nxt in phases.MIGRATION_VMI_EVENTS:
+            self.sim.recorder.normal(vmi, *phases.MIGRATION_VMI_EVENTS[nxt], "virt-handler")
         self._advance(st, nxt, vmi, target, source_pod, mig)
         await self._write(mig, new)
         if nxt != "Succeeded":
-            self.enqueue(key, after=self.step() * (3 if nxt == "Running" else 1))
+            self.enqueue(key, after=phases.migration_dwell(nxt, self.step()))
         else:
             self.sim.recorder.normal(mig, "SuccessfulMigration", "Source node reported migration succeeded")
 

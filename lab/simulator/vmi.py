@@ -7,7 +7,7 @@ Phases: Pending -> Scheduling (launcher pod exists) -> Scheduled (pod Ready) -> 
 import json
 import time
 
-from . import guest, handler, netlive
+from . import guest, handler, netlive, phases
 from .kube import POD, VMI, ApiError
 from .launcher import EPHEMERAL_ANNOTATION, claim_names, multus_networks, nad_ref, networks_annotation, render
 from .runtime import Controller
@@ -17,7 +17,7 @@ VMI_FINALIZER = "kubevirt.io/foregroundDeleteVirtualMachine"
 VM_FINALIZER = "kubevirt.io/virtualMachineControllerFinalize"
 NODE_LABEL = "kubevirt.io/nodeName"
 MIGRATION_JOB_LABEL = "kubevirt.io/migrationJobUID"
-FINAL = ("Succeeded", "Failed")
+FINAL = phases.VMI_FINAL
 
 
 def is_ephemeral(pod):
@@ -34,6 +34,13 @@ def pod_ready(pod):
 def pod_down(pod):
     return pod is None or pod["metadata"].get("deletionTimestamp") is not None or \
         dig(pod, "status", "phase") in FINAL
+
+
+def pod_state(pod):
+    """The launcher pod as phases.vmi_phase sees it."""
+    if pod is None:
+        return None
+    return "down" if pod_down(pod) else "ready" if pod_ready(pod) else "starting"
 
 
 class VMIController(Controller):
@@ -105,25 +112,19 @@ class VMIController(Controller):
         sync_err = None
         requeue = None
 
-        if phase in ("", "Pending"):
-            if pod is not None:
-                st["phase"] = "Scheduling"
-            elif self.pod_expected.get(uid) and time.monotonic() - self.pod_expected[uid] < 5:
+        if phase in ("", "Pending") and pod is None:
+            if self.pod_expected.get(uid) and time.monotonic() - self.pod_expected[uid] < 5:
                 self.enqueue(key, after=1.0)
                 return   # our pod create has not reached the cache yet
-            else:
-                st["phase"] = "Pending"
-                sync_err, pod = await self._pending(vmi, new, pods)
-                if pod is not None:
-                    st["phase"] = "Scheduling"
-        elif phase == "Scheduling":
-            if pod is None or pod_down(pod):
-                st["phase"] = "Failed"
-        elif phase in ("Scheduled", "Running"):
-            if pod is None or pod_down(pod):
-                st["phase"] = "Failed"
+            st["phase"] = "Pending"
+            sync_err, pod = await self._pending(vmi, new, pods)
+            if st["phase"] == "Failed":   # a DataVolume of it failed
+                pod = None
+        if st.get("phase") != "Failed":
+            st["phase"] = phases.vmi_phase(phase, pod_state(pod))
 
-        if st["phase"] == "Scheduling" and pod is not None and not pod_down(pod):
+        if phase in ("", "Pending", "Scheduling") and st["phase"] in ("Scheduling", "Scheduled") \
+                and not pod_down(pod):
             remove_condition(conds, "Provisioning")
             sched = next((c for c in dig(pod, "status", "conditions", default=[]) if c["type"] == "PodScheduled"), None)
             if sched and sched.get("status") == "False":
@@ -131,8 +132,7 @@ class VMIController(Controller):
             else:
                 remove_condition(conds, "PodScheduled")
             sync_err = image_error(pod) or sync_err
-            if pod_ready(pod):
-                st["phase"] = "Scheduled"
+            if st["phase"] == "Scheduled":
                 st["nodeName"] = pod["spec"]["nodeName"]
                 new["metadata"].setdefault("labels", {})[NODE_LABEL] = pod["spec"]["nodeName"]
                 st["qosClass"] = dig(pod, "status", "qosClass") or "Burstable"
@@ -363,18 +363,9 @@ class VMIController(Controller):
     @staticmethod
     def _phase_timestamps(old, new):
         st = new["status"]
-        old_phase = dig(old, "status", "phase") or ""
-        stamps = st.setdefault("phaseTransitionTimestamps", [])
-        if not stamps:
-            stamps.append({"phase": "Pending", "phaseTransitionTimestamp": old["metadata"].get("creationTimestamp") or ts()})
-        if st.get("phase") and st["phase"] != old_phase and not any(s["phase"] == st["phase"] for s in stamps):
-            # phases we passed through within one reconcile get their own stamp too
-            order = ["Pending", "Scheduling", "Scheduled", "Running", "Succeeded", "Failed"]
-            if st["phase"] in order[:4] and old_phase in order[:4]:
-                for ph in order[order.index(old_phase or "Pending") + 1:order.index(st["phase"])]:
-                    if not any(s["phase"] == ph for s in stamps):
-                        stamps.append({"phase": ph, "phaseTransitionTimestamp": ts()})
-            stamps.append({"phase": st["phase"], "phaseTransitionTimestamp": ts()})
+        st["phaseTransitionTimestamps"] = phases.vmi_phase_stamps(
+            dig(old, "status", "phase") or "", st.get("phase"), st.get("phaseTransitionTimestamps"),
+            old["metadata"].get("creationTimestamp"), ts())
 
     # ---------------------------------------------------------------------------- stop
     async def sync_deleting(self, vmi, pods):
