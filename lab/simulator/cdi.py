@@ -1,13 +1,12 @@
 """CDI's DataVolume controller: DataVolume -> PVC, then import / clone / upload phases with
 progress. An http or registry source whose host ends in `.invalid` fails and is retried with a
 growing restartCount, as CDI's importer pod does."""
-import time
 from urllib.parse import urlparse
 
 from . import phases
-from .kube import DV, PVC, ApiError
+from .kube import PVC, ApiError
 from .runtime import Controller
-from .util import deep, dig, get_condition, owner_ref, parse_quantity, parse_ts
+from .util import deep, dig, get_condition, owner_ref, parse_quantity, since
 from .util import set_condition as _set_condition
 
 
@@ -75,17 +74,8 @@ class CDIController(Controller):
     name = "cdi"
     workers = 4
 
-    def __init__(self, sim):
-        super().__init__(sim)
-        self.marks = {}   # (dv uid, what) -> monotonic time
-
     def _mark(self, dv, what, fallback=None):
-        k = (dv["metadata"]["uid"], what)
-        if k not in self.marks:
-            t = parse_ts(fallback) if fallback else None
-            lag = max(0.0, time.time() - t.timestamp()) if t else 0.0
-            self.marks[k] = time.monotonic() - min(lag, 3600)
-        return time.monotonic() - self.marks[k]
+        return since(self.marks, (dv["metadata"]["uid"], what), fallback)
 
     def duration(self, dv):
         size = parse_quantity(dig(pvc_spec(dv), "resources", "requests", "storage")) / 2 ** 30
@@ -228,9 +218,10 @@ class CDIController(Controller):
         st["phase"] = "ImportInProgress"
         st["progress"] = "N/A"
         restarts = int(dig(dv, "status", "restartCount", default=0) or 0)
-        since = self._mark(dv, f"restart-{restarts}", dig(get_condition(dv, "Running") or {}, "lastTransitionTime"))
+        since_restart = self._mark(dv, f"restart-{restarts}",
+                                   dig(get_condition(dv, "Running") or {}, "lastTransitionTime"))
         failing = (get_condition(dv, "Running") or {}).get("reason") == "Error"
-        st["restartCount"], report, requeue = phases.dv_failing_import(restarts, since, failing)
+        st["restartCount"], report, requeue = phases.dv_failing_import(restarts, since_restart, failing)
         if not failing:
             self.sim.recorder.normal(dv, "ImportInProgress", f"Import into {name} in progress",
                                      component="datavolume-controller")
@@ -247,12 +238,5 @@ class CDIController(Controller):
         await self._step(dv, new, step, phases.dv_upload_message(step.phase, dv["metadata"]["name"]))
 
     async def _write(self, old, new):
-        if old.get("status") == new.get("status"):
-            return
-        try:
-            updated = await self.sim.kube.replace(DV, new, sub="status")
-        except ApiError as exc:
-            if exc.status == 404:
-                return
-            raise
-        self.sim.cache.dvs.observe(updated)
+        if old.get("status") != new.get("status"):
+            await self.sim.cache.dvs.replace(new, sub="status")

@@ -1,13 +1,12 @@
 """The kubelet of the simulated nodes: pod status (pull, start, Ready), image pull failures,
 Multus network-status, and confirming pod deletion."""
 import json
-import time
 
 from .kube import POD, ApiError, key_of
 from .launcher import EPHEMERAL_ANNOTATION
 from .network import multus_addresses, node_ip, pod_ip
 from .runtime import Controller
-from .util import dig, parse_ts, ts
+from .util import dig, since, ts
 
 FAIL_IMAGE = "does-not-exist"
 BACKOFF_STEPS = (1.0, 2.0, 4.0, 8.0, 10.0)
@@ -19,21 +18,23 @@ def pull_error(image):
             f'{ref}: not found')
 
 
+def not_ready_conditions(pod):
+    """A scheduled pod's conditions while its containers are not ready."""
+    names = " ".join(c["name"] for c in pod["spec"]["containers"])
+    return [
+        {"type": "Initialized", "status": "True", "lastTransitionTime": ts()},
+        {"type": "Ready", "status": "False", "reason": "ContainersNotReady",
+         "message": f"containers with unready status: [{names}]", "lastTransitionTime": ts()},
+        {"type": "ContainersReady", "status": "False", "reason": "ContainersNotReady", "lastTransitionTime": ts()},
+        {"type": "PodScheduled", "status": "True", "lastTransitionTime": ts()}]
+
+
 class Kubelet(Controller):
     name = "kubelet"
     workers = 4
 
-    def __init__(self, sim):
-        super().__init__(sim)
-        self.first_seen = {}
-
     def _seen(self, pod):
-        uid = pod["metadata"]["uid"]
-        if uid not in self.first_seen:
-            created = parse_ts(pod["metadata"].get("creationTimestamp"))
-            lag = max(0.0, time.time() - created.timestamp()) if created else 0.0
-            self.first_seen[uid] = time.monotonic() - min(lag, 3600)
-        return time.monotonic() - self.first_seen[uid]
+        return since(self.marks, pod["metadata"]["uid"], pod["metadata"].get("creationTimestamp"))
 
     async def sync(self, key):
         pod = self.sim.cache.pods.get(key)
@@ -54,7 +55,7 @@ class Kubelet(Controller):
 
     async def _finish_deletion(self, pod):
         meta = pod["metadata"]
-        self.first_seen.pop(meta["uid"], None)
+        self.marks.pop(meta["uid"], None)
         if dig(pod, "spec", "nodeName") and dig(pod, "status", "phase") not in ("Succeeded", "Failed"):
             # the containers stop: a launcher's compute container exits 0 after the guest shut down
             try:
@@ -100,14 +101,8 @@ class Kubelet(Controller):
     async def _pending(self, pod, reason, message):
         status = self._base_status(pod, "Pending")
         status.pop("_node")
-        status["conditions"] = [
-            {"type": "PodReadyToStartContainers", "status": "False", "lastTransitionTime": ts()},
-            {"type": "Initialized", "status": "True", "lastTransitionTime": ts()},
-            {"type": "Ready", "status": "False", "reason": "ContainersNotReady",
-             "message": "containers with unready status: [" + " ".join(c["name"] for c in pod["spec"]["containers"]) + "]",
-             "lastTransitionTime": ts()},
-            {"type": "ContainersReady", "status": "False", "reason": "ContainersNotReady", "lastTransitionTime": ts()},
-            {"type": "PodScheduled", "status": "True", "lastTransitionTime": ts()}]
+        status["conditions"] = [{"type": "PodReadyToStartContainers", "status": "False", "lastTransitionTime": ts()}] \
+            + not_ready_conditions(pod)
         status["containerStatuses"] = [self._waiting(c, reason, message) for c in pod["spec"]["containers"]]
         await self._write(pod, status)
 
@@ -141,13 +136,7 @@ class Kubelet(Controller):
             else:
                 statuses.append(self._waiting(c, "PodInitializing", ""))
         status["containerStatuses"] = statuses
-        status["conditions"] = [
-            {"type": "Initialized", "status": "True", "lastTransitionTime": ts()},
-            {"type": "Ready", "status": "False", "reason": "ContainersNotReady",
-             "message": "containers with unready status: [" + " ".join(c["name"] for c in pod["spec"]["containers"]) + "]",
-             "lastTransitionTime": ts()},
-            {"type": "ContainersReady", "status": "False", "reason": "ContainersNotReady", "lastTransitionTime": ts()},
-            {"type": "PodScheduled", "status": "True", "lastTransitionTime": ts()}]
+        status["conditions"] = not_ready_conditions(pod)
         await self._write(pod, status)
         rec = self.sim.recorder
         if reason == "ErrImagePull":

@@ -10,17 +10,13 @@ from . import phases
 from .kube import POD, VMI, VMIM, ApiError, key_of
 from .launcher import render
 from .runtime import Controller
-from .util import deep, dig, get_condition, parse_ts, ts
+from .util import deep, dig, get_condition, since, ts
 from .vmi import MIGRATION_JOB_LABEL, NODE_LABEL
 
 
 class MigrationController(Controller):
     name = "migration"
     workers = 2
-
-    def __init__(self, sim):
-        super().__init__(sim)
-        self.marks = {}
 
     def enqueue_for_vmi(self, vmi):
         ns, name = vmi["metadata"]["namespace"], vmi["metadata"]["name"]
@@ -29,12 +25,8 @@ class MigrationController(Controller):
                 self.enqueue(key_of(mig))
 
     def _since(self, mig, what):
-        k = (mig["metadata"]["uid"], what)
-        if k not in self.marks:
-            t = parse_ts(mig["metadata"].get("creationTimestamp"))
-            lag = max(0.0, time.time() - t.timestamp()) if t and what == "created" else 0.0
-            self.marks[k] = time.monotonic() - min(lag, 3600)
-        return time.monotonic() - self.marks[k]
+        stamp = mig["metadata"].get("creationTimestamp") if what == "created" else None
+        return since(self.marks, (mig["metadata"]["uid"], what), stamp)
 
     def step(self):
         return max(0.2, 0.2 * self.sim.boot_delay)
@@ -216,13 +208,7 @@ class MigrationController(Controller):
                                                 new["metadata"]["namespace"])
             body["metadata"]["resourceVersion"] = patched["metadata"]["resourceVersion"]
         if old.get("status") != new.get("status"):
-            try:
-                updated = await self.sim.kube.replace(VMIM, body, sub="status")
-            except ApiError as exc:
-                if exc.status == 404:
-                    return
-                raise
-            self.sim.cache.vmims.observe(updated)
+            await self.sim.cache.vmims.replace(body, sub="status")
 
     async def _mutate_vmi(self, vmi, mutate):
         cur = vmi

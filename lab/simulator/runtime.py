@@ -54,6 +54,18 @@ class Informer:
         if old is None or rv_int(obj) > rv_int(old):
             self.store[key] = obj
 
+    async def replace(self, obj, sub=None):
+        """PUT `obj` (with sub="status" its status) and keep what the server returned in the cache;
+        None when the object is gone (404)."""
+        try:
+            updated = await self.kube.replace(self.res, obj, sub=sub)
+        except ApiError as exc:
+            if exc.status == 404:
+                return None
+            raise
+        self.observe(updated)
+        return updated
+
     def forget(self, key):
         self.store.pop(key, None)
 
@@ -168,6 +180,7 @@ class Controller:
         self._dirty = set()
         self._failures = {}
         self._timers = {}
+        self.marks = {}       # per-object clocks (util.since): key -> monotonic time it started
 
     def enqueue(self, key, after=None):
         if after is not None and after > 0:

@@ -255,10 +255,7 @@ class VMController(Controller):
                 if has_stop_request_for(vm, vmi) or is_final(vmi):
                     await self.stop_vmi(vm, vmi)
                 return vmi
-            if self.backoff_left(vm) > 0:
-                self.enqueue(key_of(vm), after=self.backoff_left(vm))
-                return None
-            return await self.start_vmi(vm)
+            return await self.start_after_backoff(vm)
         if rs == "RerunOnFailure":
             if vmi is not None:
                 phase = dig(vmi, "status", "phase")
@@ -270,10 +267,7 @@ class VMController(Controller):
                 return vmi
             if not has_start_request(vm) and dig(vm, "status", "runStrategy") == rs:
                 return None
-            if self.backoff_left(vm) > 0:
-                self.enqueue(key_of(vm), after=self.backoff_left(vm))
-                return None
-            return await self.start_vmi(vm)
+            return await self.start_after_backoff(vm)
         if rs == "Manual":
             if vmi is not None:
                 if has_stop_request_for(vm, vmi):
@@ -305,6 +299,14 @@ class VMController(Controller):
             return 0
         from .util import age
         return max(0.0, -age(sf["retryAfterTimestamp"]))
+
+    async def start_after_backoff(self, vm):
+        """Start the VMI unless the start-failure back-off holds it (then look again when it ends)."""
+        left = self.backoff_left(vm)
+        if left > 0:
+            self.enqueue(key_of(vm), after=left)
+            return None
+        return await self.start_vmi(vm)
 
     async def add_start_request(self, vm):
         reqs = requests(vm) + [{"action": "Start"}]
@@ -512,18 +514,11 @@ class VMController(Controller):
         st["printableStatus"] = self.printable_status(new, vmi)
         if not st.get("stateChangeRequests"):
             st.pop("stateChangeRequests", None)
-        if st == (vm.get("status") or {}):
-            pass
-        else:
+        if st != (vm.get("status") or {}):
             body = deep(vm)
             body["status"] = st
-            try:
-                updated = await self.sim.kube.replace(VM, body, sub="status")
-            except ApiError as exc:
-                if exc.status == 404:
-                    return
-                raise
-            self.sim.cache.vms.observe(updated)
+            if await self.sim.cache.vms.replace(body, sub="status") is None:
+                return
         if vmi is not None and is_final(vmi) and VM_FINALIZER in (vmi["metadata"].get("finalizers") or []):
             fins = [f for f in vmi["metadata"]["finalizers"] if f != VM_FINALIZER]
             try:

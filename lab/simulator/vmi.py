@@ -8,10 +8,10 @@ import json
 import time
 
 from . import guest, handler, netlive, phases
-from .kube import POD, VMI, ApiError
+from .kube import POD, ApiError
 from .launcher import EPHEMERAL_ANNOTATION, claim_names, multus_networks, nad_ref, networks_annotation, render
 from .runtime import Controller
-from .util import age, deep, dig, get_condition, parse_ts, remove_condition, set_condition, ts
+from .util import age, deep, dig, get_condition, remove_condition, set_condition, since, ts
 
 VMI_FINALIZER = "kubevirt.io/foregroundDeleteVirtualMachine"
 VM_FINALIZER = "kubevirt.io/virtualMachineControllerFinalize"
@@ -55,12 +55,7 @@ class VMIController(Controller):
 
     # ---------------------------------------------------------------------------- helpers
     def _since(self, vmi):
-        uid = vmi["metadata"]["uid"]
-        if uid not in self.first_seen:
-            created = parse_ts(vmi["metadata"].get("creationTimestamp"))
-            lag = max(0.0, time.time() - created.timestamp()) if created else 0.0
-            self.first_seen[uid] = time.monotonic() - min(lag, 3600)
-        return time.monotonic() - self.first_seen[uid]
+        return since(self.first_seen, vmi["metadata"]["uid"], vmi["metadata"].get("creationTimestamp"))
 
     def current_pod(self, vmi, pods):
         node = dig(vmi, "status", "nodeName")
@@ -77,14 +72,7 @@ class VMIController(Controller):
     async def _write(self, old, new):
         if new == old:
             return old
-        try:
-            updated = await self.sim.kube.replace(VMI, new)
-        except ApiError as exc:
-            if exc.status == 404:
-                return None
-            raise
-        self.sim.cache.vmis.observe(updated)
-        return updated
+        return await self.sim.cache.vmis.replace(new)
 
     # ---------------------------------------------------------------------------- reconcile
     async def sync(self, key):
