@@ -10,7 +10,8 @@ For a VMI with hotpluggable PVC/DataVolume volumes, virt-controller runs an atta
 that holds the claims; `status.volumeStatus[]` goes Bound -> AttachedToNode (pod created) ->
 MountedToPod (virt-handler mounted it into the launcher) -> Ready (attached to the domain, with a
 `target`). Removal: Ready -> UnMountedFromPod (virt-handler) -> Detaching (the attachment pod is
-replaced or deleted) -> gone.
+replaced or deleted) -> gone. Each step of an entry is phases.hotplug_volume's (or
+hotplug_volume_leaving's) to decide; this module reads the caches, makes the pods and writes.
 """
 import time
 
@@ -313,6 +314,16 @@ class Hotplug:
                     await self.sim.kube.delete(POD, pod["metadata"]["name"], pod["metadata"]["namespace"])
             self.expected.pop(launcher["metadata"]["uid"], None)
 
+    def _take(self, vmi, name, requeue, result):
+        """Carry out one phases.VolumeStep: start the phase's clock, record the event, note the requeue."""
+        if result.entered:
+            self._mark(vmi, name, result.entry["phase"])
+        if result.event:
+            self.sim.recorder.normal(vmi, *result.event)
+        if result.requeue is not None:
+            requeue.append(result.requeue)
+        return result.entry
+
     def volume_statuses(self, vmi, launcher, targets, pvc_info):
         """(hotplug entries of volumeStatus by name, requeue delay or None). Emits the events.
         Each entry's next phase is phases.hotplug_volume's (or hotplug_volume_leaving's) to decide."""
@@ -331,16 +342,6 @@ class Hotplug:
             active = None   # created in this reconcile: virt-controller's pod cache does not have it yet
         out = {}
         spec_names = set()
-
-        def take(name, result):
-            if result.entered:
-                self._mark(vmi, name, result.entry["phase"])
-            if result.event:
-                self.sim.recorder.normal(vmi, *result.event)
-            if result.requeue is not None:
-                requeue.append(result.requeue)
-            return result.entry
-
         for vol in dig(vmi, "spec", "volumes", default=[]):
             name = vol["name"]
             spec_names.add(name)
@@ -349,7 +350,7 @@ class Hotplug:
             entry = old.get(name)
             att = active if name in ready_names else None
             pvc = self.sim.cache.pvcs.get_ns(ns, claim_of(vol))
-            s = take(name, phases.hotplug_volume(
+            s = self._take(vmi, name, requeue, phases.hotplug_volume(
                 entry, name, pod=attach_pod(att), claim=claim_of(vol),
                 pvc_phase=None if pvc is None else dig(pvc, "status", "phase", default=""),
                 dwell=self._since(vmi, name, (entry or {}).get("phase") or ""), step=step))
@@ -367,7 +368,7 @@ class Hotplug:
             att = next((p for p in pods if name in pod_volume_names(p)), None)
             if att is None:
                 continue
-            out[name] = take(name, phases.hotplug_volume_leaving(
+            out[name] = self._take(vmi, name, requeue, phases.hotplug_volume_leaving(
                 s, name, attach_pod(att), dwell=self._since(vmi, name, s.get("phase") or ""), step=step))
         return out, (min(requeue) if requeue else None)
 
