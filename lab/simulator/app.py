@@ -11,7 +11,7 @@ from .events import Recorder
 from .kubelet import Kubelet
 from .migration import MigrationController
 from .nodes import NodeAgent
-from .runtime import Informer
+from .runtime import Caches
 from .scheduler_ctl import Scheduler
 from .storage import Provisioner
 from .util import dig
@@ -31,19 +31,14 @@ class Sim:
         self.port = int(args.listen.rsplit(":", 1)[1])
         self.user = ""
         self.started = time.time()
-        self.inf = {}
-
-    def informer(self, res, **kw):
-        inf = Informer(self.kube, res, **kw)
-        self.inf[res.plural] = inf
-        return inf
+        self.cache = None   # runtime.Caches: the informers, one attribute per kind
 
     # --- shared lookups over the caches -------------------------------------------------------
     def vmi_pods(self, vmi, include_done=False):
         uid = vmi["metadata"]["uid"]
         ns = vmi["metadata"]["namespace"]
         out = []
-        for pod in self.inf["pods"].store.values():
+        for pod in self.cache.pods.store.values():
             meta = pod["metadata"]
             if meta.get("namespace") != ns or (meta.get("labels") or {}).get("kubevirt.io/created-by") != uid:
                 continue
@@ -63,7 +58,7 @@ class Sim:
 
     # --- routing informer events to controllers ------------------------------------------
     def _wire(self):
-        inf = self.inf
+        cache = self.cache
 
         def on_vm(ev, obj, old):
             self.vm_ctl.enqueue(k.key_of(obj))
@@ -84,7 +79,7 @@ class Sim:
             if labels.get("kubevirt.io") == hotplug.LABEL:
                 # an attachment pod: wake the VMI of the launcher pod that owns it
                 for ref in meta.get("ownerReferences") or []:
-                    launcher = inf["pods"].get_ns(meta["namespace"], ref.get("name")) \
+                    launcher = cache.pods.get_ns(meta["namespace"], ref.get("name")) \
                         if ref.get("kind") == "Pod" else None
                     for lref in (launcher or {}).get("metadata", {}).get("ownerReferences") or []:
                         if lref.get("kind") == "VirtualMachineInstance":
@@ -98,18 +93,18 @@ class Sim:
                 if ev == "DELETED":
                     self.scheduler.retry_pending()
                 if ev == "DELETED" or "kubevirt.io/migrationJobUID" in labels:
-                    for mig in inf["virtualmachineinstancemigrations"].items(meta["namespace"]):
+                    for mig in cache.vmims.items(meta["namespace"]):
                         self.migration_ctl.enqueue(k.key_of(mig))
 
         def on_pvc(ev, obj, old):
             ns = obj["metadata"]["namespace"]
             self.provisioner.enqueue(k.key_of(obj))
             self.cdi.enqueue(k.key_of(obj))
-            for vmi in inf["virtualmachineinstances"].items(ns):
+            for vmi in cache.vmis.items(ns):
                 self.vmi_ctl.enqueue(k.key_of(vmi))
-            for vm in inf["virtualmachines"].items(ns):
+            for vm in cache.vms.items(ns):
                 self.vm_ctl.enqueue(k.key_of(vm))
-            for pod in inf["pods"].items(ns):
+            for pod in cache.pods.items(ns):
                 if dig(pod, "spec", "nodeName") in self.node_names:
                     self.kubelet.enqueue(k.key_of(pod))
 
@@ -119,13 +114,13 @@ class Sim:
         def on_dv(ev, obj, old):
             ns = obj["metadata"]["namespace"]
             self.cdi.enqueue(k.key_of(obj))
-            for vm in inf["virtualmachines"].items(ns):
+            for vm in cache.vms.items(ns):
                 self.vm_ctl.enqueue(k.key_of(vm))
-            for vmi in inf["virtualmachineinstances"].items(ns):
+            for vmi in cache.vmis.items(ns):
                 self.vmi_ctl.enqueue(k.key_of(vmi))
 
         def on_nad(ev, obj, old):
-            for vmi in inf["virtualmachineinstances"].items(obj["metadata"]["namespace"]):
+            for vmi in cache.vmis.items(obj["metadata"]["namespace"]):
                 self.vmi_ctl.enqueue(k.key_of(vmi))
 
         def on_node(ev, obj, old):
@@ -137,15 +132,15 @@ class Sim:
         def on_vmim(ev, obj, old):
             self.migration_ctl.enqueue(k.key_of(obj))
 
-        inf["virtualmachines"].add_handler(on_vm)
-        inf["virtualmachineinstances"].add_handler(on_vmi)
-        inf["pods"].add_handler(on_pod)
-        inf["persistentvolumeclaims"].add_handler(on_pvc)
-        inf["persistentvolumes"].add_handler(on_pv)
-        inf["datavolumes"].add_handler(on_dv)
-        inf["network-attachment-definitions"].add_handler(on_nad)
-        inf["nodes"].add_handler(on_node)
-        inf["virtualmachineinstancemigrations"].add_handler(on_vmim)
+        cache.vms.add_handler(on_vm)
+        cache.vmis.add_handler(on_vmi)
+        cache.pods.add_handler(on_pod)
+        cache.pvcs.add_handler(on_pvc)
+        cache.pvs.add_handler(on_pv)
+        cache.dvs.add_handler(on_dv)
+        cache.nads.add_handler(on_nad)
+        cache.nodes.add_handler(on_node)
+        cache.vmims.add_handler(on_vmim)
 
     async def run(self):
         from . import register
@@ -155,8 +150,7 @@ class Sim:
         self.user = await self.kube.whoami()
         log.info("simulator identity %s, %d nodes, boot delay %.1fs", self.user, self.node_count, self.boot_delay)
         self.recorder = Recorder(self.kube)
-        for res in (k.VM, k.VMI, k.POD, k.PVC, k.PV, k.DV, k.NAD, k.NODE, k.SC, k.VMIM):
-            self.informer(res)
+        self.cache = Caches(self.kube)
         self.nodes = NodeAgent(self)
         self.kubelet = Kubelet(self)
         self.scheduler = Scheduler(self)
@@ -168,8 +162,9 @@ class Sim:
         self.migration_ctl = MigrationController(self)
         self._wire()
         runners = await serve(self)           # virt-api, webhooks, metrics, healthz
-        tasks = [asyncio.create_task(i.run(), name=f"informer-{n}") for n, i in self.inf.items()]
-        await asyncio.wait_for(asyncio.gather(*(i.synced.wait() for i in self.inf.values())), timeout=120)
+        informers = self.cache.all()
+        tasks = [asyncio.create_task(i.run(), name=f"informer-{i.res.plural}") for i in informers]
+        await asyncio.wait_for(asyncio.gather(*(i.synced.wait() for i in informers)), timeout=120)
         await register.register(self)
         tasks.append(asyncio.create_task(self.nodes.run(), name="nodes"))
         for ctl in (self.kubelet, self.scheduler, self.vm_ctl, self.vmi_ctl, self.provisioner, self.cdi,
@@ -200,4 +195,4 @@ class Sim:
             await asyncio.sleep(60)
             log.info("stats: %d API requests, %d events, rss peak %.0f MB, %d VMIs",
                      self.kube.requests, self.recorder.sent, self.rss_mb(),
-                     len(self.inf["virtualmachineinstances"].store))
+                     len(self.cache.vmis.store))

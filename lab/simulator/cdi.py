@@ -1,12 +1,12 @@
 """CDI's DataVolume controller: DataVolume -> PVC, then import / clone / upload phases with
 progress. An http or registry source whose host ends in `.invalid` fails and is retried with a
 growing restartCount, as CDI's importer pod does."""
-import time
 from urllib.parse import urlparse
 
-from .kube import DV, PVC, ApiError
+from . import phases
+from .kube import PVC, ApiError
 from .runtime import Controller
-from .util import deep, dig, get_condition, owner_ref, parse_quantity, parse_ts
+from .util import deep, dig, get_condition, owner_ref, parse_quantity, since
 from .util import set_condition as _set_condition
 
 
@@ -74,17 +74,8 @@ class CDIController(Controller):
     name = "cdi"
     workers = 4
 
-    def __init__(self, sim):
-        super().__init__(sim)
-        self.marks = {}   # (dv uid, what) -> monotonic time
-
     def _mark(self, dv, what, fallback=None):
-        k = (dv["metadata"]["uid"], what)
-        if k not in self.marks:
-            t = parse_ts(fallback) if fallback else None
-            lag = max(0.0, time.time() - t.timestamp()) if t else 0.0
-            self.marks[k] = time.monotonic() - min(lag, 3600)
-        return time.monotonic() - self.marks[k]
+        return since(self.marks, (dv["metadata"]["uid"], what), fallback)
 
     def duration(self, dv):
         size = parse_quantity(dig(pvc_spec(dv), "resources", "requests", "storage")) / 2 ** 30
@@ -94,7 +85,7 @@ class CDIController(Controller):
         return base + min(size * 0.05, 3.0)
 
     async def sync(self, key):
-        dv = self.sim.inf["datavolumes"].get(key)
+        dv = self.sim.cache.dvs.get(key)
         if dv is None or dv["metadata"].get("deletionTimestamp"):
             return
         ns, name = dv["metadata"]["namespace"], dv["metadata"]["name"]
@@ -104,7 +95,7 @@ class CDIController(Controller):
         st["claimName"] = name
         st.setdefault("progress", "N/A")
         st.setdefault("restartCount", 0)
-        pvc = self.sim.inf["persistentvolumeclaims"].get_ns(ns, name)
+        pvc = self.sim.cache.pvcs.get_ns(ns, name)
         rec = self.sim.recorder
         if pvc is None:
             if dig(dv, "status", "phase") == "Succeeded":
@@ -125,7 +116,7 @@ class CDIController(Controller):
                 body["metadata"]["annotations"]["cdi.kubevirt.io/storage.import.endpoint"] = source_url(dv)
             try:
                 pvc = await self.sim.kube.create(PVC, body, ns)
-                self.sim.inf["persistentvolumeclaims"].observe(pvc)
+                self.sim.cache.pvcs.observe(pvc)
             except ApiError as exc:
                 if exc.status != 409:
                     raise
@@ -134,7 +125,7 @@ class CDIController(Controller):
         phase = dig(dv, "status", "phase")
         if not bound:
             sc_name = dig(pvc, "spec", "storageClassName")
-            sc = self.sim.inf["storageclasses"].get(sc_name) if sc_name else None
+            sc = self.sim.cache.storageclasses.get(sc_name) if sc_name else None
             pvc_ann = pvc["metadata"].get("annotations") or {}
             late = sc is not None and sc.get("volumeBindingMode") == "WaitForFirstConsumer"
             immediate = ANN_IMMEDIATE_BINDING in (dv["metadata"].get("annotations") or {}) or \
@@ -177,13 +168,13 @@ class CDIController(Controller):
                   "spec": {"containers": [{"name": "importer", "resources": {
                       "requests": {"cpu": "100m", "memory": "60M"}, "limits": {"cpu": "750m", "memory": "600M"}}}],
                       "volumes": [{"name": "cdi-data-vol", "persistentVolumeClaim": {"claimName": name}}]}}
-        nodes = [self.sim.inf["nodes"].get(n) for n in self.sim.node_names]
+        nodes = [self.sim.cache.nodes.get(n) for n in self.sim.node_names]
         node, _msg = schedule(worker, [n for n in nodes if n is not None], self.sim.scheduler.usage())
         if node is None:
             self.enqueue(f"{dv['metadata']['namespace']}/{dv['metadata']['name']}", after=5)
             return
         updated = await self.sim.kube.patch(PVC, name, {"metadata": {"annotations": {SELECTED_NODE: node}}}, ns)
-        self.sim.inf["persistentvolumeclaims"].observe(updated)
+        self.sim.cache.pvcs.observe(updated)
 
     def _clone_names(self, dv):
         src = dig(dv, "spec", "source", "pvc") or dig(dv, "spec", "source", "snapshot") or {}
@@ -192,96 +183,60 @@ class CDIController(Controller):
 
     async def _progress(self, dv, new, what, clone):
         st, conds = new["status"], new["status"]["conditions"]
-        name = dv["metadata"]["name"]
-        rec = self.sim.recorder
-        if clone is not None:
-            sns, sname = clone[0], clone[1]
-            if self.sim.inf["persistentvolumeclaims"].get_ns(sns, sname) is None:
-                st["phase"] = "CloneScheduled"
-                set_condition(conds, "Running", "False", "CloneWithoutSource", f"The source pvc {sname} doesn't exist")
-                set_condition(conds, "Ready", "False", "CloneScheduled")
-                await self._write(dv, new)
-                return
+        ns, name = dv["metadata"]["namespace"], dv["metadata"]["name"]
+        if clone is not None and self.sim.cache.pvcs.get_ns(clone[0], clone[1]) is None:
+            st["phase"] = "CloneScheduled"
+            set_condition(conds, "Running", "False", "CloneWithoutSource", f"The source pvc {clone[1]} doesn't exist")
+            set_condition(conds, "Ready", "False", "CloneScheduled")
+            await self._write(dv, new)
+            return
         elapsed = self._mark(dv, "bound", dig(get_condition(dv, "Bound") or {}, "lastTransitionTime"))
-        total = self.duration(dv)
-        sched = 0.15 * total
-        fmt = (lambda m: m % (clone[0], clone[1], clone[2], clone[3])) if clone else (lambda m: m % name)
-        msgs = {"Import": ("Import into %s scheduled", "Import into %s in progress", "Successfully imported into PVC %s"),
-                "Clone": ("Cloning from %s/%s into %s/%s scheduled", "Cloning from %s/%s into %s/%s in progress",
-                          "Successfully cloned from %s/%s into %s/%s")}[what]
-        old_phase = dig(dv, "status", "phase")
-        if elapsed < sched:
-            st["phase"] = f"{what}Scheduled"
-            set_condition(conds, "Running", "False", "Pending")
-            set_condition(conds, "Ready", "False", f"{what}Scheduled")
-            self.enqueue(f"{dv['metadata']['namespace']}/{name}", after=sched - elapsed)
-        elif elapsed < total:
-            st["phase"] = f"{what}InProgress"
-            pct = min(99.99, (elapsed - sched) / (total - sched) * 100)
-            st["progress"] = f"{pct:.2f}%"
-            set_condition(conds, "Running", "True", "Pod is running")
-            set_condition(conds, "Ready", "False", "TransferRunning")
-            self.enqueue(f"{dv['metadata']['namespace']}/{name}", after=min(0.5, total - elapsed))
-        else:
-            st["phase"] = "Succeeded"
-            st["progress"] = "100.0%"
-            set_condition(conds, "Running", "False", "Completed")
-            set_condition(conds, "Ready", "True")
-        if st["phase"] != old_phase:
-            idx = {f"{what}Scheduled": 0, f"{what}InProgress": 1, "Succeeded": 2}[st["phase"]]
-            reason = {0: f"{what}Scheduled", 1: f"{what}InProgress", 2: f"{what}Succeeded"}[idx]
-            rec.normal(dv, reason, fmt(msgs[idx]), component="datavolume-controller")
+        step = phases.dv_transfer(what, elapsed, self.duration(dv))
+        names = {"name": name, "ns": ns}
+        if clone is not None:
+            names.update(source_ns=clone[0], source=clone[1])
+        await self._step(dv, new, step, phases.dv_transfer_message(what, step.phase, **names))
+
+    async def _step(self, dv, new, step, message):
+        """Write one phases.DVStep: phase, progress, conditions, the event when the phase is new."""
+        st, conds = new["status"], new["status"]["conditions"]
+        st["phase"] = step.phase
+        if step.progress is not None:
+            st["progress"] = step.progress
+        set_condition(conds, "Running", *step.running)
+        set_condition(conds, "Ready", *step.ready)
+        if step.requeue is not None:
+            self.enqueue(f"{dv['metadata']['namespace']}/{dv['metadata']['name']}", after=step.requeue)
+        if step.phase != dig(dv, "status", "phase"):
+            self.sim.recorder.normal(dv, step.event_reason, message, component="datavolume-controller")
         await self._write(dv, new)
 
     async def _failing_import(self, dv, new):
         st, conds = new["status"], new["status"]["conditions"]
         name = dv["metadata"]["name"]
-        url = source_url(dv)
+        msg = import_error(source_url(dv))
         st["phase"] = "ImportInProgress"
         st["progress"] = "N/A"
         restarts = int(dig(dv, "status", "restartCount", default=0) or 0)
-        last = self._mark(dv, f"restart-{restarts}", dig(get_condition(dv, "Running") or {}, "lastTransitionTime"))
-        interval = min(2.0 * 1.5 ** restarts, 10.0)
-        msg = import_error(url)
-        if get_condition(dv, "Running") is None or get_condition(dv, "Running").get("reason") != "Error":
+        since_restart = self._mark(dv, f"restart-{restarts}",
+                                   dig(get_condition(dv, "Running") or {}, "lastTransitionTime"))
+        failing = (get_condition(dv, "Running") or {}).get("reason") == "Error"
+        st["restartCount"], report, requeue = phases.dv_failing_import(restarts, since_restart, failing)
+        if not failing:
             self.sim.recorder.normal(dv, "ImportInProgress", f"Import into {name} in progress",
                                      component="datavolume-controller")
+        if report:
             self.sim.recorder.warning(dv, "Error", msg, component="datavolume-controller")
-        elif last >= interval:
-            st["restartCount"] = restarts + 1
-            self.sim.recorder.warning(dv, "Error", msg, component="datavolume-controller")
-            interval = min(2.0 * 1.5 ** (restarts + 1), 10.0)
-            last = 0.0
         set_condition(conds, "Running", "False", "Error", msg)
         set_condition(conds, "Ready", "False", "Error")
         await self._write(dv, new)
-        self.enqueue(f"{dv['metadata']['namespace']}/{name}", after=max(0.1, interval - last))
+        self.enqueue(f"{dv['metadata']['namespace']}/{name}", after=requeue)
 
     async def _upload(self, dv, new):
-        st, conds = new["status"], new["status"]["conditions"]
-        name = dv["metadata"]["name"]
-        old = dig(dv, "status", "phase")
         elapsed = self._mark(dv, "bound", dig(get_condition(dv, "Bound") or {}, "lastTransitionTime"))
-        if elapsed < 0.5:
-            st["phase"] = "UploadScheduled"
-            set_condition(conds, "Running", "False", "Pending")
-            self.enqueue(f"{dv['metadata']['namespace']}/{name}", after=0.5 - elapsed)
-        else:
-            st["phase"] = "UploadReady"
-            set_condition(conds, "Running", "True", "Pod is running")
-        set_condition(conds, "Ready", "False", st["phase"])
-        if st["phase"] != old:
-            msg = f"Upload into {name} scheduled" if st["phase"] == "UploadScheduled" else f"Upload into {name} ready"
-            self.sim.recorder.normal(dv, st["phase"], msg, component="datavolume-controller")
-        await self._write(dv, new)
+        step = phases.dv_upload(elapsed)
+        await self._step(dv, new, step, phases.dv_upload_message(step.phase, dv["metadata"]["name"]))
 
     async def _write(self, old, new):
-        if old.get("status") == new.get("status"):
-            return
-        try:
-            updated = await self.sim.kube.replace(DV, new, sub="status")
-        except ApiError as exc:
-            if exc.status == 404:
-                return
-            raise
-        self.sim.inf["datavolumes"].observe(updated)
+        if old.get("status") != new.get("status"):
+            await self.sim.cache.dvs.replace(new, sub="status")

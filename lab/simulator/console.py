@@ -86,7 +86,7 @@ def boot_lines(vmi, dvs):
 
 
 def ip_addr(sim, vmi):
-    fresh = sim.inf["virtualmachineinstances"].get(f"{vmi['metadata']['namespace']}/{vmi['metadata']['name']}") or vmi
+    fresh = sim.cache.vmis.get(f"{vmi['metadata']['namespace']}/{vmi['metadata']['name']}") or vmi
     out = ["1: lo: <LOOPBACK,UP,LOWER_UP> mtu 65536 qdisc noqueue state UNKNOWN group default qlen 1000",
            "    inet 127.0.0.1/8 scope host lo",
            "       valid_lft forever preferred_lft forever"]
@@ -192,7 +192,7 @@ class Shell:
         if name == "id":
             return f"uid=1000({self.user}) gid=1000({self.user}) groups=1000({self.user}),10(wheel)\r\n"
         if name == "uptime":
-            since = _running_since(self.sim.inf["virtualmachineinstances"].get(
+            since = _running_since(self.sim.cache.vmis.get(
                 f"{self.vmi['metadata']['namespace']}/{self.vmi['metadata']['name']}") or self.vmi)
             secs = int(age(since)) if since else 0
             up = f"{secs // 60} min" if secs < 3600 else f"{secs // 3600}:{(secs % 3600) // 60:02d}"

@@ -19,7 +19,7 @@ def datavolumes_of(sim, vmi):
     for vol in dig(vmi, "spec", "volumes", default=[]):
         name = dig(vol, "dataVolume", "name")
         if name:
-            dv = sim.inf["datavolumes"].get_ns(ns, name)
+            dv = sim.cache.dvs.get_ns(ns, name)
             if dv:
                 out.append(dv)
     return out
@@ -96,7 +96,7 @@ def pvc_infos(sim, vmi):
     ns = vmi["metadata"]["namespace"]
     out = {}
     for volname, claim in claim_names(vmi["spec"]).items():
-        pvc = sim.inf["persistentvolumeclaims"].get_ns(ns, claim)
+        pvc = sim.cache.pvcs.get_ns(ns, claim)
         if pvc:
             cap = dig(pvc, "status", "capacity", "storage") or dig(pvc, "spec", "resources", "requests", "storage")
             out[volname] = {
@@ -146,7 +146,7 @@ def live_migratable(sim, vmi):
         if vol.get("hostDisk") is not None and not dig(vol, "hostDisk", "shared"):
             return "False", "DisksNotLiveMigratable", "cannot migrate VMI with non-shared HostDisk"
     for volname, claim in claim_names(vmi["spec"]).items():
-        pvc = sim.inf["persistentvolumeclaims"].get_ns(ns, claim)
+        pvc = sim.cache.pvcs.get_ns(ns, claim)
         if pvc is None:
             return "False", "DisksNotLiveMigratable", (
                 f"cannot migrate VMI: Unable to determine if PVC {claim} is shared, live migration requires "

@@ -10,17 +10,17 @@ For a VMI with hotpluggable PVC/DataVolume volumes, virt-controller runs an atta
 that holds the claims; `status.volumeStatus[]` goes Bound -> AttachedToNode (pod created) ->
 MountedToPod (virt-handler mounted it into the launcher) -> Ready (attached to the domain, with a
 `target`). Removal: Ready -> UnMountedFromPod (virt-handler) -> Detaching (the attachment pod is
-replaced or deleted) -> gone.
+replaced or deleted) -> gone. Each step of an entry is phases.hotplug_volume's (or
+hotplug_volume_leaving's) to decide; this module reads the caches, makes the pods and writes.
 """
 import time
 
+from . import phases
 from .kube import POD, ApiError
 from .launcher import LAUNCHER_IMAGE
 from .util import deep, dig
 
 LABEL = "hotplug-disk"
-PHASES_BEFORE_ATTACH = ("", "Pending", "Bound")          # canMoveToAttachedPhase
-CAN_UNMOUNT = ("Ready", "MountedToPod", "AttachedToNode")  # canUpdateToUnmounted
 
 
 def is_hotplug(vol):
@@ -146,7 +146,7 @@ def attachment_pods(sim, launcher):
         return []
     uid, ns = launcher["metadata"]["uid"], launcher["metadata"]["namespace"]
     out = []
-    for pod in sim.inf["pods"].items(ns):
+    for pod in sim.cache.pods.items(ns):
         if (pod["metadata"].get("labels") or {}).get("kubevirt.io") != LABEL:
             continue
         if any(r.get("uid") == uid and r.get("controller") for r in pod["metadata"].get("ownerReferences") or []):
@@ -244,11 +244,11 @@ class Hotplug:
         for vol in dig(vmi, "spec", "volumes", default=[]):
             if not is_hotplug(vol):
                 continue
-            pvc = self.sim.inf["persistentvolumeclaims"].get_ns(ns, claim_of(vol))
+            pvc = self.sim.cache.pvcs.get_ns(ns, claim_of(vol))
             if pvc is None or dig(pvc, "status", "phase") != "Bound":
                 continue
             if vol.get("dataVolume"):
-                dv = self.sim.inf["datavolumes"].get_ns(ns, claim_of(vol))
+                dv = self.sim.cache.dvs.get_ns(ns, claim_of(vol))
                 if dv is not None and dig(dv, "status", "phase") != "Succeeded":
                     continue
             out.append(vol)
@@ -273,7 +273,7 @@ class Hotplug:
             exp = self.expected.get(luid)
             if exp and exp[0] == names and time.monotonic() - exp[1] < 5:
                 return 0.5
-            claims = {v["name"]: sim.inf["persistentvolumeclaims"].get_ns(ns, claim_of(v)) for v in ready}
+            claims = {v["name"]: sim.cache.pvcs.get_ns(ns, claim_of(v)) for v in ready}
             body = render_attachment_pod(vmi, launcher, ready, claims)
             self.expected[luid] = (names, time.monotonic())
             created = await sim.kube.create(POD, body, ns)
@@ -300,7 +300,7 @@ class Hotplug:
             try:
                 res = await sim.kube.delete(POD, old["metadata"]["name"], ns)
                 if res and dig(res, "metadata", "deletionTimestamp"):
-                    sim.inf["pods"].observe(res)
+                    sim.cache.pods.observe(res)
             except ApiError as exc:
                 if exc.status != 409:
                     raise
@@ -314,18 +314,27 @@ class Hotplug:
                     await self.sim.kube.delete(POD, pod["metadata"]["name"], pod["metadata"]["namespace"])
             self.expected.pop(launcher["metadata"]["uid"], None)
 
+    def _take(self, vmi, name, requeue, result):
+        """Carry out one phases.VolumeStep: start the phase's clock, record the event, note the requeue."""
+        if result.entered:
+            self._mark(vmi, name, result.entry["phase"])
+        if result.event:
+            self.sim.recorder.normal(vmi, *result.event)
+        if result.requeue is not None:
+            requeue.append(result.requeue)
+        return result.entry
+
     def volume_statuses(self, vmi, launcher, targets, pvc_info):
-        """(hotplug entries of volumeStatus by name, requeue delay or None). Emits the events."""
+        """(hotplug entries of volumeStatus by name, requeue delay or None). Emits the events.
+        Each entry's next phase is phases.hotplug_volume's (or hotplug_volume_leaving's) to decide."""
         if not self.involved(vmi):
             self.fresh.pop(vmi["metadata"]["uid"], None)
             return {}, None
-        sim = self.sim
-        rec = sim.recorder
         ns = vmi["metadata"]["namespace"]
         step = self.step()
         requeue = []
         old = {s.get("name"): s for s in dig(vmi, "status", "volumeStatus", default=[])}
-        pods = attachment_pods(sim, launcher)
+        pods = attachment_pods(self.sim, launcher)
         ready_names = {v["name"] for v in self.ready_volumes(vmi)}
         live = [p for p in pods if not p["metadata"].get("deletionTimestamp")]
         active = next((p for p in reversed(live) if pod_volume_names(p) == ready_names), None) if ready_names else None
@@ -333,62 +342,18 @@ class Hotplug:
             active = None   # created in this reconcile: virt-controller's pod cache does not have it yet
         out = {}
         spec_names = set()
-
-        def wait_or(phase, name):
-            left = step - self._since(vmi, name, phase)
-            if left > 0:
-                requeue.append(left)
-                return False
-            return True
-
-        def set_phase(s, phase, reason, message, event=None):
-            s["phase"], s["reason"], s["message"] = phase, reason, message
-            for k in ("reason", "message"):
-                if not s[k]:
-                    s.pop(k)
-            self._mark(vmi, s["name"], phase)
-            if event:
-                rec.normal(vmi, reason, message, event)
-
         for vol in dig(vmi, "spec", "volumes", default=[]):
             name = vol["name"]
             spec_names.add(name)
             if not is_hotplug(vol):
                 continue
-            s = deep(old.get(name) or {"name": name})
-            hp = s.setdefault("hotplugVolume", {})
+            entry = old.get(name)
             att = active if name in ready_names else None
-            phase = s.get("phase") or ""
-            if att is None:
-                if phase != "Ready":
-                    hp.pop("attachPodUID", None)
-                    pvc = sim.inf["persistentvolumeclaims"].get_ns(ns, claim_of(vol))
-                    if pvc is None:
-                        s.update(phase="Pending", reason="FailedPvcNotFound", message=f"PVC {claim_of(vol)} not found")
-                    elif dig(pvc, "status", "phase") == "Bound":
-                        s.update(phase="Bound", reason="PVCNotReady", message="PVC is in phase Bound")
-                    else:
-                        s.update(phase="Pending", reason="PVCNotReady", message="PVC is in phase ClaimPending")
-            else:
-                hp["attachPodName"] = att["metadata"]["name"]
-                if container_ready(att):
-                    hp["attachPodUID"] = att["metadata"]["uid"]
-                else:
-                    hp.pop("attachPodUID", None)
-                if phase in PHASES_BEFORE_ATTACH:
-                    set_phase(s, "AttachedToNode", "SuccessfulCreate",
-                              f"Created hotplug attachment pod {att['metadata']['name']}, for volume {name}",
-                              "virt-controller")
-                elif phase == "AttachedToNode" and hp.get("attachPodUID") and wait_or("AttachedToNode", name):
-                    # virt-handler: the attachment pod's mount is bind-mounted into the launcher
-                    set_phase(s, "MountedToPod", "VolumeMountedToPod",
-                              f"Volume {name} has been mounted in virt-launcher pod", "virt-handler")
-                elif phase == "MountedToPod" and wait_or("MountedToPod", name):
-                    # virt-launcher attached it to the domain
-                    set_phase(s, "Ready", "VolumeReady", f"Successfully attach hotplugged volume {name} to VM",
-                              "virt-handler")
-                elif phase == "AttachedToNode" and not hp.get("attachPodUID"):
-                    requeue.append(0.3)
+            pvc = self.sim.cache.pvcs.get_ns(ns, claim_of(vol))
+            s = self._take(vmi, name, requeue, phases.hotplug_volume(
+                entry, name, pod=attach_pod(att), claim=claim_of(vol),
+                pvc_phase=None if pvc is None else dig(pvc, "status", "phase", default=""),
+                dwell=self._since(vmi, name, (entry or {}).get("phase") or ""), step=step))
             s.setdefault("target", "")   # virt-handler fills it in from the domain
             if s.get("phase") == "Ready" and targets.get(name):
                 s["target"] = targets[name]
@@ -403,23 +368,15 @@ class Hotplug:
             att = next((p for p in pods if name in pod_volume_names(p)), None)
             if att is None:
                 continue
-            s = deep(s)
-            hp = s["hotplugVolume"]
-            hp["attachPodName"] = att["metadata"]["name"]
-            hp["attachPodUID"] = att["metadata"]["uid"]
-            phase = s.get("phase") or ""
-            deleting = bool(att["metadata"].get("deletionTimestamp"))
-            if phase in CAN_UNMOUNT:
-                if wait_or(phase, name):
-                    # virt-handler: not in the spec any more, detached from the domain and unmounted
-                    set_phase(s, "UnMountedFromPod", "VolumeUnMountedFromPod",
-                              f"Volume {name} has been unmounted from virt-launcher pod", "virt-handler")
-            elif phase != "Detaching":
-                if wait_or(phase, name):
-                    set_phase(s, "Detaching", s.get("reason", ""), s.get("message", ""))
-            elif deleting and s.get("reason") != "SuccessfulDelete":
-                set_phase(s, "Detaching", "SuccessfulDelete",
-                          f"Deleted hotplug attachment pod {att['metadata']['name']}, for volume {name}",
-                          "virt-controller")
-            out[name] = s
+            out[name] = self._take(vmi, name, requeue, phases.hotplug_volume_leaving(
+                s, name, attach_pod(att), dwell=self._since(vmi, name, s.get("phase") or ""), step=step))
         return out, (min(requeue) if requeue else None)
+
+
+def attach_pod(pod):
+    """An attachment pod as phases.hotplug_volume sees it."""
+    if pod is None:
+        return None
+    meta = pod["metadata"]
+    return phases.AttachPod(meta["name"], meta["uid"], ready=container_ready(pod),
+                            deleting=bool(meta.get("deletionTimestamp")))

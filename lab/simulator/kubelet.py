@@ -1,13 +1,12 @@
 """The kubelet of the simulated nodes: pod status (pull, start, Ready), image pull failures,
 Multus network-status, and confirming pod deletion."""
 import json
-import time
 
 from .kube import POD, ApiError, key_of
 from .launcher import EPHEMERAL_ANNOTATION
 from .network import multus_addresses, node_ip, pod_ip
 from .runtime import Controller
-from .util import dig, parse_ts, ts
+from .util import dig, since, ts
 
 FAIL_IMAGE = "does-not-exist"
 BACKOFF_STEPS = (1.0, 2.0, 4.0, 8.0, 10.0)
@@ -19,24 +18,26 @@ def pull_error(image):
             f'{ref}: not found')
 
 
+def not_ready_conditions(pod):
+    """A scheduled pod's conditions while its containers are not ready."""
+    names = " ".join(c["name"] for c in pod["spec"]["containers"])
+    return [
+        {"type": "Initialized", "status": "True", "lastTransitionTime": ts()},
+        {"type": "Ready", "status": "False", "reason": "ContainersNotReady",
+         "message": f"containers with unready status: [{names}]", "lastTransitionTime": ts()},
+        {"type": "ContainersReady", "status": "False", "reason": "ContainersNotReady", "lastTransitionTime": ts()},
+        {"type": "PodScheduled", "status": "True", "lastTransitionTime": ts()}]
+
+
 class Kubelet(Controller):
     name = "kubelet"
     workers = 4
 
-    def __init__(self, sim):
-        super().__init__(sim)
-        self.first_seen = {}
-
     def _seen(self, pod):
-        uid = pod["metadata"]["uid"]
-        if uid not in self.first_seen:
-            created = parse_ts(pod["metadata"].get("creationTimestamp"))
-            lag = max(0.0, time.time() - created.timestamp()) if created else 0.0
-            self.first_seen[uid] = time.monotonic() - min(lag, 3600)
-        return time.monotonic() - self.first_seen[uid]
+        return since(self.marks, pod["metadata"]["uid"], pod["metadata"].get("creationTimestamp"))
 
     async def sync(self, key):
-        pod = self.sim.inf["pods"].get(key)
+        pod = self.sim.cache.pods.get(key)
         if pod is None:
             return
         meta = pod["metadata"]
@@ -54,7 +55,7 @@ class Kubelet(Controller):
 
     async def _finish_deletion(self, pod):
         meta = pod["metadata"]
-        self.first_seen.pop(meta["uid"], None)
+        self.marks.pop(meta["uid"], None)
         if dig(pod, "spec", "nodeName") and dig(pod, "status", "phase") not in ("Succeeded", "Failed"):
             # the containers stop: a launcher's compute container exits 0 after the guest shut down
             try:
@@ -75,7 +76,7 @@ class Kubelet(Controller):
         for vol in spec.get("volumes") or []:
             claim = dig(vol, "persistentVolumeClaim", "claimName")
             if claim:
-                pvc = self.sim.inf["persistentvolumeclaims"].get_ns(ns, claim)
+                pvc = self.sim.cache.pvcs.get_ns(ns, claim)
                 if pvc is None or dig(pvc, "status", "phase") != "Bound":
                     await self._pending(pod, "ContainerCreating", "")
                     return
@@ -100,14 +101,8 @@ class Kubelet(Controller):
     async def _pending(self, pod, reason, message):
         status = self._base_status(pod, "Pending")
         status.pop("_node")
-        status["conditions"] = [
-            {"type": "PodReadyToStartContainers", "status": "False", "lastTransitionTime": ts()},
-            {"type": "Initialized", "status": "True", "lastTransitionTime": ts()},
-            {"type": "Ready", "status": "False", "reason": "ContainersNotReady",
-             "message": "containers with unready status: [" + " ".join(c["name"] for c in pod["spec"]["containers"]) + "]",
-             "lastTransitionTime": ts()},
-            {"type": "ContainersReady", "status": "False", "reason": "ContainersNotReady", "lastTransitionTime": ts()},
-            {"type": "PodScheduled", "status": "True", "lastTransitionTime": ts()}]
+        status["conditions"] = [{"type": "PodReadyToStartContainers", "status": "False", "lastTransitionTime": ts()}] \
+            + not_ready_conditions(pod)
         status["containerStatuses"] = [self._waiting(c, reason, message) for c in pod["spec"]["containers"]]
         await self._write(pod, status)
 
@@ -141,13 +136,7 @@ class Kubelet(Controller):
             else:
                 statuses.append(self._waiting(c, "PodInitializing", ""))
         status["containerStatuses"] = statuses
-        status["conditions"] = [
-            {"type": "Initialized", "status": "True", "lastTransitionTime": ts()},
-            {"type": "Ready", "status": "False", "reason": "ContainersNotReady",
-             "message": "containers with unready status: [" + " ".join(c["name"] for c in pod["spec"]["containers"]) + "]",
-             "lastTransitionTime": ts()},
-            {"type": "ContainersReady", "status": "False", "reason": "ContainersNotReady", "lastTransitionTime": ts()},
-            {"type": "PodScheduled", "status": "True", "lastTransitionTime": ts()}]
+        status["conditions"] = not_ready_conditions(pod)
         await self._write(pod, status)
         rec = self.sim.recorder
         if reason == "ErrImagePull":
@@ -166,7 +155,7 @@ class Kubelet(Controller):
         status = self._base_status(pod, "Running")
         node = status.pop("_node")
         idx = self.sim.node_index(node)
-        used = {dig(p, "status", "podIP") for p in self.sim.inf["pods"].store.values()
+        used = {dig(p, "status", "podIP") for p in self.sim.cache.pods.store.values()
                 if dig(p, "spec", "nodeName") == node and p["metadata"]["uid"] != meta["uid"]}
         ip = dig(pod, "status", "podIP") or pod_ip(idx, meta["uid"], used)
         now = ts()
@@ -189,7 +178,7 @@ class Kubelet(Controller):
         if ann_patch:
             updated = await self.sim.kube.patch(POD, meta["name"], {"metadata": {"annotations": ann_patch}},
                                                 meta["namespace"])
-            self.sim.inf["pods"].observe(updated)
+            self.sim.cache.pods.observe(updated)
         await self._write(pod, status)
         self.sim.recorder.normal(pod, "Started", f"Started container {spec['containers'][0]['name']}",
                                  component="kubelet")
@@ -205,11 +194,11 @@ class Kubelet(Controller):
         ips = {}
         for entry in requested:
             nkey = f"{entry['namespace']}/{entry['name']}"
-            nad = self.sim.inf["network-attachment-definitions"].get(nkey)
+            nad = self.sim.cache.nads.get(nkey)
             if nad is None:
                 continue
             used = set()
-            for other in self.sim.inf["pods"].store.values():
+            for other in self.sim.cache.pods.store.values():
                 status = (other["metadata"].get("annotations") or {}).get("k8s.v1.cni.cncf.io/network-status")
                 if not status or other["metadata"]["uid"] == meta["uid"]:
                     continue
@@ -228,7 +217,7 @@ class Kubelet(Controller):
             if exc.status == 404:
                 return
             raise
-        self.sim.inf["pods"].observe(updated)
+        self.sim.cache.pods.observe(updated)
 
 
 def qos_class(pod):

@@ -48,7 +48,7 @@ def render(sim):
     out = {name: [] for name, _, _ in SERIES}
     phase_count = {}
     now = time.time()
-    for vmi in sim.inf["virtualmachineinstances"].store.values():
+    for vmi in sim.cache.vmis.store.values():
         meta, st = vmi["metadata"], vmi.get("status") or {}
         phase = (st.get("phase") or "").lower()
         node = st.get("nodeName", "")
@@ -108,7 +108,7 @@ def render(sim):
     for (node, phase), n in sorted(phase_count.items()):
         out["kubevirt_vmi_phase_count"].append((_labels(node=node, phase=phase, os="<none>", workload="<none>",
                                                         flavor="<none>", instance_type="<none>", preference="<none>"), n))
-    for vm in sim.inf["virtualmachines"].store.values():
+    for vm in sim.cache.vms.store.values():
         meta = vm["metadata"]
         out["kubevirt_vm_info"].append((_labels(name=meta["name"], namespace=meta["namespace"],
                                                 status=dig(vm, "status", "printableStatus", default="").lower(),

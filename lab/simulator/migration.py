@@ -6,49 +6,40 @@ fails the migration (and the create webhook rejects new ones, as KubeVirt's does
 """
 import time
 
+from . import phases
 from .kube import POD, VMI, VMIM, ApiError, key_of
 from .launcher import render
 from .runtime import Controller
-from .util import deep, dig, get_condition, parse_ts, ts
+from .util import deep, dig, get_condition, since, ts
 from .vmi import MIGRATION_JOB_LABEL, NODE_LABEL
-
-PHASES = ["Pending", "Scheduling", "Scheduled", "PreparingTarget", "TargetReady", "Running", "Succeeded"]
 
 
 class MigrationController(Controller):
     name = "migration"
     workers = 2
 
-    def __init__(self, sim):
-        super().__init__(sim)
-        self.marks = {}
-
     def enqueue_for_vmi(self, vmi):
         ns, name = vmi["metadata"]["namespace"], vmi["metadata"]["name"]
-        for mig in self.sim.inf["virtualmachineinstancemigrations"].items(ns):
-            if dig(mig, "spec", "vmiName") == name and dig(mig, "status", "phase") not in ("Succeeded", "Failed"):
+        for mig in self.sim.cache.vmims.items(ns):
+            if dig(mig, "spec", "vmiName") == name and dig(mig, "status", "phase") not in phases.MIGRATION_FINAL:
                 self.enqueue(key_of(mig))
 
     def _since(self, mig, what):
-        k = (mig["metadata"]["uid"], what)
-        if k not in self.marks:
-            t = parse_ts(mig["metadata"].get("creationTimestamp"))
-            lag = max(0.0, time.time() - t.timestamp()) if t and what == "created" else 0.0
-            self.marks[k] = time.monotonic() - min(lag, 3600)
-        return time.monotonic() - self.marks[k]
+        stamp = mig["metadata"].get("creationTimestamp") if what == "created" else None
+        return since(self.marks, (mig["metadata"]["uid"], what), stamp)
 
     def step(self):
         return max(0.2, 0.2 * self.sim.boot_delay)
 
     async def sync(self, key):
-        mig = self.sim.inf["virtualmachineinstancemigrations"].get(key)
+        mig = self.sim.cache.vmims.get(key)
         if mig is None:
             return
         phase = dig(mig, "status", "phase") or ""
-        if phase in ("Succeeded", "Failed") or mig["metadata"].get("deletionTimestamp"):
+        if phase in phases.MIGRATION_FINAL or mig["metadata"].get("deletionTimestamp"):
             return
         ns = mig["metadata"]["namespace"]
-        vmi = self.sim.inf["virtualmachineinstances"].get_ns(ns, dig(mig, "spec", "vmiName"))
+        vmi = self.sim.cache.vmis.get_ns(ns, dig(mig, "spec", "vmiName"))
         new = deep(mig)
         st = new.setdefault("status", {})
         labels = new["metadata"].setdefault("labels", {})
@@ -93,24 +84,21 @@ class MigrationController(Controller):
             await self._vmi_state(vmi, mig, target, source_pod, started=False)
             self.enqueue(key, after=self.step())
             return
-        order = PHASES
         left = self.step() - self._since(mig, f"at-{phase}")
         if left > 0:
             self.enqueue(key, after=left)
             return
-        nxt = order[order.index(phase) + 1] if phase in order[:-1] else "Succeeded"
+        nxt = phases.migration_next(phase)
         if nxt == "Succeeded":
             await self._complete(vmi, mig, target, source_pod)
         elif nxt == "Running":
             await self._vmi_state(vmi, mig, target, source_pod, started=True)
-            self.sim.recorder.normal(vmi, "Migrating", "VirtualMachineInstance is migrating.", "virt-handler")
-        elif nxt == "TargetReady":
-            self.sim.recorder.normal(vmi, "PreparingTarget", "VirtualMachineInstance Migration Target Prepared.",
-                                     "virt-handler")
+        if nxt in phases.MIGRATION_VMI_EVENTS:
+            self.sim.recorder.normal(vmi, *phases.MIGRATION_VMI_EVENTS[nxt], "virt-handler")
         self._advance(st, nxt, vmi, target, source_pod, mig)
         await self._write(mig, new)
         if nxt != "Succeeded":
-            self.enqueue(key, after=self.step() * (3 if nxt == "Running" else 1))
+            self.enqueue(key, after=phases.migration_dwell(nxt, self.step()))
         else:
             self.sim.recorder.normal(mig, "SuccessfulMigration", "Source node reported migration succeeded")
 
@@ -187,7 +175,7 @@ class MigrationController(Controller):
         if node:
             pod["spec"]["nodeName"] = node
         created = await self.sim.kube.create(POD, pod, vmi["metadata"]["namespace"])
-        self.sim.inf["pods"].observe(created)
+        self.sim.cache.pods.observe(created)
         if not node:
             await self.sim.scheduler.mark_unschedulable(created, msg)
             self.sim.scheduler.enqueue(key_of(created), after=5)
@@ -220,13 +208,7 @@ class MigrationController(Controller):
                                                 new["metadata"]["namespace"])
             body["metadata"]["resourceVersion"] = patched["metadata"]["resourceVersion"]
         if old.get("status") != new.get("status"):
-            try:
-                updated = await self.sim.kube.replace(VMIM, body, sub="status")
-            except ApiError as exc:
-                if exc.status == 404:
-                    return
-                raise
-            self.sim.inf["virtualmachineinstancemigrations"].observe(updated)
+            await self.sim.cache.vmims.replace(body, sub="status")
 
     async def _mutate_vmi(self, vmi, mutate):
         cur = vmi
@@ -238,7 +220,7 @@ class MigrationController(Controller):
                 return
             try:
                 updated = await self.sim.kube.replace(VMI, new)
-                self.sim.inf["virtualmachineinstances"].observe(updated)
+                self.sim.cache.vmis.observe(updated)
                 return
             except ApiError as exc:
                 if exc.status != 409 or attempt == 5:

@@ -65,7 +65,7 @@ class NodeAgent:
 
     async def ensure(self):
         for i, name in enumerate(self.sim.node_names):
-            cached = self.sim.inf["nodes"].get(name)
+            cached = self.sim.cache.nodes.get(name)
             if cached is None:
                 try:
                     cached = await self.kube.create(NODE, node_object(name, i))
@@ -83,7 +83,7 @@ class NodeAgent:
                 updated = await self.kube.patch(NODE, name, [
                     {"op": "test", "path": "/spec/taints", "value": taints},
                     {"op": "replace", "path": "/spec/taints", "value": kept}], kind="json")
-                self.sim.inf["nodes"].observe(updated)
+                self.sim.cache.nodes.observe(updated)
 
     async def post_status(self, name, index, node=None):
         status = node_status(name, index)
@@ -93,7 +93,7 @@ class NodeAgent:
                 if c["type"] in old and old[c["type"]].get("status") == c["status"]:
                     c["lastTransitionTime"] = old[c["type"]].get("lastTransitionTime", c["lastTransitionTime"])
         updated = await self.kube.patch(NODE, name, {"status": status}, sub="status")
-        self.sim.inf["nodes"].observe(updated)
+        self.sim.cache.nodes.observe(updated)
 
     async def renew_leases(self):
         for name in self.sim.node_names:

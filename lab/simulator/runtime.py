@@ -8,6 +8,7 @@ import logging
 import random
 import time
 
+from . import kube as k
 from .kube import ApiError, key_of, rv_int
 
 log = logging.getLogger("simulator.runtime")
@@ -52,6 +53,18 @@ class Informer:
         old = self.store.get(key)
         if old is None or rv_int(obj) > rv_int(old):
             self.store[key] = obj
+
+    async def replace(self, obj, sub=None):
+        """PUT `obj` (with sub="status" its status) and keep what the server returned in the cache;
+        None when the object is gone (404)."""
+        try:
+            updated = await self.kube.replace(self.res, obj, sub=sub)
+        except ApiError as exc:
+            if exc.status == 404:
+                return None
+            raise
+        self.observe(updated)
+        return updated
 
     def forget(self, key):
         self.store.pop(key, None)
@@ -127,6 +140,27 @@ class Informer:
         return rv
 
 
+class Caches:
+    """The simulator's informer caches, one typed attribute per kind (`sim.cache.vmis.get_ns(ns, name)`),
+    like the listers of client-go's shared informer factory."""
+
+    def __init__(self, kube):
+        self.vms = Informer(kube, k.VM)
+        self.vmis = Informer(kube, k.VMI)
+        self.pods = Informer(kube, k.POD)
+        self.pvcs = Informer(kube, k.PVC)
+        self.pvs = Informer(kube, k.PV)
+        self.dvs = Informer(kube, k.DV)
+        self.nads = Informer(kube, k.NAD)
+        self.nodes = Informer(kube, k.NODE)
+        self.storageclasses = Informer(kube, k.SC)
+        self.vmims = Informer(kube, k.VMIM)
+
+    def all(self):
+        """Every informer, in the order they are started."""
+        return [inf for inf in vars(self).values() if isinstance(inf, Informer)]
+
+
 class Controller:
     """A work queue of keys with N workers; sync(key) reconciles one object.
 
@@ -146,6 +180,7 @@ class Controller:
         self._dirty = set()
         self._failures = {}
         self._timers = {}
+        self.marks = {}       # per-object clocks (util.since): key -> monotonic time it started
 
     def enqueue(self, key, after=None):
         if after is not None and after > 0:

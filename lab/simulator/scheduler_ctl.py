@@ -23,7 +23,7 @@ class Scheduler(Controller):
 
     def usage(self):
         use = {}
-        for pod in self.sim.inf["pods"].store.values():
+        for pod in self.sim.cache.pods.store.values():
             node = dig(pod, "spec", "nodeName")
             if not node or dig(pod, "status", "phase") in ("Succeeded", "Failed"):
                 continue
@@ -44,7 +44,7 @@ class Scheduler(Controller):
             claim = dig(vol, "persistentVolumeClaim", "claimName")
             if not claim:
                 continue
-            pvc = self.sim.inf["persistentvolumeclaims"].get_ns(ns, claim)
+            pvc = self.sim.cache.pvcs.get_ns(ns, claim)
             if pvc is None:
                 out.append((claim, None))
                 continue
@@ -56,7 +56,7 @@ class Scheduler(Controller):
 
     def late_binding(self, pvc):
         sc_name = dig(pvc, "spec", "storageClassName")
-        sc = self.sim.inf["storageclasses"].get(sc_name) if sc_name else None
+        sc = self.sim.cache.storageclasses.get(sc_name) if sc_name else None
         return bool(sc and sc.get("volumeBindingMode") == "WaitForFirstConsumer")
 
     def place(self, pod, reservation):
@@ -70,7 +70,7 @@ class Scheduler(Controller):
                              f"preemption: 0/{total} nodes are available: {total} Preemption is not helpful for scheduling."
             return None, f"0/{total} nodes are available: pod has unbound immediate PersistentVolumeClaims. " \
                          f"preemption: 0/{total} nodes are available: {total} Preemption is not helpful for scheduling."
-        nodes = [self.sim.inf["nodes"].get(n) for n in self.sim.node_names]
+        nodes = [self.sim.cache.nodes.get(n) for n in self.sim.node_names]
         nodes = [n for n in nodes if n is not None]
         node, msg = schedule(pod, nodes, self.usage())
         if node:
@@ -85,22 +85,22 @@ class Scheduler(Controller):
             claim = dig(vol, "persistentVolumeClaim", "claimName")
             if not claim:
                 continue
-            pvc = self.sim.inf["persistentvolumeclaims"].get_ns(ns, claim)
+            pvc = self.sim.cache.pvcs.get_ns(ns, claim)
             if pvc is None or dig(pvc, "status", "phase") == "Bound" or not self.late_binding(pvc):
                 continue
             if (pvc["metadata"].get("annotations") or {}).get(SELECTED_NODE):
                 continue
             updated = await self.sim.kube.patch(PVC, claim, {"metadata": {"annotations": {SELECTED_NODE: node}}}, ns)
-            self.sim.inf["persistentvolumeclaims"].observe(updated)
+            self.sim.cache.pvcs.observe(updated)
 
     def retry_pending(self):
-        for pod in self.sim.inf["pods"].store.values():
+        for pod in self.sim.cache.pods.store.values():
             if not dig(pod, "spec", "nodeName") and \
                     (pod["metadata"].get("labels") or {}).get("kubevirt.io") == "virt-launcher":
                 self.enqueue(key_of(pod))
 
     async def sync(self, key):
-        pod = self.sim.inf["pods"].get(key)
+        pod = self.sim.cache.pods.get(key)
         if pod is None or dig(pod, "spec", "nodeName") or pod["metadata"].get("deletionTimestamp"):
             return
         meta = pod["metadata"]
@@ -127,7 +127,7 @@ class Scheduler(Controller):
             "lastProbeTime": None, "lastTransitionTime": ts()}]}
         try:
             updated = await self.sim.kube.patch(POD, meta["name"], {"status": status}, meta["namespace"], sub="status")
-            self.sim.inf["pods"].observe(updated)
+            self.sim.cache.pods.observe(updated)
         except ApiError as exc:
             if exc.status != 404:
                 raise

@@ -22,7 +22,7 @@ class Provisioner(Controller):
         if key.startswith("pv/"):
             await self.reclaim(key[3:])
             return
-        pvc = self.sim.inf["persistentvolumeclaims"].get(key)
+        pvc = self.sim.cache.pvcs.get(key)
         if pvc is None or pvc["metadata"].get("deletionTimestamp"):
             return
         ann = pvc["metadata"].get("annotations") or {}
@@ -31,14 +31,14 @@ class Provisioner(Controller):
         if dig(pvc, "spec", "volumeName") or dig(pvc, "status", "phase") == "Bound":
             return
         sc_name = dig(pvc, "spec", "storageClassName")
-        sc = self.sim.inf["storageclasses"].get(sc_name) if sc_name else None
+        sc = self.sim.cache.storageclasses.get(sc_name) if sc_name else None
         if sc is None:
             return
         node = ann.get(SELECTED_NODE)
         if sc.get("volumeBindingMode") == "WaitForFirstConsumer" and not node:
             return
         name = f"pvc-{pvc['metadata']['uid']}"
-        if self.sim.inf["persistentvolumes"].get(name) is not None:
+        if self.sim.cache.pvs.get(name) is not None:
             return
         size = dig(pvc, "spec", "resources", "requests", "storage") or "1Gi"
         pv = {"apiVersion": "v1", "kind": "PersistentVolume",
@@ -64,12 +64,12 @@ class Provisioner(Controller):
             self.sim.recorder.warning(pvc, "ProvisioningFailed", f"failed to provision volume: {exc}",
                                       component=f"{PROVISIONER}_lab")
             raise
-        self.sim.inf["persistentvolumes"].observe(created)
+        self.sim.cache.pvs.observe(created)
         self.sim.recorder.normal(pvc, "ProvisioningSucceeded",
                                  f"Successfully provisioned volume {name}", component=f"{PROVISIONER}_lab")
 
     async def reclaim(self, name):
-        pv = self.sim.inf["persistentvolumes"].get(name)
+        pv = self.sim.cache.pvs.get(name)
         if pv is None:
             return
         if (pv["metadata"].get("annotations") or {}).get("pv.kubernetes.io/provisioned-by") != PROVISIONER:

@@ -3,6 +3,7 @@ import copy
 import datetime as dt
 import hashlib
 import re
+import time
 import uuid
 
 _UNITS = {"Ki": 2 ** 10, "Mi": 2 ** 20, "Gi": 2 ** 30, "Ti": 2 ** 40, "Pi": 2 ** 50, "Ei": 2 ** 60,
@@ -66,6 +67,17 @@ def age(value, reference=None):
     if t is None:
         return 0.0
     return ((reference or now()) - t).total_seconds()
+
+
+def since(marks, key, stamp=None):
+    """Seconds since `key` was first seen (monotonic clock, remembered in `marks`). The first time, the
+    clock starts at the metav1.Time `stamp` when there is one (at most an hour back): after a restart
+    the API remembers when something began, the process does not."""
+    if key not in marks:
+        t = parse_ts(stamp) if stamp else None
+        lag = max(0.0, time.time() - t.timestamp()) if t else 0.0
+        marks[key] = time.monotonic() - min(lag, 3600)
+    return time.monotonic() - marks[key]
 
 
 def get_condition(obj, ctype):

@@ -424,7 +424,7 @@ class VirtAPI:
             mutate(new)
             try:
                 updated = await self.kube.replace(VMI, new)
-                self.sim.inf["virtualmachineinstances"].observe(updated)
+                self.sim.cache.vmis.observe(updated)
                 return updated
             except ApiError as exc:
                 if exc.status != 409:

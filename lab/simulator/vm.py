@@ -86,11 +86,11 @@ class VMController(Controller):
 
     # ------------------------------------------------------------------------------ sync
     async def sync(self, key):
-        vm = self.sim.inf["virtualmachines"].get(key)
+        vm = self.sim.cache.vms.get(key)
         if vm is None:
             self.expect_delete.pop(key, None)
             return
-        vmi = self.sim.inf["virtualmachineinstances"].get(key)
+        vmi = self.sim.cache.vmis.get(key)
         if vmi is not None:
             ref = next((r for r in vmi["metadata"].get("ownerReferences") or [] if r.get("controller")), None)
             if ref is not None and ref.get("uid") != vm["metadata"]["uid"]:
@@ -111,7 +111,7 @@ class VMController(Controller):
             if VM_FINALIZER not in (vm["metadata"].get("finalizers") or []):
                 patched = await self.sim.kube.patch(VM, vm["metadata"]["name"], {"metadata": {
                     "finalizers": (vm["metadata"].get("finalizers") or []) + [VM_FINALIZER]}}, vm["metadata"]["namespace"])
-                self.sim.inf["virtualmachines"].observe(patched)
+                self.sim.cache.vms.observe(patched)
                 vm = patched
                 new = deep(vm)
             rs = run_strategy(vm)
@@ -159,7 +159,7 @@ class VMController(Controller):
                 raise
             return vm, ("FailedUpdateError", "Error encountered when trying to update vm according to add volume "
                         f"and/or memory dump requests: {exc.body.get('message', exc)}")
-        self.sim.inf["virtualmachines"].observe(updated)
+        self.sim.cache.vms.observe(updated)
         new["metadata"] = deep(updated["metadata"])
         new["spec"] = deep(updated["spec"])
         return updated, None
@@ -191,7 +191,7 @@ class VMController(Controller):
         except ApiError as exc:
             return ("HotPlugNetworkInterfaceError",
                     f"error encountered when trying to patch vmi: {exc.body.get('message', exc)}")
-        self.sim.inf["virtualmachineinstances"].observe(patched)
+        self.sim.cache.vmis.observe(patched)
         return None
 
     async def _vmi_volume_request(self, vmi, req):
@@ -208,7 +208,7 @@ class VMController(Controller):
                                                 vmi["metadata"]["namespace"], kind="json")
         except ApiError as exc:
             return vmi, f"unable to patch vmi: {exc.body.get('message', exc)}"
-        self.sim.inf["virtualmachineinstances"].observe(patched)
+        self.sim.cache.vmis.observe(patched)
         return patched, None
 
     # ------------------------------------------------------------------------------ DataVolumes
@@ -217,7 +217,7 @@ class VMController(Controller):
         ns = vm["metadata"]["namespace"]
         for tpl in dig(vm, "spec", "dataVolumeTemplates", default=[]):
             name = tpl["metadata"]["name"]
-            dv = self.sim.inf["datavolumes"].get_ns(ns, name)
+            dv = self.sim.cache.dvs.get_ns(ns, name)
             if dv is None:
                 ready = False
                 body = {"apiVersion": "cdi.kubevirt.io/v1beta1", "kind": "DataVolume",
@@ -237,7 +237,7 @@ class VMController(Controller):
                     self.sim.recorder.warning(vm, "FailedDataVolumeCreate", f"Error creating DataVolume {name}: "
                                               f"{exc.body.get('message', exc)}")
                     raise
-                self.sim.inf["datavolumes"].observe(created)
+                self.sim.cache.dvs.observe(created)
                 self.sim.recorder.normal(vm, "SuccessfulDataVolumeCreate", f"Created DataVolume {name}")
                 continue
             phase = dig(dv, "status", "phase")
@@ -255,10 +255,7 @@ class VMController(Controller):
                 if has_stop_request_for(vm, vmi) or is_final(vmi):
                     await self.stop_vmi(vm, vmi)
                 return vmi
-            if self.backoff_left(vm) > 0:
-                self.enqueue(key_of(vm), after=self.backoff_left(vm))
-                return None
-            return await self.start_vmi(vm)
+            return await self.start_after_backoff(vm)
         if rs == "RerunOnFailure":
             if vmi is not None:
                 phase = dig(vmi, "status", "phase")
@@ -270,10 +267,7 @@ class VMController(Controller):
                 return vmi
             if not has_start_request(vm) and dig(vm, "status", "runStrategy") == rs:
                 return None
-            if self.backoff_left(vm) > 0:
-                self.enqueue(key_of(vm), after=self.backoff_left(vm))
-                return None
-            return await self.start_vmi(vm)
+            return await self.start_after_backoff(vm)
         if rs == "Manual":
             if vmi is not None:
                 if has_stop_request_for(vm, vmi):
@@ -288,7 +282,7 @@ class VMController(Controller):
                     spec_patch = {"spec": {"runStrategy": "Always"}} if dig(vm, "spec", "runStrategy") else \
                         {"spec": {"running": True}}
                     patched = await self.sim.kube.patch(VM, vm["metadata"]["name"], spec_patch, vm["metadata"]["namespace"])
-                    self.sim.inf["virtualmachines"].observe(patched)
+                    self.sim.cache.vms.observe(patched)
                     self.enqueue(key_of(vm))
                 return None
             await self.stop_vmi(vm, vmi)
@@ -306,6 +300,14 @@ class VMController(Controller):
         from .util import age
         return max(0.0, -age(sf["retryAfterTimestamp"]))
 
+    async def start_after_backoff(self, vm):
+        """Start the VMI unless the start-failure back-off holds it (then look again when it ends)."""
+        left = self.backoff_left(vm)
+        if left > 0:
+            self.enqueue(key_of(vm), after=left)
+            return None
+        return await self.start_vmi(vm)
+
     async def add_start_request(self, vm):
         reqs = requests(vm) + [{"action": "Start"}]
         patched = await self.sim.kube.patch(VM, vm["metadata"]["name"], [
@@ -313,7 +315,7 @@ class VMController(Controller):
             vm["metadata"]["namespace"], sub="status", kind="json")
         vm["status"] = patched.get("status", {})
         vm["metadata"]["resourceVersion"] = patched["metadata"]["resourceVersion"]
-        self.sim.inf["virtualmachines"].observe(patched)
+        self.sim.cache.vms.observe(patched)
 
     async def start_vmi(self, vm):
         ns, name = vm["metadata"]["namespace"], vm["metadata"]["name"]
@@ -342,13 +344,13 @@ class VMController(Controller):
             created = await self.sim.kube.create(VMI, vmi, ns)
         except ApiError as exc:
             if exc.status == 409:
-                return self.sim.inf["virtualmachineinstances"].get(key_of(vm))
+                return self.sim.cache.vmis.get(key_of(vm))
             self.sim.recorder.warning(vm, "FailedCreate", f"Error creating virtual machine instance: "
                                       f"{exc.body.get('message', exc)}")
             raise
         if not dig(created, "status", "virtualMachineRevisionName"):
             created.setdefault("status", {})["virtualMachineRevisionName"] = revision
-        self.sim.inf["virtualmachineinstances"].observe(created)
+        self.sim.cache.vmis.observe(created)
         self.sim.vmi_ctl.enqueue(key_of(created))
         self.sim.recorder.normal(vm, "SuccessfulCreate",
                                  f"Started the virtual machine by creating the new virtual machine instance {name}")
@@ -415,7 +417,7 @@ class VMController(Controller):
             self.sim.recorder.warning(vm, "FailedDelete", f"Error deleting virtual machine instance {name}: {exc}")
             raise
         if res and dig(res, "metadata", "deletionTimestamp"):
-            self.sim.inf["virtualmachineinstances"].observe(res)
+            self.sim.cache.vmis.observe(res)
         self._cleanup_restart_required(vm)
         self.sim.recorder.normal(vm, "SuccessfulDelete", "Stopped the virtual machine by deleting the virtual "
                                  f"machine instance {vmi['metadata']['uid']}")
@@ -512,18 +514,11 @@ class VMController(Controller):
         st["printableStatus"] = self.printable_status(new, vmi)
         if not st.get("stateChangeRequests"):
             st.pop("stateChangeRequests", None)
-        if st == (vm.get("status") or {}):
-            pass
-        else:
+        if st != (vm.get("status") or {}):
             body = deep(vm)
             body["status"] = st
-            try:
-                updated = await self.sim.kube.replace(VM, body, sub="status")
-            except ApiError as exc:
-                if exc.status == 404:
-                    return
-                raise
-            self.sim.inf["virtualmachines"].observe(updated)
+            if await self.sim.cache.vms.replace(body, sub="status") is None:
+                return
         if vmi is not None and is_final(vmi) and VM_FINALIZER in (vmi["metadata"].get("finalizers") or []):
             fins = [f for f in vmi["metadata"]["finalizers"] if f != VM_FINALIZER]
             try:
@@ -531,7 +526,7 @@ class VMController(Controller):
                     {"op": "test", "path": "/metadata/finalizers", "value": vmi["metadata"]["finalizers"]},
                     {"op": "replace", "path": "/metadata/finalizers", "value": fins}],
                     vmi["metadata"]["namespace"], kind="json")
-                self.sim.inf["virtualmachineinstances"].observe(patched)
+                self.sim.cache.vmis.observe(patched)
             except ApiError as exc:
                 if exc.status not in (404, 422):
                     raise
@@ -648,7 +643,7 @@ class VMController(Controller):
                 {"op": "test", "path": "/metadata/finalizers", "value": fins},
                 {"op": "replace", "path": "/metadata/finalizers", "value": [f for f in fins if f != VM_FINALIZER]}],
                 vm["metadata"]["namespace"], kind="json")
-            self.sim.inf["virtualmachines"].observe(patched)
+            self.sim.cache.vms.observe(patched)
         except ApiError as exc:
             if exc.status not in (404, 422):
                 raise
@@ -670,7 +665,7 @@ def _dv_names(tspec):
 
 def _dv_error(sim, ns, tspec):
     for name in _dv_names(tspec):
-        dv = sim.inf["datavolumes"].get_ns(ns, name)
+        dv = sim.cache.dvs.get_ns(ns, name)
         if dv is None:
             continue
         if dig(dv, "status", "phase") == "Failed":
@@ -683,7 +678,7 @@ def _dv_error(sim, ns, tspec):
 
 def _dv_provisioning(sim, ns, tspec):
     for name in _dv_names(tspec):
-        dv = sim.inf["datavolumes"].get_ns(ns, name)
+        dv = sim.cache.dvs.get_ns(ns, name)
         if dv is not None and dig(dv, "status", "phase") not in ("Succeeded", "Failed", "WaitForFirstConsumer",
                                                                  "PendingPopulation"):
             return True
@@ -692,7 +687,7 @@ def _dv_provisioning(sim, ns, tspec):
 
 def _dvs_pending(sim, ns, vm):
     for tpl in dig(vm, "spec", "dataVolumeTemplates", default=[]):
-        if sim.inf["datavolumes"].get_ns(ns, tpl["metadata"]["name"]) is None:
+        if sim.cache.dvs.get_ns(ns, tpl["metadata"]["name"]) is None:
             return True
     return False
 
@@ -702,7 +697,7 @@ def _unbound_pvc(sim, ns, tspec):
         claim = dig(v, "persistentVolumeClaim", "claimName") or dig(v, "dataVolume", "name")
         if not claim:
             continue
-        pvc = sim.inf["persistentvolumeclaims"].get_ns(ns, claim)
+        pvc = sim.cache.pvcs.get_ns(ns, claim)
         if pvc is not None and dig(pvc, "status", "phase") == "Pending":
             return True
     return False

@@ -7,17 +7,17 @@ Phases: Pending -> Scheduling (launcher pod exists) -> Scheduled (pod Ready) -> 
 import json
 import time
 
-from . import guest, handler, netlive
-from .kube import POD, VMI, ApiError
+from . import guest, handler, netlive, phases
+from .kube import POD, ApiError
 from .launcher import EPHEMERAL_ANNOTATION, claim_names, multus_networks, nad_ref, networks_annotation, render
 from .runtime import Controller
-from .util import age, deep, dig, get_condition, parse_ts, remove_condition, set_condition, ts
+from .util import age, deep, dig, get_condition, remove_condition, set_condition, since, ts
 
 VMI_FINALIZER = "kubevirt.io/foregroundDeleteVirtualMachine"
 VM_FINALIZER = "kubevirt.io/virtualMachineControllerFinalize"
 NODE_LABEL = "kubevirt.io/nodeName"
 MIGRATION_JOB_LABEL = "kubevirt.io/migrationJobUID"
-FINAL = ("Succeeded", "Failed")
+FINAL = phases.VMI_FINAL
 
 
 def is_ephemeral(pod):
@@ -36,6 +36,13 @@ def pod_down(pod):
         dig(pod, "status", "phase") in FINAL
 
 
+def pod_state(pod):
+    """The launcher pod as phases.vmi_phase sees it."""
+    if pod is None:
+        return None
+    return "down" if pod_down(pod) else "ready" if pod_ready(pod) else "starting"
+
+
 class VMIController(Controller):
     name = "vmi"
     workers = 8
@@ -48,12 +55,7 @@ class VMIController(Controller):
 
     # ---------------------------------------------------------------------------- helpers
     def _since(self, vmi):
-        uid = vmi["metadata"]["uid"]
-        if uid not in self.first_seen:
-            created = parse_ts(vmi["metadata"].get("creationTimestamp"))
-            lag = max(0.0, time.time() - created.timestamp()) if created else 0.0
-            self.first_seen[uid] = time.monotonic() - min(lag, 3600)
-        return time.monotonic() - self.first_seen[uid]
+        return since(self.first_seen, vmi["metadata"]["uid"], vmi["metadata"].get("creationTimestamp"))
 
     def current_pod(self, vmi, pods):
         node = dig(vmi, "status", "nodeName")
@@ -70,18 +72,11 @@ class VMIController(Controller):
     async def _write(self, old, new):
         if new == old:
             return old
-        try:
-            updated = await self.sim.kube.replace(VMI, new)
-        except ApiError as exc:
-            if exc.status == 404:
-                return None
-            raise
-        self.sim.inf["virtualmachineinstances"].observe(updated)
-        return updated
+        return await self.sim.cache.vmis.replace(new)
 
     # ---------------------------------------------------------------------------- reconcile
     async def sync(self, key):
-        vmi = self.sim.inf["virtualmachineinstances"].get(key)
+        vmi = self.sim.cache.vmis.get(key)
         if vmi is None:
             return
         pods = self.sim.vmi_pods(vmi)
@@ -105,25 +100,19 @@ class VMIController(Controller):
         sync_err = None
         requeue = None
 
-        if phase in ("", "Pending"):
-            if pod is not None:
-                st["phase"] = "Scheduling"
-            elif self.pod_expected.get(uid) and time.monotonic() - self.pod_expected[uid] < 5:
+        if phase in ("", "Pending") and pod is None:
+            if self.pod_expected.get(uid) and time.monotonic() - self.pod_expected[uid] < 5:
                 self.enqueue(key, after=1.0)
                 return   # our pod create has not reached the cache yet
-            else:
-                st["phase"] = "Pending"
-                sync_err, pod = await self._pending(vmi, new, pods)
-                if pod is not None:
-                    st["phase"] = "Scheduling"
-        elif phase == "Scheduling":
-            if pod is None or pod_down(pod):
-                st["phase"] = "Failed"
-        elif phase in ("Scheduled", "Running"):
-            if pod is None or pod_down(pod):
-                st["phase"] = "Failed"
+            st["phase"] = "Pending"
+            sync_err, pod = await self._pending(vmi, new, pods)
+            if st["phase"] == "Failed":   # a DataVolume of it failed
+                pod = None
+        if st.get("phase") != "Failed":
+            st["phase"] = phases.vmi_phase(phase, pod_state(pod))
 
-        if st["phase"] == "Scheduling" and pod is not None and not pod_down(pod):
+        if phase in ("", "Pending", "Scheduling") and st["phase"] in ("Scheduling", "Scheduled") \
+                and not pod_down(pod):
             remove_condition(conds, "Provisioning")
             sched = next((c for c in dig(pod, "status", "conditions", default=[]) if c["type"] == "PodScheduled"), None)
             if sched and sched.get("status") == "False":
@@ -131,8 +120,7 @@ class VMIController(Controller):
             else:
                 remove_condition(conds, "PodScheduled")
             sync_err = image_error(pod) or sync_err
-            if pod_ready(pod):
-                st["phase"] = "Scheduled"
+            if st["phase"] == "Scheduled":
                 st["nodeName"] = pod["spec"]["nodeName"]
                 new["metadata"].setdefault("labels", {})[NODE_LABEL] = pod["spec"]["nodeName"]
                 st["qosClass"] = dig(pod, "status", "qosClass") or "Burstable"
@@ -172,9 +160,9 @@ class VMIController(Controller):
         waiting = wffc = False
         for volname, claim in claim_names(vmi["spec"]).items():
             vol = next(v for v in vmi["spec"]["volumes"] if v["name"] == volname)
-            pvc = sim.inf["persistentvolumeclaims"].get_ns(ns, claim)
+            pvc = sim.cache.pvcs.get_ns(ns, claim)
             if vol.get("dataVolume"):
-                dv = sim.inf["datavolumes"].get_ns(ns, claim)
+                dv = sim.cache.dvs.get_ns(ns, claim)
                 if dv is None and pvc is None:
                     return self._pvc_not_found(vmi, new, claim), None
                 if dv is not None:
@@ -200,7 +188,7 @@ class VMIController(Controller):
         nads = {}
         for net in multus_networks(vmi):
             nns, name = nad_ref(ns, net["multus"]["networkName"])
-            nad = sim.inf["network-attachment-definitions"].get_ns(nns, name)
+            nad = sim.cache.nads.get_ns(nns, name)
             if nad is None:
                 msg = f"failed to render launch manifest: failed to locate network attachment definition {nns}/{name}"
                 if not get_condition(vmi, "Synchronized") or get_condition(vmi, "Synchronized").get("message") != msg:
@@ -246,7 +234,7 @@ class VMIController(Controller):
             sim.scheduler.reserved.pop(reservation, None)
             sim.recorder.warning(vmi, "FailedCreate", f"Error creating pod: {exc.body.get('message', exc)}")
             raise
-        sim.inf["pods"].observe(created)
+        sim.cache.pods.observe(created)
         if node:
             sim.recorder.normal(created, "Scheduled", f"Successfully assigned {created['metadata']['namespace']}/"
                                 f"{created['metadata']['name']} to {node}", component="default-scheduler")
@@ -286,7 +274,7 @@ class VMIController(Controller):
             return None
         updated = await self.sim.kube.patch(POD, pod["metadata"]["name"], {"metadata": {"annotations": {
             key: json.dumps(desired) if desired else None}}}, pod["metadata"]["namespace"])
-        self.sim.inf["pods"].observe(updated)
+        self.sim.cache.pods.observe(updated)
         return None
 
     def _refresh_running(self, vmi, new, pod):
@@ -363,18 +351,9 @@ class VMIController(Controller):
     @staticmethod
     def _phase_timestamps(old, new):
         st = new["status"]
-        old_phase = dig(old, "status", "phase") or ""
-        stamps = st.setdefault("phaseTransitionTimestamps", [])
-        if not stamps:
-            stamps.append({"phase": "Pending", "phaseTransitionTimestamp": old["metadata"].get("creationTimestamp") or ts()})
-        if st.get("phase") and st["phase"] != old_phase and not any(s["phase"] == st["phase"] for s in stamps):
-            # phases we passed through within one reconcile get their own stamp too
-            order = ["Pending", "Scheduling", "Scheduled", "Running", "Succeeded", "Failed"]
-            if st["phase"] in order[:4] and old_phase in order[:4]:
-                for ph in order[order.index(old_phase or "Pending") + 1:order.index(st["phase"])]:
-                    if not any(s["phase"] == ph for s in stamps):
-                        stamps.append({"phase": ph, "phaseTransitionTimestamp": ts()})
-            stamps.append({"phase": st["phase"], "phaseTransitionTimestamp": ts()})
+        st["phaseTransitionTimestamps"] = phases.vmi_phase_stamps(
+            dig(old, "status", "phase") or "", st.get("phase"), st.get("phaseTransitionTimestamps"),
+            old["metadata"].get("creationTimestamp"), ts())
 
     # ---------------------------------------------------------------------------- stop
     async def sync_deleting(self, vmi, pods):
@@ -434,7 +413,7 @@ class VMIController(Controller):
         fins = new["metadata"].get("finalizers") or []
         drop = {VMI_FINALIZER}
         owner = next((r for r in vmi["metadata"].get("ownerReferences") or [] if r.get("kind") == "VirtualMachine"), None)
-        vm = self.sim.inf["virtualmachines"].get(f"{vmi['metadata']['namespace']}/{owner['name']}") if owner else None
+        vm = self.sim.cache.vms.get(f"{vmi['metadata']['namespace']}/{owner['name']}") if owner else None
         if not keep_vm or vm is None or vm["metadata"]["uid"] != owner.get("uid"):
             if vm is None or vm["metadata"]["uid"] != (owner or {}).get("uid"):
                 drop.add(VM_FINALIZER)

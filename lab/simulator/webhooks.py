@@ -6,30 +6,29 @@ import logging
 
 from aiohttp import web
 
-from .kube import ApiError, VMI
+from .kube import DV, VM, VMI, VMIM, ApiError
 from .util import dig
 
 log = logging.getLogger("simulator.webhooks")
 CLOUD_INIT_MAX = 2048
 VALID_RUN_STRATEGIES = ("Halted", "Manual", "Always", "RerunOnFailure", "Once", "WaitAsReceiver")
 
-# path, webhook name, rules
+
+def _rules(res, *operations):
+    return [{"operations": list(operations), "apiGroups": [res.group], "apiVersions": [res.version],
+             "resources": [res.plural]}]
+
+
+SPEC_CHANGED = "object.spec != oldObject.spec"
+# path, webhook name, rules, match condition
 WEBHOOKS = [
-    ("/virtualmachines-validate", "virtualmachine-validator.kubevirt.io",
-     [{"operations": ["CREATE", "UPDATE"], "apiGroups": ["kubevirt.io"], "apiVersions": ["v1"],
-       "resources": ["virtualmachines"]}], None),
+    ("/virtualmachines-validate", "virtualmachine-validator.kubevirt.io", _rules(VM, "CREATE", "UPDATE"), None),
     ("/virtualmachineinstances-validate-create", "virtualmachineinstances-create-validator.kubevirt.io",
-     [{"operations": ["CREATE"], "apiGroups": ["kubevirt.io"], "apiVersions": ["v1"],
-       "resources": ["virtualmachineinstances"]}], None),
+     _rules(VMI, "CREATE"), None),
     ("/virtualmachineinstances-validate-update", "virtualmachineinstances-update-validator.kubevirt.io",
-     [{"operations": ["UPDATE"], "apiGroups": ["kubevirt.io"], "apiVersions": ["v1"],
-       "resources": ["virtualmachineinstances"]}], "object.spec != oldObject.spec"),
-    ("/migration-validate-create", "migration-create-validator.kubevirt.io",
-     [{"operations": ["CREATE"], "apiGroups": ["kubevirt.io"], "apiVersions": ["v1"],
-       "resources": ["virtualmachineinstancemigrations"]}], None),
-    ("/datavolume-validate", "datavolume-validate.cdi.kubevirt.io",
-     [{"operations": ["UPDATE"], "apiGroups": ["cdi.kubevirt.io"], "apiVersions": ["v1beta1"],
-       "resources": ["datavolumes"]}], "object.spec != oldObject.spec"),
+     _rules(VMI, "UPDATE"), SPEC_CHANGED),
+    ("/migration-validate-create", "migration-create-validator.kubevirt.io", _rules(VMIM, "CREATE"), None),
+    ("/datavolume-validate", "datavolume-validate.cdi.kubevirt.io", _rules(DV, "UPDATE"), SPEC_CHANGED),
 ]
 
 
@@ -238,7 +237,7 @@ class Webhooks:
         for c in dig(vmi, "status", "conditions", default=[]):
             if c.get("type") == "LiveMigratable" and c.get("status") == "False":
                 return to_error(f"Cannot migrate VMI, Reason: {c.get('reason')}, Message: {c.get('message')}")
-        for other in self.sim.inf["virtualmachineinstancemigrations"].items(ns):
+        for other in self.sim.cache.vmims.items(ns):
             if dig(other, "spec", "vmiName") == name and dig(other, "status", "phase") not in ("Succeeded", "Failed"):
                 return to_error(f"in-flight migration detected. Active migration job ({other['metadata']['uid']}) "
                                 f"is currently already in progress for VMI {name}.")

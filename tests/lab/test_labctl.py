@@ -9,7 +9,8 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 LABCTL = [sys.executable, str(REPO / "lab" / "labctl")]
-PORT_BASE = 18443
+# Another port base for engineers who share a machine (each runs its own labs).
+PORT_BASE = int(os.environ.get("LAB_PRIVATE_PORT_BASE", "18443"))
 
 
 @pytest.fixture
