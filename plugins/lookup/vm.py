@@ -86,9 +86,9 @@ _list:
 from ansible.errors import AnsibleError
 from ansible.plugins.lookup import LookupBase
 
-from ansible_collections.virtops.kubevirt.plugins.module_utils.client import connect
-from ansible_collections.virtops.kubevirt.plugins.module_utils.errors import KubevirtError
-from ansible_collections.virtops.kubevirt.plugins.module_utils.lookups import auth_params, names_from_terms, vm_lookup
+from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s.client import connect
+from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s.errors import KubevirtError
+from ansible_collections.virtops.kubevirt.plugins.module_utils.readers.lookups import auth_params, names_from_terms, vm_lookup
 
 
 class LookupModule(LookupBase):

@@ -75,9 +75,9 @@ _list:
 from ansible.errors import AnsibleError
 from ansible.plugins.lookup import LookupBase
 
-from ansible_collections.virtops.kubevirt.plugins.module_utils.client import connect
-from ansible_collections.virtops.kubevirt.plugins.module_utils.errors import KubevirtError
-from ansible_collections.virtops.kubevirt.plugins.module_utils.lookups import (
+from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s.client import connect
+from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s.errors import KubevirtError
+from ansible_collections.virtops.kubevirt.plugins.module_utils.readers.lookups import (
     auth_params,
     names_from_terms,
     vmi_addresses,

@@ -238,10 +238,10 @@ msg:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.virtops.kubevirt.plugins.module_utils import service
-from ansible_collections.virtops.kubevirt.plugins.module_utils import vmspec
-from ansible_collections.virtops.kubevirt.plugins.module_utils.console import run
-from ansible_collections.virtops.kubevirt.plugins.module_utils.errors import KubevirtError
+from ansible_collections.virtops.kubevirt.plugins.module_utils import runner
+from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt.console import run
+from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s.errors import KubevirtError
+from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s import resources as res
 
 
 def argument_spec():
@@ -260,7 +260,7 @@ def argument_spec():
         timeout=dict(type="int", default=60),
         rdp_port=dict(type="int", default=3389),
     )
-    spec.update(service.auth_spec())
+    spec.update(runner.auth_spec())
     return spec
 
 
@@ -270,11 +270,11 @@ def main():
     try:
         namespace = params.get("namespace")
         if namespace:
-            vmspec.check_namespace(namespace)
-        vmspec.check_name(params["name"], "name")
+            res.check_namespace(namespace)
+        res.check_name(params["name"], "name")
     except KubevirtError as exc:
         module.fail_json(msg=str(exc))
-    client = service.connect_module(module)
+    client = runner.connect_module(module)
     try:
         result = run(client, params, module.check_mode)
     except KubevirtError as exc:

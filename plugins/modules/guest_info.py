@@ -144,10 +144,10 @@ api_requests:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.virtops.kubevirt.plugins.module_utils import service
-from ansible_collections.virtops.kubevirt.plugins.module_utils import vmspec
-from ansible_collections.virtops.kubevirt.plugins.module_utils.errors import KubevirtError
-from ansible_collections.virtops.kubevirt.plugins.module_utils.guest import run_guest_info
+from ansible_collections.virtops.kubevirt.plugins.module_utils import runner
+from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s.errors import KubevirtError
+from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt.guest import run_guest_info
+from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s import resources as res
 
 
 def main():
@@ -159,18 +159,18 @@ def main():
         wait=dict(type="bool", default=False),
         wait_timeout=dict(type="int", default=120),
     )
-    spec.update(service.auth_spec())
+    spec.update(runner.auth_spec())
     module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
     params = module.params
     try:
         if params.get("namespace"):
-            vmspec.check_namespace(params["namespace"])
-        vmspec.check_name(params["name"], "name")
+            res.check_namespace(params["namespace"])
+        res.check_name(params["name"], "name")
         if not params.get("gather"):
             raise KubevirtError("gather is empty: give at least one of os, users, filesystems.")
     except KubevirtError as exc:
         module.fail_json(msg=str(exc))
-    client = service.connect_module(module)
+    client = runner.connect_module(module)
     progress = []
     try:
         result = run_guest_info(client, params, progress)

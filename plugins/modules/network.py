@@ -272,7 +272,7 @@ api_requests:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.virtops.kubevirt.plugins.module_utils.netattach import (
+from ansible_collections.virtops.kubevirt.plugins.module_utils.workflows.network import (
     MUTUALLY_EXCLUSIVE,
     argument_spec,
     run_module,

@@ -347,7 +347,7 @@ api_requests:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.virtops.kubevirt.plugins.module_utils.vm import (
+from ansible_collections.virtops.kubevirt.plugins.module_utils.workflows.vm import (
     VM_MUTUALLY_EXCLUSIVE,
     run_vm_module,
     vm_argument_spec,

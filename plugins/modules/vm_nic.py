@@ -188,7 +188,7 @@ api_requests:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.virtops.kubevirt.plugins.module_utils.vmdevices import nic_argument_spec, run_nic_module
+from ansible_collections.virtops.kubevirt.plugins.module_utils.workflows.vm_volume import nic_argument_spec, run_nic_module
 
 
 def main():

@@ -233,7 +233,7 @@ api_requests:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.virtops.kubevirt.plugins.module_utils.power import argument_spec, run_module
+from ansible_collections.virtops.kubevirt.plugins.module_utils.workflows.vm_power import argument_spec, run_module
 
 
 def main():

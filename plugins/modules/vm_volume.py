@@ -211,7 +211,7 @@ api_requests:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.virtops.kubevirt.plugins.module_utils.vmdevices import (
+from ansible_collections.virtops.kubevirt.plugins.module_utils.workflows.vm_volume import (
     VOLUME_EXCLUSIVE,
     run_volume_module,
     volume_argument_spec,

@@ -152,7 +152,7 @@ api_requests:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.virtops.kubevirt.plugins.module_utils.vm import (
+from ansible_collections.virtops.kubevirt.plugins.module_utils.workflows.vm import (
     VMI_MUTUALLY_EXCLUSIVE,
     run_vmi_module,
     vmi_argument_spec,

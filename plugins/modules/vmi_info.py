@@ -170,7 +170,7 @@ api_requests:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.virtops.kubevirt.plugins.module_utils.info import (
+from ansible_collections.virtops.kubevirt.plugins.module_utils.workflows.vm_info import (
     info_argument_spec,
     run_info_module,
 )

@@ -356,7 +356,7 @@ api_requests:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.virtops.kubevirt.plugins.module_utils.storage import argument_spec, run_module
+from ansible_collections.virtops.kubevirt.plugins.module_utils.workflows.volume import argument_spec, run_module
 
 
 def main():

@@ -4,11 +4,11 @@ import struct
 
 import pytest
 
-from ansible_collections.virtops.kubevirt.plugins.module_utils import console as con
-from ansible_collections.virtops.kubevirt.plugins.module_utils import guest
-from ansible_collections.virtops.kubevirt.plugins.module_utils import resources as res
-from ansible_collections.virtops.kubevirt.plugins.module_utils.client import Connection
-from ansible_collections.virtops.kubevirt.plugins.module_utils.errors import KubevirtError
+from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt import console as con
+from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt import guest
+from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s import resources as res
+from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s.client import Connection
+from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s.errors import KubevirtError
 from ansible_collections.virtops.kubevirt.plugins.modules import console as console_module
 
 from kvfakes import FakeClient, running_vmi

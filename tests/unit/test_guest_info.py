@@ -4,8 +4,8 @@ import copy
 
 import pytest
 
-from ansible_collections.virtops.kubevirt.plugins.module_utils import guest
-from ansible_collections.virtops.kubevirt.plugins.module_utils.errors import ApiError, KubevirtError
+from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt import guest
+from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s.errors import ApiError, KubevirtError
 from ansible_collections.virtops.kubevirt.plugins.modules import guest_info as guest_info_module
 
 from kvfakes import FakeClient, running_vmi

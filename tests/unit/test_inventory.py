@@ -5,9 +5,9 @@ import json
 
 import pytest
 
-from ansible_collections.virtops.kubevirt.plugins.module_utils import access
-from ansible_collections.virtops.kubevirt.plugins.module_utils import inventory as inv
-from ansible_collections.virtops.kubevirt.plugins.module_utils.errors import ApiError, InputError, KubevirtError
+from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt import access
+from ansible_collections.virtops.kubevirt.plugins.module_utils.readers import inventory as inv
+from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s.errors import ApiError, InputError, KubevirtError
 
 from kvfakes import FakeClient, running_vmi
 
@@ -214,7 +214,7 @@ def test_host_records_compact_and_redacted():
     assert off["kubevirt"]["reason"] == "Stopped: run_strategy is Halted"
     assert SECRET not in json.dumps(records)
     assert "kubevirt_vm" not in web
-    from ansible_collections.virtops.kubevirt.plugins.module_utils.lookups import clean_object
+    from ansible_collections.virtops.kubevirt.plugins.module_utils.readers.lookups import clean_object
 
     raw = inv.host_records(data, {}, raw_objects=True, redact=clean_object)
     assert raw[0]["vars"]["kubevirt_vm"]["metadata"]["name"] == "web1" and SECRET not in json.dumps(raw)

@@ -4,8 +4,10 @@ import json
 
 import pytest
 
-from ansible_collections.virtops.kubevirt.plugins.module_utils import facts, lookups
-from ansible_collections.virtops.kubevirt.plugins.module_utils.errors import InputError, KubevirtError
+from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt import redact
+from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt.redact import REDACTED
+from ansible_collections.virtops.kubevirt.plugins.module_utils.readers import lookups
+from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s.errors import InputError, KubevirtError
 
 from kvfakes import FakeClient, running_vmi
 
@@ -15,7 +17,7 @@ SECRET = "Sup3r-secret-pw"
 def vm_obj(name, ns="demo", labels=None, strategy="Always", status="Running"):
     return {"apiVersion": "kubevirt.io/v1", "kind": "VirtualMachine",
             "metadata": {"name": name, "namespace": ns, "labels": labels or {}, "managedFields": [{"x": 1}],
-                         "annotations": {lookups.LAST_APPLIED: json.dumps({"spec": {"template": {"spec": {
+                         "annotations": {redact.LAST_APPLIED: json.dumps({"spec": {"template": {"spec": {
                              "volumes": [{"name": "ci", "cloudInitNoCloud": {"userData": "password: " + SECRET}}]}}}})}},
             "spec": {"runStrategy": strategy, "template": {"spec": {"volumes": [
                 {"name": "ci", "cloudInitNoCloud": {"userData": "#cloud-config\npassword: %s\n" % SECRET}}]}}},
@@ -62,10 +64,10 @@ def test_clean_object_redacts_everywhere():
     text = json.dumps(obj)
     assert SECRET not in text
     assert "managedFields" not in obj["metadata"]
-    assert "userData" in obj["metadata"]["annotations"][lookups.LAST_APPLIED]
+    assert "userData" in obj["metadata"]["annotations"][redact.LAST_APPLIED]
     bad = vm_obj("y")
-    bad["metadata"]["annotations"][lookups.LAST_APPLIED] = "{not json " + SECRET
-    assert lookups.clean_object(bad)["metadata"]["annotations"][lookups.LAST_APPLIED] == facts.REDACTED
+    bad["metadata"]["annotations"][redact.LAST_APPLIED] = "{not json " + SECRET
+    assert lookups.clean_object(bad)["metadata"]["annotations"][redact.LAST_APPLIED] == REDACTED
 
 
 # -- vm -------------------------------------------------------------------------------------------
@@ -170,7 +172,7 @@ def make_plugin(module):
     """The plugin's LookupModule with options as Ansible would set them from its DOCUMENTATION."""
     import yaml
 
-    from ansible_collections.virtops.kubevirt.plugins.module_utils.client import AUTH_ARG_SPEC
+    from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s.client import AUTH_ARG_SPEC
 
     doc = yaml.safe_load(module.DOCUMENTATION)
     assert doc["extends_documentation_fragment"] == ["virtops.kubevirt.auth"]

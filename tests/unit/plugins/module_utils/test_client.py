@@ -7,9 +7,9 @@ import pytest
 import urllib3
 from kvfakes import FakePool, FakeResponse
 
-from ansible_collections.virtops.kubevirt.plugins.module_utils import client as kclient
-from ansible_collections.virtops.kubevirt.plugins.module_utils import resources as res
-from ansible_collections.virtops.kubevirt.plugins.module_utils.errors import ApiError, ConfigError, ConnectError
+from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s import client as kclient
+from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s import resources as res
+from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s.errors import ApiError, ConfigError, ConnectError
 
 
 # -- option / env precedence (kubernetes.core's) -------------------------------------------------------
@@ -453,7 +453,7 @@ def test_a_typo_in_the_verify_variable_is_an_error_not_off(name):
 
 def test_console_websocket_uses_the_same_tls_context(monkeypatch):
     """The console and VNC websockets take their TLS settings from the same Connection (no path of their own)."""
-    from ansible_collections.virtops.kubevirt.plugins.module_utils import console
+    from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt import console
     seen = {}
 
     class FakeWebsocket:

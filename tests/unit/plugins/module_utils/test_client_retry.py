@@ -11,12 +11,12 @@ import pytest
 import urllib3
 from kvfakes import FakePool, FakeResponse
 
-from ansible_collections.virtops.kubevirt.plugins.module_utils import client as kclient
-from ansible_collections.virtops.kubevirt.plugins.module_utils import resources as res
-from ansible_collections.virtops.kubevirt.plugins.module_utils import service
-from ansible_collections.virtops.kubevirt.plugins.module_utils import vmops
-from ansible_collections.virtops.kubevirt.plugins.module_utils import waiter
-from ansible_collections.virtops.kubevirt.plugins.module_utils.errors import ApiError, ConnectError, KubevirtError
+from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s import client as kclient
+from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s import resources as res
+from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s import writes as k8s_writes
+from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt import operations
+from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt import wait as waiter
+from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s.errors import ApiError, ConnectError, KubevirtError
 
 
 # -- the fake transport (kvfakes.FakePool) -------------------------------------------------------------
@@ -118,7 +118,7 @@ def test_at_most_retry_attempts_then_the_error_counts_them():
         client.get(res.VM, "vm1", "ns")
     assert len(transport.sent) == kclient.RETRY_ATTEMPTS == exc.value.attempts
     assert len(sleeps) == kclient.RETRY_ATTEMPTS - 1
-    assert "%d attempts made" % kclient.RETRY_ATTEMPTS in service.explain(exc.value, "read", "VirtualMachine ns/vm1")
+    assert "%d attempts made" % kclient.RETRY_ATTEMPTS in k8s_writes.explain(exc.value, "read", "VirtualMachine ns/vm1")
 
 
 def test_backoff_is_exponential_capped_and_jittered():
@@ -155,7 +155,7 @@ def test_a_new_object_is_written_by_server_side_apply_under_its_own_name():
         FakeResponse(404, {"reason": "NotFound", "details": {"kind": "virtualmachines"}}),  # the read
         RESET,                                                                        # apply 1: answer lost
         FakeResponse(200, dict(VM, metadata=dict(VM["metadata"], uid="u1", resourceVersion="5")))])
-    outcome = service.present(client, res.VM, json.loads(json.dumps(VM)))
+    outcome = k8s_writes.present(client, res.VM, json.loads(json.dumps(VM)))
     assert outcome.changed and outcome.method == "create"
     writes = [(m, u, kw["body"]) for m, u, kw in transport.sent if m != "GET"]
     assert [m for m, _u, _b in writes] == ["PATCH", "PATCH"] and writes[0] == writes[1]
@@ -172,7 +172,7 @@ def test_a_delete_whose_answer_was_lost_counts_as_done():
 def test_absent_reports_changed_when_its_own_delete_answer_was_lost():
     client, dummy_transport, dummy_sleeps = client_for([
         status(503), status(404, "NotFound", details={"kind": "virtualmachines"})])
-    changed, dummy_last = service.absent(client, res.VM, "vm1", "ns", current=VM, have_current=True)
+    changed, dummy_last = k8s_writes.absent(client, res.VM, "vm1", "ns", current=VM, have_current=True)
     assert changed is True
 
 
@@ -274,7 +274,7 @@ def _vmi(uid="old", phase="Running", deleting=False, paused=False):
 ])
 def test_took_effect_reads_what_each_action_changes(verb, before_vm, before_vmi, reads, expected):
     client, transport, dummy_sleeps = client_for([_get(obj) for obj in reads])
-    check = vmops.took_effect(client, verb, "ns", "vm1", before_vm, before_vmi)
+    check = operations.took_effect(client, verb, "ns", "vm1", before_vm, before_vmi)
     assert check() is expected
     assert not transport.script, "every scripted read was made"
 
@@ -290,20 +290,20 @@ def test_took_effect_for_volumes_and_migrations():
         FakeResponse(200, {"items": [{"metadata": {"name": "old"}, "spec": {"vmiName": "vm1"}},
                                      {"metadata": {"name": "new"}, "spec": {"vmiName": "vm1"}}]}),
     ])
-    add = vmops.took_effect(client, "addvolume", "ns", "vm1", volume="data")
-    remove = vmops.took_effect(client, "removevolume", "ns", "vm1", volume="data")
-    migrate = vmops.took_effect(client, "migrate", "ns", "vm1", before={"old"})
+    add = operations.took_effect(client, "addvolume", "ns", "vm1", volume="data")
+    remove = operations.took_effect(client, "removevolume", "ns", "vm1", volume="data")
+    migrate = operations.took_effect(client, "migrate", "ns", "vm1", before={"old"})
     assert [add(), add(), add()] == [True, True, False]
     assert [remove(), remove()] == [False, True]
     assert [migrate(), migrate()] == [False, True]
-    assert vmops.took_effect(client, "softreboot", "ns", "vm1") is None
+    assert operations.took_effect(client, "softreboot", "ns", "vm1") is None
 
 
 def test_vm_power_start_survives_a_lost_answer():
-    """vmops.call with the verify of a start: reset after virt-api patched the VM -> done, one start sent."""
+    """operations.call with the verify of a start: reset after virt-api patched the VM -> done, one start sent."""
     client, transport, dummy_sleeps = client_for([RESET, _get(_vm("Always"))])
-    vmops.call(client, res.VM, "ns", "vm1", "start", {},
-               verify=vmops.took_effect(client, "start", "ns", "vm1", _vm("Halted"), None))
+    operations.call(client, res.VM, "ns", "vm1", "start", {},
+               verify=operations.took_effect(client, "start", "ns", "vm1", _vm("Halted"), None))
     assert transport.methods() == ["PUT", "GET"]
 
 
@@ -311,7 +311,7 @@ def test_an_action_that_fails_for_good_is_one_sentence():
     client, dummy_transport, dummy_sleeps = client_for([status(503, "ServiceUnavailable", "virt-api is down")]
                                                        * kclient.RETRY_ATTEMPTS)
     with pytest.raises(KubevirtError) as exc:
-        vmops.call(client, res.VM, "ns", "vm1", "start", {}, verify=lambda: False)
+        operations.call(client, res.VM, "ns", "vm1", "start", {}, verify=lambda: False)
     assert str(exc.value).startswith("Could not start VirtualMachine ns/vm1: virt-api is down")
 
 

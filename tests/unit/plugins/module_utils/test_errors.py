@@ -1,7 +1,7 @@
 import pytest
 
-from ansible_collections.virtops.kubevirt.plugins.module_utils import errors
-from ansible_collections.virtops.kubevirt.plugins.module_utils.errors import ApiError
+from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s import errors
+from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s.errors import ApiError
 
 REF = "VirtualMachine demo/web1"
 

@@ -1,7 +1,8 @@
 import pytest
 from kvfakes import running_vmi
 
-from ansible_collections.virtops.kubevirt.plugins.module_utils import facts
+from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt import redact
+from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt import summary
 
 
 def vm(name="web1", status=None, strategy="Always", image="quay.io/x:1"):
@@ -28,7 +29,7 @@ def event(name, reason, message, when, etype="Warning", kind="Pod"):
 
 def test_running_vm_summary():
     vmi = running_vmi("web1", "demo", uid="uid-1", ips={"default": "10.0.0.5", "br1": "192.168.1.9"})
-    s = facts.summarize_vm(vm(status={"printableStatus": "Running", "ready": True}), vmi, [pod()], [])
+    s = summary.summarize_vm(vm(status={"printableStatus": "Running", "ready": True}), vmi, [pod()], [])
     assert s["status"] == "Running" and s["ready"] is True and s["reason"] is None
     assert s["node"] == "node01" and s["ip_address"] == "10.0.0.5"
     assert s["ip_addresses"] == ["10.0.0.5", "192.168.1.9"]
@@ -46,7 +47,7 @@ def test_err_image_pull_reason_names_the_image():
     vmi["spec"]["volumes"][0]["containerDisk"]["image"] = image
     vmi["status"]["conditions"].append({"type": "Synchronized", "status": "False", "reason": "ErrImagePull",
                                         "message": "rpc error: pull access denied"})
-    s = facts.summarize_vm(vm(status={"printableStatus": "ErrImagePull"}, image=image), vmi,
+    s = summary.summarize_vm(vm(status={"printableStatus": "ErrImagePull"}, image=image), vmi,
                            [pod(phase="Pending", waiting={"reason": "ErrImagePull", "message": "x"})],
                            [event("virt-launcher-web1-abcde", "Failed", "Failed to pull image", "t1")])
     assert s["status"] == "ErrImagePull"
@@ -61,7 +62,7 @@ def test_unschedulable_reason_has_scheduler_message():
     vmi = running_vmi("web1", "demo", phase="Scheduling", ready=False)
     vmi["status"]["conditions"] = [{"type": "PodScheduled", "status": "False", "reason": "Unschedulable",
                                     "message": "0/1 nodes are available: 1 Insufficient memory."}]
-    s = facts.summarize_vm(vm(), vmi)
+    s = summary.summarize_vm(vm(), vmi)
     assert s["status"] == "ErrorUnschedulable"
     assert s["reason"] == ("ErrorUnschedulable: the virt-launcher pod can't be scheduled: "
                            "0/1 nodes are available: 1 Insufficient memory.")
@@ -83,14 +84,14 @@ def test_reasons(status, strategy, vmi_phase, expected):
     if vmi_phase:
         vmi = running_vmi("web1", "demo", phase=vmi_phase, ready=False)
         vmi["status"]["conditions"] = []
-    s = facts.summarize_vm(vm(status={"printableStatus": status}, strategy=strategy), vmi)
+    s = summary.summarize_vm(vm(status={"printableStatus": status}, strategy=strategy), vmi)
     assert s["reason"].startswith(expected)
 
 
 def test_running_not_ready():
     vmi = running_vmi("web1", "demo", ready=False)
     vmi["status"]["conditions"][0]["message"] = "guest not running"
-    s = facts.summarize_vm(vm(status={"printableStatus": "Running", "ready": False}), vmi)
+    s = summary.summarize_vm(vm(status={"printableStatus": "Running", "ready": False}), vmi)
     assert s["reason"] == "Running but not ready: guest not running"
 
 
@@ -108,17 +109,17 @@ def test_running_not_ready():
 def test_derived_status(vmi_changes, expected):
     vmi = running_vmi("web1", "demo")
     vmi["status"].update(vmi_changes)
-    assert facts.derived_status(vm(), vmi) == expected
+    assert summary.derived_status(vm(), vmi) == expected
 
 
 def test_derived_status_without_vmi_and_deleting():
-    assert facts.derived_status(vm(), None) == "Stopped"
+    assert summary.derived_status(vm(), None) == "Stopped"
     deleting = vm()
     deleting["metadata"]["deletionTimestamp"] = "x"
-    assert facts.derived_status(deleting, None) == "Terminating"
+    assert summary.derived_status(deleting, None) == "Terminating"
     vmi = running_vmi("web1", "demo")
     vmi["metadata"]["deletionTimestamp"] = "x"
-    assert facts.derived_status(vm(), vmi) == "Stopping"
+    assert summary.derived_status(vm(), vmi) == "Stopping"
 
 
 def test_conditions_not_ok_table_and_heuristics():
@@ -131,7 +132,7 @@ def test_conditions_not_ok_table_and_heuristics():
         {"type": "Custom", "status": "False", "reason": "Why"},
         {"type": "Custom2", "status": "False"},
     ]}}
-    types = [c["type"] for c in facts.conditions_not_ok(obj, obj)]
+    types = [c["type"] for c in summary.conditions_not_ok(obj, obj)]
     assert types == ["RestartRequired", "SomethingFailed", "Custom"]
 
 
@@ -140,7 +141,7 @@ def test_warning_events_newest_first_and_filtered():
               event("virt-launcher-web1-abcde", "B", "new", "2025-01-01T00:00:09Z"),
               event("other", "C", "x", "2025-01-01T00:00:10Z"),
               event("web1", "N", "normal", "2025-01-01T00:00:11Z", etype="Normal")]
-    s = facts.summarize_vm(vm(), running_vmi("web1", "demo", uid="uid-1"), [pod()], events)
+    s = summary.summarize_vm(vm(), running_vmi("web1", "demo", uid="uid-1"), [pod()], events)
     assert [e["reason"] for e in s["warning_events"]] == ["B", "A"]
     assert s["warning_events"][0] == {"reason": "B", "message": "new", "object": "Pod/virt-launcher-web1-abcde",
                                       "count": 2, "last_seen": "2025-01-01T00:00:09Z"}
@@ -151,15 +152,15 @@ def test_launcher_pod_prefers_running_newest():
     new = pod(name="virt-launcher-web1-new", phase="Running")
     other = pod(name="virt-launcher-db-x", uid="uid-db")
     other["metadata"]["annotations"]["kubevirt.io/domain"] = "db"
-    assert facts.launcher_pod(running_vmi("web1", "demo", uid="uid-1"), [new, old, other])["metadata"]["name"] == \
+    assert summary.launcher_pod(running_vmi("web1", "demo", uid="uid-1"), [new, old, other])["metadata"]["name"] == \
         "virt-launcher-web1-new"
-    assert facts.launcher_pod(None, [other], "web1") is None
+    assert summary.launcher_pod(None, [other], "web1") is None
 
 
 def test_vmi_summary_standalone():
     vmi = running_vmi("scratch", "demo")
     vmi["metadata"]["ownerReferences"] = []
-    s = facts.summarize_vmi(vmi)
+    s = summary.summarize_vmi(vmi)
     assert s["kind"] == "VirtualMachineInstance" and s["status"] == "Running" and s["owner_vm"] is None
     assert s["reason"] is None
 
@@ -174,15 +175,15 @@ def test_vmi_summary_standalone():
 def test_vmi_summary_reasons(phase, conds, reason_start):
     vmi = running_vmi("scratch", "demo", phase=phase, ready=False)
     vmi["status"]["conditions"] = conds
-    assert facts.summarize_vmi(vmi)["reason"].startswith(reason_start)
+    assert summary.summarize_vmi(vmi)["reason"].startswith(reason_start)
 
 
 def test_ip_address_fallbacks():
     vmi = running_vmi("a", "d", ips={"default": "10.0.0.1"})
-    assert facts.ip_address(vmi) == "10.0.0.1" and facts.ip_address(vmi, "br1") is None
+    assert summary.ip_address(vmi) == "10.0.0.1" and summary.ip_address(vmi, "br1") is None
     vmi["spec"]["networks"] = [{"name": "nic0", "pod": {}}]
-    assert facts.ip_address(vmi) == "10.0.0.1"
-    assert facts.ip_address({"status": {}}) is None
+    assert summary.ip_address(vmi) == "10.0.0.1"
+    assert summary.ip_address({"status": {}}) is None
 
 
 # -- the one redaction ------------------------------------------------------------------------------
@@ -195,7 +196,7 @@ def applied_vm(user_data="#cloud-config\npassword: %s\n" % SECRET):
     obj = {"apiVersion": "kubevirt.io/v1", "kind": "VirtualMachine",
            "metadata": {"name": "web1", "namespace": "demo", "annotations": {"team": "a"}},
            "spec": {"template": {"spec": {"volumes": [{"name": "ci", "cloudInitNoCloud": {"userData": user_data}}]}}}}
-    obj["metadata"]["annotations"][facts.LAST_APPLIED] = json.dumps(obj)
+    obj["metadata"]["annotations"][redact.LAST_APPLIED] = json.dumps(obj)
     return obj
 
 
@@ -206,10 +207,10 @@ def applied_vm(user_data="#cloud-config\npassword: %s\n" % SECRET):
 def test_redact_hides_cloud_init_also_in_the_last_applied_annotation(user_data):
     import json
     obj = applied_vm(user_data)
-    out = facts.redact(obj)
+    out = redact.redact(obj)
     assert SECRET not in json.dumps(out)
-    applied = json.loads(out["metadata"]["annotations"][facts.LAST_APPLIED])
-    assert applied["spec"]["template"]["spec"]["volumes"][0]["cloudInitNoCloud"]["userData"] == facts.REDACTED
+    applied = json.loads(out["metadata"]["annotations"][redact.LAST_APPLIED])
+    assert applied["spec"]["template"]["spec"]["volumes"][0]["cloudInitNoCloud"]["userData"] == redact.REDACTED
     assert out["metadata"]["annotations"]["team"] == "a"
     assert SECRET in json.dumps(obj)  # the input is untouched
 
@@ -217,47 +218,48 @@ def test_redact_hides_cloud_init_also_in_the_last_applied_annotation(user_data):
 def test_redact_by_key_and_by_content_with_a_marker():
     data = {"api_key": SECRET, "K8S_AUTH_API_KEY": SECRET, "cloud_init": {"user": "fedora", "password": SECRET},
             "events": [{"message": "chpasswd: {list: [root:%s]}" % SECRET}], "ssh_authorized_keys": ["ssh-ed25519 A"],
-            "empty_password": "", "token": None, "count": 3, "bad_json": {facts.LAST_APPLIED: "{not json " + SECRET}}
-    out = facts.redact(data, marker="<x>")
+            "empty_password": "", "token": None, "count": 3, "bad_json": {redact.LAST_APPLIED: "{not json " + SECRET}}
+    out = redact.redact(data, marker="<x>")
     assert SECRET not in repr(out)
     assert out["api_key"] == out["cloud_init"]["password"] == out["events"][0]["message"] == "<x>"
-    assert out["bad_json"][facts.LAST_APPLIED] == "<x>"
+    assert out["bad_json"][redact.LAST_APPLIED] == "<x>"
     assert out["cloud_init"]["user"] == "fedora" and out["ssh_authorized_keys"] == ["ssh-ed25519 A"]
     assert out["empty_password"] == "" and out["token"] is None and out["count"] == 3
 
 
 def test_redact_pair_marks_changed_secrets_and_hides_last_applied():
     before, after = applied_vm(), applied_vm("#cloud-config\npassword: other-%s\n" % SECRET)
-    b, a = facts.redact_pair(before, after)
+    b, a = redact.redact_pair(before, after)
     assert SECRET not in repr(b) + repr(a)
-    assert a["spec"]["template"]["spec"]["volumes"][0]["cloudInitNoCloud"]["userData"] == facts.REDACTED_CHANGED
-    assert b["spec"]["template"]["spec"]["volumes"][0]["cloudInitNoCloud"]["userData"] == facts.REDACTED
-    same_b, same_a = facts.redact_pair(before, before)
+    assert a["spec"]["template"]["spec"]["volumes"][0]["cloudInitNoCloud"]["userData"] == redact.REDACTED_CHANGED
+    assert b["spec"]["template"]["spec"]["volumes"][0]["cloudInitNoCloud"]["userData"] == redact.REDACTED
+    same_b, same_a = redact.redact_pair(before, before)
     assert same_b == same_a
 
 
 def test_secret_values_are_what_redact_hides():
-    values = facts.secret_values(applied_vm())
+    values = redact.secret_values(applied_vm())
     assert values == {"#cloud-config\npassword: %s\n" % SECRET}
-    assert facts.secret_values({"spec": {"domain": {}}}) == set()
+    assert redact.secret_values({"spec": {"domain": {}}}) == set()
 
 
 def test_every_consumer_uses_the_one_redaction():
     """Lookups, inventory, module results and the monitor report all hide the last-applied copy."""
     import json
     from ansible_collections.virtops.kubevirt.plugins.filter import monitor
-    from ansible_collections.virtops.kubevirt.plugins.module_utils import lookups, service
+    from ansible_collections.virtops.kubevirt.plugins.module_utils.readers import lookups
+    from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt import redact
     obj = applied_vm("plain user data %s" % SECRET)
-    for out in (lookups.clean_object(obj), service.redacted(obj), monitor.redact_secrets({"vm": obj}),
-                service.diff_of(obj, applied_vm("other %s" % SECRET))):
+    for out in (lookups.clean_object(obj), redact.redacted(obj), monitor.redact_secrets({"vm": obj}),
+                redact.diff_of(obj, applied_vm("other %s" % SECRET))):
         assert SECRET not in json.dumps(out)
 
 
 def test_paused_follows_the_vmi_when_there_is_one():
     """Right after an unpause the VM can still carry the Paused condition the VMI has dropped."""
     stale = vm(status={"printableStatus": "Paused", "conditions": [{"type": "Paused", "status": "True"}]})
-    assert facts.summarize_vm(stale, running_vmi("web1", "demo"), [pod()], [])["paused"] is False
+    assert summary.summarize_vm(stale, running_vmi("web1", "demo"), [pod()], [])["paused"] is False
     paused_vmi = running_vmi("web1", "demo")
     paused_vmi["status"]["conditions"].append({"type": "Paused", "status": "True", "reason": "PausedByUser"})
-    assert facts.summarize_vm(vm(status={"printableStatus": "Running"}), paused_vmi, [pod()], [])["paused"] is True
-    assert facts.summarize_vm(stale, None, [], [])["paused"] is True
+    assert summary.summarize_vm(vm(status={"printableStatus": "Running"}), paused_vmi, [pod()], [])["paused"] is True
+    assert summary.summarize_vm(stale, None, [], [])["paused"] is True

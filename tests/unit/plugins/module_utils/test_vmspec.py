@@ -1,7 +1,9 @@
 import pytest
 
-from ansible_collections.virtops.kubevirt.plugins.module_utils import vmspec
-from ansible_collections.virtops.kubevirt.plugins.module_utils.errors import InputError
+from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt import spec as vmspec
+from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s.errors import InputError
+from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt import redact
+from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s import resources as res
 
 BASE = {"memory": "1Gi"}
 
@@ -320,12 +322,12 @@ def test_bad_names(name):
 
 @pytest.mark.parametrize("name", ["a", "web-1", "a" * 63, "0vm"])
 def test_good_names(name):
-    assert vmspec.check_name(name) == name
+    assert res.check_name(name) == name
 
 
 def test_suggested_name():
     with pytest.raises(InputError) as exc:
-        vmspec.check_name("My_VM")
+        res.check_name("My_VM")
     assert "e.g. 'my-vm'" in str(exc.value)
 
 
@@ -347,13 +349,13 @@ def test_quantity_bytes(quantity, value):
 
 def test_redact_and_redact_pair():
     vm = vmspec.build_vm(dict(BASE, cloud_init={"password": "hunter2"}), "v", "n")
-    text = repr(vmspec.redact(vm))
-    assert "hunter2" not in text and vmspec.REDACTED in text
+    text = repr(redact.redact(vm))
+    assert "hunter2" not in text and redact.REDACTED in text
     vm2 = vmspec.build_vm(dict(BASE, cloud_init={"password": "other"}), "v", "n")
-    before, after = vmspec.redact_pair(vm, vm2)
+    before, after = redact.redact_pair(vm, vm2)
     assert "hunter2" not in repr(before) and "other" not in repr(after)
-    assert vmspec.REDACTED_CHANGED in repr(after)
-    same_b, same_a = vmspec.redact_pair(vm, vm)
+    assert redact.REDACTED_CHANGED in repr(after)
+    same_b, same_a = redact.redact_pair(vm, vm)
     assert same_b == same_a
 
 

@@ -1,10 +1,10 @@
 import pytest
 from kvfakes import FakeClient, running_vmi
 
-from ansible_collections.virtops.kubevirt.plugins.module_utils import resources as res
-from ansible_collections.virtops.kubevirt.plugins.module_utils import waiter
-from ansible_collections.virtops.kubevirt.plugins.module_utils.client import WatchGone
-from ansible_collections.virtops.kubevirt.plugins.module_utils.errors import (
+from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s import resources as res
+from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt import wait as waiter
+from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s.client import WatchGone
+from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s.errors import (
     ApiError,
     InputError,
     WaitFailed,

@@ -11,12 +11,13 @@ from __future__ import annotations
 import copy
 import time
 
-from ansible_collections.virtops.kubevirt.plugins.module_utils import errors
-from ansible_collections.virtops.kubevirt.plugins.module_utils import facts
-from ansible_collections.virtops.kubevirt.plugins.module_utils import resources as res
-from ansible_collections.virtops.kubevirt.plugins.module_utils import service
-from ansible_collections.virtops.kubevirt.plugins.module_utils import waiter
-from ansible_collections.virtops.kubevirt.plugins.module_utils.errors import (
+from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s import errors
+from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt.state import condition_true
+from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s import resources as res
+from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt.redact import redacted
+from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s import writes
+from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt import wait as waiter
+from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s.errors import (
     ApiError,
     KubevirtError,
     WaitFailed,
@@ -53,7 +54,7 @@ def read_vm(client, name, namespace):
     try:
         vm = client.get_or_none(res.VM, name, namespace)
     except ApiError as exc:
-        raise KubevirtError(service.explain(exc, "read", ref, res.VM))
+        raise KubevirtError(writes.explain(exc, "read", ref, res.VM))
     if vm is None:
         raise KubevirtError("%s does not exist; check name and namespace (create it with virtops.kubevirt.vm)." % ref)
     return vm
@@ -63,7 +64,7 @@ def read_vmi(client, name, namespace):
     try:
         return client.get_or_none(res.VMI, name, namespace)
     except ApiError as exc:
-        raise KubevirtError(service.explain(exc, "read", res.VMI.ref(name, namespace), res.VMI))
+        raise KubevirtError(writes.explain(exc, "read", res.VMI.ref(name, namespace), res.VMI))
 
 
 def run_strategy(vm):
@@ -97,7 +98,7 @@ def vmi_running(vmi):
 
 
 def vmi_paused(vmi):
-    return facts.condition_true(vmi, "Paused")
+    return condition_true(vmi, "Paused")
 
 
 def template_spec(vm):
@@ -245,7 +246,7 @@ def restart_required_after(client, vm_after, timeout=RESTART_CHECK_TIMEOUT):
         vm = objects.get(name)
         if vm is None:
             return False
-        if facts.condition_true(vm, "RestartRequired"):
+        if condition_true(vm, "RestartRequired"):
             return True
         status = vm.get("status") or {}
         desired = status.get("desiredGeneration")
@@ -259,7 +260,7 @@ def restart_required_after(client, vm_after, timeout=RESTART_CHECK_TIMEOUT):
     except (WaitTimeout, ApiError):
         progress = None
     vm = wait.objects.get(name) or vm_after
-    return facts.condition_true(vm, "RestartRequired"), vm, progress
+    return condition_true(vm, "RestartRequired"), vm, progress
 
 
 # -- live migration -------------------------------------------------------------------------------
@@ -287,7 +288,7 @@ def active_migration(client, namespace, vmi_name):
     try:
         listing = client.list(res.MIGRATION, namespace)
     except ApiError as exc:
-        raise KubevirtError(service.explain(exc, "list", "VirtualMachineInstanceMigrations in namespace %s" %
+        raise KubevirtError(writes.explain(exc, "list", "VirtualMachineInstanceMigrations in namespace %s" %
                                             namespace))
     active = None
     for mig in listing.get("items") or []:
@@ -380,4 +381,4 @@ def migrate(client, namespace, name, node_selector=None, wait=True, timeout=300)
 
 
 def redacted_vm(vm):
-    return service.redacted(copy.deepcopy(vm)) if vm else vm
+    return redacted(copy.deepcopy(vm)) if vm else vm

@@ -8,10 +8,15 @@ Errors are KubevirtError with one sentence; the plugins turn them into AnsibleEr
 
 from __future__ import annotations
 
-from ansible_collections.virtops.kubevirt.plugins.module_utils import facts
-from ansible_collections.virtops.kubevirt.plugins.module_utils import resources as res
-from ansible_collections.virtops.kubevirt.plugins.module_utils.client import AUTH_ARG_SPEC
-from ansible_collections.virtops.kubevirt.plugins.module_utils.errors import (
+from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt.summary import (
+    ip_address,
+    networks,
+    primary_network,
+    summaries_for,
+)
+from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s import resources as res
+from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s.client import AUTH_ARG_SPEC
+from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s.errors import (
     ApiError,
     InputError,
     KubevirtError,
@@ -61,9 +66,7 @@ def names_from_terms(terms):
 
 
 def _check_name(name, what):
-    from ansible_collections.virtops.kubevirt.plugins.module_utils.vmspec import check_name
-
-    check_name(name, what)
+    res.check_name(name, what)
 
 
 def find(client, resource, names, namespace, label_selector=None, allow_missing=False):
@@ -115,8 +118,6 @@ def _labels_match(obj, selector):
 def vm_lookup(client, names, namespace=None, kind="vm", label_selector=None, query=None, summary=False,
               allow_missing=False):
     """What lookup('virtops.kubevirt.vm', ...) returns: a list, one entry per object."""
-    from ansible_collections.virtops.kubevirt.plugins.module_utils import service
-
     resource = KINDS.get(kind)
     if resource is None:
         raise InputError("kind %r is unknown; use vm or vmi." % kind)
@@ -128,8 +129,8 @@ def vm_lookup(client, names, namespace=None, kind="vm", label_selector=None, que
     objects = find(client, resource, names, namespace, label_selector, allow_missing)
     present = [o for o in objects if o is not None]
     if summary and present:
-        summaries, _got = service.summaries_for(client, resource.kind, namespace, present,
-                                                name=names[0] if len(names) == 1 else None)
+        summaries, _got = summaries_for(client, resource.kind, namespace, present,
+                                        name=names[0] if len(names) == 1 else None)
         by_key = {(s["namespace"], s["name"]): s for s in summaries}
         values = [by_key.get(_key(o)) if o is not None else None for o in objects]
     else:
@@ -144,13 +145,10 @@ def _key(obj):
     return meta.get("namespace"), meta.get("name")
 
 
-LAST_APPLIED = facts.LAST_APPLIED
-
-
 def clean_object(obj):
     """An object for users (lookups, inventory host variables): the collection's one redaction
-    (facts.redact: cloud-init data and other secrets, also in kubectl's last-applied copy), no managedFields."""
-    from ansible_collections.virtops.kubevirt.plugins.module_utils.service import redacted
+    (redact: cloud-init data and other secrets, also in kubectl's last-applied copy), no managedFields."""
+    from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt.redact import redacted
 
     return redacted(obj) if obj else obj
 
@@ -158,25 +156,25 @@ def clean_object(obj):
 # -- vmi_address ---------------------------------------------------------------------------------
 def address_of(vmi, network=None, all_addresses=False):
     """The IP (or every IP) of a VMI on ``network`` (default: its first network); None when none."""
-    nets = facts.networks(vmi)
+    nets = networks(vmi)
     if network:
         data = nets.get(network)
         if data is None:
             return None
         return list(data["ip_addresses"]) if all_addresses else data["ip_address"]
     if all_addresses:
-        name = facts.primary_network(vmi)
+        name = primary_network(vmi)
         if name in nets:
             return list(nets[name]["ip_addresses"])
         for data in nets.values():
             if data["ip_addresses"]:
                 return list(data["ip_addresses"])
         return []
-    return facts.ip_address(vmi, None)
+    return ip_address(vmi, None)
 
 
 def _no_address_message(vmi, name, namespace, network):
-    nets = facts.networks(vmi)
+    nets = networks(vmi)
     known = ", ".join("%s (%s)" % (k, v["ip_address"] or "no IP yet") for k, v in sorted(nets.items())) or "none"
     where = "network %s" % network if network else "its first network"
     return ("VMI %s/%s has no IP address on %s; its interfaces: %s. Use wait=true to wait for one%s." % (
@@ -185,8 +183,8 @@ def _no_address_message(vmi, name, namespace, network):
 
 def vmi_addresses(client, names, namespace=None, network=None, wait=False, timeout=120, all_addresses=False):
     """What lookup('virtops.kubevirt.vmi_address', ...) returns: one address (or list) per name."""
-    from ansible_collections.virtops.kubevirt.plugins.module_utils import waiter
-    from ansible_collections.virtops.kubevirt.plugins.module_utils.errors import WaitFailed, WaitTimeout
+    from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt import wait as waiter
+    from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s.errors import WaitFailed, WaitTimeout
 
     if not names:
         raise InputError("vmi_address needs at least one VM or VMI name.")

@@ -9,11 +9,15 @@ and if not, why (one line).
 
 from __future__ import annotations
 
-import json
-import re
-from collections.abc import Mapping
-
-from ansible_collections.virtops.kubevirt.plugins.module_utils.errors import one_line
+from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s import resources as res
+from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s.errors import one_line
+from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt.state import (
+    agent_connected,
+    condition,
+    condition_true,
+    conditions,
+    vmi_ready,
+)
 
 # Condition type -> the status that is healthy. Others are reported when they look bad.
 HEALTHY = {
@@ -45,22 +49,6 @@ def _meta(obj):
 
 def _status(obj):
     return (obj or {}).get("status") or {}
-
-
-def conditions(obj):
-    return [c for c in _status(obj).get("conditions") or [] if isinstance(c, dict)]
-
-
-def condition(obj, ctype):
-    for cond in conditions(obj):
-        if cond.get("type") == ctype:
-            return cond
-    return None
-
-
-def condition_true(obj, ctype):
-    cond = condition(obj, ctype)
-    return bool(cond) and str(cond.get("status")) == "True"
 
 
 def _is_bad(cond):
@@ -136,15 +124,6 @@ def ip_address(vmi, network=None):
             if data["ip_address"]:
                 return data["ip_address"]
     return None
-
-
-# -- VMI state predicates (shared with the waiter) ------------------------------------------------
-def vmi_ready(vmi):
-    return _status(vmi).get("phase") == "Running" and condition_true(vmi, "Ready")
-
-
-def agent_connected(vmi):
-    return condition_true(vmi, "AgentConnected")
 
 
 def guest_os(vmi):
@@ -444,131 +423,50 @@ def summarize_vmi(vmi, pods=None, events=None):
     return out
 
 
-REDACTED = "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER"
-REDACTED_CHANGED = "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER (changed)"
+# -- reading what a summary needs --------------------------------------------------------------
+def launcher_selector(name=None):
+    return "kubevirt.io=virt-launcher" + (",vm.kubevirt.io/name=%s" % name if name else "")
 
 
-# -- secrets ---------------------------------------------------------------------------------------
-# One redaction for everything the collection shows: module results and diffs, lookups, inventory
-# host variables and the vm_monitor report. A value is a secret when
-#   * it is the user or network data of a cloud-init volume (cloudInitNoCloud, cloudInitConfigDrive),
-#   * its key names a secret wherever it is (password, token, api_key, userData... compared without
-#     case, '_' and '-'), or
-#   * it is a string that reads like cloud-init or a password assignment (#cloud-config, chpasswd,
-#     'password:'), whatever its key.
-# kubectl's client-side apply keeps a copy of the whole object in the annotation
-# kubectl.kubernetes.io/last-applied-configuration: that JSON is parsed and redacted by the same
-# rules (replaced whole when it can't be parsed).
-LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
-_CLOUD_INIT_SOURCES = ("cloudInitNoCloud", "cloudInitConfigDrive")
-_SECRET_KEYS = ("userData", "userDataBase64", "networkData", "networkDataBase64")
+def summaries_for(client, kind, namespace, objects=None, name=None, with_pods=True, with_events=True, find=None):
+    """Read VMIs / launcher pods / warning events once and summarize each object.
+
+    With ``find`` (a callable returning the objects) the objects are read together with the rest,
+    all requests at the same time, so the task waits for one round trip instead of two.
+    """
+    from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s import parallel
+
+    calls = {}
+    if find is not None:
+        calls["objects"] = find
+    if kind == "VirtualMachine":
+        if name:
+            calls["vmis"] = lambda: [v for v in [client.get_or_none(res.VMI, name, namespace)] if v]
+        else:
+            calls["vmis"] = lambda: client.list(res.VMI, namespace).get("items") or []
+    if with_pods:
+        calls["pods"] = lambda: parallel.read_quiet(
+            lambda: client.list(res.POD, namespace, label_selector=launcher_selector(name)).get("items"), [])
+    if with_events:
+        calls["events"] = lambda: parallel.read_quiet(
+            lambda: client.list(res.EVENT, namespace, field_selector="type=Warning").get("items"), [])
+    got = parallel.gather(client, calls) if calls else {}
+    if find is not None:
+        objects = got["objects"]
+    pods = got.get("pods") or []
+    events = got.get("events") or []
+    out = []
+    if kind == "VirtualMachine":
+        vmis = {(v["metadata"].get("namespace"), v["metadata"]["name"]): v for v in got.get("vmis") or []}
+        for vm in objects:
+            key = (vm["metadata"].get("namespace"), vm["metadata"]["name"])
+            out.append(summarize_vm(vm, vmis.get(key), _same_ns(pods, key[0]), _same_ns(events, key[0])))
+        return out, got
+    for vmi in objects:
+        ns = vmi["metadata"].get("namespace")
+        out.append(summarize_vmi(vmi, _same_ns(pods, ns), _same_ns(events, ns)))
+    return out, got
 
 
-def _norm(key):
-    return str(key).replace("_", "").replace("-", "").lower()
-
-
-SECRET_KEYS = frozenset(_norm(k) for k in _SECRET_KEYS + (
-    "password", "passwd", "plain_text_passwd", "chpasswd", "api_key", "token", "bearer", "authorization",
-    "client_key", "private_key", "ssh_private_key", "stringData", "secret_value", "K8S_AUTH_API_KEY",
-    "K8S_AUTH_PASSWORD", "proxy_basic_auth", "basic_auth"))
-SECRET_TEXT = re.compile(r"(#cloud-config|#!\s*/bin/|chpasswd|password\s*[:=])", re.IGNORECASE)
-_EMPTY = (None, "", [], {})
-
-
-def _secret(key, value, parent):
-    """Is ``value`` (under ``key``, in a mapping under ``parent``) a secret by where it is?"""
-    if value is None or (isinstance(value, (list, dict, str)) and not value):
-        return False
-    return (parent in _CLOUD_INIT_SOURCES and key in _SECRET_KEYS) or _norm(key) in SECRET_KEYS
-
-
-def _redact_json_text(text, marker):
-    try:
-        return json.dumps(redact(json.loads(text), marker), sort_keys=True)
-    except (TypeError, ValueError):
-        return marker
-
-
-def redact(obj, marker=REDACTED, _parent=None):
-    """A copy of ``obj`` with its secrets (see above) replaced by ``marker``."""
-    if isinstance(obj, Mapping):
-        out = {}
-        for key, value in obj.items():
-            if _secret(key, value, _parent):
-                out[key] = marker
-            elif key == LAST_APPLIED and isinstance(value, str):
-                out[key] = _redact_json_text(value, marker)
-            else:
-                out[key] = redact(value, marker, key)
-        return out
-    if isinstance(obj, (list, tuple)):
-        return [redact(v, marker, _parent) for v in obj]
-    if isinstance(obj, str) and SECRET_TEXT.search(obj):
-        return marker
-    return obj
-
-
-def secret_values(obj, _parent=None):
-    """The strings ``redact`` would hide in ``obj`` (to mask them in a module's whole output)."""
-    found = set()
-    if isinstance(obj, Mapping):
-        for key, value in obj.items():
-            if _secret(key, value, _parent):
-                found.update(_strings(value))
-            elif key == LAST_APPLIED and isinstance(value, str):
-                try:
-                    found.update(secret_values(json.loads(value)))
-                except (TypeError, ValueError):
-                    found.add(value)
-            else:
-                found.update(secret_values(value, key))
-    elif isinstance(obj, (list, tuple)):
-        for value in obj:
-            found.update(secret_values(value, _parent))
-    elif isinstance(obj, str) and SECRET_TEXT.search(obj):
-        found.add(obj)
-    return found
-
-
-def _strings(value):
-    if isinstance(value, str):
-        return {value}
-    if isinstance(value, Mapping):
-        value = list(value.values())
-    if isinstance(value, (list, tuple)):
-        return set().union(*[_strings(v) for v in value]) if value else set()
-    return {str(value)}
-
-
-def redact_pair(before, after, marker=REDACTED, _parent=None):
-    """Redacted copies of two objects for a diff; a secret that changed shows as REDACTED_CHANGED in after."""
-    if isinstance(before, Mapping) and isinstance(after, Mapping):
-        b_out, a_out = {}, {}
-        for key in list(before) + [k for k in after if k not in before]:
-            in_b, in_a = key in before, key in after
-            b, a = before.get(key), after.get(key)
-            if (in_b and _secret(key, b, _parent)) or (in_a and _secret(key, a, _parent)) or (
-                    key == LAST_APPLIED and isinstance(b if in_b else a, str)):
-                if in_b:
-                    b_out[key] = redact({key: b}, marker, _parent)[key]
-                if in_a:
-                    a_out[key] = redact({key: a}, marker, _parent)[key]
-                    if in_b and b != a and b not in _EMPTY and a not in _EMPTY:
-                        a_out[key] = REDACTED_CHANGED if a_out[key] == marker else a_out[key]
-            elif in_b and in_a:
-                b_out[key], a_out[key] = redact_pair(b, a, marker, key)
-            elif in_b:
-                b_out[key] = redact(b, marker, key)
-            else:
-                a_out[key] = redact(a, marker, key)
-        return b_out, a_out
-    if isinstance(before, (list, tuple)) and isinstance(after, (list, tuple)):
-        pairs = [redact_pair(b, a, marker, _parent) for b, a in zip(before, after)]
-        b_out = [p[0] for p in pairs] + [redact(v, marker, _parent) for v in before[len(after):]]
-        a_out = [p[1] for p in pairs] + [redact(v, marker, _parent) for v in after[len(before):]]
-        return b_out, a_out
-    b_out, a_out = redact(before, marker, _parent), redact(after, marker, _parent)
-    if a_out == marker and b_out == marker and before != after:
-        a_out = REDACTED_CHANGED
-    return b_out, a_out
+def _same_ns(items, namespace):
+    return [i for i in items or [] if (i.get("metadata") or {}).get("namespace") == namespace]

@@ -13,13 +13,22 @@ from __future__ import annotations
 import copy
 import time
 
-from ansible_collections.virtops.kubevirt.plugins.module_utils import facts
-from ansible_collections.virtops.kubevirt.plugins.module_utils import resources as res
-from ansible_collections.virtops.kubevirt.plugins.module_utils import service
-from ansible_collections.virtops.kubevirt.plugins.module_utils import vmops
-from ansible_collections.virtops.kubevirt.plugins.module_utils import vmspec
-from ansible_collections.virtops.kubevirt.plugins.module_utils import waiter
-from ansible_collections.virtops.kubevirt.plugins.module_utils.errors import (
+from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt.state import (
+    agent_connected,
+    condition,
+)
+from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt.summary import (
+    summarize_vm,
+    summarize_vmi,
+    vm_status,
+)
+from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s import resources as res
+from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s import parallel
+from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt.redact import redacted
+from ansible_collections.virtops.kubevirt.plugins.module_utils import runner
+from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt import operations
+from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt import wait as waiter
+from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s.errors import (
     InputError,
     KubevirtError,
     WaitFailed,
@@ -42,7 +51,7 @@ def argument_spec():
         wait_for=dict(type="list", elements="str"),
         wait_timeout=dict(type="int", default=300),
     )
-    spec.update(service.auth_spec())
+    spec.update(runner.auth_spec())
     return spec
 
 
@@ -81,20 +90,20 @@ def _start(vm, vmi, params, strategy):
     if strategy == "Once":
         raise KubevirtError("%s has run strategy Once and its VMI has ended (phase %s), so it can't be started "
                             "again; change run_strategy with virtops.kubevirt.vm to start it." % (
-                                ref, vmops._phase(vmi) or "unknown"))
+                                ref, operations._phase(vmi) or "unknown"))
     if strategy is None:
         raise KubevirtError("%s has neither spec.runStrategy nor spec.running; set run_strategy with "
                             "virtops.kubevirt.vm." % ref)
     body = {"paused": True} if paused else {}
     return Decision("start", res.VM, "start", body, wait="paused" if paused else "ready",
-                    pre_wait_gone=vmops.vmi_stopping(vmi))
+                    pre_wait_gone=operations.vmi_stopping(vmi))
 
 
 def decide(state, vm, vmi, params):
     """The Decision for ``state`` given the VM and its VMI (None when there is none)."""
     ref = _ref(vm)
-    strategy = vmops.run_strategy(vm)
-    active = vmops.vmi_active(vmi)
+    strategy = operations.run_strategy(vm)
+    active = operations.vmi_active(vmi)
     force = bool(params.get("force"))
     grace = params.get("grace_period")
     if grace is not None and grace < 0:
@@ -102,10 +111,10 @@ def decide(state, vm, vmi, params):
     if state == "started":
         if active:
             note = None
-            if params.get("paused") and not vmops.vmi_paused(vmi):
+            if params.get("paused") and not operations.vmi_paused(vmi):
                 note = "%s is running already and not paused; paused applies only when starting (use state: paused)." \
                     % ref
-            return Decision(wait="paused" if vmops.vmi_paused(vmi) else "ready", note=note)
+            return Decision(wait="paused" if operations.vmi_paused(vmi) else "ready", note=note)
         return _start(vm, vmi, params, strategy)
     if state == "stopped":
         stop_body = {}
@@ -115,7 +124,7 @@ def decide(state, vm, vmi, params):
             stop_body["gracePeriod"] = grace
         if active and strategy != "Halted":
             return Decision("stop", res.VM, "stop", stop_body, wait="gone")
-        if active or vmops.vmi_stopping(vmi):
+        if active or operations.vmi_stopping(vmi):
             # Halted already, the VMI is on its way out.
             if force or grace is not None:
                 return Decision("stop", res.VM, "stop", stop_body or {"gracePeriod": 0}, wait="gone")
@@ -124,7 +133,7 @@ def decide(state, vm, vmi, params):
             # No VMI now, but KubeVirt would create one: stopping sets the run strategy to Halted.
             return Decision("stop", res.VM, "stop", stop_body, wait="gone")
         note = None
-        if strategy == "RerunOnFailure" and vmops._phase(vmi) == "Failed":
+        if strategy == "RerunOnFailure" and operations._phase(vmi) == "Failed":
             note = "%s has run strategy RerunOnFailure and its VMI failed, so KubeVirt will start it again." % ref
         return Decision(wait="gone", note=note)
     if state == "restarted":
@@ -144,29 +153,29 @@ def decide(state, vm, vmi, params):
         hint = {"paused": " (state: started with paused: true starts it paused)",
                 "unpaused": "", "soft_rebooted": "", "migrated": ""}[state]
         raise KubevirtError("%s is not running (status %s), so it can't be %s; start it first%s." % (
-            ref, facts.vm_status(vm, vmi), state.replace("_", " "), hint))
-    phase = vmops._phase(vmi)
+            ref, vm_status(vm, vmi), state.replace("_", " "), hint))
+    phase = operations._phase(vmi)
     if state == "paused":
-        if vmops.vmi_paused(vmi):
+        if operations.vmi_paused(vmi):
             return Decision(wait="paused")
         _need_running(ref, phase, "paused")
         return Decision("pause", res.VMI, "pause", {}, wait="paused")
     if state == "unpaused":
-        if not vmops.vmi_paused(vmi):
+        if not operations.vmi_paused(vmi):
             return Decision(wait="none")
         return Decision("unpause", res.VMI, "unpause", {}, wait="unpaused")
     if state == "soft_rebooted":
         _need_running(ref, phase, "soft rebooted")
-        if vmops.vmi_paused(vmi):
+        if operations.vmi_paused(vmi):
             raise KubevirtError("%s is paused, so it can't be soft rebooted; unpause it first (state: unpaused)." % ref)
         acpi = ((((vmi.get("spec") or {}).get("domain") or {}).get("features") or {}).get("acpi") or {})
-        if not facts.agent_connected(vmi) and acpi.get("enabled") is False:
+        if not agent_connected(vmi) and acpi.get("enabled") is False:
             raise KubevirtError("%s can't be soft rebooted: its guest agent is not connected and ACPI is disabled; "
                                 "use state: restarted." % ref)
         return Decision("soft_reboot", res.VMI, "softreboot", {}, wait="none")
     if state == "migrated":
         _need_running(ref, phase, "migrated")
-        cond = facts.condition(vmi, "LiveMigratable")
+        cond = condition(vmi, "LiveMigratable")
         if cond is not None and str(cond.get("status")) == "False":
             detail = ": ".join(x for x in (cond.get("reason"), cond.get("message")) if x) or "LiveMigratable is False"
             raise KubevirtError("%s can't be live-migrated: %s." % (ref, detail.rstrip(".")))
@@ -199,8 +208,8 @@ def _paused_check(name, want):
         if vmi is None:
             return False
         if want:
-            return vmops._phase(vmi) == "Running" and vmops.vmi_paused(vmi)
-        return not vmops.vmi_paused(vmi)
+            return operations._phase(vmi) == "Running" and operations.vmi_paused(vmi)
+        return not operations.vmi_paused(vmi)
     return check
 
 
@@ -219,7 +228,7 @@ def _stopped_check(name):
         if vmi is None:
             return True
         # A final VMI that nothing deletes is stopped; one being deleted is gone soon: wait for that.
-        return vmops._phase(vmi) in vmops.FINAL_PHASES and not vmops.vmi_stopping(vmi)
+        return operations._phase(vmi) in operations.FINAL_PHASES and not operations.vmi_stopping(vmi)
     return check
 
 
@@ -234,8 +243,8 @@ class PowerRunner:
 
     def run(self):
         p = self.params
-        name = vmspec.check_name(p["name"], "name")
-        namespace = vmspec.check_namespace(p.get("namespace") or self.client.namespace)
+        name = res.check_name(p["name"], "name")
+        namespace = res.check_namespace(p.get("namespace") or self.client.namespace)
         if p.get("node_selector") and p["state"] != "migrated":
             raise InputError("node_selector applies to state: migrated only.")
         if p.get("paused") and p["state"] != "started":
@@ -245,14 +254,14 @@ class PowerRunner:
         if p.get("grace_period") is not None and p["state"] == "restarted":
             raise InputError("KubeVirt's restart takes no grace period; use force: true for an immediate restart.")
         conditions = waiter.parse_wait_for(p.get("wait_for"))
-        vm = vmops.read_vm(self.client, name, namespace)
-        vmi = vmops.read_vmi(self.client, name, namespace)
+        vm = operations.read_vm(self.client, name, namespace)
+        vmi = operations.read_vmi(self.client, name, namespace)
         decision = decide(p["state"], vm, vmi, p)
         if decision.note:
             self.warnings.append(decision.note)
         if p["state"] == "migrated" and decision.action == "migrate" and p.get("node_selector"):
             node_name = (vmi.get("status") or {}).get("nodeName")
-            node = service.read_quiet(lambda: self.client.get_or_none(res.BY_KIND["Node"], node_name)) \
+            node = parallel.read_quiet(lambda: self.client.get_or_none(res.BY_KIND["Node"], node_name)) \
                 if node_name else None
             if node is not None and node_matches(node, p["node_selector"]):
                 decision = Decision(wait="none")
@@ -269,14 +278,14 @@ class PowerRunner:
             self.progress.append(waiter.wait_gone(self.client, res.VMI, namespace, [name], timeout))
         joined = None
         if decision.wait == "migration":
-            active, before_migrations, mig_rv = vmops.active_migration(self.client, namespace, name)
+            active, before_migrations, mig_rv = operations.active_migration(self.client, namespace, name)
             if decision.action == "none":
                 joined = (active or {}).get("metadata", {}).get("name")
                 if joined is None:
                     decision.wait = "none"
         if decision.changed:
-            verify = vmops.took_effect(self.client, decision.verb, namespace, name, vm, vmi, before=before_migrations)
-            vmops.call(self.client, decision.resource, namespace, name, decision.verb, decision.body,
+            verify = operations.took_effect(self.client, decision.verb, namespace, name, vm, vmi, before=before_migrations)
+            operations.call(self.client, decision.resource, namespace, name, decision.verb, decision.body,
                        action=decision.action.replace("_", " "), verify=verify)
         wait_error = None
         if p["wait"] and decision.wait != "none":
@@ -290,11 +299,11 @@ class PowerRunner:
                 if details.get("progress"):
                     self.progress.append(details["progress"])
         elif decision.action == "migrate":
-            mig = vmops.find_new_migration(self.client, namespace, name, before_migrations)
-            self.migration = vmops.migration_of(mig) if mig else None
-        vm = service.read_quiet(lambda: self.client.get_or_none(res.VM, name, namespace)) or vm
+            mig = operations.find_new_migration(self.client, namespace, name, before_migrations)
+            self.migration = operations.migration_of(mig) if mig else None
+        vm = parallel.read_quiet(lambda: self.client.get_or_none(res.VM, name, namespace)) or vm
         if decision.changed or p["wait"]:
-            vmi = service.read_quiet(lambda: self.client.get_or_none(res.VMI, name, namespace))
+            vmi = parallel.read_quiet(lambda: self.client.get_or_none(res.VMI, name, namespace))
         return self.finish(result, vm, vmi, wait_error)
 
     def wait(self, decision, namespace, name, conditions, timeout, old_uid, before, mig_rv, vm, joined=None):
@@ -302,12 +311,12 @@ class PowerRunner:
         label = "VirtualMachine %s/%s" % (namespace, name)
         if kind == "migration":
             # Ours is the migration that was not there before the call; a joined one is known by name.
-            mig, record = vmops.wait_migration(self.client, namespace, name, timeout, before=before,
+            mig, record = operations.wait_migration(self.client, namespace, name, timeout, before=before,
                                                resource_version=mig_rv, name=joined)
             self.progress.append(record)
-            self.migration = vmops.migration_of(mig)
+            self.migration = operations.migration_of(mig)
             return None
-        strategies = {name: vmops.run_strategy(vm)}
+        strategies = {name: operations.run_strategy(vm)}
         ready = waiter.vmi_check(conditions, [name], True, strategies)
         human = " and ".join(waiter._human(c) for c in conditions)
         if kind == "ready":
@@ -332,11 +341,11 @@ class PowerRunner:
             status = vm_for_summary.setdefault("status", {})
             status.pop("printableStatus", None)
             status.pop("ready", None)
-        summary = facts.summarize_vm(vm_for_summary, vmi) if vm else None
+        summary = summarize_vm(vm_for_summary, vmi) if vm else None
         result.update(
-            vm=service.redacted(vm),
+            vm=redacted(vm),
             summary=summary,
-            vmi=facts.summarize_vmi(vmi) if vmi else None,
+            vmi=summarize_vmi(vmi) if vmi else None,
             printable_status=(summary or {}).get("status"),
             ready=bool((summary or {}).get("ready")),
             paused=bool((summary or {}).get("paused")),
@@ -350,4 +359,4 @@ class PowerRunner:
 
 
 def run_module(module):
-    service.run_runner(module, PowerRunner)
+    runner.run_runner(module, PowerRunner)

@@ -14,13 +14,15 @@ from __future__ import annotations
 
 import copy
 
-from ansible_collections.virtops.kubevirt.plugins.module_utils import facts
-from ansible_collections.virtops.kubevirt.plugins.module_utils import resources as res
-from ansible_collections.virtops.kubevirt.plugins.module_utils import service
-from ansible_collections.virtops.kubevirt.plugins.module_utils import vmops
-from ansible_collections.virtops.kubevirt.plugins.module_utils import vmspec
-from ansible_collections.virtops.kubevirt.plugins.module_utils import waiter
-from ansible_collections.virtops.kubevirt.plugins.module_utils.errors import (
+from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt.state import condition_true
+from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s import resources as res
+from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt.redact import diff_of
+from ansible_collections.virtops.kubevirt.plugins.module_utils import runner
+from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s import writes
+from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt import operations
+from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt import spec as vmspec
+from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt import wait as waiter
+from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s.errors import (
     ApiError,
     InputError,
     KubevirtError,
@@ -52,7 +54,7 @@ def volume_argument_spec():
         wait=dict(type="bool", default=False),
         wait_timeout=dict(type="int", default=300),
     )
-    spec.update(service.auth_spec())
+    spec.update(runner.auth_spec())
     return spec
 
 
@@ -73,7 +75,7 @@ def nic_argument_spec():
         migrate=dict(type="bool", default=False),
         wait_timeout=dict(type="int", default=300),
     )
-    spec.update(service.auth_spec())
+    spec.update(runner.auth_spec())
     return spec
 
 
@@ -230,8 +232,8 @@ class DeviceRunner:
 
     def setup(self):
         p = self.params
-        self.name = vmspec.check_name(p["vm"], "vm")
-        self.namespace = vmspec.check_namespace(p.get("namespace") or self.client.namespace)
+        self.name = res.check_name(p["vm"], "vm")
+        self.namespace = res.check_namespace(p.get("namespace") or self.client.namespace)
         self.ref = res.VM.ref(self.name, self.namespace)
 
     def write_spec(self, vm, mutate):
@@ -248,22 +250,22 @@ class DeviceRunner:
             after, written = self.client.update_with_retry(res.VM, self.name, self.namespace, change,
                                                            dry_run=self.check_mode)
         except ApiError as exc:
-            raise KubevirtError(service.explain(exc, "update", self.ref, res.VM))
+            raise KubevirtError(writes.explain(exc, "update", self.ref, res.VM))
         return before, after, written
 
     def restart_check(self, after, active):
         if not active or self.check_mode:
             return False, after
-        required, vm, record = vmops.restart_required_after(self.client, after,
-                                                            min(vmops.RESTART_CHECK_TIMEOUT, self.params["wait_timeout"]))
+        required, vm, record = operations.restart_required_after(self.client, after,
+                                                            min(operations.RESTART_CHECK_TIMEOUT, self.params["wait_timeout"]))
         if record:
             self.progress.append(record)
         return required, vm
 
     def base_result(self, changed, method, before, after):
-        result = dict(changed=changed, method=method, vm=vmops.redacted_vm(after), progress=self.progress)
+        result = dict(changed=changed, method=method, vm=operations.redacted_vm(after), progress=self.progress)
         if self.module._diff:
-            result["diff"] = service.diff_of(before, after)
+            result["diff"] = diff_of(before, after)
         return result
 
 
@@ -276,16 +278,16 @@ class VolumeRunner(DeviceRunner):
             name = p.get("name") or p.get("pvc") or p.get("data_volume")
             if not name:
                 raise InputError("name is required with state: absent (the disk name in the VM).")
-            vmspec.check_name(name, "name")
+            res.check_name(name, "name")
             return self.detach(name)
         disk, volume, source = build_volume(p)
-        vm = vmops.read_vm(self.client, self.name, self.namespace)
-        vmi = vmops.read_vmi(self.client, self.name, self.namespace)
+        vm = operations.read_vm(self.client, self.name, self.namespace)
+        vmi = operations.read_vmi(self.client, self.name, self.namespace)
         self.check_claim(volume, source)
-        tspec = vmops.template_spec(vm)
+        tspec = operations.template_spec(vm)
         cur_disk = _named(_devices(copy.deepcopy(tspec)).get("disks"), disk["name"])
         cur_volume = _named(tspec.get("volumes"), volume["name"])
-        active = vmops.vmi_active(vmi)
+        active = operations.vmi_active(vmi)
         same = cur_disk is not None and cur_volume is not None and subset(disk, cur_disk) and subset(volume, cur_volume)
         if p["hotplug"]:
             return self.hotplug(vm, vmi, disk, volume, cur_volume, same, active)
@@ -320,7 +322,7 @@ class VolumeRunner(DeviceRunner):
                 self.warnings.append("Could not check that %s exists (%s)." % (
                     resource.ref(name, self.namespace), exc.api_message or "forbidden"))
                 return {}
-            raise KubevirtError(service.explain(exc, "read", resource.ref(name, self.namespace), resource))
+            raise KubevirtError(writes.explain(exc, "read", resource.ref(name, self.namespace), resource))
 
     def hotplug(self, vm, vmi, disk, volume, cur_volume, same, active):
         name = disk["name"]
@@ -338,9 +340,9 @@ class VolumeRunner(DeviceRunner):
             body = {"name": name, "disk": disk, "volumeSource": source}
             if self.check_mode:
                 body["dryRun"] = ["All"]
-            vmops.call(self.client, res.VM, self.namespace, self.name, "addvolume", body,
+            operations.call(self.client, res.VM, self.namespace, self.name, "addvolume", body,
                        action="hot-plug volume %r into" % name,
-                       verify=None if self.check_mode else vmops.took_effect(
+                       verify=None if self.check_mode else operations.took_effect(
                            self.client, "addvolume", self.namespace, self.name, volume=name))
             after = copy.deepcopy(vm)
             attach_volume(after["spec"]["template"]["spec"], disk, volume)
@@ -351,7 +353,7 @@ class VolumeRunner(DeviceRunner):
             except (WaitTimeout, WaitFailed) as exc:
                 wait_error = exc
         elif active and not self.check_mode:
-            vmi = vmops.read_vmi(self.client, self.name, self.namespace)
+            vmi = operations.read_vmi(self.client, self.name, self.namespace)
         if changed and not self.check_mode:
             # virt-api only queues the request (status.volumeRequests); the VM controller puts the
             # volume into the template a moment later: read the VM after the wait, not before.
@@ -360,10 +362,10 @@ class VolumeRunner(DeviceRunner):
         return result if wait_error is None else (result[0], wait_error)
 
     def detach(self, name):
-        vm = vmops.read_vm(self.client, self.name, self.namespace)
-        vmi = vmops.read_vmi(self.client, self.name, self.namespace)
-        active = vmops.vmi_active(vmi)
-        tspec = vmops.template_spec(vm)
+        vm = operations.read_vm(self.client, self.name, self.namespace)
+        vmi = operations.read_vmi(self.client, self.name, self.namespace)
+        active = operations.vmi_active(vmi)
+        tspec = operations.template_spec(vm)
         cur_volume = _named(tspec.get("volumes"), name)
         cur_disk = _named(((tspec.get("domain") or {}).get("devices") or {}).get("disks"), name)
         if cur_volume is None and cur_disk is None:
@@ -372,9 +374,9 @@ class VolumeRunner(DeviceRunner):
             body = {"name": name}
             if self.check_mode:
                 body["dryRun"] = ["All"]
-            vmops.call(self.client, res.VM, self.namespace, self.name, "removevolume", body,
+            operations.call(self.client, res.VM, self.namespace, self.name, "removevolume", body,
                        action="hot-unplug volume %r from" % name,
-                       verify=None if self.check_mode else vmops.took_effect(
+                       verify=None if self.check_mode else operations.took_effect(
                            self.client, "removevolume", self.namespace, self.name, volume=name))
             after = copy.deepcopy(vm)
             detach_volume(after["spec"]["template"]["spec"], name)
@@ -442,20 +444,20 @@ class NicRunner(DeviceRunner):
     def run(self):
         self.setup()
         p = self.params
-        name = vmspec.check_name(p["name"], "name")
+        name = res.check_name(p["name"], "name")
         if p["state"] == "absent":
             for key in ("network_name", "mac", "model", "binding"):
                 if p.get(key):
                     raise InputError("%s applies to state: present only." % key)
             return self.detach(name)
         iface, network = build_nic(p)
-        vm = vmops.read_vm(self.client, self.name, self.namespace)
-        vmi = vmops.read_vmi(self.client, self.name, self.namespace)
+        vm = operations.read_vm(self.client, self.name, self.namespace)
+        vmi = operations.read_vmi(self.client, self.name, self.namespace)
         self.check_nad(network)
-        tspec = vmops.template_spec(vm)
+        tspec = operations.template_spec(vm)
         cur_iface = _named(((tspec.get("domain") or {}).get("devices") or {}).get("interfaces"), name)
         cur_net = _named(tspec.get("networks"), name)
-        active = vmops.vmi_active(vmi)
+        active = operations.vmi_active(vmi)
         if cur_net is not None and cur_net.get("pod") is not None:
             raise KubevirtError("%s has a pod network named %r; choose another name for the %s interface." % (
                 self.ref, name, p.get("type") or "multus"))
@@ -475,16 +477,16 @@ class NicRunner(DeviceRunner):
                 self.warnings.append("Could not check that NetworkAttachmentDefinition %s/%s exists (%s)." % (
                     ns, nad, exc.api_message or exc.reason))
                 return
-            raise KubevirtError(service.explain(exc, "read", res.NAD.ref(nad, ns), res.NAD))
+            raise KubevirtError(writes.explain(exc, "read", res.NAD.ref(nad, ns), res.NAD))
         if found is None:
             raise KubevirtError("NetworkAttachmentDefinition %s/%s does not exist; create it first (virtops.kubevirt."
                                 "network) or check network_name." % (ns, nad))
 
     def detach(self, name):
-        vm = vmops.read_vm(self.client, self.name, self.namespace)
-        vmi = vmops.read_vmi(self.client, self.name, self.namespace)
-        active = vmops.vmi_active(vmi)
-        tspec = vmops.template_spec(vm)
+        vm = operations.read_vm(self.client, self.name, self.namespace)
+        vmi = operations.read_vmi(self.client, self.name, self.namespace)
+        active = operations.vmi_active(vmi)
+        tspec = operations.template_spec(vm)
         cur_iface = _named(((tspec.get("domain") or {}).get("devices") or {}).get("interfaces"), name)
         cur_net = _named(tspec.get("networks"), name)
         if cur_iface is None and cur_net is None:
@@ -509,13 +511,13 @@ class NicRunner(DeviceRunner):
         if changed and active and not self.check_mode:
             restart_required, after = self.restart_check(after, True)
         elif active and not changed:
-            restart_required = facts.condition_true(after, "RestartRequired")
+            restart_required = condition_true(after, "RestartRequired")
         if active and p["state"] == "present" and not restart_required:
             # KubeVirt plugs bridge and SR-IOV interfaces of a running VM live (LiveUpdate rollout): the VM
             # controller adds them to the VMI; a migration moves the VM into a pod that has the new interface.
             in_status = any(i.get("name") == name for i in ((vmi or {}).get("status") or {}).get("interfaces") or [])
             if changed or not in_status:
-                vmi_now = vmops.read_vmi(self.client, self.name, self.namespace) if not self.check_mode else vmi
+                vmi_now = operations.read_vmi(self.client, self.name, self.namespace) if not self.check_mode else vmi
                 in_status = any(i.get("name") == name for i in ((vmi_now or {}).get("status") or {}).get(
                     "interfaces") or [])
                 if not in_status:
@@ -530,7 +532,7 @@ class NicRunner(DeviceRunner):
             if self.check_mode:
                 migration = {"name": None, "phase": None}
             else:
-                migration, records = vmops.migrate(self.client, self.namespace, self.name, wait=True,
+                migration, records = operations.migrate(self.client, self.namespace, self.name, wait=True,
                                                    timeout=p["wait_timeout"])
                 self.progress.extend(records)
                 migration_required = False
@@ -554,8 +556,8 @@ class NicRunner(DeviceRunner):
 
 
 def run_volume_module(module):
-    service.run_runner(module, VolumeRunner)
+    runner.run_runner(module, VolumeRunner)
 
 
 def run_nic_module(module):
-    service.run_runner(module, NicRunner)
+    runner.run_runner(module, NicRunner)

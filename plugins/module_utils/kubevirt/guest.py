@@ -13,9 +13,17 @@ on the VMI's ``AgentConnected`` condition first and the plain text is passed on 
 
 from __future__ import annotations
 
-from ansible_collections.virtops.kubevirt.plugins.module_utils import facts
-from ansible_collections.virtops.kubevirt.plugins.module_utils import resources as res
-from ansible_collections.virtops.kubevirt.plugins.module_utils.errors import (
+from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt.state import (
+    agent_connected,
+    condition,
+    condition_true,
+)
+from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt.summary import (
+    summarize_vmi,
+    vm_status,
+)
+from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s import resources as res
+from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s.errors import (
     ApiError,
     KubevirtError,
     describe,
@@ -51,7 +59,7 @@ def running_vmi(client, namespace, name):
     phase = (vmi.get("status") or {}).get("phase")
     if phase != "Running" or (vmi.get("metadata") or {}).get("deletionTimestamp"):
         raise NotRunning(not_running_message(None, vmi))
-    if facts.condition_true(vmi, "Paused"):
+    if condition_true(vmi, "Paused"):
         raise NotRunning("VM %s is paused, so its guest can't answer; unpause it with virtops.kubevirt.vm_power "
                          "(state: unpaused)." % name)
     return vmi
@@ -61,7 +69,7 @@ def not_running_message(vm, vmi):
     """One sentence for a VM without a running VMI (pure)."""
     if vmi is None:
         name = ((vm or {}).get("metadata") or {}).get("name")
-        status = facts.vm_status(vm or {}, None)
+        status = vm_status(vm or {}, None)
         detail = "" if status in ("Stopped", None) else " (status %s)" % status
         return "VM %s is not running%s; start it with virtops.kubevirt.vm_power." % (name, detail)
     meta = vmi.get("metadata") or {}
@@ -71,7 +79,7 @@ def not_running_message(vm, vmi):
         return "%s is shutting down; start its VM again with virtops.kubevirt.vm_power." % ref
     if phase in ("Succeeded", "Failed"):
         return "%s has stopped (phase %s); start it with virtops.kubevirt.vm_power." % (ref, phase)
-    summary = facts.summarize_vmi(vmi)
+    summary = summarize_vmi(vmi)
     why = summary.get("reason") or phase
     return ("%s is not running yet (%s); wait for it with virtops.kubevirt.vm_info and wait: true." % (
         ref, one_line(why, 300)))
@@ -79,10 +87,10 @@ def not_running_message(vm, vmi):
 
 def agent_message(vmi):
     """Why the agent is not usable, or None when AgentConnected is True (pure)."""
-    if facts.agent_connected(vmi):
+    if agent_connected(vmi):
         return None
     meta = vmi.get("metadata") or {}
-    cond = facts.condition(vmi, "AgentConnected")
+    cond = condition(vmi, "AgentConnected")
     if cond is None:
         why = ("the VMI has no AgentConnected condition: the guest runs no qemu-guest-agent, or it has not "
                "started yet")
@@ -202,13 +210,13 @@ def _halted(vm):
 
 def wait_for_agent(client, namespace, name, timeout, progress):
     """Wait (one watch) until the VMI runs with its agent connected; fail fast when it never will."""
-    from ansible_collections.virtops.kubevirt.plugins.module_utils import waiter
+    from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt import wait as waiter
 
     ref = res.VMI.ref(name, namespace)
     description = "VMI %s/%s to run with its guest agent connected" % (namespace, name)
     try:
         vmi = client.get_or_none(res.VMI, name, namespace)
-        if vmi is not None and (vmi.get("status") or {}).get("phase") == "Running" and facts.agent_connected(vmi):
+        if vmi is not None and (vmi.get("status") or {}).get("phase") == "Running" and agent_connected(vmi):
             progress.append({"waited_for": description, "seconds": 0, "result": "ok", "watches": 0, "events": 0})
             return
         if vmi is None:

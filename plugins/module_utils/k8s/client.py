@@ -50,8 +50,8 @@ import threading
 import time
 from urllib.parse import urlencode, urlsplit
 
-from ansible_collections.virtops.kubevirt.plugins.module_utils import errors
-from ansible_collections.virtops.kubevirt.plugins.module_utils.errors import (
+from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s import errors
+from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s.errors import (
     ApiError,
     ConfigError,
     ConnectError,

@@ -13,12 +13,16 @@ from __future__ import annotations
 import json
 import time
 
-from ansible_collections.virtops.kubevirt.plugins.module_utils import facts
-from ansible_collections.virtops.kubevirt.plugins.module_utils import resources as res
-from ansible_collections.virtops.kubevirt.plugins.module_utils import service
-from ansible_collections.virtops.kubevirt.plugins.module_utils import vmspec
-from ansible_collections.virtops.kubevirt.plugins.module_utils import waiter
-from ansible_collections.virtops.kubevirt.plugins.module_utils.errors import (
+from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt.state import condition, condition_true
+from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt.summary import conditions_not_ok
+from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s import resources as res
+from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s import parallel
+from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt.redact import diff_of
+from ansible_collections.virtops.kubevirt.plugins.module_utils import runner
+from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s import writes
+from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt import spec as vmspec
+from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt import wait as waiter
+from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s.errors import (
     ApiError,
     InputError,
     KubevirtError,
@@ -77,7 +81,7 @@ def argument_spec():
         wait_timeout=dict(type="int", default=300),
         max_restarts=dict(type="int", default=3),
     )
-    spec.update(service.auth_spec())
+    spec.update(runner.auth_spec())
     return spec
 
 
@@ -162,7 +166,7 @@ def build_datavolume(params, name, namespace, existing=False):
         spec["source"] = {kind: _url(kind, source[kind])}
     elif kind == "pvc":
         ref = source["pvc"]
-        vmspec.check_name(ref.get("name"), "source.pvc.name", max_len=253)
+        res.check_name(ref.get("name"), "source.pvc.name", max_len=253)
         spec["source"] = {"pvc": {"namespace": ref.get("namespace") or namespace, "name": ref["name"]}}
     elif kind == "upload":
         spec["source"] = {"upload": {}}
@@ -280,8 +284,8 @@ def summarize(obj, pvc=None):
             "storage_class": claim_spec.get("storageClassName") or target.get("storageClassName"),
             "access_modes": claim_spec.get("accessModes") or target.get("accessModes"),
             "volume_mode": claim_spec.get("volumeMode") or target.get("volumeMode"),
-            "bound": facts.condition_true(obj, "Bound"),
-            "conditions_not_ok": facts.conditions_not_ok(obj),
+            "bound": condition_true(obj, "Bound"),
+            "conditions_not_ok": conditions_not_ok(obj),
         }
         out["ready"] = out["phase"] == "Succeeded"
         return out
@@ -312,7 +316,7 @@ def _dv_owner(pvc):
 # -- waits ----------------------------------------------------------------------------------------
 def _running_message(dv):
     for ctype in ("Running", "Ready", "Bound"):
-        cond = facts.condition(dv, ctype)
+        cond = condition(dv, ctype)
         if cond and str(cond.get("status")) == "False" and cond.get("message"):
             return one_line(cond["message"], 400)
     return None
@@ -388,8 +392,8 @@ class VolumeRunner:
 
     def run(self):
         p = self.params
-        name = vmspec.check_name(p["name"], "name", max_len=253)
-        namespace = vmspec.check_namespace(p.get("namespace") or self.client.namespace)
+        name = res.check_name(p["name"], "name", max_len=253)
+        namespace = res.check_namespace(p.get("namespace") or self.client.namespace)
         resource = res.DATAVOLUME if p["kind"] == "datavolume" else res.PVC
         ref = resource.ref(name, namespace)
         if p["state"] == "absent":
@@ -404,13 +408,13 @@ class VolumeRunner:
         try:
             current = self.client.get_or_none(resource, name, namespace)
         except ApiError as exc:
-            raise KubevirtError(service.explain(exc, "read", ref, resource))
+            raise KubevirtError(writes.explain(exc, "read", ref, resource))
         desired = build(p, name, namespace, existing=current is not None)
         outcome = None
         if current is None:
             self.check_name_clash(resource, name, namespace)
             self.check_clone_source(desired, namespace)
-            outcome = service.present(self.client, resource, desired, self.check_mode, current=None, have_current=True)
+            outcome = writes.present(self.client, resource, desired, self.check_mode, current=None, have_current=True)
         else:
             outcome = self.update(resource, desired, current, ref)
         result = dict(changed=outcome.changed, method=outcome.method)
@@ -427,18 +431,18 @@ class VolumeRunner:
                 after = self.client.get_or_none(resource, name, namespace) or after
         pvc = None
         if resource is res.DATAVOLUME and p["wait"] and not self.check_mode:
-            pvc = service.read_quiet(lambda: self.client.get_or_none(res.PVC, name, namespace))
+            pvc = parallel.read_quiet(lambda: self.client.get_or_none(res.PVC, name, namespace))
         result.update(volume=after, summary=summarize(after, pvc), progress=self.progress,
                       api_requests=self.client.requests)
         if self.module._diff:
-            result["diff"] = outcome.diff()
+            result["diff"] = diff_of(outcome.before, outcome.after)
         return result, wait_error
 
     def check_name_clash(self, resource, name, namespace):
         """A DataVolume whose name a plain PVC has already: CDI would not fill that PVC."""
         if resource is not res.DATAVOLUME:
             return
-        pvc = service.read_quiet(lambda: self.client.get_or_none(res.PVC, name, namespace))
+        pvc = parallel.read_quiet(lambda: self.client.get_or_none(res.PVC, name, namespace))
         if pvc is not None and not _dv_owner(pvc):
             raise KubevirtError("PersistentVolumeClaim %s/%s exists and belongs to no DataVolume, so a DataVolume "
                                 "of that name would not import into it; manage it with kind: pvc, or choose another "
@@ -451,7 +455,7 @@ class VolumeRunner:
         if not src or not src.get("name"):
             return
         ns = src.get("namespace") or namespace
-        found = service.read_quiet(lambda: self.client.get_or_none(res.PVC, src["name"], ns), default=False)
+        found = parallel.read_quiet(lambda: self.client.get_or_none(res.PVC, src["name"], ns), default=False)
         if found is None:
             self.warnings.append("The clone source PersistentVolumeClaim %s/%s does not exist (yet); the clone waits "
                                  "for it." % (ns, src["name"]))
@@ -479,22 +483,22 @@ class VolumeRunner:
         if grow:
             patch["spec"] = {"resources": {"requests": {"storage": grow}}}
         if not patch:
-            return service.Outcome(False, current, current, "none")
-        return service.present(self.client, resource, desired, self.check_mode, current=current, have_current=True,
+            return writes.Outcome(False, current, current, "none")
+        return writes.present(self.client, resource, desired, self.check_mode, current=current, have_current=True,
                                partial=patch)
 
     def recreate(self, resource, desired, current, ref):
         name, namespace = desired["metadata"]["name"], desired["metadata"]["namespace"]
         if self.check_mode:
-            return service.Outcome(True, current, desired, "recreate")
-        service.absent(self.client, resource, name, namespace)
+            return writes.Outcome(True, current, desired, "recreate")
+        writes.absent(self.client, resource, name, namespace)
         gone = [(resource, name)]
         if resource is res.DATAVOLUME:
             gone.append((res.PVC, name))
         for kind, obj_name in gone:
             self.progress.append(waiter.wait_gone(self.client, kind, namespace, [obj_name], self.params["wait_timeout"]))
-        outcome = service.present(self.client, resource, desired, False, current=None, have_current=True)
-        return service.Outcome(True, current, outcome.after, "recreate")
+        outcome = writes.present(self.client, resource, desired, False, current=None, have_current=True)
+        return writes.Outcome(True, current, outcome.after, "recreate")
 
     def wait(self, resource, name, namespace, after):
         rv = (after.get("metadata") or {}).get("resourceVersion")
@@ -536,7 +540,7 @@ class VolumeRunner:
     def storage_class_wffc(self, name):
         if not name:
             return False
-        sc = service.read_quiet(lambda: self.client.get_or_none(STORAGE_CLASS, name))
+        sc = parallel.read_quiet(lambda: self.client.get_or_none(STORAGE_CLASS, name))
         return bool(sc) and sc.get("volumeBindingMode") == "WaitForFirstConsumer"
 
     def absent(self, resource, name, namespace, ref):
@@ -546,13 +550,13 @@ class VolumeRunner:
             try:
                 current = self.client.get_or_none(res.PVC, name, namespace)
             except ApiError as exc:
-                raise KubevirtError(service.explain(exc, "read", ref, res.PVC))
+                raise KubevirtError(writes.explain(exc, "read", ref, res.PVC))
             owner = _dv_owner(current)
             if owner:
                 raise KubevirtError("%s belongs to DataVolume %s/%s, which would create it again; delete the "
                                     "DataVolume instead (kind: datavolume, name: %s)." % (ref, namespace, owner, owner))
         users = self.users(name, namespace)
-        changed, last = service.absent(self.client, resource, name, namespace, self.check_mode)
+        changed, last = writes.absent(self.client, resource, name, namespace, self.check_mode)
         if changed and users:
             self.warnings.append("%s is used by VirtualMachineInstance%s %s; Kubernetes deletes its claim only when "
                                  "no pod uses it (kubernetes.io/pvc-protection)." % (
@@ -566,12 +570,12 @@ class VolumeRunner:
         result = dict(changed=changed, method="delete" if changed else "none", volume=None, summary=None,
                       progress=self.progress, api_requests=self.client.requests)
         if self.module._diff:
-            result["diff"] = service.diff_of(last if changed else None, None)
+            result["diff"] = diff_of(last if changed else None, None)
         return result, wait_error
 
     def users(self, claim, namespace):
         """Names of VMIs in the namespace with a volume on this claim or DataVolume (best effort)."""
-        listing = service.read_quiet(lambda: self.client.list(res.VMI, namespace), {}) or {}
+        listing = parallel.read_quiet(lambda: self.client.list(res.VMI, namespace), {}) or {}
         out = []
         for vmi in listing.get("items") or []:
             for vol in (vmi.get("spec") or {}).get("volumes") or []:
@@ -583,4 +587,4 @@ class VolumeRunner:
 
 
 def run_module(module):
-    service.run_runner(module, VolumeRunner)
+    runner.run_runner(module, VolumeRunner)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from urllib.parse import quote
 
-from ansible_collections.virtops.kubevirt.plugins.module_utils.errors import InputError
+from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s.errors import InputError
 
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 

@@ -16,11 +16,12 @@ from __future__ import annotations
 import re
 from concurrent.futures import ThreadPoolExecutor
 
-from ansible_collections.virtops.kubevirt.plugins.module_utils import access
-from ansible_collections.virtops.kubevirt.plugins.module_utils import facts
-from ansible_collections.virtops.kubevirt.plugins.module_utils import resources as res
-from ansible_collections.virtops.kubevirt.plugins.module_utils.client import AUTH_ARG_SPEC
-from ansible_collections.virtops.kubevirt.plugins.module_utils.errors import (
+from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt import access
+from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt.redact import redact
+from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt.summary import summarize_vm, summarize_vmi
+from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s import resources as res
+from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s.client import AUTH_ARG_SPEC
+from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s.errors import (
     ApiError,
     InputError,
     KubevirtError,
@@ -270,7 +271,7 @@ def pairs(data, include_stopped=True, include_vmis=True):
 
 
 def _public_annotations(obj):
-    return facts.redact({k: v for k, v in (_meta(obj).get("annotations") or {}).items() if k not in HIDDEN_ANNOTATIONS})
+    return redact({k: v for k, v in (_meta(obj).get("annotations") or {}).items() if k not in HIDDEN_ANNOTATIONS})
 
 
 def _ref_name(spec, key):
@@ -283,10 +284,10 @@ def _ref_name(spec, key):
 def summary(vm, vmi, cluster):
     """The compact ``kubevirt`` host variable."""
     if vm is not None:
-        full = facts.summarize_vm(vm, vmi)
+        full = summarize_vm(vm, vmi)
         obj = vm
     else:
-        full = facts.summarize_vmi(vmi)
+        full = summarize_vmi(vmi)
         obj = vmi
     spec = (obj or {}).get("spec") or {}
     labels = dict(_meta(obj).get("labels") or {})

@@ -8,12 +8,24 @@ from __future__ import annotations
 import copy
 import time
 
-from ansible_collections.virtops.kubevirt.plugins.module_utils import facts
-from ansible_collections.virtops.kubevirt.plugins.module_utils import resources as res
-from ansible_collections.virtops.kubevirt.plugins.module_utils import service
-from ansible_collections.virtops.kubevirt.plugins.module_utils import vmspec
-from ansible_collections.virtops.kubevirt.plugins.module_utils import waiter
-from ansible_collections.virtops.kubevirt.plugins.module_utils.errors import (
+from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt.redact import (
+    diff_of,
+    redacted,
+    secret_values,
+)
+from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt.state import condition, condition_true
+from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt.summary import (
+    launcher_selector,
+    summarize_vm,
+    summarize_vmi,
+)
+from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s import resources as res
+from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s import parallel
+from ansible_collections.virtops.kubevirt.plugins.module_utils import runner
+from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s import writes
+from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt import spec as vmspec
+from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt import wait as waiter
+from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s.errors import (
     ApiError,
     InputError,
     KubevirtError,
@@ -53,15 +65,15 @@ MERGED_DICTS = ("labels", "annotations")
 def vm_argument_spec():
     spec = copy.deepcopy(VM_ITEM_SPEC)
     spec["vms"] = dict(type="list", elements="raw")
-    spec.update(copy.deepcopy(waiter.WAIT_ARG_SPEC))
-    spec.update(service.auth_spec())
+    spec.update(copy.deepcopy(runner.WAIT_ARG_SPEC))
+    spec.update(runner.auth_spec())
     return spec
 
 
 def vmi_argument_spec():
     spec = copy.deepcopy(VMI_ITEM_SPEC)
-    spec.update(copy.deepcopy(waiter.WAIT_ARG_SPEC))
-    spec.update(service.auth_spec())
+    spec.update(copy.deepcopy(runner.WAIT_ARG_SPEC))
+    spec.update(runner.auth_spec())
     return spec
 
 
@@ -145,8 +157,8 @@ def prepare(plan, default_namespace, kind="VirtualMachine"):
     plan.namespace = p.get("namespace") or meta.get("namespace") or default_namespace
     if not plan.name:
         raise InputError("name is required: set name, or metadata.name in definition.")
-    vmspec.check_name(plan.name, "name")
-    vmspec.check_namespace(plan.namespace)
+    res.check_name(plan.name, "name")
+    res.check_namespace(plan.namespace)
     if plan.state == "absent":
         return
     plan.template_only = not _template_given(p)
@@ -213,15 +225,15 @@ def write_vm(client, plan, check_mode):
             desired["spec"]["runStrategy"] = "Always"
         elif desired["spec"]["runStrategy"] is None:
             desired["spec"].pop("runStrategy")
-        plan.outcome = service.present(client, res.VM, desired, check_mode, current=None, have_current=True)
+        plan.outcome = writes.present(client, res.VM, desired, check_mode, current=None, have_current=True)
         return
     cur_spec = current.get("spec") or {}
     if plan.template_only:
         patch = _partial_patch(plan)
         if not patch:
-            plan.outcome = service.Outcome(False, current, current, "none")
+            plan.outcome = writes.Outcome(False, current, current, "none")
             return
-        plan.outcome = service.present(client, res.VM, desired, check_mode, current=current, have_current=True,
+        plan.outcome = writes.present(client, res.VM, desired, check_mode, current=current, have_current=True,
                                        partial=patch)
         return
     given = _run_strategy_given(plan.params) or (desired["spec"].get("runStrategy") if plan.params.get("definition")
@@ -233,19 +245,19 @@ def write_vm(client, plan, check_mode):
             desired["spec"].pop("running", None)
             conversion = {"spec": {"running": None, "runStrategy": given}}
             if check_mode:
-                plan.outcome = service.present(client, res.VM, desired, True, current=current, have_current=True,
+                plan.outcome = writes.present(client, res.VM, desired, True, current=current, have_current=True,
                                                partial=conversion)
                 return
-            service.present(client, res.VM, desired, False, current=current, have_current=True, partial=conversion)
+            writes.present(client, res.VM, desired, False, current=current, have_current=True, partial=conversion)
     elif cur_spec.get("runStrategy"):
         desired["spec"]["runStrategy"] = cur_spec["runStrategy"]
     elif cur_spec.get("running") is not None:
         desired["spec"].pop("runStrategy", None)
         desired["spec"]["running"] = cur_spec["running"]
-    plan.outcome = service.present(client, res.VM, desired, check_mode, current=current, have_current=True)
+    plan.outcome = writes.present(client, res.VM, desired, check_mode, current=current, have_current=True)
     if plan.outcome.changed and not check_mode and _running(current):
-        before_t = service.normalize({"spec": cur_spec.get("template")})
-        after_t = service.normalize({"spec": (plan.outcome.after.get("spec") or {}).get("template")})
+        before_t = writes.normalize({"spec": cur_spec.get("template")})
+        after_t = writes.normalize({"spec": (plan.outcome.after.get("spec") or {}).get("template")})
         if before_t != after_t:
             plan.restart_required = True
 
@@ -388,7 +400,7 @@ class VmRunner:
                 try:
                     listing = self.client.list(self.resource, ns)
                 except ApiError as exc:
-                    raise KubevirtError(service.explain(exc, "list", "%ss in namespace %s" % (self.kind, ns)))
+                    raise KubevirtError(writes.explain(exc, "list", "%ss in namespace %s" % (self.kind, ns)))
                 found = {o["metadata"]["name"]: o for o in listing.get("items") or []}
                 for plan in group:
                     plan.current = found.get(plan.name)
@@ -397,9 +409,9 @@ class VmRunner:
                 try:
                     plan.current = self.client.get_or_none(self.resource, plan.name, ns)
                 except ApiError as exc:
-                    raise KubevirtError(service.explain(exc, "read", self.resource.ref(plan.name, ns)))
+                    raise KubevirtError(writes.explain(exc, "read", self.resource.ref(plan.name, ns)))
 
-        for entry, _result, error in service.parallel(read, reads):
+        for entry, _result, error in parallel.parallel(read, reads):
             if error is not None:
                 for plan in entry[2]:
                     plan.error = error
@@ -428,7 +440,7 @@ class VmRunner:
                 found = self.client.get_or_none(res.PVC, name, namespace)
             return found is not None
 
-        for key, found, error in service.parallel(exists, list(wanted)):
+        for key, found, error in parallel.parallel(exists, list(wanted)):
             resource, namespace, name = key
             if error is not None:
                 if isinstance(error, ApiError) and error.status == 403:
@@ -450,9 +462,9 @@ class VmRunner:
         if plan.state == "absent":
             if plan.params.get("keep_volumes") and data_volume_templates(plan.current):
                 return self.delete_keeping_volumes(plan)
-            changed, last = service.absent(self.client, self.resource, plan.name, plan.namespace, self.check_mode,
+            changed, last = writes.absent(self.client, self.resource, plan.name, plan.namespace, self.check_mode,
                                            current=plan.current, have_current=True)
-            plan.outcome = service.Outcome(changed, plan.current, None, "delete" if changed else "none")
+            plan.outcome = writes.Outcome(changed, plan.current, None, "delete" if changed else "none")
             plan.deleted = last
             return
         write_vm(self.client, plan, self.check_mode)
@@ -472,7 +484,7 @@ class VmRunner:
         try:
             vmi = self.client.get_or_none(res.VMI, plan.name, plan.namespace)
         except ApiError as exc:
-            raise KubevirtError(service.explain(exc, "read", res.VMI.ref(plan.name, plan.namespace), res.VMI))
+            raise KubevirtError(writes.explain(exc, "read", res.VMI.ref(plan.name, plan.namespace), res.VMI))
         try:
             revisions = self.client.list(res.CONTROLLER_REVISION, plan.namespace).get("items") or []
         except ApiError as exc:
@@ -481,9 +493,9 @@ class VmRunner:
                                  "behind once it is deleted; grant list and delete on controllerrevisions (apps)." % (
                                      ref, exc.api_message or exc.reason))
         revisions = [r for r in revisions if _owned_by(r, uid)]
-        changed, last = service.absent(self.client, self.resource, plan.name, plan.namespace, self.check_mode,
+        changed, last = writes.absent(self.client, self.resource, plan.name, plan.namespace, self.check_mode,
                                        propagation="Orphan", current=vm, have_current=True)
-        plan.outcome = service.Outcome(changed, vm, None, "delete" if changed else "none")
+        plan.outcome = writes.Outcome(changed, vm, None, "delete" if changed else "none")
         plan.deleted = last
         plan.kept = data_volume_templates(vm)
         if not changed or self.check_mode:
@@ -497,11 +509,11 @@ class VmRunner:
                     self.warnings.append("Could not delete VirtualMachineInstance %s/%s (%s); KubeVirt stops it as "
                                          "%s goes." % (plan.namespace, plan.name, exc.api_message or exc.reason, ref))
                 elif exc.status != 409:  # 409: the uid precondition failed, it is gone already
-                    raise KubevirtError(service.explain(exc, "delete", res.VMI.ref(plan.name, plan.namespace),
+                    raise KubevirtError(writes.explain(exc, "delete", res.VMI.ref(plan.name, plan.namespace),
                                                         res.VMI) + " (%s was deleted, its volumes kept)" % ref)
         for revision in revisions:
             meta = revision.get("metadata") or {}
-            service.read_quiet(lambda meta=meta: self.client.delete(res.CONTROLLER_REVISION, meta.get("name"),
+            parallel.read_quiet(lambda meta=meta: self.client.delete(res.CONTROLLER_REVISION, meta.get("name"),
                                                                     plan.namespace, uid=meta.get("uid")))
 
     def run(self):
@@ -510,7 +522,7 @@ class VmRunner:
         self.fetch_current(plans)
         self.check_references(plans)
         todo = [p for p in plans if p.error is None]
-        for plan, _result, error in service.parallel(self.write, todo):
+        for plan, _result, error in parallel.parallel(self.write, todo):
             if error is not None:
                 plan.error = error
         wait_error = None
@@ -609,7 +621,7 @@ class VmRunner:
                         return False
                 return True
 
-            selector = service.launcher_selector(names[0] if len(names) == 1 else None)
+            selector = launcher_selector(names[0] if len(names) == 1 else None)
             self.progress.append(waiter.Wait(self.client, res.POD, ns, pods_gone,
                                              "the virt-launcher pods of %s/%s to be deleted" % (ns, label),
                                              remaining, label_selector=selector).run())
@@ -629,7 +641,7 @@ class VmRunner:
                     if vm is None:
                         continue
                     status = vm.get("status") or {}
-                    if facts.condition(vm, "RestartRequired"):
+                    if condition(vm, "RestartRequired"):
                         continue
                     if gen is not None and status.get("observedGeneration") is not None \
                             and status["observedGeneration"] >= gen:
@@ -649,7 +661,7 @@ class VmRunner:
                 vm = wait.objects.get(plan.name)
                 if vm is not None:
                     plan.outcome.after = vm
-                    plan.restart_required = facts.condition_true(vm, "RestartRequired")
+                    plan.restart_required = condition_true(vm, "RestartRequired")
                 if plan.restart_required:
                     self.warnings.append("VM %s/%s: the change takes effect at its next restart (RestartRequired); "
                                          "restart it with vm_power." % (ns, plan.name))
@@ -666,15 +678,15 @@ class VmRunner:
         def read(entry):
             ns, group = entry
             if len(group) == 1:
-                found = {group[0].name: service.read_quiet(lambda: self.client.get_or_none(res.VM, group[0].name, ns))}
+                found = {group[0].name: parallel.read_quiet(lambda: self.client.get_or_none(res.VM, group[0].name, ns))}
             else:
-                listing = service.read_quiet(lambda: self.client.list(res.VM, ns), {}) or {}
+                listing = parallel.read_quiet(lambda: self.client.list(res.VM, ns), {}) or {}
                 found = {o["metadata"]["name"]: o for o in listing.get("items") or []}
             for plan in group:
                 if found.get(plan.name):
                     plan.outcome.after = found[plan.name]
 
-        service.parallel(read, list(by_ns.items()))
+        parallel.parallel(read, list(by_ns.items()))
 
     def read_vmis(self, plans):
         """Without a wait, read the VMIs of VMs that existed before, for the summary."""
@@ -686,15 +698,15 @@ class VmRunner:
         def read(entry):
             ns, group = entry
             if len(group) == 1:
-                vmi = service.read_quiet(lambda: self.client.get_or_none(res.VMI, group[0].name, ns))
+                vmi = parallel.read_quiet(lambda: self.client.get_or_none(res.VMI, group[0].name, ns))
                 group[0].vmi = vmi
                 return
-            listing = service.read_quiet(lambda: self.client.list(res.VMI, ns), {}) or {}
+            listing = parallel.read_quiet(lambda: self.client.list(res.VMI, ns), {}) or {}
             found = {o["metadata"]["name"]: o for o in listing.get("items") or []}
             for plan in group:
                 plan.vmi = found.get(plan.name)
 
-        service.parallel(read, list(by_ns.items()))
+        parallel.parallel(read, list(by_ns.items()))
 
     # results
     def result_for(self, plan):
@@ -711,12 +723,12 @@ class VmRunner:
                 out["kept_data_volumes"] = plan.kept
             if self.diff_mode and outcome and outcome.changed:
                 ref = self.resource.ref(plan.name, plan.namespace)
-                out["diff"] = dict(service.diff_of(outcome.before, None), before_header=ref, after_header=ref)
+                out["diff"] = dict(diff_of(outcome.before, None), before_header=ref, after_header=ref)
             return out
         after = outcome.after if outcome else None
         if self.diff_mode:
             ref = self.resource.ref(plan.name, plan.namespace)
-            out["diff"] = dict(outcome.diff(), before_header=ref, after_header=ref)
+            out["diff"] = dict(diff_of(outcome.before, outcome.after), before_header=ref, after_header=ref)
         self.summarize(plan, after, out)
         return out
 
@@ -727,10 +739,10 @@ class VmRunner:
             status = vm_for_summary.setdefault("status", {})
             status.pop("printableStatus", None)
             status.pop("ready", None)
-        summary = facts.summarize_vm(vm_for_summary, plan.vmi) if after else None
-        out["vm"] = service.redacted(after)
+        summary = summarize_vm(vm_for_summary, plan.vmi) if after else None
+        out["vm"] = redacted(after)
         out["summary"] = summary
-        out["vmi"] = facts.summarize_vmi(plan.vmi) if plan.vmi else None
+        out["vmi"] = summarize_vmi(plan.vmi) if plan.vmi else None
         out["printable_status"] = summary["status"] if summary else None
         out["ready"] = summary["ready"] if summary else False
         out["ip_address"] = summary["ip_address"] if summary else None
@@ -781,18 +793,18 @@ def mask_inline_secrets(module):
     p = module.params
     sources = [p.get("definition"), p.get("spec")] + [i for i in p.get("vms") or [] if isinstance(i, dict)]
     for source in sources:
-        module.no_log_values.update(v for v in facts.secret_values(source) if len(v) >= 4)
+        module.no_log_values.update(v for v in secret_values(source) if len(v) >= 4)
 
 
 def run_vm_module(module):
     mask_inline_secrets(module)
-    client = service.connect_module(module)
-    runner = VmRunner(module, client)
+    client = runner.connect_module(module)
+    job = VmRunner(module, client)
     try:
-        plans, wait_error = runner.run()
+        plans, wait_error = job.run()
     except KubevirtError as exc:
         module.fail_json(msg=str(exc), api_requests=client.requests)
-    runner.exit(plans, wait_error)
+    job.exit(plans, wait_error)
 
 
 # -- the vmi module ------------------------------------------------------------------------------
@@ -808,7 +820,7 @@ class VmiRunner(VmRunner):
     def write(self, plan):
         if plan.state == "absent":
             return VmRunner.write(self, plan)
-        plan.outcome = service.present(self.client, res.VMI, plan.desired, self.check_mode, current=plan.current,
+        plan.outcome = writes.present(self.client, res.VMI, plan.desired, self.check_mode, current=plan.current,
                                        have_current=True)
 
     def run(self):
@@ -855,8 +867,8 @@ class VmiRunner(VmRunner):
 
     def summarize(self, plan, after, out):
         vmi = plan.vmi or after
-        summary = facts.summarize_vmi(vmi) if vmi else None
-        out["vmi_object"] = service.redacted(vmi)
+        summary = summarize_vmi(vmi) if vmi else None
+        out["vmi_object"] = redacted(vmi)
         out["summary"] = summary
         out["phase"] = (summary or {}).get("phase")
         out["ready"] = bool((summary or {}).get("ready"))
@@ -867,10 +879,10 @@ class VmiRunner(VmRunner):
 
 def run_vmi_module(module):
     mask_inline_secrets(module)
-    client = service.connect_module(module)
-    runner = VmiRunner(module, client)
+    client = runner.connect_module(module)
+    job = VmiRunner(module, client)
     try:
-        plans, wait_error = runner.run()
+        plans, wait_error = job.run()
     except KubevirtError as exc:
         module.fail_json(msg=str(exc), api_requests=client.requests)
-    runner.exit(plans, wait_error)
+    job.exit(plans, wait_error)

@@ -29,8 +29,8 @@ import struct
 import time
 from urllib.parse import urlsplit
 
-from ansible_collections.virtops.kubevirt.plugins.module_utils import resources as res
-from ansible_collections.virtops.kubevirt.plugins.module_utils.errors import (
+from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s import resources as res
+from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s.errors import (
     ApiError,
     ConnectError,
     KubevirtError,
@@ -82,7 +82,7 @@ def handshake_headers(conn):
 
 
 def _proxy_options(conn):
-    from ansible_collections.virtops.kubevirt.plugins.module_utils.client import _host_matches_no_proxy
+    from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s.client import _host_matches_no_proxy
 
     if not conn.proxy or _host_matches_no_proxy(conn.host, conn.no_proxy):
         return {}
@@ -104,7 +104,7 @@ def open_stream(client, namespace, name, verb, timeout=30.0, what=None):
     except ImportError:
         raise ConsoleError("The websocket-client Python package is required for consoles; "
                            "install it (pip install websocket-client).")
-    from ansible_collections.virtops.kubevirt.plugins.module_utils.client import _ssl_context
+    from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s.client import _ssl_context
 
     conn = client.conn
     url = websocket_url(conn.host, namespace, name, verb)
@@ -529,7 +529,7 @@ def _vmi_brief(vmi):
 
 def run(client, params, check_mode=False):
     """What the console module does, given a Client and its validated params; returns the result."""
-    from ansible_collections.virtops.kubevirt.plugins.module_utils import guest
+    from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt import guest
 
     name = params["name"]
     namespace = params.get("namespace") or client.namespace
@@ -589,7 +589,8 @@ def vm_or_none(client, namespace, name):
 
 def rdp_details(client, vm, vmi, port=3389):
     """RDP connection details for a running VMI (reads Services and the node, best effort)."""
-    from ansible_collections.virtops.kubevirt.plugins.module_utils import access, facts
+    from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt import access
+    from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt.state import agent_connected
 
     meta = vmi.get("metadata") or {}
     name, namespace = meta.get("name"), meta.get("namespace")
@@ -610,7 +611,7 @@ def rdp_details(client, vm, vmi, port=3389):
     host, source = where["host"], where["source"]
     rport = where["port"] or port
     windows = access.is_windows(vm, vmi)
-    agent = facts.agent_connected(vmi)
+    agent = agent_connected(vmi)
     if not windows:
         hints.append("The guest does not look like Windows (guest agent OS, preference or vm.kubevirt.io/os "
                      "annotation); RDP needs an RDP server in the guest.")

@@ -13,19 +13,8 @@ import copy
 import json
 import re
 
-from ansible_collections.virtops.kubevirt.plugins.module_utils.errors import InputError
-# Re-exported for callers that used them from here.
-from ansible_collections.virtops.kubevirt.plugins.module_utils.facts import (  # noqa: F401 pylint: disable=unused-import
-    REDACTED,
-    REDACTED_CHANGED,
-    redact,
-    redact_pair,
-)
-from ansible_collections.virtops.kubevirt.plugins.module_utils.resources import (  # noqa: F401 pylint: disable=unused-import
-    check_name,
-    check_namespace,
-    suggest_name,
-)
+from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s.errors import InputError
+from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s.resources import check_name
 
 API_VERSION = "kubevirt.io/v1"
 CLOUD_INIT_MAX = 2048

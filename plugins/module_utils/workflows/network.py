@@ -13,10 +13,13 @@ import copy
 import ipaddress
 import json
 
-from ansible_collections.virtops.kubevirt.plugins.module_utils import resources as res
-from ansible_collections.virtops.kubevirt.plugins.module_utils import service
-from ansible_collections.virtops.kubevirt.plugins.module_utils import vmspec
-from ansible_collections.virtops.kubevirt.plugins.module_utils.errors import (
+from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s import resources as res
+from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s import parallel
+from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt.redact import diff_of
+from ansible_collections.virtops.kubevirt.plugins.module_utils import runner
+from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s import writes
+from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt import spec as vmspec
+from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s.errors import (
     ApiError,
     InputError,
     KubevirtError,
@@ -66,7 +69,7 @@ def argument_spec():
         labels=dict(type="dict"),
         annotations=dict(type="dict"),
     )
-    spec.update(service.auth_spec())
+    spec.update(runner.auth_spec())
     return spec
 
 
@@ -345,8 +348,8 @@ class NetworkRunner:
 
     def run(self):
         p = self.params
-        name = vmspec.check_name(p["name"], "name", max_len=253)
-        namespace = vmspec.check_namespace(p.get("namespace") or self.client.namespace)
+        name = res.check_name(p["name"], "name", max_len=253)
+        namespace = res.check_namespace(p.get("namespace") or self.client.namespace)
         ref = res.NAD.ref(name, namespace)
         if p["state"] == "absent":
             return self.absent(name, namespace, ref)
@@ -356,30 +359,30 @@ class NetworkRunner:
         try:
             current = self.client.get_or_none(res.NAD, name, namespace)
         except ApiError as exc:
-            raise KubevirtError(service.explain(exc, "read", ref, res.NAD))
+            raise KubevirtError(writes.explain(exc, "read", ref, res.NAD))
         same_config = current is not None and current_config(current) == config
         if same_config:
             # Keep the stored string: an equal config written differently is no change.
             desired["spec"]["config"] = current["spec"]["config"]
             if metadata_subset(desired, current):
-                outcome = service.Outcome(False, current, current, "none")
+                outcome = writes.Outcome(False, current, current, "none")
             else:
-                outcome = service.present(self.client, res.NAD, desired, self.check_mode, current=current,
+                outcome = writes.present(self.client, res.NAD, desired, self.check_mode, current=current,
                                           have_current=True)
         else:
-            outcome = service.present(self.client, res.NAD, desired, self.check_mode, current=current,
+            outcome = writes.present(self.client, res.NAD, desired, self.check_mode, current=current,
                                       have_current=True)
         after = outcome.after
         result = dict(changed=outcome.changed, method=outcome.method, network=after,
                       config=current_config(after) or config, resource_name=resource,
                       api_requests=self.client.requests)
         if self.module._diff:
-            result["diff"] = service.diff_of(readable(outcome.before), readable(after))
+            result["diff"] = diff_of(readable(outcome.before), readable(after))
         return result
 
     def absent(self, name, namespace, ref):
         users = self.users(name, namespace)
-        changed, last = service.absent(self.client, res.NAD, name, namespace, self.check_mode)
+        changed, last = writes.absent(self.client, res.NAD, name, namespace, self.check_mode)
         if changed and users:
             self.warnings.append("%s is still used by VM%s %s: running VMIs keep their interface, but they can't "
                                  "start again while the network is missing." % (
@@ -387,11 +390,11 @@ class NetworkRunner:
         result = dict(changed=changed, method="delete" if changed else "none", network=None,
                       api_requests=self.client.requests)
         if self.module._diff:
-            result["diff"] = service.diff_of(readable(last) if changed else None, None)
+            result["diff"] = diff_of(readable(last) if changed else None, None)
         return result
 
     def users(self, name, namespace):
-        listing = service.read_quiet(lambda: self.client.list(res.VM, namespace), {}) or {}
+        listing = parallel.read_quiet(lambda: self.client.list(res.VM, namespace), {}) or {}
         names = (name, "%s/%s" % (namespace, name))
         out = []
         for vm in listing.get("items") or []:
@@ -404,12 +407,12 @@ class NetworkRunner:
 
 
 def run_module(module):
-    client = service.connect_module(module)
-    runner = NetworkRunner(module, client)
+    client = runner.connect_module(module)
+    job = NetworkRunner(module, client)
     try:
-        result = runner.run()
+        result = job.run()
     except KubevirtError as exc:
         module.fail_json(msg=str(exc), changed=False, api_requests=client.requests)
-    for warning in runner.warnings:
+    for warning in job.warnings:
         module.warn(warning)
     module.exit_json(**result)

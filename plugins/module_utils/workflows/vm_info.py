@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import copy
 
-from ansible_collections.virtops.kubevirt.plugins.module_utils import facts
-from ansible_collections.virtops.kubevirt.plugins.module_utils import resources as res
-from ansible_collections.virtops.kubevirt.plugins.module_utils import service
-from ansible_collections.virtops.kubevirt.plugins.module_utils.errors import ApiError, InputError, KubevirtError
+from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt.summary import summaries_for, summarize_vmi
+from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s import resources as res
+from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt.redact import redacted
+from ansible_collections.virtops.kubevirt.plugins.module_utils import runner
+from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s import writes
+from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s.errors import ApiError, InputError, KubevirtError
 
 INFO_SPEC = dict(
     name=dict(type="str"),
@@ -30,8 +32,8 @@ def info_argument_spec(kind):
     if kind == "VirtualMachine":
         spec["include_standalone_vmis"] = dict(type="bool", default=False)
         spec["running"] = dict(type="bool")
-    spec.update(copy.deepcopy(service.WAIT_ARG_SPEC))
-    spec.update(service.auth_spec())
+    spec.update(copy.deepcopy(runner.WAIT_ARG_SPEC))
+    spec.update(runner.auth_spec())
     return spec
 
 
@@ -47,12 +49,12 @@ def _find(client, resource, params, namespace):
                               field_selector=",".join(params.get("field_selectors") or []) or None)
         return listing.get("items") or []
     except ApiError as exc:
-        raise KubevirtError(service.explain(exc, "read", ref, resource))
+        raise KubevirtError(writes.explain(exc, "read", ref, resource))
 
 
 def run_info_module(module, kind):
     params = module.params
-    client = service.connect_module(module)
+    client = runner.connect_module(module)
     resource = res.VM if kind == "VirtualMachine" else res.VMI
     progress = []
     try:
@@ -65,8 +67,8 @@ def run_info_module(module, kind):
             raise InputError("running is used only with wait: true (it says what to wait for).")
         wait_error = None
         if params.get("wait"):
-            from ansible_collections.virtops.kubevirt.plugins.module_utils import waiter
-            from ansible_collections.virtops.kubevirt.plugins.module_utils.errors import WaitFailed, WaitTimeout
+            from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt import wait as waiter
+            from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s.errors import WaitFailed, WaitTimeout
 
             conditions = waiter.parse_wait_for(params.get("wait_for"))
             objects = _find(client, resource, params, namespace)
@@ -90,21 +92,21 @@ def run_info_module(module, kind):
                     break
         result = dict(changed=False, progress=progress)
         if params.get("summary"):
-            summaries, got = service.summaries_for(client, kind, namespace, name=params.get("name"),
+            summaries, got = summaries_for(client, kind, namespace, name=params.get("name"),
                                                    find=lambda: _find(client, resource, params, namespace))
             objects = got["objects"]
         else:
             objects = _find(client, resource, params, namespace)
             summaries, got = [], {}
-        result["resources"] = [service.redacted(o) for o in objects]
+        result["resources"] = [redacted(o) for o in objects]
         result["summaries"] = summaries
         if kind == "VirtualMachine" and params.get("include_standalone_vmis"):
             vmis = got.get("vmis")
             if vmis is None:
                 vmis = _find(client, res.VMI, dict(params, label_selectors=[], field_selectors=[]), namespace)
             standalone = [v for v in vmis if not _owned_by_vm(v)]
-            result["vmis"] = [service.redacted(v) for v in standalone]
-            result["vmi_summaries"] = [facts.summarize_vmi(v, got.get("pods"), got.get("events")) for v in standalone]
+            result["vmis"] = [redacted(v) for v in standalone]
+            result["vmi_summaries"] = [summarize_vmi(v, got.get("pods"), got.get("events")) for v in standalone]
         result["api_requests"] = client.requests
         if wait_error is not None:
             module.fail_json(msg=str(wait_error), **result)

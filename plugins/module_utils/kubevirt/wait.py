@@ -16,18 +16,22 @@ from __future__ import annotations
 
 import time
 
-from ansible_collections.virtops.kubevirt.plugins.module_utils import facts
-from ansible_collections.virtops.kubevirt.plugins.module_utils import resources as res
-from ansible_collections.virtops.kubevirt.plugins.module_utils.client import WatchGone
-from ansible_collections.virtops.kubevirt.plugins.module_utils.errors import (
+from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt.state import agent_connected, vmi_ready
+from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt.summary import (
+    EVENTS_KEPT,
+    conditions_not_ok,
+    ip_address,
+    warning_events,
+)
+from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s import resources as res
+from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s.client import WatchGone
+from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s.errors import (
     ApiError,
     InputError,
     WaitFailed,
     WaitTimeout,
     one_line,
 )
-
-from ansible_collections.virtops.kubevirt.plugins.module_utils.service import WAIT_ARG_SPEC  # noqa: F401 pylint: disable=unused-import
 
 WAIT_FOR_CHOICES = ("ready", "ip", "agent")
 QUIET_WATCH = 1.0        # a watch that ends within this many seconds without an event...
@@ -67,7 +71,7 @@ def describe_object(obj):
     if status.get("phase"):
         parts.append("phase %s" % status["phase"])
     conds = []
-    for cond in facts.conditions_not_ok(obj):
+    for cond in conditions_not_ok(obj):
         text = "%s=%s" % (cond["type"], cond["status"])
         detail = ": ".join(x for x in (cond.get("reason"), cond.get("message")) if x)
         if detail:
@@ -242,7 +246,7 @@ class Wait:
                            progress=self._progress(start, "timeout"))
 
 
-def fetch_warning_events(client, namespace, names, keep=facts.EVENTS_KEPT):
+def fetch_warning_events(client, namespace, names, keep=EVENTS_KEPT):
     """Latest Warning events about ``names`` and their virt-launcher pods (best effort)."""
     names = [n for n in names or [] if n]
     if not names or not namespace:
@@ -258,7 +262,7 @@ def fetch_warning_events(client, namespace, names, keep=facts.EVENTS_KEPT):
         for name in names:
             if involved.startswith("virt-launcher-%s-" % name):
                 wanted.add(involved)
-    return facts.warning_events(items, wanted, keep)
+    return warning_events(items, wanted, keep)
 
 
 # -- the waits modules use ---------------------------------------------------------------------
@@ -294,11 +298,11 @@ def vmi_check(conditions, names, owned_by_vm=True, run_strategies=None, owners=N
                                      "%s." % ((vmi.get("metadata") or {}).get("namespace"), name, phase,
                                               ", ".join(conditions), describe_object(vmi)))
             for cond in conditions:
-                if cond == "ready" and not facts.vmi_ready(vmi):
+                if cond == "ready" and not vmi_ready(vmi):
                     return False
-                if cond == "agent" and not facts.agent_connected(vmi):
+                if cond == "agent" and not agent_connected(vmi):
                     return False
-                if cond.startswith("ip") and not facts.ip_address(vmi, cond[3:] or None):
+                if cond.startswith("ip") and not ip_address(vmi, cond[3:] or None):
                     return False
         return True
 
