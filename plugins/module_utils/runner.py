@@ -1,7 +1,18 @@
 # -*- coding: utf-8 -*-
 # Copyright: virtops.kubevirt contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""How every module runs: connect, run its workflow, report warnings, exit or fail."""
+"""How every module runs: one Runner base and one run_module(), the only exit and fail path.
+
+A module's main() builds its AnsibleModule and calls ``run_module(module, SomeRunner)``:
+
+1. ``SomeRunner.before_connect(module)``: checks that need no cluster (and masking of inline
+   secrets); a KubevirtError fails the task with its one sentence;
+2. connect (connection problems fail the task with one sentence; the client's warnings are shown);
+3. ``runner.run()`` -> ``(result, error)``; a KubevirtError raised by run() fails the task;
+4. the runner's warnings are shown, ``api_requests`` (this run's request count) is added, and the
+   task exits with the result, or fails with ``error`` and the result (a failed wait adds its own
+   progress record to the runner's).
+"""
 
 from __future__ import annotations
 
@@ -9,7 +20,6 @@ import copy
 
 from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s.client import AUTH_ARG_SPEC, connect
 from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s.errors import KubevirtError
-
 
 WAIT_ARG_SPEC = dict(
     wait=dict(type="bool", default=False),
@@ -22,8 +32,28 @@ def auth_spec():
     return copy.deepcopy(AUTH_ARG_SPEC)
 
 
-def auth_spec():
-    return copy.deepcopy(AUTH_ARG_SPEC)
+class Runner:
+    """One run of one module: its options, client, check and diff mode, progress and warnings."""
+
+    # False for a module whose results carry no progress records (its failures then carry none).
+    reports_progress = True
+
+    def __init__(self, module, client):
+        self.module = module
+        self.client = client
+        self.params = module.params
+        self.check_mode = module.check_mode
+        self.diff_mode = module._diff
+        self.progress = []
+        self.warnings = []
+
+    @classmethod
+    def before_connect(cls, module):
+        """Checks that need no cluster; raise KubevirtError to fail the task before connecting."""
+
+    def run(self):
+        """Do the task: -> (result dict, None or the error the task fails with, the result kept)."""
+        raise NotImplementedError
 
 
 def connect_module(module):
@@ -40,25 +70,29 @@ def connect_module(module):
     return client
 
 
-def run_runner(module, runner_class):
-    """Run a module's runner: connect, run, report its warnings, fail or exit.
-
-    A runner has .run() -> (result, wait_error), .warnings and .progress; a wait error still returns
-    the result (with the wait's own progress record when it has one).
-    """
+def run_module(module, runner_class):
+    """Run a module's Runner and exit or fail the task (see the module docstring)."""
+    try:
+        runner_class.before_connect(module)
+    except KubevirtError as exc:
+        module.fail_json(msg=str(exc))
     client = connect_module(module)
     runner = runner_class(module, client)
     try:
-        result, wait_error = runner.run()
+        result, error = runner.run()
     except KubevirtError as exc:
         for warning in runner.warnings:
             module.warn(warning)
-        module.fail_json(msg=str(exc), changed=False, progress=runner.progress, api_requests=client.requests)
+        failed = dict(changed=False, api_requests=client.requests)
+        if runner.reports_progress:
+            failed["progress"] = runner.progress
+        module.fail_json(msg=str(exc), **failed)
     for warning in runner.warnings:
         module.warn(warning)
-    if wait_error is not None:
-        details = getattr(wait_error, "details", {}) or {}
+    result["api_requests"] = client.requests
+    if error is not None:
+        details = getattr(error, "details", {}) or {}
         if details.get("progress"):
             result["progress"] = runner.progress + [details["progress"]]
-        module.fail_json(msg=str(wait_error), **result)
+        module.fail_json(msg=str(error), **result)
     module.exit_json(**result)

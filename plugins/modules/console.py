@@ -239,9 +239,8 @@ msg:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.virtops.kubevirt.plugins.module_utils import runner
-from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt.console import run
-from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s.errors import KubevirtError
-from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s import resources as res
+from ansible_collections.virtops.kubevirt.plugins.module_utils.runner import run_module
+from ansible_collections.virtops.kubevirt.plugins.module_utils.workflows.console import ConsoleRunner
 
 
 def argument_spec():
@@ -266,20 +265,7 @@ def argument_spec():
 
 def main():
     module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
-    params = module.params
-    try:
-        namespace = params.get("namespace")
-        if namespace:
-            res.check_namespace(namespace)
-        res.check_name(params["name"], "name")
-    except KubevirtError as exc:
-        module.fail_json(msg=str(exc))
-    client = runner.connect_module(module)
-    try:
-        result = run(client, params, module.check_mode)
-    except KubevirtError as exc:
-        module.fail_json(msg=str(exc), api_requests=client.requests)
-    module.exit_json(**result)
+    run_module(module, ConsoleRunner)
 
 
 if __name__ == "__main__":

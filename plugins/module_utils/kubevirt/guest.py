@@ -234,17 +234,3 @@ def wait_for_agent(client, namespace, name, timeout, progress):
         progress.append(wait.run())
     except ApiError as exc:
         raise KubevirtError(describe(exc, "watch", ref))
-
-
-def run_guest_info(client, params, progress):
-    name = params["name"]
-    namespace = params.get("namespace") or client.namespace
-    parts = [p for p in GATHER_CHOICES if p in (params.get("gather") or GATHER_CHOICES)]
-    if params.get("wait"):
-        wait_for_agent(client, namespace, name, params.get("wait_timeout") or 120, progress)
-    vmi = running_vmi(client, namespace, name)
-    message = agent_message(vmi)
-    if message:
-        raise AgentNotConnected(message[0].upper() + message[1:])
-    data, raw = gather(client, namespace, name, parts)
-    return {"guest": data, "raw": raw, "vmi": vmi_brief(vmi)}

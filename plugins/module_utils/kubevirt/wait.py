@@ -324,7 +324,7 @@ def wait_vmis(client, namespace, names, conditions, timeout, resource_version=No
               run_strategies=None, what="VirtualMachine"):
     names = list(names)
     label = names[0] if len(names) == 1 else "%d VMs" % len(names)
-    description = "%s %s/%s to be %s" % (what, namespace, label, " and ".join(_human(c) for c in conditions))
+    description = "%s %s/%s to be %s" % (what, namespace, label, describe_conditions(conditions))
     wait = Wait(client, res.VMI, namespace, vmi_check(conditions, names, owned_by_vm, run_strategies), description,
                 timeout, names=names, resource_version=resource_version)
     progress = wait.run()
@@ -350,3 +350,23 @@ def _human(cond):
     if cond == "ip":
         return "given an IP address"
     return "given an IP address on network %s" % cond[3:]
+
+
+def describe_conditions(conditions):
+    """'ready and given an IP address' for wait descriptions."""
+    return " and ".join(_human(c) for c in conditions)
+
+
+def newest_resource_version(objs):
+    """The highest resourceVersion of ``objs`` (a wait started there misses none of their changes)."""
+    best = None
+    for obj in objs:
+        rv = ((obj or {}).get("metadata") or {}).get("resourceVersion")
+        if rv is None:
+            continue
+        try:
+            value = int(rv)
+        except ValueError:
+            return None
+        best = value if best is None or value > best else best
+    return str(best) if best is not None else None

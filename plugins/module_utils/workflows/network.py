@@ -338,13 +338,8 @@ def readable(nad):
 
 
 # -- the module ---------------------------------------------------------------------------------------
-class NetworkRunner:
-    def __init__(self, module, client):
-        self.module = module
-        self.client = client
-        self.params = module.params
-        self.check_mode = module.check_mode
-        self.warnings = []
+class NetworkRunner(runner.Runner):
+    reports_progress = False
 
     def run(self):
         p = self.params
@@ -374,11 +369,10 @@ class NetworkRunner:
                                       have_current=True)
         after = outcome.after
         result = dict(changed=outcome.changed, method=outcome.method, network=after,
-                      config=current_config(after) or config, resource_name=resource,
-                      api_requests=self.client.requests)
-        if self.module._diff:
+                      config=current_config(after) or config, resource_name=resource)
+        if self.diff_mode:
             result["diff"] = diff_of(readable(outcome.before), readable(after))
-        return result
+        return result, None
 
     def absent(self, name, namespace, ref):
         users = self.users(name, namespace)
@@ -387,11 +381,10 @@ class NetworkRunner:
             self.warnings.append("%s is still used by VM%s %s: running VMIs keep their interface, but they can't "
                                  "start again while the network is missing." % (
                                      ref, "s" if len(users) > 1 else "", ", ".join(users)))
-        result = dict(changed=changed, method="delete" if changed else "none", network=None,
-                      api_requests=self.client.requests)
-        if self.module._diff:
+        result = dict(changed=changed, method="delete" if changed else "none", network=None)
+        if self.diff_mode:
             result["diff"] = diff_of(readable(last) if changed else None, None)
-        return result
+        return result, None
 
     def users(self, name, namespace):
         listing = parallel.read_quiet(lambda: self.client.list(res.VM, namespace), {}) or {}
@@ -405,14 +398,3 @@ class NetworkRunner:
                     break
         return out
 
-
-def run_module(module):
-    client = runner.connect_module(module)
-    job = NetworkRunner(module, client)
-    try:
-        result = job.run()
-    except KubevirtError as exc:
-        module.fail_json(msg=str(exc), changed=False, api_requests=client.requests)
-    for warning in job.warnings:
-        module.warn(warning)
-    module.exit_json(**result)

@@ -1,7 +1,10 @@
 # -*- coding: utf-8 -*-
 # Copyright: virtops.kubevirt contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""What the vm and vmi modules do: build, write (one or many, concurrently), wait, summarize."""
+"""The vm module: build, write (one or many VMs, concurrently), wait, summarize.
+
+The vmi module runs the same steps for one VirtualMachineInstance (workflows/vmi.py).
+"""
 
 from __future__ import annotations
 
@@ -46,32 +49,14 @@ VM_ITEM_SPEC = dict(
 )
 VM_ITEM_SPEC.update(copy.deepcopy(vmspec.SPEC_ARG_SPEC))
 
-VMI_ITEM_SPEC = dict(
-    name=dict(type="str"),
-    namespace=dict(type="str"),
-    state=dict(type="str", choices=["present", "absent"], default="present"),
-    definition=dict(type="dict"),
-)
-VMI_ITEM_SPEC.update(copy.deepcopy(vmspec.SPEC_ARG_SPEC))
-for _key in ("instancetype", "preference"):
-    VMI_ITEM_SPEC.pop(_key)
-
 DEFINITION_EXCLUSIVE = [("definition", key) for key in vmspec.TEMPLATE_OPTIONS]
 VM_MUTUALLY_EXCLUSIVE = [("run_strategy", "running")] + DEFINITION_EXCLUSIVE
-VMI_MUTUALLY_EXCLUSIVE = [("definition", key) for key in vmspec.TEMPLATE_OPTIONS if key in VMI_ITEM_SPEC]
 MERGED_DICTS = ("labels", "annotations")
 
 
-def vm_argument_spec():
+def argument_spec():
     spec = copy.deepcopy(VM_ITEM_SPEC)
     spec["vms"] = dict(type="list", elements="raw")
-    spec.update(copy.deepcopy(runner.WAIT_ARG_SPEC))
-    spec.update(runner.auth_spec())
-    return spec
-
-
-def vmi_argument_spec():
-    spec = copy.deepcopy(VMI_ITEM_SPEC)
     spec.update(copy.deepcopy(runner.WAIT_ARG_SPEC))
     spec.update(runner.auth_spec())
     return spec
@@ -333,35 +318,20 @@ def effective_strategy(vm):
     return None
 
 
-def _max_rv(objs):
-    best = None
-    for obj in objs:
-        rv = ((obj or {}).get("metadata") or {}).get("resourceVersion")
-        if rv is None:
-            continue
-        try:
-            value = int(rv)
-        except ValueError:
-            return None
-        best = value if best is None or value > best else best
-    return str(best) if best is not None else None
-
-
 # -- the vm module -------------------------------------------------------------------------------
-class VmRunner:
+class VmRunner(runner.Runner):
     """Runs the vm module for one VM (name) or many (vms)."""
 
     kind = "VirtualMachine"
     resource = res.VM
 
-    def __init__(self, module, client):
-        self.module = module
-        self.client = client
-        self.params = module.params
-        self.check_mode = module.check_mode
-        self.diff_mode = module._diff
-        self.progress = []
-        self.warnings = []
+    @classmethod
+    def before_connect(cls, module):
+        mask_inline_secrets(module)
+
+    def run(self):
+        plans, wait_error = self.execute()
+        return self.outcome(plans, wait_error)
 
     # plans
     def plans(self):
@@ -516,7 +486,7 @@ class VmRunner:
             parallel.read_quiet(lambda meta=meta: self.client.delete(res.CONTROLLER_REVISION, meta.get("name"),
                                                                     plan.namespace, uid=meta.get("uid")))
 
-    def run(self):
+    def execute(self):
         self.wait_conditions()
         plans = self.plans()
         self.fetch_current(plans)
@@ -578,11 +548,11 @@ class VmRunner:
             label = names[0] if len(names) == 1 else "%d VMs" % len(names)
             parts = []
             if up:
-                parts.append(" and ".join(waiter._human(c) for c in conditions))
+                parts.append(waiter.describe_conditions(conditions))
             if down:
                 parts.append("stopped" if not up else "stopped (%s)" % ", ".join(down))
             description = "VirtualMachine %s/%s to be %s" % (ns, label, "; ".join(parts))
-            rv = _max_rv(p.outcome.after for p in group)
+            rv = waiter.newest_resource_version(p.outcome.after for p in group)
             wait = waiter.Wait(self.client, res.VMI, ns, check, description, remaining, names=names,
                                resource_version=rv)
             try:
@@ -652,7 +622,7 @@ class VmRunner:
             wait = waiter.Wait(self.client, res.VM, ns, observed,
                                "KubeVirt to process the template change of %s" % ", ".join(sorted(generations)),
                                min(RESTART_CHECK_TIMEOUT, self.params.get("wait_timeout") or RESTART_CHECK_TIMEOUT),
-                               names=list(generations), resource_version=_max_rv(p.outcome.after for p in group))
+                               names=list(generations), resource_version=waiter.newest_resource_version(p.outcome.after for p in group))
             try:
                 self.progress.append(wait.run())
             except (WaitTimeout, ApiError):
@@ -750,13 +720,12 @@ class VmRunner:
         out["node"] = summary["node"] if summary else None
         out["restart_required"] = bool(plan.restart_required or (summary or {}).get("restart_required"))
 
-    def exit(self, plans, wait_error):
+    def outcome(self, plans, wait_error):
+        """(result, error) for run_module: one VM's result, or (vms) every VM's in results."""
         results = [self.result_for(p) for p in plans]
-        for warning in self.warnings:
-            self.module.warn(warning)
         failed = [r for r in results if r.get("failed")]
         changed = any(r.get("changed") for r in results)
-        common = dict(changed=changed, progress=self.progress, api_requests=self.client.requests)
+        common = dict(changed=changed, progress=self.progress)
         if self.params.get("vms") is not None:
             payload = dict(common, results=results)
             if self.diff_mode:
@@ -769,8 +738,8 @@ class VmRunner:
                     msg = "%d of %d VMs failed: %s%s" % (len(failed), len(results), " | ".join(parts), more)
                 if wait_error:
                     msg = (msg + " | " if msg else "") + str(wait_error)
-                self.module.fail_json(msg=msg, **payload)
-            self.module.exit_json(**payload)
+                return payload, KubevirtError(msg)
+            return payload, None
         result = results[0]
         payload = dict(common)
         payload.update({k: v for k, v in result.items() if k not in ("failed", "msg", "before_header")})
@@ -778,13 +747,8 @@ class VmRunner:
             payload["diff"] = {"before": payload["diff"]["before"], "after": payload["diff"]["after"]}
         if failed:
             payload["changed"] = False
-            self.module.fail_json(msg=result["msg"], **payload)
-        if wait_error:
-            details = getattr(wait_error, "details", {}) or {}
-            if details.get("progress"):
-                payload["progress"] = self.progress + [details["progress"]]
-            self.module.fail_json(msg=str(wait_error), **payload)
-        self.module.exit_json(**payload)
+            return payload, KubevirtError(result["msg"])
+        return payload, wait_error
 
 
 def mask_inline_secrets(module):
@@ -794,95 +758,3 @@ def mask_inline_secrets(module):
     sources = [p.get("definition"), p.get("spec")] + [i for i in p.get("vms") or [] if isinstance(i, dict)]
     for source in sources:
         module.no_log_values.update(v for v in secret_values(source) if len(v) >= 4)
-
-
-def run_vm_module(module):
-    mask_inline_secrets(module)
-    client = runner.connect_module(module)
-    job = VmRunner(module, client)
-    try:
-        plans, wait_error = job.run()
-    except KubevirtError as exc:
-        module.fail_json(msg=str(exc), api_requests=client.requests)
-    job.exit(plans, wait_error)
-
-
-# -- the vmi module ------------------------------------------------------------------------------
-class VmiRunner(VmRunner):
-    kind = "VirtualMachineInstance"
-    resource = res.VMI
-
-    def plans(self):
-        plan = Plan(0, self.params)
-        prepare(plan, self.client.namespace, self.kind)
-        return [plan]
-
-    def write(self, plan):
-        if plan.state == "absent":
-            return VmRunner.write(self, plan)
-        plan.outcome = writes.present(self.client, res.VMI, plan.desired, self.check_mode, current=plan.current,
-                                       have_current=True)
-
-    def run(self):
-        self.wait_conditions()
-        plans = self.plans()
-        plan = plans[0]
-        if plan.state == "present" and plan.desired and not vmspec.memory_defined(plan.desired):
-            raise InputError("VirtualMachineInstance %s/%s would have no memory: set memory (e.g. 2Gi) or "
-                             "spec.domain.memory.guest." % plan.key)
-        self.fetch_current(plans)
-        self.check_references(plans)
-        if plan.error is None:
-            try:
-                self.write(plan)
-            except KubevirtError as exc:
-                plan.error = exc
-        wait_error = None
-        if self.params.get("wait") and not self.check_mode and plan.error is None:
-            try:
-                self.wait_vmi(plan)
-            except (WaitTimeout, WaitFailed, KubevirtError) as exc:
-                wait_error = exc
-        if plan.vmi is None and plan.outcome and plan.outcome.after and plan.state == "present":
-            plan.vmi = plan.outcome.after
-        return plans, wait_error
-
-    def wait_vmi(self, plan):
-        timeout = self.params.get("wait_timeout")
-        if plan.state == "absent":
-            if plan.outcome and plan.outcome.changed:
-                self.wait_deleted([plan], timeout)
-            return
-        conditions = self.wait_conditions()
-        wait = waiter.Wait(self.client, res.VMI, plan.namespace,
-                           waiter.vmi_check(conditions, [plan.name], owned_by_vm=False),
-                           "VirtualMachineInstance %s/%s to be %s" % (
-                               plan.namespace, plan.name, " and ".join(waiter._human(c) for c in conditions)),
-                           timeout, names=[plan.name], resource_version=_max_rv([plan.outcome.after]))
-        try:
-            self.progress.append(wait.run())
-        finally:
-            plan.vmi = wait.objects.get(plan.name) or plan.vmi
-            plan.waited = True
-
-    def summarize(self, plan, after, out):
-        vmi = plan.vmi or after
-        summary = summarize_vmi(vmi) if vmi else None
-        out["vmi_object"] = redacted(vmi)
-        out["summary"] = summary
-        out["phase"] = (summary or {}).get("phase")
-        out["ready"] = bool((summary or {}).get("ready"))
-        out["ip_address"] = (summary or {}).get("ip_address")
-        out["ip_addresses"] = (summary or {}).get("ip_addresses") or []
-        out["node"] = (summary or {}).get("node")
-
-
-def run_vmi_module(module):
-    mask_inline_secrets(module)
-    client = runner.connect_module(module)
-    job = VmiRunner(module, client)
-    try:
-        plans, wait_error = job.run()
-    except KubevirtError as exc:
-        module.fail_json(msg=str(exc), api_requests=client.requests)
-    job.exit(plans, wait_error)

@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: virtops.kubevirt contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""What the vm_info and vmi_info modules do: find, optionally wait, summarize.
+"""The vm_info module: find, optionally wait, summarize (vmi_info runs the same for VMIs).
 
 Kept apart from vm.py so an info task loads (and compiles) only what reading needs; the waiter is
 imported only when a wait is asked for.
@@ -27,7 +27,7 @@ INFO_SPEC = dict(
 )
 
 
-def info_argument_spec(kind):
+def argument_spec(kind="VirtualMachine"):
     spec = copy.deepcopy(INFO_SPEC)
     if kind == "VirtualMachine":
         spec["include_standalone_vmis"] = dict(type="bool", default=False)
@@ -52,12 +52,15 @@ def _find(client, resource, params, namespace):
         raise KubevirtError(writes.explain(exc, "read", ref, resource))
 
 
-def run_info_module(module, kind):
-    params = module.params
-    client = runner.connect_module(module)
-    resource = res.VM if kind == "VirtualMachine" else res.VMI
-    progress = []
-    try:
+class VmInfoRunner(runner.Runner):
+    """Runs vm_info: find, optionally wait, summarize (vmi_info runs it for VMIs)."""
+
+    kind = "VirtualMachine"
+    resource = res.VM
+
+    def run(self):
+        client, params, kind, resource = self.client, self.params, self.kind, self.resource
+        progress = self.progress
         namespace = params.get("namespace") or (client.namespace if params.get("name") else None)
         if namespace:
             res.check_namespace(namespace)
@@ -82,7 +85,7 @@ def run_info_module(module, kind):
                 check = waiter.gone_check(names) if stopped else waiter.vmi_check(
                     conditions, names, owned_by_vm=kind == "VirtualMachine")
                 label = names[0] if len(names) == 1 else "%d objects" % len(names)
-                what = "stopped" if stopped else " and ".join(waiter._human(c) for c in conditions)
+                what = "stopped" if stopped else waiter.describe_conditions(conditions)
                 wait = waiter.Wait(client, res.VMI, ns, check, "%s %s/%s to be %s" % (kind, ns, label, what),
                                    params["wait_timeout"], names=names)
                 try:
@@ -93,7 +96,7 @@ def run_info_module(module, kind):
         result = dict(changed=False, progress=progress)
         if params.get("summary"):
             summaries, got = summaries_for(client, kind, namespace, name=params.get("name"),
-                                                   find=lambda: _find(client, resource, params, namespace))
+                                           find=lambda: _find(client, resource, params, namespace))
             objects = got["objects"]
         else:
             objects = _find(client, resource, params, namespace)
@@ -107,12 +110,7 @@ def run_info_module(module, kind):
             standalone = [v for v in vmis if not _owned_by_vm(v)]
             result["vmis"] = [redacted(v) for v in standalone]
             result["vmi_summaries"] = [summarize_vmi(v, got.get("pods"), got.get("events")) for v in standalone]
-        result["api_requests"] = client.requests
-        if wait_error is not None:
-            module.fail_json(msg=str(wait_error), **result)
-        module.exit_json(**result)
-    except KubevirtError as exc:
-        module.fail_json(msg=str(exc), api_requests=client.requests)
+        return result, wait_error
 
 
 def _owned_by_vm(vmi):

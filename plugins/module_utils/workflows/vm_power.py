@@ -232,14 +232,8 @@ def _stopped_check(name):
     return check
 
 
-class PowerRunner:
-    def __init__(self, module, client):
-        self.module = module
-        self.client = client
-        self.params = module.params
-        self.progress = []
-        self.warnings = []
-        self.migration = None
+class VmPowerRunner(runner.Runner):
+    migration = None
 
     def run(self):
         p = self.params
@@ -268,7 +262,7 @@ class PowerRunner:
                 self.warnings.append("%s/%s runs on node %s, which matches node_selector already; not migrating." % (
                     namespace, name, node_name))
         result = dict(changed=decision.changed, action=decision.action, state=p["state"])
-        if self.module.check_mode:
+        if self.check_mode:
             return self.finish(result, vm, vmi)
         old_uid = ((vmi or {}).get("metadata") or {}).get("uid")
         before_migrations, mig_rv = set(), None
@@ -318,7 +312,7 @@ class PowerRunner:
             return None
         strategies = {name: operations.run_strategy(vm)}
         ready = waiter.vmi_check(conditions, [name], True, strategies)
-        human = " and ".join(waiter._human(c) for c in conditions)
+        human = waiter.describe_conditions(conditions)
         if kind == "ready":
             check, what = ready, "%s to be %s" % (label, human)
         elif kind == "new_vmi":
@@ -351,12 +345,8 @@ class PowerRunner:
             paused=bool((summary or {}).get("paused")),
             node=(summary or {}).get("node"),
             progress=self.progress,
-            api_requests=self.client.requests,
         )
         if self.migration is not None or result["state"] == "migrated":
             result["migration"] = self.migration
         return result, wait_error
 
-
-def run_module(module):
-    runner.run_runner(module, PowerRunner)

@@ -381,15 +381,7 @@ def pvc_check(name, namespace, wffc):
 
 
 # -- the module -----------------------------------------------------------------------------------
-class VolumeRunner:
-    def __init__(self, module, client):
-        self.module = module
-        self.client = client
-        self.params = module.params
-        self.check_mode = module.check_mode
-        self.progress = []
-        self.warnings = []
-
+class VolumeRunner(runner.Runner):
     def run(self):
         p = self.params
         name = res.check_name(p["name"], "name", max_len=253)
@@ -432,9 +424,8 @@ class VolumeRunner:
         pvc = None
         if resource is res.DATAVOLUME and p["wait"] and not self.check_mode:
             pvc = parallel.read_quiet(lambda: self.client.get_or_none(res.PVC, name, namespace))
-        result.update(volume=after, summary=summarize(after, pvc), progress=self.progress,
-                      api_requests=self.client.requests)
-        if self.module._diff:
+        result.update(volume=after, summary=summarize(after, pvc), progress=self.progress,)
+        if self.diff_mode:
             result["diff"] = diff_of(outcome.before, outcome.after)
         return result, wait_error
 
@@ -568,8 +559,8 @@ class VolumeRunner:
             except WaitTimeout as exc:
                 wait_error = exc
         result = dict(changed=changed, method="delete" if changed else "none", volume=None, summary=None,
-                      progress=self.progress, api_requests=self.client.requests)
-        if self.module._diff:
+                      progress=self.progress)
+        if self.diff_mode:
             result["diff"] = diff_of(last if changed else None, None)
         return result, wait_error
 
@@ -585,6 +576,3 @@ class VolumeRunner:
                     break
         return out
 
-
-def run_module(module):
-    runner.run_runner(module, VolumeRunner)

@@ -3,6 +3,8 @@ from modhelp import run_module
 from opsfakes import OpsClient, vm_obj, warnings_text
 
 from ansible_collections.virtops.kubevirt.plugins.module_utils.workflows import vm_volume as vm_volume_flow
+from ansible_collections.virtops.kubevirt.plugins.module_utils.workflows import vm_devices
+from ansible_collections.virtops.kubevirt.plugins.module_utils.workflows import vm_nic as vm_nic_flow
 from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s.errors import InputError
 from ansible_collections.virtops.kubevirt.plugins.modules import vm_nic, vm_volume
 
@@ -62,14 +64,14 @@ def test_attach_detach_volume_replace_by_name():
 
 def test_attach_nic_makes_the_default_pod_network_explicit():
     tspec = vm_obj()["spec"]["template"]["spec"]
-    iface, net = vm_volume_flow.build_nic({"name": "br1", "network_name": "br1-net", "type": "multus"})
-    vm_volume_flow.attach_nic(tspec, iface, net)
+    iface, net = vm_nic_flow.build_nic({"name": "br1", "network_name": "br1-net", "type": "multus"})
+    vm_nic_flow.attach_nic(tspec, iface, net)
     assert tspec["domain"]["devices"]["interfaces"] == [{"name": "default", "masquerade": {}},
                                                         {"name": "br1", "bridge": {}}]
     assert tspec["networks"] == [{"name": "default", "pod": {}}, {"name": "br1", "multus": {"networkName": "br1-net"}}]
-    vm_volume_flow.detach_nic(tspec, "br1", mark_absent=True)
+    vm_nic_flow.detach_nic(tspec, "br1", mark_absent=True)
     assert tspec["domain"]["devices"]["interfaces"][1] == {"name": "br1", "bridge": {}, "state": "absent"}
-    vm_volume_flow.detach_nic(tspec, "br1", mark_absent=False)
+    vm_nic_flow.detach_nic(tspec, "br1", mark_absent=False)
     assert [n["name"] for n in tspec["networks"]] == ["default"]
 
 
@@ -82,14 +84,14 @@ def test_attach_nic_makes_the_default_pod_network_explicit():
 ])
 def test_build_nic_errors(kw, message):
     with pytest.raises(InputError) as exc:
-        vm_volume_flow.build_nic(dict({"name": "br1", "type": "multus"}, **kw))
+        vm_nic_flow.build_nic(dict({"name": "br1", "type": "multus"}, **kw))
     assert message in str(exc.value)
 
 
 def test_subset():
-    assert vm_volume_flow.subset({"a": {"b": 1}}, {"a": {"b": 1, "c": 2}, "d": 3})
-    assert not vm_volume_flow.subset({"a": {"b": 1}}, {"a": {"b": 2}})
-    assert not vm_volume_flow.subset({"a": [1]}, {"a": [1, 2]})
+    assert vm_devices.subset({"a": {"b": 1}}, {"a": {"b": 1, "c": 2}, "d": 3})
+    assert not vm_devices.subset({"a": {"b": 1}}, {"a": {"b": 2}})
+    assert not vm_devices.subset({"a": [1]}, {"a": [1, 2]})
 
 
 # -- vm_volume module ----------------------------------------------------------------------------
