@@ -17,6 +17,7 @@ from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt.state im
     agent_connected,
     condition,
     condition_true,
+    run_strategy,
 )
 from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt.summary import (
     summarize_vmi,
@@ -203,11 +204,6 @@ def vmi_brief(vmi):
             "phase": status.get("phase")}
 
 
-def _halted(vm):
-    spec = (vm or {}).get("spec") or {}
-    return spec.get("runStrategy") == "Halted" or (spec.get("runStrategy") is None and spec.get("running") is False)
-
-
 def wait_for_agent(client, namespace, name, timeout, progress):
     """Wait (one watch) until the VMI runs with its agent connected; fail fast when it never will."""
     from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt import wait as waiter
@@ -224,7 +220,7 @@ def wait_for_agent(client, namespace, name, timeout, progress):
             if vm is None:
                 raise NotRunning("Neither a VirtualMachine nor a VirtualMachineInstance named %s exists in namespace "
                                  "%s; check name and namespace." % (name, namespace))
-            if _halted(vm):
+            if run_strategy(vm) == "Halted":
                 raise NotRunning(not_running_message(vm, None))
     except ApiError as exc:
         raise KubevirtError(describe(exc, "read", ref))

@@ -8,15 +8,21 @@ migration started and followed to its end.
 
 from __future__ import annotations
 
-import copy
 import time
 
 from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s import errors
-from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt.state import condition_true
 from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s import resources as res
-from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt.redact import redacted
 from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s import writes
 from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt import wait as waiter
+from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt.state import (
+    FINAL_PHASES,
+    condition_true,
+    run_strategy,
+    template_change_processed,
+    vmi_active,
+    vmi_paused,
+    vmi_stopping,
+)
 from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s.errors import (
     ApiError,
     KubevirtError,
@@ -24,7 +30,6 @@ from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s.errors import
     WaitTimeout,
 )
 
-FINAL_PHASES = ("Succeeded", "Failed")
 RESTART_CHECK_TIMEOUT = 10
 CONFLICT_PREFIX = "Operation cannot be fulfilled on "
 
@@ -65,40 +70,6 @@ def read_vmi(client, name, namespace):
         return client.get_or_none(res.VMI, name, namespace)
     except ApiError as exc:
         raise KubevirtError(writes.explain(exc, "read", res.VMI.ref(name, namespace), res.VMI))
-
-
-def run_strategy(vm):
-    spec = (vm or {}).get("spec") or {}
-    if spec.get("runStrategy"):
-        return spec["runStrategy"]
-    if spec.get("running") is not None:
-        return "Always" if spec["running"] else "Halted"
-    return None
-
-
-def _phase(vmi):
-    return ((vmi or {}).get("status") or {}).get("phase") or ""
-
-
-def vmi_active(vmi):
-    """A VMI that exists, is not final and is not being deleted: the VM runs (or is starting)."""
-    if vmi is None:
-        return False
-    if ((vmi.get("metadata") or {}).get("deletionTimestamp")):
-        return False
-    return _phase(vmi) not in FINAL_PHASES
-
-
-def vmi_stopping(vmi):
-    return vmi is not None and bool((vmi.get("metadata") or {}).get("deletionTimestamp"))
-
-
-def vmi_running(vmi):
-    return vmi_active(vmi) and _phase(vmi) == "Running"
-
-
-def vmi_paused(vmi):
-    return condition_true(vmi, "Paused")
 
 
 def template_spec(vm):
@@ -232,34 +203,32 @@ def took_effect(client, verb, namespace, name, vm=None, vmi=None, before=None, v
 
 
 # -- after a template change ----------------------------------------------------------------------
-def restart_required_after(client, vm_after, timeout=RESTART_CHECK_TIMEOUT):
-    """Wait (briefly) until KubeVirt has seen a template change; returns (restart_required, vm, progress).
-
-    Done when the VM's RestartRequired condition is there, or its status.desiredGeneration has
-    reached the generation of our write. A timeout is not an error: the answer is then what the
-    VM says at that time.
+def wait_template_changes(client, namespace, generations, timeout, resource_version=None):
+    """Wait (briefly) until KubeVirt has processed the template changes of VMs ``generations``
+    ({name: generation of our write}); see state.template_change_processed. A timeout is no error:
+    the VMs are then as last seen. Returns ({name: VM}, progress record or None).
     """
-    meta = (vm_after or {}).get("metadata") or {}
-    name, namespace, generation = meta.get("name"), meta.get("namespace"), meta.get("generation")
+    def processed(objects):
+        return all(template_change_processed(objects.get(name), gen) for name, gen in generations.items())
 
-    def seen(objects):
-        vm = objects.get(name)
-        if vm is None:
-            return False
-        if condition_true(vm, "RestartRequired"):
-            return True
-        status = vm.get("status") or {}
-        desired = status.get("desiredGeneration")
-        return generation is None or (desired is not None and desired >= generation)
-
-    wait = waiter.Wait(client, res.VM, namespace, seen, "KubeVirt to process the template change of %s/%s" % (
-        namespace, name), timeout, names=[name], resource_version=meta.get("resourceVersion"))
+    wait = waiter.Wait(client, res.VM, namespace, processed, "KubeVirt to process the template change of %s" % (
+        ", ".join("%s/%s" % (namespace, n) for n in sorted(generations))), timeout, names=list(generations),
+        resource_version=resource_version)
     progress = None
     try:
         progress = wait.run()
     except (WaitTimeout, ApiError):
         progress = None
-    vm = wait.objects.get(name) or vm_after
+    return wait.objects, progress
+
+
+def restart_required_after(client, vm_after, timeout=RESTART_CHECK_TIMEOUT):
+    """After a template change of one VM: (restart_required, the VM as KubeVirt left it, progress)."""
+    meta = (vm_after or {}).get("metadata") or {}
+    name = meta.get("name")
+    objects, progress = wait_template_changes(client, meta.get("namespace"), {name: meta.get("generation")}, timeout,
+                                              resource_version=meta.get("resourceVersion"))
+    vm = objects.get(name) or vm_after
     return condition_true(vm, "RestartRequired"), vm, progress
 
 
@@ -378,7 +347,3 @@ def migrate(client, namespace, name, node_selector=None, wait=True, timeout=300)
     mig, record = wait_migration(client, namespace, name, timeout, before=before, resource_version=rv)
     progress.append(record)
     return migration_of(mig), progress
-
-
-def redacted_vm(vm):
-    return redacted(copy.deepcopy(vm)) if vm else vm

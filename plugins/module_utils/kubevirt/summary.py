@@ -12,10 +12,14 @@ from __future__ import annotations
 from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s import resources as res
 from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s.errors import one_line
 from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt.state import (
+    FINAL_PHASES,
     agent_connected,
     condition,
     condition_true,
     conditions,
+    owner_vm,
+    run_strategy,
+    vmi_phase,
     vmi_ready,
 )
 
@@ -254,7 +258,7 @@ def derived_status(vm, vmi):
             return sync["reason"]
         if phase in ("Pending", "Scheduling", "Scheduled", None, ""):
             return "Starting"
-        if phase in ("Succeeded", "Failed"):
+        if phase in FINAL_PHASES:
             return "Stopped"
         return "Unknown"
     return "Stopped"
@@ -309,11 +313,11 @@ def reason(status, vm=None, vmi=None, pod=None, events=None, ready=None):
     if status == "WaitingForVolumeBinding":
         return "WaitingForVolumeBinding: a PVC is not bound yet%s" % (": %s" % latest if latest else "")
     if status == "Stopped":
-        strategy = ((vm or {}).get("spec") or {}).get("runStrategy")
-        if strategy == "Halted" or (vm and ((vm.get("spec") or {}).get("running") is False)):
+        strategy = run_strategy(vm)
+        if strategy == "Halted":
             return "Stopped: run_strategy is Halted"
-        phase = _status(vmi).get("phase")
-        if phase in ("Succeeded", "Failed"):
+        phase = vmi_phase(vmi)
+        if phase in FINAL_PHASES:
             return "Stopped: the VMI ended in phase %s%s" % (phase, " (%s)" % latest if latest else "")
         if strategy == "Manual":
             return "Stopped: run_strategy is Manual and no start was requested"
@@ -367,7 +371,6 @@ def summarize_vm(vm, vmi=None, pods=None, events=None):
     """The summary of one VirtualMachine (with its VMI, launcher pod and events when given)."""
     pod = launcher_pod(vmi, pods, _meta(vm).get("name")) if (vmi or pods) else None
     status = vm_status(vm, vmi)
-    spec = vm.get("spec") or {}
     ready = bool(_status(vm).get("ready")) if "ready" in _status(vm) else vmi_ready(vmi)
     if vmi and vmi_ready(vmi) and not _status(vm).get("printableStatus"):
         ready = True
@@ -378,7 +381,7 @@ def summarize_vm(vm, vmi=None, pods=None, events=None):
         "namespace": _meta(vm).get("namespace"),
         "status": status,
         "ready": ready,
-        "run_strategy": spec.get("runStrategy") or ({True: "Always", False: "Halted"}.get(spec.get("running"))),
+        "run_strategy": run_strategy(vm),
         "created": bool(vmi) or bool(_status(vm).get("created")),
         "restart_required": condition_true(vm, "RestartRequired"),
         # The VMI is where pausing happens; the VM's copy of the condition can lag behind it.
@@ -397,10 +400,6 @@ def summarize_vmi(vmi, pods=None, events=None):
     phase = _status(vmi).get("phase") or "Pending"
     ready = vmi_ready(vmi)
     warnings = warning_events(events, _names(None, vmi, pod))
-    owner = None
-    for ref in _meta(vmi).get("ownerReferences") or []:
-        if ref.get("kind") == "VirtualMachine":
-            owner = ref.get("name")
     status = derived_status(None, vmi)
     if status == "Stopped":
         status = phase
@@ -410,7 +409,7 @@ def summarize_vmi(vmi, pods=None, events=None):
         "namespace": _meta(vmi).get("namespace"),
         "status": status,
         "ready": ready,
-        "owner_vm": owner,
+        "owner_vm": owner_vm(vmi),
         "paused": condition_true(vmi, "Paused"),
     }
     out.update(_vmi_part(vmi, pod))

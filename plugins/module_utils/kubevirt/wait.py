@@ -16,7 +16,15 @@ from __future__ import annotations
 
 import time
 
-from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt.state import agent_connected, vmi_ready
+from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt.state import (
+    agent_connected,
+    owned_by,
+    vmi_ends_for_good,
+    vmi_final,
+    vmi_phase,
+    vmi_ready,
+    vmi_stopping,
+)
 from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt.summary import (
     EVENTS_KEPT,
     conditions_not_ok,
@@ -282,18 +290,13 @@ def vmi_check(conditions, names, owned_by_vm=True, run_strategies=None, owners=N
             vmi = objects.get(name)
             if vmi is None:
                 return False
-            meta = vmi.get("metadata") or {}
-            if meta.get("deletionTimestamp"):
+            if vmi_stopping(vmi):
                 return False
-            if owners.get(name) and not any(ref.get("uid") == owners[name]
-                                            for ref in meta.get("ownerReferences") or []):
+            if owners.get(name) and not owned_by(vmi, owners[name]):
                 return False
-            phase = (vmi.get("status") or {}).get("phase")
-            if phase in ("Failed", "Succeeded") and not (vmi.get("metadata") or {}).get("deletionTimestamp"):
-                strategy = run_strategies.get(name)
-                final = (not owned_by_vm or strategy == "Once"
-                         or (strategy == "RerunOnFailure" and phase == "Succeeded"))
-                if final:
+            phase = vmi_phase(vmi)
+            if vmi_final(vmi):
+                if not owned_by_vm or vmi_ends_for_good(run_strategies.get(name), phase):
                     raise WaitFailed("VirtualMachineInstance %s/%s ended in phase %s while waiting for it to be %s; "
                                      "%s." % ((vmi.get("metadata") or {}).get("namespace"), name, phase,
                                               ", ".join(conditions), describe_object(vmi)))

@@ -18,6 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt import access
 from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt.redact import redact
+from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt.state import owner_vm
 from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt.summary import summarize_vm, summarize_vmi
 from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s import resources as res
 from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s.client import AUTH_ARG_SPEC
@@ -240,13 +241,6 @@ def _read_nodes(client, data):
 
 
 # -- host records (pure) -------------------------------------------------------------------------
-def _owner_vm(vmi):
-    for ref in _meta(vmi).get("ownerReferences") or []:
-        if ref.get("kind") == "VirtualMachine":
-            return ref.get("name")
-    return None
-
-
 def pairs(data, include_stopped=True, include_vmis=True):
     """[(vm or None, vmi or None)] - VMs with their VMI, then stand-alone VMIs."""
     vmis = {(_meta(v).get("namespace"), _meta(v).get("name")): v for v in data.get("vmis") or []}
@@ -262,7 +256,7 @@ def pairs(data, include_stopped=True, include_vmis=True):
     if include_vmis:
         standalone = data.get("standalone_names")
         for key, vmi in vmis.items():
-            if key in seen or _owner_vm(vmi):
+            if key in seen or owner_vm(vmi):
                 continue
             if standalone is not None and key not in standalone:
                 continue

@@ -16,7 +16,13 @@ from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt.redact i
     redacted,
     secret_values,
 )
-from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt.state import condition, condition_true
+from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt.state import (
+    condition_true,
+    owned_by,
+    run_strategy,
+    run_strategy_of,
+    vm_active,
+)
 from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt.summary import (
     launcher_selector,
     summarize_vm,
@@ -26,6 +32,7 @@ from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s import resour
 from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s import parallel
 from ansible_collections.virtops.kubevirt.plugins.module_utils import runner
 from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s import writes
+from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt import operations
 from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt import spec as vmspec
 from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt import wait as waiter
 from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s.errors import (
@@ -35,8 +42,6 @@ from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s.errors import
     WaitFailed,
     WaitTimeout,
 )
-
-RESTART_CHECK_TIMEOUT = 10
 
 VM_ITEM_SPEC = dict(
     name=dict(type="str"),
@@ -168,11 +173,8 @@ def prepare(plan, default_namespace, kind="VirtualMachine"):
 
 
 def _run_strategy_given(params):
-    if params.get("run_strategy"):
-        return params["run_strategy"]
-    if params.get("running") is not None:
-        return "Always" if params["running"] else "Halted"
-    return None
+    """The run strategy the task's options ask for (run_strategy, or the deprecated running)."""
+    return run_strategy_of(params.get("run_strategy"), params.get("running"))
 
 
 def _partial_patch(plan):
@@ -240,7 +242,7 @@ def write_vm(client, plan, check_mode):
         desired["spec"].pop("runStrategy", None)
         desired["spec"]["running"] = cur_spec["running"]
     plan.outcome = writes.present(client, res.VM, desired, check_mode, current=current, have_current=True)
-    if plan.outcome.changed and not check_mode and _running(current):
+    if plan.outcome.changed and not check_mode and vm_active(current):
         before_t = writes.normalize({"spec": cur_spec.get("template")})
         after_t = writes.normalize({"spec": (plan.outcome.after.get("spec") or {}).get("template")})
         if before_t != after_t:
@@ -297,25 +299,6 @@ def data_volume_templates(vm):
     spec = (vm or {}).get("spec") or {}
     return [((t or {}).get("metadata") or {}).get("name") for t in spec.get("dataVolumeTemplates") or []
             if isinstance(t, dict) and (t.get("metadata") or {}).get("name")]
-
-
-def _owned_by(obj, uid):
-    return bool(uid) and any(r.get("uid") == uid for r in (obj.get("metadata") or {}).get("ownerReferences") or [])
-
-
-def _running(vm):
-    status = (vm or {}).get("status") or {}
-    return bool(status.get("ready") or status.get("created") or status.get("printableStatus") in (
-        "Running", "Paused", "Migrating", "Starting"))
-
-
-def effective_strategy(vm):
-    spec = (vm or {}).get("spec") or {}
-    if spec.get("runStrategy"):
-        return spec["runStrategy"]
-    if spec.get("running") is not None:
-        return "Always" if spec["running"] else "Halted"
-    return None
 
 
 # -- the vm module -------------------------------------------------------------------------------
@@ -462,7 +445,7 @@ class VmRunner(runner.Runner):
             self.warnings.append("Could not list the ControllerRevisions of %s (%s): those KubeVirt made for it stay "
                                  "behind once it is deleted; grant list and delete on controllerrevisions (apps)." % (
                                      ref, exc.api_message or exc.reason))
-        revisions = [r for r in revisions if _owned_by(r, uid)]
+        revisions = [r for r in revisions if owned_by(r, uid)]
         changed, last = writes.absent(self.client, self.resource, plan.name, plan.namespace, self.check_mode,
                                        propagation="Orphan", current=vm, have_current=True)
         plan.outcome = writes.Outcome(changed, vm, None, "delete" if changed else "none")
@@ -470,7 +453,7 @@ class VmRunner(runner.Runner):
         plan.kept = data_volume_templates(vm)
         if not changed or self.check_mode:
             return
-        if vmi is not None and _owned_by(vmi, uid):
+        if vmi is not None and owned_by(vmi, uid):
             try:
                 self.client.delete(res.VMI, plan.name, plan.namespace, uid=vmi["metadata"].get("uid"))
             except ApiError as exc:
@@ -525,7 +508,7 @@ class VmRunner(runner.Runner):
         for ns, group in by_ns.items():
             up, down = {}, []
             for plan in group:
-                strategy = effective_strategy(plan.outcome.after)
+                strategy = run_strategy(plan.outcome.after)
                 if strategy in ("Always", "RerunOnFailure", "Once"):
                     up[plan.name] = strategy
                 elif strategy == "Halted":
@@ -605,30 +588,15 @@ class VmRunner(runner.Runner):
         for ns, group in by_ns.items():
             generations = {p.name: (p.outcome.after.get("metadata") or {}).get("generation") for p in group}
 
-            def observed(objects, generations=generations):
-                for name, gen in generations.items():
-                    vm = objects.get(name)
-                    if vm is None:
-                        continue
-                    status = vm.get("status") or {}
-                    if condition(vm, "RestartRequired"):
-                        continue
-                    if gen is not None and status.get("observedGeneration") is not None \
-                            and status["observedGeneration"] >= gen:
-                        continue
-                    return False
-                return True
-
-            wait = waiter.Wait(self.client, res.VM, ns, observed,
-                               "KubeVirt to process the template change of %s" % ", ".join(sorted(generations)),
-                               min(RESTART_CHECK_TIMEOUT, self.params.get("wait_timeout") or RESTART_CHECK_TIMEOUT),
-                               names=list(generations), resource_version=waiter.newest_resource_version(p.outcome.after for p in group))
-            try:
-                self.progress.append(wait.run())
-            except (WaitTimeout, ApiError):
-                pass
+            timeout = min(operations.RESTART_CHECK_TIMEOUT,
+                          self.params.get("wait_timeout") or operations.RESTART_CHECK_TIMEOUT)
+            objects, record = operations.wait_template_changes(
+                self.client, ns, generations, timeout,
+                resource_version=waiter.newest_resource_version(p.outcome.after for p in group))
+            if record is not None:
+                self.progress.append(record)
             for plan in group:
-                vm = wait.objects.get(plan.name)
+                vm = objects.get(plan.name)
                 if vm is not None:
                     plan.outcome.after = vm
                     plan.restart_required = condition_true(vm, "RestartRequired")

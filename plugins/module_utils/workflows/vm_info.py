@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 
+from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt.state import owner_vm
 from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt.summary import summaries_for, summarize_vmi
 from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s import resources as res
 from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt.redact import redacted
@@ -107,11 +108,7 @@ class VmInfoRunner(runner.Runner):
             vmis = got.get("vmis")
             if vmis is None:
                 vmis = _find(client, res.VMI, dict(params, label_selectors=[], field_selectors=[]), namespace)
-            standalone = [v for v in vmis if not _owned_by_vm(v)]
+            standalone = [v for v in vmis if not owner_vm(v)]
             result["vmis"] = [redacted(v) for v in standalone]
             result["vmi_summaries"] = [summarize_vmi(v, got.get("pods"), got.get("events")) for v in standalone]
         return result, wait_error
-
-
-def _owned_by_vm(vmi):
-    return any(r.get("kind") == "VirtualMachine" for r in (vmi.get("metadata") or {}).get("ownerReferences") or [])

@@ -8,7 +8,10 @@ live migration is needed to apply the change.
 
 from __future__ import annotations
 
-from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt.state import condition_true
+from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt.state import (
+    condition_true,
+    vmi_active,
+)
 from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s import resources as res
 from ansible_collections.virtops.kubevirt.plugins.module_utils import runner
 from ansible_collections.virtops.kubevirt.plugins.module_utils.workflows.vm_devices import (
@@ -113,7 +116,7 @@ class VmNicRunner(DeviceRunner):
         tspec = operations.template_spec(vm)
         cur_iface = named(((tspec.get("domain") or {}).get("devices") or {}).get("interfaces"), name)
         cur_net = named(tspec.get("networks"), name)
-        active = operations.vmi_active(vmi)
+        active = vmi_active(vmi)
         if cur_net is not None and cur_net.get("pod") is not None:
             raise KubevirtError("%s has a pod network named %r; choose another name for the %s interface." % (
                 self.ref, name, p.get("type") or "multus"))
@@ -141,7 +144,7 @@ class VmNicRunner(DeviceRunner):
     def detach(self, name):
         vm = operations.read_vm(self.client, self.name, self.namespace)
         vmi = operations.read_vmi(self.client, self.name, self.namespace)
-        active = operations.vmi_active(vmi)
+        active = vmi_active(vmi)
         tspec = operations.template_spec(vm)
         cur_iface = named(((tspec.get("domain") or {}).get("devices") or {}).get("interfaces"), name)
         cur_net = named(tspec.get("networks"), name)

@@ -16,6 +16,11 @@ import time
 from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt.state import (
     agent_connected,
     condition,
+    run_strategy,
+    vmi_active,
+    vmi_paused,
+    vmi_phase,
+    vmi_stopping,
 )
 from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt.summary import (
     summarize_vm,
@@ -90,20 +95,20 @@ def _start(vm, vmi, params, strategy):
     if strategy == "Once":
         raise KubevirtError("%s has run strategy Once and its VMI has ended (phase %s), so it can't be started "
                             "again; change run_strategy with virtops.kubevirt.vm to start it." % (
-                                ref, operations._phase(vmi) or "unknown"))
+                                ref, vmi_phase(vmi) or "unknown"))
     if strategy is None:
         raise KubevirtError("%s has neither spec.runStrategy nor spec.running; set run_strategy with "
                             "virtops.kubevirt.vm." % ref)
     body = {"paused": True} if paused else {}
     return Decision("start", res.VM, "start", body, wait="paused" if paused else "ready",
-                    pre_wait_gone=operations.vmi_stopping(vmi))
+                    pre_wait_gone=vmi_stopping(vmi))
 
 
 def decide(state, vm, vmi, params):
     """The Decision for ``state`` given the VM and its VMI (None when there is none)."""
     ref = _ref(vm)
-    strategy = operations.run_strategy(vm)
-    active = operations.vmi_active(vmi)
+    strategy = run_strategy(vm)
+    active = vmi_active(vmi)
     force = bool(params.get("force"))
     grace = params.get("grace_period")
     if grace is not None and grace < 0:
@@ -111,10 +116,10 @@ def decide(state, vm, vmi, params):
     if state == "started":
         if active:
             note = None
-            if params.get("paused") and not operations.vmi_paused(vmi):
+            if params.get("paused") and not vmi_paused(vmi):
                 note = "%s is running already and not paused; paused applies only when starting (use state: paused)." \
                     % ref
-            return Decision(wait="paused" if operations.vmi_paused(vmi) else "ready", note=note)
+            return Decision(wait="paused" if vmi_paused(vmi) else "ready", note=note)
         return _start(vm, vmi, params, strategy)
     if state == "stopped":
         stop_body = {}
@@ -124,7 +129,7 @@ def decide(state, vm, vmi, params):
             stop_body["gracePeriod"] = grace
         if active and strategy != "Halted":
             return Decision("stop", res.VM, "stop", stop_body, wait="gone")
-        if active or operations.vmi_stopping(vmi):
+        if active or vmi_stopping(vmi):
             # Halted already, the VMI is on its way out.
             if force or grace is not None:
                 return Decision("stop", res.VM, "stop", stop_body or {"gracePeriod": 0}, wait="gone")
@@ -133,7 +138,7 @@ def decide(state, vm, vmi, params):
             # No VMI now, but KubeVirt would create one: stopping sets the run strategy to Halted.
             return Decision("stop", res.VM, "stop", stop_body, wait="gone")
         note = None
-        if strategy == "RerunOnFailure" and operations._phase(vmi) == "Failed":
+        if strategy == "RerunOnFailure" and vmi_phase(vmi) == "Failed":
             note = "%s has run strategy RerunOnFailure and its VMI failed, so KubeVirt will start it again." % ref
         return Decision(wait="gone", note=note)
     if state == "restarted":
@@ -154,19 +159,19 @@ def decide(state, vm, vmi, params):
                 "unpaused": "", "soft_rebooted": "", "migrated": ""}[state]
         raise KubevirtError("%s is not running (status %s), so it can't be %s; start it first%s." % (
             ref, vm_status(vm, vmi), state.replace("_", " "), hint))
-    phase = operations._phase(vmi)
+    phase = vmi_phase(vmi)
     if state == "paused":
-        if operations.vmi_paused(vmi):
+        if vmi_paused(vmi):
             return Decision(wait="paused")
         _need_running(ref, phase, "paused")
         return Decision("pause", res.VMI, "pause", {}, wait="paused")
     if state == "unpaused":
-        if not operations.vmi_paused(vmi):
+        if not vmi_paused(vmi):
             return Decision(wait="none")
         return Decision("unpause", res.VMI, "unpause", {}, wait="unpaused")
     if state == "soft_rebooted":
         _need_running(ref, phase, "soft rebooted")
-        if operations.vmi_paused(vmi):
+        if vmi_paused(vmi):
             raise KubevirtError("%s is paused, so it can't be soft rebooted; unpause it first (state: unpaused)." % ref)
         acpi = ((((vmi.get("spec") or {}).get("domain") or {}).get("features") or {}).get("acpi") or {})
         if not agent_connected(vmi) and acpi.get("enabled") is False:
@@ -208,8 +213,8 @@ def _paused_check(name, want):
         if vmi is None:
             return False
         if want:
-            return operations._phase(vmi) == "Running" and operations.vmi_paused(vmi)
-        return not operations.vmi_paused(vmi)
+            return vmi_phase(vmi) == "Running" and vmi_paused(vmi)
+        return not vmi_paused(vmi)
     return check
 
 
@@ -228,7 +233,7 @@ def _stopped_check(name):
         if vmi is None:
             return True
         # A final VMI that nothing deletes is stopped; one being deleted is gone soon: wait for that.
-        return operations._phase(vmi) in operations.FINAL_PHASES and not operations.vmi_stopping(vmi)
+        return vmi_final(vmi) and not vmi_stopping(vmi)
     return check
 
 
@@ -310,7 +315,7 @@ class VmPowerRunner(runner.Runner):
             self.progress.append(record)
             self.migration = operations.migration_of(mig)
             return None
-        strategies = {name: operations.run_strategy(vm)}
+        strategies = {name: run_strategy(vm)}
         ready = waiter.vmi_check(conditions, [name], True, strategies)
         human = waiter.describe_conditions(conditions)
         if kind == "ready":

@@ -13,6 +13,9 @@ import copy
 
 from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s import resources as res
 from ansible_collections.virtops.kubevirt.plugins.module_utils import runner
+from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt.state import (
+    vmi_active,
+)
 from ansible_collections.virtops.kubevirt.plugins.module_utils.workflows.vm_devices import (
     DeviceRunner,
     devices_of,
@@ -138,7 +141,7 @@ class VmVolumeRunner(DeviceRunner):
         tspec = operations.template_spec(vm)
         cur_disk = named(devices_of(copy.deepcopy(tspec)).get("disks"), disk["name"])
         cur_volume = named(tspec.get("volumes"), volume["name"])
-        active = operations.vmi_active(vmi)
+        active = vmi_active(vmi)
         same = cur_disk is not None and cur_volume is not None and subset(disk, cur_disk) and subset(volume, cur_volume)
         if p["hotplug"]:
             return self.hotplug(vm, vmi, disk, volume, cur_volume, same, active)
@@ -215,7 +218,7 @@ class VmVolumeRunner(DeviceRunner):
     def detach(self, name):
         vm = operations.read_vm(self.client, self.name, self.namespace)
         vmi = operations.read_vmi(self.client, self.name, self.namespace)
-        active = operations.vmi_active(vmi)
+        active = vmi_active(vmi)
         tspec = operations.template_spec(vm)
         cur_volume = named(tspec.get("volumes"), name)
         cur_disk = named(((tspec.get("domain") or {}).get("devices") or {}).get("disks"), name)

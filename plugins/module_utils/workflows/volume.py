@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import time
 
-from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt.state import condition, condition_true
+from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt.state import condition, condition_true, owner
 from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt.summary import conditions_not_ok
 from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s import resources as res
 from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s import parallel
@@ -302,15 +302,8 @@ def summarize(obj, pvc=None):
         "access_modes": spec.get("accessModes"),
         "volume_mode": spec.get("volumeMode"),
         "volume_name": spec.get("volumeName"),
-        "owner_datavolume": _dv_owner(obj),
+        "owner_datavolume": owner(obj, "DataVolume"),
     }
-
-
-def _dv_owner(pvc):
-    for ref in ((pvc or {}).get("metadata") or {}).get("ownerReferences") or []:
-        if ref.get("kind") == "DataVolume":
-            return ref.get("name")
-    return None
 
 
 # -- waits ----------------------------------------------------------------------------------------
@@ -434,7 +427,7 @@ class VolumeRunner(runner.Runner):
         if resource is not res.DATAVOLUME:
             return
         pvc = parallel.read_quiet(lambda: self.client.get_or_none(res.PVC, name, namespace))
-        if pvc is not None and not _dv_owner(pvc):
+        if pvc is not None and not owner(pvc, "DataVolume"):
             raise KubevirtError("PersistentVolumeClaim %s/%s exists and belongs to no DataVolume, so a DataVolume "
                                 "of that name would not import into it; manage it with kind: pvc, or choose another "
                                 "name." % (namespace, name))
@@ -542,10 +535,10 @@ class VolumeRunner(runner.Runner):
                 current = self.client.get_or_none(res.PVC, name, namespace)
             except ApiError as exc:
                 raise KubevirtError(writes.explain(exc, "read", ref, res.PVC))
-            owner = _dv_owner(current)
-            if owner:
+            dv = owner(current, "DataVolume")
+            if dv:
                 raise KubevirtError("%s belongs to DataVolume %s/%s, which would create it again; delete the "
-                                    "DataVolume instead (kind: datavolume, name: %s)." % (ref, namespace, owner, owner))
+                                    "DataVolume instead (kind: datavolume, name: %s)." % (ref, namespace, dv, dv))
         users = self.users(name, namespace)
         changed, last = writes.absent(self.client, resource, name, namespace, self.check_mode)
         if changed and users:
