@@ -20,7 +20,6 @@ SERVER_ANNOTATIONS = ("kubevirt.io/latest-observed-api-version", "kubevirt.io/st
                       "kubemacpool.io/transaction-timestamp")
 
 
-
 def normalize(obj):
     """The part of an object its owner controls: no status, no server-owned metadata."""
     if not obj:

@@ -258,7 +258,7 @@ def active_migration(client, namespace, vmi_name):
         listing = client.list(res.MIGRATION, namespace)
     except ApiError as exc:
         raise KubevirtError(writes.explain(exc, "list", "VirtualMachineInstanceMigrations in namespace %s" %
-                                            namespace))
+                                           namespace))
     active = None
     for mig in listing.get("items") or []:
         if (mig.get("spec") or {}).get("vmiName") != vmi_name:

@@ -74,7 +74,7 @@ class ConsoleRunner(runner.Runner):
         stream = con.open_stream(client, namespace, name, "console", timeout=min(timeout, 30.0))
         try:
             result.update(con.serial_session(stream, ref, send=params.get("send"), expect=params.get("expect"), login=login,
-                                         prompt=params.get("prompt"), timeout=timeout, logout=params.get("logout")))
+                                             prompt=params.get("prompt"), timeout=timeout, logout=params.get("logout")))
         finally:
             stream.close()
         return result, None

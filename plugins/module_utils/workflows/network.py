@@ -363,10 +363,10 @@ class NetworkRunner(runner.Runner):
                 outcome = writes.Outcome(False, current, current, "none")
             else:
                 outcome = writes.present(self.client, res.NAD, desired, self.check_mode, current=current,
-                                          have_current=True)
+                                         have_current=True)
         else:
             outcome = writes.present(self.client, res.NAD, desired, self.check_mode, current=current,
-                                      have_current=True)
+                                     have_current=True)
         after = outcome.after
         result = dict(changed=outcome.changed, method=outcome.method, network=after,
                       config=current_config(after) or config, resource_name=resource)
@@ -397,4 +397,3 @@ class NetworkRunner(runner.Runner):
                     out.append(vm["metadata"]["name"])
                     break
         return out
-

@@ -221,7 +221,7 @@ def write_vm(client, plan, check_mode):
             plan.outcome = writes.Outcome(False, current, current, "none")
             return
         plan.outcome = writes.present(client, res.VM, desired, check_mode, current=current, have_current=True,
-                                       partial=patch)
+                                      partial=patch)
         return
     given = _run_strategy_given(plan.params) or (desired["spec"].get("runStrategy") if plan.params.get("definition")
                                                  else None)
@@ -233,7 +233,7 @@ def write_vm(client, plan, check_mode):
             conversion = {"spec": {"running": None, "runStrategy": given}}
             if check_mode:
                 plan.outcome = writes.present(client, res.VM, desired, True, current=current, have_current=True,
-                                               partial=conversion)
+                                              partial=conversion)
                 return
             writes.present(client, res.VM, desired, False, current=current, have_current=True, partial=conversion)
     elif cur_spec.get("runStrategy"):
@@ -416,7 +416,7 @@ class VmRunner(runner.Runner):
             if plan.params.get("keep_volumes") and data_volume_templates(plan.current):
                 return self.delete_keeping_volumes(plan)
             changed, last = writes.absent(self.client, self.resource, plan.name, plan.namespace, self.check_mode,
-                                           current=plan.current, have_current=True)
+                                          current=plan.current, have_current=True)
             plan.outcome = writes.Outcome(changed, plan.current, None, "delete" if changed else "none")
             plan.deleted = last
             return
@@ -447,7 +447,7 @@ class VmRunner(runner.Runner):
                                      ref, exc.api_message or exc.reason))
         revisions = [r for r in revisions if owned_by(r, uid)]
         changed, last = writes.absent(self.client, self.resource, plan.name, plan.namespace, self.check_mode,
-                                       propagation="Orphan", current=vm, have_current=True)
+                                      propagation="Orphan", current=vm, have_current=True)
         plan.outcome = writes.Outcome(changed, vm, None, "delete" if changed else "none")
         plan.deleted = last
         plan.kept = data_volume_templates(vm)
@@ -463,11 +463,11 @@ class VmRunner(runner.Runner):
                                          "%s goes." % (plan.namespace, plan.name, exc.api_message or exc.reason, ref))
                 elif exc.status != 409:  # 409: the uid precondition failed, it is gone already
                     raise KubevirtError(writes.explain(exc, "delete", res.VMI.ref(plan.name, plan.namespace),
-                                                        res.VMI) + " (%s was deleted, its volumes kept)" % ref)
+                                                       res.VMI) + " (%s was deleted, its volumes kept)" % ref)
         for revision in revisions:
             meta = revision.get("metadata") or {}
             parallel.read_quiet(lambda meta=meta: self.client.delete(res.CONTROLLER_REVISION, meta.get("name"),
-                                                                    plan.namespace, uid=meta.get("uid")))
+                                                                     plan.namespace, uid=meta.get("uid")))
 
     def execute(self):
         self.wait_conditions()

@@ -192,7 +192,7 @@ class VmNicRunner(DeviceRunner):
                 migration = {"name": None, "phase": None}
             else:
                 migration, records = operations.migrate(self.client, self.namespace, self.name, wait=True,
-                                                   timeout=p["wait_timeout"])
+                                                        timeout=p["wait_timeout"])
                 self.progress.extend(records)
                 migration_required = False
                 changed = True

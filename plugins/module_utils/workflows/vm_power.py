@@ -285,7 +285,7 @@ class VmPowerRunner(runner.Runner):
         if decision.changed:
             verify = operations.took_effect(self.client, decision.verb, namespace, name, vm, vmi, before=before_migrations)
             operations.call(self.client, decision.resource, namespace, name, decision.verb, decision.body,
-                       action=decision.action.replace("_", " "), verify=verify)
+                            action=decision.action.replace("_", " "), verify=verify)
         wait_error = None
         if p["wait"] and decision.wait != "none":
             remaining = max(1, timeout - (time.monotonic() - start))
@@ -311,7 +311,7 @@ class VmPowerRunner(runner.Runner):
         if kind == "migration":
             # Ours is the migration that was not there before the call; a joined one is known by name.
             mig, record = operations.wait_migration(self.client, namespace, name, timeout, before=before,
-                                               resource_version=mig_rv, name=joined)
+                                                    resource_version=mig_rv, name=joined)
             self.progress.append(record)
             self.migration = operations.migration_of(mig)
             return None
@@ -354,4 +354,3 @@ class VmPowerRunner(runner.Runner):
         if self.migration is not None or result["state"] == "migrated":
             result["migration"] = self.migration
         return result, wait_error
-

@@ -195,9 +195,9 @@ class VmVolumeRunner(DeviceRunner):
             if self.check_mode:
                 body["dryRun"] = ["All"]
             operations.call(self.client, res.VM, self.namespace, self.name, "addvolume", body,
-                       action="hot-plug volume %r into" % name,
-                       verify=None if self.check_mode else operations.took_effect(
-                           self.client, "addvolume", self.namespace, self.name, volume=name))
+                            action="hot-plug volume %r into" % name,
+                            verify=None if self.check_mode else operations.took_effect(
+                                self.client, "addvolume", self.namespace, self.name, volume=name))
             after = copy.deepcopy(vm)
             attach_volume(after["spec"]["template"]["spec"], disk, volume)
         wait_error = None
@@ -229,9 +229,9 @@ class VmVolumeRunner(DeviceRunner):
             if self.check_mode:
                 body["dryRun"] = ["All"]
             operations.call(self.client, res.VM, self.namespace, self.name, "removevolume", body,
-                       action="hot-unplug volume %r from" % name,
-                       verify=None if self.check_mode else operations.took_effect(
-                           self.client, "removevolume", self.namespace, self.name, volume=name))
+                            action="hot-unplug volume %r from" % name,
+                            verify=None if self.check_mode else operations.took_effect(
+                                self.client, "removevolume", self.namespace, self.name, volume=name))
             after = copy.deepcopy(vm)
             detach_volume(after["spec"]["template"]["spec"], name)
             wait_error = None

@@ -52,7 +52,7 @@ class VmiRunner(VmRunner):
         if plan.state == "absent":
             return VmRunner.write(self, plan)
         plan.outcome = writes.present(self.client, res.VMI, plan.desired, self.check_mode, current=plan.current,
-                                       have_current=True)
+                                      have_current=True)
 
     def execute(self):
         self.wait_conditions()

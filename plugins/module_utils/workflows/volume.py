@@ -469,7 +469,7 @@ class VolumeRunner(runner.Runner):
         if not patch:
             return writes.Outcome(False, current, current, "none")
         return writes.present(self.client, resource, desired, self.check_mode, current=current, have_current=True,
-                               partial=patch)
+                              partial=patch)
 
     def recreate(self, resource, desired, current, ref):
         name, namespace = desired["metadata"]["name"], desired["metadata"]["namespace"]
@@ -568,4 +568,3 @@ class VolumeRunner(runner.Runner):
                     out.append(vmi["metadata"]["name"])
                     break
         return out
-

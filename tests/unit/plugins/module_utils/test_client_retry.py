@@ -303,7 +303,7 @@ def test_vm_power_start_survives_a_lost_answer():
     """operations.call with the verify of a start: reset after virt-api patched the VM -> done, one start sent."""
     client, transport, dummy_sleeps = client_for([RESET, _get(_vm("Always"))])
     operations.call(client, res.VM, "ns", "vm1", "start", {},
-               verify=operations.took_effect(client, "start", "ns", "vm1", _vm("Halted"), None))
+                    verify=operations.took_effect(client, "start", "ns", "vm1", _vm("Halted"), None))
     assert transport.methods() == ["PUT", "GET"]
 
 

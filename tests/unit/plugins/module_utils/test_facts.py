@@ -48,8 +48,8 @@ def test_err_image_pull_reason_names_the_image():
     vmi["status"]["conditions"].append({"type": "Synchronized", "status": "False", "reason": "ErrImagePull",
                                         "message": "rpc error: pull access denied"})
     s = summary.summarize_vm(vm(status={"printableStatus": "ErrImagePull"}, image=image), vmi,
-                           [pod(phase="Pending", waiting={"reason": "ErrImagePull", "message": "x"})],
-                           [event("virt-launcher-web1-abcde", "Failed", "Failed to pull image", "t1")])
+                             [pod(phase="Pending", waiting={"reason": "ErrImagePull", "message": "x"})],
+                             [event("virt-launcher-web1-abcde", "Failed", "Failed to pull image", "t1")])
     assert s["status"] == "ErrImagePull"
     assert s["reason"] == ("ErrImagePull: cannot pull the container disk image "
                            "'quay.io/example/does-not-exist:latest' (rpc error: pull access denied)")

@@ -20,7 +20,7 @@ def opts(**kw):
 # -- builders ------------------------------------------------------------------------------------
 def test_bridge_config_and_annotation():
     config, resource = network_flow.build_config(opts(bridge="br1", vlan=100, mtu=9000, macspoofchk=True,
-                                                   disable_container_interface=True), "br1-net")
+                                                      disable_container_interface=True), "br1-net")
     assert config == {"cniVersion": "0.3.1", "name": "br1-net", "type": "bridge", "bridge": "br1", "vlan": 100,
                       "mtu": 9000, "macspoofchk": True, "disableContainerInterface": True}
     assert resource == "bridge.network.kubevirt.io/br1"
@@ -30,7 +30,7 @@ def test_bridge_config_and_annotation():
 
 def test_sriov_config():
     config, resource = network_flow.build_config(opts(type="sriov", resource_name="intel.com/sriov_net", vlan=5,
-                                                   macspoofchk=False), "s1")
+                                                      macspoofchk=False), "s1")
     assert config == {"cniVersion": "0.3.1", "name": "s1", "type": "sriov", "vlan": 5, "spoofchk": "off"}
     assert resource == "intel.com/sriov_net"
 

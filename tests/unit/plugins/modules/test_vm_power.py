@@ -90,7 +90,7 @@ def test_decide_bodies():
     assert vm_power_flow.decide("stopped", vm_obj(), vmi_in(), dict(P, force=True)).body == {"gracePeriod": 0}
     assert vm_power_flow.decide("stopped", vm_obj(), vmi_in(), dict(P, grace_period=30)).body == {"gracePeriod": 30}
     assert vm_power_flow.decide("stopped", vm_obj(strategy="Halted"), vmi_in(deleting=True),
-                        dict(P, force=True)).action == "stop"
+                                dict(P, force=True)).action == "stop"
     assert vm_power_flow.decide("restarted", vm_obj(), vmi_in(), dict(P, force=True)).body == {"gracePeriodSeconds": 0}
     assert vm_power_flow.decide("started", vm_obj(strategy="Halted"), None, dict(P, paused=True)).body == {"paused": True}
     decision = vm_power_flow.decide("migrated", vm_obj(), vmi_in(), dict(P, node_selector={"zone": "b"}))
@@ -116,7 +116,7 @@ def test_decide_notes():
 ])
 def test_conflicts_become_sentences(message, hint):
     text = operations.explain_subresource(conflict("virtualmachine", "web1", message), "start",
-                                     "VirtualMachine demo/web1", "start", res.VM)
+                                          "VirtualMachine demo/web1", "start", res.VM)
     assert text.startswith("Could not start VirtualMachine demo/web1: %s; " % message)
     assert hint in text and text.endswith(".")
 

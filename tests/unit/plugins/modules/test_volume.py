@@ -43,7 +43,7 @@ def test_datavolume_sources(source, expected):
 
 def test_datavolume_targets():
     dv = volume_flow.build_datavolume(params(size="2Gi", storage_class="fast", access_modes=["ReadWriteMany"],
-                                         volume_mode="Block"), "d1", "demo")
+                                             volume_mode="Block"), "d1", "demo")
     assert dv["spec"]["storage"] == {"accessModes": ["ReadWriteMany"], "resources": {"requests": {"storage": "2Gi"}},
                                      "storageClassName": "fast", "volumeMode": "Block"}
     dv = volume_flow.build_datavolume(params(size="2Gi", storage_api="pvc"), "d1", "demo")
@@ -100,14 +100,14 @@ def test_differences_describe_what_differs():
     assert diffs == [("spec.source.http.url", "https://b", "https://a"),
                      ("spec.storage.resources.requests.storage", "3Gi", "2Gi")]
     assert volume_flow.describe_differences(diffs) == ("spec.source.http.url is 'https://a', the task asks 'https://b'; "
-                                                   "spec.storage.resources.requests.storage is '2Gi', the task asks "
-                                                   "'3Gi'")
+                                                       "spec.storage.resources.requests.storage is '2Gi', the task asks "
+                                                       "'3Gi'")
 
 
 @pytest.mark.parametrize("want, have, grow", [("2Gi", "1Gi", "2Gi"), ("1Gi", "2Gi", None), ("1Gi", "1Gi", None)])
 def test_pvc_growth(want, have, grow):
     diffs = volume_flow.differences({"resources": {"requests": {"storage": want}}},
-                                {"resources": {"requests": {"storage": have}}})
+                                    {"resources": {"requests": {"storage": have}}})
     assert volume_flow.pvc_growth(diffs) == grow
 
 
