@@ -17,7 +17,7 @@ import pytest
 
 from ansible_collections.virtops.kubevirt.plugins.filter import charts, health, monitor, provision
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "..", ".."))
 TEMPLATES = os.path.join(REPO, "roles", "vm_monitor", "templates")
 SECRET = "Pa55-w0rd-never-shown"
 
