@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import copy
 
+from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s import resources as res
 from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s.client import AUTH_ARG_SPEC, connect
 from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s.errors import KubevirtError
 
@@ -54,6 +55,19 @@ class Runner:
     def run(self):
         """Do the task: -> (result dict, None or the error the task fails with, the result kept)."""
         raise NotImplementedError
+
+    @staticmethod
+    def check_target(params, key="name"):
+        """For before_connect: the object's name and, when given, its namespace are valid names."""
+        if params.get("namespace"):
+            res.check_namespace(params["namespace"])
+        res.check_name(params[key], key)
+
+    def target(self, key="name", max_len=63):
+        """(name, namespace) of the object the task is about, checked; the namespace defaults to the
+        client's (the kubeconfig context's, or the ServiceAccount's)."""
+        name = res.check_name(self.params[key], key, max_len=max_len)
+        return name, res.check_namespace(self.params.get("namespace") or self.client.namespace)
 
 
 def connect_module(module):

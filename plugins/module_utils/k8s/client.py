@@ -51,11 +51,7 @@ import time
 from urllib.parse import urlencode, urlsplit
 
 from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s import errors
-from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s.errors import (
-    ApiError,
-    ConfigError,
-    ConnectError,
-)
+from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s.errors import ApiError, ConfigError, ConnectError
 
 FIELD_MANAGER = "virtops.kubevirt"
 USER_AGENT = "virtops.kubevirt/0.1.0"
@@ -119,6 +115,18 @@ AUTH_ARG_MAP = {
 }
 
 _BOOL_OPTIONS = ("validate_certs", "persist_config")
+# option -> the Connection attribute it sets, and the one it replaces (a token file, inline CA data...)
+EXPLICIT_SETTINGS = (
+    ("host", "host", None),
+    ("api_key", "token", "token_file"),
+    ("username", "username", None),
+    ("password", "password", None),
+    ("ca_cert", "ca_file", "ca_data"),
+    ("client_cert", "cert_file", "cert_data"),
+    ("client_key", "key_file", "key_data"),
+    ("proxy", "proxy", None),
+    ("no_proxy", "no_proxy", None),
+)
 
 
 _TRUE = ("1", "true", "yes", "on", "y", "t")
@@ -451,27 +459,14 @@ def resolve_connection(params, environ=None):
                     (environ.get("KUBECONFIG") or "~/.kube/config"))
 
     # Explicit settings override what the kubeconfig said.
-    if auth.get("host"):
-        conn.host = auth["host"]
-    if auth.get("api_key"):
-        conn.token, conn.token_file = auth["api_key"], None
-    if auth.get("username"):
-        conn.username = auth["username"]
-    if auth.get("password"):
-        conn.password = auth["password"]
+    for option, attr, replaces in EXPLICIT_SETTINGS:
+        if auth.get(option):
+            setattr(conn, attr, auth[option])
+            if replaces:
+                setattr(conn, replaces, None)
     if auth.get("validate_certs") is not None:
         conn.verify = bool(auth["validate_certs"])
         conn.verify_off_by = None if conn.verify else "validate_certs false (or K8S_AUTH_VERIFY_SSL)"
-    if auth.get("ca_cert"):
-        conn.ca_file, conn.ca_data = auth["ca_cert"], None
-    if auth.get("client_cert"):
-        conn.cert_file, conn.cert_data = auth["client_cert"], None
-    if auth.get("client_key"):
-        conn.key_file, conn.key_data = auth["client_key"], None
-    if auth.get("proxy"):
-        conn.proxy = auth["proxy"]
-    if auth.get("no_proxy"):
-        conn.no_proxy = auth["no_proxy"]
     if auth.get("proxy_headers"):
         conn.proxy_headers = {k: v for k, v in auth["proxy_headers"].items() if v is not None}
     if auth.get("impersonate_user"):

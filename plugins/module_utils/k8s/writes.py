@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import copy
 
-from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s import errors
 from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s import resources as res
+from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s import errors
 from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s.errors import ApiError, KubevirtError
 
 SERVER_META = ("resourceVersion", "managedFields", "generation", "uid", "creationTimestamp", "selfLink",

@@ -13,16 +13,6 @@ on the VMI's ``AgentConnected`` condition first and the plain text is passed on 
 
 from __future__ import annotations
 
-from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt.state import (
-    agent_connected,
-    condition,
-    condition_true,
-    run_strategy,
-)
-from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt.summary import (
-    summarize_vmi,
-    vm_status,
-)
 from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s import resources as res
 from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s.errors import (
     ApiError,
@@ -30,6 +20,13 @@ from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s.errors import
     describe,
     one_line,
 )
+from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt.state import (
+    agent_connected,
+    condition,
+    condition_true,
+    run_strategy,
+)
+from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt.summary import summarize_vmi, vm_status
 
 GATHER_CHOICES = ("os", "users", "filesystems")
 

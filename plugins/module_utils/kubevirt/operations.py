@@ -10,9 +10,14 @@ from __future__ import annotations
 
 import time
 
-from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s import errors
 from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s import resources as res
-from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s import writes
+from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s import errors, writes
+from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s.errors import (
+    ApiError,
+    KubevirtError,
+    WaitFailed,
+    WaitTimeout,
+)
 from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt import wait as waiter
 from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt.state import (
     FINAL_PHASES,
@@ -22,12 +27,6 @@ from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt.state im
     vmi_active,
     vmi_paused,
     vmi_stopping,
-)
-from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s.errors import (
-    ApiError,
-    KubevirtError,
-    WaitFailed,
-    WaitTimeout,
 )
 
 RESTART_CHECK_TIMEOUT = 10

@@ -367,6 +367,20 @@ def _vmi_part(vmi, pod):
     }
 
 
+def _head(kind, obj, status, ready):
+    return {"kind": kind, "name": _meta(obj).get("name"), "namespace": _meta(obj).get("namespace"),
+            "status": status, "ready": ready}
+
+
+def _with_vmi_part(out, vmi, pod, bad_conditions, warnings, why):
+    """A summary's common tail, in this order: the VMI's part, bad conditions, events, the reason."""
+    out.update(_vmi_part(vmi, pod))
+    out["conditions_not_ok"] = bad_conditions
+    out["warning_events"] = warnings
+    out["reason"] = why
+    return out
+
+
 def summarize_vm(vm, vmi=None, pods=None, events=None):
     """The summary of one VirtualMachine (with its VMI, launcher pod and events when given)."""
     pod = launcher_pod(vmi, pods, _meta(vm).get("name")) if (vmi or pods) else None
@@ -375,23 +389,16 @@ def summarize_vm(vm, vmi=None, pods=None, events=None):
     if vmi and vmi_ready(vmi) and not _status(vm).get("printableStatus"):
         ready = True
     warnings = warning_events(events, _names(vm, vmi, pod))
-    out = {
-        "kind": "VirtualMachine",
-        "name": _meta(vm).get("name"),
-        "namespace": _meta(vm).get("namespace"),
-        "status": status,
-        "ready": ready,
+    out = _head("VirtualMachine", vm, status, ready)
+    out.update({
         "run_strategy": run_strategy(vm),
         "created": bool(vmi) or bool(_status(vm).get("created")),
         "restart_required": condition_true(vm, "RestartRequired"),
         # The VMI is where pausing happens; the VM's copy of the condition can lag behind it.
         "paused": condition_true(vmi, "Paused") if vmi else condition_true(vm, "Paused"),
-    }
-    out.update(_vmi_part(vmi, pod))
-    out["conditions_not_ok"] = conditions_not_ok(vm, vmi)
-    out["warning_events"] = warnings
-    out["reason"] = reason(status, vm, vmi, pod, warnings, ready=ready)
-    return out
+    })
+    return _with_vmi_part(out, vmi, pod, conditions_not_ok(vm, vmi), warnings,
+                          reason(status, vm, vmi, pod, warnings, ready=ready))
 
 
 def summarize_vmi(vmi, pods=None, events=None):
@@ -403,23 +410,12 @@ def summarize_vmi(vmi, pods=None, events=None):
     status = derived_status(None, vmi)
     if status == "Stopped":
         status = phase
-    out = {
-        "kind": "VirtualMachineInstance",
-        "name": _meta(vmi).get("name"),
-        "namespace": _meta(vmi).get("namespace"),
-        "status": status,
-        "ready": ready,
-        "owner_vm": owner_vm(vmi),
-        "paused": condition_true(vmi, "Paused"),
-    }
-    out.update(_vmi_part(vmi, pod))
-    out["conditions_not_ok"] = conditions_not_ok(vmi)
-    out["warning_events"] = warnings
-    if status == "Starting" and phase in ("Pending", "Scheduling", "Scheduled"):
-        out["reason"] = reason(phase, None, vmi, pod, warnings, ready=ready)
-    else:
-        out["reason"] = reason(status, None, vmi, pod, warnings, ready=ready)
-    return out
+    out = _head("VirtualMachineInstance", vmi, status, ready)
+    out.update(owner_vm=owner_vm(vmi), paused=condition_true(vmi, "Paused"))
+    # A stand-alone VMI that is starting says which phase of the start it is in.
+    why = phase if status == "Starting" and phase in ("Pending", "Scheduling", "Scheduled") else status
+    return _with_vmi_part(out, vmi, pod, conditions_not_ok(vmi), warnings,
+                          reason(why, None, vmi, pod, warnings, ready=ready))
 
 
 # -- reading what a summary needs --------------------------------------------------------------

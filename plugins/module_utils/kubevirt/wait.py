@@ -16,6 +16,15 @@ from __future__ import annotations
 
 import time
 
+from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s import resources as res
+from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s.client import WatchGone
+from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s.errors import (
+    ApiError,
+    InputError,
+    WaitFailed,
+    WaitTimeout,
+    one_line,
+)
 from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt.state import (
     agent_connected,
     owned_by,
@@ -30,15 +39,6 @@ from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt.summary 
     conditions_not_ok,
     ip_address,
     warning_events,
-)
-from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s import resources as res
-from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s.client import WatchGone
-from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s.errors import (
-    ApiError,
-    InputError,
-    WaitFailed,
-    WaitTimeout,
-    one_line,
 )
 
 WAIT_FOR_CHOICES = ("ready", "ip", "agent")

@@ -16,10 +16,6 @@ from __future__ import annotations
 import re
 from concurrent.futures import ThreadPoolExecutor
 
-from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt import access
-from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt.redact import redact
-from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt.state import owner_vm
-from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt.summary import summarize_vm, summarize_vmi
 from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s import resources as res
 from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s.client import AUTH_ARG_SPEC
 from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s.errors import (
@@ -29,6 +25,10 @@ from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s.errors import
     describe,
     one_line,
 )
+from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt import access
+from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt.redact import redact
+from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt.state import owner_vm
+from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt.summary import summarize_vm, summarize_vmi
 
 SERVICE = res.BY_KIND["Service"]
 NODE = res.BY_KIND["Node"]

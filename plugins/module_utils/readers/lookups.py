@@ -8,12 +8,6 @@ Errors are KubevirtError with one sentence; the plugins turn them into AnsibleEr
 
 from __future__ import annotations
 
-from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt.summary import (
-    ip_address,
-    networks,
-    primary_network,
-    summaries_for,
-)
 from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s import resources as res
 from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s.client import AUTH_ARG_SPEC
 from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s.errors import (
@@ -21,6 +15,12 @@ from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s.errors import
     InputError,
     KubevirtError,
     describe,
+)
+from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt.summary import (
+    ip_address,
+    networks,
+    primary_network,
+    summaries_for,
 )
 
 KINDS = {"vm": res.VM, "vmi": res.VMI}

@@ -21,10 +21,7 @@ class ConsoleRunner(runner.Runner):
 
     @classmethod
     def before_connect(cls, module):
-        params = module.params
-        if params.get("namespace"):
-            res.check_namespace(params["namespace"])
-        res.check_name(params["name"], "name")
+        cls.check_target(module.params)
 
     def run(self):
         """The console task, given the validated params; -> (result, None)."""

@@ -8,7 +8,6 @@ optionally after waiting for the agent to connect. The agent calls are in kubevi
 from __future__ import annotations
 
 from ansible_collections.virtops.kubevirt.plugins.module_utils import runner
-from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s import resources as res
 from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s.errors import InputError
 from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt import guest
 
@@ -17,11 +16,8 @@ class GuestInfoRunner(runner.Runner):
 
     @classmethod
     def before_connect(cls, module):
-        params = module.params
-        if params.get("namespace"):
-            res.check_namespace(params["namespace"])
-        res.check_name(params["name"], "name")
-        if not params.get("gather"):
+        cls.check_target(module.params)
+        if not module.params.get("gather"):
             raise InputError("gather is empty: give at least one of os, users, filesystems.")
 
     def run(self):

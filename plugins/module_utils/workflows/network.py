@@ -13,18 +13,17 @@ import copy
 import ipaddress
 import json
 
-from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s import resources as res
-from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s import parallel
-from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt.redact import diff_of
 from ansible_collections.virtops.kubevirt.plugins.module_utils import runner
-from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s import writes
-from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt import spec as vmspec
+from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s import resources as res
+from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s import parallel, writes
 from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s.errors import (
     ApiError,
     InputError,
     KubevirtError,
     one_line,
 )
+from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt import spec as vmspec
+from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt.redact import diff_of
 
 API_VERSION = "k8s.cni.cncf.io/v1"
 RESOURCE_ANNOTATION = "k8s.v1.cni.cncf.io/resourceName"
@@ -343,8 +342,7 @@ class NetworkRunner(runner.Runner):
 
     def run(self):
         p = self.params
-        name = res.check_name(p["name"], "name", max_len=253)
-        namespace = res.check_namespace(p.get("namespace") or self.client.namespace)
+        name, namespace = self.target(max_len=253)
         ref = res.NAD.ref(name, namespace)
         if p["state"] == "absent":
             return self.absent(name, namespace, ref)

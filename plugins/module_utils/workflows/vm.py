@@ -11,11 +11,20 @@ from __future__ import annotations
 import copy
 import time
 
-from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt.redact import (
-    diff_of,
-    redacted,
-    secret_values,
+from ansible_collections.virtops.kubevirt.plugins.module_utils import runner
+from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s import resources as res
+from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s import parallel, writes
+from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s.errors import (
+    ApiError,
+    InputError,
+    KubevirtError,
+    WaitFailed,
+    WaitTimeout,
 )
+from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt import spec as vmspec
+from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt import wait as waiter
+from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt import operations
+from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt.redact import diff_of, redacted, secret_values
 from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt.state import (
     condition_true,
     owned_by,
@@ -27,20 +36,6 @@ from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt.summary 
     launcher_selector,
     summarize_vm,
     summarize_vmi,
-)
-from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s import resources as res
-from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s import parallel
-from ansible_collections.virtops.kubevirt.plugins.module_utils import runner
-from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s import writes
-from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt import operations
-from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt import spec as vmspec
-from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt import wait as waiter
-from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s.errors import (
-    ApiError,
-    InputError,
-    KubevirtError,
-    WaitFailed,
-    WaitTimeout,
 )
 
 VM_ITEM_SPEC = dict(
@@ -301,6 +296,14 @@ def data_volume_templates(vm):
             if isinstance(t, dict) and (t.get("metadata") or {}).get("name")]
 
 
+def by_namespace(plans):
+    """{namespace: [plans]}, in the plans' order."""
+    out = {}
+    for plan in plans:
+        out.setdefault(plan.namespace, []).append(plan)
+    return out
+
+
 # -- the vm module -------------------------------------------------------------------------------
 class VmRunner(runner.Runner):
     """Runs the vm module for one VM (name) or many (vms)."""
@@ -337,9 +340,7 @@ class VmRunner(runner.Runner):
         return plans
 
     def fetch_current(self, plans):
-        by_ns = {}
-        for plan in plans:
-            by_ns.setdefault(plan.namespace, []).append(plan)
+        by_ns = by_namespace(plans)
         reads = []
         for ns, group in by_ns.items():
             if len(group) > 3:
@@ -502,9 +503,7 @@ class VmRunner(runner.Runner):
         if gone:
             self.wait_deleted(gone, timeout)
         present_plans = [p for p in ok if p.state == "present" and p.outcome and p.outcome.after]
-        by_ns = {}
-        for plan in present_plans:
-            by_ns.setdefault(plan.namespace, []).append(plan)
+        by_ns = by_namespace(present_plans)
         for ns, group in by_ns.items():
             up, down = {}, []
             for plan in group:
@@ -549,9 +548,7 @@ class VmRunner(runner.Runner):
 
     def wait_deleted(self, plans, timeout):
         start = time.monotonic()
-        by_ns = {}
-        for plan in plans:
-            by_ns.setdefault(plan.namespace, []).append(plan)
+        by_ns = by_namespace(plans)
         for ns, group in by_ns.items():
             names = [p.name for p in group]
             label = names[0] if len(names) == 1 else "%d VMs" % len(names)
@@ -582,9 +579,7 @@ class VmRunner(runner.Runner):
     def check_restart(self, plans):
         """After a template change on a running VM, read what KubeVirt says (RestartRequired)."""
         pending = [p for p in plans if p.restart_required and p.error is None]
-        by_ns = {}
-        for plan in pending:
-            by_ns.setdefault(plan.namespace, []).append(plan)
+        by_ns = by_namespace(pending)
         for ns, group in by_ns.items():
             generations = {p.name: (p.outcome.after.get("metadata") or {}).get("generation") for p in group}
 
@@ -609,42 +604,32 @@ class VmRunner(runner.Runner):
         RestartRequired) predates the wait. A VM created by this task has no stale status."""
         stale = [p for p in plans if p.waited and p.current is not None and p.error is None and p.state == "present"
                  and p.outcome and p.outcome.changed and p.outcome.after and p.restart_required is None]
-        by_ns = {}
+        found = self.read_each(res.VM, stale)
         for plan in stale:
-            by_ns.setdefault(plan.namespace, []).append(plan)
-
-        def read(entry):
-            ns, group = entry
-            if len(group) == 1:
-                found = {group[0].name: parallel.read_quiet(lambda: self.client.get_or_none(res.VM, group[0].name, ns))}
-            else:
-                listing = parallel.read_quiet(lambda: self.client.list(res.VM, ns), {}) or {}
-                found = {o["metadata"]["name"]: o for o in listing.get("items") or []}
-            for plan in group:
-                if found.get(plan.name):
-                    plan.outcome.after = found[plan.name]
-
-        parallel.parallel(read, list(by_ns.items()))
+            if found.get(plan.key):
+                plan.outcome.after = found[plan.key]
 
     def read_vmis(self, plans):
         """Without a wait, read the VMIs of VMs that existed before, for the summary."""
         need = [p for p in plans if p.error is None and not p.waited and p.state == "present" and p.current]
-        by_ns = {}
+        found = self.read_each(res.VMI, need)
         for plan in need:
-            by_ns.setdefault(plan.namespace, []).append(plan)
+            plan.vmi = found.get(plan.key)
 
+    def read_each(self, resource, plans):
+        """{(namespace, name): object} of the plans' objects, best effort: a GET where a namespace has
+        one plan, a LIST where it has more; the namespaces at the same time."""
         def read(entry):
             ns, group = entry
             if len(group) == 1:
-                vmi = parallel.read_quiet(lambda: self.client.get_or_none(res.VMI, group[0].name, ns))
-                group[0].vmi = vmi
-                return
-            listing = parallel.read_quiet(lambda: self.client.list(res.VMI, ns), {}) or {}
-            found = {o["metadata"]["name"]: o for o in listing.get("items") or []}
-            for plan in group:
-                plan.vmi = found.get(plan.name)
+                return {group[0].key: parallel.read_quiet(lambda: self.client.get_or_none(resource, group[0].name, ns))}
+            listing = parallel.read_quiet(lambda: self.client.list(resource, ns), {}) or {}
+            return {(ns, o["metadata"]["name"]): o for o in listing.get("items") or []}
 
-        parallel.parallel(read, list(by_ns.items()))
+        found = {}
+        for _entry, objects, _error in parallel.parallel(read, list(by_namespace(plans).items())):
+            found.update(objects or {})
+        return found
 
     # results
     def result_for(self, plan):

@@ -54,9 +54,7 @@ class DeviceRunner(runner.Runner):
     ref = None
 
     def setup(self):
-        p = self.params
-        self.name = res.check_name(p["vm"], "vm")
-        self.namespace = res.check_namespace(p.get("namespace") or self.client.namespace)
+        self.name, self.namespace = self.target("vm")
         self.ref = res.VM.ref(self.name, self.namespace)
 
     def write_spec(self, vm, mutate):

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import copy
 
-from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt.state import owner_vm
-from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt.summary import summaries_for, summarize_vmi
-from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s import resources as res
-from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt.redact import redacted
 from ansible_collections.virtops.kubevirt.plugins.module_utils import runner
+from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s import resources as res
 from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s import writes
 from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s.errors import ApiError, InputError, KubevirtError
+from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt.redact import redacted
+from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt.state import owner_vm
+from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt.summary import summaries_for, summarize_vmi
 
 INFO_SPEC = dict(
     name=dict(type="str"),

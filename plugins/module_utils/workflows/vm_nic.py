@@ -8,12 +8,13 @@ live migration is needed to apply the change.
 
 from __future__ import annotations
 
-from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt.state import (
-    condition_true,
-    vmi_active,
-)
-from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s import resources as res
 from ansible_collections.virtops.kubevirt.plugins.module_utils import runner
+from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s import resources as res
+from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s import writes
+from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s.errors import ApiError, InputError, KubevirtError
+from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt import spec as vmspec
+from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt import operations
+from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt.state import condition_true, vmi_active
 from ansible_collections.virtops.kubevirt.plugins.module_utils.workflows.vm_devices import (
     ABSENT,
     DeviceRunner,
@@ -21,14 +22,6 @@ from ansible_collections.virtops.kubevirt.plugins.module_utils.workflows.vm_devi
     named,
     put_named,
     subset,
-)
-from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s import writes
-from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt import operations
-from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt import spec as vmspec
-from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s.errors import (
-    ApiError,
-    InputError,
-    KubevirtError,
 )
 
 

@@ -13,11 +13,24 @@ from __future__ import annotations
 import copy
 import time
 
+from ansible_collections.virtops.kubevirt.plugins.module_utils import runner
+from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s import resources as res
+from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s import parallel
+from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s.errors import (
+    InputError,
+    KubevirtError,
+    WaitFailed,
+    WaitTimeout,
+)
+from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt import wait as waiter
+from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt import operations
+from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt.redact import redacted
 from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt.state import (
     agent_connected,
     condition,
     run_strategy,
     vmi_active,
+    vmi_final,
     vmi_paused,
     vmi_phase,
     vmi_stopping,
@@ -26,18 +39,6 @@ from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt.summary 
     summarize_vm,
     summarize_vmi,
     vm_status,
-)
-from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s import resources as res
-from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s import parallel
-from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt.redact import redacted
-from ansible_collections.virtops.kubevirt.plugins.module_utils import runner
-from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt import operations
-from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt import wait as waiter
-from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s.errors import (
-    InputError,
-    KubevirtError,
-    WaitFailed,
-    WaitTimeout,
 )
 
 STATES = ["started", "stopped", "restarted", "paused", "unpaused", "soft_rebooted", "migrated"]
@@ -242,8 +243,7 @@ class VmPowerRunner(runner.Runner):
 
     def run(self):
         p = self.params
-        name = res.check_name(p["name"], "name")
-        namespace = res.check_namespace(p.get("namespace") or self.client.namespace)
+        name, namespace = self.target()
         if p.get("node_selector") and p["state"] != "migrated":
             raise InputError("node_selector applies to state: migrated only.")
         if p.get("paused") and p["state"] != "started":

@@ -11,28 +11,26 @@ from __future__ import annotations
 
 import copy
 
-from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s import resources as res
 from ansible_collections.virtops.kubevirt.plugins.module_utils import runner
-from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt.state import (
-    vmi_active,
-)
-from ansible_collections.virtops.kubevirt.plugins.module_utils.workflows.vm_devices import (
-    DeviceRunner,
-    devices_of,
-    named,
-    put_named,
-    subset,
-)
+from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s import resources as res
 from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s import writes
-from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt import operations
-from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt import spec as vmspec
-from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt import wait as waiter
 from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s.errors import (
     ApiError,
     InputError,
     KubevirtError,
     WaitFailed,
     WaitTimeout,
+)
+from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt import spec as vmspec
+from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt import wait as waiter
+from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt import operations
+from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt.state import vmi_active
+from ansible_collections.virtops.kubevirt.plugins.module_utils.workflows.vm_devices import (
+    DeviceRunner,
+    devices_of,
+    named,
+    put_named,
+    subset,
 )
 
 HOTPLUG_BUSES = ("scsi", "virtio")
@@ -191,13 +189,8 @@ class VmVolumeRunner(DeviceRunner):
         after = vm
         if changed:
             source = {k: v for k, v in volume.items() if k != "name"}
-            body = {"name": name, "disk": disk, "volumeSource": source}
-            if self.check_mode:
-                body["dryRun"] = ["All"]
-            operations.call(self.client, res.VM, self.namespace, self.name, "addvolume", body,
-                            action="hot-plug volume %r into" % name,
-                            verify=None if self.check_mode else operations.took_effect(
-                                self.client, "addvolume", self.namespace, self.name, volume=name))
+            self.volume_call("addvolume", {"name": name, "disk": disk, "volumeSource": source},
+                             "hot-plug volume %r into" % name)
             after = copy.deepcopy(vm)
             attach_volume(after["spec"]["template"]["spec"], disk, volume)
         wait_error = None
@@ -215,6 +208,15 @@ class VmVolumeRunner(DeviceRunner):
         result = self.finish(changed, "hotplug" if changed else "none", vm, after, vmi, active, hot=True)
         return result if wait_error is None else (result[0], wait_error)
 
+    def volume_call(self, verb, body, action):
+        """virt-api addvolume / removevolume (a dry run in check mode), sent again only when a fresh read
+        shows it did not take effect."""
+        if self.check_mode:
+            body["dryRun"] = ["All"]
+        operations.call(self.client, res.VM, self.namespace, self.name, verb, body, action=action,
+                        verify=None if self.check_mode else operations.took_effect(
+                            self.client, verb, self.namespace, self.name, volume=body["name"]))
+
     def detach(self, name):
         vm = operations.read_vm(self.client, self.name, self.namespace)
         vmi = operations.read_vmi(self.client, self.name, self.namespace)
@@ -225,13 +227,7 @@ class VmVolumeRunner(DeviceRunner):
         if cur_volume is None and cur_disk is None:
             return self.finish(False, "none", vm, vm, vmi, active)
         if cur_volume is not None and hotpluggable(cur_volume) and active:
-            body = {"name": name}
-            if self.check_mode:
-                body["dryRun"] = ["All"]
-            operations.call(self.client, res.VM, self.namespace, self.name, "removevolume", body,
-                            action="hot-unplug volume %r from" % name,
-                            verify=None if self.check_mode else operations.took_effect(
-                                self.client, "removevolume", self.namespace, self.name, volume=name))
+            self.volume_call("removevolume", {"name": name}, "hot-unplug volume %r from" % name)
             after = copy.deepcopy(vm)
             detach_volume(after["spec"]["template"]["spec"], name)
             wait_error = None

@@ -12,7 +12,12 @@ import copy
 from ansible_collections.virtops.kubevirt.plugins.module_utils import runner
 from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s import resources as res
 from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s import writes
-from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s.errors import InputError, KubevirtError, WaitFailed, WaitTimeout
+from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s.errors import (
+    InputError,
+    KubevirtError,
+    WaitFailed,
+    WaitTimeout,
+)
 from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt import spec as vmspec
 from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt import wait as waiter
 from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt.redact import redacted

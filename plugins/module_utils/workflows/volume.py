@@ -13,15 +13,9 @@ from __future__ import annotations
 import json
 import time
 
-from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt.state import condition, condition_true, owner
-from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt.summary import conditions_not_ok
-from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s import resources as res
-from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s import parallel
-from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt.redact import diff_of
 from ansible_collections.virtops.kubevirt.plugins.module_utils import runner
-from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s import writes
-from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt import spec as vmspec
-from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt import wait as waiter
+from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s import resources as res
+from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s import parallel, writes
 from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s.errors import (
     ApiError,
     InputError,
@@ -30,6 +24,11 @@ from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s.errors import
     WaitTimeout,
     one_line,
 )
+from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt import spec as vmspec
+from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt import wait as waiter
+from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt.redact import diff_of
+from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt.state import condition, condition_true, owner
+from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt.summary import conditions_not_ok
 
 CDI_API_VERSION = "cdi.kubevirt.io/v1beta1"
 ACCESS_MODES = ["ReadWriteOnce", "ReadOnlyMany", "ReadWriteMany", "ReadWriteOncePod"]
@@ -377,8 +376,7 @@ def pvc_check(name, namespace, wffc):
 class VolumeRunner(runner.Runner):
     def run(self):
         p = self.params
-        name = res.check_name(p["name"], "name", max_len=253)
-        namespace = res.check_namespace(p.get("namespace") or self.client.namespace)
+        name, namespace = self.target(max_len=253)
         resource = res.DATAVOLUME if p["kind"] == "datavolume" else res.PVC
         ref = resource.ref(name, namespace)
         if p["state"] == "absent":

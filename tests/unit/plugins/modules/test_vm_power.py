@@ -266,3 +266,12 @@ def test_wait_timeout_reports_progress(run, client):
     assert result["failed"] and result["changed"] is True
     assert result["msg"].startswith("Timed out after 1s waiting for VirtualMachine demo/web1 to be ready")
     assert result["progress"][-1]["result"] == "timeout"
+
+
+def test_stopped_check_waits_for_a_final_vmi_that_is_not_being_deleted():
+    check = vm_power_flow._stopped_check("vm1")
+    ended = {"metadata": {"name": "vm1"}, "status": {"phase": "Succeeded"}}
+    deleting = {"metadata": {"name": "vm1", "deletionTimestamp": "2026-01-01T00:00:00Z"}, "status": {"phase": "Failed"}}
+    running = {"metadata": {"name": "vm1"}, "status": {"phase": "Running"}}
+    assert check({}) and check({"vm1": ended})
+    assert not check({"vm1": deleting}) and not check({"vm1": running})
