@@ -9,6 +9,7 @@ A message says what failed, on which object, why (the API's own ``message``) and
 from __future__ import annotations
 
 import re
+import ssl
 
 
 class KubevirtError(Exception):
@@ -165,3 +166,39 @@ def one_line(text, limit=400):
     """Collapse whitespace so a message stays one readable line."""
     text = " ".join(str(text or "").split())
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+# -- connection failures -------------------------------------------------------------------------
+def connection_reason(exc):
+    reason = getattr(exc, "reason", None) or exc
+    text = str(reason)
+    if "Errno 111" in text or "Connection refused" in text:
+        return "connection refused"
+    if "timed out" in text.lower():
+        return "connection timed out"
+    # urllib3 messages start with the connection object's repr; keep the part after the colon.
+    if "): " in text:
+        text = text.split("): ", 1)[1]
+    return one_line(text, 200)
+
+
+def is_tls_error(exc):
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, ssl.SSLError):
+            return True
+        exc = getattr(exc, "reason", None) or exc.__cause__ or exc.__context__
+    return False
+
+
+def tls_message(host, exc):
+    text = re.sub(r"\s*\(_ssl\.c:\d+\)", "", str(getattr(exc, "reason", None) or exc))
+    if "CERTIFICATE_VERIFY_FAILED" in text or "certificate verify failed" in text:
+        detail = text.split("certificate verify failed:", 1)[-1].strip(" )'\"]") if "certificate verify failed:" \
+            in text else "certificate verify failed"
+        return ("TLS verification of the API server %s failed: its certificate could not be verified (%s); check "
+                "ca_cert (K8S_AUTH_SSL_CA_CERT) or the kubeconfig's certificate-authority: it must hold the CA that "
+                "signed the server's certificate." % (host, one_line(detail, 150)))
+    return "The TLS connection to the API server %s failed (%s); check ca_cert, client_cert and client_key." % (
+        host, one_line(text, 200))

@@ -82,9 +82,9 @@ def handshake_headers(conn):
 
 
 def _proxy_options(conn):
-    from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s.client import _host_matches_no_proxy
+    from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s.connection import host_matches_no_proxy
 
-    if not conn.proxy or _host_matches_no_proxy(conn.host, conn.no_proxy):
+    if not conn.proxy or host_matches_no_proxy(conn.host, conn.no_proxy):
         return {}
     parts = urlsplit(conn.proxy if "://" in conn.proxy else "http://" + conn.proxy)
     options = {"http_proxy_host": parts.hostname, "http_proxy_port": parts.port or 3128,
@@ -104,14 +104,14 @@ def open_stream(client, namespace, name, verb, timeout=30.0, what=None):
     except ImportError:
         raise ConsoleError("The websocket-client Python package is required for consoles; "
                            "install it (pip install websocket-client).")
-    from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s.client import _ssl_context
+    from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s.connection import ssl_context
 
     conn = client.conn
     url = websocket_url(conn.host, namespace, name, verb)
     what = what or ("serial console" if verb == "console" else "VNC display")
     ref = "VMI %s/%s" % (namespace, name)
     sslopt = {}
-    ctx = _ssl_context(conn)
+    ctx = ssl_context(conn)
     if ctx is not None:
         sslopt["context"] = ctx
         if conn.tls_server_name:

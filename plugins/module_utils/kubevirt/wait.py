@@ -17,7 +17,7 @@ from __future__ import annotations
 import time
 
 from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s import resources as res
-from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s.client import WatchGone
+from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s.watch import WatchGone
 from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s.errors import (
     ApiError,
     InputError,

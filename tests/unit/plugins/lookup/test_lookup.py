@@ -172,7 +172,7 @@ def make_plugin(module):
     """The plugin's LookupModule with options as Ansible would set them from its DOCUMENTATION."""
     import yaml
 
-    from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s.client import AUTH_ARG_SPEC
+    from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s.connection import AUTH_ARG_SPEC
 
     doc = yaml.safe_load(module.DOCUMENTATION)
     assert doc["extends_documentation_fragment"] == ["virtops.kubevirt.auth"]

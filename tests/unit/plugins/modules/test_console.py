@@ -7,7 +7,7 @@ import pytest
 from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt import console as con
 from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt import guest
 from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s import resources as res
-from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s.client import Connection
+from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s.connection import Connection
 from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s.errors import KubevirtError
 from ansible_collections.virtops.kubevirt.plugins.modules import console as console_module
 

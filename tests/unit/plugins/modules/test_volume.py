@@ -5,6 +5,7 @@ from modhelp import run_module
 from opsfakes import OpsClient, warnings_text
 
 from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s import client as kclient
+from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s import connection as kconn
 from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s import resources as res
 from ansible_collections.virtops.kubevirt.plugins.module_utils.workflows import volume as volume_flow
 from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s.errors import InputError, WaitFailed
@@ -292,7 +293,7 @@ def test_failed_import_fails_the_task(run, client):
 def test_client_delete_dry_run_is_in_the_body():
     """With a DeleteOptions body the API server ignores ?dryRun: the body must carry it."""
     sent = []
-    conn = kclient.Connection()
+    conn = kconn.Connection()
     conn.host = "https://h:6443"
     client = kclient.Client(conn, pool=object())
     client.request = lambda method, path, query=None, body=None, **kw: sent.append((method, query, body)) or {}

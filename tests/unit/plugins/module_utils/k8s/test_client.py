@@ -8,6 +8,9 @@ import urllib3
 from kvfakes import FakePool, FakeResponse
 
 from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s import client as kclient
+from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s import retry as kretry
+from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s import connection as kconn
+from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s import watch as kwatch
 from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s import resources as res
 from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s.errors import ApiError, ConfigError, ConnectError
 
@@ -36,21 +39,21 @@ from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s.errors import
     ({"K8S_AUTH_PROXY_HEADERS_USER_AGENT": "ua"}, "proxy_headers", {"user_agent": "ua"}),
 ])
 def test_env_vars(env, option, value):
-    assert kclient.auth_settings({}, env)[option] == value
+    assert kconn.auth_settings({}, env)[option] == value
 
 
 def test_option_beats_env():
-    auth = kclient.auth_settings({"host": "https://opt", "validate_certs": True},
-                                 {"K8S_AUTH_HOST": "https://env", "K8S_AUTH_VERIFY_SSL": "false"})
+    auth = kconn.auth_settings({"host": "https://opt", "validate_certs": True},
+                               {"K8S_AUTH_HOST": "https://env", "K8S_AUTH_VERIFY_SSL": "false"})
     assert auth["host"] == "https://opt" and auth["validate_certs"] is True
 
 
 def test_awx_credential_env_only(tmp_path):
     ca = tmp_path / "ca.crt"
     ca.write_text("x")
-    conn = kclient.resolve_connection({}, {"K8S_AUTH_HOST": "https://api:6443", "K8S_AUTH_API_KEY": "tok",
-                                           "K8S_AUTH_SSL_CA_CERT": str(ca), "K8S_AUTH_VERIFY_SSL": "True",
-                                           "KUBECONFIG": "/nonexistent"})
+    conn = kconn.resolve_connection({}, {"K8S_AUTH_HOST": "https://api:6443", "K8S_AUTH_API_KEY": "tok",
+                                         "K8S_AUTH_SSL_CA_CERT": str(ca), "K8S_AUTH_VERIFY_SSL": "True",
+                                         "KUBECONFIG": "/nonexistent"})
     assert conn.host == "https://api:6443"
     assert conn.token == "tok" and conn.verify is True and conn.ca_file == str(ca)
     assert conn.source == "options"
@@ -74,7 +77,7 @@ def _kubeconfig(tmp_path, user, cluster=None, name="kc", extra_contexts=()):
 
 def test_kubeconfig_token_and_namespace(tmp_path):
     path = _kubeconfig(tmp_path, {"token": "abc"})
-    conn = kclient.resolve_connection({"kubeconfig": path}, {})
+    conn = kconn.resolve_connection({"kubeconfig": path}, {})
     assert conn.host == "https://127.0.0.1:6443" and conn.token == "abc"
     assert conn.namespace == "demo" and conn.ca_data == "-----CA-----" and conn.verify is True
 
@@ -85,7 +88,7 @@ def test_kubeconfig_relative_paths_and_client_cert_data(tmp_path):
                                   "client-key-data": base64.b64encode(b"KEY").decode()},
                        cluster={"server": "https://h:1", "certificate-authority": "ca.pem",
                                 "tls-server-name": "kubernetes", "proxy-url": "http://proxy:3128"})
-    conn = kclient.resolve_connection({"kubeconfig": path}, {})
+    conn = kconn.resolve_connection({"kubeconfig": path}, {})
     assert conn.ca_file == str(tmp_path / "ca.pem")
     assert conn.cert_data == b"CERT" and conn.key_data == b"KEY"
     assert conn.tls_server_name == "kubernetes" and conn.proxy == "http://proxy:3128"
@@ -93,39 +96,39 @@ def test_kubeconfig_relative_paths_and_client_cert_data(tmp_path):
 
 def test_kubeconfig_insecure_and_explicit_override(tmp_path):
     path = _kubeconfig(tmp_path, {"token": "abc"}, cluster={"server": "https://h:1", "insecure-skip-tls-verify": True})
-    conn = kclient.resolve_connection({"kubeconfig": path}, {})
+    conn = kconn.resolve_connection({"kubeconfig": path}, {})
     assert conn.verify is False
-    conn = kclient.resolve_connection({"kubeconfig": path, "validate_certs": True, "api_key": "other",
-                                       "host": "https://o:2/"}, {})
+    conn = kconn.resolve_connection({"kubeconfig": path, "validate_certs": True, "api_key": "other",
+                                     "host": "https://o:2/"}, {})
     assert conn.verify is True and conn.token == "other" and conn.host == "https://o:2"
 
 
 def test_kubeconfig_dict_and_context(tmp_path):
     data = json.loads(open(_kubeconfig(tmp_path, {"token": "abc"}, extra_contexts=[
         {"name": "other", "context": {"cluster": "c1", "user": "u1"}}])).read())
-    conn = kclient.resolve_connection({"kubeconfig": data, "context": "other"}, {})
+    conn = kconn.resolve_connection({"kubeconfig": data, "context": "other"}, {})
     assert conn.context == "other" and conn.namespace == "default"
 
 
 def test_default_kubeconfig_merge(tmp_path):
     first = _kubeconfig(tmp_path, {"token": "first"}, name="a")
     second = _kubeconfig(tmp_path, {"token": "second"}, name="b")
-    conn = kclient.resolve_connection({}, {"KUBECONFIG": os.pathsep.join([first, second])})
+    conn = kconn.resolve_connection({}, {"KUBECONFIG": os.pathsep.join([first, second])})
     assert conn.token == "first"
 
 
 def test_in_cluster(tmp_path, monkeypatch):
     for name, text in (("token", "sa-token"), ("ca.crt", "ca"), ("namespace", "jobs")):
         (tmp_path / name).write_text(text)
-    monkeypatch.setattr(kclient, "SA_DIR", str(tmp_path))
-    conn = kclient.resolve_connection({}, {"KUBERNETES_SERVICE_HOST": "10.0.0.1", "KUBERNETES_SERVICE_PORT": "443"})
+    monkeypatch.setattr(kconn, "SA_DIR", str(tmp_path))
+    conn = kconn.resolve_connection({}, {"KUBERNETES_SERVICE_HOST": "10.0.0.1", "KUBERNETES_SERVICE_PORT": "443"})
     assert conn.host == "https://10.0.0.1:443" and conn.namespace == "jobs"
     assert conn.headers()["Authorization"] == "Bearer sa-token"
 
 
 def test_impersonation_and_basic_auth():
-    conn = kclient.resolve_connection({"host": "https://h", "username": "u", "password": "p",
-                                       "impersonate_user": "bob"}, {})
+    conn = kconn.resolve_connection({"host": "https://h", "username": "u", "password": "p",
+                                     "impersonate_user": "bob"}, {})
     headers = conn.headers()
     assert headers["Authorization"] == "Basic " + base64.b64encode(b"u:p").decode()
     assert headers["Impersonate-User"] == "bob"
@@ -138,14 +141,14 @@ def test_impersonation_and_basic_auth():
 ])
 def test_config_errors(params, env, message):
     with pytest.raises(ConfigError) as exc:
-        kclient.resolve_connection(params, env)
+        kconn.resolve_connection(params, env)
     assert message in str(exc.value)
 
 
 def test_unknown_context(tmp_path):
     path = _kubeconfig(tmp_path, {"token": "abc"})
     with pytest.raises(ConfigError) as exc:
-        kclient.resolve_connection({"kubeconfig": path, "context": "nope"}, {})
+        kconn.resolve_connection({"kubeconfig": path, "context": "nope"}, {})
     assert "The context 'nope' is not in the kubeconfig" in str(exc.value) and "main" in str(exc.value)
 
 
@@ -153,7 +156,7 @@ def test_bad_yaml(tmp_path):
     path = tmp_path / "bad"
     path.write_text("{{{")
     with pytest.raises(ConfigError) as exc:
-        kclient.resolve_connection({"kubeconfig": str(path)}, {})
+        kconn.resolve_connection({"kubeconfig": str(path)}, {})
     assert "is not valid YAML" in str(exc.value)
 
 
@@ -165,12 +168,12 @@ def test_bad_yaml(tmp_path):
     ("https://10.1.2.3:6443", "", False),
 ])
 def test_no_proxy(host, no_proxy, expected):
-    assert kclient._host_matches_no_proxy(host, no_proxy) is expected
+    assert kconn.host_matches_no_proxy(host, no_proxy) is expected
 
 
 # -- the request layer and retry policy ------------------------------------------------------------
 def make_client(answers):
-    conn = kclient.Connection()
+    conn = kconn.Connection()
     conn.host = "https://h:6443"
     conn.token = "tok"
     pool = FakePool(answers)
@@ -198,15 +201,15 @@ def test_retry_after_is_honoured_and_capped():
     client, pool, sleeps = make_client([FakeResponse(429, {}, {"Retry-After": "3"}),
                                         FakeResponse(429, {}, {"Retry-After": "100"}), FakeResponse(200, {})])
     client.get(res.VM, "a", "ns")
-    assert sleeps == [3.0, kclient.RETRY_AFTER_CAP]
+    assert sleeps == [3.0, kretry.RETRY_AFTER_CAP]
 
 
 def test_gives_up_after_attempts():
-    client, pool, sleeps = make_client([FakeResponse(503, {"message": "busy"})] * kclient.RETRY_ATTEMPTS)
+    client, pool, sleeps = make_client([FakeResponse(503, {"message": "busy"})] * kretry.RETRY_ATTEMPTS)
     with pytest.raises(ApiError) as exc:
         client.get(res.VM, "a", "ns")
-    assert exc.value.attempts == kclient.RETRY_ATTEMPTS and len(pool.sent) == kclient.RETRY_ATTEMPTS
-    assert all(s <= kclient.RETRY_CAP * 1.2 for s in sleeps)
+    assert exc.value.attempts == kretry.RETRY_ATTEMPTS and len(pool.sent) == kretry.RETRY_ATTEMPTS
+    assert all(s <= kretry.RETRY_CAP * 1.2 for s in sleeps)
 
 
 @pytest.mark.parametrize("call", [
@@ -243,7 +246,7 @@ def test_connection_refused_retried_a_little():
     client, pool, sleeps = make_client([err] * 10)
     with pytest.raises(ConnectError) as exc:
         client.get(res.VM, "a", "ns")
-    assert len(pool.sent) == kclient.REFUSED_ATTEMPTS
+    assert len(pool.sent) == kretry.REFUSED_ATTEMPTS
     assert "connection refused" in str(exc.value) and "https://h:6443" in str(exc.value)
 
 
@@ -306,7 +309,7 @@ def test_update_with_retry_on_conflict():
 
 
 def test_impersonate_groups_are_repeated_headers():
-    conn = kclient.Connection()
+    conn = kconn.Connection()
     conn.host, conn.token, conn.impersonate_groups = "https://h", "t", ["g1", "g2"]
     pool = FakePool([FakeResponse(200, {})])
     kclient.Client(conn, pool=pool).get(res.VM, "a", "n")
@@ -335,7 +338,7 @@ def test_watch_parses_split_lines_and_params():
 
 def test_watch_error_410_raises_gone():
     client, dummy_pool, dummy_sleeps = make_client([FakeResponse(200, chunks=[_line("ERROR", {"code": 410, "message": "too old"})])])
-    with pytest.raises(kclient.WatchGone):
+    with pytest.raises(kwatch.WatchGone):
         list(client.watch(res.VMI, "n"))
 
 
@@ -346,7 +349,7 @@ def test_watch_cut_ends_quietly():
 
 
 def test_client_warns_when_tls_off():
-    conn = kclient.Connection()
+    conn = kconn.Connection()
     conn.host, conn.verify = "https://h", False
     client = kclient.Client(conn, pool=FakePool([]))
     assert "TLS verification of the API server https://h is off" in client.warnings[0]
@@ -355,7 +358,7 @@ def test_client_warns_when_tls_off():
 def test_real_pool_with_bad_ca_file(tmp_path):
     bad = tmp_path / "ca.pem"
     bad.write_text("not a cert")
-    conn = kclient.Connection()
+    conn = kconn.Connection()
     conn.host, conn.ca_file = "https://h", str(bad)
     with pytest.raises(ConfigError) as exc:
         kclient.Client(conn)
@@ -381,7 +384,7 @@ def test_kubeconfig_exec_user_goes_through_the_kubernetes_client(tmp_path):
     plugin.chmod(0o755)
     path = _kubeconfig(tmp_path, {"exec": {"apiVersion": "client.authentication.k8s.io/v1beta1",
                                            "command": str(plugin)}})
-    conn = kclient.resolve_connection({"kubeconfig": path}, {})
+    conn = kconn.resolve_connection({"kubeconfig": path}, {})
     assert conn.token == "exec-token" and conn.host == "https://127.0.0.1:6443"
 
 
@@ -389,7 +392,7 @@ def test_kubeconfig_exec_failure_is_one_sentence(tmp_path):
     path = _kubeconfig(tmp_path, {"exec": {"apiVersion": "client.authentication.k8s.io/v1beta1",
                                            "command": str(tmp_path / "missing-plugin")}})
     with pytest.raises(ConfigError) as exc:
-        kclient.resolve_connection({"kubeconfig": path}, {})
+        kconn.resolve_connection({"kubeconfig": path}, {})
     assert "Could not get credentials for context 'main'" in str(exc.value)
 
 
@@ -404,11 +407,11 @@ def test_apply_with_a_field_the_schema_lacks_is_not_retried():
 
 # -- TLS: on by default; every way to turn it off is explicit and warned about ----------------------------
 def _ctx_for(conn):
-    return kclient._ssl_context(conn)
+    return kconn.ssl_context(conn)
 
 
 def test_tls_verification_is_on_by_default_without_any_ca():
-    conn = kclient.resolve_connection({"host": "https://h:6443", "api_key": "t"}, {})
+    conn = kconn.resolve_connection({"host": "https://h:6443", "api_key": "t"}, {})
     assert conn.verify is True
     ctx = _ctx_for(conn)
     assert ctx.verify_mode == ssl.CERT_REQUIRED and ctx.check_hostname is True
@@ -421,7 +424,7 @@ def test_tls_verification_is_on_by_default_without_any_ca():
     ({}, {"K8S_AUTH_VALIDATE_CERTS": "no"}, "validate_certs false (or K8S_AUTH_VERIFY_SSL)"),
 ])
 def test_tls_off_only_when_asked_and_warned(params, env, by):
-    conn = kclient.resolve_connection(dict({"host": "https://h:6443", "api_key": "t"}, **params), env)
+    conn = kconn.resolve_connection(dict({"host": "https://h:6443", "api_key": "t"}, **params), env)
     assert conn.verify is False
     ctx = _ctx_for(conn)
     assert ctx.verify_mode == ssl.CERT_NONE and ctx.check_hostname is False
@@ -432,7 +435,7 @@ def test_tls_off_only_when_asked_and_warned(params, env, by):
 
 def test_tls_off_by_the_kubeconfig_is_warned_naming_it(tmp_path):
     path = _kubeconfig(tmp_path, {"token": "abc"}, cluster={"server": "https://h:1", "insecure-skip-tls-verify": True})
-    conn = kclient.resolve_connection({"kubeconfig": path}, {})
+    conn = kconn.resolve_connection({"kubeconfig": path}, {})
     assert conn.verify is False and _ctx_for(conn).verify_mode == ssl.CERT_NONE
     [warning] = kclient.Client(conn, pool=FakePool([])).warnings
     assert "is off (insecure-skip-tls-verify in the kubeconfig %s)" % path in warning
@@ -440,15 +443,15 @@ def test_tls_off_by_the_kubeconfig_is_warned_naming_it(tmp_path):
 
 @pytest.mark.parametrize("value", ["", "  "])
 def test_empty_verify_variable_counts_as_unset(value):
-    assert "validate_certs" not in kclient.auth_settings({}, {"K8S_AUTH_VERIFY_SSL": value})
-    conn = kclient.resolve_connection({"host": "https://h", "api_key": "t"}, {"K8S_AUTH_VERIFY_SSL": value})
+    assert "validate_certs" not in kconn.auth_settings({}, {"K8S_AUTH_VERIFY_SSL": value})
+    conn = kconn.resolve_connection({"host": "https://h", "api_key": "t"}, {"K8S_AUTH_VERIFY_SSL": value})
     assert conn.verify is True
 
 
 @pytest.mark.parametrize("name", ["K8S_AUTH_VERIFY_SSL", "K8S_AUTH_VALIDATE_CERTS"])
 def test_a_typo_in_the_verify_variable_is_an_error_not_off(name):
     with pytest.raises(ConfigError, match="%s='ture' is not a boolean; use true or false" % name):
-        kclient.resolve_connection({"host": "https://h", "api_key": "t"}, {name: "ture"})
+        kconn.resolve_connection({"host": "https://h", "api_key": "t"}, {name: "ture"})
 
 
 def test_console_websocket_uses_the_same_tls_context(monkeypatch):
@@ -468,7 +471,7 @@ def test_console_websocket_uses_the_same_tls_context(monkeypatch):
             seen.update(kw)
             raise OSError("stop here")
     monkeypatch.setitem(__import__("sys").modules, "websocket", FakeWebsocket)
-    conn = kclient.resolve_connection({"host": "https://h:6443", "api_key": "t"}, {})
+    conn = kconn.resolve_connection({"host": "https://h:6443", "api_key": "t"}, {})
     client = kclient.Client(conn, pool=FakePool([]))
     with pytest.raises(Exception):
         console.open_stream(client, "ns", "vm", "console")

@@ -12,6 +12,8 @@ import urllib3
 from kvfakes import FakePool, FakeResponse
 
 from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s import client as kclient
+from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s import retry as kretry
+from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s import connection as kconn
 from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s import resources as res
 from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s import writes as k8s_writes
 from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt import operations
@@ -21,7 +23,7 @@ from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s.errors import
 
 # -- the fake transport (kvfakes.FakePool) -------------------------------------------------------------
 def client_for(script):
-    conn = kclient.Connection()
+    conn = kconn.Connection()
     conn.host = "https://api:6443"
     conn.token = "tok"
     transport = FakePool(script)
@@ -116,19 +118,19 @@ def test_at_most_retry_attempts_then_the_error_counts_them():
     client, transport, sleeps = client_for([status(503, "ServiceUnavailable", "busy")] * 10)
     with pytest.raises(ApiError) as exc:
         client.get(res.VM, "vm1", "ns")
-    assert len(transport.sent) == kclient.RETRY_ATTEMPTS == exc.value.attempts
-    assert len(sleeps) == kclient.RETRY_ATTEMPTS - 1
-    assert "%d attempts made" % kclient.RETRY_ATTEMPTS in k8s_writes.explain(exc.value, "read", "VirtualMachine ns/vm1")
+    assert len(transport.sent) == kretry.RETRY_ATTEMPTS == exc.value.attempts
+    assert len(sleeps) == kretry.RETRY_ATTEMPTS - 1
+    assert "%d attempts made" % kretry.RETRY_ATTEMPTS in k8s_writes.explain(exc.value, "read", "VirtualMachine ns/vm1")
 
 
 def test_backoff_is_exponential_capped_and_jittered():
-    client, dummy_transport, sleeps = client_for([RESET] * (kclient.RETRY_ATTEMPTS - 1) + [FakeResponse(200)])
+    client, dummy_transport, sleeps = client_for([RESET] * (kretry.RETRY_ATTEMPTS - 1) + [FakeResponse(200)])
     client.get(res.VM, "vm1", "ns")
     for attempt, slept in enumerate(sleeps, start=1):
-        nominal = min(kclient.RETRY_CAP, kclient.RETRY_BASE * 2 ** (attempt - 1))
+        nominal = min(kretry.RETRY_CAP, kretry.RETRY_BASE * 2 ** (attempt - 1))
         assert 0.8 * nominal <= slept <= 1.2 * nominal
-    assert sum(sleeps) <= 1.2 * sum(min(kclient.RETRY_CAP, kclient.RETRY_BASE * 2 ** n)
-                                    for n in range(kclient.RETRY_ATTEMPTS - 1))
+    assert sum(sleeps) <= 1.2 * sum(min(kretry.RETRY_CAP, kretry.RETRY_BASE * 2 ** n)
+                                    for n in range(kretry.RETRY_ATTEMPTS - 1))
 
 
 def test_retry_after_is_honoured_up_to_its_cap():
@@ -137,15 +139,15 @@ def test_retry_after_is_honoured_up_to_its_cap():
         FakeResponse(503, {"reason": "ServiceUnavailable"}, {"Retry-After": "600"}),
         FakeResponse(200)])
     client.get(res.VM, "vm1", "ns")
-    assert sleeps == [2.0, kclient.RETRY_AFTER_CAP]
+    assert sleeps == [2.0, kretry.RETRY_AFTER_CAP]
 
 
 def test_connection_refused_is_tried_only_a_few_times():
     client, transport, dummy_sleeps = client_for([REFUSED] * 10)
     with pytest.raises(ConnectError) as exc:
         client.get(res.VM, "vm1", "ns")
-    assert len(transport.sent) == kclient.REFUSED_ATTEMPTS
-    assert "connection refused (%d attempts)" % kclient.REFUSED_ATTEMPTS in str(exc.value)
+    assert len(transport.sent) == kretry.REFUSED_ATTEMPTS
+    assert "connection refused (%d attempts)" % kretry.REFUSED_ATTEMPTS in str(exc.value)
 
 
 # -- why writes can't duplicate --------------------------------------------------------------------------
@@ -217,10 +219,10 @@ def test_a_conflict_on_the_first_attempt_is_not_explained_away():
 
 
 def test_an_action_that_never_takes_effect_fails_after_the_attempts():
-    client, transport, dummy_sleeps = client_for([status(500, "InternalError", "boom")] * kclient.RETRY_ATTEMPTS)
+    client, transport, dummy_sleeps = client_for([status(500, "InternalError", "boom")] * kretry.RETRY_ATTEMPTS)
     with pytest.raises(ApiError) as exc:
         _action(client, lambda: False)
-    assert len(transport.sent) == kclient.RETRY_ATTEMPTS and exc.value.status == 500
+    assert len(transport.sent) == kretry.RETRY_ATTEMPTS and exc.value.status == 500
 
 
 def test_an_action_429_is_sent_again_without_asking():
@@ -309,7 +311,7 @@ def test_vm_power_start_survives_a_lost_answer():
 
 def test_an_action_that_fails_for_good_is_one_sentence():
     client, dummy_transport, dummy_sleeps = client_for([status(503, "ServiceUnavailable", "virt-api is down")]
-                                                       * kclient.RETRY_ATTEMPTS)
+                                                       * kretry.RETRY_ATTEMPTS)
     with pytest.raises(KubevirtError) as exc:
         operations.call(client, res.VM, "ns", "vm1", "start", {}, verify=lambda: False)
     assert str(exc.value).startswith("Could not start VirtualMachine ns/vm1: virt-api is down")

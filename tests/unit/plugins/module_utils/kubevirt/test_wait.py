@@ -3,7 +3,7 @@ from kvfakes import FakeClient, running_vmi
 
 from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s import resources as res
 from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt import wait as waiter
-from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s.client import WatchGone
+from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s.watch import WatchGone
 from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s.errors import (
     ApiError,
     InputError,
