@@ -172,7 +172,7 @@ def quantity_bytes(value):
     return float(value)
 
 
-def _ns_name(value, what, default_ns=None):
+def split_ns_name(value, what, default_ns=None):
     """'ns/name' or 'name' -> (ns, name)."""
     text = str(value or "")
     if text.count("/") > 1 or text.startswith("/") or text.endswith("/") or not text:
@@ -288,10 +288,10 @@ def _dv_template(disk, vm_name):
             url = "docker://" + url
         spec["source"] = {"registry": {"url": url}}
     elif source == "pvc":
-        ns, pvc = _ns_name(tpl["pvc"], "disk %r data_volume_template.pvc" % disk["name"])
+        ns, pvc = split_ns_name(tpl["pvc"], "disk %r data_volume_template.pvc" % disk["name"])
         spec["source"] = {"pvc": _clean({"namespace": ns, "name": pvc})}
     elif source == "data_source":
-        ns, ds = _ns_name(tpl["data_source"], "disk %r data_volume_template.data_source" % disk["name"])
+        ns, ds = split_ns_name(tpl["data_source"], "disk %r data_volume_template.data_source" % disk["name"])
         spec["sourceRef"] = _clean({"kind": "DataSource", "name": ds, "namespace": ns})
     else:
         spec["source"] = {"blank": {}}
@@ -468,7 +468,7 @@ def build_networks(networks, default_ns=None):
             if not net.get("network_name"):
                 raise InputError("network %r of type %s needs network_name, the NetworkAttachmentDefinition "
                                  "('name' or 'namespace/name')." % (name, ntype))
-            _ns_name(net["network_name"], "network %r network_name" % name)
+            split_ns_name(net["network_name"], "network %r network_name" % name)
             multus = {"networkName": net["network_name"]}
             if net.get("default"):
                 multus["default"] = True

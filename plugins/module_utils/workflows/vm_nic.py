@@ -121,7 +121,7 @@ class VmNicRunner(DeviceRunner):
         return self.finish(True, "spec", before, after, vmi, active, iface)
 
     def check_nad(self, network):
-        ns, nad = vmspec._ns_name(network["multus"]["networkName"], "network_name", self.namespace)
+        ns, nad = vmspec.split_ns_name(network["multus"]["networkName"], "network_name", self.namespace)
         try:
             found = self.client.get_or_none(res.NAD, nad, ns)
         except ApiError as exc:
