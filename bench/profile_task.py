@@ -48,7 +48,8 @@ STEPS = [
     ("import our vm_info module, its module_utils and urllib3",
      "import ansible.module_utils.basic, urllib3\n"
      "from ansible_collections.virtops.kubevirt.plugins.modules import vm_info\n"
-     "from ansible_collections.virtops.kubevirt.plugins.module_utils import info, client, service, facts"),
+     "from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s import client, parallel\n"
+     "from ansible_collections.virtops.kubevirt.plugins.module_utils.workflows import vm_info as flow"),
 ]
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 
 class ModuleDocFragment(object):
-    """The high-level options that build a VM template spec or a VMI spec (module_utils/vmspec.py)."""
+    """The high-level options that build a VM template spec or a VMI spec (module_utils/kubevirt/spec.py)."""
 
     DOCUMENTATION = r"""
 options:

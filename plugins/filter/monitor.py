@@ -11,7 +11,7 @@ import re
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.virtops.kubevirt.plugins.filter.health import merge_rules, plain, vm_health_totals, vm_key
-from ansible_collections.virtops.kubevirt.plugins.module_utils.facts import redact
+from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt.redact import redact
 
 REDACTED = "<redacted>"
 

@@ -61,8 +61,8 @@ def vm_provision_errors(items):
     role fails before it creates volumes or networks. Empty when every item is fine."""
     from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 
-    from ansible_collections.virtops.kubevirt.plugins.module_utils import vm as vm_utils
-    from ansible_collections.virtops.kubevirt.plugins.module_utils.errors import InputError
+    from ansible_collections.virtops.kubevirt.plugins.module_utils.workflows import vm as vm_utils
+    from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s.errors import InputError
 
     validator = ArgumentSpecValidator(vm_utils.VM_ITEM_SPEC, mutually_exclusive=vm_utils.VM_MUTUALLY_EXCLUSIVE,
                                       required_one_of=[("name", "definition")])

@@ -198,10 +198,10 @@ cache_timeout: 300
 from ansible.errors import AnsibleParserError
 from ansible.plugins.inventory import BaseInventoryPlugin, Cacheable, Constructable
 
-from ansible_collections.virtops.kubevirt.plugins.module_utils.client import connect
-from ansible_collections.virtops.kubevirt.plugins.module_utils.errors import KubevirtError
-from ansible_collections.virtops.kubevirt.plugins.module_utils import inventory as inv
-from ansible_collections.virtops.kubevirt.plugins.module_utils.lookups import clean_object
+from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s.client import connect
+from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s.errors import KubevirtError
+from ansible_collections.virtops.kubevirt.plugins.module_utils.readers import inventory as inv
+from ansible_collections.virtops.kubevirt.plugins.module_utils.readers.lookups import clean_object
 
 
 class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):

@@ -83,24 +83,18 @@ _list:
   elements: raw
 """
 
-from ansible.errors import AnsibleError
 from ansible.plugins.lookup import LookupBase
 
-from ansible_collections.virtops.kubevirt.plugins.module_utils.client import connect
-from ansible_collections.virtops.kubevirt.plugins.module_utils.errors import KubevirtError
-from ansible_collections.virtops.kubevirt.plugins.module_utils.lookups import auth_params, names_from_terms, vm_lookup
+from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s.client import connect
+from ansible_collections.virtops.kubevirt.plugins.module_utils.readers.lookups import auth_params, names_from_terms, vm_lookup
+from ansible_collections.virtops.kubevirt.plugins.plugin_utils.lookup import run_lookup
 
 
 class LookupModule(LookupBase):
     def run(self, terms, variables=None, **kwargs):
         self.set_options(var_options=variables, direct=kwargs)
-        try:
-            client = connect(auth_params(self.get_option))
-            for warning in client.warnings:
-                self._display.warning(warning)
-            return vm_lookup(client, names_from_terms(terms), namespace=self.get_option("namespace"),
-                             kind=self.get_option("kind"), label_selector=self.get_option("label_selector"),
-                             query=self.get_option("query"), summary=self.get_option("summary"),
-                             allow_missing=self.get_option("allow_missing"))
-        except KubevirtError as exc:
-            raise AnsibleError(str(exc))
+        opt = self.get_option
+        return run_lookup(lambda: connect(auth_params(opt)), self._display.warning, lambda client: vm_lookup(
+            client, names_from_terms(terms), namespace=opt("namespace"), kind=opt("kind"),
+            label_selector=opt("label_selector"), query=opt("query"), summary=opt("summary"),
+            allow_missing=opt("allow_missing")))

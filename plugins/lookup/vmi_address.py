@@ -72,27 +72,21 @@ _list:
   elements: raw
 """
 
-from ansible.errors import AnsibleError
 from ansible.plugins.lookup import LookupBase
 
-from ansible_collections.virtops.kubevirt.plugins.module_utils.client import connect
-from ansible_collections.virtops.kubevirt.plugins.module_utils.errors import KubevirtError
-from ansible_collections.virtops.kubevirt.plugins.module_utils.lookups import (
+from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s.client import connect
+from ansible_collections.virtops.kubevirt.plugins.module_utils.readers.lookups import (
     auth_params,
     names_from_terms,
     vmi_addresses,
 )
+from ansible_collections.virtops.kubevirt.plugins.plugin_utils.lookup import run_lookup
 
 
 class LookupModule(LookupBase):
     def run(self, terms, variables=None, **kwargs):
         self.set_options(var_options=variables, direct=kwargs)
-        try:
-            client = connect(auth_params(self.get_option))
-            for warning in client.warnings:
-                self._display.warning(warning)
-            return vmi_addresses(client, names_from_terms(terms), namespace=self.get_option("namespace"),
-                                 network=self.get_option("network"), wait=self.get_option("wait"),
-                                 timeout=self.get_option("timeout"), all_addresses=self.get_option("all_addresses"))
-        except KubevirtError as exc:
-            raise AnsibleError(str(exc))
+        opt = self.get_option
+        return run_lookup(lambda: connect(auth_params(opt)), self._display.warning, lambda client: vmi_addresses(
+            client, names_from_terms(terms), namespace=opt("namespace"), network=opt("network"), wait=opt("wait"),
+            timeout=opt("timeout"), all_addresses=opt("all_addresses")))

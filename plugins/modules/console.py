@@ -238,10 +238,9 @@ msg:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.virtops.kubevirt.plugins.module_utils import service
-from ansible_collections.virtops.kubevirt.plugins.module_utils import vmspec
-from ansible_collections.virtops.kubevirt.plugins.module_utils.console import run
-from ansible_collections.virtops.kubevirt.plugins.module_utils.errors import KubevirtError
+from ansible_collections.virtops.kubevirt.plugins.module_utils import runner
+from ansible_collections.virtops.kubevirt.plugins.module_utils.runner import run_module
+from ansible_collections.virtops.kubevirt.plugins.module_utils.workflows.console import ConsoleRunner
 
 
 def argument_spec():
@@ -260,26 +259,13 @@ def argument_spec():
         timeout=dict(type="int", default=60),
         rdp_port=dict(type="int", default=3389),
     )
-    spec.update(service.auth_spec())
+    spec.update(runner.auth_spec())
     return spec
 
 
 def main():
     module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
-    params = module.params
-    try:
-        namespace = params.get("namespace")
-        if namespace:
-            vmspec.check_namespace(namespace)
-        vmspec.check_name(params["name"], "name")
-    except KubevirtError as exc:
-        module.fail_json(msg=str(exc))
-    client = service.connect_module(module)
-    try:
-        result = run(client, params, module.check_mode)
-    except KubevirtError as exc:
-        module.fail_json(msg=str(exc), api_requests=client.requests)
-    module.exit_json(**result)
+    run_module(module, ConsoleRunner)
 
 
 if __name__ == "__main__":

@@ -144,13 +144,12 @@ api_requests:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.virtops.kubevirt.plugins.module_utils import service
-from ansible_collections.virtops.kubevirt.plugins.module_utils import vmspec
-from ansible_collections.virtops.kubevirt.plugins.module_utils.errors import KubevirtError
-from ansible_collections.virtops.kubevirt.plugins.module_utils.guest import run_guest_info
+from ansible_collections.virtops.kubevirt.plugins.module_utils import runner
+from ansible_collections.virtops.kubevirt.plugins.module_utils.runner import run_module
+from ansible_collections.virtops.kubevirt.plugins.module_utils.workflows.guest_info import GuestInfoRunner
 
 
-def main():
+def argument_spec():
     spec = dict(
         name=dict(type="str", required=True, aliases=["vm"]),
         namespace=dict(type="str"),
@@ -159,24 +158,13 @@ def main():
         wait=dict(type="bool", default=False),
         wait_timeout=dict(type="int", default=120),
     )
-    spec.update(service.auth_spec())
-    module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
-    params = module.params
-    try:
-        if params.get("namespace"):
-            vmspec.check_namespace(params["namespace"])
-        vmspec.check_name(params["name"], "name")
-        if not params.get("gather"):
-            raise KubevirtError("gather is empty: give at least one of os, users, filesystems.")
-    except KubevirtError as exc:
-        module.fail_json(msg=str(exc))
-    client = service.connect_module(module)
-    progress = []
-    try:
-        result = run_guest_info(client, params, progress)
-    except KubevirtError as exc:
-        module.fail_json(msg=str(exc), progress=progress, api_requests=client.requests)
-    module.exit_json(changed=False, progress=progress, api_requests=client.requests, **result)
+    spec.update(runner.auth_spec())
+    return spec
+
+
+def main():
+    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
+    run_module(module, GuestInfoRunner)
 
 
 if __name__ == "__main__":

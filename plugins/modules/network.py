@@ -272,17 +272,18 @@ api_requests:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.virtops.kubevirt.plugins.module_utils.netattach import (
+from ansible_collections.virtops.kubevirt.plugins.module_utils.runner import run_module
+from ansible_collections.virtops.kubevirt.plugins.module_utils.workflows.network import (
     MUTUALLY_EXCLUSIVE,
+    NetworkRunner,
     argument_spec,
-    run_module,
 )
 
 
 def main():
     module = AnsibleModule(argument_spec=argument_spec(), mutually_exclusive=MUTUALLY_EXCLUSIVE,
                            supports_check_mode=True)
-    run_module(module)
+    run_module(module, NetworkRunner)
 
 
 if __name__ == "__main__":

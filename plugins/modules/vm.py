@@ -347,21 +347,22 @@ api_requests:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.virtops.kubevirt.plugins.module_utils.vm import (
+from ansible_collections.virtops.kubevirt.plugins.module_utils.runner import run_module
+from ansible_collections.virtops.kubevirt.plugins.module_utils.workflows.vm import (
     VM_MUTUALLY_EXCLUSIVE,
-    run_vm_module,
-    vm_argument_spec,
+    VmRunner,
+    argument_spec,
 )
 
 
 def main():
     module = AnsibleModule(
-        argument_spec=vm_argument_spec(),
+        argument_spec=argument_spec(),
         mutually_exclusive=VM_MUTUALLY_EXCLUSIVE + [("name", "vms"), ("definition", "vms")],
         required_one_of=[("name", "vms", "definition")],
         supports_check_mode=True,
     )
-    run_vm_module(module)
+    run_module(module, VmRunner)
 
 
 if __name__ == "__main__":

@@ -188,12 +188,13 @@ api_requests:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.virtops.kubevirt.plugins.module_utils.vmdevices import nic_argument_spec, run_nic_module
+from ansible_collections.virtops.kubevirt.plugins.module_utils.runner import run_module
+from ansible_collections.virtops.kubevirt.plugins.module_utils.workflows.vm_nic import VmNicRunner, argument_spec
 
 
 def main():
-    module = AnsibleModule(argument_spec=nic_argument_spec(), supports_check_mode=True)
-    run_nic_module(module)
+    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
+    run_module(module, VmNicRunner)
 
 
 if __name__ == "__main__":

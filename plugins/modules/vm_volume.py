@@ -211,17 +211,18 @@ api_requests:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.virtops.kubevirt.plugins.module_utils.vmdevices import (
-    VOLUME_EXCLUSIVE,
-    run_volume_module,
-    volume_argument_spec,
+from ansible_collections.virtops.kubevirt.plugins.module_utils.runner import run_module
+from ansible_collections.virtops.kubevirt.plugins.module_utils.workflows.vm_volume import (
+    MUTUALLY_EXCLUSIVE,
+    VmVolumeRunner,
+    argument_spec,
 )
 
 
 def main():
-    module = AnsibleModule(argument_spec=volume_argument_spec(), mutually_exclusive=VOLUME_EXCLUSIVE,
+    module = AnsibleModule(argument_spec=argument_spec(), mutually_exclusive=MUTUALLY_EXCLUSIVE,
                            supports_check_mode=True)
-    run_volume_module(module)
+    run_module(module, VmVolumeRunner)
 
 
 if __name__ == "__main__":

@@ -152,21 +152,22 @@ api_requests:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.virtops.kubevirt.plugins.module_utils.vm import (
+from ansible_collections.virtops.kubevirt.plugins.module_utils.runner import run_module
+from ansible_collections.virtops.kubevirt.plugins.module_utils.workflows.vmi import (
     VMI_MUTUALLY_EXCLUSIVE,
-    run_vmi_module,
-    vmi_argument_spec,
+    VmiRunner,
+    argument_spec,
 )
 
 
 def main():
     module = AnsibleModule(
-        argument_spec=vmi_argument_spec(),
+        argument_spec=argument_spec(),
         mutually_exclusive=VMI_MUTUALLY_EXCLUSIVE,
         required_one_of=[("name", "definition")],
         supports_check_mode=True,
     )
-    run_vmi_module(module)
+    run_module(module, VmiRunner)
 
 
 if __name__ == "__main__":

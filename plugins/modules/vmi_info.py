@@ -170,18 +170,16 @@ api_requests:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.virtops.kubevirt.plugins.module_utils.info import (
-    info_argument_spec,
-    run_info_module,
-)
+from ansible_collections.virtops.kubevirt.plugins.module_utils.runner import run_module
+from ansible_collections.virtops.kubevirt.plugins.module_utils.workflows.vmi_info import VmiInfoRunner, argument_spec
 
 
 def main():
     module = AnsibleModule(
-        argument_spec=info_argument_spec("VirtualMachineInstance"),
+        argument_spec=argument_spec(),
         supports_check_mode=True,
     )
-    run_info_module(module, "VirtualMachineInstance")
+    run_module(module, VmiInfoRunner)
 
 
 if __name__ == "__main__":

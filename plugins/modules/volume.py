@@ -356,12 +356,13 @@ api_requests:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.virtops.kubevirt.plugins.module_utils.storage import argument_spec, run_module
+from ansible_collections.virtops.kubevirt.plugins.module_utils.runner import run_module
+from ansible_collections.virtops.kubevirt.plugins.module_utils.workflows.volume import VolumeRunner, argument_spec
 
 
 def main():
     module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
-    run_module(module)
+    run_module(module, VolumeRunner)
 
 
 if __name__ == "__main__":

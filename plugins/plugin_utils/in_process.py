@@ -178,7 +178,7 @@ class InProcessModuleAction(NormalAction):
 @contextlib.contextmanager
 def progress_display(label):
     """Every PROGRESS_EVERY seconds, show what the module's waits wait on (module_utils/waiter.ACTIVE)."""
-    from ansible_collections.virtops.kubevirt.plugins.module_utils import waiter
+    from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt import wait as waiter
 
     stop = threading.Event()
 

@@ -24,7 +24,7 @@ import_collection()
 from ansible.module_utils import _internal  # noqa: E402  pylint: disable=wrong-import-position
 from ansible.module_utils.testing import patch_module_args  # noqa: E402  pylint: disable=wrong-import-position
 
-from ansible_collections.virtops.kubevirt.plugins.module_utils import client as vclient  # noqa: E402
+from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s import client as vclient
 from ansible_collections.virtops.kubevirt.plugins.modules import vm as vm_module  # noqa: E402
 from ansible_collections.virtops.kubevirt.plugins.modules import vm_volume as vm_volume_module  # noqa: E402
 

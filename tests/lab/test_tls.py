@@ -75,7 +75,7 @@ def test_every_unsafe_tls_line_is_behind_the_users_choice():
 def test_tls_defaults_are_on():
     """validate_certs has no default of its own (so: on), and the monitor's Prometheus check is on."""
     sys.path.insert(0, collection_path())
-    from ansible_collections.virtops.kubevirt.plugins.module_utils.client import AUTH_ARG_SPEC, Connection
+    from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s.connection import AUTH_ARG_SPEC, Connection
     assert AUTH_ARG_SPEC["validate_certs"].get("default") is None and Connection().verify is True
     defaults = yaml.safe_load((REPO / "roles/vm_monitor/defaults/main.yml").read_text())
     assert defaults["vm_monitor_prometheus_validate_certs"] is True

@@ -8,8 +8,8 @@ controller that creates a Running VMI (with IPs) for a running VM and removes it
 import copy
 import json
 
-from ansible_collections.virtops.kubevirt.plugins.module_utils import resources as res
-from ansible_collections.virtops.kubevirt.plugins.module_utils.errors import ApiError
+from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s import resources as res
+from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s.errors import ApiError
 
 
 def merge(base, patch):

@@ -5,11 +5,11 @@ import pytest
 from ansible.module_utils import _internal
 from ansible.module_utils.testing import patch_module_args
 
-from ansible_collections.virtops.kubevirt.plugins.module_utils import service
+from ansible_collections.virtops.kubevirt.plugins.module_utils import runner
 
 
 def run_module(module, args, client, monkeypatch, capsys, check_mode=False, diff=False):
-    monkeypatch.setattr(service, "connect", lambda params, environ=None: client)
+    monkeypatch.setattr(runner, "connect", lambda params, environ=None: client)
     # Run as a module even if controller code was imported by other test files in this process
     # (then Ansible would send module warnings to Display instead of returning them).
     monkeypatch.setattr(_internal, "is_controller", False)

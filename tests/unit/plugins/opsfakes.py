@@ -10,8 +10,8 @@ import copy
 
 from kvfakes import FakeClient, running_vmi
 
-from ansible_collections.virtops.kubevirt.plugins.module_utils import resources as res
-from ansible_collections.virtops.kubevirt.plugins.module_utils.errors import ApiError
+from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s import resources as res
+from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s.errors import ApiError
 
 
 def conflict(kind, name, message):

@@ -4,8 +4,8 @@ import pytest
 from modhelp import run_module
 from opsfakes import OpsClient, vm_obj, warnings_text
 
-from ansible_collections.virtops.kubevirt.plugins.module_utils import netattach
-from ansible_collections.virtops.kubevirt.plugins.module_utils.errors import InputError
+from ansible_collections.virtops.kubevirt.plugins.module_utils.workflows import network as network_flow
+from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s.errors import InputError
 from ansible_collections.virtops.kubevirt.plugins.modules import network
 
 
@@ -19,18 +19,18 @@ def opts(**kw):
 
 # -- builders ------------------------------------------------------------------------------------
 def test_bridge_config_and_annotation():
-    config, resource = netattach.build_config(opts(bridge="br1", vlan=100, mtu=9000, macspoofchk=True,
-                                                   disable_container_interface=True), "br1-net")
+    config, resource = network_flow.build_config(opts(bridge="br1", vlan=100, mtu=9000, macspoofchk=True,
+                                                      disable_container_interface=True), "br1-net")
     assert config == {"cniVersion": "0.3.1", "name": "br1-net", "type": "bridge", "bridge": "br1", "vlan": 100,
                       "mtu": 9000, "macspoofchk": True, "disableContainerInterface": True}
     assert resource == "bridge.network.kubevirt.io/br1"
-    legacy, _resource = netattach.build_config(opts(bridge="br0", cni_type="cnv-bridge", cni_name="legacy"), "x")
+    legacy, _resource = network_flow.build_config(opts(bridge="br0", cni_type="cnv-bridge", cni_name="legacy"), "x")
     assert legacy["type"] == "cnv-bridge" and legacy["name"] == "legacy"
 
 
 def test_sriov_config():
-    config, resource = netattach.build_config(opts(type="sriov", resource_name="intel.com/sriov_net", vlan=5,
-                                                   macspoofchk=False), "s1")
+    config, resource = network_flow.build_config(opts(type="sriov", resource_name="intel.com/sriov_net", vlan=5,
+                                                      macspoofchk=False), "s1")
     assert config == {"cniVersion": "0.3.1", "name": "s1", "type": "sriov", "vlan": 5, "spoofchk": "off"}
     assert resource == "intel.com/sriov_net"
 
@@ -50,7 +50,7 @@ def test_sriov_config():
     ({"type": "host-local", "subnet": "fd00::/64"}, {"type": "host-local", "subnet": "fd00::/64"}),
 ])
 def test_ipam(ipam, expected):
-    assert netattach.build_ipam(ipam) == expected
+    assert network_flow.build_ipam(ipam) == expected
 
 
 @pytest.mark.parametrize("kw, message", [
@@ -74,7 +74,7 @@ def test_ipam(ipam, expected):
 ])
 def test_config_errors(kw, message):
     with pytest.raises(InputError) as exc:
-        netattach.build_config(opts(**kw), "n1")
+        network_flow.build_config(opts(**kw), "n1")
     assert message in str(exc.value)
 
 
@@ -88,24 +88,24 @@ def test_config_errors(kw, message):
 ])
 def test_raw_config_errors(config, message):
     with pytest.raises(InputError) as exc:
-        netattach.parse_config(config)
+        network_flow.parse_config(config)
     assert message in str(exc.value)
 
 
 def test_raw_config_resource_names():
-    bridge = netattach.parse_config('{"cniVersion": "0.3.1", "type": "cnv-bridge", "bridge": "br0"}')
-    assert netattach.resource_for_raw(bridge, None) == "bridge.network.kubevirt.io/br0"
-    chain = netattach.parse_config({"cniVersion": "0.4.0", "plugins": [{"type": "bridge", "bridge": "b2"}]})
-    assert netattach.resource_for_raw(chain, None) == "bridge.network.kubevirt.io/b2"
-    assert netattach.resource_for_raw({"cniVersion": "1", "type": "macvlan"}, None) is None
-    assert netattach.resource_for_raw({"cniVersion": "1", "type": "sriov"}, "a/b") == "a/b"
+    bridge = network_flow.parse_config('{"cniVersion": "0.3.1", "type": "cnv-bridge", "bridge": "br0"}')
+    assert network_flow.resource_for_raw(bridge, None) == "bridge.network.kubevirt.io/br0"
+    chain = network_flow.parse_config({"cniVersion": "0.4.0", "plugins": [{"type": "bridge", "bridge": "b2"}]})
+    assert network_flow.resource_for_raw(chain, None) == "bridge.network.kubevirt.io/b2"
+    assert network_flow.resource_for_raw({"cniVersion": "1", "type": "macvlan"}, None) is None
+    assert network_flow.resource_for_raw({"cniVersion": "1", "type": "sriov"}, "a/b") == "a/b"
     with pytest.raises(InputError):
-        netattach.resource_for_raw({"cniVersion": "1", "type": "sriov"}, None)
+        network_flow.resource_for_raw({"cniVersion": "1", "type": "sriov"}, None)
 
 
 def test_annotation_conflict():
     with pytest.raises(InputError) as exc:
-        netattach.build_nad(opts(bridge="br1", annotations={"k8s.v1.cni.cncf.io/resourceName": "other"}), "n", "demo")
+        network_flow.build_nad(opts(bridge="br1", annotations={"k8s.v1.cni.cncf.io/resourceName": "other"}), "n", "demo")
     assert "use resource_name" in str(exc.value)
 
 

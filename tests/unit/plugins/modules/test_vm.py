@@ -4,7 +4,7 @@ import pytest
 from kvfakes import FakeClient, running_vmi
 from modhelp import run_module
 
-from ansible_collections.virtops.kubevirt.plugins.module_utils import resources as res
+from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s import resources as res
 from ansible_collections.virtops.kubevirt.plugins.modules import vm as vm_module
 
 
@@ -347,7 +347,7 @@ def test_labels_only_update_does_not_check_references(run, client):
 
 
 def test_forbidden_reference_read_is_a_warning(run, client, monkeypatch):
-    from ansible_collections.virtops.kubevirt.plugins.module_utils.errors import ApiError
+    from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s.errors import ApiError
     real = client.get_or_none
 
     def get_or_none(resource, name, namespace=None):
@@ -460,7 +460,7 @@ def test_keep_volumes_per_item_of_vms(run, client, deletes):
 
 
 def test_keep_volumes_without_rights_on_vmis_and_revisions_warns(run, client, monkeypatch):
-    from ansible_collections.virtops.kubevirt.plugins.module_utils.errors import ApiError
+    from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s.errors import ApiError
     _vm_with_template(client)
     real_delete, real_list = client.delete, client.list
     forbidden = ApiError(403, "X", "u", {"reason": "Forbidden", "message": "forbidden"})

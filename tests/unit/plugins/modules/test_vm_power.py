@@ -3,9 +3,10 @@ from kvfakes import running_vmi
 from modhelp import run_module
 from opsfakes import OpsClient, conflict, vm_obj, warnings_text
 
-from ansible_collections.virtops.kubevirt.plugins.module_utils import power, vmops
-from ansible_collections.virtops.kubevirt.plugins.module_utils import resources as res
-from ansible_collections.virtops.kubevirt.plugins.module_utils.errors import ApiError, InputError, KubevirtError
+from ansible_collections.virtops.kubevirt.plugins.module_utils.workflows import vm_power as vm_power_flow
+from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt import operations
+from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s import resources as res
+from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s.errors import ApiError, InputError, KubevirtError
 from ansible_collections.virtops.kubevirt.plugins.modules import vm_power
 
 
@@ -61,7 +62,7 @@ P = {"paused": False, "force": False, "grace_period": None, "node_selector": Non
     ("migrated", "Always", vmi_in(migrating=True), "none", None, "migration"),
 ])
 def test_decide(state, strategy, vmi, action, verb, wait):
-    decision = power.decide(state, vm_obj(strategy=strategy), vmi, P)
+    decision = vm_power_flow.decide(state, vm_obj(strategy=strategy), vmi, P)
     assert (decision.action, decision.verb, decision.wait) == (action, verb, wait)
     assert decision.changed is (action != "none")
 
@@ -80,28 +81,28 @@ def test_decide(state, strategy, vmi, action, verb, wait):
 ])
 def test_decide_refuses_with_a_sentence(state, strategy, vmi, message):
     with pytest.raises(KubevirtError) as exc:
-        power.decide(state, vm_obj(strategy=strategy), vmi, P)
+        vm_power_flow.decide(state, vm_obj(strategy=strategy), vmi, P)
     assert message in str(exc.value)
     assert str(exc.value).startswith("VirtualMachine demo/web1 ") and str(exc.value).endswith(".")
 
 
 def test_decide_bodies():
-    assert power.decide("stopped", vm_obj(), vmi_in(), dict(P, force=True)).body == {"gracePeriod": 0}
-    assert power.decide("stopped", vm_obj(), vmi_in(), dict(P, grace_period=30)).body == {"gracePeriod": 30}
-    assert power.decide("stopped", vm_obj(strategy="Halted"), vmi_in(deleting=True),
-                        dict(P, force=True)).action == "stop"
-    assert power.decide("restarted", vm_obj(), vmi_in(), dict(P, force=True)).body == {"gracePeriodSeconds": 0}
-    assert power.decide("started", vm_obj(strategy="Halted"), None, dict(P, paused=True)).body == {"paused": True}
-    decision = power.decide("migrated", vm_obj(), vmi_in(), dict(P, node_selector={"zone": "b"}))
+    assert vm_power_flow.decide("stopped", vm_obj(), vmi_in(), dict(P, force=True)).body == {"gracePeriod": 0}
+    assert vm_power_flow.decide("stopped", vm_obj(), vmi_in(), dict(P, grace_period=30)).body == {"gracePeriod": 30}
+    assert vm_power_flow.decide("stopped", vm_obj(strategy="Halted"), vmi_in(deleting=True),
+                                dict(P, force=True)).action == "stop"
+    assert vm_power_flow.decide("restarted", vm_obj(), vmi_in(), dict(P, force=True)).body == {"gracePeriodSeconds": 0}
+    assert vm_power_flow.decide("started", vm_obj(strategy="Halted"), None, dict(P, paused=True)).body == {"paused": True}
+    decision = vm_power_flow.decide("migrated", vm_obj(), vmi_in(), dict(P, node_selector={"zone": "b"}))
     assert decision.body == {"addedNodeSelector": {"zone": "b"}}
-    assert power.decide("started", vm_obj(strategy="Halted"), vmi_in(deleting=True), P).pre_wait_gone
+    assert vm_power_flow.decide("started", vm_obj(strategy="Halted"), vmi_in(deleting=True), P).pre_wait_gone
     with pytest.raises(InputError):
-        power.decide("stopped", vm_obj(), vmi_in(), dict(P, grace_period=-1))
+        vm_power_flow.decide("stopped", vm_obj(), vmi_in(), dict(P, grace_period=-1))
 
 
 def test_decide_notes():
-    assert "paused applies only when starting" in power.decide("started", vm_obj(), vmi_in(), dict(P, paused=True)).note
-    assert "RerunOnFailure" in power.decide("stopped", vm_obj(strategy="RerunOnFailure"), vmi_in("Failed"), P).note
+    assert "paused applies only when starting" in vm_power_flow.decide("started", vm_obj(), vmi_in(), dict(P, paused=True)).note
+    assert "RerunOnFailure" in vm_power_flow.decide("stopped", vm_obj(strategy="RerunOnFailure"), vmi_in("Failed"), P).note
 
 
 # -- explain_subresource ------------------------------------------------------------------------------
@@ -114,22 +115,22 @@ def test_decide_notes():
     ("something new", "check the VM's state and try again"),
 ])
 def test_conflicts_become_sentences(message, hint):
-    text = vmops.explain_subresource(conflict("virtualmachine", "web1", message), "start",
-                                     "VirtualMachine demo/web1", "start", res.VM)
+    text = operations.explain_subresource(conflict("virtualmachine", "web1", message), "start",
+                                          "VirtualMachine demo/web1", "start", res.VM)
     assert text.startswith("Could not start VirtualMachine demo/web1: %s; " % message)
     assert hint in text and text.endswith(".")
 
 
 def test_forbidden_subresource_names_the_permission():
     exc = ApiError(403, "PUT", "/x", {"reason": "Forbidden", "message": "user cannot update virtualmachines/start"})
-    text = vmops.explain_subresource(exc, "start", "VirtualMachine demo/web1", "start", res.VM)
+    text = operations.explain_subresource(exc, "start", "VirtualMachine demo/web1", "start", res.VM)
     assert "grant 'update' on virtualmachines/start in the API group subresources.kubevirt.io" in text
 
 
 def test_missing_virt_api():
     exc = ApiError(404, "PUT", "/x", {"reason": "NotFound", "message": "the server could not find the requested "
                                                                        "resource"})
-    text = vmops.explain_subresource(exc, "stop", "VirtualMachine demo/web1", "stop", res.VM)
+    text = operations.explain_subresource(exc, "stop", "VirtualMachine demo/web1", "stop", res.VM)
     assert "KubeVirt's virt-api is installed" in text
 
 
@@ -265,3 +266,12 @@ def test_wait_timeout_reports_progress(run, client):
     assert result["failed"] and result["changed"] is True
     assert result["msg"].startswith("Timed out after 1s waiting for VirtualMachine demo/web1 to be ready")
     assert result["progress"][-1]["result"] == "timeout"
+
+
+def test_stopped_check_waits_for_a_final_vmi_that_is_not_being_deleted():
+    check = vm_power_flow._stopped_check("vm1")
+    ended = {"metadata": {"name": "vm1"}, "status": {"phase": "Succeeded"}}
+    deleting = {"metadata": {"name": "vm1", "deletionTimestamp": "2026-01-01T00:00:00Z"}, "status": {"phase": "Failed"}}
+    running = {"metadata": {"name": "vm1"}, "status": {"phase": "Running"}}
+    assert check({}) and check({"vm1": ended})
+    assert not check({"vm1": deleting}) and not check({"vm1": running})

@@ -2,8 +2,10 @@ import pytest
 from modhelp import run_module
 from opsfakes import OpsClient, vm_obj, warnings_text
 
-from ansible_collections.virtops.kubevirt.plugins.module_utils import vmdevices
-from ansible_collections.virtops.kubevirt.plugins.module_utils.errors import InputError
+from ansible_collections.virtops.kubevirt.plugins.module_utils.workflows import vm_volume as vm_volume_flow
+from ansible_collections.virtops.kubevirt.plugins.module_utils.workflows import vm_devices
+from ansible_collections.virtops.kubevirt.plugins.module_utils.workflows import vm_nic as vm_nic_flow
+from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s.errors import InputError
 from ansible_collections.virtops.kubevirt.plugins.modules import vm_nic, vm_volume
 
 VOL = {"vm": "web1", "pvc": None, "data_volume": None, "image": None, "image_pull_policy": None, "type": "disk",
@@ -28,7 +30,7 @@ def vol(**kw):
      {"name": "dv1", "dataVolume": {"name": "dv1", "hotpluggable": True}}),
 ])
 def test_build_volume(kw, disk, volume):
-    built_disk, built_volume, _source = vmdevices.build_volume(vol(**kw))
+    built_disk, built_volume, _source = vm_volume_flow.build_volume(vol(**kw))
     assert built_disk == disk and built_volume == volume
 
 
@@ -45,31 +47,31 @@ def test_build_volume(kw, disk, volume):
 ])
 def test_build_volume_errors(kw, message):
     with pytest.raises(InputError) as exc:
-        vmdevices.build_volume(vol(**kw))
+        vm_volume_flow.build_volume(vol(**kw))
     assert message in str(exc.value)
 
 
 def test_attach_detach_volume_replace_by_name():
     tspec = vm_obj()["spec"]["template"]["spec"]
-    disk, volume, _source = vmdevices.build_volume(vol(pvc="data"))
-    vmdevices.attach_volume(tspec, disk, volume)
-    vmdevices.attach_volume(tspec, dict(disk, serial="x"), volume)
+    disk, volume, _source = vm_volume_flow.build_volume(vol(pvc="data"))
+    vm_volume_flow.attach_volume(tspec, disk, volume)
+    vm_volume_flow.attach_volume(tspec, dict(disk, serial="x"), volume)
     assert [d["name"] for d in tspec["domain"]["devices"]["disks"]] == ["root", "data"]
     assert tspec["domain"]["devices"]["disks"][1]["serial"] == "x"
-    vmdevices.detach_volume(tspec, "data")
+    vm_volume_flow.detach_volume(tspec, "data")
     assert [v["name"] for v in tspec["volumes"]] == ["root"]
 
 
 def test_attach_nic_makes_the_default_pod_network_explicit():
     tspec = vm_obj()["spec"]["template"]["spec"]
-    iface, net = vmdevices.build_nic({"name": "br1", "network_name": "br1-net", "type": "multus"})
-    vmdevices.attach_nic(tspec, iface, net)
+    iface, net = vm_nic_flow.build_nic({"name": "br1", "network_name": "br1-net", "type": "multus"})
+    vm_nic_flow.attach_nic(tspec, iface, net)
     assert tspec["domain"]["devices"]["interfaces"] == [{"name": "default", "masquerade": {}},
                                                         {"name": "br1", "bridge": {}}]
     assert tspec["networks"] == [{"name": "default", "pod": {}}, {"name": "br1", "multus": {"networkName": "br1-net"}}]
-    vmdevices.detach_nic(tspec, "br1", mark_absent=True)
+    vm_nic_flow.detach_nic(tspec, "br1", mark_absent=True)
     assert tspec["domain"]["devices"]["interfaces"][1] == {"name": "br1", "bridge": {}, "state": "absent"}
-    vmdevices.detach_nic(tspec, "br1", mark_absent=False)
+    vm_nic_flow.detach_nic(tspec, "br1", mark_absent=False)
     assert [n["name"] for n in tspec["networks"]] == ["default"]
 
 
@@ -82,14 +84,14 @@ def test_attach_nic_makes_the_default_pod_network_explicit():
 ])
 def test_build_nic_errors(kw, message):
     with pytest.raises(InputError) as exc:
-        vmdevices.build_nic(dict({"name": "br1", "type": "multus"}, **kw))
+        vm_nic_flow.build_nic(dict({"name": "br1", "type": "multus"}, **kw))
     assert message in str(exc.value)
 
 
 def test_subset():
-    assert vmdevices.subset({"a": {"b": 1}}, {"a": {"b": 1, "c": 2}, "d": 3})
-    assert not vmdevices.subset({"a": {"b": 1}}, {"a": {"b": 2}})
-    assert not vmdevices.subset({"a": [1]}, {"a": [1, 2]})
+    assert vm_devices.subset({"a": {"b": 1}}, {"a": {"b": 1, "c": 2}, "d": 3})
+    assert not vm_devices.subset({"a": {"b": 1}}, {"a": {"b": 2}})
+    assert not vm_devices.subset({"a": [1]}, {"a": [1, 2]})
 
 
 # -- vm_volume module ----------------------------------------------------------------------------
@@ -242,7 +244,7 @@ def test_nic_live_update_needs_a_migration(run_nic, client, monkeypatch):
     add_nad(client)
     client.add_vm(vm_obj(), vmi_phase="Running")
     # A KubeVirt with LiveUpdate: the template change is no RestartRequired.
-    monkeypatch.setattr(vmdevices.vmops, "restart_required_after", lambda c, vm, timeout=10: (False, vm, None))
+    monkeypatch.setattr(vm_volume_flow.operations, "restart_required_after", lambda c, vm, timeout=10: (False, vm, None))
     result = run_nic(dict(NIC))
     assert result["changed"] and result["migration_required"] is True and not result["restart_required"]
     assert "live migration moves the VM into a pod with that interface" in result["live_update"]

@@ -4,10 +4,11 @@ import pytest
 from modhelp import run_module
 from opsfakes import OpsClient, warnings_text
 
-from ansible_collections.virtops.kubevirt.plugins.module_utils import client as kclient
-from ansible_collections.virtops.kubevirt.plugins.module_utils import resources as res
-from ansible_collections.virtops.kubevirt.plugins.module_utils import storage
-from ansible_collections.virtops.kubevirt.plugins.module_utils.errors import InputError, WaitFailed
+from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s import client as kclient
+from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s import connection as kconn
+from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s import resources as res
+from ansible_collections.virtops.kubevirt.plugins.module_utils.workflows import volume as volume_flow
+from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s.errors import InputError, WaitFailed
 from ansible_collections.virtops.kubevirt.plugins.modules import volume
 
 BASE = {"storage_api": "storage", "source": None, "access_modes": None, "storage_class": None,
@@ -34,7 +35,7 @@ def params(**kw):
      {"sourceRef": {"kind": "DataSource", "name": "fedora", "namespace": "os-images"}}),
 ])
 def test_datavolume_sources(source, expected):
-    dv = storage.build_datavolume(params(size="2Gi", source=source), "d1", "demo")
+    dv = volume_flow.build_datavolume(params(size="2Gi", source=source), "d1", "demo")
     assert dv["apiVersion"] == "cdi.kubevirt.io/v1beta1" and dv["kind"] == "DataVolume"
     for key, value in expected.items():
         assert dv["spec"][key] == value
@@ -42,41 +43,41 @@ def test_datavolume_sources(source, expected):
 
 
 def test_datavolume_targets():
-    dv = storage.build_datavolume(params(size="2Gi", storage_class="fast", access_modes=["ReadWriteMany"],
-                                         volume_mode="Block"), "d1", "demo")
+    dv = volume_flow.build_datavolume(params(size="2Gi", storage_class="fast", access_modes=["ReadWriteMany"],
+                                             volume_mode="Block"), "d1", "demo")
     assert dv["spec"]["storage"] == {"accessModes": ["ReadWriteMany"], "resources": {"requests": {"storage": "2Gi"}},
                                      "storageClassName": "fast", "volumeMode": "Block"}
-    dv = storage.build_datavolume(params(size="2Gi", storage_api="pvc"), "d1", "demo")
+    dv = volume_flow.build_datavolume(params(size="2Gi", storage_api="pvc"), "d1", "demo")
     assert "storage" not in dv["spec"]
     assert dv["spec"]["pvc"] == {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "2Gi"}}}
-    clone = storage.build_datavolume(params(source={"pvc": {"name": "golden"}}), "d1", "demo")
+    clone = volume_flow.build_datavolume(params(source={"pvc": {"name": "golden"}}), "d1", "demo")
     assert clone["spec"]["storage"] == {}
 
 
 def test_pvc_builder():
-    pvc = storage.build_pvc(params(size="5Gi", labels={"a": 1}), "p1", "demo")
+    pvc = volume_flow.build_pvc(params(size="5Gi", labels={"a": 1}), "p1", "demo")
     assert pvc == {"apiVersion": "v1", "kind": "PersistentVolumeClaim",
                    "metadata": {"name": "p1", "namespace": "demo", "labels": {"a": "1"}},
                    "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "5Gi"}}}}
-    clone = storage.build_pvc(params(size="5Gi", source={"pvc": {"name": "golden"}}), "p1", "demo")
+    clone = volume_flow.build_pvc(params(size="5Gi", source={"pvc": {"name": "golden"}}), "p1", "demo")
     assert clone["spec"]["dataSource"] == {"kind": "PersistentVolumeClaim", "name": "golden"}
 
 
 @pytest.mark.parametrize("build, kw, message", [
-    (storage.build_datavolume, {"size": "2GB"}, "size '2GB' is not a Kubernetes quantity; did you mean '2Gi'?"),
-    (storage.build_datavolume, {}, "size is required to create a DataVolume"),
-    (storage.build_datavolume, {"storage_api": "pvc", "source": {"pvc": {"name": "x"}}}, "size is required"),
-    (storage.build_datavolume, {"size": "1Gi", "source": {"http": {"url": "ftp://x/a"}}},
+    (volume_flow.build_datavolume, {"size": "2GB"}, "size '2GB' is not a Kubernetes quantity; did you mean '2Gi'?"),
+    (volume_flow.build_datavolume, {}, "size is required to create a DataVolume"),
+    (volume_flow.build_datavolume, {"storage_api": "pvc", "source": {"pvc": {"name": "x"}}}, "size is required"),
+    (volume_flow.build_datavolume, {"size": "1Gi", "source": {"http": {"url": "ftp://x/a"}}},
      "must start with http:// or https://"),
-    (storage.build_datavolume, {"size": "1Gi", "source": {"registry": {"url": "https://quay.io/x"}}},
+    (volume_flow.build_datavolume, {"size": "1Gi", "source": {"registry": {"url": "https://quay.io/x"}}},
      "must be an image such as"),
-    (storage.build_datavolume, {"size": "1Gi", "source": {"blank": True, "upload": True}}, "give exactly one of"),
-    (storage.build_datavolume, {"size": "100"}, "is only 100 bytes"),
-    (storage.build_pvc, {"size": "1Gi", "source": {"registry": {"url": "quay.io/x"}}},
+    (volume_flow.build_datavolume, {"size": "1Gi", "source": {"blank": True, "upload": True}}, "give exactly one of"),
+    (volume_flow.build_datavolume, {"size": "100"}, "is only 100 bytes"),
+    (volume_flow.build_pvc, {"size": "1Gi", "source": {"registry": {"url": "quay.io/x"}}},
      "source.registry needs kind: datavolume"),
-    (storage.build_pvc, {}, "size is required to create a PVC"),
-    (storage.build_pvc, {"size": "1Gi", "storage_api": "pvc"}, "storage_api applies to kind: datavolume only"),
-    (storage.build_pvc, {"size": "1Gi", "source": {"pvc": {"name": "x", "namespace": "other"}}},
+    (volume_flow.build_pvc, {}, "size is required to create a PVC"),
+    (volume_flow.build_pvc, {"size": "1Gi", "storage_api": "pvc"}, "storage_api applies to kind: datavolume only"),
+    (volume_flow.build_pvc, {"size": "1Gi", "source": {"pvc": {"name": "x", "namespace": "other"}}},
      "a PVC can clone a PVC of its own namespace only"),
 ])
 def test_builder_errors(build, kw, message):
@@ -90,25 +91,25 @@ def test_differences_ignore_server_defaults_and_equal_quantities():
     want = {"source": {"blank": {}}, "storage": {"resources": {"requests": {"storage": "1Gi"}}}}
     have = {"source": {"blank": {}}, "storage": {"resources": {"requests": {"storage": "1024Mi"}},
                                                  "storageClassName": "lab-local"}}
-    assert storage.differences(want, have) == []
+    assert volume_flow.differences(want, have) == []
 
 
 def test_differences_describe_what_differs():
     want = {"source": {"http": {"url": "https://b"}}, "storage": {"resources": {"requests": {"storage": "3Gi"}}}}
     have = {"source": {"http": {"url": "https://a"}}, "storage": {"resources": {"requests": {"storage": "2Gi"}}}}
-    diffs = storage.differences(want, have)
+    diffs = volume_flow.differences(want, have)
     assert diffs == [("spec.source.http.url", "https://b", "https://a"),
                      ("spec.storage.resources.requests.storage", "3Gi", "2Gi")]
-    assert storage.describe_differences(diffs) == ("spec.source.http.url is 'https://a', the task asks 'https://b'; "
-                                                   "spec.storage.resources.requests.storage is '2Gi', the task asks "
-                                                   "'3Gi'")
+    assert volume_flow.describe_differences(diffs) == ("spec.source.http.url is 'https://a', the task asks 'https://b'; "
+                                                       "spec.storage.resources.requests.storage is '2Gi', the task asks "
+                                                       "'3Gi'")
 
 
 @pytest.mark.parametrize("want, have, grow", [("2Gi", "1Gi", "2Gi"), ("1Gi", "2Gi", None), ("1Gi", "1Gi", None)])
 def test_pvc_growth(want, have, grow):
-    diffs = storage.differences({"resources": {"requests": {"storage": want}}},
-                                {"resources": {"requests": {"storage": have}}})
-    assert storage.pvc_growth(diffs) == grow
+    diffs = volume_flow.differences({"resources": {"requests": {"storage": want}}},
+                                    {"resources": {"requests": {"storage": have}}})
+    assert volume_flow.pvc_growth(diffs) == grow
 
 
 # -- the DataVolume wait -------------------------------------------------------------------------
@@ -123,7 +124,7 @@ def dv(phase, progress="N/A", restarts=0, message=None):
 def test_dv_check_records_phases_and_progress():
     record = {}
     ticks = iter(range(100))
-    check = storage.dv_check("d1", "demo", 3, record, clock=lambda: next(ticks))
+    check = volume_flow.dv_check("d1", "demo", 3, record, clock=lambda: next(ticks))
     for state in (dv("Pending"), dv("ImportScheduled"), dv("ImportInProgress", "12.50%"),
                   dv("ImportInProgress", "45.12%")):
         assert check({"d1": state}) is False
@@ -135,38 +136,38 @@ def test_dv_check_records_phases_and_progress():
 @pytest.mark.parametrize("phase", ["WaitForFirstConsumer", "PendingPopulation", "UploadReady"])
 def test_dv_check_parked_phases_end_the_wait(phase):
     record = {}
-    assert storage.dv_check("d1", "demo", 3, record)({"d1": dv(phase)}) is True
+    assert volume_flow.dv_check("d1", "demo", 3, record)({"d1": dv(phase)}) is True
     assert record["parked"] == phase
 
 
 def test_dv_check_fails_on_restarts_with_the_message():
-    check = storage.dv_check("d1", "demo", 1, {})
+    check = volume_flow.dv_check("d1", "demo", 1, {})
     assert check({"d1": dv("ImportInProgress", restarts=1, message="dial tcp: no such host")}) is False
     with pytest.raises(WaitFailed) as exc:
         check({"d1": dv("ImportInProgress", restarts=2, message="dial tcp: no such host")})
     assert str(exc.value) == ("The import into DataVolume demo/d1 is failing: its importer restarted 2 times "
                               "(max_restarts 1), phase ImportInProgress: dial tcp: no such host; check the source "
                               "URL, its secret and certificate, then delete the DataVolume or fix the source.")
-    assert storage.dv_check("d1", "demo", -1, {})({"d1": dv("ImportInProgress", restarts=50)}) is False
+    assert volume_flow.dv_check("d1", "demo", -1, {})({"d1": dv("ImportInProgress", restarts=50)}) is False
 
 
 def test_dv_check_failed_phase():
     with pytest.raises(WaitFailed) as exc:
-        storage.dv_check("d1", "demo", 3, {})({"d1": dv("Failed", restarts=0, message="bad image")})
+        volume_flow.dv_check("d1", "demo", 3, {})({"d1": dv("Failed", restarts=0, message="bad image")})
     assert "DataVolume demo/d1 failed (phase Failed, restartCount 0): bad image" in str(exc.value)
 
 
 def test_summaries():
-    obj = storage.build_datavolume(params(size="2Gi", source={"http": {"url": "https://a/b"}}), "d1", "demo")
+    obj = volume_flow.build_datavolume(params(size="2Gi", source={"http": {"url": "https://a/b"}}), "d1", "demo")
     obj["status"] = {"phase": "ImportInProgress", "progress": "45.12%", "restartCount": 0}
     pvc = {"spec": {"storageClassName": "lab-local", "accessModes": ["ReadWriteOnce"]},
            "status": {"capacity": {"storage": "2Gi"}}}
-    summary = storage.summarize(obj, pvc)
+    summary = volume_flow.summarize(obj, pvc)
     assert summary["progress"] == "45.12%" and summary["source"] == "http" and summary["ready"] is False
     assert summary["capacity"] == "2Gi" and summary["storage_class"] == "lab-local"
-    claim = storage.build_pvc(params(size="1Gi"), "p1", "demo")
+    claim = volume_flow.build_pvc(params(size="1Gi"), "p1", "demo")
     claim["status"] = {"phase": "Bound"}
-    assert storage.summarize(claim)["bound"] is True
+    assert volume_flow.summarize(claim)["bound"] is True
 
 
 # -- the module ----------------------------------------------------------------------------------
@@ -272,7 +273,7 @@ def test_absent_warns_when_a_vmi_uses_it(run, client):
 
 
 def test_wffc_pvc_ends_the_wait_with_a_warning(run, client):
-    client.put({"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass", "metadata": {"name": "wffc"},
+    client.put({"apiVersion": "volume_flow.k8s.io/v1", "kind": "StorageClass", "metadata": {"name": "wffc"},
                 "volumeBindingMode": "WaitForFirstConsumer"})
     result = run({"kind": "pvc", "size": "1Gi", "storage_class": "wffc", "wait": True, "wait_timeout": 5})
     assert result["changed"] and "WaitForFirstConsumer" in warnings_text(result)
@@ -292,7 +293,7 @@ def test_failed_import_fails_the_task(run, client):
 def test_client_delete_dry_run_is_in_the_body():
     """With a DeleteOptions body the API server ignores ?dryRun: the body must carry it."""
     sent = []
-    conn = kclient.Connection()
+    conn = kconn.Connection()
     conn.host = "https://h:6443"
     client = kclient.Client(conn, pool=object())
     client.request = lambda method, path, query=None, body=None, **kw: sent.append((method, query, body)) or {}

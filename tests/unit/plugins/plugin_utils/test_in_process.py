@@ -206,7 +206,7 @@ class TestRunInWorker:
 
 
 def test_progress_display_shows_the_running_waits(monkeypatch):
-    from ansible_collections.virtops.kubevirt.plugins.module_utils import waiter
+    from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt import wait as waiter
 
     shown = []
     monkeypatch.setattr(in_process, "PROGRESS_EVERY", 0.02)

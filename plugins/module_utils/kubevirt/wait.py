@@ -1,0 +1,375 @@
+# -*- coding: utf-8 -*-
+# Copyright: virtops.kubevirt contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Watch-based waits with a timeout and a progress record. No sleeps, no polling.
+
+One wait is one watch: it asks for the current state first (``sendInitialEvents``, resourceVersion
+"not older than" the write that started the wait) and then follows changes. A cut watch resumes
+from the last resourceVersion; 410 Gone re-lists. Servers without WatchList get a LIST then a
+watch from the list's resourceVersion.
+
+On timeout the error says what was awaited, what was last seen (phase, conditions), the latest
+warning events and how long it waited.
+"""
+
+from __future__ import annotations
+
+import time
+
+from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s import resources as res
+from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s.watch import WatchGone
+from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s.errors import (
+    ApiError,
+    InputError,
+    WaitFailed,
+    WaitTimeout,
+    one_line,
+)
+from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt.state import (
+    agent_connected,
+    owned_by,
+    vmi_ends_for_good,
+    vmi_final,
+    vmi_phase,
+    vmi_ready,
+    vmi_stopping,
+)
+from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt.summary import (
+    EVENTS_KEPT,
+    conditions_not_ok,
+    ip_address,
+    warning_events,
+)
+
+WAIT_FOR_CHOICES = ("ready", "ip", "agent")
+QUIET_WATCH = 1.0        # a watch that ends within this many seconds without an event...
+QUIET_BACKOFF_CAP = 2.0  # ...is opened again after 0.1, 0.2, 0.4... seconds, at most this
+INITIAL_END = "k8s.io/initial-events-end"
+
+
+def parse_wait_for(values):
+    """wait_for list -> normalized list: 'ready', 'agent', 'ip' or 'ip:<network>'."""
+    out = []
+    for value in values or ["ready"]:
+        text = str(value).strip()
+        base, _sep, net = text.partition(":")
+        if base not in WAIT_FOR_CHOICES or (net and base != "ip") or (_sep and not net):
+            raise InputError("wait_for item %r is unknown; use ready, ip, ip:<network name> or agent." % value)
+        if text not in out:
+            out.append(text)
+    return out
+
+
+def _rv(obj):
+    return ((obj or {}).get("metadata") or {}).get("resourceVersion")
+
+
+def _name(obj):
+    return ((obj or {}).get("metadata") or {}).get("name")
+
+
+def describe_object(obj):
+    """'phase Scheduling; PodScheduled=False (Unschedulable: ...)' for timeout messages."""
+    if obj is None:
+        return "does not exist"
+    status = obj.get("status") or {}
+    parts = []
+    if status.get("printableStatus"):
+        parts.append("status %s" % status["printableStatus"])
+    if status.get("phase"):
+        parts.append("phase %s" % status["phase"])
+    conds = []
+    for cond in conditions_not_ok(obj):
+        text = "%s=%s" % (cond["type"], cond["status"])
+        detail = ": ".join(x for x in (cond.get("reason"), cond.get("message")) if x)
+        if detail:
+            text += " (%s)" % one_line(detail, 250)
+        conds.append(text)
+    if conds:
+        parts.append("conditions " + "; ".join(conds))
+    if not parts:
+        parts.append("no status yet")
+    if (obj.get("metadata") or {}).get("deletionTimestamp"):
+        parts.append("being deleted")
+    return ", ".join(parts)
+
+
+# The waits running now. A module process can only report its waits when it ends (the `progress`
+# result); run in Ansible's worker, plugin_utils/in_process.py reads this list to show them live.
+ACTIVE = []
+
+
+class Wait:
+    """One watch-based wait over the objects of one resource in one namespace."""
+
+    def __init__(self, client, resource, namespace, check, description, timeout, names=None,
+                 label_selector=None, field_selector=None, resource_version=None, clock=time.monotonic,
+                 sleep=time.sleep):
+        self.client = client
+        self.resource = resource
+        self.namespace = namespace
+        self.check = check
+        self.description = description
+        self.timeout = timeout
+        self.names = set(names) if names else None
+        self.label_selector = label_selector
+        self.field_selector = field_selector
+        if self.names and len(self.names) == 1 and not field_selector:
+            self.field_selector = "metadata.name=%s" % next(iter(self.names))
+        self.resource_version = resource_version
+        self.clock = clock
+        self.sleep = sleep
+        self.objects = {}
+        self.events = 0
+        self.watches = 0
+
+    def _keep(self, obj):
+        return self.names is None or _name(obj) in self.names
+
+    def _apply(self, etype, obj):
+        name = _name(obj)
+        if etype == "DELETED":
+            self.objects.pop(name, None)
+        else:
+            self.objects[name] = obj
+
+    def _done(self):
+        return bool(self.check(self.objects))
+
+    def _list(self):
+        listing = self.client.list(self.resource, self.namespace, label_selector=self.label_selector,
+                                   field_selector=self.field_selector)
+        self.objects = {_name(o): o for o in listing.get("items") or [] if self._keep(o)}
+        return (listing.get("metadata") or {}).get("resourceVersion")
+
+    def run(self):
+        """Block until check(objects) is true; returns the progress record. Raises WaitTimeout/WaitFailed."""
+        self.started = self.clock()
+        ACTIVE.append(self)
+        try:
+            return self._run(self.started)
+        finally:
+            ACTIVE.remove(self)
+
+    def status(self):
+        """One line on what this wait is waiting on and for how long, for a live progress display."""
+        names = sorted(self.names or list(self.objects))
+        seen = "; ".join("%s %s" % (name, describe_object(self.objects.get(name))) for name in names[:3])
+        if len(names) > 3:
+            seen += " and %d more" % (len(names) - 3)
+        return "waiting for %s: %ds of %ds, last seen: %s" % (
+            self.description, self.clock() - self.started, self.timeout, seen or "nothing yet")
+
+    def _run(self, start):
+        deadline = start + self.timeout
+        rv = self.resource_version
+        initial = True
+        synced = False
+        watchlist = getattr(self.client, "watchlist_supported", True)
+        quiet = 0  # watches in a row that ended at once with no event
+        while True:
+            remaining = deadline - self.clock()
+            if remaining <= 0:
+                break
+            if initial and not watchlist:
+                rv = self._list()
+                synced = True
+                initial = False
+                if self._done():
+                    return self._progress(start, "ok")
+            try:
+                self.watches += 1
+                opened, seen = self.clock(), self.events
+                stream = self.client.watch(self.resource, self.namespace, resource_version=rv,
+                                           label_selector=self.label_selector, field_selector=self.field_selector,
+                                           timeout=remaining, send_initial_events=initial)
+                if initial:
+                    self.objects = {}
+                for etype, obj in stream:
+                    self.events += 1
+                    if _rv(obj):
+                        rv = _rv(obj)
+                    if etype == "BOOKMARK":
+                        annotations = (obj.get("metadata") or {}).get("annotations") or {}
+                        if initial and annotations.get(INITIAL_END) == "true":
+                            initial = False
+                            synced = True
+                            if self._done():
+                                return self._progress(start, "ok")
+                        continue
+                    if not self._keep(obj):
+                        continue
+                    self._apply(etype, obj)
+                    if synced and self._done():
+                        return self._progress(start, "ok")
+                    if self.clock() >= deadline:
+                        break
+                if self.events == seen and self.clock() - opened < QUIET_WATCH:
+                    # A server (or something in between) that ends watches at once: back off, don't spin.
+                    quiet += 1
+                    delay = min(QUIET_BACKOFF_CAP, 0.1 * 2 ** (quiet - 1))
+                    self.sleep(max(0.0, min(delay, deadline - self.clock())))
+                else:
+                    quiet = 0
+                if initial:
+                    # The stream ended before the initial state was complete; start over.
+                    continue
+            except WatchGone:
+                initial, synced, rv = True, False, None
+                continue
+            except ApiError as exc:
+                if initial and exc.status in (400, 422) and watchlist:
+                    # No WatchList on this server: LIST, then watch from the list's resourceVersion.
+                    watchlist = False
+                    try:
+                        self.client.watchlist_supported = False
+                    except AttributeError:
+                        pass
+                    continue
+                raise
+        raise self._timeout(start)
+
+    def _progress(self, start, result):
+        return {"waited_for": self.description, "seconds": round(self.clock() - start, 2), "result": result,
+                "watches": self.watches, "events": self.events}
+
+    def _timeout(self, start):
+        elapsed = self.clock() - start
+        pending = self.names or set(self.objects)
+        seen = []
+        for name in sorted(pending):
+            seen.append("%s %s" % (name, describe_object(self.objects.get(name))))
+        events = fetch_warning_events(self.client, self.namespace, pending)
+        msg = "Timed out after %ds waiting for %s; last seen: %s" % (
+            round(elapsed), self.description, "; ".join(seen) or "nothing")
+        if events:
+            lines = []
+            for event in events:
+                line = "%s %s: %s" % (event["object"], event["reason"], event["message"].rstrip("."))
+                if line not in lines:
+                    lines.append(line)
+            msg += "; latest warning events: %s" % "; ".join(lines[:3])
+        msg += "."
+        return WaitTimeout(msg, seconds=round(elapsed, 2), objects=dict(self.objects), events=events,
+                           progress=self._progress(start, "timeout"))
+
+
+def fetch_warning_events(client, namespace, names, keep=EVENTS_KEPT):
+    """Latest Warning events about ``names`` and their virt-launcher pods (best effort)."""
+    names = [n for n in names or [] if n]
+    if not names or not namespace:
+        return []
+    try:
+        listing = client.list(res.EVENT, namespace, field_selector="type=Warning")
+    except Exception:  # diagnostics must never hide the real error
+        return []
+    items = listing.get("items") or []
+    wanted = set(names)
+    for event in items:
+        involved = (event.get("involvedObject") or {}).get("name") or ""
+        for name in names:
+            if involved.startswith("virt-launcher-%s-" % name):
+                wanted.add(involved)
+    return warning_events(items, wanted, keep)
+
+
+# -- the waits modules use ---------------------------------------------------------------------
+def vmi_check(conditions, names, owned_by_vm=True, run_strategies=None, owners=None):
+    """check() for VMIs: every name meets every wait_for condition.
+
+    A VMI that ends (Failed/Succeeded) fails the wait when nothing will restart it: a stand-alone
+    VMI, or a VM whose run strategy is Once (or RerunOnFailure after Succeeded). A VMI being
+    deleted, or (with ``owners``, {name: VM uid}) one that belongs to an earlier VM of the same
+    name, never counts.
+    """
+    run_strategies = run_strategies or {}
+    owners = owners or {}
+
+    def check(objects):
+        for name in names:
+            vmi = objects.get(name)
+            if vmi is None:
+                return False
+            if vmi_stopping(vmi):
+                return False
+            if owners.get(name) and not owned_by(vmi, owners[name]):
+                return False
+            phase = vmi_phase(vmi)
+            if vmi_final(vmi):
+                if not owned_by_vm or vmi_ends_for_good(run_strategies.get(name), phase):
+                    raise WaitFailed("VirtualMachineInstance %s/%s ended in phase %s while waiting for it to be %s; "
+                                     "%s." % ((vmi.get("metadata") or {}).get("namespace"), name, phase,
+                                              ", ".join(conditions), describe_object(vmi)))
+            for cond in conditions:
+                if cond == "ready" and not vmi_ready(vmi):
+                    return False
+                if cond == "agent" and not agent_connected(vmi):
+                    return False
+                if cond.startswith("ip") and not ip_address(vmi, cond[3:] or None):
+                    return False
+        return True
+
+    return check
+
+
+def gone_check(names=None):
+    """check(): the named objects (or, without names, every watched object) are gone."""
+
+    def check(objects):
+        if names is None:
+            return not objects
+        return not any(n in objects for n in names)
+
+    return check
+
+
+def wait_vmis(client, namespace, names, conditions, timeout, resource_version=None, owned_by_vm=True,
+              run_strategies=None, what="VirtualMachine"):
+    names = list(names)
+    label = names[0] if len(names) == 1 else "%d VMs" % len(names)
+    description = "%s %s/%s to be %s" % (what, namespace, label, describe_conditions(conditions))
+    wait = Wait(client, res.VMI, namespace, vmi_check(conditions, names, owned_by_vm, run_strategies), description,
+                timeout, names=names, resource_version=resource_version)
+    progress = wait.run()
+    return wait.objects, progress
+
+
+def wait_gone(client, resource, namespace, names, timeout, resource_version=None, label_selector=None,
+              description=None):
+    names = list(names) if names else None
+    what = description or "%s %s/%s to be deleted" % (
+        resource.kind, namespace, names[0] if names and len(names) == 1 else "(%d)" % len(names or []))
+    wait = Wait(client, resource, namespace, gone_check(None if label_selector else names), what, timeout,
+                names=None if label_selector else names, label_selector=label_selector,
+                resource_version=resource_version)
+    return wait.run()
+
+
+def _human(cond):
+    if cond == "ready":
+        return "ready"
+    if cond == "agent":
+        return "connected to its guest agent"
+    if cond == "ip":
+        return "given an IP address"
+    return "given an IP address on network %s" % cond[3:]
+
+
+def describe_conditions(conditions):
+    """'ready and given an IP address' for wait descriptions."""
+    return " and ".join(_human(c) for c in conditions)
+
+
+def newest_resource_version(objs):
+    """The highest resourceVersion of ``objs`` (a wait started there misses none of their changes)."""
+    best = None
+    for obj in objs:
+        rv = ((obj or {}).get("metadata") or {}).get("resourceVersion")
+        if rv is None:
+            continue
+        try:
+            value = int(rv)
+        except ValueError:
+            return None
+        best = value if best is None or value > best else best
+    return str(best) if best is not None else None

@@ -1,0 +1,114 @@
+# -*- coding: utf-8 -*-
+# Copyright: virtops.kubevirt contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The vm_info module: find, optionally wait, summarize (vmi_info runs the same for VMIs).
+
+Kept apart from vm.py so an info task loads (and compiles) only what reading needs; the waiter is
+imported only when a wait is asked for.
+"""
+
+from __future__ import annotations
+
+import copy
+
+from ansible_collections.virtops.kubevirt.plugins.module_utils import runner
+from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s import resources as res
+from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s import writes
+from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s.errors import ApiError, InputError, KubevirtError
+from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt.redact import redacted
+from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt.state import owner_vm
+from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt.summary import summaries_for, summarize_vmi
+
+INFO_SPEC = dict(
+    name=dict(type="str"),
+    namespace=dict(type="str"),
+    label_selectors=dict(type="list", elements="str", default=[]),
+    field_selectors=dict(type="list", elements="str", default=[]),
+    summary=dict(type="bool", default=True),
+)
+
+
+def argument_spec(kind="VirtualMachine"):
+    spec = copy.deepcopy(INFO_SPEC)
+    if kind == "VirtualMachine":
+        spec["include_standalone_vmis"] = dict(type="bool", default=False)
+        spec["running"] = dict(type="bool")
+    spec.update(copy.deepcopy(runner.WAIT_ARG_SPEC))
+    spec.update(runner.auth_spec())
+    return spec
+
+
+def _find(client, resource, params, namespace):
+    name = params.get("name")
+    scope = " in namespace %s" % namespace if namespace else ""
+    ref = resource.ref(name, namespace) if name else "%ss%s" % (resource.kind, scope)
+    try:
+        if name:
+            obj = client.get_or_none(resource, name, namespace)
+            return [obj] if obj else []
+        listing = client.list(resource, namespace, label_selector=",".join(params.get("label_selectors") or []) or None,
+                              field_selector=",".join(params.get("field_selectors") or []) or None)
+        return listing.get("items") or []
+    except ApiError as exc:
+        raise KubevirtError(writes.explain(exc, "read", ref, resource))
+
+
+class VmInfoRunner(runner.Runner):
+    """Runs vm_info: find, optionally wait, summarize (vmi_info runs it for VMIs)."""
+
+    kind = "VirtualMachine"
+    resource = res.VM
+
+    def run(self):
+        client, params, kind, resource = self.client, self.params, self.kind, self.resource
+        progress = self.progress
+        namespace = params.get("namespace") or (client.namespace if params.get("name") else None)
+        if namespace:
+            res.check_namespace(namespace)
+        if params.get("name"):
+            res.check_name(params["name"], "name")
+        if params.get("running") is not None and not params.get("wait"):
+            raise InputError("running is used only with wait: true (it says what to wait for).")
+        wait_error = None
+        if params.get("wait"):
+            from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt import wait as waiter
+            from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s.errors import WaitFailed, WaitTimeout
+
+            conditions = waiter.parse_wait_for(params.get("wait_for"))
+            objects = _find(client, resource, params, namespace)
+            names_by_ns = {}
+            if params.get("name") and not objects:
+                names_by_ns[namespace] = [params["name"]]
+            for obj in objects:
+                names_by_ns.setdefault(obj["metadata"]["namespace"], []).append(obj["metadata"]["name"])
+            for ns, names in names_by_ns.items():
+                stopped = kind == "VirtualMachine" and params.get("running") is False
+                check = waiter.gone_check(names) if stopped else waiter.vmi_check(
+                    conditions, names, owned_by_vm=kind == "VirtualMachine")
+                label = names[0] if len(names) == 1 else "%d objects" % len(names)
+                what = "stopped" if stopped else waiter.describe_conditions(conditions)
+                wait = waiter.Wait(client, res.VMI, ns, check, "%s %s/%s to be %s" % (kind, ns, label, what),
+                                   params["wait_timeout"], names=names)
+                try:
+                    progress.append(wait.run())
+                except (WaitTimeout, WaitFailed) as exc:
+                    wait_error = exc
+                    break
+        result = dict(changed=False, progress=progress)
+        if params.get("summary"):
+            summaries, got = summaries_for(client, kind, namespace, name=params.get("name"),
+                                           find=lambda: _find(client, resource, params, namespace))
+            objects = got["objects"]
+        else:
+            objects = _find(client, resource, params, namespace)
+            summaries, got = [], {}
+        result["resources"] = [redacted(o) for o in objects]
+        result["summaries"] = summaries
+        if kind == "VirtualMachine" and params.get("include_standalone_vmis"):
+            vmis = got.get("vmis")
+            if vmis is None:
+                vmis = _find(client, res.VMI, dict(params, label_selectors=[], field_selectors=[]), namespace)
+            standalone = [v for v in vmis if not owner_vm(v)]
+            result["vmis"] = [redacted(v) for v in standalone]
+            result["vmi_summaries"] = [summarize_vmi(v, got.get("pods"), got.get("events")) for v in standalone]
+        return result, wait_error

@@ -1,0 +1,421 @@
+"""Inventory: connection options, names and groups, ansible_host selection (network, Services, pod IP),
+Windows/WinRM, reading with skipped namespaces, and the plugin's constructed options."""
+import copy
+import json
+
+import pytest
+
+from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt import access
+from ansible_collections.virtops.kubevirt.plugins.module_utils.readers import inventory as inv
+from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s.errors import ApiError, InputError, KubevirtError
+
+from kvfakes import FakeClient, running_vmi
+
+SECRET = "Inv3ntory-secret"
+
+
+def vm_obj(name, ns="demo", labels=None, template_labels=None, strategy="Always", status="Running", annotations=None):
+    return {"apiVersion": "kubevirt.io/v1", "kind": "VirtualMachine",
+            "metadata": {"name": name, "namespace": ns, "uid": "uid-%s" % name, "labels": labels or {},
+                         "annotations": annotations or {}},
+            "spec": {"runStrategy": strategy, "template": {
+                "metadata": {"labels": template_labels or {}},
+                "spec": {"volumes": [{"name": "ci", "cloudInitNoCloud": {"userData": "password: " + SECRET}}]}}},
+            "status": {"printableStatus": status}}
+
+
+def vmi_obj(name, ns="demo", labels=None, ips=None, owner=True, node="node01", os_id="fedora"):
+    vmi = running_vmi(name, ns, uid="vmi-%s" % name, node=node, ips=ips or {"default": "10.244.0.%d" % len(name)})
+    vmi["metadata"]["labels"] = dict(labels or {}, **{"kubevirt.io/nodeName": node})
+    if not owner:
+        vmi["metadata"].pop("ownerReferences")
+    if os_id == "mswindows":
+        vmi["status"]["guestOSInfo"] = {"id": "mswindows", "name": "Microsoft Windows Server 2022"}
+    elif os_id is None:
+        vmi["status"].pop("guestOSInfo")
+    return vmi
+
+
+def service(name, stype, selector, target, port=None, node_port=None, ingress=None, ns="demo"):
+    svc = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": name, "namespace": ns},
+           "spec": {"type": stype, "selector": selector,
+                    "ports": [{"port": port or target, "targetPort": target, "protocol": "TCP",
+                               **({"nodePort": node_port} if node_port else {})}]}}
+    if ingress:
+        svc["status"] = {"loadBalancer": {"ingress": [ingress]}}
+    return svc
+
+
+NODE = {"metadata": {"name": "node01"}, "status": {"addresses": [
+    {"type": "Hostname", "address": "node01"}, {"type": "InternalIP", "address": "192.0.2.10"}]}}
+
+
+# -- options and names ----------------------------------------------------------------------------
+def test_normalize_connection():
+    auth, opts = inv.normalize_connection(0, {"kubeconfig": "/k", "verify_ssl": "no", "ssl_ca_cert": "/ca",
+                                              "namespaces": "a, b", "network_name": "br1", "name": "lab"})
+    assert auth == {"kubeconfig": "/k", "validate_certs": False, "ca_cert": "/ca"}
+    assert opts == {"namespaces": ["a", "b"], "network_name": "br1", "name": "lab"}
+    assert inv.normalize_connection(1, None) == ({}, {})
+
+
+@pytest.mark.parametrize("raw,msg", [
+    ({"hots": "x"}, "connections[0] has an unknown key 'hots'"),
+    ("kubeconfig", "connections[0] must be a mapping"),
+    ({"namespaces": [1, 2]}, "connections[0].namespaces must be a list of namespace names"),
+    ({"network_name": ["a"]}, "connections[0].network_name must be a string"),
+])
+def test_normalize_connection_errors(raw, msg):
+    with pytest.raises(InputError, match=msg.replace("[", "\\[").replace("]", "\\]")):
+        inv.normalize_connection(0, raw)
+
+
+def test_names():
+    assert inv.cluster_name("https://api.example.com:6443/") == "api-example-com_6443"
+    assert inv.group_name("label", "app.kubernetes.io/name", "Web-1") == "label_app_kubernetes_io_name_web_1"
+    assert inv.group_name("status", "ErrImagePull") == "status_errimagepull"
+    assert inv.host_name("{cluster}.{namespace}.{name}", "demo", "web1", cluster="lab") == "lab.demo.web1"
+    assert inv.host_name("{kind}-{uid}", "demo", "w", uid="u1", kind="VirtualMachine") == "virtualmachine-u1"
+    with pytest.raises(InputError, match="host_format '{nmae}' is invalid"):
+        inv.host_name("{nmae}", "demo", "web1")
+
+
+# -- pairing and records --------------------------------------------------------------------------
+def test_pairs():
+    data = {"vms": [vm_obj("web1"), vm_obj("off", strategy="Halted", status="Stopped")],
+            "vmis": [vmi_obj("web1"), vmi_obj("solo", owner=False), vmi_obj("orphan")], "standalone_names": None}
+    names = [((vm or vmi)["metadata"]["name"], vm is not None, vmi is not None) for vm, vmi in inv.pairs(data)]
+    assert names == [("web1", True, True), ("off", True, False), ("solo", False, True)]
+    assert len(inv.pairs(data, include_stopped=False, include_vmis=False)) == 1
+    data["standalone_names"] = set()
+    assert [p[1] is not None for p in inv.pairs(data)] == [True, False]
+
+
+def test_connection_vars_pod_network_default():
+    out, source, windows = inv.connection_vars(vm_obj("web1"), vmi_obj("web1"), [], {}, None, True)
+    assert out == {"ansible_host": "10.244.0.4"} and source == "network:default" and windows is False
+
+
+def test_connection_vars_chosen_network():
+    vmi = vmi_obj("web1", ips={"default": "10.244.0.4", "br1": "192.168.50.4"})
+    assert inv.connection_vars(None, vmi, [], {}, "br1", True)[0] == {"ansible_host": "192.168.50.4"}
+    assert inv.connection_vars(None, vmi, [], {}, "br9", True)[0] == {}
+
+
+def test_connection_vars_nodeport_and_loadbalancer():
+    vm = vm_obj("web1", template_labels={"kubevirt.io/domain": "web1"})
+    vmi = vmi_obj("web1", labels={"kubevirt.io/domain": "web1"})
+    nodeport = service("ssh-np", "NodePort", {"kubevirt.io/domain": "web1"}, 22, node_port=30022)
+    out, source, _w = inv.connection_vars(vm, vmi, [nodeport], {"node01": NODE}, None, True)
+    assert out == {"ansible_host": "192.0.2.10", "ansible_port": 30022} and source == "service:demo/ssh-np"
+    lb = service("ssh-lb", "LoadBalancer", {"kubevirt.io/domain": "web1"}, 22, port=2222, node_port=31022,
+                 ingress={"ip": "203.0.113.5"})
+    out, source, _w = inv.connection_vars(vm, vmi, [nodeport, lb], {}, None, True)
+    assert out == {"ansible_host": "203.0.113.5", "ansible_port": 2222} and source == "service:demo/ssh-lb"
+    # use_service false, or a chosen network, ignore Services
+    assert inv.connection_vars(vm, vmi, [lb], {}, None, False)[0] == {"ansible_host": "10.244.0.4"}
+    # a stopped VM behind a NodePort has no node: no address at all
+    assert inv.connection_vars(vm, None, [nodeport], {}, None, True)[0] == {}
+    # a LoadBalancer address stays valid while the VM is stopped
+    assert inv.connection_vars(vm, None, [lb], {}, None, True)[0]["ansible_host"] == "203.0.113.5"
+
+
+@pytest.mark.parametrize("svc", [
+    service("other", "NodePort", {"app": "db"}, 22, node_port=30022),          # selector does not match
+    service("web", "NodePort", {"kubevirt.io/domain": "web1"}, 80, node_port=30080),  # not the SSH port
+    service("cip", "ClusterIP", {"kubevirt.io/domain": "web1"}, 22),             # not reachable from outside
+    service("lb-pending", "LoadBalancer", {"kubevirt.io/domain": "web1"}, 22),   # no ingress, no node port
+    service("nosel", "NodePort", {}, 22, node_port=30022),                       # no selector
+])
+def test_services_that_do_not_apply(svc):
+    vmi = vmi_obj("web1", labels={"kubevirt.io/domain": "web1"})
+    out, source, _w = inv.connection_vars(None, vmi, [svc], {}, None, True)
+    assert source == "network:default" and "ansible_port" not in out
+
+
+def test_service_in_another_namespace_is_ignored():
+    vmi = vmi_obj("web1", labels={"kubevirt.io/domain": "web1"})
+    svc = service("np", "NodePort", {"kubevirt.io/domain": "web1"}, 22, node_port=30022, ns="other")
+    assert inv.connection_vars(None, vmi, [svc], {}, None, True)[1] == "network:default"
+
+
+def test_windows_guests_get_winrm():
+    vmi = vmi_obj("win1", labels={"kubevirt.io/domain": "win1"}, os_id="mswindows")
+    out, source, windows = inv.connection_vars(None, vmi, [], {}, None, True)
+    assert windows and out == {"ansible_host": "10.244.0.4", "ansible_connection": "winrm", "ansible_port": 5986,
+                               "ansible_winrm_scheme": "https"}
+    svc = service("winrm", "NodePort", {"kubevirt.io/domain": "win1"}, 5985, node_port=30985)
+    out, _s, _w = inv.connection_vars(None, vmi, [svc], {}, None, True)
+    assert out == {"ansible_host": "node01", "ansible_connection": "winrm", "ansible_port": 30985,
+                   "ansible_winrm_scheme": "http"}
+
+
+@pytest.mark.parametrize("vm,vmi,expected", [
+    (None, {"status": {"guestOSInfo": {"id": "mswindows"}}}, True),
+    (None, {"status": {"guestOSInfo": {"id": "fedora", "name": "Fedora"}}}, False),
+    ({"metadata": {"annotations": {"vm.kubevirt.io/os": "windows2k22"}}}, None, True),
+    ({"metadata": {"annotations": {"kubevirt.io/cluster-preference-name": "windows.2k22"}}}, None, True),
+    ({"metadata": {}, "spec": {"preference": {"name": "windows.11"}}}, None, True),
+    ({"metadata": {"labels": {"os.template.kubevirt.io/win2k22": "true"}}}, None, True),
+    ({"metadata": {}, "spec": {"template": {"metadata": {"annotations": {"vm.kubevirt.io/os": "win10"}}}}}, None,
+     True),
+    # the agent's answer wins over an annotation
+    ({"metadata": {"annotations": {"vm.kubevirt.io/os": "windows"}}},
+     {"status": {"guestOSInfo": {"id": "rhel", "name": "Red Hat"}}}, False),
+    ({"metadata": {"annotations": {"vm.kubevirt.io/os": "rhel9"}}}, None, False),
+])
+def test_is_windows(vm, vmi, expected):
+    assert access.is_windows(vm, vmi) is expected
+
+
+def test_node_address():
+    assert access.node_address(NODE) == "192.0.2.10"
+    ext = copy.deepcopy(NODE)
+    ext["status"]["addresses"].append({"type": "ExternalIP", "address": "198.51.100.1"})
+    assert access.node_address(ext) == "198.51.100.1"
+    assert access.node_address(None, "node07") == "node07"
+
+
+def test_groups():
+    vm = vm_obj("web1", labels={"app": "web", "app.kubernetes.io/part-of": "shop"})
+    vmi = vmi_obj("web1", node="lab-worker-1")
+    summ = inv.summary(vm, vmi, "lab")
+    groups = inv.groups_for(summ, vm, vmi, False, inv.GROUP_BY_CHOICES)
+    assert groups == ["cluster_lab", "namespace_demo", "label_app_web", "label_app_kubernetes_io_part_of_shop",
+                      "node_lab_worker_1", "status_running", "os_fedora"]
+    assert inv.groups_for(summ, vm, vmi, False, ["status"]) == ["status_running"]
+    solo = vmi_obj("solo", owner=False, labels={"app": "x"}, os_id=None)
+    summ = inv.summary(None, solo, "lab")
+    groups = inv.groups_for(summ, None, solo, False, inv.GROUP_BY_CHOICES)
+    assert "label_app_x" in groups and not any("nodename" in g for g in groups)
+    assert not any(g.startswith("os_") for g in groups)
+    win = vm_obj("w", annotations={"vm.kubevirt.io/os": "windows2k22"}, strategy="Halted", status="Stopped")
+    summ = inv.summary(win, None, "lab")
+    assert inv.groups_for(summ, win, None, True, ["os", "status", "node"]) == ["status_stopped", "os_windows"]
+
+
+def test_host_records_compact_and_redacted():
+    data = {"cluster": "lab", "vms": [vm_obj("web1", labels={"app": "web"}, annotations={
+        inv.HIDDEN_ANNOTATIONS[0]: "password: " + SECRET, "owner": "team-a"}),
+        vm_obj("off", strategy="Halted", status="Stopped")],
+        "vmis": [vmi_obj("web1", ips={"default": "10.244.0.4", "br1": "192.168.50.4"})],
+        "services": [], "nodes": {}}
+    records = inv.host_records(data, {"network_name": None, "use_service": True})
+    by_name = {r["name"]: r for r in records}
+    web = by_name["demo-web1"]["vars"]
+    assert web["ansible_host"] == "10.244.0.4"
+    kv = web["kubevirt"]
+    assert kv["status"] == "Running" and kv["ready"] and kv["node"] == "node01" and kv["cluster"] == "lab"
+    assert kv["networks"]["br1"]["ip_address"] == "192.168.50.4" and kv["guest_os"]["id"] == "fedora"
+    assert kv["labels"] == {"app": "web"} and kv["annotations"] == {"owner": "team-a"}
+    assert kv["address_source"] == "network:default" and kv["windows"] is False
+    off = by_name["demo-off"]["vars"]
+    assert "ansible_host" not in off and off["kubevirt"]["status"] == "Stopped"
+    assert off["kubevirt"]["reason"] == "Stopped: run_strategy is Halted"
+    assert SECRET not in json.dumps(records)
+    assert "kubevirt_vm" not in web
+    from ansible_collections.virtops.kubevirt.plugins.module_utils.readers.lookups import clean_object
+
+    raw = inv.host_records(data, {}, raw_objects=True, redact=clean_object)
+    assert raw[0]["vars"]["kubevirt_vm"]["metadata"]["name"] == "web1" and SECRET not in json.dumps(raw)
+    assert raw[1]["vars"]["kubevirt_vmi"] is None
+    json.dumps(records)  # cacheable
+
+
+# -- reading a cluster ----------------------------------------------------------------------------
+class RbacClient(FakeClient):
+    """A FakeClient whose credentials may read only some namespaces (and maybe not all at once)."""
+
+    def __init__(self, allowed, cluster_wide=False, list_namespaces=False, **kw):
+        super().__init__(controller=False, **kw)
+        self.allowed = set(allowed)
+        self.cluster_wide = cluster_wide
+        self.list_namespaces = list_namespaces
+
+    def list(self, resource, namespace=None, label_selector=None, field_selector=None, limit=500):
+        forbidden = ApiError(403, "GET", "/x", {"reason": "Forbidden", "message": "%s is forbidden: User "
+                                                "\"system:serviceaccount:a:reader\" cannot list resource \"%s\"" % (
+                                                    resource.plural, resource.plural)})
+        if resource.kind == "Namespace":
+            if not self.list_namespaces:
+                raise forbidden
+            self.requests += 1
+            return {"items": [{"metadata": {"name": n}} for n in sorted(self.namespaces)]}
+        if namespace is None and not self.cluster_wide:
+            raise forbidden
+        if namespace is not None and namespace not in self.allowed:
+            raise forbidden
+        return super().list(resource, namespace, label_selector, field_selector, limit)
+
+
+def seeded(client):
+    client.put(vm_obj("web1", "demo", template_labels={"kubevirt.io/domain": "web1"}))
+    client.put(vmi_obj("web1", "demo", labels={"kubevirt.io/domain": "web1"}))
+    client.put(vm_obj("db1", "fleet", labels={"app": "db"}))
+    client.put(vmi_obj("db1", "fleet"))
+    client.put(service("ssh", "NodePort", {"kubevirt.io/domain": "web1"}, 22, node_port=30022))
+    client.put({"apiVersion": "v1", "kind": "Node", **copy.deepcopy(NODE)})
+    return client
+
+
+def test_collect_cluster_wide_uses_few_requests():
+    client = seeded(RbacClient(["demo", "fleet"], cluster_wide=True))
+    warnings = []
+    data = inv.collect(client, {"use_service": True}, "lab", warnings.append)
+    assert warnings == [] and data["namespaces"] is None
+    assert {v["metadata"]["name"] for v in data["vms"]} == {"web1", "db1"}
+    assert client.requests == 4  # VMs, VMIs, Services, Nodes
+    records = inv.host_records(data, {"use_service": True})
+    web = [r for r in records if r["name"] == "demo-web1"][0]["vars"]
+    assert web["ansible_host"] == "192.0.2.10" and web["ansible_port"] == 30022
+
+
+def test_collect_skips_forbidden_namespace_with_warning():
+    client = seeded(RbacClient(["demo"]))
+    warnings = []
+    data = inv.collect(client, {"namespaces": ["demo", "fleet"]}, "lab", warnings.append)
+    assert [v["metadata"]["name"] for v in data["vms"]] == ["web1"]
+    assert len(warnings) == 1
+    assert warnings[0].startswith("Skipping namespace fleet of lab: the credentials may not list VirtualMachines "
+                                  "there (")
+
+
+def test_collect_falls_back_to_namespace_list_then_context():
+    client = seeded(RbacClient(["demo"], list_namespaces=True, namespaces=("demo", "fleet")))
+    warnings = []
+    data = inv.collect(client, {}, "lab", warnings.append)
+    assert [v["metadata"]["name"] for v in data["vms"]] == ["web1"]
+    assert len(warnings) == 1 and "Skipping namespace fleet" in warnings[0]
+    client = seeded(RbacClient(["demo"], namespace="demo"))
+    warnings = []
+    data = inv.collect(client, {}, "lab", warnings.append)
+    assert [v["metadata"]["name"] for v in data["vms"]] == ["web1"]
+    assert "reading only namespace demo" in warnings[0]
+
+
+def test_collect_other_errors_fail():
+    client = seeded(FakeClient(controller=False))
+    client.fail[("LIST", "VirtualMachine")] = ApiError(404, "GET", "/apis/kubevirt.io/v1/virtualmachines", {
+        "reason": "NotFound", "message": "the server could not find the requested resource"})
+    with pytest.raises(KubevirtError, match="Could not list VirtualMachines in all namespaces of lab: the server "
+                                            "could not find the requested resource; check that KubeVirt"):
+        inv.collect(client, {}, "lab", lambda text: None)
+
+
+def test_collect_unauthorized_is_an_error_not_a_skip():
+    client = seeded(FakeClient(controller=False))
+    unauthorized = ApiError(401, "GET", "/x", {"reason": "Unauthorized", "message": "Unauthorized"})
+    client.fail[("LIST", "VirtualMachine")] = unauthorized
+    with pytest.raises(KubevirtError, match="Could not list VirtualMachines in namespace demo of lab: Unauthorized; "
+                                            "check api_key"):
+        inv.collect(client, {"namespaces": ["demo"]}, "lab", lambda text: None)
+
+
+def test_collect_label_selector_for_standalone_vmis():
+    client = FakeClient(controller=False)
+    client.put(vm_obj("web1", labels={"app": "web"}))
+    client.put(vmi_obj("web1"))  # the VMI of a selected VM has the template's labels, not the VM's
+    client.put(vmi_obj("solo-web", owner=False, labels={"app": "web"}))
+    client.put(vmi_obj("solo-db", owner=False, labels={"app": "db"}))
+    data = inv.collect(client, {"label_selector": "app=web", "use_service": False}, "lab", lambda t: None)
+    names = sorted(r["name"] for r in inv.host_records(data, {}))
+    assert names == ["demo-solo-web", "demo-web1"]
+    web = [r for r in inv.host_records(data, {}) if r["name"] == "demo-web1"][0]
+    assert web["vars"]["ansible_host"] == "10.244.0.4"
+
+
+# -- the plugin's Ansible side --------------------------------------------------------------------
+class FakeDisplay:
+    def __init__(self):
+        self.warnings = []
+
+    def warning(self, text):
+        self.warnings.append(text)
+
+
+def make_plugin(options, monkeypatch, client):
+    import yaml
+    from ansible.inventory.data import InventoryData
+    from ansible.parsing.dataloader import DataLoader
+    from ansible.template import Templar
+
+    from ansible_collections.virtops.kubevirt.plugins.inventory import kubevirt as plugin_module
+
+    doc = yaml.safe_load(plugin_module.DOCUMENTATION)
+    values = {k: v.get("default") for k, v in doc["options"].items()}
+    values.update({"compose": {}, "groups": {}, "keyed_groups": [], "strict": False, "leading_separator": True,
+                   "use_extra_vars": False, "cache": False})
+    unknown = set(options) - set(values)
+    assert not unknown, unknown
+    values.update(options)
+    # Expressions read from an inventory file are trusted templates; these come from a test.
+    from ansible.template import trust_as_template
+
+    values["compose"] = {k: trust_as_template(v) for k, v in values["compose"].items()}
+    values["groups"] = {k: trust_as_template(v) for k, v in values["groups"].items()}
+    values["keyed_groups"] = [dict(k, key=trust_as_template(k["key"])) for k in values["keyed_groups"]]
+    monkeypatch.setattr(plugin_module, "connect", lambda params, environ=None: client)
+    plugin = plugin_module.InventoryModule()
+    plugin.get_option = lambda key, hostvars=None: values[key]
+    plugin.inventory = InventoryData()
+    plugin.templar = Templar(loader=DataLoader())
+    plugin.display = FakeDisplay()
+    return plugin
+
+
+def test_plugin_populate_with_constructed_options(monkeypatch):
+    client = seeded(RbacClient(["demo"]))
+    plugin = make_plugin({
+        "connections": [{"name": "lab", "namespaces": ["demo", "fleet"]}],
+        "compose": {"where": "kubevirt.node ~ '/' ~ kubevirt.namespace"},
+        "groups": {"ready_ones": "kubevirt.ready"},
+        "keyed_groups": [{"key": "kubevirt.guest_os.id", "prefix": "distro"}],
+    }, monkeypatch, client)
+    result = plugin.fetch()
+    plugin.populate(result["hosts"])
+    inventory = plugin.inventory
+    host = inventory.get_host("demo-web1")
+    assert host.get_vars()["where"] == "node01/demo"
+    # these credentials may not list nodes: the NodePort address is the node's name
+    assert host.get_vars()["ansible_host"] == "node01" and host.get_vars()["ansible_port"] == 30022
+    groups = {g.name for g in host.get_groups()}
+    assert {"cluster_lab", "namespace_demo", "status_running", "os_fedora", "ready_ones", "distro_fedora",
+            "node_node01"} <= groups
+    assert "fleet-db1" not in inventory.hosts
+    assert len(plugin.display.warnings) == 1 and "Skipping namespace fleet of lab" in plugin.display.warnings[0]
+    assert result["warnings"] == plugin.display.warnings
+    json.dumps(result)
+
+
+def test_plugin_duplicate_host_names_warn(monkeypatch):
+    client = seeded(RbacClient(["demo"]))
+    plugin = make_plugin({"connections": [{"name": "a", "namespaces": ["demo"]}, {"name": "b", "namespaces": ["demo"]}]},
+                         monkeypatch, client)
+    result = plugin.fetch()
+    assert [w for w in result["warnings"] if "same name" in w and "{cluster}" in w]
+
+
+def test_plugin_bad_options(monkeypatch):
+    client = seeded(RbacClient(["demo"]))
+    with pytest.raises(KubevirtError, match="connections\\[0\\] has an unknown key 'namespace'"):
+        make_plugin({"connections": [{"namespace": "demo"}]}, monkeypatch, client).fetch()
+    with pytest.raises(KubevirtError, match="connections must be a list"):
+        make_plugin({"connections": {"host": "x"}}, monkeypatch, client).fetch()
+
+
+def test_verify_file():
+    from ansible_collections.virtops.kubevirt.plugins.inventory.kubevirt import InventoryModule
+
+    plugin = InventoryModule()
+    assert not plugin.verify_file("/nonexistent/demo.yml")
+
+
+@pytest.mark.parametrize("value, expected", [("true", True), ("no", False), ("OFF", False)])
+def test_connection_validate_certs_strings(value, expected):
+    auth, _opts = inv.normalize_connection(0, {"validate_certs": value})
+    assert auth["validate_certs"] is expected
+
+
+def test_connection_validate_certs_typo_is_an_error_not_off():
+    with pytest.raises(InputError, match=r"connections\[0\].validate_certs 'ture' is not a boolean"):
+        inv.normalize_connection(0, {"validate_certs": "ture"})

@@ -1,0 +1,226 @@
+"""Lookups vm and vmi_address: names and selectors, JMESPath, summaries, redaction, missing objects,
+addresses per network, waiting, and the plugins' option wiring."""
+import json
+
+import pytest
+
+from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt import redact
+from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt.redact import REDACTED
+from ansible_collections.virtops.kubevirt.plugins.module_utils.readers import lookups
+from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s.errors import InputError, KubevirtError
+
+from kvfakes import FakeClient, running_vmi
+
+SECRET = "Sup3r-secret-pw"
+
+
+def vm_obj(name, ns="demo", labels=None, strategy="Always", status="Running"):
+    return {"apiVersion": "kubevirt.io/v1", "kind": "VirtualMachine",
+            "metadata": {"name": name, "namespace": ns, "labels": labels or {}, "managedFields": [{"x": 1}],
+                         "annotations": {redact.LAST_APPLIED: json.dumps({"spec": {"template": {"spec": {
+                             "volumes": [{"name": "ci", "cloudInitNoCloud": {"userData": "password: " + SECRET}}]}}}})}},
+            "spec": {"runStrategy": strategy, "template": {"spec": {"volumes": [
+                {"name": "ci", "cloudInitNoCloud": {"userData": "#cloud-config\npassword: %s\n" % SECRET}}]}}},
+            "status": {"printableStatus": status}}
+
+
+@pytest.fixture
+def client():
+    c = FakeClient(controller=False)
+    c.put(vm_obj("web-1", labels={"app": "web"}))
+    c.put(vm_obj("web-2", labels={"app": "web"}))
+    c.put(vm_obj("db-1", labels={"app": "db"}, strategy="Halted", status="Stopped"))
+    c.put(vm_obj("other", ns="fleet", labels={"app": "web"}))
+    c.put(running_vmi("web-1", "demo", ips={"default": "10.244.0.11", "br1": "192.168.50.11"}))
+    vmi2 = running_vmi("web-2", "demo", ips={"default": "10.244.0.12"})
+    vmi2["status"]["interfaces"][0]["ipAddresses"] = ["10.244.0.12", "fd00::12"]
+    c.put(vmi2)
+    return c
+
+
+# -- pure helpers ---------------------------------------------------------------------------------
+def test_names_from_terms():
+    assert lookups.names_from_terms(["a", ["b", "c"], "d, e", "a", ""]) == ["a", "b", "c", "d", "e"]
+    assert lookups.names_from_terms([]) == []
+
+
+def test_compile_query():
+    assert lookups.compile_query(None) is None
+    assert lookups.compile_query("status.printableStatus").search({"status": {"printableStatus": "X"}}) == "X"
+    with pytest.raises(InputError, match="query '\\[\\[' is not a valid JMESPath expression"):
+        lookups.compile_query("[[")
+
+
+@pytest.mark.parametrize("selector,expected", [
+    ("app=web", True), ("app==web", True), ("app!=web", False), ("app", True), ("!app", False),
+    ("app=db", False), ("tier", False), ("app in (web,db)", True), ("app=web,tier!=x", True),
+])
+def test_labels_match(selector, expected):
+    assert lookups._labels_match({"metadata": {"labels": {"app": "web"}}}, selector) is expected
+
+
+def test_clean_object_redacts_everywhere():
+    obj = lookups.clean_object(vm_obj("x"))
+    text = json.dumps(obj)
+    assert SECRET not in text
+    assert "managedFields" not in obj["metadata"]
+    assert "userData" in obj["metadata"]["annotations"][redact.LAST_APPLIED]
+    bad = vm_obj("y")
+    bad["metadata"]["annotations"][redact.LAST_APPLIED] = "{not json " + SECRET
+    assert lookups.clean_object(bad)["metadata"]["annotations"][redact.LAST_APPLIED] == REDACTED
+
+
+# -- vm -------------------------------------------------------------------------------------------
+def test_vm_by_name_with_query(client):
+    assert lookups.vm_lookup(client, ["web-1"], "demo", query="status.printableStatus") == ["Running"]
+    assert lookups.vm_lookup(client, ["web-1", "db-1"], "demo", query="spec.runStrategy") == ["Always", "Halted"]
+
+
+def test_vm_defaults_to_the_context_namespace(client):
+    client.namespace = "demo"
+    assert lookups.vm_lookup(client, ["web-2"], query="metadata.namespace") == ["demo"]
+
+
+def test_vm_by_selector_in_one_and_all_namespaces(client):
+    assert lookups.vm_lookup(client, [], "demo", label_selector="app=web", query="metadata.name") == ["web-1", "web-2"]
+    assert sorted(lookups.vm_lookup(client, [], None, label_selector="app=web", query="metadata.name")) == [
+        "other", "web-1", "web-2"]
+
+
+def test_vm_objects_are_redacted(client):
+    [obj] = lookups.vm_lookup(client, ["web-1"], "demo")
+    assert obj["metadata"]["name"] == "web-1" and SECRET not in json.dumps(obj)
+
+
+def test_vm_missing(client):
+    with pytest.raises(KubevirtError, match="VirtualMachine demo/nope does not exist; check the name and namespace"):
+        lookups.vm_lookup(client, ["nope"], "demo")
+    assert lookups.vm_lookup(client, ["nope", "web-1"], "demo", allow_missing=True,
+                             query="metadata.name") == [None, "web-1"]
+
+
+def test_vm_named_with_selector_filters(client):
+    assert lookups.vm_lookup(client, ["web-1", "db-1"], "demo", label_selector="app=web", allow_missing=True,
+                             query="metadata.name") == ["web-1", None]
+
+
+def test_vm_summary(client):
+    [summ] = lookups.vm_lookup(client, ["web-1"], "demo", summary=True)
+    assert summ["status"] == "Running" and summ["networks"]["br1"]["ip_address"] == "192.168.50.11"
+    assert lookups.vm_lookup(client, ["web-1", "db-1"], "demo", summary=True, query="ready") == [True, False]
+
+
+def test_vmi_kind(client):
+    assert lookups.vm_lookup(client, ["web-1"], "demo", kind="vmi", query="status.nodeName") == ["node01"]
+    with pytest.raises(InputError, match="kind 'pod' is unknown"):
+        lookups.vm_lookup(client, ["web-1"], "demo", kind="pod")
+
+
+def test_vm_bad_names(client):
+    with pytest.raises(InputError, match="name 'Web_1' is invalid"):
+        lookups.vm_lookup(client, ["Web_1"], "demo")
+    with pytest.raises(InputError, match="namespace"):
+        lookups.vm_lookup(client, ["web-1"], "Demo")
+
+
+# -- vmi_address ----------------------------------------------------------------------------------
+def test_addresses(client):
+    assert lookups.vmi_addresses(client, ["web-1"], "demo") == ["10.244.0.11"]
+    assert lookups.vmi_addresses(client, ["web-1"], "demo", network="br1") == ["192.168.50.11"]
+    assert lookups.vmi_addresses(client, ["web-1", "web-2"], "demo") == ["10.244.0.11", "10.244.0.12"]
+    assert lookups.vmi_addresses(client, ["web-2"], "demo", all_addresses=True) == [["10.244.0.12", "fd00::12"]]
+
+
+def test_address_errors(client):
+    with pytest.raises(KubevirtError) as err:
+        lookups.vmi_addresses(client, ["web-2"], "demo", network="br1")
+    assert str(err.value) == ("VMI demo/web-2 has no IP address on network br1; its interfaces: default "
+                              "(10.244.0.12). Use wait=true to wait for one.")
+    with pytest.raises(KubevirtError, match="VMI demo/db-1 does not exist: the VM is not running"):
+        lookups.vmi_addresses(client, ["db-1"], "demo")
+    with pytest.raises(InputError, match="at least one"):
+        lookups.vmi_addresses(client, [], "demo")
+
+
+def test_address_of_without_status():
+    vmi = {"spec": {"networks": [{"name": "default", "pod": {}}]}, "status": {}}
+    assert lookups.address_of(vmi) is None
+    assert lookups.address_of(vmi, all_addresses=True) == []
+
+
+def test_address_wait(client):
+    client.watch_script = [[
+        ("ADDED", running_vmi("web-1", "demo", ips={"default": "10.244.0.11", "br1": "192.168.50.11"})),
+        ("BOOKMARK", {"metadata": {"resourceVersion": "9", "annotations": {"k8s.io/initial-events-end": "true"}}}),
+    ]]
+    assert lookups.vmi_addresses(client, ["web-1"], "demo", network="br1", wait=True, timeout=5) == ["192.168.50.11"]
+    watches = [c for c in client.calls if c[0] == "WATCH"]
+    assert len(watches) == 1 and watches[0][2]["field_selector"] == "metadata.name=web-1"
+
+
+def test_address_wait_timeout(client):
+    client.watch_script = [[
+        ("BOOKMARK", {"metadata": {"resourceVersion": "9", "annotations": {"k8s.io/initial-events-end": "true"}}}),
+    ]]
+    with pytest.raises(KubevirtError, match="Timed out after .* waiting for VMI demo/db-1 to be given an IP address "
+                                            "on network br1; last seen: db-1 does not exist"):
+        lookups.vmi_addresses(client, ["db-1"], "demo", network="br1", wait=True, timeout=0.3)
+
+
+# -- the plugins ----------------------------------------------------------------------------------
+def make_plugin(module):
+    """The plugin's LookupModule with options as Ansible would set them from its DOCUMENTATION."""
+    import yaml
+
+    from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s.connection import AUTH_ARG_SPEC
+
+    doc = yaml.safe_load(module.DOCUMENTATION)
+    assert doc["extends_documentation_fragment"] == ["virtops.kubevirt.auth"]
+    defaults = {k: v.get("default") for k, v in doc["options"].items() if k != "_terms"}
+    plugin = module.LookupModule()
+
+    def set_options(var_options=None, direct=None):
+        unknown = set(direct or {}) - set(defaults) - set(AUTH_ARG_SPEC)
+        assert not unknown, unknown
+        plugin._virtops_options = dict({k: None for k in AUTH_ARG_SPEC}, **defaults)
+        plugin._virtops_options.update(direct or {})
+
+    plugin.set_options = set_options
+    plugin.get_option = lambda key, hostvars=None: plugin._virtops_options[key]
+    return plugin
+
+
+def test_auth_params_leave_unset_options_out():
+    options = {"host": "https://h", "api_key": "t", "kubeconfig": None, "impersonate_groups": [], "context": ""}
+    assert lookups.auth_params(options.get) == {"host": "https://h", "api_key": "t"}
+
+
+@pytest.mark.parametrize("which,kwargs,expected", [
+    ("vm", {"query": "status.printableStatus"}, ["Running"]),
+    ("vmi_address", {"network": "br1"}, ["192.168.50.11"]),
+])
+def test_plugins_wire_options(client, monkeypatch, which, kwargs, expected):
+    from ansible_collections.virtops.kubevirt.plugins.lookup import vm as vm_plugin
+    from ansible_collections.virtops.kubevirt.plugins.lookup import vmi_address as addr_plugin
+
+    module = vm_plugin if which == "vm" else addr_plugin
+    seen = {}
+
+    def fake_connect(params, environ=None):
+        seen.update(params)
+        return client
+
+    monkeypatch.setattr(module, "connect", fake_connect)
+    kwargs = dict(kwargs, namespace="demo", host="https://api:6443", api_key="tok")
+    assert make_plugin(module).run(["web-1"], variables={}, **kwargs) == expected
+    assert seen == {"host": "https://api:6443", "api_key": "tok"}
+
+
+def test_plugin_errors_are_ansible_errors(client, monkeypatch):
+    from ansible.errors import AnsibleError
+
+    from ansible_collections.virtops.kubevirt.plugins.lookup import vm as vm_plugin
+
+    monkeypatch.setattr(vm_plugin, "connect", lambda params, environ=None: client)
+    with pytest.raises(AnsibleError, match="VirtualMachine demo/nope does not exist"):
+        make_plugin(vm_plugin).run(["nope"], variables={}, namespace="demo")

@@ -1,0 +1,209 @@
+import pytest
+from kvfakes import FakeClient, running_vmi
+
+from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s import resources as res
+from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt import wait as waiter
+from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s.watch import WatchGone
+from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s.errors import (
+    ApiError,
+    InputError,
+    WaitFailed,
+    WaitTimeout,
+)
+
+END = ("BOOKMARK", {"metadata": {"resourceVersion": "50", "annotations": {"k8s.io/initial-events-end": "true"}}})
+
+
+def pending_vmi(name="vm1", phase="Scheduling"):
+    vmi = running_vmi(name, "ns", phase=phase, ready=False)
+    vmi["status"].pop("interfaces")
+    return vmi
+
+
+@pytest.mark.parametrize("values, expected", [
+    (None, ["ready"]),
+    ([], ["ready"]),
+    (["ready", "ip"], ["ready", "ip"]),
+    (["ip:br1", "agent", "ip:br1"], ["ip:br1", "agent"]),
+])
+def test_parse_wait_for(values, expected):
+    assert waiter.parse_wait_for(values) == expected
+
+
+@pytest.mark.parametrize("value", ["running", "ip:", "ready:x", "agent:1"])
+def test_parse_wait_for_bad(value):
+    with pytest.raises(InputError) as exc:
+        waiter.parse_wait_for([value])
+    assert "wait_for item" in str(exc.value)
+
+
+def test_done_from_initial_state_in_one_watch():
+    client = FakeClient()
+    client.watch_script = [[("ADDED", running_vmi("vm1", "ns")), END]]
+    objects, progress = waiter.wait_vmis(client, "ns", ["vm1"], ["ready", "ip"], 5, resource_version="42")
+    assert progress["result"] == "ok" and progress["watches"] == 1
+    kind, name, kw = client.calls[0][0], client.calls[0][1], client.calls[0][2]
+    assert kind == "WATCH" and kw["initial"] is True and kw["rv"] == "42"
+    assert kw["field_selector"] == "metadata.name=vm1"
+    assert client.requests == 1
+
+
+def test_follows_changes_after_initial_state():
+    client = FakeClient()
+    client.watch_script = [[END, ("ADDED", pending_vmi()), ("MODIFIED", running_vmi("vm1", "ns"))]]
+    objects, progress = waiter.wait_vmis(client, "ns", ["vm1"], ["ready"], 5)
+    assert objects["vm1"]["status"]["phase"] == "Running" and progress["events"] == 3
+
+
+def test_resumes_after_cut_from_last_resource_version():
+    client = FakeClient()
+    first = pending_vmi()
+    first["metadata"]["resourceVersion"] = "77"
+    client.watch_script = [[END, ("ADDED", first)], [("MODIFIED", running_vmi("vm1", "ns"))]]
+    dummy, progress = waiter.wait_vmis(client, "ns", ["vm1"], ["ready"], 5)
+    second = client.calls[1][2]
+    assert second["initial"] is False and second["rv"] == "77" and progress["watches"] == 2
+
+
+def test_relists_on_410():
+    client = FakeClient()
+    client.watch_script = [[END], WatchGone("too old"), [("ADDED", running_vmi("vm1", "ns")), END]]
+    dummy, progress = waiter.wait_vmis(client, "ns", ["vm1"], ["ready"], 5)
+    assert client.calls[2][2]["initial"] is True and progress["result"] == "ok"
+
+
+def test_falls_back_to_list_then_watch_without_watchlist():
+    client = FakeClient()
+    client.watchlist_supported = True
+    client.put(pending_vmi())
+    client.watch_script = [ApiError(422, "GET", "/x", {"message": "sendInitialEvents is forbidden"}),
+                           [("MODIFIED", running_vmi("vm1", "ns"))]]
+    dummy, progress = waiter.wait_vmis(client, "ns", ["vm1"], ["ready"], 5)
+    kinds = [c[0] for c in client.calls]
+    assert kinds == ["WATCH", "LIST", "WATCH"] and client.watchlist_supported is False
+    assert client.calls[2][2]["initial"] is False
+
+
+def test_ip_on_named_network():
+    client = FakeClient()
+    vmi = running_vmi("vm1", "ns", ips={"default": "10.0.0.1", "br1": "192.168.1.5"})
+    client.watch_script = [[("ADDED", vmi), END]]
+    waiter.wait_vmis(client, "ns", ["vm1"], ["ip:br1", "agent"], 5)
+
+
+def test_timeout_says_what_it_saw_with_events():
+    client = FakeClient()
+    vmi = pending_vmi()
+    vmi["status"]["conditions"] = [{"type": "PodScheduled", "status": "False", "reason": "Unschedulable",
+                                    "message": "0/1 nodes are available: 1 Insufficient memory."}]
+    client.put({"kind": "Event", "apiVersion": "v1", "type": "Warning", "reason": "FailedScheduling",
+                "message": "0/1 nodes are available: 1 Insufficient memory.",
+                "metadata": {"name": "e1", "namespace": "ns"},
+                "involvedObject": {"kind": "Pod", "name": "virt-launcher-vm1-xyz"}, "lastTimestamp": "t2"})
+    client.watch_script = [[("ADDED", vmi), END]]
+    with pytest.raises(WaitTimeout) as exc:
+        waiter.wait_vmis(client, "ns", ["vm1"], ["ready"], 0.3)
+    msg = str(exc.value)
+    assert msg.startswith("Timed out after 0s waiting for VirtualMachine ns/vm1 to be ready; last seen: vm1 ")
+    assert "phase Scheduling" in msg and "PodScheduled=False (Unschedulable: 0/1 nodes are available" in msg
+    assert "latest warning events: Pod/virt-launcher-vm1-xyz FailedScheduling" in msg
+    assert exc.value.details["progress"]["result"] == "timeout"
+
+
+def test_timeout_when_object_never_appears():
+    client = FakeClient()
+    client.watch_script = [[END]]
+    with pytest.raises(WaitTimeout) as exc:
+        waiter.wait_vmis(client, "ns", ["vm1"], ["ready"], 0.2)
+    assert "vm1 does not exist" in str(exc.value)
+
+
+def test_standalone_vmi_failed_fails_at_once():
+    client = FakeClient()
+    client.watch_script = [[("ADDED", pending_vmi(phase="Failed")), END]]
+    with pytest.raises(WaitFailed) as exc:
+        waiter.wait_vmis(client, "ns", ["vm1"], ["ready"], 5, owned_by_vm=False)
+    assert "ended in phase Failed" in str(exc.value)
+
+
+@pytest.mark.parametrize("strategy, phase, fails", [
+    ("Always", "Failed", False), ("Once", "Failed", True), ("RerunOnFailure", "Succeeded", True),
+    ("RerunOnFailure", "Failed", False),
+])
+def test_vm_owned_vmi_end_depends_on_run_strategy(strategy, phase, fails):
+    check = waiter.vmi_check(["ready"], ["vm1"], True, {"vm1": strategy})
+    if fails:
+        with pytest.raises(WaitFailed):
+            check({"vm1": pending_vmi(phase=phase)})
+    else:
+        assert check({"vm1": pending_vmi(phase=phase)}) is False
+
+
+def test_wait_gone_by_name_and_selector():
+    client = FakeClient()
+    client.watch_script = [[("ADDED", {"metadata": {"name": "vm1"}}), END, ("DELETED", {"metadata": {"name": "vm1"}})]]
+    progress = waiter.wait_gone(client, res.VM, "ns", ["vm1"], 5)
+    assert progress["result"] == "ok"
+    client.watch_script = [[END]]
+    waiter.wait_gone(client, res.POD, "ns", None, 5, label_selector="kubevirt.io=virt-launcher",
+                     description="pods gone")
+    assert client.calls[-1][2]["label_selector"] == "kubevirt.io=virt-launcher"
+
+
+def test_many_names_use_one_namespace_watch():
+    client = FakeClient()
+    client.watch_script = [[("ADDED", running_vmi("a", "ns")), ("ADDED", running_vmi("other", "ns")), END,
+                            ("ADDED", running_vmi("b", "ns"))]]
+    objects, progress = waiter.wait_vmis(client, "ns", ["a", "b"], ["ready"], 5)
+    assert set(objects) == {"a", "b"} and client.calls[0][2]["field_selector"] is None
+    assert progress["watches"] == 1 and "ns/2 VMs" in progress["waited_for"]
+
+
+def test_other_api_errors_propagate():
+    client = FakeClient()
+    client.watch_script = [ApiError(403, "GET", "/x", {"message": "forbidden"})]
+    with pytest.raises(ApiError):
+        waiter.wait_vmis(client, "ns", ["vm1"], ["ready"], 5)
+
+
+def test_describe_object():
+    assert waiter.describe_object(None) == "does not exist"
+    assert waiter.describe_object({"status": {}}) == "no status yet"
+    text = waiter.describe_object({"metadata": {"deletionTimestamp": "x"},
+                                   "status": {"printableStatus": "Stopping", "phase": "Running"}})
+    assert text == "status Stopping, phase Running, being deleted"
+
+
+def test_deleting_or_foreign_vmis_never_count():
+    check = waiter.vmi_check(["ready"], ["vm1"], True, {"vm1": "Always"}, {"vm1": "uid-new"})
+    old = running_vmi("vm1", "ns")
+    old["metadata"]["ownerReferences"] = [{"kind": "VirtualMachine", "uid": "uid-old"}]
+    assert check({"vm1": old}) is False
+    new = running_vmi("vm1", "ns")
+    new["metadata"]["ownerReferences"] = [{"kind": "VirtualMachine", "uid": "uid-new"}]
+    assert check({"vm1": new}) is True
+    new["metadata"]["deletionTimestamp"] = "2025-01-01T00:00:00Z"
+    assert check({"vm1": new}) is False
+
+
+def test_a_running_wait_is_listed_with_its_status_and_removed_after():
+    client = FakeClient()
+    client.watch_script = [[END, ("ADDED", pending_vmi()), ("MODIFIED", running_vmi("vm1", "ns"))]]
+    seen = []
+    check = waiter.vmi_check(["ready"], ["vm1"])
+
+    def spying_check(objects):
+        seen.append(waiter.ACTIVE[-1].status())
+        return check(objects)
+
+    wait = waiter.Wait(client, res.VMI, "ns", spying_check, "VMIs ns/vm1 to be ready", 300, names=["vm1"])
+    wait.run()
+    assert waiter.ACTIVE == []
+    assert seen[0] == "waiting for VMIs ns/vm1 to be ready: 0s of 300s, last seen: vm1 does not exist"
+    assert any("vm1 phase Scheduling" in line for line in seen), seen
+
+
+def test_status_of_many_objects_names_three():
+    wait = waiter.Wait(FakeClient(), res.VMI, "ns", lambda o: False, "20 VMIs", 60, names=["a%d" % i for i in range(20)])
+    wait.started = wait.clock()
+    assert wait.status().endswith("a0 does not exist; a1 does not exist; a10 does not exist and 17 more")

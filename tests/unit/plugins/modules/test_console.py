@@ -1,0 +1,518 @@
+"""console: text cleaning, redaction, the expect/login engine against a scripted shell, RFB parsing
+and handshakes, websocket details, and the module's checks (stopped VM, check mode, bad input)."""
+import struct
+
+import pytest
+
+from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt import console as con
+from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt import guest
+from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s import resources as res
+from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s.connection import Connection
+from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s.errors import KubevirtError
+from ansible_collections.virtops.kubevirt.plugins.modules import console as console_module
+
+from kvfakes import FakeClient, running_vmi
+from modhelp import run_module
+
+PW = "s3cret-Pa55"
+
+
+class Clock:
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self):
+        return self.now
+
+
+class ShellStream:
+    """A serial line with a getty and a shell: what the guest would print for what is typed."""
+
+    def __init__(self, user="fedora", password=PW, state="login", banner=None, echo_password=False,
+                 chunk=None, clock=None, silent_until_enter=False):
+        self.user, self.password = user, password
+        self.state = state
+        self.out = []
+        self.sent = []
+        self.closed = False
+        self.echo_password = echo_password
+        self.chunk = chunk
+        self.clock = clock
+        self.silent = silent_until_enter
+        self.line = ""
+        self.pending_user = None
+        if not silent_until_enter:
+            self.out.append((banner or "") + "\r\n" + self.prompt())
+
+    def prompt(self):
+        return {"login": "web1 login: ", "password": "Password: "}.get(self.state, "[%s@web1 ~]$ " % self.user)
+
+    def send(self, data):
+        if isinstance(data, str):
+            data = data.encode()
+        self.sent.append(data)
+        for ch in data.decode():
+            if ch == "\r":
+                self.out.append("\r\n" + self.enter(self.line))
+                self.line = ""
+            else:
+                self.line += ch
+                if self.state != "password" or self.echo_password:
+                    self.out.append(ch)
+
+    def enter(self, line):
+        self.silent = False
+        if self.state == "login":
+            if not line:
+                return self.prompt()
+            self.pending_user, self.state = line, "password"
+            return self.prompt()
+        if self.state == "password":
+            if self.pending_user == self.user and line == self.password:
+                self.state = "shell"
+                return "Last login: today\r\n\x1b[1;32m" + self.prompt() + "\x1b[0m"
+            self.state = "login"
+            return "\r\nLogin incorrect\r\n" + self.prompt()
+        if line == "hostname":
+            return "web1\r\n" + self.prompt()
+        if line == "exit":
+            self.state = "login"
+            return "logout\r\n\r\n" + self.prompt()
+        if line == "leak":
+            return "the password is %s\r\n" % self.password + self.prompt()
+        if line == "ip -4 addr":
+            return "2: eth0: <UP>\r\n    inet 10.0.2.2/24 brd + scope global eth0\r\n" + self.prompt()
+        if line == "hang":
+            return "working...\r\n"
+        return "-bash: %s: command not found\r\n%s" % (line.split()[0] if line else "", self.prompt())
+
+    def close(self):
+        self.closed = True
+
+    def recv(self, timeout):
+        if self.out:
+            data = "".join(self.out)
+            self.out = []
+            if self.chunk:
+                self.out = [data[self.chunk:]] if data[self.chunk:] else []
+                data = data[:self.chunk]
+            return data.encode()
+        if self.clock is not None:
+            self.clock.now += timeout
+        return b""
+
+
+# -- pure text helpers --------------------------------------------------------------------------
+@pytest.mark.parametrize("raw,clean", [
+    ("a\r\nb\r\n", "a\nb\n"),
+    ("\x1b[1;32mgreen\x1b[0m", "green"),
+    ("\x1b]0;title\x07text", "text"),
+    ("progress 10%\rprogress 100%\r\ndone", "progress 100%\ndone"),
+    ("abc\b \bd", "abd"),
+    ("bell\x07 and null\x00", "bell and null"),
+])
+def test_clean(raw, clean):
+    assert con.clean(raw) == clean
+
+
+def test_redact_longest_first_and_ignores_empty():
+    assert con.redact("pw=abcdef and abc", ["abc", "abcdef", None, ""]) == "pw=******** and ********"
+
+
+@pytest.mark.parametrize("segment,line,out", [
+    ("hostname\nweb1\n", "hostname", "web1"),
+    ("web1\n", "hostname", "web1"),
+    ("hostname", "hostname", ""),
+    ("ls\na\nb\n", "ls", "a\nb"),
+])
+def test_command_output(segment, line, out):
+    assert con.command_output(segment, line) == out
+
+
+# -- the serial session -------------------------------------------------------------------------
+def session(stream, **kw):
+    clock = stream.clock or Clock()
+    return con.serial_session(stream, "VMI demo/web1", clock=clock, **kw)
+
+
+def test_login_send_expect_and_transcript_without_password():
+    stream = ShellStream(banner="Fedora Linux 41\r\nKernel 6.11 on x86_64")
+    result = session(stream, login={"user": "fedora", "password": PW}, send=["hostname", "ip -4 addr"],
+                     expect=r"inet (?P<ip>[0-9.]+)/")
+    assert result["logged_in"] is True
+    assert result["outputs"][0] == {"line": "hostname", "output": "web1"}
+    assert "inet 10.0.2.2/24" in result["outputs"][1]["output"]
+    assert result["matched"] == "inet 10.0.2.2/"
+    assert result["named_groups"] == {"ip": "10.0.2.2"}
+    assert result["groups"] == ["10.0.2.2"]
+    assert PW not in result["transcript"]
+    assert "\x1b" not in result["transcript"] and "\r" not in result["transcript"]
+    assert "[fedora@web1 ~]$ hostname\nweb1\n" in result["transcript"]
+    # logout by default after logging in
+    assert stream.sent[-1] == b"exit\r"
+    assert stream.state == "login"
+
+
+def test_password_redacted_even_when_echoed_or_printed():
+    stream = ShellStream(echo_password=True)
+    result = session(stream, login={"user": "fedora", "password": PW}, send=["leak"], logout=False)
+    assert PW not in result["transcript"]
+    assert PW not in str(result["outputs"])
+    assert "the password is ********" in result["outputs"][0]["output"]
+    assert stream.state == "shell"  # logout: false keeps the shell
+
+
+def test_output_split_in_tiny_chunks():
+    stream = ShellStream(chunk=3)
+    result = session(stream, login={"user": "fedora", "password": PW}, send=["hostname"])
+    assert result["outputs"][0]["output"] == "web1"
+
+
+def test_already_logged_in_types_no_credentials():
+    stream = ShellStream(state="shell")
+    result = session(stream, login={"user": "fedora", "password": PW}, send=["hostname"], logout=False)
+    assert result["outputs"][0]["output"] == "web1"
+    assert stream.sent == [b"hostname\r"]
+
+
+def test_left_at_password_prompt_recovers():
+    stream = ShellStream(state="password")
+    result = session(stream, login={"user": "fedora", "password": PW}, send=["hostname"])
+    assert result["outputs"][0]["output"] == "web1"
+    assert stream.sent[0] == b"\r"
+
+
+def test_silent_console_is_woken_with_enter():
+    clock = Clock()
+    stream = ShellStream(silent_until_enter=True, clock=clock)
+    result = session(stream, login={"user": "fedora", "password": PW}, send=["hostname"])
+    assert stream.sent[0] == b"\r"
+    assert result["outputs"][0]["output"] == "web1"
+
+
+def test_wrong_password_is_one_clear_sentence():
+    stream = ShellStream()
+    with pytest.raises(con.ConsoleError) as err:
+        session(stream, login={"user": "fedora", "password": "wrong"}, send=["hostname"])
+    assert "Login as fedora on the serial console of VMI demo/web1 failed" in str(err.value)
+    assert "check login.user and login.password" in str(err.value)
+
+
+def test_send_at_login_prompt_without_login_fails():
+    with pytest.raises(con.ConsoleError, match="shows a login prompt; give login"):
+        session(ShellStream(), send=["hostname"])
+
+
+def test_expect_timeout_names_pattern_and_last_output():
+    clock = Clock()
+    stream = ShellStream(state="shell", clock=clock)
+    with pytest.raises(con.ConsoleTimeout) as err:
+        session(stream, send=["hostname"], expect="never-printed", timeout=5)
+    text = str(err.value)
+    assert "/never-printed/" in text and "VMI demo/web1" in text and "timed out after 5s" in text
+
+
+def test_prompt_timeout_after_a_line_that_never_returns():
+    clock = Clock()
+    stream = ShellStream(state="shell", clock=clock)
+    with pytest.raises(con.ConsoleTimeout, match="the shell prompt after 'hang'.*working"):
+        session(stream, send=["hang"], timeout=3)
+
+
+def test_expect_alone_searches_everything_printed():
+    stream = ShellStream(banner="Fedora Linux 41 (Lab)")
+    result = session(stream, expect=r"Fedora Linux (\d+)")
+    assert result["groups"] == ["41"]
+    assert result["logged_in"] is False
+    assert stream.sent == []
+
+
+def test_expect_alone_on_a_quiet_line_presses_enter_once():
+    clock = Clock()
+    stream = ShellStream(silent_until_enter=True, clock=clock)
+    result = session(stream, expect=r"web1 login: ?$")
+    assert stream.sent == [b"\r"]
+    assert result["matched"].startswith("web1 login:")
+    assert result["logged_in"] is False
+
+
+def test_read_only_without_expect_returns_the_screen():
+    stream = ShellStream(banner="hello")
+    result = session(stream)
+    assert "hello" in result["transcript"] and "web1 login:" in result["transcript"]
+    assert stream.sent == []
+
+
+def test_custom_prompt():
+    stream = ShellStream(state="shell", user="root")
+    result = session(stream, send=["hostname"], prompt=r"root@web1 ~\]\$ $", logout=False)
+    assert result["outputs"][0]["output"] == "web1"
+
+
+# -- RFB ----------------------------------------------------------------------------------------
+class RfbStream:
+    """A scripted VNC server: answers as soon as the client sent what it waits for."""
+
+    def __init__(self, version=b"RFB 003.008\n", sectypes=(1,), result=0, name=b"demo_web1", width=1280,
+                 height=800, chunk=None, reason=b"too many connections"):
+        self.version, self.sectypes, self.result = version, list(sectypes), result
+        self.name, self.width, self.height = name, width, height
+        self.chunk = chunk
+        self.reason = reason
+        self.sent = []
+        self.buf = version
+        self.closed = False
+        self.stage = 0
+
+    def send(self, data):
+        self.sent.append(data)
+        if self.stage == 0:
+            self.stage = 1
+            if data == b"RFB 003.003\n":
+                self.buf += struct.pack(">I", self.sectypes[0] if self.sectypes else 0)
+                if not self.sectypes:
+                    self.buf += struct.pack(">I", len(self.reason)) + self.reason
+                self.stage = 2
+            else:
+                self.buf += struct.pack(">B", len(self.sectypes)) + bytes(self.sectypes)
+                if not self.sectypes:
+                    self.buf += struct.pack(">I", len(self.reason)) + self.reason
+        elif self.stage == 1:
+            self.stage = 2
+            if data != b"\x01":
+                raise AssertionError("client chose %r" % data)
+            if self.sent[0] == b"RFB 003.008\n":
+                self.buf += struct.pack(">I", self.result)
+                if self.result:
+                    self.buf += struct.pack(">I", len(self.reason)) + self.reason
+        elif self.stage == 2:
+            self.stage = 3
+            pixel = struct.pack(">BBBBHHHBBB3x", 32, 24, 0, 1, 255, 255, 255, 16, 8, 0)
+            self.buf += struct.pack(">HH", self.width, self.height) + pixel + struct.pack(">I", len(self.name)) + \
+                self.name
+
+    def close(self):
+        self.closed = True
+
+    def recv(self, timeout):
+        size = self.chunk or len(self.buf)
+        out, self.buf = self.buf[:size], self.buf[size:]
+        if not out:
+            self.closed = True
+        return out
+
+
+def test_parse_version_and_client_version():
+    assert con.parse_version(b"RFB 003.008\n") == (3, 8)
+    assert con.client_version((3, 8)) == (3, 8)
+    assert con.client_version((3, 889)) == (3, 8)
+    assert con.client_version((4, 1)) == (3, 8)
+    assert con.client_version((3, 7)) == (3, 7)
+    assert con.client_version((3, 5)) == (3, 3)
+    with pytest.raises(con.RfbError, match="did not send an RFB ProtocolVersion"):
+        con.parse_version(b"HTTP/1.1 200")
+
+
+def test_parse_server_init():
+    pixel = struct.pack(">BBBBHHHBBB3x", 16, 16, 1, 1, 31, 63, 31, 11, 5, 0)
+    info = con.parse_server_init(struct.pack(">HH", 640, 480) + pixel + struct.pack(">I", 4) + b"win1")
+    assert info["width"] == 640 and info["height"] == 480 and info["name"] == "win1"
+    assert info["pixel_format"]["bits_per_pixel"] == 16 and info["pixel_format"]["big_endian"] is True
+    with pytest.raises(con.RfbError, match="too short"):
+        con.parse_server_init(b"\x00" * 10)
+    with pytest.raises(con.RfbError, match="truncated"):
+        con.parse_server_init(struct.pack(">HH", 1, 1) + pixel + struct.pack(">I", 10) + b"abc")
+
+
+@pytest.mark.parametrize("chunk", [None, 1, 5])
+def test_handshake_38(chunk):
+    stream = RfbStream(chunk=chunk)
+    info = con.rfb_handshake(stream, timeout=5, clock=Clock())
+    assert (info["width"], info["height"], info["name"]) == (1280, 800, "demo_web1")
+    assert info["protocol_version"] == "3.8" and info["security_types"] == ["None"]
+    assert stream.sent == [b"RFB 003.008\n", b"\x01", b"\x01"]
+
+
+def test_handshake_33_and_37():
+    info = con.rfb_handshake(RfbStream(version=b"RFB 003.003\n"), clock=Clock())
+    assert info["protocol_version"] == "3.3" and info["server_version"] == "3.3"
+    stream = RfbStream(version=b"RFB 003.007\n")
+    info = con.rfb_handshake(stream, clock=Clock())
+    assert info["protocol_version"] == "3.7"
+    assert stream.sent == [b"RFB 003.007\n", b"\x01", b"\x01"]
+
+
+def test_handshake_failures():
+    with pytest.raises(con.RfbError, match="asks for authentication \\(VNC Authentication, VeNCrypt\\)"):
+        con.rfb_handshake(RfbStream(sectypes=(2, 19)), clock=Clock())
+    with pytest.raises(con.RfbError, match="refused the connection: too many connections"):
+        con.rfb_handshake(RfbStream(sectypes=()), clock=Clock())
+    with pytest.raises(con.RfbError, match="rejected security type None: too many connections"):
+        con.rfb_handshake(RfbStream(result=1), clock=Clock())
+
+
+def test_handshake_closed_midway():
+    class Closing(RfbStream):
+        def send(self, data):
+            self.sent.append(data)
+
+    with pytest.raises(con.RfbError, match="stopped while reading the number of security types: the connection"):
+        con.rfb_handshake(Closing(), clock=Clock())
+
+
+# -- websocket details --------------------------------------------------------------------------
+def test_websocket_url_and_headers():
+    assert con.websocket_url("https://api:6443/", "demo", "web1", "vnc") == \
+        "wss://api:6443/apis/subresources.kubevirt.io/v1/namespaces/demo/virtualmachineinstances/web1/vnc"
+    assert con.websocket_url("http://127.0.0.1:8001", "d", "w", "console").startswith("ws://127.0.0.1:8001/apis/")
+    conn = Connection()
+    conn.token = "tok"
+    conn.impersonate_user = "alice"
+    conn.impersonate_groups = ["g1", "g2"]
+    headers = con.handshake_headers(conn)
+    assert "Authorization: Bearer tok" in headers
+    assert "Impersonate-User: alice" in headers
+    assert headers.count("Impersonate-Group: g1") == 1 and "Impersonate-Group: g2" in headers
+
+
+def test_proxy_options():
+    conn = Connection()
+    conn.host = "https://api.example.com:6443"
+    conn.proxy = "http://user:pw@proxy.example.com:3128"
+    assert con._proxy_options(conn) == {"http_proxy_host": "proxy.example.com", "http_proxy_port": 3128,
+                                        "proxy_type": "http", "http_proxy_auth": ("user", "pw")}
+    conn.no_proxy = ".example.com"
+    assert con._proxy_options(conn) == {}
+
+
+def test_handshake_error_messages():
+    body = b'{"kind":"Status","status":"Failure","message":"Unable to connect to VirtualMachineInstance because ' \
+           b'phase is Scheduling instead of Running","reason":"BadRequest","code":400}'
+    text = con.handshake_error_message(400, body, "open the serial console of", "VMI demo/web1", "wss://x")
+    assert text.startswith("Could not open the serial console of VMI demo/web1: Unable to connect")
+    assert text.endswith("start it with virtops.kubevirt.vm_power.")
+    body = b'{"kind":"Status","message":"virtualmachineinstances.subresources.kubevirt.io \\"web1\\" is forbidden",' \
+           b'"reason":"Forbidden","code":403}'
+    text = con.handshake_error_message(403, body, "open the VNC display of", "VMI demo/web1", "wss://x")
+    assert "is forbidden" in text and "grant that permission" in text
+
+
+# -- running VMI checks (shared with guest_info) ------------------------------------------------
+def vm_obj(name, ns="demo", strategy="Always", status="Running"):
+    return {"apiVersion": "kubevirt.io/v1", "kind": "VirtualMachine",
+            "metadata": {"name": name, "namespace": ns},
+            "spec": {"runStrategy": strategy, "template": {"spec": {}}},
+            "status": {"printableStatus": status}}
+
+
+def test_running_vmi_messages():
+    client = FakeClient(controller=False)
+    client.put(vm_obj("off", strategy="Halted", status="Stopped"))
+    with pytest.raises(guest.NotRunning) as err:
+        guest.running_vmi(client, "demo", "off")
+    assert str(err.value) == "VM off is not running; start it with virtops.kubevirt.vm_power."
+    with pytest.raises(guest.NotRunning, match="Neither a VirtualMachine nor a VirtualMachineInstance named x"):
+        guest.running_vmi(client, "demo", "x")
+    client.put(running_vmi("boot", "demo", phase="Scheduling", ready=False))
+    with pytest.raises(guest.NotRunning, match="VMI demo/boot is not running yet .*wait for it"):
+        guest.running_vmi(client, "demo", "boot")
+    client.put(running_vmi("done", "demo", phase="Succeeded", ready=False))
+    with pytest.raises(guest.NotRunning, match="VMI demo/done has stopped \\(phase Succeeded\\)"):
+        guest.running_vmi(client, "demo", "done")
+    client.put(running_vmi("web1", "demo"))
+    assert guest.running_vmi(client, "demo", "web1")["metadata"]["name"] == "web1"
+    paused = running_vmi("zz", "demo")
+    paused["status"]["conditions"].append({"type": "Paused", "status": "True", "reason": "PausedByUser"})
+    client.put(paused)
+    with pytest.raises(guest.NotRunning, match="VM zz is paused, so its guest can't answer; unpause it"):
+        guest.running_vmi(client, "demo", "zz")
+
+
+# -- the module ---------------------------------------------------------------------------------
+@pytest.fixture
+def client():
+    c = FakeClient(controller=False)
+    c.put(vm_obj("web1"))
+    c.put(running_vmi("web1", "demo"))
+    c.put(vm_obj("off", strategy="Halted", status="Stopped"))
+    return c
+
+
+def test_module_stopped_vm(client, monkeypatch, capsys):
+    out = run_module(console_module, {"name": "off", "namespace": "demo"}, client, monkeypatch, capsys)
+    assert out["failed"] and out["msg"] == "VM off is not running; start it with virtops.kubevirt.vm_power."
+
+
+def test_module_check_mode_with_send_opens_nothing(client, monkeypatch, capsys):
+    def boom(*a, **k):
+        raise AssertionError("the console was opened in check mode")
+
+    monkeypatch.setattr(con, "open_stream", boom)
+    out = run_module(console_module, {"name": "web1", "namespace": "demo", "send": ["reboot"],
+                                      "login": {"user": "u", "password": PW}}, client, monkeypatch, capsys,
+                     check_mode=True)
+    assert out["changed"] is False and "Check mode" in out["msg"] and "not opened" in out["msg"]
+    assert PW not in str(out)
+
+
+def test_module_serial_through_a_fake_stream(client, monkeypatch, capsys):
+    opened = []
+
+    def fake_open(client_, namespace, name, verb, timeout=30.0, what=None):
+        opened.append((namespace, name, verb))
+        return ShellStream()
+
+    monkeypatch.setattr(con, "open_stream", fake_open)
+    out = run_module(console_module, {"name": "web1", "namespace": "demo", "send": ["hostname"],
+                                      "login": {"user": "fedora", "password": PW}}, client, monkeypatch, capsys)
+    assert opened == [("demo", "web1", "console")]
+    assert out["changed"] is False and out["outputs"][0]["output"] == "web1"
+    assert out["virtctl"] == "virtctl console web1 -n demo"
+    assert out["websocket_url"].endswith("/namespaces/demo/virtualmachineinstances/web1/console")
+    assert PW not in str(out)
+
+
+def test_module_vnc_through_a_fake_stream(client, monkeypatch, capsys):
+    monkeypatch.setattr(con, "open_stream", lambda *a, **k: RfbStream())
+    out = run_module(console_module, {"name": "web1", "namespace": "demo", "type": "vnc"}, client, monkeypatch,
+                     capsys)
+    assert out["vnc"]["width"] == 1280 and out["virtctl"] == "virtctl vnc web1 -n demo"
+    assert "--proxy-only" in out["virtctl_proxy"]
+
+
+@pytest.mark.parametrize("args,msg", [
+    ({"type": "vnc", "send": ["x"]}, "send is used only with type: serial"),
+    ({"expect": "(unclosed"}, "expect '(unclosed' is not a valid regular expression"),
+    ({"timeout": 0}, "timeout must be a positive number"),
+    ({"name": "Web_1"}, "name 'Web_1' is invalid"),
+])
+def test_module_bad_input(client, monkeypatch, capsys, args, msg):
+    out = run_module(console_module, dict({"name": "web1", "namespace": "demo"}, **args), client, monkeypatch,
+                     capsys)
+    assert out["failed"] and msg in out["msg"]
+
+
+def test_rdp_details_with_nodeport_service(client, monkeypatch, capsys):
+    vmi = client.get(res.VMI, "web1", "demo")
+    vmi["metadata"]["labels"] = {"kubevirt.io/domain": "web1"}
+    vmi["status"]["guestOSInfo"] = {"id": "mswindows", "name": "Microsoft Windows Server 2022"}
+    client.put(vmi)
+    client.put({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web1-rdp", "namespace": "demo"},
+                "spec": {"type": "NodePort", "selector": {"kubevirt.io/domain": "web1"},
+                         "ports": [{"port": 3389, "targetPort": 3389, "nodePort": 31389}]}})
+    out = run_module(console_module, {"name": "web1", "namespace": "demo", "type": "rdp"}, client, monkeypatch,
+                     capsys)
+    rdp = out["rdp"]
+    assert rdp["port"] == 31389 and rdp["host"] == "node01" and rdp["source"] == "service:demo/web1-rdp"
+    assert rdp["windows"] is True and rdp["hints"] == []
+    assert rdp["port_forward"] == "virtctl port-forward vmi/web1.demo 3389:3389"
+
+
+def test_module_errors_are_not_tracebacks(client, monkeypatch, capsys):
+    def refuse(*a, **k):
+        raise KubevirtError("Could not open the serial console of VMI demo/web1: forbidden.")
+
+    monkeypatch.setattr(con, "open_stream", refuse)
+    out = run_module(console_module, {"name": "web1", "namespace": "demo", "expect": "x"}, client, monkeypatch,
+                     capsys)
+    assert out["failed"] and out["msg"].startswith("Could not open the serial console")
