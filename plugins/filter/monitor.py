@@ -11,9 +11,7 @@ import re
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.virtops.kubevirt.plugins.filter.health import merge_rules, plain, vm_health_totals, vm_key
-from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt.redact import redact
-
-REDACTED = "<redacted>"
+from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt.redact import REDACTED, redact
 
 DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$")
 UNITS = {"ms": 0.001, "s": 1, None: 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -36,9 +34,9 @@ def duration_seconds(value):
 
 
 def redact_secrets(data):
-    """A deep copy of ``data`` with secret values replaced by '<redacted>': the collection's one redaction
-    (module_utils.facts.redact: cloud-init data, secret keys, cloud-config text, kubectl's last-applied copy)."""
-    return redact(data, marker=REDACTED)
+    """A deep copy of ``data`` with secret values hidden (REDACTED): the collection's one redaction
+    (module_utils/kubevirt/redact.py: cloud-init data, secret keys, cloud-config text, kubectl's last-applied copy)."""
+    return redact(data)
 
 
 def _split_name(name, default_namespace=None):

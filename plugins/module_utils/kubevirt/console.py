@@ -37,9 +37,9 @@ from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s.errors import
     describe,
     one_line,
 )
+from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt.redact import mask
 
 SUBPROTOCOL = "plain.kubevirt.io"
-REDACTED = "********"
 
 LOGIN_RE = r"(?im)^[^\n]*\blog ?in: ?\Z"
 PASSWORD_RE = r"(?i)password(?: for [^\n:]*)?: ?\Z"
@@ -218,13 +218,6 @@ def clean(text):
     return _CONTROL.sub("", text)
 
 
-def redact(text, secrets):
-    """Replace every secret (longest first) with ********."""
-    for secret in sorted({s for s in secrets if s}, key=len, reverse=True):
-        text = text.replace(secret, REDACTED)
-    return text
-
-
 def command_output(segment, line):
     """The output of ``line`` from what followed sending it (its echo and the next prompt removed)."""
     text = segment
@@ -253,7 +246,7 @@ class Console:
         return clean(self.raw)
 
     def transcript(self):
-        return redact(self.text, self.secrets)
+        return mask(self.text, self.secrets)
 
     def _feed(self, data):
         self.raw += self._decoder.decode(data)
@@ -287,7 +280,7 @@ class Console:
             data = self.stream.recv(min(remaining, 1.0))
             if data:
                 self._feed(data)
-        tail = redact(self.text[self.pos:], self.secrets)[-300:]
+        tail = mask(self.text[self.pos:], self.secrets)[-300:]
         reason = "the console closed" if self.stream.closed else "timed out after %ss" % _secs(timeout)
         raise ConsoleTimeout("Waiting for %s on the serial console of %s: %s; the last output was %r." % (
             what or " or ".join("/%s/" % r.pattern for r in compiled), self.ref, reason, tail.strip()[-200:]))
@@ -328,13 +321,13 @@ def serial_session(stream, ref, send=None, expect=None, login=None, prompt=None,
         start = len(console.text)
         console.pos = max(console.pos, start)
         console.sendline(line)
-        _index, match = console.expect([prompt_re], timeout, what="the shell prompt after %r" % redact(
+        _index, match = console.expect([prompt_re], timeout, what="the shell prompt after %r" % mask(
             line, secrets))
         text = console.text
         # The output ends where the prompt's line starts (whatever part of it the prompt regex matched).
         segment = text[start:max(start, text.rfind("\n", 0, match.start()) + 1)]
-        result["outputs"].append({"line": redact(line, secrets),
-                                  "output": redact(command_output(segment, line), secrets)})
+        result["outputs"].append({"line": mask(line, secrets),
+                                  "output": mask(command_output(segment, line), secrets)})
     if expect:
         # The pattern may be anywhere in what the sent lines printed (or, without send, anywhere).
         console.pos = send_start if send else 0
@@ -342,9 +335,9 @@ def serial_session(stream, ref, send=None, expect=None, login=None, prompt=None,
             _index, match = console.expect([re.compile(expect)], timeout, what="/%s/" % expect)
         else:  # only looking: a quiet serial line shows its prompt once Enter is pressed
             _index, match = _wake(console, [re.compile(expect)], timeout, wake, what="/%s/" % expect)
-        result["matched"] = redact(match.group(0), secrets)
-        result["groups"] = [redact(g, secrets) if isinstance(g, str) else g for g in match.groups()]
-        result["named_groups"] = {k: redact(v, secrets) if isinstance(v, str) else v
+        result["matched"] = mask(match.group(0), secrets)
+        result["groups"] = [mask(g, secrets) if isinstance(g, str) else g for g in match.groups()]
+        result["named_groups"] = {k: mask(v, secrets) if isinstance(v, str) else v
                                   for k, v in match.groupdict().items()}
     elif not send and not login.get("user"):
         console.drain(quiet=0.5, limit=min(timeout, 3.0))

@@ -2,7 +2,12 @@
 # Copyright: virtops.kubevirt contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Secrets out of everything the collection shows: module results and diffs, lookups, inventory
-host variables and the vm_monitor report. Pure functions; one marker (REDACTED).
+host variables, the vm_monitor report and console transcripts. Pure functions.
+
+The markers are Ansible's own, so hidden values read the same as ansible-core's no_log output: a
+value hidden whole reads REDACTED (what a no_log option's value reads in ``invocation``), a secret
+inside a text (a console transcript) reads MASK (what ansible-core puts for a no_log value found
+inside other output).
 """
 
 from __future__ import annotations
@@ -16,6 +21,14 @@ from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s.writes import
 
 REDACTED = "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER"
 REDACTED_CHANGED = "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER (changed)"
+MASK = "********"
+
+
+def mask(text, secrets):
+    """``text`` with every secret in it (longest first, so no part of a longer one is left) as MASK."""
+    for secret in sorted({s for s in secrets if s}, key=len, reverse=True):
+        text = text.replace(secret, MASK)
+    return text
 
 
 # -- secrets ---------------------------------------------------------------------------------------

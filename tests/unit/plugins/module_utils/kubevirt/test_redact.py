@@ -70,3 +70,8 @@ def test_every_consumer_uses_the_one_redaction():
     for out in (lookups.clean_object(obj), redact.redacted(obj), monitor.redact_secrets({"vm": obj}),
                 redact.diff_of(obj, applied_vm("other %s" % SECRET))):
         assert SECRET not in json.dumps(out)
+
+
+def test_mask_longest_first_and_ignores_empty():
+    """A secret inside a text (a console transcript), masked as ansible-core masks no_log values."""
+    assert redact.mask("pw=abcdef and abc", ["abc", "abcdef", None, ""]) == "pw=******** and ********"
