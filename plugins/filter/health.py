@@ -92,6 +92,13 @@ def _stat(metric, aggregate):
     return None if value is None else float(value)
 
 
+# The usage rules: (rule, its metric from vm_metrics, the finding's text: aggregate, value, limit).
+USAGE_RULES = (
+    ("cpu", "cpu_percent", "CPU %s %.1f %% of its vCPUs over the window (limit %.0f %%)"),
+    ("memory", "memory_percent", "memory in use %s %.1f %% of the guest's memory (limit %.0f %%)"),
+)
+
+
 def _wants_running(summary):
     strategy = summary.get("run_strategy")
     if strategy in WANTS_RUNNING:
@@ -129,18 +136,11 @@ def evaluate(summary, rules, vm=None, metrics=None):
         add("restarts", "KubeVirt failed to start it %d times in a row (more than %d)"
             % (count, int(rules["restarts"]["max"])), value=count)
     metrics = metrics or {}
-    cpu = rules["cpu"]
-    if cpu["enabled"]:
-        value = _stat(metrics.get("cpu_percent"), cpu["aggregate"])
-        if value is not None and value > float(cpu["max_percent"]):
-            add("cpu", "CPU %s %.1f %% of its vCPUs over the window (limit %.0f %%)"
-                % (cpu["aggregate"], value, float(cpu["max_percent"])), value=round(value, 2))
-    mem = rules["memory"]
-    if mem["enabled"]:
-        value = _stat(metrics.get("memory_percent"), mem["aggregate"])
-        if value is not None and value > float(mem["max_percent"]):
-            add("memory", "memory in use %s %.1f %% of the guest's memory (limit %.0f %%)"
-                % (mem["aggregate"], value, float(mem["max_percent"])), value=round(value, 2))
+    for rule, metric, text in USAGE_RULES:
+        limit = rules[rule]
+        value = _stat(metrics.get(metric), limit["aggregate"]) if limit["enabled"] else None
+        if value is not None and value > float(limit["max_percent"]):
+            add(rule, text % (limit["aggregate"], value, float(limit["max_percent"])), value=round(value, 2))
     events = summary.get("warning_events") or []
     if rules["warning_events"]["enabled"] and len(events) > int(rules["warning_events"]["max"]):
         latest = events[0]
