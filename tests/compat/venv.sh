@@ -25,7 +25,8 @@ esac
 
 find_python() {  # find_python 3.X: an interpreter of that version that runs, or nothing
   local v=$1 candidate root
-  candidate=$(command -v "python$v" 2>/dev/null || true)
+  # PATH as the user's shell has it: not this checkout's own .venv (make test puts it first)
+  candidate=$(PATH=$(tr ':' '\n' <<<"$PATH" | grep -vx "$PWD/.venv/bin" | paste -sd:) command -v "python$v" 2>/dev/null || true)
   if [ -n "$candidate" ] && "$candidate" -c 'import venv' >/dev/null 2>&1; then echo "$candidate"; return; fi
   root=$(pyenv root 2>/dev/null || echo "${PYENV_ROOT:-$HOME/.pyenv}")
   for candidate in "$root"/versions/"$v".*/bin/python"$v"; do
