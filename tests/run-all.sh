@@ -18,8 +18,9 @@ step() {  # step NAME COMMAND...: run one suite, remember failures, keep going
   if "$@"; then echo "=== $name: ok ($((SECONDS - t0))s)"; else echo "=== $name: FAILED ($((SECONDS - t0))s)"; failed+=("$name"); fi
 }
 
-# The suites that need no lab run one after another beside the lab tests (the lab tests mostly wait
-# on VMs), each logged to .cache/suites/NAME.log with its result in NAME.status.
+# Suites that run beside others: the ones that need no lab one after another beside the lab tests
+# (which mostly wait on VMs), the integration targets beside the compatibility matrix. Each is
+# logged to .cache/suites/NAME.log with its result in NAME.status, counted at the end.
 SUITES=$PWD/.cache/suites
 logged() {  # logged NAME COMMAND...
   local name=$1 t0=$SECONDS; shift
@@ -47,7 +48,13 @@ lab_free_suites &
 lab_free_pid=$!
 if $PY lab/labctl up --prometheus; then
   step "lab tests" $PY -m pytest -q -p no:cacheprovider tests/lab
-  for suite in tests/run-integration.sh tests/run-compat.sh tests/run-molecule.sh tests/run-awx.sh; do
+  # The integration targets on .venv's ansible-core beside the compatibility matrix: every target
+  # runs in a namespace of its own, and both mostly wait on VMs.
+  logged "integration (ansible-core 2.19)" tests/run-integration.sh &
+  integration_pid=$!
+  step tests/run-compat.sh tests/run-compat.sh
+  wait "$integration_pid"
+  for suite in tests/run-molecule.sh tests/run-awx.sh; do
     step "$suite" "$suite"
   done
   # A one-iteration smoke of `make bench`: the harness and both collections work on the lab.
@@ -57,7 +64,7 @@ else
   failed+=("lab up")
 fi
 
-echo "=== lab-free suites (run beside the lab tests; logs in .cache/suites/)"
+echo "=== suites run beside others (logs in .cache/suites/)"
 wait "$lab_free_pid"
 for status in "$SUITES"/*.status; do
   name=$(basename "$status" .status)
