@@ -231,9 +231,9 @@ def stats(values):
 WARM_UP = True
 
 
-def alternate(fn, variants, runs, key="seconds"):
+def alternate(fn, variants, runs, key="seconds", warm_up=True):
     """Warm-up once each, then `runs` rounds of ours, theirs, ...; returns per-variant samples."""
-    for variant in variants if WARM_UP else ():
+    for variant in variants if WARM_UP and warm_up else ():
         fn(variant, 0)
     samples = {v: [] for v in variants}
     for i in range(1, runs + 1):
@@ -271,6 +271,8 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--fleet", type=int, default=100)
+    parser.add_argument("--fleet-runs", type=int, help="counted fleet rounds, no warm-up round (default: --runs, "
+                        "after a warm-up); their loop of 100 VMs alone takes minutes a round")
     parser.add_argument("--only", default="single,info,floor,requests,fleet,profile")
     parser.add_argument("--smoke", action="store_true", help="one run, no warm-up, a fleet of 3: checks the harness")
     parser.add_argument("--ansible-core", metavar="RELEASE", help="e.g. 2.21: that release's venv (tests/compat/venv.sh)")
@@ -289,7 +291,8 @@ def main(argv=None):
     setup()
     wanted = args.only.split(",")
     load_before = os.getloadavg()
-    results = {"machine": machine(), "runs": args.runs, "fleet_size": args.fleet, "scenarios": {}}
+    results = {"machine": machine(), "runs": args.runs, "fleet_size": args.fleet,
+               "fleet_runs": args.fleet_runs or args.runs, "scenarios": {}}
     if args.merge and Path(args.out).exists():  # re-run some scenarios, keep the others' figures
         previous = json.loads(Path(args.out).read_text())
         results["scenarios"] = previous["scenarios"]
@@ -318,7 +321,8 @@ def main(argv=None):
     if "fleet" in wanted:
         fn = lambda variant, i: scenario_fleet(variant, i, args.fleet)  # noqa: E731
         fn.__name__ = "scenario_fleet"
-        s = alternate(fn, ["ours", "theirs:loop", "theirs:async"], args.runs)
+        s = alternate(fn, ["ours", "theirs:loop", "theirs:async"], args.fleet_runs or args.runs,
+                      warm_up=not args.fleet_runs)
         results["scenarios"]["fleet"] = summarize(s, "seconds")
     if not args.merge:
         results["machine"]["load_average"] = {"start": [round(x, 2) for x in load_before],
