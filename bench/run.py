@@ -56,7 +56,9 @@ def env_for(timings, rss):
         "ANSIBLE_CALLBACKS_ENABLED": "bench_timer", 
         "ANSIBLE_LOCALHOST_WARNING": "false", "ANSIBLE_INVENTORY_UNPARSED_WARNING": "false",
         "ANSIBLE_FORKS": "20", "BENCH_TIMINGS": str(timings), "BENCH_RSS": str(rss),
-        "ANSIBLE_HOME": str(WORK / "ansible-home"),  # Ansible's temp files in the checkout, not ~/.ansible
+        # Ansible's temp and async files in the checkout, not ~/.ansible or ~/.ansible_async
+        "ANSIBLE_HOME": str(WORK / "ansible-home"), "ANSIBLE_REMOTE_TMP": str(WORK / "ansible-home" / "remote-tmp"),
+        "ANSIBLE_ASYNC_DIR": str(WORK / "ansible-home" / "async"),
         "BENCH_PYTHON": str(VENV / "python"), "KUBECONFIG": str(STATE / "kubeconfig"),
         "ANSIBLE_ROLES_PATH": str(REPO / "roles"), "PATH": f"{VENV}:{os.environ['PATH']}",
     })

@@ -1,10 +1,12 @@
 # shellcheck shell=bash
 # Sourced by the tests/run-*.sh scripts: one place for where the suites find things and put things.
 # Nothing a suite runs writes outside the checkout: Ansible's home (local temp files, galaxy and
-# molecule caches, collections molecule installs) is .cache/ansible-home, not ~/.ansible.
+# molecule caches, collections molecule installs), the module processes' temp folder and the async
+# jobs' status files are under .cache/ansible-home, not ~/.ansible and ~/.ansible_async.
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 STATE=${LAB_STATE_DIR:-$REPO/lab/.state}
 export ANSIBLE_HOME=$REPO/.cache/ansible-home
+export ANSIBLE_REMOTE_TMP=$ANSIBLE_HOME/remote-tmp ANSIBLE_ASYNC_DIR=$ANSIBLE_HOME/async
 # The checkout, where Ansible looks for collections: .cache/collections/ansible_collections/virtops/kubevirt.
 COLL=$REPO/.cache/collections
 mkdir -p "$COLL/ansible_collections/virtops" "$ANSIBLE_HOME"

@@ -35,8 +35,9 @@ lab_free_suites() {
   logged "ansible-lint (ansible-core $NEWEST)" env ANSIBLE_CORE="$NEWEST" tests/run-lint.sh
 }
 
-# What the user's ~/.ansible holds (collections, roles, temp files...): the same after the run.
-user_ansible() { find ~/.ansible -printf '%y %p %s %T@\n' 2>/dev/null | sort; }
+# What the user's ~/.ansible (collections, roles, temp files...) and ~/.ansible_async (async jobs)
+# hold: the same after the run.
+user_ansible() { find ~/.ansible ~/.ansible_async -printf '%y %p %s %T@\n' 2>/dev/null | sort; }
 before=$(user_ansible)
 
 cleanup() { $PY lab/labctl down >/dev/null 2>&1 || true; }
@@ -72,11 +73,11 @@ for status in "$SUITES"/*.status; do
   grep -q '^ok' "$status" || { failed+=("$name"); tail -40 "$SUITES/$name.log"; }
 done
 
-echo "=== ~/.ansible"
+echo "=== ~/.ansible and ~/.ansible_async"
 if [ "$(user_ansible)" = "$before" ]; then
-  echo "=== ~/.ansible: unchanged"
+  echo "=== ~/.ansible and ~/.ansible_async: unchanged"
 else
-  echo "=== ~/.ansible: CHANGED by the run:"; diff <(echo "$before") <(user_ansible) | head -20
+  echo "=== ~/.ansible or ~/.ansible_async: CHANGED by the run:"; diff <(echo "$before") <(user_ansible) | head -20
   failed+=("the user's Ansible home changed")
 fi
 

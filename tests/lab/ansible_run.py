@@ -36,7 +36,10 @@ def ansible_env(kubeconfig=None, **extra):
     env.update(
         ANSIBLE_COLLECTIONS_PATH=collection_path(),
         ANSIBLE_COLLECTIONS_SCAN_SYS_PATH="false",
-        ANSIBLE_HOME=os.environ["ANSIBLE_HOME"],  # tests/conftest.py: in the checkout, not ~/.ansible
+        # tests/conftest.py: in the checkout, not ~/.ansible or ~/.ansible_async
+        ANSIBLE_HOME=os.environ["ANSIBLE_HOME"],
+        ANSIBLE_REMOTE_TMP=os.environ["ANSIBLE_REMOTE_TMP"],
+        ANSIBLE_ASYNC_DIR=os.environ["ANSIBLE_ASYNC_DIR"],
         ANSIBLE_LOCALHOST_WARNING="false",
         ANSIBLE_INVENTORY_UNPARSED_WARNING="false",
         ANSIBLE_NOCOLOR="1",
