@@ -36,7 +36,7 @@ def duration_seconds(value):
 def redact_secrets(data):
     """A deep copy of ``data`` with secret values hidden (REDACTED): the collection's one redaction
     (module_utils/kubevirt/redact.py: cloud-init data, secret keys, cloud-config text, kubectl's last-applied copy)."""
-    return redact(data)
+    return redact(data, marker=REDACTED)
 
 
 def _split_name(name, default_namespace=None):
