@@ -77,7 +77,10 @@ def run_provision(kubeconfig, vars_file, log):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("K8S_AUTH_", "ANSIBLE_"))}
     env.update(KUBECONFIG=str(kubeconfig), ANSIBLE_COLLECTIONS_PATH=ours_collection_root(),
                ANSIBLE_LOCALHOST_WARNING="false", ANSIBLE_INVENTORY_UNPARSED_WARNING="false", ANSIBLE_NOCOLOR="1",
-               ANSIBLE_PYTHON_INTERPRETER=PY, PATH="%s:%s" % (VENV, os.environ.get("PATH", "")))
+               ANSIBLE_PYTHON_INTERPRETER=PY, PATH="%s:%s" % (VENV, os.environ.get("PATH", "")),
+               # Ansible's temp and async files under bench/.work, not ~/.ansible or ~/.ansible_async
+               ANSIBLE_HOME=str(WORK / "ansible-home"), ANSIBLE_REMOTE_TMP=str(WORK / "ansible-home" / "remote-tmp"),
+               ANSIBLE_ASYNC_DIR=str(WORK / "ansible-home" / "async"))
     t0 = time.monotonic()
     with open(log, "w") as out:
         proc = subprocess.run([str(VENV / "ansible-playbook"), str(REPO / "playbooks" / "provision.yml"),

@@ -10,15 +10,13 @@ import os
 import re
 import uuid
 
+import ansible_runner
 import pytest
+from kubernetes import client, config
+from kubernetes.client.rest import ApiException
 
 from awxhelp import REPO, collection_path
 from surveys import TEMPLATES, answers, load
-
-ansible_runner = pytest.importorskip("ansible_runner")
-kubernetes = pytest.importorskip("kubernetes")
-from kubernetes import client, config  # noqa: E402
-from kubernetes.client.rest import ApiException  # noqa: E402
 
 STATE = os.environ.get("LAB_STATE_DIR") or os.path.join(REPO, "lab", ".state")
 PASSWORD = "Awx-Survey-P4ss-%s" % uuid.uuid4().hex[:8]
@@ -49,7 +47,7 @@ RULES = [
 def lab():
     path = os.path.join(STATE, "lab.json")
     if not os.path.exists(path):
-        pytest.skip("the lab is not up (%s missing): lab/labctl up" % path)
+        pytest.fail("the lab is not up (%s missing): lab/labctl up" % path)
     with open(path) as handle:
         return json.load(handle)
 
@@ -98,7 +96,11 @@ def job(cluster, tmp_path, monkeypatch):
         private = tmp_path / ("job-%s-%s" % (template, uuid.uuid4().hex[:4]))
         private.mkdir()
         envvars = dict(cluster["env"], ANSIBLE_COLLECTIONS_PATH=collection_path(), ANSIBLE_NOCOLOR="1",
-                       ANSIBLE_LOCALHOST_WARNING="false", ANSIBLE_INVENTORY_UNPARSED_WARNING="false")
+                       ANSIBLE_LOCALHOST_WARNING="false", ANSIBLE_INVENTORY_UNPARSED_WARNING="false",
+                       # the module processes' temp folder and async job files in the job's HOME: the
+                       # local connection would expand remote_tmp's "~" to the real user's home
+                       ANSIBLE_REMOTE_TMP=str(home / ".ansible" / "tmp"),
+                       ANSIBLE_ASYNC_DIR=str(home / ".ansible_async"))
         runner = ansible_runner.run(private_data_dir=str(private), project_dir=REPO, playbook=TEMPLATES[template],
                                     extravars=answers(load(template), **overrides), envvars=envvars,
                                     verbosity=verbosity, quiet=True, settings={"suppress_ansible_output": True})

@@ -30,16 +30,20 @@ def collection_path():
     return str(COLLECTIONS)
 
 
+def clean_environ():
+    """os.environ without K8S_AUTH_*/ANSIBLE_* from outside, but with Ansible's home, temp and async
+    folders in the checkout (tests/conftest.py), never ~/.ansible or ~/.ansible_async."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("K8S_AUTH_", "ANSIBLE_"))}
+    env.update({k: os.environ[k] for k in ("ANSIBLE_HOME", "ANSIBLE_REMOTE_TMP", "ANSIBLE_ASYNC_DIR")})
+    return env
+
+
 def ansible_env(kubeconfig=None, **extra):
     """The environment for ansible-playbook: our collection, no colors, no K8S_AUTH_* from outside."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("K8S_AUTH_", "ANSIBLE_"))}
+    env = clean_environ()
     env.update(
         ANSIBLE_COLLECTIONS_PATH=collection_path(),
         ANSIBLE_COLLECTIONS_SCAN_SYS_PATH="false",
-        # tests/conftest.py: in the checkout, not ~/.ansible or ~/.ansible_async
-        ANSIBLE_HOME=os.environ["ANSIBLE_HOME"],
-        ANSIBLE_REMOTE_TMP=os.environ["ANSIBLE_REMOTE_TMP"],
-        ANSIBLE_ASYNC_DIR=os.environ["ANSIBLE_ASYNC_DIR"],
         ANSIBLE_LOCALHOST_WARNING="false",
         ANSIBLE_INVENTORY_UNPARSED_WARNING="false",
         ANSIBLE_NOCOLOR="1",

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 import yaml
-from ansible_run import collection_path
+from ansible_run import clean_environ, collection_path
 
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -140,8 +140,8 @@ def callback_dir():
 def ansible_env(**extra):
     """ansible-playbook's environment: our collection, task results to $RESULTS_FILE, no
     K8S_AUTH_*/KUBECONFIG from outside."""
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("K8S_AUTH_", "ANSIBLE_")) and k != "KUBECONFIG"}
+    env = clean_environ()
+    env.pop("KUBECONFIG", None)
     env.update(ANSIBLE_COLLECTIONS_PATH=collections_path(), ANSIBLE_COLLECTIONS_SCAN_SYS_PATH="false",
                ANSIBLE_LOCALHOST_WARNING="false", ANSIBLE_INVENTORY_UNPARSED_WARNING="false",
                ANSIBLE_NOCOLOR="1", ANSIBLE_CALLBACK_PLUGINS=callback_dir(), ANSIBLE_CALLBACKS_ENABLED="results_file",

@@ -209,8 +209,9 @@ def screenshot(html_path, png_path, width=1400, height=1000):
                        check=True, capture_output=True, timeout=120)
 
 
-@pytest.mark.skipif(not chromium(), reason="chromium is not installed (apt-get install chromium)")
 def test_html_renders_in_headless_chromium(rendered, tmp_path):
+    # make test installs it (make debs); a missing browser is a failure, not a skip
+    assert chromium(), "chromium is not installed: make debs (apt-get install chromium)"
     _report, html, _md = rendered
     page = tmp_path / "report.html"
     page.write_text(html, encoding="utf-8")
