@@ -516,8 +516,8 @@ def _check_cpu(it_spec, pref_spec, vmi_spec, need):
         checks[pref] = (have, parts, across)
     have, parts, label = checks.get(pref, (need, [], ""))
     if have < need:
-        return [f"{base}.{p}" for p in parts], (f"insufficient CPU resources of {have} vCPU provided by VirtualMachine, "
-                                                f"preference requires {need} vCPU provided as {label}")
+        return [f"{base}.{p}" for p in parts], (f"insufficient CPU resources of {have} vCPU provided by "
+                                                f"VirtualMachine, preference requires {need} vCPU provided as {label}")
     return None
 
 
