@@ -194,9 +194,12 @@ class KubeApiserver(Component):
         from . import bootstrap
         api = lab.admin_api()
         crds = bootstrap.apply_crds(api)
+        total, written, versions = bootstrap.apply_instancetypes(api)
         bootstrap.apply_storage_classes(api)
         bootstrap.wait_default_namespace(api)
         say(f"  {'crds':<24} {len(crds)} Established; StorageClasses lab-local (default), lab-wffc")
+        say(f"  {'common-instancetypes':<24} {', '.join(versions)}: {total} cluster instancetypes and "
+            f"preferences ({written} written)")
 
 
 class KubeControllerManager(Component):

@@ -10,7 +10,7 @@ from . import phases
 from .kube import POD, VMI, VMIM, ApiError, key_of
 from .launcher import render
 from .runtime import Controller
-from .util import deep, dig, get_condition, since, ts
+from .util import deep, dig, get_condition, set_latest_api_version, since, ts
 from .vmi import MIGRATION_JOB_LABEL, NODE_LABEL
 
 
@@ -44,6 +44,7 @@ class MigrationController(Controller):
         st = new.setdefault("status", {})
         labels = new["metadata"].setdefault("labels", {})
         labels["kubevirt.io/vmi-name"] = dig(mig, "spec", "vmiName")
+        set_latest_api_version(new["metadata"])
         if vmi is None or dig(vmi, "status", "phase") != "Running" or vmi["metadata"].get("deletionTimestamp"):
             if vmi is not None and dig(vmi, "status", "phase") in ("", "Pending", "Scheduling", "Scheduled"):
                 st["phase"] = st.get("phase") or "Pending"
@@ -202,10 +203,10 @@ class MigrationController(Controller):
         if old == new:
             return
         body = deep(new)
-        if old.get("metadata", {}).get("labels") != new["metadata"].get("labels"):
-            patched = await self.sim.kube.patch(VMIM, new["metadata"]["name"],
-                                                {"metadata": {"labels": new["metadata"]["labels"]}},
-                                                new["metadata"]["namespace"])
+        if any(old.get("metadata", {}).get(k) != new["metadata"].get(k) for k in ("labels", "annotations")):
+            patched = await self.sim.kube.patch(VMIM, new["metadata"]["name"], {"metadata": {
+                "labels": new["metadata"]["labels"], "annotations": new["metadata"]["annotations"]}},
+                new["metadata"]["namespace"])
             body["metadata"]["resourceVersion"] = patched["metadata"]["resourceVersion"]
         if old.get("status") != new.get("status"):
             await self.sim.cache.vmims.replace(body, sub="status")

@@ -171,3 +171,17 @@ def controller_of(obj):
         if ref.get("controller"):
             return ref
     return None
+
+
+API_VERSION_ANNOTATIONS = {"kubevirt.io/latest-observed-api-version": "v1",
+                           "kubevirt.io/storage-observed-api-version": "v1"}
+
+
+def set_latest_api_version(meta):
+    """pkg/controller SetLatestApiVersionAnnotation, which KubeVirt's VM, VMI, migration and replica set
+    controllers apply on their first sync. Mutates meta; True when it changed."""
+    ann = meta.setdefault("annotations", {})
+    if all(ann.get(k) == v for k, v in API_VERSION_ANNOTATIONS.items()):
+        return False
+    ann.update(API_VERSION_ANNOTATIONS)
+    return True

@@ -1,10 +1,10 @@
 """VirtualMachine controller (virt-controller's vm.go): run strategies, state change requests,
 DataVolumes from templates, the VMI, and the VM status (printableStatus, conditions, ...)."""
-from . import hotplug, netlive
-from .kube import (CLUSTER_INSTANCETYPE, CLUSTER_PREFERENCE, CR, DV, INSTANCETYPE, PREFERENCE, VM, VMI, ApiError,
-                   key_of)
+from . import hotplug, instancetype, netlive
+from .kube import CR, DV, VM, VMI, ApiError, key_of
 from .runtime import Controller
-from .util import deep, dig, get_condition, has_condition, owner_ref, set_condition, stable_uuid, ts
+from .util import (deep, dig, get_condition, has_condition, owner_ref, set_condition, set_latest_api_version,
+                   stable_uuid, ts)
 from .vmi import FINAL, VM_FINALIZER
 
 LIVE_UPDATABLE = ("nodeSelector", "affinity", "tolerations")
@@ -82,7 +82,7 @@ class VMController(Controller):
         super().__init__(sim)
         self.expect_delete = {}     # vm key -> vmi uid we deleted (until the cache shows it)
         self.revisions = {}         # ControllerRevision name -> VM spec
-        self._preference_cache = {}
+        self.it_revisions = {}      # instancetype/preference ControllerRevision name -> spec
 
     # ------------------------------------------------------------------------------ sync
     async def sync(self, key):
@@ -108,19 +108,27 @@ class VMController(Controller):
                 return
             await self.stop_vmi(new, vmi)
         else:
-            if VM_FINALIZER not in (vm["metadata"].get("finalizers") or []):
+            meta = deep(vm["metadata"])
+            if set_latest_api_version(meta) or VM_FINALIZER not in (meta.get("finalizers") or []):
+                # the first sync's metadata writes (execute()'s api version annotations, addVMFinalizer) in one
                 patched = await self.sim.kube.patch(VM, vm["metadata"]["name"], {"metadata": {
-                    "finalizers": (vm["metadata"].get("finalizers") or []) + [VM_FINALIZER]}}, vm["metadata"]["namespace"])
+                    "annotations": meta["annotations"],
+                    "finalizers": [f for f in meta.get("finalizers") or [] if f != VM_FINALIZER] + [VM_FINALIZER]}},
+                    vm["metadata"]["namespace"])
                 self.sim.cache.vms.observe(patched)
                 vm = patched
                 new = deep(vm)
             rs = run_strategy(vm)
+            sync_err = await self.sync_instancetype(new)
             try:
-                ready = await self.handle_datavolumes(new)
-                if ready or rs == "Halted":
-                    vmi = await self.sync_run_strategy(new, vmi, rs)
+                if sync_err is None:
+                    ready = await self.handle_datavolumes(new)
+                    if ready or rs == "Halted":
+                        vmi = await self.sync_run_strategy(new, vmi, rs)
             except ApiError as exc:
                 sync_err = ("FailedCreate", f"Failure while starting VMI: {exc.body.get('message', exc)}")
+            except StartError as exc:
+                sync_err = exc.args
             self.restart_required(new, vmi)
             if sync_err is None:
                 vm, sync_err = await self.sync_live_updates(vm, new, vmi)
@@ -327,13 +335,15 @@ class VMController(Controller):
         if has_start_paused(vm):
             spec["startStrategy"] = "Paused"
         spec.setdefault("domain", {}).setdefault("firmware", {}).setdefault("uuid", stable_uuid(name))
-        annotations = dict(tmeta.get("annotations") or {})
-        await self.apply_instancetype(vm, spec, annotations)
-        _default_network(spec)
-        _default_disks(spec)
+        meta = {"annotations": dict(tmeta.get("annotations") or {})}
+        _add_volume_disks(spec)
+        err = await self.expand_instancetype(vm, spec, meta)
+        if err:
+            raise StartError(*err)
+        _default_disk_bus(spec)
+        annotations = meta["annotations"]
         annotations["kubevirt.io/vm-generation"] = str(vm["metadata"].get("generation", 1))
-        annotations["kubevirt.io/latest-observed-api-version"] = "v1"
-        annotations["kubevirt.io/storage-observed-api-version"] = "v1"
+        set_latest_api_version(meta)
         vmi = {"apiVersion": "kubevirt.io/v1", "kind": "VirtualMachineInstance",
                "metadata": {"name": name, "namespace": ns, "labels": dict(tmeta.get("labels") or {}),
                             "annotations": annotations, "ownerReferences": [owner_ref(vm)],
@@ -356,52 +366,99 @@ class VMController(Controller):
                                  f"Started the virtual machine by creating the new virtual machine instance {name}")
         return created
 
-    async def apply_instancetype(self, vm, spec, annotations):
-        """Expand spec.instancetype / spec.preference into the VMI spec, as virt-controller does."""
-        ns = vm["metadata"]["namespace"]
-        for field, cluster_res, ns_res, label in (
-                ("preference", CLUSTER_PREFERENCE, PREFERENCE, "preference"),
-                ("instancetype", CLUSTER_INSTANCETYPE, INSTANCETYPE, "instancetype")):
-            ref = dig(vm, "spec", field)
-            if not ref:
+    async def instancetype_specs(self, vm):
+        """The instancetype and preference specs of a VM (find.SpecFinder), from its ControllerRevisions once
+        stored; those never change, so they are kept in memory."""
+        specs = []
+        for field in ("instancetype", "preference"):
+            rev = dig(vm, "status", f"{field}Ref", "controllerRevisionRef", "name")
+            if rev and rev in self.it_revisions:
+                specs.append(self.it_revisions[rev])
                 continue
-            cluster = (ref.get("kind") or f"VirtualMachineCluster{label.capitalize()}").startswith("VirtualMachineCluster")
-            res = cluster_res if cluster else ns_res
+            spec = await instancetype.find_spec(self.sim.kube, vm, field)
+            if rev and spec is not None:
+                self.it_revisions[rev] = spec
+            specs.append(spec)
+        return specs
+
+    async def sync_instancetype(self, vm):
+        """pkg/instancetype/controller/vm Sync with the default Reference policy: the objects must exist
+        (Failure FailedFindInstancetype / FailedFindPreference with client-go's error otherwise), and the VM
+        gets a ControllerRevision of each plus status.instancetypeRef / preferenceRef naming it.
+        Mutates vm["status"]; returns a sync error or None."""
+        if not dig(vm, "spec", "instancetype") and not dig(vm, "spec", "preference"):
+            return None
+        for field, reason in (("instancetype", "FailedFindInstancetype"), ("preference", "FailedFindPreference")):
             try:
-                obj = await self.sim.kube.get(res, ref["name"], None if cluster else ns)
-            except ApiError as exc:
-                if exc.status == 404:
-                    raise ApiError(404, {"message": f"failed to find {res.kind.lower()}: {res.plural[:-1]}."
-                                         f"{res.group} \"{ref['name']}\" not found"}) from None
-                raise
-            key = f"kubevirt.io/{'cluster-' if cluster else ''}{label}-name"
-            annotations[key] = ref["name"]
-            ospec = obj.get("spec") or {}
-            domain = spec.setdefault("domain", {})
-            if field == "instancetype":
-                guest_cpus = dig(ospec, "cpu", "guest")
-                if guest_cpus:
-                    topology = dig(self._preference_cache.get(ns + "/" + str(dig(vm, "spec", "preference", "name"))),
-                                   "cpu", "preferredCPUTopology") or "preferSockets"
-                    cpu = {"sockets": 1, "cores": 1, "threads": 1}
-                    cpu["cores" if topology in ("preferCores", "cores") else
-                        "threads" if topology in ("preferThreads", "threads") else "sockets"] = int(guest_cpus)
-                    domain["cpu"] = {**cpu, **{k: v for k, v in (domain.get("cpu") or {}).items() if k not in cpu}}
-                    if dig(ospec, "cpu", "dedicatedCPUPlacement"):
-                        domain["cpu"]["dedicatedCpuPlacement"] = True
-                if dig(ospec, "memory", "guest"):
-                    domain.setdefault("memory", {})["guest"] = ospec["memory"]["guest"]
-                if dig(ospec, "memory", "hugepages"):
-                    domain.setdefault("memory", {})["hugepages"] = ospec["memory"]["hugepages"]
-            else:
-                self._preference_cache[ns + "/" + ref["name"]] = ospec
-                for disk in dig(domain, "devices", "disks", default=[]) or []:
-                    bus = dig(ospec, "devices", "preferredDiskBus")
-                    if bus and "disk" in disk and not disk["disk"].get("bus"):
-                        disk["disk"]["bus"] = bus
-                machine = dig(ospec, "machine", "preferredMachineType")
-                if machine and not dig(domain, "machine", "type"):
-                    domain["machine"] = {"type": machine}
+                await instancetype.find_spec(self.sim.kube, vm, field)
+            except instancetype.FindError as exc:
+                return reason, str(exc)
+        try:
+            for field in ("instancetype", "preference"):
+                matcher = dig(vm, "spec", field)
+                if not matcher:
+                    continue
+                ref, needs_revision = instancetype.status_ref(matcher, dig(vm, "status", f"{field}Ref"))
+                if needs_revision:
+                    ref["controllerRevisionRef"] = {"name": await self._store_revision(vm, field, matcher)}
+                vm.setdefault("status", {})[f"{field}Ref"] = ref
+        except (instancetype.FindError, ApiError) as exc:
+            msg = f"error encountered while storing instancetype.kubevirt.io controllerRevisions: {exc}"
+            self.sim.recorder.warning(vm, "FailedCreate", msg)
+            return "FailedCreate", msg
+        return None
+
+    async def _store_revision(self, vm, field, matcher):
+        res = instancetype.resource_for(field, matcher)
+        if res is None:
+            raise instancetype.FindError(f"got unexpected kind in {field.capitalize()}Matcher: {matcher.get('kind')}")
+        obj = await instancetype.get_object(self.sim.kube, res, matcher["name"], vm["metadata"]["namespace"])
+        if field == "instancetype":
+            # the window between admission and here: check the instance type once more (checkForInstancetypeConflicts)
+            conflicts = instancetype.apply_to_vmi("spec.template.spec", obj.get("spec") or {}, None,
+                                                  deep(dig(vm, "spec", "template", "spec", default={}) or {}),
+                                                  deep(dig(vm, "spec", "template", "metadata", default={}) or {}))
+            if conflicts:
+                raise instancetype.FindError(instancetype.CONFLICT_FMT.format(", ".join(conflicts)))
+        body = instancetype.revision_for(vm, obj)
+        try:
+            await self.sim.kube.create(CR, body, vm["metadata"]["namespace"])
+        except ApiError as exc:
+            if exc.status != 409:
+                raise instancetype.FindError(f"failed to create ControllerRevision: {exc.body.get('message', exc)}") \
+                    from None
+        self.it_revisions[body["metadata"]["name"]] = obj.get("spec") or {}
+        return body["metadata"]["name"]
+
+    async def expand_instancetype(self, vm, spec, meta):
+        """What start() in vm.go does around the instance type, in its order: auto-attach preferences, the default
+        input device and NIC, then ApplyToVMI (annotations naming the objects, instancetype, preferences).
+        Returns a sync error or None."""
+        it_spec = pref_spec = None
+        if dig(vm, "spec", "instancetype") or dig(vm, "spec", "preference"):
+            try:
+                it_spec, pref_spec = await self.instancetype_specs(vm)
+            except instancetype.FindError as exc:
+                self.sim.recorder.warning(vm, "FailedCreate", f"Error applying device preferences again: {exc}")
+                return "FailedCreate", str(exc)
+        instancetype.apply_autoattach_preferences(pref_spec, spec)
+        _auto_attach_input(spec)
+        _default_network(spec)
+        if it_spec is None and pref_spec is None:
+            return None
+        annotations = meta.setdefault("annotations", {})
+        for field in ("instancetype", "preference"):
+            matcher = dig(vm, "spec", field)
+            key = instancetype.annotation_for(field, matcher) if matcher else None
+            if key:
+                annotations[key] = matcher["name"]
+        conflicts = instancetype.apply_to_vmi("spec", it_spec, pref_spec, spec, meta)
+        if conflicts:
+            err = f"VMI conflicts with instancetype spec in fields: [{', '.join(conflicts)}]"
+            self.sim.recorder.warning(vm, "FailedCreate", "Error creating virtual machine instance: Failed to apply "
+                                      f"instancetype: {err}")
+            return "FailedCreate", err
+        return None
 
     async def stop_vmi(self, vm, vmi):
         if vmi is None or vmi["metadata"].get("deletionTimestamp"):
@@ -712,7 +769,8 @@ def _default_network(spec):
         devices["interfaces"] = [{"name": "default", "masquerade": {}}]
 
 
-def _default_disks(spec):
+def _add_volume_disks(spec):
+    """util.SetDefaultVolumeDisk: a disk (no device yet) for each volume without one."""
     devices = spec.setdefault("domain", {}).setdefault("devices", {})
     disks = devices.setdefault("disks", [])
     names = {d["name"] for d in disks}
@@ -720,7 +778,25 @@ def _default_disks(spec):
         if vol["name"] not in names and not (dig(vol, "persistentVolumeClaim", "hotpluggable") or
                                              dig(vol, "dataVolume", "hotpluggable")):
             disks.append({"name": vol["name"]})
-    for d in disks:
+
+
+def _default_disk_bus(spec):
+    """The VMI mutating webhook's disk defaults, after preferences had their say: a virtio disk target."""
+    for d in dig(spec, "domain", "devices", "disks", default=[]) or []:
         if "disk" not in d and "cdrom" not in d and "lun" not in d:
             d["disk"] = {"bus": "virtio"}
+        elif "disk" in d and not (d["disk"] or {}).get("bus"):
+            d["disk"] = {**(d["disk"] or {}), "bus": "virtio"}
+
+
+def _auto_attach_input(spec):
+    """vm.go AutoAttachInputDevice: with autoattachInputDevice true and no inputs, one input `default-0`
+    (bus and type from a preference, else the VMI defaults usb/tablet)."""
+    devices = dig(spec, "domain", "devices", default={}) or {}
+    if devices.get("autoattachInputDevice") and not devices.get("inputs"):
+        devices["inputs"] = [{"name": "default-0"}]
+
+
+class StartError(Exception):
+    """A failure of vm.go start() that becomes the VM's Failure condition (reason, message)."""
 

@@ -11,7 +11,7 @@ from . import guest, handler, netlive, phases
 from .kube import POD, ApiError
 from .launcher import EPHEMERAL_ANNOTATION, claim_names, multus_networks, nad_ref, networks_annotation, render
 from .runtime import Controller
-from .util import age, deep, dig, get_condition, remove_condition, set_condition, since, ts
+from .util import age, deep, dig, get_condition, remove_condition, set_condition, set_latest_api_version, since, ts
 
 VMI_FINALIZER = "kubevirt.io/foregroundDeleteVirtualMachine"
 VM_FINALIZER = "kubevirt.io/virtualMachineControllerFinalize"
@@ -96,6 +96,7 @@ class VMIController(Controller):
         fins = new["metadata"].setdefault("finalizers", [])
         if VMI_FINALIZER not in fins:
             fins.append(VMI_FINALIZER)
+        set_latest_api_version(new["metadata"])
         pod = self.current_pod(vmi, pods)
         sync_err = None
         requeue = None

@@ -6,12 +6,19 @@ import logging
 
 from aiohttp import web
 
+from . import instancetype
 from .kube import DV, VM, VMI, VMIM, ApiError
-from .util import dig
+from .util import deep, dig
 
 log = logging.getLogger("simulator.webhooks")
 CLOUD_INIT_MAX = 2048
-VALID_RUN_STRATEGIES = ("Halted", "Manual", "Always", "RerunOnFailure", "Once", "WaitAsReceiver")
+# vms-admitter.go validRunStrategies; WaitAsReceiver needs the (alpha) DecentralizedLiveMigration gate
+VALID_RUN_STRATEGIES = ("Halted", "Manual", "Always", "RerunOnFailure", "Once")
+# vmi-create-admitter.go restrictedVmiLabels: only KubeVirt's service accounts may set them
+RESTRICTED_LABELS = ("kubevirt.io/created-by", "kubevirt.io/migrationJobUID", "kubevirt.io/nodeName",
+                     "kubevirt.io/migrationTargetNodeName", "kubevirt.io/schedulable", "kubevirt.io/install-strategy")
+# The lab's KubeVirt CR enables no feature gates: these alpha gates are off, as on a default v1.8 install
+FEATURE_GATES = ()
 
 
 def _rules(res, *operations):
@@ -51,15 +58,60 @@ def to_error(message):
 
 
 # ------------------------------------------------------------------------------ VMI spec rules
-def validate_vmi_spec(field, spec, instancetype=False):
+def validate_vmi_mandatory_fields(field, spec):
+    """ValidateVirtualMachineInstanceMandatoryFields: VMI reviews only, never a VM's template."""
+    domain = spec.get("domain") or {}
+    if dig(domain, "resources", "requests", "memory") or dig(domain, "memory", "guest") or \
+            dig(domain, "memory", "hugepages"):
+        return []
+    return [cause("FieldValueRequired",
+                  f"no memory requested, at least one of '{field}.domain.memory.guest', "
+                  f"'{field}.domain.memory.hugepages.pageSize' or '{field}.domain.resources.requests.memory' "
+                  "must be set")]
+
+
+def validate_vmi_metadata(field, meta, kubevirt_sa):
+    """ValidateVirtualMachineInstanceMetadata: reserved labels, and annotations of disabled feature gates."""
     causes = []
+    labels = meta.get("labels") or {}
+    ann = meta.get("annotations") or {}
+    if not kubevirt_sa and any(k in labels for k in RESTRICTED_LABELS):
+        causes.append(cause("FieldValueNotSupported", "creation of the following reserved kubevirt.io/ labels on a "
+                            "VMI object is prohibited", f"{field}.labels"))
+    if ann.get("kubevirt.io/ignitiondata") and "ExperimentalIgnitionSupport" not in FEATURE_GATES:
+        causes.append(cause("FieldValueInvalid", "ExperimentalIgnitionSupport feature gate is not enabled in "
+                            f"kubevirt-config, invalid entry {field}.annotations.kubevirt.io/ignitiondata",
+                            f"{field}.annotations"))
+    if ann.get("hooks.kubevirt.io/hookSidecars") and "Sidecar" not in FEATURE_GATES:
+        causes.append(cause("FieldValueInvalid", "sidecar feature gate is not enabled in kubevirt-config, invalid "
+                            f"entry {field}.annotations.hooks.kubevirt.io/hookSidecars", f"{field}.annotations"))
+    return causes
+
+
+def validate_feature_gated(field, spec):
+    """The rules of ValidateVirtualMachineInstanceSpec that refuse fields of alpha feature gates."""
+    causes = []
+    devices = dig(spec, "domain", "devices", default={}) or {}
+    if devices.get("hostDevices") is not None and "HostDevices" not in FEATURE_GATES:
+        causes.append(cause("FieldValueInvalid", "Host Devices feature gate is not enabled in kubevirt-config",
+                            f"{field}.HostDevices"))
+    if devices.get("autoattachVSOCK") and "VSOCK" not in FEATURE_GATES:
+        causes.append(cause("FieldValueInvalid", "VSOCK feature gate is not enabled in kubevirt-config",
+                            f"{field}.domain.devices.autoattachVSOCK"))
+    for idx, vol in enumerate(spec.get("volumes") or []):
+        if vol.get("downwardMetrics") is not None and "DownwardMetrics" not in FEATURE_GATES:
+            causes.append(cause("FieldValueInvalid", "downwardMetrics disks are not allowed: DownwardMetrics feature "
+                                "gate is not enabled.", f"{field}.volumes[{idx}]"))
+        if vol.get("hostDisk") is not None and "HostDisk" not in FEATURE_GATES:
+            causes.append(cause("FieldValueInvalid", "HostDisk feature gate is not enabled", f"{field}.volumes[{idx}]"))
+    return causes
+
+
+def validate_vmi_spec(field, spec):
+    """The part of ValidateVirtualMachineInstanceSpec the lab enforces (shared by VMIs and VM templates)."""
+    causes = validate_feature_gated(field, spec)
     domain = spec.get("domain") or {}
     devices = domain.get("devices") or {}
-    if not instancetype and not dig(domain, "resources", "requests", "memory") and \
-            not dig(domain, "memory", "guest") and not dig(domain, "memory", "hugepages"):
-        causes.append(cause("FieldValueRequired",
-                            f"no memory requested, at least one of '{field}.domain.memory.guest', "
-                            f"'{field}.domain.memory.hugepages.size' or '{field}.domain.resources.requests.memory' must be set"))
     volumes = {v.get("name"): v for v in spec.get("volumes") or []}
     for idx, disk in enumerate(devices.get("disks") or []):
         if disk.get("name") not in volumes and disk.get("cdrom") is None:
@@ -125,20 +177,30 @@ def validate_vmi_spec(field, spec, instancetype=False):
     return causes
 
 
-INSTANCETYPE_FIELDS = [
-    (("domain", "cpu", "sockets"), "domain.cpu.sockets"), (("domain", "cpu", "cores"), "domain.cpu.cores"),
-    (("domain", "cpu", "threads"), "domain.cpu.threads"), (("domain", "cpu", "model"), "domain.cpu.model"),
-    (("domain", "cpu", "dedicatedCpuPlacement"), "domain.cpu.dedicatedCpuPlacement"),
-    (("domain", "memory", "guest"), "domain.memory.guest"), (("domain", "memory", "hugepages"), "domain.memory.hugepages"),
-    (("domain", "resources", "requests", "cpu"), "domain.resources.requests.cpu"),
-    (("domain", "resources", "requests", "memory"), "domain.resources.requests.memory"),
-    (("domain", "resources", "limits", "cpu"), "domain.resources.limits.cpu"),
-    (("domain", "resources", "limits", "memory"), "domain.resources.limits.memory"),
-]
+def validate_matchers(spec):
+    """instancetype webhooks/vm mutator.go validateInstancetypeMatcher / validatePreferenceMatcher."""
+    causes = []
+    for field, label in (("instancetype", "InstancetypeMatcher"), ("preference", "PreferenceMatcher")):
+        m = spec.get(field)
+        if m is None:
+            continue
+        if not m.get("name") and not m.get("inferFromVolume"):
+            causes.append(cause("FieldValueNotFound", f"Either Name or InferFromVolume should be provided within the "
+                                f"{label}", f"spec.{field}"))
+        if m.get("inferFromVolume"):
+            for key in ("name", "kind"):
+                if m.get(key):
+                    causes.append(cause("FieldValueNotSupported", f"{key.capitalize()} already set, should be cleared "
+                                        "before setting inferFromVolume", f"spec.{field}.{key}"))
+        policy = m.get("inferFromVolumeFailurePolicy")
+        if policy is not None and policy not in ("Ignore", "Reject"):
+            causes.append(cause("FieldValueInvalid", f"Invalid value '{policy}' for InferFromVolumeFailurePolicy",
+                                f"spec.{field}.inferFromVolumeFailurePolicy"))
+    return causes
 
 
-def validate_vm(vm):
-    spec = vm.get("spec") or {}
+def validate_run_strategy(spec):
+    """vms-admitter.go validateRunStrategy."""
     causes = []
     running, rs = spec.get("running"), spec.get("runStrategy")
     if running is not None and rs is not None:
@@ -146,13 +208,40 @@ def validate_vm(vm):
                             "is deprecated, please use RunStrategy instead", "spec.running"))
     if running is None and rs is None:
         causes.append(cause("FieldValueInvalid", "RunStrategy must be specified", "spec.running"))
-    if rs is not None and rs not in VALID_RUN_STRATEGIES:
+    if rs == "WaitAsReceiver":
+        if "DecentralizedLiveMigration" not in FEATURE_GATES:
+            causes.append(cause("FieldValueInvalid", f"Invalid RunStrategy ({rs}), DecentralizedLiveMigration feature "
+                                "gate is not enabled in kubevirt resource", "spec.runStrategy"))
+    elif rs is not None and rs not in VALID_RUN_STRATEGIES:
         causes.append(cause("FieldValueInvalid", f"Invalid RunStrategy ({rs})", "spec.runStrategy"))
-    template = spec.get("template")
-    if template is None:
-        causes.append(cause("FieldValueRequired", "missing virtual machine template.", "spec.template"))
+    return causes
+
+
+def validate_vm(vm, it_spec=None, pref_spec=None, kubevirt_sa=False):
+    """vms-admitter.go Admit for a VM whose instancetype/preference specs were found (None when missing: KubeVirt
+    ignores a failed lookup here and lets the VM controller report it). Checks run in KubeVirt's order and,
+    like KubeVirt, each group answers on its own."""
+    spec = vm.get("spec") or {}
+    causes = validate_matchers(spec)
+    if causes:
         return causes
-    tspec = template.get("spec") or {}
+    template = spec.get("template")
+    copy = deep(template or {})
+    if template is not None and (it_spec is not None or pref_spec is not None):
+        conflicts = instancetype.apply_to_vmi("spec.template.spec", it_spec, pref_spec, copy.setdefault("spec", {}),
+                                              copy.setdefault("metadata", {}))
+        if conflicts:
+            return instancetype.conflict_causes(conflicts)
+        instancetype.set_vmi_defaults(copy["spec"])
+        failed = instancetype.check_requirements(it_spec, pref_spec, copy["spec"])
+        if failed:
+            return [cause("FieldValueNotFound", f"failure checking preference requirements: {failed[1]}",
+                          ", ".join(failed[0]))]
+    if template is None:
+        return [cause("FieldValueRequired", "missing virtual machine template.", "spec.template")]
+    tspec = copy.get("spec") or {}
+    causes = validate_vmi_metadata("spec.template.metadata", copy.get("metadata") or {}, kubevirt_sa)
+    causes += validate_vmi_spec("spec.template.spec", tspec)
     vols = tspec.get("volumes") or []
     for idx, dvt in enumerate(spec.get("dataVolumeTemplates") or []):
         name = dig(dvt, "metadata", "name")
@@ -160,13 +249,7 @@ def validate_vm(vm):
             f = f"spec.dataVolumeTemplate[{idx}]"
             causes.append(cause("FieldValueRequired", f"DataVolumeTemplate entry {f} must be referenced in the VMI "
                                 "template's 'volumes' list", f))
-    has_it = bool(spec.get("instancetype"))
-    if has_it:
-        conflicts = [f"spec.template.spec.{name}" for path, name in INSTANCETYPE_FIELDS if dig(tspec, *path) is not None]
-        if conflicts:
-            causes.append(cause("FieldValueInvalid", f"VM field(s) {', '.join(conflicts)} conflicts with selected "
-                                "instance type", conflicts[0]))
-    causes += validate_vmi_spec("spec.template.spec", tspec, instancetype=has_it)
+    causes += validate_run_strategy(spec)
     return causes
 
 
@@ -204,16 +287,33 @@ class Webhooks:
             obj = json.loads(obj)
         return obj or {}
 
+    def _kubevirt_sa(self, req):
+        return (req.get("userInfo") or {}).get("username") == self.sim.user
+
     async def vm(self, req):
-        causes = validate_vm(self._obj(req))
+        vm = self._obj(req)
+        if vm.get("metadata", {}).get("deletionTimestamp"):
+            return None
+        vm.setdefault("metadata", {}).setdefault("namespace", req.get("namespace"))
+        specs = []
+        for field in ("instancetype", "preference"):
+            try:
+                specs.append(await instancetype.find_spec(self.sim.kube, vm, field))
+            except instancetype.FindError as exc:
+                log.info("ignoring err %r when looking for %s", str(exc), field)
+                specs.append(None)
+        causes = validate_vm(vm, *specs, kubevirt_sa=self._kubevirt_sa(req))
         return to_response(causes) if causes else None
 
     async def vmi_create(self, req):
-        causes = validate_vmi_spec("spec", self._obj(req).get("spec") or {})
+        vmi = self._obj(req)
+        spec = vmi.get("spec") or {}
+        causes = validate_vmi_spec("spec", spec) + validate_vmi_mandatory_fields("spec", spec) + \
+            validate_vmi_metadata("metadata", vmi.get("metadata") or {}, self._kubevirt_sa(req))
         return to_response(causes) if causes else None
 
     async def vmi_update(self, req):
-        if (req.get("userInfo") or {}).get("username") == self.sim.user:
+        if self._kubevirt_sa(req):
             return None
         new, old = self._obj(req), self._obj(req, "oldObject")
         if new.get("spec") != old.get("spec"):

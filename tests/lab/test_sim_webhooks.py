@@ -5,7 +5,7 @@ import json
 import pytest
 from kubernetes.client.rest import ApiException
 
-from sim_helpers import CDI, KV, dv_manifest, lab, vm_manifest, wait_for  # noqa: F401
+from sim_helpers import CDI, KV, cond, dv_manifest, lab, vm_manifest, wait_for  # noqa: F401
 
 
 def rejected(fn):
@@ -53,13 +53,27 @@ def disk_without_volume(vm):
     tspec(vm)["domain"]["devices"]["disks"].append({"name": "data", "disk": {"bus": "virtio"}})
 
 
-def no_memory(vm):
-    tspec(vm)["domain"].pop("memory")
-
-
 def big_user_data(vm):
     tspec(vm)["domain"]["devices"]["disks"].append({"name": "ci", "disk": {"bus": "virtio"}})
     tspec(vm)["volumes"].append({"name": "ci", "cloudInitNoCloud": {"userData": "#cloud-config\n" + "x" * 2100}})
+
+
+def reserved_label(vm):
+    vm["spec"]["template"]["metadata"]["labels"]["kubevirt.io/nodeName"] = "lab-worker-0"
+
+
+def sidecar_annotation(vm):
+    vm["spec"]["template"]["metadata"]["annotations"]["hooks.kubevirt.io/hookSidecars"] = '[{"image": "x"}]'
+
+
+def host_disk(vm):
+    tspec(vm)["domain"]["devices"]["disks"].append({"name": "host", "disk": {"bus": "virtio"}})
+    tspec(vm)["volumes"].append({"name": "host", "hostDisk": {"path": "/data/disk.img", "type": "Disk"}})
+
+
+def matcher_without_name(vm):
+    tspec(vm)["domain"].pop("memory")
+    vm["spec"]["instancetype"] = {"kind": "VirtualMachineClusterInstancetype"}
 
 
 RULES = [
@@ -70,9 +84,11 @@ RULES = [
     (interface_without_network, "spec.template.spec.domain.devices.interfaces[1].name 'nic1' not found."),
     (network_without_interface, "spec.template.spec.networks[1].name 'net2' not found."),
     (disk_without_volume, "spec.template.spec.domain.devices.disks[1].Name 'data' not found."),
-    (no_memory, "no memory requested, at least one of 'spec.template.spec.domain.memory.guest', "
-                "'spec.template.spec.domain.memory.hugepages.size' or "
-                "'spec.template.spec.domain.resources.requests.memory' must be set"),
+    (reserved_label, "creation of the following reserved kubevirt.io/ labels on a VMI object is prohibited"),
+    (sidecar_annotation, "sidecar feature gate is not enabled in kubevirt-config, invalid entry "
+                         "spec.template.metadata.annotations.hooks.kubevirt.io/hookSidecars"),
+    (host_disk, "HostDisk feature gate is not enabled"),
+    (matcher_without_name, "Either Name or InferFromVolume should be provided within the InstancetypeMatcher"),
     (big_user_data, "spec.template.spec.volumes[1].cloudInitNoCloud userdata exceeds 2048 byte limit. "
                     "Should use UserDataSecretRef for larger data."),
 ]
@@ -93,6 +109,23 @@ def test_invalid_run_strategy_message(lab):
     vm["spec"]["runStrategy"] = "Sometimes"
     exc = rejected(lambda: lab.create_vm(vm))
     assert exc.status == 422 and "Sometimes" in exc.message
+
+
+def test_stopped_vm_without_memory_is_accepted_and_starting_it_fails(lab):
+    # ValidateVirtualMachineInstanceMandatoryFields is for VMI reviews only: the VM is fine, its VMI is not
+    vm = base_vm("no-memory")
+    vm["spec"]["runStrategy"] = "Halted"
+    tspec(vm)["domain"].pop("memory")
+    lab.create_vm(vm)
+    lab.patch_vm("no-memory", {"spec": {"runStrategy": "Always"}})
+    refusal = ('admission webhook "virtualmachineinstances-create-validator.kubevirt.io" denied the request: '
+               "no memory requested, at least one of 'spec.domain.memory.guest', "
+               "'spec.domain.memory.hugepages.pageSize' or 'spec.domain.resources.requests.memory' must be set")
+    lab.wait_event("no-memory", "FailedCreate", "Error creating virtual machine instance: " + refusal)
+    failure = wait_for(lambda: cond(lab.vm("no-memory"), "Failure"), what="Failure condition")
+    assert failure["reason"] == "FailedCreate"
+    assert failure["message"] == "Failure while starting VMI: " + refusal
+    assert lab.vmi_or_none("no-memory") is None
 
 
 def test_vmi_create_rules(lab):
