@@ -387,7 +387,9 @@ def migration_diagnosis(client, namespace, mig, vmi_name):
     events = warning_events(picked, names)
     pod_names = {_mig_name(p) for p in pods}
     events.sort(key=lambda e: e["object"].split("/", 1)[-1] not in pod_names)
-    return "; ".join(parts), events
+    text = "; ".join(parts)
+    # A FailedScheduling event repeats the PodScheduled condition's message: say it once.
+    return text, [e for e in events if not e["message"] or e["message"].rstrip(".") not in text]
 
 
 def migration_failure(client, namespace, mig, vmi_name):
