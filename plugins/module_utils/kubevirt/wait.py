@@ -105,7 +105,7 @@ class Wait:
 
     def __init__(self, client, resource, namespace, check, description, timeout, names=None,
                  label_selector=None, field_selector=None, resource_version=None, clock=time.monotonic,
-                 sleep=time.sleep, diagnose=None):
+                 sleep=time.sleep, diagnose=None, keep=None):
         self.client = client
         self.resource = resource
         self.namespace = namespace
@@ -123,11 +123,16 @@ class Wait:
         # On timeout: diagnose(objects) -> (what else explains the wait, warning events); by default
         # the warning events of the awaited objects (and their virt-launcher pods).
         self.diagnose = diagnose
+        # keep(obj): which of the watched objects the wait is about (a selector may take in more);
+        # the others are neither checked nor named on timeout.
+        self.keep = keep
         self.objects = {}
         self.events = 0
         self.watches = 0
 
     def _keep(self, obj):
+        if self.keep is not None and not self.keep(obj):
+            return False
         return self.names is None or _name(obj) in self.names
 
     def _apply(self, etype, obj):

@@ -249,3 +249,25 @@ def test_status_of_many_objects_names_three():
     wait = waiter.Wait(FakeClient(), res.VMI, "ns", lambda o: False, "20 VMIs", 60, names=["a%d" % i for i in range(20)])
     wait.started = wait.clock()
     assert wait.status().endswith("a0 does not exist; a1 does not exist; a10 does not exist and 17 more")
+
+
+def test_keep_limits_a_selector_wait_to_its_objects_also_on_timeout():
+    # Deleting VMs a and b: the launcher-pod selector also sees VM c's pod, which must not be named.
+    client = FakeClient()
+
+    def pod(name, vm):
+        return {"kind": "Pod", "metadata": {"name": name, "namespace": "ns", "labels": {"vm.kubevirt.io/name": vm}},
+                "status": {"phase": "Running"}}
+    client.watch_script = [[("ADDED", pod("virt-launcher-a-x7k2q", "a")), ("ADDED", pod("virt-launcher-c-b9c4d", "c")),
+                            END]]
+    wait = waiter.Wait(client, res.POD, "ns", waiter.gone_check(None), "the pods of a and b to be deleted", 0.3,
+                       label_selector="kubevirt.io=virt-launcher",
+                       keep=lambda o: o["metadata"]["labels"]["vm.kubevirt.io/name"] in ("a", "b"))
+    with pytest.raises(WaitTimeout) as exc:
+        wait.run()
+    assert "virt-launcher-a-x7k2q" in str(exc.value) and "virt-launcher-c-b9c4d" not in str(exc.value)
+    client.watch_script = [[("ADDED", pod("virt-launcher-c-b9c4d", "c")), END]]
+    wait = waiter.Wait(client, res.POD, "ns", waiter.gone_check(None), "the pods of a and b to be deleted", 1,
+                       label_selector="kubevirt.io=virt-launcher",
+                       keep=lambda o: o["metadata"]["labels"]["vm.kubevirt.io/name"] in ("a", "b"))
+    assert wait.run()["result"] == "ok"
