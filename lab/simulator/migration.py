@@ -3,6 +3,11 @@
 Pending -> Scheduling (target pod) -> Scheduled -> PreparingTarget -> TargetReady -> Running
 -> Succeeded: the VMI moves to the target node. A VMI whose LiveMigratable condition is False
 fails the migration (and the create webhook rejects new ones, as KubeVirt's does).
+
+Cancelling (``virtctl migrate-cancel``) deletes the migration: the finalizer
+kubevirt.io/migrationJobFinalize holds it until the controller has aborted it (target pod deleted,
+the VMI's migrationState marked aborted), as KubeVirt's migration controller does; an ended
+migration loses the finalizer.
 """
 import time
 
@@ -12,6 +17,8 @@ from .launcher import render
 from .runtime import Controller
 from .util import deep, dig, get_condition, set_latest_api_version, since, ts
 from .vmi import MIGRATION_JOB_LABEL, NODE_LABEL
+
+FINALIZER = "kubevirt.io/migrationJobFinalize"
 
 
 class MigrationController(Controller):
@@ -36,15 +43,21 @@ class MigrationController(Controller):
         if mig is None:
             return
         phase = dig(mig, "status", "phase") or ""
-        if phase in phases.MIGRATION_FINAL or mig["metadata"].get("deletionTimestamp"):
-            return
         ns = mig["metadata"]["namespace"]
         vmi = self.sim.cache.vmis.get_ns(ns, dig(mig, "spec", "vmiName"))
+        if mig["metadata"].get("deletionTimestamp"):
+            await self._abort(mig, vmi)
+            return
+        if phase in phases.MIGRATION_FINAL:
+            await self._drop_finalizer(mig)
+            return
         new = deep(mig)
         st = new.setdefault("status", {})
         labels = new["metadata"].setdefault("labels", {})
         labels["kubevirt.io/vmi-name"] = dig(mig, "spec", "vmiName")
         set_latest_api_version(new["metadata"])
+        if FINALIZER not in (new["metadata"].get("finalizers") or []):
+            new["metadata"]["finalizers"] = (new["metadata"].get("finalizers") or []) + [FINALIZER]
         if vmi is None or dig(vmi, "status", "phase") != "Running" or vmi["metadata"].get("deletionTimestamp"):
             if vmi is not None and dig(vmi, "status", "phase") in ("", "Pending", "Scheduling", "Scheduled"):
                 st["phase"] = st.get("phase") or "Pending"
@@ -199,15 +212,46 @@ class MigrationController(Controller):
         if vmi is not None:
             self.sim.recorder.warning(vmi, "FailedMigration", message)
 
+    async def _abort(self, mig, vmi):
+        """A deleted (cancelled) migration: abort it unless it has ended, then let it go."""
+        uid = mig["metadata"]["uid"]
+        if dig(mig, "status", "phase") != "Succeeded":
+            for p in (self.sim.vmi_pods(vmi) if vmi else []):
+                if (p["metadata"].get("labels") or {}).get(MIGRATION_JOB_LABEL) == uid:
+                    await self.sim.kube.delete(POD, p["metadata"]["name"], p["metadata"]["namespace"])
+            state = dig(vmi, "status", "migrationState") or {} if vmi else {}
+            if state.get("migrationUid") == uid and not state.get("completed"):
+                def mutate(vnew):
+                    vnew["status"]["migrationState"].update({"abortStatus": "Succeeded", "failed": True,
+                                                             "completed": True, "endTimestamp": ts()})
+                await self._mutate_vmi(vmi, mutate)
+        await self._drop_finalizer(mig)
+
+    async def _drop_finalizer(self, mig):
+        fins = mig["metadata"].get("finalizers") or []
+        if FINALIZER not in fins:
+            return
+        try:
+            await self.sim.kube.patch(VMIM, mig["metadata"]["name"], [
+                {"op": "test", "path": "/metadata/finalizers", "value": fins},
+                {"op": "replace", "path": "/metadata/finalizers", "value": [f for f in fins if f != FINALIZER]}],
+                mig["metadata"]["namespace"], kind="json")
+        except ApiError as exc:
+            if exc.status not in (404, 409, 422):
+                raise
+            self.enqueue(key_of(mig), after=0.1)   # changed meanwhile: look again
+
     async def _write(self, old, new):
         if old == new:
             return
         body = deep(new)
-        if any(old.get("metadata", {}).get(k) != new["metadata"].get(k) for k in ("labels", "annotations")):
-            patched = await self.sim.kube.patch(VMIM, new["metadata"]["name"], {"metadata": {
-                "labels": new["metadata"]["labels"], "annotations": new["metadata"]["annotations"]}},
-                new["metadata"]["namespace"])
+        meta_patch = {key: new["metadata"].get(key) for key in ("labels", "annotations", "finalizers")
+                      if old.get("metadata", {}).get(key) != new["metadata"].get(key)}
+        if meta_patch:
+            patched = await self.sim.kube.patch(VMIM, new["metadata"]["name"], {"metadata": meta_patch},
+                                                new["metadata"]["namespace"])
             body["metadata"]["resourceVersion"] = patched["metadata"]["resourceVersion"]
+            body["metadata"]["finalizers"] = patched["metadata"].get("finalizers")
         if old.get("status") != new.get("status"):
             await self.sim.cache.vmims.replace(body, sub="status")
 

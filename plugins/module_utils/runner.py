@@ -107,7 +107,10 @@ def run_module(module, runner_class):
     result["api_requests"] = client.requests
     if error is not None:
         details = getattr(error, "details", {}) or {}
-        if details.get("progress"):
-            result["progress"] = runner.progress + [details["progress"]]
+        record = details.get("progress")
+        progress = result.get("progress", runner.progress)
+        if record and not any(r is record for r in progress):
+            # The failed wait's record, once (a workflow may have kept it already).
+            result["progress"] = list(progress) + [record]
         module.fail_json(msg=str(error), **result)
     module.exit_json(**result)

@@ -49,6 +49,15 @@ options:
       - V(migrated) - the VMI is live-migrated to another node (see O(node_selector)); the task waits for the
         C(VirtualMachineInstanceMigration) to succeed and returns its source and target node. A VMI whose
         C(LiveMigratable) condition is C(False) fails the task with that condition's message.
+      - With V(migrated), a migration of this VMI that is in flight already (started by an earlier run with
+        O(wait=false), by C(virtctl migrate) or by KubeVirt) is joined - the task waits for that one and reports
+        C(changed=false) - instead of starting a second one, which KubeVirt refuses ("in-flight migration
+        detected"). Only this VMI's migrations, their target pods and their events are looked at.
+      - When the wait for a migration this task started times out (O(wait_timeout)), the task cancels it - it
+        deletes the C(VirtualMachineInstanceMigration), as C(virtctl migrate-cancel) does, so KubeVirt aborts it
+        and the VM keeps running where it ran - and fails with what held it (typically the target pod's
+        C(Unschedulable) message, when no node matches O(node_selector) or has room). A migration the task
+        joined is left running, and the message says so. With O(wait=false) nothing is ever cancelled.
     type: str
     required: true
     choices: [started, stopped, restarted, paused, unpaused, soft_rebooted, migrated]
@@ -84,7 +93,8 @@ options:
     default: true
 attributes:
   check_mode:
-    description: Decides from the VM and VMI what would be done; nothing is sent to virt-api.
+    description: Decides from the VM, its VMI and (for V(migrated)) the migration in flight what would be done;
+      nothing is sent to virt-api. RV(restart_required) is what the action would leave.
     support: full
   diff_mode:
     description: Power states are not object changes; no diff is returned.
@@ -212,12 +222,20 @@ node:
   description: The node the VMI runs on (after a migration, the target node).
   returned: success
   type: str
+restart_required:
+  description: Whether the VM still needs a restart to apply a template change (KubeVirt's C(RestartRequired)
+    condition, read once KubeVirt has processed the latest change) - false after a start, restart or stop, which
+    create the next VMI from the current template. In check mode, what the action would leave.
+  returned: success
+  type: bool
 migration:
-  description: With O(state=migrated), the migration - C(name), C(phase), C(source_node), C(target_node),
-    C(start_timestamp), C(end_timestamp); null when no migration was made.
+  description: With O(state=migrated), the migration made or joined, also when the task fails - C(name), C(phase)
+    (as last seen), C(source_node), C(target_node), C(start_timestamp), C(end_timestamp) and C(cancelled) (true
+    when the wait timed out and the task cancelled the migration it started); null when no migration was made.
   returned: when O(state=migrated)
   type: dict
-  sample: {name: kubevirt-migrate-vm-x7k2p, phase: Succeeded, source_node: node01, target_node: node02}
+  sample: {name: kubevirt-migrate-vm-x7k2p, phase: Succeeded, source_node: node01, target_node: node02,
+           cancelled: false}
 progress:
   description: The waits made - what was awaited, seconds, result, watches and events seen (migrations add
     the C(phases) they went through with the second each was reached).

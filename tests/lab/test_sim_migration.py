@@ -79,3 +79,52 @@ def test_bridge_on_pod_network_is_not_migratable(lab):
     vmi = lab.wait_running("vm-br")
     lm = cond(vmi, "LiveMigratable")
     assert (lm["status"], lm["reason"]) == ("False", "InterfaceNotLiveMigratable")
+
+
+def test_unschedulable_target_pod_then_cancel_aborts_the_migration(lab, core):
+    # As KubeVirt: an addedNodeSelector no node matches leaves the target pod (labelled with the
+    # migration's uid) Pending with a FailedScheduling event and the migration in Scheduling;
+    # deleting the migration (virtctl migrate-cancel) removes the target pod and the VMI stays put.
+    lab.create_vm(vm_manifest("vm-stuck"))
+    before = lab.wait_running("vm-stuck")
+    mig = migration("mig-stuck", "vm-stuck")
+    mig["spec"]["addedNodeSelector"] = {"virtops.io/nowhere": "true"}
+    lab.create(*KV, "virtualmachineinstancemigrations", mig)
+    stuck = wait_for(lambda: (lambda m: m if m.get("status", {}).get("phase") == "Scheduling" else None)(
+        lab.get(*KV, "virtualmachineinstancemigrations", "mig-stuck")), 15, what="migration in Scheduling")
+    assert "kubevirt.io/migrationJobFinalize" in stuck["metadata"]["finalizers"]
+    uid = stuck["metadata"]["uid"]
+
+    def target():
+        pods = core.list_namespaced_pod(lab.ns, label_selector=f"kubevirt.io/migrationJobUID={uid}").items
+        return pods[0] if pods and pods[0].status.phase == "Pending" and pods[0].status.conditions else None
+    pod = wait_for(target, 15, what="a Pending target pod")
+    scheduled = [c for c in pod.status.conditions if c.type == "PodScheduled"][0]
+    assert (scheduled.status, scheduled.reason) == ("False", "Unschedulable")
+    assert "didn't match Pod's node affinity/selector" in scheduled.message
+    lab.wait_event(pod.metadata.name, "FailedScheduling", "didn't match Pod's node affinity/selector")
+    lab.custom.delete_namespaced_custom_object(*KV, lab.ns, "virtualmachineinstancemigrations", "mig-stuck")
+
+    def gone():
+        try:
+            lab.get(*KV, "virtualmachineinstancemigrations", "mig-stuck")
+            return None
+        except ApiException as exc:
+            return exc.status == 404 or None
+    wait_for(gone, 15, what="the cancelled migration gone")
+    wait_for(lambda: not core.list_namespaced_pod(
+        lab.ns, label_selector=f"kubevirt.io/migrationJobUID={uid}").items or None, 15, what="target pod deleted")
+    after = lab.vmi("vm-stuck")
+    assert after["status"]["phase"] == "Running" and after["status"]["nodeName"] == before["status"]["nodeName"]
+
+
+def test_a_second_migration_is_refused_while_one_is_in_flight(lab):
+    lab.create_vm(vm_manifest("vm-two"))
+    lab.wait_running("vm-two")
+    first = migration("mig-a", "vm-two")
+    first["spec"]["addedNodeSelector"] = {"virtops.io/nowhere": "true"}
+    lab.create(*KV, "virtualmachineinstancemigrations", first)
+    status, body = lab.vm_sub("vm-two", "migrate", {})
+    # virt-api relays the webhook's denial as 500 InternalError, as KubeVirt's does
+    assert status == 500 and body["reason"] == "InternalError"
+    assert 'denied the request: in-flight migration detected. Active migration job (' in body["message"]

@@ -29,6 +29,7 @@ from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s.errors import
     ConnectError,
     connection_reason,
     is_tls_error,
+    relayed_refusal,
     tls_message,
 )
 from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s.retry import (
@@ -154,7 +155,7 @@ class Client:
                 # 429: the server refused the request before acting on it, so any request is sent again.
                 may_have_acted, check_at_end = status != 429, status in RETRY_STATUSES
                 decision = decide(attempt, RETRY_ATTEMPTS, True, retry, verify, status,
-                                  schema_error=check_at_end and _schema_error(raw))
+                                  refused=check_at_end and relayed_refusal(status, _message(raw, status)))
                 retry_after = resp.headers.get("Retry-After")
             if decision is Decision.VERIFY_THEN_SEND:
                 if verify():
@@ -341,9 +342,10 @@ def _decode(raw, status):
         return text if status >= 400 else {"text": text}
 
 
-def _schema_error(raw):
-    """kube-apiserver answers 500 to a server-side apply with a field the schema lacks: the same again each time."""
-    return isinstance(raw, bytes) and b"failed to create typed patch object" in raw
+def _message(raw, status):
+    """The message of an error answer (a metav1.Status's, or the plain-text body)."""
+    body = _decode(raw, status)
+    return body.get("message") or "" if isinstance(body, dict) else str(body)
 
 
 _CLIENTS = {}

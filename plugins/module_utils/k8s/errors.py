@@ -89,6 +89,18 @@ class ApiError(KubevirtError):
 # 500 ("failed to create typed patch object (ns/name; group/version, Kind=...): .spec.x: field not
 # declared in schema"), though the request, not the server, is at fault.
 _TYPED_PATCH_RE = re.compile(r"^failed to create typed patch object \([^)]*\):\s*")
+# virt-api relays an error of its own request as 500 InternalError: an admission webhook's denial
+# ('admission webhook "migration-create-validator.kubevirt.io" denied the request: in-flight migration
+# detected...') is then a 500 too, though the request was refused, not the server overloaded.
+_WEBHOOK_DENIAL_RE = re.compile(r'admission webhook "[^"]*" denied the request')
+
+
+def relayed_refusal(status, message):
+    """A 5xx whose message is a refusal of the request (a field not in the schema, an admission
+    webhook's denial): the same answer every time, so neither sent again nor 'overloaded'."""
+    text = str(message or "")
+    return status is not None and status >= 500 and bool(
+        _WEBHOOK_DENIAL_RE.search(text) or "failed to create typed patch object" in text)
 _QUANTITY_HINT_RE = re.compile(r"quantit|must match the regular expression.*\^\(\[\+-\]", re.I)
 
 
@@ -134,6 +146,8 @@ def hint_for(err, ref=None):
                 "(kubectl explain shows the schema)")
     if status in (422, 400) and _QUANTITY_HINT_RE.search(msg + _causes(err)):
         return "write sizes as Kubernetes quantities such as 2Gi or 512Mi"
+    if relayed_refusal(status, msg):
+        return ""
     if status == 429 or status >= 500:
         return "the API server is overloaded or failing; retry later (%d attempt%s made)" % (
             err.attempts, "" if err.attempts == 1 else "s")

@@ -11,8 +11,10 @@
       shows it has not taken effect.
     * On: connection reset, timeouts, connection refused (at most ``REFUSED_ATTEMPTS``: nothing
       listening is more often a wrong address than a restart), HTTP 429 (honouring ``Retry-After``
-      up to 10 s) and 500/502/503/504. Not on TLS or name-resolution failures, 4xx other than 429,
-      or 409.
+      up to 10 s) and 500/502/503/504. Not on TLS or name-resolution failures, 4xx other than 429
+      (409 included), nor on a 5xx that relays a refusal (errors.relayed_refusal: a schema error, an
+      admission webhook's denial such as virt-api's "in-flight migration detected"): it would be the
+      same answer every time.
     * How: at most ``RETRY_ATTEMPTS`` attempts, exponential backoff from ``RETRY_BASE`` seconds
       doubling to ``RETRY_CAP``, with jitter; the final error says how many attempts were made.
 """
@@ -38,19 +40,20 @@ class Decision(enum.Enum):
     GIVE_UP = "give up"
 
 
-def decide(attempt, limit, sent, idempotent, verify, status=None, schema_error=False):
+def decide(attempt, limit, sent, idempotent, verify, status=None, refused=False):
     """The policy table for attempt number ``attempt`` of at most ``limit``.
 
     ``sent``: the request may have reached the server (False when no connection was made);
     ``idempotent``: sending it twice does no harm; ``verify``: None, or a callable that says
     whether a write took effect; ``status``: the HTTP status of an error answer (None when there
-    was no answer); ``schema_error``: the answer is a 500 that will be the same every time.
+    was no answer); ``refused``: the answer is a 5xx that relays a refusal of the request, the same
+    every time (see errors.relayed_refusal).
 
     | what happened                                    | decision         |
     | ------------------------------------------------ | ---------------- |
     | no attempts left                                 | GIVE_UP          |
     | 429 (the server acted on nothing)                | SEND_AGAIN       |
-    | another status not in RETRY_STATUSES, or schema  | GIVE_UP          |
+    | another status not in RETRY_STATUSES, or refused | GIVE_UP          |
     | nothing was sent, or the request is idempotent   | SEND_AGAIN       |
     | a write that may have happened, with verify      | VERIFY_THEN_SEND |
     | a write that may have happened, without verify   | GIVE_UP          |
@@ -60,7 +63,7 @@ def decide(attempt, limit, sent, idempotent, verify, status=None, schema_error=F
     if status is not None:
         if status == 429:
             return Decision.SEND_AGAIN
-        if status not in RETRY_STATUSES or schema_error:
+        if status not in RETRY_STATUSES or refused:
             return Decision.GIVE_UP
     if not sent or idempotent:
         return Decision.SEND_AGAIN

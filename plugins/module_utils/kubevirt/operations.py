@@ -8,6 +8,7 @@ migration started and followed to its end.
 
 from __future__ import annotations
 
+import re
 import time
 
 from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s import resources as res
@@ -19,6 +20,7 @@ from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s.errors import
     WaitTimeout,
 )
 from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt import wait as waiter
+from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt.summary import warning_events
 from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt.state import (
     FINAL_PHASES,
     condition_true,
@@ -104,15 +106,20 @@ def explain_subresource(exc, action, ref, verb, resource):
     return errors.describe(exc, action, ref)
 
 
-def call(client, resource, namespace, name, verb, body=None, action=None, verify=None):
-    """PUT a virt-api subresource (start, stop, pause, addvolume...); errors become one sentence.
+def put(client, resource, namespace, name, verb, body=None, verify=None):
+    """PUT a virt-api subresource; an error stays an ApiError (see call()).
 
     ``verify`` (see took_effect) lets the client send the action again after an answer that
     leaves its outcome unknown, once a fresh read shows it has not taken effect.
     """
     path = res.subresource_path(resource, namespace, name, verb)
+    return client.subresource("PUT", path, body=body if body is not None else {}, verify=verify)
+
+
+def call(client, resource, namespace, name, verb, body=None, action=None, verify=None):
+    """PUT a virt-api subresource (start, stop, pause, addvolume...); errors become one sentence."""
     try:
-        return client.subresource("PUT", path, body=body if body is not None else {}, verify=verify)
+        return put(client, resource, namespace, name, verb, body, verify)
     except ApiError as exc:
         raise KubevirtError(explain_subresource(exc, action or verb, resource.ref(name, namespace), verb, resource))
 
@@ -232,6 +239,14 @@ def restart_required_after(client, vm_after, timeout=RESTART_CHECK_TIMEOUT):
 
 
 # -- live migration -------------------------------------------------------------------------------
+# Everything here is about one VMI's migrations: those whose spec.vmiName is the VMI, the target
+# pod KubeVirt labels with the migration's uid, and warning events about these objects. Another
+# VMI's migrations in the namespace are never listed, awaited or quoted.
+MIGRATION_JOB_LABEL = "kubevirt.io/migrationJobUID"
+IN_FLIGHT = "in-flight migration detected"
+_IN_FLIGHT_UID_RE = re.compile(r"Active migration job \(([^)]+)\)")
+
+
 def migration_of(mig):
     """The summary of a VirtualMachineInstanceMigration."""
     status = (mig or {}).get("status") or {}
@@ -246,103 +261,225 @@ def migration_of(mig):
     }
 
 
-def _mine(mig, vmi_name, before):
-    meta = mig.get("metadata") or {}
-    return ((mig.get("spec") or {}).get("vmiName") == vmi_name and meta.get("name") not in before)
+def _mig_name(mig):
+    return ((mig or {}).get("metadata") or {}).get("name")
 
 
-def active_migration(client, namespace, vmi_name):
-    """A migration of this VMI that has not ended, or None."""
+def _phase(mig):
+    return ((mig or {}).get("status") or {}).get("phase") or "Pending"
+
+
+def vmi_migrations(client, namespace, vmi_name):
+    """The migrations of VMI ``vmi_name`` (spec.vmiName), oldest first, and the list's resourceVersion."""
     try:
         listing = client.list(res.MIGRATION, namespace)
     except ApiError as exc:
         raise KubevirtError(writes.explain(exc, "list", "VirtualMachineInstanceMigrations in namespace %s" %
                                            namespace))
-    active = None
-    for mig in listing.get("items") or []:
-        if (mig.get("spec") or {}).get("vmiName") != vmi_name:
-            continue
-        if ((mig.get("status") or {}).get("phase")) in FINAL_PHASES:
-            continue
-        active = mig
-    return active, {(m.get("metadata") or {}).get("name") for m in listing.get("items") or []}, \
-        (listing.get("metadata") or {}).get("resourceVersion")
+    mine = [m for m in listing.get("items") or [] if (m.get("spec") or {}).get("vmiName") == vmi_name]
+    mine.sort(key=lambda m: (m.get("metadata") or {}).get("creationTimestamp") or "")
+    return mine, (listing.get("metadata") or {}).get("resourceVersion")
 
 
-def migration_failure(client, namespace, mig, vmi_name):
-    """Why a migration failed: its warning events (best effort)."""
-    names = [((mig or {}).get("metadata") or {}).get("name"), vmi_name]
-    events = waiter.fetch_warning_events(client, namespace, names)
-    failed = [e for e in events if e.get("reason") == "FailedMigration"]
-    pick = (failed or events)[:1]
-    return pick[0]["message"] if pick else "no warning event says why"
+def active_migration(client, namespace, vmi_name):
+    """(the newest migration of this VMI that has not ended or None, names of all its migrations,
+    the list's resourceVersion)."""
+    mine, rv = vmi_migrations(client, namespace, vmi_name)
+    active = [m for m in mine if _phase(m) not in FINAL_PHASES]
+    return (active[-1] if active else None), {_mig_name(m) for m in mine}, rv
 
 
-def wait_migration(client, namespace, vmi_name, timeout, before=(), resource_version=None, name=None):
-    """Follow the migration of ``vmi_name`` (``name``, or the first one not in ``before``) to its end.
-
-    Returns (migration, progress); WaitFailed when it fails.
-    """
-    before = set(before or ())
-    phases = []
-    start = time.monotonic()
-    found = {}
-
-    def check(objects):
-        for mig in objects.values():
-            if name and (mig.get("metadata") or {}).get("name") != name:
-                continue
-            if not name and not _mine(mig, vmi_name, before):
-                continue
-            found["mig"] = mig
-            phase = (mig.get("status") or {}).get("phase") or "Pending"
-            if not phases or phases[-1]["phase"] != phase:
-                phases.append({"phase": phase, "seconds": round(time.monotonic() - start, 2)})
-            if phase == "Failed":
-                raise WaitFailed("The live migration %s of VirtualMachineInstance %s/%s failed: %s." % (
-                    mig["metadata"]["name"], namespace, vmi_name,
-                    migration_failure(client, namespace, mig, vmi_name)))
-            return phase == "Succeeded"
-        return False
-
-    wait = waiter.Wait(client, res.MIGRATION, namespace, check,
-                       "the live migration of VirtualMachineInstance %s/%s to succeed" % (namespace, vmi_name),
-                       timeout, names=[name] if name else None, resource_version=resource_version)
-    try:
-        progress = wait.run()
-    except WaitTimeout as exc:
-        exc.details.setdefault("phases", phases)
-        raise
-    progress["phases"] = phases
-    return found.get("mig"), progress
+def in_flight_refusal(exc):
+    """Did virt-api refuse a migration because one of the VMI is in flight already? (Its webhook's
+    denial, relayed as 500: the answer to 'join that one', never to send the request again.)"""
+    return isinstance(exc, ApiError) and IN_FLIGHT in (exc.api_message or "")
 
 
 def find_new_migration(client, namespace, vmi_name, before):
-    """The migration virt-api just created (it has a generated name): the one not in ``before``."""
+    """The migration virt-api just created (it has a generated name): this VMI's one not in ``before``."""
     try:
-        listing = client.list(res.MIGRATION, namespace)
-    except ApiError:
+        mine, _rv = vmi_migrations(client, namespace, vmi_name)
+    except KubevirtError:
         return None
-    new = [m for m in listing.get("items") or [] if _mine(m, vmi_name, before)]
-    new.sort(key=lambda m: (m.get("metadata") or {}).get("creationTimestamp") or "")
+    new = [m for m in mine if _mig_name(m) not in set(before or ())]
     return new[-1] if new else None
 
 
-def migrate(client, namespace, name, node_selector=None, wait=True, timeout=300):
-    """Start a live migration of VM ``name`` and (with ``wait``) follow it to Succeeded.
+def start_migration(client, namespace, name, node_selector=None):
+    """Live-migrate VM ``name``, or join the migration of its VMI that is in flight.
 
-    Returns (migration summary, progress records).
+    Returns (the migration, started): ``started`` is False when a migration was in flight already
+    (found before the call, or named by virt-api's 'in-flight migration detected' refusal).
     """
-    _active, before, rv = active_migration(client, namespace, name)
+    active, before, _rv = active_migration(client, namespace, name)
+    if active is not None:
+        return active, False
     body = {}
     if node_selector:
         body["addedNodeSelector"] = {str(k): str(v) for k, v in node_selector.items()}
-    call(client, res.VM, namespace, name, "migrate", body, action="live-migrate",
-         verify=took_effect(client, "migrate", namespace, name, before=before))
-    progress = []
+    ref = res.VM.ref(name, namespace)
+    try:
+        put(client, res.VM, namespace, name, "migrate", body,
+            verify=took_effect(client, "migrate", namespace, name, before=before))
+    except ApiError as exc:
+        if not in_flight_refusal(exc):
+            raise KubevirtError(explain_subresource(exc, "live-migrate", ref, "migrate", res.VM))
+        # Another migration started between our read and the call: join it (it may have ended already).
+        mine, _rv = vmi_migrations(client, namespace, name)
+        uid = _IN_FLIGHT_UID_RE.search(exc.api_message or "")
+        named = [m for m in mine if uid and (m.get("metadata") or {}).get("uid") == uid.group(1)]
+        joined = named or [m for m in mine if _phase(m) not in FINAL_PHASES]
+        if not joined:
+            raise KubevirtError(explain_subresource(exc, "live-migrate", ref, "migrate", res.VM))
+        return joined[-1], False
+    mig = find_new_migration(client, namespace, name, before)
+    if mig is None:
+        raise KubevirtError("virt-api accepted the live migration of %s, but no new VirtualMachineInstanceMigration "
+                            "of its VMI appeared; check virt-api's and virt-controller's logs." % ref)
+    return mig, True
+
+
+def target_pods(client, namespace, mig):
+    """The migration's target pods (KubeVirt labels them kubevirt.io/migrationJobUID=<migration uid>)."""
+    uid = ((mig or {}).get("metadata") or {}).get("uid")
+    if not uid:
+        return []
+    try:
+        return client.list(res.POD, namespace, label_selector="%s=%s" % (MIGRATION_JOB_LABEL, uid)).get("items") \
+            or []
+    except Exception:  # diagnostics must never hide the real error
+        return []
+
+
+def migration_diagnosis(client, namespace, mig, vmi_name):
+    """What explains where migration ``mig`` of VMI ``vmi_name`` is: (text, warning events).
+
+    The text describes its target pod (e.g. Pending, PodScheduled=False: 0/3 nodes are available...);
+    the events are those about the migration, its target pod, and the VMI since the migration was
+    created, target pod first: its FailedScheduling is the usual cause of a stuck migration.
+    """
+    pods = target_pods(client, namespace, mig)
+    parts = []
+    for pod in pods:
+        parts.append("target pod %s %s" % (_mig_name(pod), waiter.describe_object(pod)))
+    if not pods and _phase(mig) not in ("Pending", "Succeeded"):
+        parts.append("no target pod")
+    created = ((mig or {}).get("metadata") or {}).get("creationTimestamp") or ""
+    try:
+        items = client.list(res.EVENT, namespace, field_selector="type=Warning").get("items") or []
+    except Exception:  # diagnostics must never hide the real error
+        items = []
+    scoped = {}
+    for obj in [mig] + pods:
+        scoped[_mig_name(obj)] = ((obj or {}).get("metadata") or {}).get("uid")
+    picked = []
+    for event in items:
+        involved = event.get("involvedObject") or {}
+        name, uid = involved.get("name"), involved.get("uid")
+        if name in scoped:
+            if not uid or not scoped[name] or uid == scoped[name]:
+                picked.append(event)
+        elif name == vmi_name and involved.get("kind") == "VirtualMachineInstance":
+            # The VMI's events from before this migration are about earlier ones.
+            if (event.get("lastTimestamp") or event.get("eventTime") or "") >= created:
+                picked.append(event)
+    names = list(scoped) + [vmi_name]
+    events = warning_events(picked, names)
+    pod_names = {_mig_name(p) for p in pods}
+    events.sort(key=lambda e: e["object"].split("/", 1)[-1] not in pod_names)
+    text = "; ".join(parts)
+    # A FailedScheduling event repeats the PodScheduled condition's message: say it once.
+    return text, [e for e in events if not e["message"] or e["message"].rstrip(".") not in text]
+
+
+def migration_failure(client, namespace, mig, vmi_name):
+    """Why a migration failed: its (or its target pod's) warning events, best effort."""
+    _text, events = migration_diagnosis(client, namespace, mig, vmi_name)
+    failed = [e for e in events if e.get("reason") == "FailedMigration"]
+    pick = (failed or events)[:1]
+    return pick[0]["message"].rstrip(".") if pick else "no warning event says why"
+
+
+def cancel_migration(client, namespace, mig):
+    """Cancel a migration as ``virtctl migrate-cancel`` does: delete it. False when it was gone already."""
+    try:
+        return client.delete(res.MIGRATION, _mig_name(mig), namespace) is not None
+    except ApiError as exc:
+        raise KubevirtError(writes.explain(exc, "delete", "VirtualMachineInstanceMigration %s/%s" % (
+            namespace, _mig_name(mig)), res.MIGRATION))
+
+
+def wait_migration(client, namespace, vmi_name, mig, timeout):
+    """Follow migration ``mig`` of VMI ``vmi_name`` to its end. Returns (migration, progress).
+
+    WaitFailed when it fails or is deleted; WaitTimeout names what holds it (its target pod's
+    scheduling, warning events of these objects), with ``details["migration"]`` as last seen.
+    """
+    name = _mig_name(mig)
+    phases = []
+    start = time.monotonic()
+    last = {"mig": mig}
+    what = "the live migration %s of VirtualMachineInstance %s/%s" % (name, namespace, vmi_name)
+    sentence = what[0].upper() + what[1:]
+
+    def check(objects):
+        cur = objects.get(name)
+        if cur is None:
+            raise WaitFailed("%s was deleted (cancelled) before it ended." % sentence)
+        last["mig"] = cur
+        phase = _phase(cur)
+        if not phases or phases[-1]["phase"] != phase:
+            phases.append({"phase": phase, "seconds": round(time.monotonic() - start, 2)})
+        if phase == "Failed":
+            raise WaitFailed("%s failed: %s." % (sentence, migration_failure(client, namespace, cur, vmi_name)))
+        return phase == "Succeeded"
+
+    def diagnose(objects):
+        return migration_diagnosis(client, namespace, objects.get(name) or last["mig"], vmi_name)
+
+    wait = waiter.Wait(client, res.MIGRATION, namespace, check, what + " to succeed", timeout, names=[name],
+                       resource_version=((mig.get("metadata") or {}).get("resourceVersion")), diagnose=diagnose)
+    try:
+        progress = wait.run()
+    except (WaitTimeout, WaitFailed) as exc:
+        exc.details["migration"] = last["mig"]
+        if exc.details.get("progress") is not None:
+            exc.details["progress"]["phases"] = phases
+        raise
+    progress["phases"] = phases
+    return last["mig"], progress
+
+
+def migrate(client, namespace, name, node_selector=None, wait=True, timeout=300):
+    """Start a live migration of VM ``name`` (or join the one in flight) and, with ``wait``, follow it to
+    Succeeded; a migration this call started is cancelled when the wait times out (see vm_power's
+    docs). Returns (migration summary, progress records).
+    """
+    mig, started = start_migration(client, namespace, name, node_selector)
     if not wait:
-        mig = find_new_migration(client, namespace, name, before)
-        return migration_of(mig) if mig else {"name": None, "phase": "Pending"}, progress
-    mig, record = wait_migration(client, namespace, name, timeout, before=before, resource_version=rv)
-    progress.append(record)
-    return migration_of(mig), progress
+        return migration_of(mig), []
+    mig, record = follow_migration(client, namespace, name, mig, timeout, started)
+    return migration_of(mig), [record]
+
+
+def follow_migration(client, namespace, vmi_name, mig, timeout, started):
+    """wait_migration(); on timeout a migration this task ``started`` is cancelled (deleted, as
+    virtctl migrate-cancel does) and one it joined is left running, and the message says which."""
+    try:
+        return wait_migration(client, namespace, vmi_name, mig, timeout)
+    except WaitTimeout as exc:
+        name = _mig_name(mig)
+        if started:
+            try:
+                cancel_migration(client, namespace, mig)
+                exc.msg = exc.msg.rstrip(".") + (
+                    "; the migration was cancelled (VirtualMachineInstanceMigration %s deleted, as virtctl "
+                    "migrate-cancel does): the VM stays where it runs." % name)
+                exc.details["cancelled"] = True
+            except KubevirtError as cancel_error:
+                exc.msg = exc.msg.rstrip(".") + "; cancelling it failed: %s" % cancel_error
+        else:
+            exc.msg = exc.msg.rstrip(".") + (
+                "; this task did not start that migration and leaves it running (virtctl migrate-cancel %s "
+                "cancels it)." % vmi_name)
+        raise

@@ -14,6 +14,7 @@ warning events and how long it waited.
 
 from __future__ import annotations
 
+import re
 import time
 
 from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s import resources as res
@@ -104,7 +105,7 @@ class Wait:
 
     def __init__(self, client, resource, namespace, check, description, timeout, names=None,
                  label_selector=None, field_selector=None, resource_version=None, clock=time.monotonic,
-                 sleep=time.sleep):
+                 sleep=time.sleep, diagnose=None, keep=None):
         self.client = client
         self.resource = resource
         self.namespace = namespace
@@ -119,11 +120,19 @@ class Wait:
         self.resource_version = resource_version
         self.clock = clock
         self.sleep = sleep
+        # On timeout: diagnose(objects) -> (what else explains the wait, warning events); by default
+        # the warning events of the awaited objects (and their virt-launcher pods).
+        self.diagnose = diagnose
+        # keep(obj): which of the watched objects the wait is about (a selector may take in more);
+        # the others are neither checked nor named on timeout.
+        self.keep = keep
         self.objects = {}
         self.events = 0
         self.watches = 0
 
     def _keep(self, obj):
+        if self.keep is not None and not self.keep(obj):
+            return False
         return self.names is None or _name(obj) in self.names
 
     def _apply(self, etype, obj):
@@ -239,9 +248,15 @@ class Wait:
         seen = []
         for name in sorted(pending):
             seen.append("%s %s" % (name, describe_object(self.objects.get(name))))
-        events = fetch_warning_events(self.client, self.namespace, pending)
+        if self.diagnose is not None:
+            cause, events = self.diagnose(dict(self.objects))
+        else:
+            cause, events = "", fetch_warning_events(self.client, self.namespace, pending, uids={
+                name: (obj.get("metadata") or {}).get("uid") for name, obj in self.objects.items()})
         msg = "Timed out after %ds waiting for %s; last seen: %s" % (
             round(elapsed), self.description, "; ".join(seen) or "nothing")
+        if cause:
+            msg += "; " + cause
         if events:
             lines = []
             for event in events:
@@ -254,8 +269,11 @@ class Wait:
                            progress=self._progress(start, "timeout"))
 
 
-def fetch_warning_events(client, namespace, names, keep=EVENTS_KEPT):
-    """Latest Warning events about ``names`` and their virt-launcher pods (best effort)."""
+def fetch_warning_events(client, namespace, names, keep=EVENTS_KEPT, uids=None):
+    """Latest Warning events about ``names`` and their virt-launcher pods (best effort).
+
+    ``uids`` ({name: uid}) leaves out events about an earlier object of the same name.
+    """
     names = [n for n in names or [] if n]
     if not names or not namespace:
         return []
@@ -263,14 +281,27 @@ def fetch_warning_events(client, namespace, names, keep=EVENTS_KEPT):
         listing = client.list(res.EVENT, namespace, field_selector="type=Warning")
     except Exception:  # diagnostics must never hide the real error
         return []
-    items = listing.get("items") or []
+    uids = uids or {}
+    items = []
     wanted = set(names)
-    for event in items:
-        involved = (event.get("involvedObject") or {}).get("name") or ""
-        for name in names:
-            if involved.startswith("virt-launcher-%s-" % name):
-                wanted.add(involved)
+    launchers = [launcher_pod_name_re(name) for name in names]
+    for event in listing.get("items") or []:
+        involved = event.get("involvedObject") or {}
+        name = involved.get("name") or ""
+        if uids.get(name) and involved.get("uid") and involved["uid"] != uids[name]:
+            continue
+        if any(pattern.match(name) for pattern in launchers):
+            wanted.add(name)
+        items.append(event)
     return warning_events(items, wanted, keep)
+
+
+def launcher_pod_name_re(vmi_name):
+    """The names KubeVirt gives the virt-launcher pods of VMI ``vmi_name``: generateName
+    'virt-launcher-<vmi>-' (cut to 58 characters, as Kubernetes does) and 5 random characters. A prefix
+    match alone would also take VMI 'web-2''s pods for VMI 'web'."""
+    prefix = ("virt-launcher-%s-" % vmi_name)[:58]
+    return re.compile(r"^%s[a-z0-9]{5}$" % re.escape(prefix))
 
 
 # -- the waits modules use ---------------------------------------------------------------------

@@ -561,20 +561,17 @@ class VmRunner(runner.Runner):
                                                  remaining, names=names).run())
             remaining = max(1, timeout - (time.monotonic() - start))
 
-            def pods_gone(objects, wanted=frozenset(names)):
-                for pod in objects.values():
-                    labels = (pod.get("metadata") or {}).get("labels") or {}
-                    if labels.get("vm.kubevirt.io/name") in wanted:
-                        return False
-                    annotations = (pod.get("metadata") or {}).get("annotations") or {}
-                    if annotations.get("kubevirt.io/domain") in wanted:
-                        return False
-                return True
+            def ours(pod, wanted=frozenset(names)):
+                # With several VMs the selector takes in every launcher pod of the namespace: only
+                # these VMs' pods are awaited (and named on timeout).
+                meta = pod.get("metadata") or {}
+                return ((meta.get("labels") or {}).get("vm.kubevirt.io/name") in wanted
+                        or (meta.get("annotations") or {}).get("kubevirt.io/domain") in wanted)
 
             selector = launcher_selector(names[0] if len(names) == 1 else None)
-            self.progress.append(waiter.Wait(self.client, res.POD, ns, pods_gone,
+            self.progress.append(waiter.Wait(self.client, res.POD, ns, waiter.gone_check(None),
                                              "the virt-launcher pods of %s/%s to be deleted" % (ns, label),
-                                             remaining, label_selector=selector).run())
+                                             remaining, label_selector=selector, keep=ours).run())
 
     def check_restart(self, plans):
         """After a template change on a running VM, read what KubeVirt says (RestartRequired)."""

@@ -29,6 +29,7 @@ from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt.state im
     agent_connected,
     condition,
     run_strategy,
+    template_change_processed,
     vmi_active,
     vmi_final,
     vmi_paused,
@@ -238,6 +239,11 @@ def _stopped_check(name):
     return check
 
 
+# What an action leaves of a template change that waits for a restart: start, restart and stop
+# create the next VMI from the current template (KubeVirt then drops RestartRequired).
+ACTIONS_APPLYING_TEMPLATE = ("start", "restart", "stop")
+
+
 class VmPowerRunner(runner.Runner):
     migration = None
 
@@ -253,9 +259,14 @@ class VmPowerRunner(runner.Runner):
         if p.get("grace_period") is not None and p["state"] == "restarted":
             raise InputError("KubeVirt's restart takes no grace period; use force: true for an immediate restart.")
         conditions = waiter.parse_wait_for(p.get("wait_for"))
+        start = time.monotonic()
         vm = operations.read_vm(self.client, name, namespace)
         vmi = operations.read_vmi(self.client, name, namespace)
+        vm = self.processed(vm, vmi)
         decision = decide(p["state"], vm, vmi, p)
+        joined = None
+        if decision.wait == "migration":
+            joined = self.migration_in_flight(decision, namespace, name)
         if decision.note:
             self.warnings.append(decision.note)
         if p["state"] == "migrated" and decision.action == "migrate" and p.get("node_selector"):
@@ -268,53 +279,102 @@ class VmPowerRunner(runner.Runner):
                     namespace, name, node_name))
         result = dict(changed=decision.changed, action=decision.action, state=p["state"])
         if self.check_mode:
-            return self.finish(result, vm, vmi)
+            if joined is not None:
+                self.migration = operations.migration_of(joined)
+            return self.finish(result, vm, vmi, predicted=decision)
+        if p["state"] == "migrated":
+            wait_error = self.migrate(result, decision, namespace, name, joined, start)
+            vm = parallel.read_quiet(lambda: self.client.get_or_none(res.VM, name, namespace)) or vm
+            vmi = parallel.read_quiet(lambda: self.client.get_or_none(res.VMI, name, namespace))
+            return self.finish(result, vm, vmi, wait_error)
         old_uid = ((vmi or {}).get("metadata") or {}).get("uid")
-        before_migrations, mig_rv = set(), None
-        start = time.monotonic()
         timeout = p["wait_timeout"]
         if decision.pre_wait_gone:
             self.progress.append(waiter.wait_gone(self.client, res.VMI, namespace, [name], timeout))
-        joined = None
-        if decision.wait == "migration":
-            active, before_migrations, mig_rv = operations.active_migration(self.client, namespace, name)
-            if decision.action == "none":
-                joined = (active or {}).get("metadata", {}).get("name")
-                if joined is None:
-                    decision.wait = "none"
         if decision.changed:
-            verify = operations.took_effect(self.client, decision.verb, namespace, name, vm, vmi, before=before_migrations)
+            verify = operations.took_effect(self.client, decision.verb, namespace, name, vm, vmi)
             operations.call(self.client, decision.resource, namespace, name, decision.verb, decision.body,
                             action=decision.action.replace("_", " "), verify=verify)
         wait_error = None
         if p["wait"] and decision.wait != "none":
             remaining = max(1, timeout - (time.monotonic() - start))
             try:
-                vmi = self.wait(decision, namespace, name, conditions, remaining, old_uid, before_migrations, mig_rv,
-                                vm, joined)
+                vmi = self.wait(decision, namespace, name, conditions, remaining, old_uid, vm)
             except (WaitTimeout, WaitFailed) as exc:
-                wait_error = exc
-                details = getattr(exc, "details", {}) or {}
-                if details.get("progress"):
-                    self.progress.append(details["progress"])
-        elif decision.action == "migrate":
-            mig = operations.find_new_migration(self.client, namespace, name, before_migrations)
-            self.migration = operations.migration_of(mig) if mig else None
+                wait_error = exc   # run_module adds its progress record
         vm = parallel.read_quiet(lambda: self.client.get_or_none(res.VM, name, namespace)) or vm
         if decision.changed or p["wait"]:
             vmi = parallel.read_quiet(lambda: self.client.get_or_none(res.VMI, name, namespace))
         return self.finish(result, vm, vmi, wait_error)
 
-    def wait(self, decision, namespace, name, conditions, timeout, old_uid, before, mig_rv, vm, joined=None):
+    def processed(self, vm, vmi):
+        """The VM once KubeVirt has processed its latest template change (briefly awaited), so that
+        restart_required is what KubeVirt says of it, in check mode too."""
+        generation = (vm.get("metadata") or {}).get("generation")
+        # Without status.desiredGeneration (an older KubeVirt) there is nothing to wait for.
+        known = (vm.get("status") or {}).get("desiredGeneration") is not None
+        if vmi is None or not known or template_change_processed(vm, generation):
+            return vm
+        objects, record = operations.wait_template_changes(
+            self.client, (vm.get("metadata") or {}).get("namespace"), {vm["metadata"]["name"]: generation},
+            min(operations.RESTART_CHECK_TIMEOUT, self.params["wait_timeout"]),
+            resource_version=(vm.get("metadata") or {}).get("resourceVersion"))
+        if record:
+            self.progress.append(record)
+        return objects.get(vm["metadata"]["name"]) or vm
+
+    def migration_in_flight(self, decision, namespace, name):
+        """This VMI's migration that has not ended, if any: the task joins it instead of starting one
+        (KubeVirt refuses a second one). Turns ``decision`` into that wait."""
+        active, _names, _rv = operations.active_migration(self.client, namespace, name)
+        if active is None:
+            if decision.action == "none":
+                decision.wait, decision.note = "none", None   # the VMI's migrationState is stale
+            return None
+        decision.action, decision.resource, decision.verb, decision.body = "none", None, None, None
+        decision.note = "%s/%s is being migrated already (migration %s, phase %s); waiting for that one%s." % (
+            namespace, name, active["metadata"]["name"], (active.get("status") or {}).get("phase") or "Pending",
+            self.selector_note(active))
+        return active
+
+    def selector_note(self, mig):
+        wanted = {str(k): str(v) for k, v in (self.params.get("node_selector") or {}).items()}
+        theirs = (mig.get("spec") or {}).get("addedNodeSelector") or {}
+        if wanted and wanted != theirs:
+            return " (it was started with addedNodeSelector %s, not this task's node_selector)" % (theirs or "{}")
+        return ""
+
+    def migrate(self, result, decision, namespace, name, joined, start):
+        """Start the migration (or join the one in flight) and follow it; returns the wait's error.
+
+        On timeout the migration this task started is cancelled, one it joined is left running.
+        """
+        mig, started = joined, False
+        if decision.action == "migrate":
+            mig, started = operations.start_migration(self.client, namespace, name, self.params.get("node_selector"))
+            if not started:
+                # It raced us: virt-api refused ours ("in-flight migration detected"); join that one.
+                result.update(changed=False, action="none")
+                self.warnings.append("%s/%s is being migrated already (migration %s); waiting for that one%s." % (
+                    namespace, name, mig["metadata"]["name"], self.selector_note(mig)))
+        wait_error = None
+        cancelled = False
+        if self.params["wait"] and mig is not None:
+            remaining = max(1, self.params["wait_timeout"] - (time.monotonic() - start))
+            try:
+                mig, record = operations.follow_migration(self.client, namespace, name, mig, remaining, started)
+                self.progress.append(record)
+            except (WaitTimeout, WaitFailed) as exc:
+                wait_error = exc   # run_module adds its progress record
+                mig = exc.details.get("migration") or mig
+                cancelled = bool(exc.details.get("cancelled"))
+        if mig is not None:
+            self.migration = dict(operations.migration_of(mig), cancelled=cancelled)
+        return wait_error
+
+    def wait(self, decision, namespace, name, conditions, timeout, old_uid, vm):
         kind = decision.wait
         label = "VirtualMachine %s/%s" % (namespace, name)
-        if kind == "migration":
-            # Ours is the migration that was not there before the call; a joined one is known by name.
-            mig, record = operations.wait_migration(self.client, namespace, name, timeout, before=before,
-                                                    resource_version=mig_rv, name=joined)
-            self.progress.append(record)
-            self.migration = operations.migration_of(mig)
-            return None
         strategies = {name: run_strategy(vm)}
         ready = waiter.vmi_check(conditions, [name], True, strategies)
         human = waiter.describe_conditions(conditions)
@@ -332,7 +392,9 @@ class VmPowerRunner(runner.Runner):
         self.progress.append(wait.run())
         return wait.objects.get(name)
 
-    def finish(self, result, vm, vmi, wait_error=None):
+    def finish(self, result, vm, vmi, wait_error=None, predicted=None):
+        """The result; in check mode (``predicted``: the decision not carried out) restart_required is
+        what the real action would leave."""
         waited = bool(self.progress)
         vm_for_summary = vm
         if waited and vm is not None:
@@ -341,6 +403,8 @@ class VmPowerRunner(runner.Runner):
             status.pop("printableStatus", None)
             status.pop("ready", None)
         summary = summarize_vm(vm_for_summary, vmi) if vm else None
+        if summary is not None and predicted is not None and predicted.action in ACTIONS_APPLYING_TEMPLATE:
+            summary["restart_required"] = False
         result.update(
             vm=redacted(vm),
             summary=summary,
@@ -349,6 +413,7 @@ class VmPowerRunner(runner.Runner):
             ready=bool((summary or {}).get("ready")),
             paused=bool((summary or {}).get("paused")),
             node=(summary or {}).get("node"),
+            restart_required=bool((summary or {}).get("restart_required")),
             progress=self.progress,
         )
         if self.migration is not None or result["state"] == "migrated":

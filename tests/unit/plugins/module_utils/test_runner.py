@@ -103,6 +103,22 @@ def test_a_failed_wait_keeps_the_result_and_adds_its_own_progress_record(connect
     assert [p["waited_for"] for p in result["progress"]] == ["first", "second"]
 
 
+def test_a_failed_wait_record_the_workflow_kept_is_not_added_twice(connected):
+    # vm_power and volume keep the failed wait's record themselves: it must appear once.
+    class KeepsIt(runner.Runner):
+        def run(self):
+            error = WaitTimeout("Timed out.", progress={"waited_for": "only"})
+            self.progress.append(error.details["progress"])
+            return {"changed": True, "progress": self.progress}, error
+
+    class OwnList(runner.Runner):
+        def run(self):
+            return {"progress": [{"waited_for": "first"}]}, WaitTimeout("Timed out.", progress={"waited_for": "second"})
+
+    assert [p["waited_for"] for p in run(KeepsIt).result["progress"]] == ["only"]
+    assert [p["waited_for"] for p in run(OwnList).result["progress"]] == ["first", "second"]
+
+
 def test_target_defaults_the_namespace_to_the_clients(connected):
     class Target(runner.Runner):
         def run(self):

@@ -275,3 +275,153 @@ def test_stopped_check_waits_for_a_final_vmi_that_is_not_being_deleted():
     running = {"metadata": {"name": "vm1"}, "status": {"phase": "Running"}}
     assert check({}) and check({"vm1": ended})
     assert not check({"vm1": deleting}) and not check({"vm1": running})
+
+
+# -- live migration: scoped to this VMI, joins the one in flight, names the cause -----------------
+def _migration(name, vmi, phase, uid=None, created="2025-01-01T00:00:05Z", selector=None):
+    mig = {"apiVersion": "kubevirt.io/v1", "kind": "VirtualMachineInstanceMigration",
+           "metadata": {"name": name, "namespace": "demo", "uid": uid or "uid-" + name, "creationTimestamp": created},
+           "spec": {"vmiName": vmi}, "status": {"phase": phase}}
+    if selector:
+        mig["spec"]["addedNodeSelector"] = selector
+    return mig
+
+
+def _event(name, kind, obj, uid, reason, message, when="2025-01-01T00:00:09Z"):
+    return {"apiVersion": "v1", "kind": "Event", "type": "Warning", "reason": reason, "message": message,
+            "metadata": {"name": name, "namespace": "demo"}, "lastTimestamp": when,
+            "involvedObject": {"kind": kind, "name": obj, "uid": uid, "namespace": "demo"}}
+
+
+UNSCHEDULABLE = "0/3 nodes are available: 3 node(s) didn't match Pod's node affinity/selector."
+
+
+def _stuck_migrate(client):
+    """virt-api's migrate whose target pod can't be scheduled (nodeSelector matches no node)."""
+    def migrate(ns, name, body):
+        mig = client.put(_migration("kubevirt-migrate-vm-ours1", name, "Scheduling", uid="ours-uid",
+                                    selector=body.get("addedNodeSelector")))
+        client.put({"apiVersion": "v1", "kind": "Pod", "metadata": {
+            "name": "virt-launcher-web1-t4rgt", "namespace": ns, "uid": "target-pod-uid",
+            "labels": {"kubevirt.io": "virt-launcher", operations.MIGRATION_JOB_LABEL: mig["metadata"]["uid"]}},
+            "status": {"phase": "Pending", "conditions": [{"type": "PodScheduled", "status": "False",
+                                                           "reason": "Unschedulable", "message": UNSCHEDULABLE}]}})
+        client.put(_event("e-target", "Pod", "virt-launcher-web1-t4rgt", "target-pod-uid", "FailedScheduling",
+                          UNSCHEDULABLE))
+    client._sub_migrate = migrate
+
+
+def test_a_stuck_migration_times_out_naming_its_target_pods_cause_and_is_cancelled(run, client):
+    client.add_vm(vm_obj(), vmi_phase="Running")
+    # Another VM's failed migration and its events, in the same namespace: never quoted.
+    client.put(_migration("kubevirt-migrate-vm-7l5xj", "other", "Failed", created="2025-01-01T00:00:01Z"))
+    client.put(_event("e-other", "VirtualMachineInstanceMigration", "kubevirt-migrate-vm-7l5xj",
+                      "uid-kubevirt-migrate-vm-7l5xj", "FailedMigration",
+                      "Migration failed because the VMI is not running"))
+    _stuck_migrate(client)
+    result = run({"state": "migrated", "node_selector": {"zone": "nowhere"}, "wait_timeout": 1})
+    msg = result["msg"]
+    assert result["failed"] and result["changed"] is True
+    assert "kubevirt-migrate-vm-7l5xj" not in msg and "VMI is not running" not in msg
+    assert msg.startswith("Timed out after 1s waiting for the live migration kubevirt-migrate-vm-ours1 of "
+                          "VirtualMachineInstance demo/web1 to succeed; last seen: kubevirt-migrate-vm-ours1 phase "
+                          "Scheduling; target pod virt-launcher-web1-t4rgt phase Pending, conditions "
+                          "PodScheduled=False (Unschedulable: " + UNSCHEDULABLE.rstrip("."))
+    assert msg.count(UNSCHEDULABLE.rstrip(".")) == 1   # the FailedScheduling event says it again: once is enough
+    assert "the migration was cancelled (VirtualMachineInstanceMigration kubevirt-migrate-vm-ours1 deleted" in msg
+    assert result["migration"]["name"] == "kubevirt-migrate-vm-ours1"
+    assert result["migration"]["phase"] == "Scheduling" and result["migration"]["cancelled"] is True
+    assert client.get_or_none(res.MIGRATION, "kubevirt-migrate-vm-ours1", "demo") is None
+    assert client.get_or_none(res.MIGRATION, "kubevirt-migrate-vm-7l5xj", "demo") is not None
+    assert len(result["progress"]) == 1 and result["progress"][0]["result"] == "timeout"
+    assert [p["phase"] for p in result["progress"][0]["phases"]] == ["Scheduling"]
+
+
+def test_a_migration_in_flight_is_joined_not_started_again(run, client):
+    client.add_vm(vm_obj(), vmi_phase="Running")
+    client.put(_migration("kubevirt-migrate-vm-7l5xj", "other", "Scheduling"))   # another VMI's: not ours to join
+    client.put(_migration("kubevirt-migrate-vm-first", "web1", "Scheduling"))
+    result = run({"state": "migrated", "wait_timeout": 1})
+    assert client.sub_calls == []
+    assert result["failed"] and result["changed"] is False and result["action"] == "none"
+    assert "waiting for the live migration kubevirt-migrate-vm-first of VirtualMachineInstance demo/web1" in \
+        result["msg"]
+    assert "this task did not start that migration and leaves it running" in result["msg"]
+    assert client.get_or_none(res.MIGRATION, "kubevirt-migrate-vm-first", "demo") is not None
+    assert result["migration"]["name"] == "kubevirt-migrate-vm-first" and result["migration"]["cancelled"] is False
+    assert "is being migrated already (migration kubevirt-migrate-vm-first, phase Scheduling)" in \
+        warnings_text(result)
+    check = run({"state": "migrated"}, check_mode=True)
+    assert check["changed"] is False and check["migration"]["name"] == "kubevirt-migrate-vm-first"
+
+
+def test_ended_migrations_are_not_joined(run, client):
+    client.add_vm(vm_obj(), vmi_phase="Running")
+    client.put(_migration("kubevirt-migrate-vm-first", "web1", "Succeeded"))
+    client.put(dict(_migration("kubevirt-migrate-vm-second", "web1", "Running"), status={
+        "phase": "Succeeded", "migrationState": {"sourceNode": "node01", "targetNode": "node03"}}))
+    # status.phase Succeeded means it ended: nothing in flight, so a new migration is made.
+    result = run({"state": "migrated"})
+    assert result["changed"] and client.sub_calls[-1][2] == "migrate"
+    assert result["migration"]["name"] == "kubevirt-migrate-vm-abcde" and result["migration"]["phase"] == "Succeeded"
+
+
+IN_FLIGHT = ('Internal error occurred: admission webhook "migration-create-validator.kubevirt.io" denied the request: '
+             'in-flight migration detected. Active migration job (racer-uid) is currently already in progress for VMI '
+             'web1.')
+
+
+def test_an_in_flight_refusal_joins_the_migration_that_won_the_race(run, client):
+    client.add_vm(vm_obj(), vmi_phase="Running")
+    racer = _migration("kubevirt-migrate-vm-racer", "web1", "Succeeded", uid="racer-uid")
+    racer["status"]["migrationState"] = {"sourceNode": "node01", "targetNode": "node02"}
+
+    def refuse(ns, name, body):
+        client.put(racer)
+        raise ApiError(500, "PUT", "/x", {"kind": "Status", "reason": "InternalError", "code": 500,
+                                          "message": IN_FLIGHT})
+    client._sub_migrate = refuse
+    result = run({"state": "migrated"})
+    assert not result.get("failed"), result.get("msg")
+    assert len(client.sub_calls) == 1
+    assert result["changed"] is False and result["migration"]["name"] == "kubevirt-migrate-vm-racer"
+    assert "overloaded" not in str(result)
+
+
+def test_another_refusal_relayed_as_500_is_not_called_an_overloaded_api_server(run, client):
+    client.add_vm(vm_obj(), vmi_phase="Running")
+    message = ('Internal error occurred: admission webhook "migration-create-validator.kubevirt.io" denied the '
+               'request: Cannot migrate VMI, Reason: DisksNotLiveMigratable, Message: PVC data is not shared')
+    client.sub_fail["migrate"] = ApiError(500, "PUT", "/x", {"kind": "Status", "reason": "InternalError",
+                                                             "code": 500, "message": message})
+    result = run({"state": "migrated"})
+    assert result["failed"] and "Cannot migrate VMI, Reason: DisksNotLiveMigratable" in result["msg"]
+    assert "overloaded" not in result["msg"]
+
+
+# -- check mode: restart_required as the real change leaves it --------------------------------------
+def test_check_mode_restart_required_is_what_the_action_leaves(run, client):
+    client.add_vm(vm_obj(), vmi_phase="Running", restart_required=True)
+    restart = run({"state": "restarted"}, check_mode=True)
+    assert restart["changed"] and restart["restart_required"] is False
+    assert restart["summary"]["restart_required"] is False
+    pause = run({"state": "paused"}, check_mode=True)
+    assert pause["changed"] and pause["restart_required"] is True
+
+
+def test_check_mode_reads_restart_required_after_kubevirt_processed_the_change(run, client):
+    # The VM's template was just changed (generation 2) and KubeVirt has not synced it yet
+    # (desiredGeneration 1): a check-mode migrate must not answer restart_required: false.
+    vm = client.add_vm(vm_obj(), vmi_phase="Running")
+    stored = client.vm()
+    stored["metadata"]["generation"] = 2
+    stored["status"]["desiredGeneration"] = 1
+    processed = dict(stored, status=dict(stored["status"], desiredGeneration=2, conditions=[
+        {"type": "RestartRequired", "status": "True"}]))
+    processed["metadata"] = dict(stored["metadata"], resourceVersion="999")
+    client.watch_script = [[("ADDED", stored), ("BOOKMARK", {"metadata": {
+        "resourceVersion": "998", "annotations": {"k8s.io/initial-events-end": "true"}}}), ("MODIFIED", processed)]]
+    result = run({"state": "migrated"}, check_mode=True)
+    assert vm is not None and result["changed"] is True
+    assert result["restart_required"] is True and result["summary"]["restart_required"] is True
+    assert "to process the template change" in result["progress"][0]["waited_for"]

@@ -225,6 +225,23 @@ def test_an_action_that_never_takes_effect_fails_after_the_attempts():
     assert len(transport.sent) == kretry.RETRY_ATTEMPTS and exc.value.status == 500
 
 
+IN_FLIGHT = ('Internal error occurred: admission webhook "migration-create-validator.kubevirt.io" denied the request: '
+             'in-flight migration detected. Active migration job (u1) is currently already in progress for VMI vm1.')
+
+
+def test_a_webhook_denial_relayed_as_500_is_a_refusal_not_an_overloaded_server():
+    # virt-api answers 500 InternalError when the webhook refuses the migration it creates: sending
+    # it again gets the same answer, and the message must not blame the API server.
+    client, transport, sleeps = client_for([status(500, "InternalError", IN_FLIGHT)] * kretry.RETRY_ATTEMPTS)
+    checks = []
+    with pytest.raises(ApiError) as exc:
+        _action(client, lambda: checks.append(1) or False)
+    assert len(transport.sent) == 1 and sleeps == []
+    assert checks == [1]   # asked once: the refusal may be about our own earlier attempt
+    assert "in-flight migration detected" in str(exc.value) and "overloaded" not in str(exc.value)
+    assert kretry.decide(1, kretry.RETRY_ATTEMPTS, True, True, None, 500, refused=True) is kretry.Decision.GIVE_UP
+
+
 def test_an_action_429_is_sent_again_without_asking():
     client, transport, dummy_sleeps = client_for([status(429, "TooManyRequests"), FakeResponse(202)])
     _action(client, lambda: pytest.fail("a 429 was never acted on"))

@@ -14,7 +14,7 @@ def verify():
     (dict(sent=True, idempotent=False, verify=None, status=429), Decision.SEND_AGAIN),
     (dict(sent=True, idempotent=True, verify=None, status=409), Decision.GIVE_UP),
     (dict(sent=True, idempotent=True, verify=None, status=404), Decision.GIVE_UP),
-    (dict(sent=True, idempotent=True, verify=None, status=500, schema_error=True), Decision.GIVE_UP),
+    (dict(sent=True, idempotent=True, verify=None, status=500, refused=True), Decision.GIVE_UP),
     (dict(sent=True, idempotent=True, verify=None, status=503), Decision.SEND_AGAIN),
     (dict(sent=False, idempotent=False, verify=None), Decision.SEND_AGAIN),                  # refused: not sent
     (dict(sent=True, idempotent=True, verify=None), Decision.SEND_AGAIN),                    # reset, GET

@@ -99,15 +99,57 @@ def test_timeout_says_what_it_saw_with_events():
     client.put({"kind": "Event", "apiVersion": "v1", "type": "Warning", "reason": "FailedScheduling",
                 "message": "0/1 nodes are available: 1 Insufficient memory.",
                 "metadata": {"name": "e1", "namespace": "ns"},
-                "involvedObject": {"kind": "Pod", "name": "virt-launcher-vm1-xyz"}, "lastTimestamp": "t2"})
+                "involvedObject": {"kind": "Pod", "name": "virt-launcher-vm1-x7k2q"}, "lastTimestamp": "t2"})
     client.watch_script = [[("ADDED", vmi), END]]
     with pytest.raises(WaitTimeout) as exc:
         waiter.wait_vmis(client, "ns", ["vm1"], ["ready"], 0.3)
     msg = str(exc.value)
     assert msg.startswith("Timed out after 0s waiting for VirtualMachine ns/vm1 to be ready; last seen: vm1 ")
     assert "phase Scheduling" in msg and "PodScheduled=False (Unschedulable: 0/1 nodes are available" in msg
-    assert "latest warning events: Pod/virt-launcher-vm1-xyz FailedScheduling" in msg
+    assert "latest warning events: Pod/virt-launcher-vm1-x7k2q FailedScheduling" in msg
     assert exc.value.details["progress"]["result"] == "timeout"
+
+
+def _warning(name, kind, obj, reason, uid=None, when="t1"):
+    involved = {"kind": kind, "name": obj}
+    if uid:
+        involved["uid"] = uid
+    return {"kind": "Event", "apiVersion": "v1", "type": "Warning", "reason": reason, "message": reason + " here",
+            "metadata": {"name": name, "namespace": "ns"}, "involvedObject": involved, "lastTimestamp": when}
+
+
+def test_timeout_events_are_only_about_the_awaited_object():
+    # VM web's wait must not show VM web-2's launcher pod events, nor those of an earlier VMI named web.
+    client = FakeClient()
+    vmi = pending_vmi("web")
+    client.put(_warning("e1", "Pod", "virt-launcher-web-2-x7k2q", "OtherVmsPod"))
+    client.put(_warning("e2", "VirtualMachineInstance", "web", "EarlierVmi", uid="old-uid"))
+    client.put(_warning("e3", "VirtualMachineInstance", "web", "ThisVmi", uid=vmi["metadata"]["uid"]))
+    client.put(_warning("e4", "Pod", "virt-launcher-web-b9c4d", "ThisPod"))
+    client.watch_script = [[("ADDED", vmi), END]]
+    with pytest.raises(WaitTimeout) as exc:
+        waiter.wait_vmis(client, "ns", ["web"], ["ready"], 0.3)
+    reasons = {e["reason"] for e in exc.value.details["events"]}
+    assert reasons == {"ThisVmi", "ThisPod"}
+    assert "OtherVmsPod" not in str(exc.value) and "EarlierVmi" not in str(exc.value)
+
+
+def test_launcher_pod_names_follow_generate_name():
+    assert waiter.launcher_pod_name_re("web").match("virt-launcher-web-x7k2q")
+    assert not waiter.launcher_pod_name_re("web").match("virt-launcher-web-2-x7k2q")
+    long_name = "a" * 60
+    assert waiter.launcher_pod_name_re(long_name).match(("virt-launcher-" + long_name)[:58] + "b9c4d")
+
+
+def test_a_diagnosis_replaces_the_event_lookup_on_timeout():
+    client = FakeClient()
+    client.watch_script = [[("ADDED", pending_vmi()), END]]
+    wait = waiter.Wait(client, res.VMI, "ns", lambda objects: False, "vm1 to be ready", 0.3, names=["vm1"],
+                       diagnose=lambda objects: ("the cause: %s" % sorted(objects), []))
+    with pytest.raises(WaitTimeout) as exc:
+        wait.run()
+    assert str(exc.value).endswith("; the cause: ['vm1'].") and exc.value.details["events"] == []
+    assert not [c for c in client.calls if c[1] == "Event"]
 
 
 def test_timeout_when_object_never_appears():
@@ -207,3 +249,25 @@ def test_status_of_many_objects_names_three():
     wait = waiter.Wait(FakeClient(), res.VMI, "ns", lambda o: False, "20 VMIs", 60, names=["a%d" % i for i in range(20)])
     wait.started = wait.clock()
     assert wait.status().endswith("a0 does not exist; a1 does not exist; a10 does not exist and 17 more")
+
+
+def test_keep_limits_a_selector_wait_to_its_objects_also_on_timeout():
+    # Deleting VMs a and b: the launcher-pod selector also sees VM c's pod, which must not be named.
+    client = FakeClient()
+
+    def pod(name, vm):
+        return {"kind": "Pod", "metadata": {"name": name, "namespace": "ns", "labels": {"vm.kubevirt.io/name": vm}},
+                "status": {"phase": "Running"}}
+    client.watch_script = [[("ADDED", pod("virt-launcher-a-x7k2q", "a")), ("ADDED", pod("virt-launcher-c-b9c4d", "c")),
+                            END]]
+    wait = waiter.Wait(client, res.POD, "ns", waiter.gone_check(None), "the pods of a and b to be deleted", 0.3,
+                       label_selector="kubevirt.io=virt-launcher",
+                       keep=lambda o: o["metadata"]["labels"]["vm.kubevirt.io/name"] in ("a", "b"))
+    with pytest.raises(WaitTimeout) as exc:
+        wait.run()
+    assert "virt-launcher-a-x7k2q" in str(exc.value) and "virt-launcher-c-b9c4d" not in str(exc.value)
+    client.watch_script = [[("ADDED", pod("virt-launcher-c-b9c4d", "c")), END]]
+    wait = waiter.Wait(client, res.POD, "ns", waiter.gone_check(None), "the pods of a and b to be deleted", 1,
+                       label_selector="kubevirt.io=virt-launcher",
+                       keep=lambda o: o["metadata"]["labels"]["vm.kubevirt.io/name"] in ("a", "b"))
+    assert wait.run()["result"] == "ok"
