@@ -19,6 +19,7 @@ from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s.errors import
     WaitTimeout,
 )
 from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt import wait as waiter
+from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt.spec import string_map
 from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt.state import (
     FINAL_PHASES,
     condition_true,
@@ -336,7 +337,7 @@ def migrate(client, namespace, name, node_selector=None, wait=True, timeout=300)
     _active, before, rv = active_migration(client, namespace, name)
     body = {}
     if node_selector:
-        body["addedNodeSelector"] = {str(k): str(v) for k, v in node_selector.items()}
+        body["addedNodeSelector"] = string_map(node_selector, "node_selector")
     call(client, res.VM, namespace, name, "migrate", body, action="live-migrate",
          verify=took_effect(client, "migrate", namespace, name, before=before))
     progress = []

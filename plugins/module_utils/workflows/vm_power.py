@@ -24,7 +24,9 @@ from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s.errors import
 )
 from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt import wait as waiter
 from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt import operations
+from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt import preflight
 from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt.redact import redacted
+from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt.spec import string_map
 from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt.state import (
     agent_connected,
     condition,
@@ -191,7 +193,7 @@ def decide(state, vm, vmi, params):
                             "one." % (ref, migration.get("migrationUid") or "?"))
         body = {}
         if params.get("node_selector"):
-            body["addedNodeSelector"] = {str(k): str(v) for k, v in params["node_selector"].items()}
+            body["addedNodeSelector"] = string_map(params["node_selector"], "node_selector")
         return Decision("migrate", res.VM, "migrate", body, wait="migration")
     raise InputError("state %r is unknown; use one of %s." % (state, ", ".join(STATES)))
 
@@ -204,7 +206,7 @@ def _need_running(ref, phase, what):
 
 def node_matches(node, selector):
     labels = ((node or {}).get("metadata") or {}).get("labels") or {}
-    return all(labels.get(str(k)) == str(v) for k, v in (selector or {}).items())
+    return all(labels.get(k) == v for k, v in (string_map(selector, "node_selector") or {}).items())
 
 
 # -- waits ----------------------------------------------------------------------------------------
@@ -255,6 +257,7 @@ class VmPowerRunner(runner.Runner):
         conditions = waiter.parse_wait_for(p.get("wait_for"))
         vm = operations.read_vm(self.client, name, namespace)
         vmi = operations.read_vmi(self.client, name, namespace)
+        preflight.require_wait_networks(conditions, vm, res.VM.ref(name, namespace))
         decision = decide(p["state"], vm, vmi, p)
         if decision.note:
             self.warnings.append(decision.note)

@@ -275,3 +275,18 @@ def test_stopped_check_waits_for_a_final_vmi_that_is_not_being_deleted():
     running = {"metadata": {"name": "vm1"}, "status": {"phase": "Running"}}
     assert check({}) and check({"vm1": ended})
     assert not check({"vm1": deleting}) and not check({"vm1": running})
+
+
+def test_wait_for_ip_of_a_network_the_vm_lacks_fails_before_starting(run, client):
+    client.add_vm(vm_obj(strategy="Halted"))
+    result = run({"state": "started", "wait_for": ["ip:br7"]})
+    assert result["failed"] and result["msg"] == (
+        "wait_for 'ip:br7' names no network of VirtualMachine demo/web1 (its networks: default); use ip:default or "
+        "plain ip (the first network).")
+    assert client.sub_calls == [] and client.vm()["spec"]["runStrategy"] == "Halted"
+
+
+def test_node_selector_values_are_the_yaml_text():
+    node = {"metadata": {"labels": {"ssd": "true", "rack": "3"}}}
+    assert vm_power_flow.node_matches(node, {"ssd": True, "rack": 3})
+    assert not vm_power_flow.node_matches(node, {"ssd": "True"})
