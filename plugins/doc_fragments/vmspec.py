@@ -12,12 +12,19 @@ class ModuleDocFragment(object):
 options:
   labels:
     description:
-      - Labels of the object. On a VM they are also put on the template, so the VMI and its
-        virt-launcher pod carry them.
+      - Labels of the object. On a VM they are also put on the template (C(spec.template.metadata.labels)),
+        also with O(definition) or when only labels change on an existing VM, so the VMI and its virt-launcher
+        pod carry them (from the VMI KubeVirt creates next).
+      - Values are strings, kept as written. An unquoted V(true) or V(3) in YAML becomes V("true") or V("3")
+        (never Python's V("True")), and a quoted V("True") is kept as it is. YAML 1.1 also reads unquoted
+        V(yes), V(no), V(on) and V(off) as booleans (stored V("true")/V("false")); quote them to keep them.
     type: dict
   annotations:
     description:
       - Annotations of the object.
+      - Values are strings, kept as written. An unquoted V(true) or V(3) in YAML becomes V("true") or V("3")
+        (never Python's V("True")), and a quoted V("True") is kept as it is. YAML 1.1 also reads unquoted
+        V(yes), V(no), V(on) and V(off) as booleans (stored V("true")/V("false")); quote them to keep them.
     type: dict
   cpu:
     description:
@@ -129,7 +136,10 @@ options:
             type: str
             required: true
           storage_class:
-            description: Storage class; the cluster default when omitted.
+            description:
+              - Storage class; the cluster default when omitted.
+              - It must exist (checked before anything is written, when the credentials may read
+                StorageClasses; otherwise the check is skipped).
             type: str
           access_modes:
             description: Access modes, for example V([ReadWriteMany]); CDI picks from the storage profile when omitted.
@@ -228,6 +238,8 @@ options:
         description:
           - How the interface is connected. V(masquerade) (pod default), V(bridge) (multus default),
             V(sriov) (sriov), or the name of a network binding plugin such as V(passt).
+          - A plugin must be registered in the cluster's KubeVirt CR (C(spec.configuration.network.binding)); that is
+            checked before anything is written when the credentials may list C(kubevirts), else skipped.
         type: str
       default:
         description: Use this multus network as the VM's default network instead of the pod network.
@@ -257,7 +269,9 @@ options:
             choices: [TCP, UDP]
             default: TCP
   node_selector:
-    description: Node labels the VM must be scheduled on (C(spec.nodeSelector)).
+    description:
+      - Node labels the VM must be scheduled on (C(spec.nodeSelector)).
+      - Values are strings kept as written, as for O(labels) (V(true) becomes V("true")).
     type: dict
   tolerations:
     description: Kubernetes tolerations (C(spec.tolerations)), as in a pod spec.

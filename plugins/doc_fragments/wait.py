@@ -23,14 +23,15 @@ options:
       - What a running VM or VMI must reach, all of them. Default V([ready]).
       - V(ready) the VMI is Running with condition Ready=True.
       - V(ip) the first network of the VMI (normally the pod network) has an IP address.
-      - V(ip:NAME) the network NAME has an IP address, for example V(ip:br1).
+      - V(ip:NAME) the network NAME has an IP address, for example V(ip:br1). NAME must be a network of the VM
+        (checked before anything is written).
       - V(agent) the guest agent is connected.
       - Ignored for stopped VMs (C(run_strategy=Halted)) and deletions, which wait until the objects are gone.
     type: list
     elements: str
   wait_timeout:
     description:
-      - How many seconds to wait at most.
+      - How many seconds to wait at most; a positive number (0 or less is refused before anything is written).
     type: int
     default: 300
 """

@@ -20,7 +20,7 @@ options:
     default: false
   wait_timeout:
     description:
-      - How many seconds to wait at most.
+      - How many seconds to wait at most; a positive number (0 or less is refused before anything is written).
     type: int
     default: 300
 """

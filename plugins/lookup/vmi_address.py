@@ -42,7 +42,7 @@ options:
     type: bool
     default: false
   timeout:
-    description: Seconds to wait with O(wait).
+    description: Seconds to wait with O(wait); a positive number.
     type: int
     default: 120
 notes:

@@ -5,8 +5,9 @@
 
 A module's main() builds its AnsibleModule and calls ``run_module(module, SomeRunner)``:
 
-1. ``SomeRunner.before_connect(module)``: checks that need no cluster (and masking of inline
-   secrets); a KubevirtError fails the task with its one sentence;
+1. ``check_timeout`` for every timeout option of the module, then ``SomeRunner.before_connect(module)``:
+   checks that need no cluster (and masking of inline secrets); a KubevirtError fails the task with
+   its one sentence;
 2. connect (connection problems fail the task with one sentence; the client's warnings are shown);
 3. ``runner.run()`` -> ``(result, error)``; a KubevirtError raised by run() fails the task;
 4. the runner's warnings are shown, ``api_requests`` (this run's request count) is added, and the
@@ -21,13 +22,24 @@ import copy
 from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s import resources as res
 from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s.client import connect
 from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s.connection import AUTH_ARG_SPEC
-from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s.errors import KubevirtError
+from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s.errors import InputError, KubevirtError
 
 WAIT_ARG_SPEC = dict(
     wait=dict(type="bool", default=False),
     wait_for=dict(type="list", elements="str"),
     wait_timeout=dict(type="int", default=300),
 )
+
+
+# Options that are a number of seconds to wait (every module's, the vmi_address lookup's).
+TIMEOUT_OPTIONS = ("wait_timeout", "timeout")
+
+
+def check_timeout(value, option):
+    """A timeout option is a positive number of seconds: 0 or less would end every wait at once."""
+    if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0):
+        raise InputError("%s must be a positive number of seconds, got %r." % (option, value))
+    return value
 
 
 def auth_spec():
@@ -88,6 +100,8 @@ def connect_module(module):
 def run_module(module, runner_class):
     """Run a module's Runner and exit or fail the task (see the module docstring)."""
     try:
+        for option in TIMEOUT_OPTIONS:
+            check_timeout(module.params.get(option), option)
         runner_class.before_connect(module)
     except KubevirtError as exc:
         module.fail_json(msg=str(exc))

@@ -82,7 +82,7 @@ options:
     type: str
   timeout:
     description:
-      - Seconds to wait for each prompt, for O(expect) and for the VNC handshake.
+      - Seconds to wait for each prompt, for O(expect) and for the VNC handshake; a positive number.
     type: int
     default: 60
   rdp_port:

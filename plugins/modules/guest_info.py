@@ -46,7 +46,7 @@ options:
     default: false
   wait_timeout:
     description:
-      - Seconds to wait with O(wait).
+      - Seconds to wait with O(wait); a positive number.
     type: int
     default: 120
 attributes:

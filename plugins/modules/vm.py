@@ -63,10 +63,13 @@ options:
       - The instance type, a name (cluster-wide C(VirtualMachineClusterInstancetype)) or a dict with
         C(name) and C(kind) (V(VirtualMachineInstancetype) or V(VirtualMachineClusterInstancetype)).
       - Can't be combined with O(cpu) or O(memory).
+      - It must exist; that is checked before anything is written (a cluster-wide one only when the
+        credentials may read it). One the VM uses already is not checked again (KubeVirt keeps a copy).
     type: raw
   preference:
     description:
       - The preference, a name (C(VirtualMachineClusterPreference)) or a dict with C(name) and C(kind).
+      - It must exist, checked as O(instancetype) is.
     type: raw
   definition:
     description:

@@ -64,7 +64,8 @@ options:
   binding:
     description:
       - The interface binding. Default V(bridge) for V(multus), V(sriov) for V(sriov); another name is used as a
-        network binding plugin (C(binding.name)).
+        network binding plugin (C(binding.name)), which must be registered in the cluster's KubeVirt CR
+        (checked before the VM is changed, when the credentials may list C(kubevirts)).
     type: str
   mac:
     description:
@@ -82,7 +83,8 @@ options:
     default: false
   wait_timeout:
     description:
-      - How many seconds to wait at most for the migration of O(migrate) (a watch, recorded in RV(progress)).
+      - How many seconds to wait at most for the migration of O(migrate) (a watch, recorded in RV(progress));
+        a positive number.
     type: int
     default: 300
 attributes:

@@ -60,6 +60,8 @@ options:
   storage_class:
     description:
       - Storage class of the PVC. Default the cluster's default storage class.
+      - It must exist; that is checked before the volume is created (or recreated), when the credentials may
+        read StorageClasses (a cluster-wide read; without it the check is skipped).
     type: str
   access_modes:
     description:

@@ -80,6 +80,47 @@ def broken_files(folder, kubeconfig, api_url):
     return folder
 
 
+KUBEVIRT_CRD = {
+    "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+    "metadata": {"name": "kubevirts.kubevirt.io"},
+    "spec": {"group": "kubevirt.io", "scope": "Namespaced",
+             "names": {"kind": "KubeVirt", "plural": "kubevirts", "singular": "kubevirt", "listKind": "KubeVirtList"},
+             "versions": [{"name": "v1", "served": True, "storage": True, "schema": {"openAPIV3Schema": {
+                 "type": "object", "x-kubernetes-preserve-unknown-fields": True}}}]},
+}
+
+
+def kubevirt_cr(api, namespace):
+    """The KubeVirt CR a real cluster has (the lab has none), with no binding plugin registered, so that the
+    modules check binding names against it. Returns whether the CRD was created here (to remove it after)."""
+    ext = client.ApiextensionsV1Api(api)
+    created = False
+    try:
+        ext.read_custom_resource_definition("kubevirts.kubevirt.io")
+    except client.exceptions.ApiException as exc:
+        if exc.status != 404:
+            raise
+        ext.create_custom_resource_definition(KUBEVIRT_CRD)
+        created = True
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        conds = ext.read_custom_resource_definition("kubevirts.kubevirt.io").status.conditions or []
+        if any(c.type == "Established" and c.status == "True" for c in conds):
+            break
+        time.sleep(0.2)
+    for _ in range(50):  # the new resource may take a moment to be served
+        try:
+            client.CustomObjectsApi(api).create_namespaced_custom_object("kubevirt.io", "v1", namespace, "kubevirts", {
+                "apiVersion": "kubevirt.io/v1", "kind": "KubeVirt", "metadata": {"name": "kubevirt"},
+                "spec": {"configuration": {"network": {"binding": {}}}}})
+            break
+        except client.exceptions.ApiException as exc:
+            if exc.status != 404:
+                raise
+            time.sleep(0.2)
+    return created
+
+
 def snapshot(api, namespace):
     """{plural: sorted names} of the namespace's objects (the kinds a case could create)."""
     custom = client.CustomObjectsApi(api)
@@ -156,7 +197,9 @@ def matrix(api, core, kubeconfig, lab_state, lab_info, tmp_path_factory):
     custom = client.CustomObjectsApi(api)
     ns = "bi-%s" % uuid.uuid4().hex[:8]
     core.create_namespace({"metadata": {"name": ns, "labels": {"virtops.io/test": "true"}}})
+    made_crd = False
     try:
+        made_crd = kubevirt_cr(api, ns)
         custom.create_namespaced_custom_object("k8s.cni.cncf.io", "v1", ns, "network-attachment-definitions", {
             "apiVersion": "k8s.cni.cncf.io/v1", "kind": "NetworkAttachmentDefinition",
             "metadata": {"name": "br1-net"}, "spec": {"config": json.dumps(NAD_CONFIG)}})
@@ -191,6 +234,8 @@ def matrix(api, core, kubeconfig, lab_state, lab_info, tmp_path_factory):
                "after": after, "vm_before": vm_before, "vm_after": vm_after, "log": log, "seconds": seconds}
     finally:
         core.delete_namespace(ns)
+        if made_crd:
+            client.ApiextensionsV1Api(api).delete_custom_resource_definition("kubevirts.kubevirt.io")
 
 
 def test_matrix_covers_modules_and_roles():

@@ -64,6 +64,7 @@ _TABLE = [
     Resource("VirtualMachine", KUBEVIRT, "v1", "virtualmachines", short="VM"),
     Resource("VirtualMachineInstance", KUBEVIRT, "v1", "virtualmachineinstances", short="VMI"),
     Resource("VirtualMachineInstanceMigration", KUBEVIRT, "v1", "virtualmachineinstancemigrations"),
+    Resource("KubeVirt", KUBEVIRT, "v1", "kubevirts"),
     Resource("VirtualMachineInstancetype", INSTANCETYPES, "v1beta1", "virtualmachineinstancetypes"),
     Resource("VirtualMachineClusterInstancetype", INSTANCETYPES, "v1beta1",
              "virtualmachineclusterinstancetypes", namespaced=False),

@@ -20,6 +20,7 @@ from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s.errors import
     WaitTimeout,
 )
 from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt import wait as waiter
+from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt.spec import string_map
 from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt.summary import warning_events
 from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt.state import (
     FINAL_PHASES,
@@ -316,7 +317,7 @@ def start_migration(client, namespace, name, node_selector=None):
         return active, False
     body = {}
     if node_selector:
-        body["addedNodeSelector"] = {str(k): str(v) for k, v in node_selector.items()}
+        body["addedNodeSelector"] = string_map(node_selector, "node_selector")
     ref = res.VM.ref(name, namespace)
     try:
         put(client, res.VM, namespace, name, "migrate", body,

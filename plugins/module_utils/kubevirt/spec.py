@@ -548,7 +548,7 @@ def template_spec(params, name, allow_templates=True):
     if volumes:
         spec["volumes"] = volumes
     if p.get("node_selector"):
-        spec["nodeSelector"] = {str(k): str(v) for k, v in p["node_selector"].items()}
+        spec["nodeSelector"] = string_map(p["node_selector"], "node_selector")
     if p.get("tolerations"):
         spec["tolerations"] = list(p["tolerations"])
     if p.get("affinity"):
@@ -608,16 +608,43 @@ def _metadata(params, name, namespace):
     meta = {"name": name, "namespace": namespace}
     if p_labels(params):
         meta["labels"] = p_labels(params)
-    if params.get("annotations"):
-        meta["annotations"] = {str(k): str(v) for k, v in params["annotations"].items()}
+    if p_annotations(params):
+        meta["annotations"] = p_annotations(params)
     return meta
 
 
-def p_labels(params):
-    labels = params.get("labels")
-    if not labels:
+def string_value(value, what):
+    """One value of a map[string]string field as the text the user wrote. YAML turns an unquoted true
+    into a bool and 3 into an int before the module sees them: a bool becomes "true"/"false" (never
+    Python's "True"), a number its decimal text; a string is kept as it is."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return str(value)
+    if isinstance(value, str):
+        return value
+    raise InputError("%s must be a string, got %s %r." % (what, type(value).__name__, value))
+
+
+def string_map(mapping, option):
+    """A dict option (labels, annotations, node_selector) -> a map[string]string, or None when unset."""
+    if not mapping:
         return None
-    return {str(k): "" if v is None else str(v) for k, v in labels.items()}
+    out = {}
+    for key, value in mapping.items():
+        key = string_value(key, "%s key" % option)
+        out[key] = string_value(value, "%s.%s" % (option, key))
+    return out
+
+
+def p_labels(params):
+    return string_map(params.get("labels"), "labels")
+
+
+def p_annotations(params):
+    return string_map(params.get("annotations"), "annotations")
 
 
 def build_vm(params, name, namespace, run_strategy=None):

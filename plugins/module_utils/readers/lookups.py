@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s import resources as res
 from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s.connection import AUTH_ARG_SPEC
+from ansible_collections.virtops.kubevirt.plugins.module_utils.runner import check_timeout
 from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s.errors import (
     ApiError,
     InputError,
@@ -188,6 +189,7 @@ def vmi_addresses(client, names, namespace=None, network=None, wait=False, timeo
 
     if not names:
         raise InputError("vmi_address needs at least one VM or VMI name.")
+    check_timeout(timeout, "timeout")
     namespace = namespace or client.namespace
     _check_name(namespace, "namespace")
     for name in names:

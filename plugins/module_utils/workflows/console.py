@@ -31,9 +31,7 @@ class ConsoleRunner(runner.Runner):
         name = params["name"]
         namespace = params.get("namespace") or client.namespace
         ctype = params.get("type") or "serial"
-        timeout = float(60 if params.get("timeout") is None else params["timeout"])
-        if timeout <= 0:
-            raise KubevirtError("timeout must be a positive number of seconds, not %s." % params.get("timeout"))
+        timeout = float(60 if params.get("timeout") is None else params["timeout"])  # > 0: runner.check_timeout
         if ctype != "serial":
             for option in ("send", "expect", "login", "prompt", "logout"):
                 if params.get(option):

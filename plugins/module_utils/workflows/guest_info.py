@@ -26,7 +26,7 @@ class GuestInfoRunner(runner.Runner):
         namespace = params.get("namespace") or self.client.namespace
         parts = [p for p in guest.GATHER_CHOICES if p in (params.get("gather") or guest.GATHER_CHOICES)]
         if params.get("wait"):
-            guest.wait_for_agent(self.client, namespace, name, params.get("wait_timeout") or 120, self.progress)
+            guest.wait_for_agent(self.client, namespace, name, params["wait_timeout"], self.progress)
         vmi = guest.running_vmi(self.client, namespace, name)
         message = guest.agent_message(vmi)
         if message:

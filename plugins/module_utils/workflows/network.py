@@ -302,7 +302,7 @@ def build_nad(params, name, namespace):
     labels = vmspec.p_labels(params)
     if labels:
         meta["labels"] = labels
-    annotations = {str(k): str(v) for k, v in (params.get("annotations") or {}).items()}
+    annotations = vmspec.p_annotations(params) or {}
     if resource:
         if annotations.get(RESOURCE_ANNOTATION) not in (None, resource):
             raise InputError("annotations sets %s to %r, but the network needs %r; drop it or use resource_name." % (

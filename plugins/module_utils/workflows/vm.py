@@ -24,6 +24,7 @@ from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s.errors import
 from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt import spec as vmspec
 from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt import wait as waiter
 from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt import operations
+from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt import preflight
 from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt.redact import diff_of, redacted, secret_values
 from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt.state import (
     condition_true,
@@ -153,10 +154,13 @@ def prepare(plan, default_namespace, kind="VirtualMachine"):
         if p.get("labels"):
             plan.desired["metadata"].setdefault("labels", {}).update(vmspec.p_labels(p))
         if p.get("annotations"):
-            plan.desired["metadata"].setdefault("annotations", {}).update(
-                {str(k): str(v) for k, v in p["annotations"].items()})
+            plan.desired["metadata"].setdefault("annotations", {}).update(vmspec.p_annotations(p))
         if kind == "VirtualMachine":
             spec = plan.desired["spec"]
+            if p.get("labels"):
+                # As without definition: the template carries them too, so the VMI and its pod get them.
+                template = spec.setdefault("template", {})
+                template.setdefault("metadata", {}).setdefault("labels", {}).update(vmspec.p_labels(p))
             given = _run_strategy_given(p)
             if given:
                 spec.pop("running", None)
@@ -179,14 +183,20 @@ def _partial_patch(plan):
     if p.get("labels"):
         meta["labels"] = vmspec.p_labels(p)
     if p.get("annotations"):
-        meta["annotations"] = {str(k): str(v) for k, v in p["annotations"].items()}
+        meta["annotations"] = vmspec.p_annotations(p)
     if meta:
         patch["metadata"] = meta
+    spec = {}
+    if p.get("labels"):
+        # The labels option is documented to reach the VMI and its pod: they come from the template.
+        spec["template"] = {"metadata": {"labels": vmspec.p_labels(p)}}
     strategy = _run_strategy_given(p)
     if strategy:
-        patch["spec"] = {"runStrategy": strategy}
+        spec["runStrategy"] = strategy
         if ((plan.current or {}).get("spec") or {}).get("running") is not None:
-            patch["spec"]["running"] = None
+            spec["running"] = None
+    if spec:
+        patch["spec"] = spec
     return patch
 
 
@@ -242,51 +252,6 @@ def write_vm(client, plan, check_mode):
         after_t = writes.normalize({"spec": (plan.outcome.after.get("spec") or {}).get("template")})
         if before_t != after_t:
             plan.restart_required = True
-
-
-# -- what a VM needs that the task does not create ---------------------------------------------------
-REFERENCE_HINTS = {
-    "PersistentVolumeClaim": "create it first (virtops.kubevirt.volume with kind: pvc) or check the disk's pvc",
-    "DataVolume": "create it first (virtops.kubevirt.volume) or check the disk's data_volume",
-    "NetworkAttachmentDefinition": "create it first (virtops.kubevirt.network) or check the network's network_name",
-}
-
-
-def references(obj):
-    """[(resource, namespace, name, where)]: the PVCs, DataVolumes and NetworkAttachmentDefinitions a
-    VM or VMI object names. DataVolumes of the VM's own dataVolumeTemplates are left out (KubeVirt
-    creates them)."""
-    def mapping(value):
-        return value if isinstance(value, dict) else {}
-
-    def items(value):
-        return [i for i in value if isinstance(i, dict)] if isinstance(value, list) else []
-
-    spec = mapping(obj.get("spec"))
-    namespace = mapping(obj.get("metadata")).get("namespace")
-    if obj.get("kind") == "VirtualMachine":
-        tspec = mapping(mapping(spec.get("template")).get("spec"))
-        templates = {mapping(t.get("metadata")).get("name") for t in items(spec.get("dataVolumeTemplates"))}
-    else:
-        tspec, templates = spec, set()
-    out = []
-    for volume in items(tspec.get("volumes")):
-        if not isinstance(volume, dict):
-            continue
-        where = "volume %r" % volume.get("name")
-        pvc = volume.get("persistentVolumeClaim")
-        if isinstance(pvc, dict) and pvc.get("claimName"):
-            out.append((res.PVC, namespace, pvc["claimName"], where))
-        dv = volume.get("dataVolume")
-        if isinstance(dv, dict) and dv.get("name") and dv["name"] not in templates:
-            out.append((res.DATAVOLUME, namespace, dv["name"], where))
-    for network in items(tspec.get("networks")):
-        multus = network.get("multus")
-        if isinstance(multus, dict) and multus.get("networkName"):
-            text = str(multus["networkName"])
-            ns, name = text.split("/", 1) if "/" in text else (namespace, text)
-            out.append((res.NAD, ns, name, "network %r" % network.get("name")))
-    return out
 
 
 def data_volume_templates(vm):
@@ -371,46 +336,33 @@ class VmRunner(runner.Runner):
                     plan.error = error
 
     def check_references(self, plans):
-        """Before anything is written: a VM whose PVC, DataVolume or NetworkAttachmentDefinition does
-        not exist fails (KubeVirt would accept it and leave it unable to start). In check mode that
-        is a warning (the task that creates the volume may be skipped too). Without the permission to
-        read them, the check is skipped with a warning."""
-        wanted = {}
+        """Before anything is written (kubevirt/preflight.py, one policy for every module): each VM's
+        wait_for ip:NAME names one of its networks, and what it names exists (PVCs, DataVolumes, NADs,
+        storage classes, instancetypes and preferences, binding plugins). A VM with a problem fails,
+        the others go on."""
+        conditions = self.wait_conditions()
+        wanted, owners = {}, {}
         for plan in plans:
             if plan.error is not None or plan.state != "present" or plan.desired is None:
                 continue
-            if plan.template_only and plan.current is not None:
-                continue  # only labels, annotations or the run strategy change
-            for resource, namespace, name, where in references(plan.desired):
-                wanted.setdefault((resource, namespace, name), []).append((plan, where))
-        if not wanted:
-            return
-
-        def exists(key):
-            resource, namespace, name = key
-            found = self.client.get_or_none(resource, name, namespace)
-            if found is None and resource is res.DATAVOLUME:
-                # CDI may have garbage-collected a completed DataVolume; KubeVirt then uses its PVC.
-                found = self.client.get_or_none(res.PVC, name, namespace)
-            return found is not None
-
-        for key, found, error in parallel.parallel(exists, list(wanted)):
-            resource, namespace, name = key
-            if error is not None:
-                if isinstance(error, ApiError) and error.status == 403:
-                    self.warnings.append("Could not check that %s %s/%s exists (%s)." % (
-                        resource.kind, namespace, name, error.api_message or error.reason))
-                continue  # anything else: the write itself will tell
-            if found:
+            owner = self.resource.ref(plan.name, plan.namespace)
+            owners[owner] = plan
+            only_metadata = plan.template_only and plan.current is not None
+            problem = preflight.wait_network_problem(conditions, plan.current if only_metadata else plan.desired,
+                                                     owner)
+            if problem:
+                plan.error = InputError(problem)
                 continue
-            for plan, where in wanted[key]:
-                text = "%s %s/%s (%s of %s %s/%s) does not exist; %s." % (
-                    resource.kind, namespace, name, where, self.kind, plan.namespace, plan.name,
-                    REFERENCE_HINTS[resource.kind])
-                if self.check_mode:
-                    self.warnings.append(text)
-                elif plan.error is None:
-                    plan.error = KubevirtError(text)
+            if only_metadata:
+                continue  # only labels, annotations or the run strategy change
+            in_use = set(preflight.references(plan.current)) if plan.current else set()
+            for ref in preflight.references(plan.desired):
+                if ref.resource in preflight.SPEC_MATCHERS and ref in in_use:
+                    continue  # KubeVirt keeps a ControllerRevision of the instancetype a VM uses already
+                wanted.setdefault(ref, []).append(owner)
+        for owner, text in preflight.check(self.client, wanted, self.check_mode, self.warnings).items():
+            if owners[owner].error is None:
+                owners[owner].error = KubevirtError(text)
 
     def write(self, plan):
         if plan.state == "absent":

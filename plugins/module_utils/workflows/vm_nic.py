@@ -14,6 +14,7 @@ from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s import writes
 from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s.errors import ApiError, InputError, KubevirtError
 from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt import spec as vmspec
 from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt import operations
+from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt import preflight
 from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt.state import condition_true, vmi_active
 from ansible_collections.virtops.kubevirt.plugins.module_utils.workflows.vm_devices import (
     ABSENT,
@@ -105,7 +106,9 @@ class VmNicRunner(DeviceRunner):
         iface, network = build_nic(p)
         vm = operations.read_vm(self.client, self.name, self.namespace)
         vmi = operations.read_vmi(self.client, self.name, self.namespace)
-        self.check_nad(network)
+        preflight.require(self.client, preflight.template_references(self.namespace, {
+            "domain": {"devices": {"interfaces": [iface]}}, "networks": [network]}), self.ref, self.check_mode,
+            self.warnings)
         tspec = operations.template_spec(vm)
         cur_iface = named(((tspec.get("domain") or {}).get("devices") or {}).get("interfaces"), name)
         cur_net = named(tspec.get("networks"), name)
@@ -119,20 +122,6 @@ class VmNicRunner(DeviceRunner):
             return self.finish(False, "none", vm, vm, vmi, active, iface)
         before, after, _written = self.write_spec(vm, lambda t: attach_nic(t, iface, network))
         return self.finish(True, "spec", before, after, vmi, active, iface)
-
-    def check_nad(self, network):
-        ns, nad = vmspec.split_ns_name(network["multus"]["networkName"], "network_name", self.namespace)
-        try:
-            found = self.client.get_or_none(res.NAD, nad, ns)
-        except ApiError as exc:
-            if exc.status in (403, 404):
-                self.warnings.append("Could not check that NetworkAttachmentDefinition %s/%s exists (%s)." % (
-                    ns, nad, exc.api_message or exc.reason))
-                return
-            raise KubevirtError(writes.explain(exc, "read", res.NAD.ref(nad, ns), res.NAD))
-        if found is None:
-            raise KubevirtError("NetworkAttachmentDefinition %s/%s does not exist; create it first (virtops.kubevirt."
-                                "network) or check network_name." % (ns, nad))
 
     def detach(self, name):
         vm = operations.read_vm(self.client, self.name, self.namespace)

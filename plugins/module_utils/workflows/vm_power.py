@@ -24,7 +24,9 @@ from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s.errors import
 )
 from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt import wait as waiter
 from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt import operations
+from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt import preflight
 from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt.redact import redacted
+from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt.spec import string_map
 from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt.state import (
     agent_connected,
     condition,
@@ -192,7 +194,7 @@ def decide(state, vm, vmi, params):
                             "one." % (ref, migration.get("migrationUid") or "?"))
         body = {}
         if params.get("node_selector"):
-            body["addedNodeSelector"] = {str(k): str(v) for k, v in params["node_selector"].items()}
+            body["addedNodeSelector"] = string_map(params["node_selector"], "node_selector")
         return Decision("migrate", res.VM, "migrate", body, wait="migration")
     raise InputError("state %r is unknown; use one of %s." % (state, ", ".join(STATES)))
 
@@ -205,7 +207,7 @@ def _need_running(ref, phase, what):
 
 def node_matches(node, selector):
     labels = ((node or {}).get("metadata") or {}).get("labels") or {}
-    return all(labels.get(str(k)) == str(v) for k, v in (selector or {}).items())
+    return all(labels.get(k) == v for k, v in (string_map(selector, "node_selector") or {}).items())
 
 
 # -- waits ----------------------------------------------------------------------------------------
@@ -263,6 +265,7 @@ class VmPowerRunner(runner.Runner):
         vm = operations.read_vm(self.client, name, namespace)
         vmi = operations.read_vmi(self.client, name, namespace)
         vm = self.processed(vm, vmi)
+        preflight.require_wait_networks(conditions, vm, res.VM.ref(name, namespace))
         decision = decide(p["state"], vm, vmi, p)
         joined = None
         if decision.wait == "migration":

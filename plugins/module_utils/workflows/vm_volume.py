@@ -24,6 +24,7 @@ from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s.errors import
 from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt import spec as vmspec
 from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt import wait as waiter
 from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt import operations
+from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt import preflight
 from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt.state import vmi_active
 from ansible_collections.virtops.kubevirt.plugins.module_utils.workflows.vm_devices import (
     DeviceRunner,
@@ -135,7 +136,8 @@ class VmVolumeRunner(DeviceRunner):
         disk, volume, source = build_volume(p)
         vm = operations.read_vm(self.client, self.name, self.namespace)
         vmi = operations.read_vmi(self.client, self.name, self.namespace)
-        self.check_claim(volume, source)
+        preflight.require(self.client, preflight.template_references(self.namespace, {"volumes": [volume]}),
+                          self.ref, self.check_mode, self.warnings)
         tspec = operations.template_spec(vm)
         cur_disk = named(devices_of(copy.deepcopy(tspec)).get("disks"), disk["name"])
         cur_volume = named(tspec.get("volumes"), volume["name"])
@@ -150,31 +152,6 @@ class VmVolumeRunner(DeviceRunner):
                                 "persistently." % (disk["name"], self.ref))
         before, after, _written = self.write_spec(vm, lambda t: attach_volume(t, disk, volume))
         return self.finish(True, "spec", before, after, vmi, active)
-
-    def check_claim(self, volume, source):
-        if source == "image":
-            return
-        if source == "pvc":
-            claim = volume["persistentVolumeClaim"]["claimName"]
-            found = self.read(res.PVC, claim)
-            if found is None:
-                raise KubevirtError("PersistentVolumeClaim %s/%s does not exist; create it first (virtops.kubevirt."
-                                    "volume with kind: pvc) or check the pvc option." % (self.namespace, claim))
-            return
-        dv_name = volume["dataVolume"]["name"]
-        if self.read(res.DATAVOLUME, dv_name) is None and self.read(res.PVC, dv_name) is None:
-            raise KubevirtError("DataVolume %s/%s does not exist; create it first (virtops.kubevirt.volume) or check "
-                                "the data_volume option." % (self.namespace, dv_name))
-
-    def read(self, resource, name):
-        try:
-            return self.client.get_or_none(resource, name, self.namespace)
-        except ApiError as exc:
-            if exc.status == 403:
-                self.warnings.append("Could not check that %s exists (%s)." % (
-                    resource.ref(name, self.namespace), exc.api_message or "forbidden"))
-                return {}
-            raise KubevirtError(writes.explain(exc, "read", resource.ref(name, self.namespace), resource))
 
     def hotplug(self, vm, vmi, disk, volume, cur_volume, same, active):
         name = disk["name"]

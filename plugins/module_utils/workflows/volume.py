@@ -25,6 +25,7 @@ from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s.errors import
     one_line,
 )
 from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt import spec as vmspec
+from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt import preflight
 from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt import wait as waiter
 from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt.redact import diff_of
 from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt.state import condition, condition_true, owner
@@ -118,8 +119,7 @@ def _labels(params):
 
 
 def _annotations(params):
-    annotations = params.get("annotations")
-    return {str(k): str(v) for k, v in annotations.items()} if annotations else None
+    return vmspec.p_annotations(params)
 
 
 def _metadata(params, name, namespace):
@@ -393,6 +393,9 @@ class VolumeRunner(runner.Runner):
         except ApiError as exc:
             raise KubevirtError(writes.explain(exc, "read", ref, resource))
         desired = build(p, name, namespace, existing=current is not None)
+        if current is None or p["recreate"]:
+            # Before creating, and before a recreate deletes the volume it replaces.
+            preflight.require(self.client, preflight.references(desired), ref, self.check_mode, self.warnings)
         outcome = None
         if current is None:
             self.check_name_clash(resource, name, namespace)

@@ -481,3 +481,116 @@ def test_keep_volumes_without_rights_on_vmis_and_revisions_warns(run, client, mo
     text = warnings_text(result)
     assert "Could not delete VirtualMachineInstance demo/app1 (forbidden)" in text
     assert "Could not list the ControllerRevisions of VirtualMachine demo/app1 (forbidden)" in text
+
+
+# -- issue 14: checked before the first write; labels reach the template as written ---------------------
+def put_kubevirt(client, bindings):
+    client.put({"apiVersion": "kubevirt.io/v1", "kind": "KubeVirt", "metadata": {"name": "kubevirt",
+                "namespace": "kubevirt"}, "spec": {"configuration": {"network": {"binding": bindings}}}})
+
+
+def writes_of(client):
+    return [c for c in client.calls if c[0] in ("APPLY", "MERGE", "DELETE")]
+
+
+@pytest.mark.parametrize("extra, message", [
+    ({"wait": True, "wait_for": ["ip:br7"]},
+     "wait_for 'ip:br7' names no network of VirtualMachine demo/web1 (its networks: default); use ip:default or "
+     "plain ip (the first network)."),
+    ({"wait": True, "wait_timeout": 0}, "wait_timeout must be a positive number of seconds, got 0."),
+    ({"wait": True, "wait_timeout": -5}, "wait_timeout must be a positive number of seconds, got -5."),
+    ({"instancetype": "u1.nosuch", "memory": None},
+     "VirtualMachineClusterInstancetype 'u1.nosuch' (instancetype of VirtualMachine demo/web1) does not exist; "
+     "check the name (kubectl get virtualmachineclusterinstancetypes), or set kind: VirtualMachineInstancetype for "
+     "one of the VM's namespace."),
+    ({"disks": [{"name": "data", "data_volume_template": {"size": "1Gi", "storage_class": "nosuch"}}]},
+     "StorageClass 'nosuch' (storage class of volume 'data' of VirtualMachine demo/web1) does not exist; check the "
+     "name, or leave the disk's data_volume_template.storage_class out for the cluster's default storage class."),
+    ({"networks": [{"name": "default"}, {"name": "br", "network_name": "br1-net", "binding": "brdge"}]},
+     "binding plugin 'brdge' (network 'br' of VirtualMachine demo/web1) is not registered in the cluster's KubeVirt "
+     "CR (spec.configuration.network.binding has none); did you mean bridge? use one of bridge, masquerade, sriov "
+     "as the network's binding, or register the plugin first."),
+])
+def test_bad_values_fail_before_anything_is_written(run, client, extra, message):
+    client.put({"kind": "NetworkAttachmentDefinition", "apiVersion": "k8s.cni.cncf.io/v1",
+                "metadata": {"name": "br1-net", "namespace": "demo"}})
+    put_kubevirt(client, {})
+    args = {k: v for k, v in dict(BASIC, **extra).items() if v is not None}
+    result = run(args)
+    assert result["failed"] and result["msg"] == message
+    assert stored_vm(client) is None and writes_of(client) == []
+
+
+def test_wait_for_ip_of_an_existing_vm_is_checked_against_its_networks(run, client):
+    run(dict(BASIC, networks=[{"name": "default"}, {"name": "br1", "network_name": "br1-net"}]), check_mode=True)
+    client.put({"kind": "VirtualMachine", "apiVersion": "kubevirt.io/v1", "metadata": {"name": "old1", "namespace": "demo"},
+                "spec": {"runStrategy": "Halted", "template": {"spec": {
+                    "domain": {"memory": {"guest": "1Gi"}, "devices": {"interfaces": [{"name": "nic0", "bridge": {}}]}},
+                    "networks": [{"name": "nic0", "multus": {"networkName": "br1-net"}}]}}}})
+    before = stored_vm(client, "old1")
+    bad = run({"name": "old1", "namespace": "demo", "labels": {"a": "b"}, "wait": True, "wait_for": ["ip:br1"]})
+    assert bad["failed"] and bad["msg"].startswith("wait_for 'ip:br1' names no network of VirtualMachine demo/old1 "
+                                                   "(its networks: nic0)")
+    assert stored_vm(client, "old1") == before
+
+
+def test_a_registered_binding_plugin_passes(run, client):
+    client.put({"kind": "NetworkAttachmentDefinition", "apiVersion": "k8s.cni.cncf.io/v1",
+                "metadata": {"name": "br1-net", "namespace": "demo"}})
+    put_kubevirt(client, {"passt": {"sidecarImage": "quay.io/x/passt:1"}})
+    result = run(dict(BASIC, networks=[{"name": "default", "binding": "passt"}]))
+    assert result["changed"]
+    assert stored_vm(client)["spec"]["template"]["spec"]["domain"]["devices"]["interfaces"] == [
+        {"name": "default", "binding": {"name": "passt"}}]
+
+
+def test_an_instancetype_the_vm_uses_already_is_not_read_again(run, client):
+    client.put({"apiVersion": "instancetype.kubevirt.io/v1beta1", "kind": "VirtualMachineClusterInstancetype",
+                "metadata": {"name": "u1.small"}})
+    args = {k: v for k, v in BASIC.items() if k != "memory"}
+    assert run(dict(args, instancetype="u1.small"))["changed"]
+    del client.store[("VirtualMachineClusterInstancetype", None, "u1.small")]
+    # KubeVirt keeps a ControllerRevision of it: a later change of that VM must not fail on it.
+    changed = run(dict(args, instancetype="u1.small", hostname="web"))
+    assert changed["changed"] and not changed.get("failed")
+
+
+def test_bulk_item_with_a_missing_storage_class_fails_alone(run, client):
+    client.put({"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass", "metadata": {"name": "fast"}})
+    result = run({"namespace": "demo", "memory": "1Gi", "vms": [
+        {"name": "ok1", "disks": [{"name": "d", "data_volume_template": {"size": "1Gi", "storage_class": "fast"}}]},
+        {"name": "bad1", "disks": [{"name": "d", "data_volume_template": {"size": "1Gi", "storage_class": "slow"}}]}]})
+    assert result["failed"] and "demo/bad1: StorageClass 'slow' (storage class of volume 'd'" in result["msg"]
+    assert stored_vm(client, "ok1") is not None and stored_vm(client, "bad1") is None
+
+
+def test_labels_of_an_existing_vm_reach_its_template_as_written_and_stay_idempotent(run, client):
+    run(dict(BASIC, run_strategy="Halted"))
+    first = run({"name": "web1", "namespace": "demo", "labels": {"env": "test", "prod": True, "n": 3}})
+    vm = stored_vm(client)
+    want = {"env": "test", "prod": "true", "n": "3"}
+    assert first["changed"] and vm["metadata"]["labels"] == want
+    assert vm["spec"]["template"]["metadata"]["labels"] == want
+    again = run({"name": "web1", "namespace": "demo", "labels": {"env": "test", "prod": True, "n": 3}})
+    assert again["changed"] is False
+    quoted = run({"name": "web1", "namespace": "demo", "labels": {"prod": "True"}})
+    assert quoted["changed"] and stored_vm(client)["spec"]["template"]["metadata"]["labels"]["prod"] == "True"
+
+
+def test_new_vm_labels_and_node_selector_keep_the_yaml_text(run, client):
+    result = run(dict(BASIC, labels={"prod": True}, annotations={"n": 2}, node_selector={"ssd": True}))
+    vm = stored_vm(client)
+    assert result["changed"] and vm["metadata"]["labels"] == {"prod": "true"}
+    assert vm["spec"]["template"]["metadata"]["labels"] == {"prod": "true"}
+    assert vm["metadata"]["annotations"]["n"] == "2"
+    assert vm["spec"]["template"]["spec"]["nodeSelector"] == {"ssd": "true"}
+    assert run(dict(BASIC, labels={"prod": True}, annotations={"n": 2}, node_selector={"ssd": True}))["changed"] is False
+
+
+def test_definition_labels_reach_the_template_too(run, client):
+    definition = {"kind": "VirtualMachine", "metadata": {"name": "def1"}, "spec": {"runStrategy": "Halted", "template": {
+        "metadata": {"labels": {"own": "x"}}, "spec": {"domain": {"memory": {"guest": "1Gi"}, "devices": {}}}}}}
+    assert run({"namespace": "demo", "definition": definition, "labels": {"env": True}})["changed"]
+    vm = stored_vm(client, "def1")
+    assert vm["metadata"]["labels"] == {"env": "true"}
+    assert vm["spec"]["template"]["metadata"]["labels"] == {"own": "x", "env": "true"}

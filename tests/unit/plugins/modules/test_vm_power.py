@@ -425,3 +425,16 @@ def test_check_mode_reads_restart_required_after_kubevirt_processed_the_change(r
     assert vm is not None and result["changed"] is True
     assert result["restart_required"] is True and result["summary"]["restart_required"] is True
     assert "to process the template change" in result["progress"][0]["waited_for"]
+def test_wait_for_ip_of_a_network_the_vm_lacks_fails_before_starting(run, client):
+    client.add_vm(vm_obj(strategy="Halted"))
+    result = run({"state": "started", "wait_for": ["ip:br7"]})
+    assert result["failed"] and result["msg"] == (
+        "wait_for 'ip:br7' names no network of VirtualMachine demo/web1 (its networks: default); use ip:default or "
+        "plain ip (the first network).")
+    assert client.sub_calls == [] and client.vm()["spec"]["runStrategy"] == "Halted"
+
+
+def test_node_selector_values_are_the_yaml_text():
+    node = {"metadata": {"labels": {"ssd": "true", "rack": "3"}}}
+    assert vm_power_flow.node_matches(node, {"ssd": True, "rack": 3})
+    assert not vm_power_flow.node_matches(node, {"ssd": "True"})

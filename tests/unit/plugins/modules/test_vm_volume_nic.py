@@ -175,10 +175,11 @@ def test_missing_claim_is_named(run_vol, client):
     client.add_vm(vm_obj(), vmi_phase="Running")
     result = run_vol({"pvc": "nosuch", "hotplug": True})
     assert result["failed"] and result["msg"] == (
-        "PersistentVolumeClaim demo/nosuch does not exist; create it first (virtops.kubevirt.volume with kind: pvc) "
-        "or check the pvc option.")
+        "PersistentVolumeClaim demo/nosuch (volume 'nosuch' of VirtualMachine demo/web1) does not exist; create it "
+        "first (virtops.kubevirt.volume with kind: pvc) or check the disk's pvc.")
     missing_dv = run_vol({"data_volume": "nodv"})
-    assert missing_dv["failed"] and "DataVolume demo/nodv does not exist" in missing_dv["msg"]
+    assert missing_dv["failed"] and "DataVolume demo/nodv (volume 'nodv' of VirtualMachine demo/web1) does not exist" \
+        in missing_dv["msg"]
     assert client.sub_calls == []
 
 
@@ -273,8 +274,9 @@ def test_nic_hot_unplug_marks_absent(run_nic, client):
 def test_nic_errors(run_nic, client):
     client.add_vm(vm_obj(strategy="Halted"))
     missing = run_nic(dict(NIC))
-    assert missing["failed"] and missing["msg"] == ("NetworkAttachmentDefinition demo/br1-net does not exist; create "
-                                                    "it first (virtops.kubevirt.network) or check network_name.")
+    assert missing["failed"] and missing["msg"] == (
+        "NetworkAttachmentDefinition demo/br1-net (network 'br1' of VirtualMachine demo/web1) does not exist; create "
+        "it first (virtops.kubevirt.network) or check the network's network_name.")
     add_nad(client)
     client.vm()["spec"]["template"]["spec"]["networks"] = [{"name": "default", "pod": {}}]
     pod = run_nic({"name": "default", "network_name": "br1-net"})
@@ -290,3 +292,26 @@ def test_nic_check_mode(run_nic, client):
     client.add_vm(vm_obj(strategy="Halted"))
     result = run_nic(dict(NIC), check_mode=True)
     assert result["changed"] and "networks" not in client.vm()["spec"]["template"]["spec"]
+
+
+# -- issue 14: checked before the first write ----------------------------------------------------------
+def test_nic_binding_plugin_must_be_registered(run_nic, client):
+    client.add_vm(vm_obj(strategy="Halted"))
+    add_nad(client)
+    client.put({"apiVersion": "kubevirt.io/v1", "kind": "KubeVirt", "metadata": {"name": "kv", "namespace": "kubevirt"},
+                "spec": {"configuration": {"network": {"binding": {}}}}})
+    before = client.vm()
+    result = run_nic(dict(NIC, binding="brdge"))
+    assert result["failed"] and result["msg"].startswith(
+        "binding plugin 'brdge' (network 'br1' of VirtualMachine demo/web1) is not registered in the cluster's "
+        "KubeVirt CR (spec.configuration.network.binding has none); did you mean bridge?")
+    assert client.vm() == before
+    checked = run_nic(dict(NIC, binding="brdge"), check_mode=True)
+    assert not checked.get("failed") and "binding plugin 'brdge'" in warnings_text(checked)
+
+
+def test_missing_claim_in_check_mode_is_a_warning_like_the_vm_module(run_vol, client):
+    client.add_vm(vm_obj(strategy="Halted"))
+    result = run_vol({"pvc": "nosuch"}, check_mode=True)
+    assert result["changed"] and not result.get("failed")
+    assert "PersistentVolumeClaim demo/nosuch (volume 'nosuch'" in warnings_text(result)

@@ -314,3 +314,57 @@ def test_an_existing_volume_needs_no_size(run, client):
     missing = run({"name": "p2", "kind": "pvc"})
     assert missing["failed"] and "size is required to create a PVC" in missing["msg"]
     assert not [c for c in client.calls if c[2].get("name") == "p2" and c[0] != "GET"]
+
+
+# -- checked before the first write (issue 14) -------------------------------------------------------
+def put_storage_class(client, name):
+    client.put({"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass", "metadata": {"name": name}})
+
+
+def test_unknown_storage_class_fails_before_creating(run, client):
+    put_storage_class(client, "lab-local")
+    result = run(dict(HTTP, storage_class="nosuch"))
+    assert result["failed"] and result["msg"] == (
+        "StorageClass 'nosuch' (storage_class of DataVolume demo/d1) does not exist; use one of lab-local, or leave "
+        "storage_class out for the cluster's default storage class.")
+    assert ("DataVolume", "demo", "d1") not in client.store
+    assert "APPLY" not in [c[0] for c in client.calls]
+    checked = run(dict(HTTP, storage_class="nosuch"), check_mode=True)
+    assert checked["changed"] and "StorageClass 'nosuch'" in warnings_text(checked)
+    assert run({"kind": "pvc", "size": "1Gi", "storage_class": "nosuch"})["failed"]
+    assert run(dict(HTTP, storage_class="lab-local"))["changed"]
+
+
+def test_recreate_checks_the_storage_class_before_deleting(run, client):
+    put_storage_class(client, "lab-local")
+    run(dict(HTTP, storage_class="lab-local"))
+    result = run(dict(HTTP, size="3Gi", storage_class="nosuch", recreate=True))
+    assert result["failed"] and "StorageClass 'nosuch'" in result["msg"]
+    assert "DELETE" not in [c[0] for c in client.calls]
+
+
+def test_forbidden_storage_class_read_is_not_a_failure(run, client, monkeypatch):
+    real = client.get_or_none
+
+    def get_or_none(resource, name, namespace=None):
+        if resource.kind == "StorageClass":
+            raise kclient.ApiError(403, "GET", "/sc", {"reason": "Forbidden", "message": "nope"})
+        return real(resource, name, namespace)
+    monkeypatch.setattr(client, "get_or_none", get_or_none)
+    result = run(dict(HTTP, storage_class="fast"))
+    assert result["changed"] and "'fast'" not in warnings_text(result)
+
+
+def test_label_values_keep_the_yaml_text_and_stay_idempotent(run, client):
+    first = run(dict(HTTP, labels={"prod": True, "n": 3}, annotations={"debug": False}))
+    meta = client.store[("DataVolume", "demo", "d1")]["metadata"]
+    assert meta["labels"] == {"prod": "true", "n": "3"} and meta["annotations"] == {"debug": "false"}
+    assert first["changed"]
+    assert run(dict(HTTP, labels={"prod": True, "n": 3}, annotations={"debug": False}))["changed"] is False
+
+
+@pytest.mark.parametrize("timeout", [0, -5])
+def test_wait_timeout_must_be_positive(run, client, timeout):
+    result = run(dict(HTTP, wait=True, wait_timeout=timeout))
+    assert result["failed"] and result["msg"] == "wait_timeout must be a positive number of seconds, got %d." % timeout
+    assert client.calls == []

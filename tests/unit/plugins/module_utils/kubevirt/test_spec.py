@@ -373,3 +373,28 @@ def test_malformed_raw_spec_names_the_field(raw, message):
     with pytest.raises(InputError) as err:
         vmspec.build_vm(dict(BASE, spec=raw), "vm1", "ns1")
     assert str(err.value) == message
+
+
+# -- map[string]string values keep the text the user wrote ------------------------------------------
+@pytest.mark.parametrize("value, text", [
+    (True, "true"), (False, "false"), (3, "3"), (0, "0"), (1.5, "1.5"), (None, ""),
+    ("True", "True"), ("yes", "yes"), ("", ""),
+])
+def test_string_value_is_the_yaml_text(value, text):
+    assert vmspec.string_value(value, "labels.x") == text
+
+
+def test_label_annotation_and_node_selector_values_are_never_python_str_of_a_bool():
+    vm = vmspec.build_vm({"labels": {"prod": True, "tier": 2, "quoted": "True"}, "annotations": {"debug": False},
+                          "memory": "1Gi", "node_selector": {"ssd": True}}, "web1", "demo")
+    want = {"prod": "true", "tier": "2", "quoted": "True"}
+    assert vm["metadata"]["labels"] == want and vm["spec"]["template"]["metadata"]["labels"] == want
+    assert vm["metadata"]["annotations"] == {"debug": "false"}
+    assert vm["spec"]["template"]["spec"]["nodeSelector"] == {"ssd": "true"}
+    vmi = vmspec.build_vmi({"labels": {"prod": True}, "memory": "1Gi"}, "vmi1", "demo")
+    assert vmi["metadata"]["labels"] == {"prod": "true"}
+
+
+def test_a_nested_label_value_is_refused_naming_it():
+    with pytest.raises(InputError, match=r"^labels\.app must be a string, got dict \{'a': 1\}\.$"):
+        vmspec.p_labels({"labels": {"app": {"a": 1}}})
