@@ -293,7 +293,8 @@ def main(argv=None):
         write(args.out, crd, [
             f"{crd['spec']['names']['kind']} ({crd['spec']['group']}) as CDI {CDI_TAG} serves it "
             "(kubevirt/containerized-data-importer, Apache-2.0),",
-            f"  the CDI release KubeVirt {KUBEVIRT_TAG} pairs with (go.mod: containerized-data-importer-api {CDI_TAG}):",
+            f"  the CDI release KubeVirt {KUBEVIRT_TAG} pairs with "
+            f"(go.mod: containerized-data-importer-api {CDI_TAG}):",
             f"  the whole CRD: {CDI_CRDS_GO} CDICRDs[\"{key}\"]",
         ], written)
     for stale in sorted(args.out.glob("*.yaml")):
