@@ -329,7 +329,7 @@ def vm_monitor_report(summaries, verdicts, metrics=None, resources=None, context
         vms.append(entry)
     for name in missing or []:
         entry = {k: None for k in SUMMARY_FIELDS}
-        where = name if "/" in name else "%s in the namespaces read" % name
+        what = name if "/" in name else "named %s" % name
         entry.update({"name": name.split("/")[-1], "namespace": name.split("/")[0] if "/" in name else None,
                       "status": "NotFound", "ready": False, "standalone": False,
                       "reason": "NotFound: no such VirtualMachine or stand-alone VirtualMachineInstance",
@@ -337,8 +337,8 @@ def vm_monitor_report(summaries, verdicts, metrics=None, resources=None, context
                       "conditions_not_ok": [], "ip_addresses": [], "networks": {}, "vcpus": None, "memory": None,
                       "created_at": None,
                       "findings": [{"rule": "not_found", "severity": "critical",
-                                    "message": "%s was asked for, and there is no VirtualMachine or stand-alone "
-                                               "VirtualMachineInstance %s" % (name, where)}]})
+                                    "message": "no VirtualMachine or stand-alone VirtualMachineInstance %s exists%s"
+                                               % (what, "" if "/" in name else " in the namespaces read")}]})
         vms.append(entry)
     order = {"critical": 0, "warning": 1, "info": 2, "ok": 3}
     vms.sort(key=lambda v: (order.get(v["severity"], 9), v.get("namespace") or "", v.get("name") or ""))

@@ -292,7 +292,10 @@ def test_report_standalone_vmi_and_restart_required():
     assert report["totals"]["restart_required_vms"] == ["ns-b/web1"]
     assert report["totals"]["standalone_vmis"] == 2
     assert by_name["gone"]["findings"][0]["message"] == (
-        "ns-b/gone was asked for, and there is no VirtualMachine or stand-alone VirtualMachineInstance ns-b/gone")
+        "no VirtualMachine or stand-alone VirtualMachineInstance ns-b/gone exists")
+    bare = monitor.vm_monitor_report([], [], missing=["gone"])["vms"][0]
+    assert bare["findings"][0]["message"] == (
+        "no VirtualMachine or stand-alone VirtualMachineInstance named gone exists in the namespaces read")
     lines = monitor.vm_report_lines(report)
     assert lines[0] == ("4 VMs: 1 healthy, 3 unhealthy (Failed 1, NotFound 1, Running 2); 2 of them stand-alone "
                         "VMIs; restart required: ns-b/web1")
