@@ -440,7 +440,8 @@ def test_running_vmi_messages():
     assert str(err.value) == "VM demo/off is not running; start it with virtops.kubevirt.vm_power."
     with pytest.raises(guest.NotRunning) as err:
         guest.running_vmi(client, "demo", "x")
-    assert str(err.value) == "Neither a VirtualMachine nor a VirtualMachineInstance demo/x exists; check name and namespace."
+    assert str(err.value) == ("Neither a VirtualMachine nor a VirtualMachineInstance demo/x exists; check name and "
+                              "namespace.")
     client.put(running_vmi("boot", "demo", phase="Scheduling", ready=False))
     with pytest.raises(guest.NotRunning, match="VMI demo/boot is not running yet .*wait for it"):
         guest.running_vmi(client, "demo", "boot")

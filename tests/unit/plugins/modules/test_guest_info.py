@@ -187,7 +187,8 @@ def test_module_wait_when_already_connected(client, monkeypatch, capsys):
 def test_module_missing_and_bad_input(client, monkeypatch, capsys):
     out = run_module(guest_info_module, {"name": "nope", "namespace": "demo", "wait": True}, client, monkeypatch,
                      capsys)
-    assert out["msg"] == "Neither a VirtualMachine nor a VirtualMachineInstance demo/nope exists; check name and namespace."
+    assert out["msg"] == ("Neither a VirtualMachine nor a VirtualMachineInstance demo/nope exists; check name and "
+                          "namespace.")
     out = run_module(guest_info_module, {"name": "web1", "namespace": "demo", "gather": ["disks"]}, client,
                      monkeypatch, capsys)
     assert out["failed"] and "gather" in out["msg"]
