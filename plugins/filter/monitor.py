@@ -23,8 +23,8 @@ DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$")
 UNITS = {"ms": 0.001, "s": 1, None: 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 SUMMARY_FIELDS = ("kind", "name", "namespace", "status", "ready", "reason", "run_strategy", "phase", "node",
-                  "ip_address", "ip_addresses", "networks", "conditions_not_ok", "warning_events", "guest_os", "agent_connected",
-                  "launcher_pod", "created", "paused", "restart_required")
+                  "ip_address", "ip_addresses", "networks", "conditions_not_ok", "warning_events", "guest_os",
+                  "agent_connected", "launcher_pod", "created", "paused", "restart_required")
 # A namespace (DNS-1123 label) and a VM name (DNS-1123 subdomain), as vm_monitor_names entries give them.
 NAMESPACE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
