@@ -20,6 +20,7 @@ DEFAULT_RULES = {
     "not_ready": {"enabled": True, "severity": "critical"},
     "stopped": {"enabled": False, "severity": "warning"},
     "agent_missing": {"enabled": True, "severity": "warning"},
+    "restart_required": {"enabled": True, "severity": "warning"},
     "restarts": {"enabled": True, "severity": "warning", "max": 3},
     "cpu": {"enabled": True, "severity": "warning", "max_percent": 90.0, "aggregate": "avg"},
     "memory": {"enabled": True, "severity": "warning", "max_percent": 90.0, "aggregate": "avg"},
@@ -28,6 +29,8 @@ DEFAULT_RULES = {
 AGGREGATES = ("avg", "max", "last")
 # Run strategies under which KubeVirt keeps (or was asked to keep) the VM running.
 WANTS_RUNNING = ("Always", "RerunOnFailure")
+# What a stand-alone VMI (no VM owns it) shows when it ended or is ending on purpose: it is not coming back.
+VMI_ENDED = ("Succeeded", "Stopping")
 
 
 def plain(value):
@@ -99,7 +102,15 @@ USAGE_RULES = (
 )
 
 
+def standalone(summary):
+    """Is this the summary of a stand-alone VirtualMachineInstance (no VirtualMachine owns it)?"""
+    return summary.get("kind") == "VirtualMachineInstance" and not summary.get("owner_vm")
+
+
 def _wants_running(summary):
+    if standalone(summary):
+        # Nothing restarts a stand-alone VMI: it exists to run until its guest shuts down.
+        return summary.get("status") not in VMI_ENDED
     strategy = summary.get("run_strategy")
     if strategy in WANTS_RUNNING:
         return True
@@ -107,6 +118,14 @@ def _wants_running(summary):
         # Running on request: expected to run while a VMI exists.
         return bool(summary.get("created"))
     return False
+
+
+def restart_required_message(summary):
+    """Why KubeVirt says the VM needs a restart: its RestartRequired condition's reason and message."""
+    cond = next((c for c in summary.get("conditions_not_ok") or [] if c.get("type") == "RestartRequired"), {})
+    why = ": ".join(str(x) for x in (cond.get("reason"), cond.get("message")) if x) or "RestartRequired is True"
+    return ("restart required (%s); a template change waits for the next restart: restart it with "
+            "virtops.kubevirt.vm_power (state: restarted)" % why)
 
 
 def evaluate(summary, rules, vm=None, metrics=None):
@@ -121,9 +140,10 @@ def evaluate(summary, rules, vm=None, metrics=None):
     running = status == "Running"
     if _wants_running(summary) and not running:
         if rules["not_running"]["enabled"]:
-            add("not_running", reason or "%s (run strategy %s)" % (status, summary.get("run_strategy")),
+            add("not_running", reason or "%s (%s)" % (status, "stand-alone VMI" if standalone(summary)
+                                                        else "run strategy %s" % summary.get("run_strategy")),
                 status=status)
-    elif not _wants_running(summary) and not running and status in ("Stopped", "Stopping"):
+    elif not _wants_running(summary) and not running and status in ("Stopped", "Stopping") + VMI_ENDED:
         if rules["stopped"]["enabled"]:
             add("stopped", reason or "Stopped", status=status)
     elif running and not summary.get("ready") and rules["not_ready"]["enabled"]:
@@ -131,6 +151,8 @@ def evaluate(summary, rules, vm=None, metrics=None):
     if running and summary.get("ready") and summary.get("agent_connected") is False \
             and rules["agent_missing"]["enabled"]:
         add("agent_missing", "the guest agent is not connected (no guest OS data, IPs only from the pod network)")
+    if summary.get("restart_required") and rules["restart_required"]["enabled"]:
+        add("restart_required", restart_required_message(summary))
     count = restarts_of(vm)
     if rules["restarts"]["enabled"] and count > int(rules["restarts"]["max"]):
         add("restarts", "KubeVirt failed to start it %d times in a row (more than %d)"

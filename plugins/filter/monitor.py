@@ -10,15 +10,24 @@ import re
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.virtops.kubevirt.plugins.filter.health import merge_rules, plain, vm_health_totals, vm_key
+from ansible_collections.virtops.kubevirt.plugins.filter.health import (
+    merge_rules,
+    plain,
+    standalone,
+    vm_health_totals,
+    vm_key,
+)
 from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt.redact import REDACTED, redact
 
 DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$")
 UNITS = {"ms": 0.001, "s": 1, None: 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
-SUMMARY_FIELDS = ("name", "namespace", "status", "ready", "reason", "run_strategy", "phase", "node", "ip_address",
-                  "ip_addresses", "networks", "conditions_not_ok", "warning_events", "guest_os", "agent_connected",
-                  "launcher_pod", "created", "paused", "restart_required")
+SUMMARY_FIELDS = ("kind", "name", "namespace", "status", "ready", "reason", "run_strategy", "phase", "node",
+                  "ip_address", "ip_addresses", "networks", "conditions_not_ok", "warning_events", "guest_os",
+                  "agent_connected", "launcher_pod", "created", "paused", "restart_required")
+# A namespace (DNS-1123 label) and a VM name (DNS-1123 subdomain), as vm_monitor_names entries give them.
+NAMESPACE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
 
 
 def duration_seconds(value):
@@ -45,6 +54,65 @@ def _split_name(name, default_namespace=None):
         namespace, short = text.split("/", 1)
         return namespace, short
     return default_namespace, text
+
+
+def vm_monitor_namespaces(names, namespace=None):
+    """The namespaces to read for ``names`` ('name' or 'namespace/name'; ``namespace`` is the namespace of
+    the names without one): each namespace named, once, in order; [namespace] without names; [] (every
+    namespace) when a name without a namespace may be in any of them."""
+    names = list(names or [])
+    default = str(namespace or "").strip() or None
+    for label, value in (("vm_monitor_namespace", default),):
+        if value is not None and not NAMESPACE.match(value):
+            raise AnsibleFilterError("%s %r is not a valid namespace name." % (label, value))
+    if not names:
+        return [default] if default else []
+    out = []
+    for entry in names:
+        ns, short = _split_name(str(entry).strip(), default)
+        if (ns is not None and not NAMESPACE.match(ns)) or not NAME.match(short):
+            raise AnsibleFilterError("vm_monitor_names: %r is not a VM name or namespace/name." % str(entry))
+        if ns is None:
+            return []  # a name without a namespace: it may be in any namespace
+        if ns not in out:
+            out.append(ns)
+    return out
+
+
+def _pairs(summaries, objects):
+    return list(zip(summaries or [], objects or []))
+
+
+def vm_monitor_read(results, vmi_results=None):
+    """What the role read -> {summaries, resources}: the VMs, then the stand-alone VMIs (no VM owns them),
+    each once, summaries and objects in the same order.
+
+    ``results`` are the results of the looped vm_info task (its ``results``, or one vm_info result) with
+    ``vmi_summaries``/``vmis`` when it read the stand-alone VMIs; ``vmi_results`` those of a vmi_info task
+    that read them instead (with label selectors, which the server applies to the VMIs' own labels).
+    """
+    def listed(value):
+        if isinstance(value, dict):
+            return value.get("results") if "results" in value else [value]
+        return list(value or [])
+
+    vms, vmis = [], []
+    for result in listed(results):
+        if result.get("skipped"):
+            continue
+        vms += _pairs(result.get("summaries"), result.get("resources"))
+        vmis += _pairs(result.get("vmi_summaries"), result.get("vmis"))
+    for result in listed(vmi_results):
+        if not result.get("skipped"):
+            vmis += _pairs(result.get("summaries"), result.get("resources"))
+    seen = {vm_key(summary) for summary, _obj in vms}
+    for summary, obj in vmis:
+        # A VMI a VM owns is reported with its VM; one of a VM's name that no VM owns yet is being adopted.
+        if not standalone(summary) or vm_key(summary) in seen:
+            continue
+        seen.add(vm_key(summary))
+        vms.append((summary, obj))
+    return {"summaries": [plain(s) for s, _o in vms], "resources": [plain(o) for _s, o in vms]}
 
 
 def vm_select(summaries, names=None, namespace=None):
@@ -75,14 +143,23 @@ def vm_missing(summaries, names=None, namespace=None):
     return missing
 
 
+def _regex_alternatives(values):
+    """A PromQL regex (in a double-quoted string) that matches exactly one of ``values``."""
+    return "|".join(re.escape(v) for v in values).replace("\\", "\\\\")
+
+
 def promql_selector(namespace=None, names=None, extra=None):
-    """A PromQL label matcher for the selection: namespace="x",name=~"a|b"."""
+    """A PromQL label matcher for the selection: namespace="x",name=~"a|b" (namespace=~"x|y" for a list)."""
     parts = []
-    if namespace:
-        parts.append('namespace="%s"' % str(namespace).replace('"', '\\"'))
+    namespaces = [namespace] if isinstance(namespace, str) else list(namespace or [])
+    namespaces = sorted({str(n) for n in namespaces if n})
+    if len(namespaces) == 1:
+        parts.append('namespace="%s"' % namespaces[0].replace('"', '\\"'))
+    elif namespaces:
+        parts.append('namespace=~"%s"' % _regex_alternatives(namespaces))
     short = sorted({_split_name(n)[1] for n in names or []})
     if short:
-        parts.append('name=~"%s"' % "|".join(re.escape(n) for n in short).replace("\\", "\\\\"))
+        parts.append('name=~"%s"' % _regex_alternatives(short))
     if extra:
         parts.append(str(extra))
     return ",".join(parts)
@@ -160,10 +237,19 @@ def _quantity(value):
         return None
 
 
+def _domain(obj):
+    """spec.domain of a VMI, spec.template.spec.domain of a VM (list items carry no kind: the shape tells)."""
+    spec = ((obj or {}).get("spec") or {})
+    if "template" in spec or "domain" not in spec:
+        spec = (spec.get("template") or {}).get("spec") or {}
+    return spec.get("domain") or {}
+
+
 def vm_vcpus(vm):
-    """vCPUs of a VM object from its template (cpu topology, else resources); None with an instancetype."""
+    """vCPUs of a VM object from its template, or of a VMI (cpu topology, else resources); None with an
+    instancetype."""
     spec = ((vm or {}).get("spec") or {})
-    domain = (((spec.get("template") or {}).get("spec") or {}).get("domain") or {})
+    domain = _domain(vm)
     cpu = domain.get("cpu") or {}
     if cpu.get("cores") or cpu.get("sockets") or cpu.get("threads"):
         return int(cpu.get("cores") or 1) * int(cpu.get("sockets") or 1) * int(cpu.get("threads") or 1)
@@ -228,6 +314,7 @@ def vm_monitor_report(summaries, verdicts, metrics=None, resources=None, context
     for summary in summaries:
         key = vm_key(summary)
         entry = {k: plain(summary.get(k)) for k in SUMMARY_FIELDS}
+        entry["standalone"] = standalone(summary)
         verdict = by_key.get(key) or {}
         entry["severity"] = verdict.get("severity", "ok")
         entry["healthy"] = verdict.get("healthy", True)
@@ -237,25 +324,28 @@ def vm_monitor_report(summaries, verdicts, metrics=None, resources=None, context
         entry["labels"] = meta.get("labels") or {}
         entry["created_at"] = meta.get("creationTimestamp")
         entry["vcpus"] = vm_vcpus(vm) if vm else None
-        memory = (((((vm.get("spec") or {}).get("template") or {}).get("spec") or {}).get("domain") or {})
-                  .get("memory") or {}).get("guest")
-        entry["memory"] = memory
+        entry["memory"] = (_domain(vm).get("memory") or {}).get("guest")
         entry["metrics"] = plain(metrics.get(key) or {})
         vms.append(entry)
     for name in missing or []:
         entry = {k: None for k in SUMMARY_FIELDS}
+        what = name if "/" in name else "named %s" % name
         entry.update({"name": name.split("/")[-1], "namespace": name.split("/")[0] if "/" in name else None,
-                      "status": "NotFound", "ready": False, "reason": "NotFound: no such VirtualMachine",
+                      "status": "NotFound", "ready": False, "standalone": False,
+                      "reason": "NotFound: no such VirtualMachine or stand-alone VirtualMachineInstance",
                       "severity": "critical", "healthy": False, "metrics": {}, "labels": {}, "warning_events": [],
                       "conditions_not_ok": [], "ip_addresses": [], "networks": {}, "vcpus": None, "memory": None,
                       "created_at": None,
                       "findings": [{"rule": "not_found", "severity": "critical",
-                                    "message": "the VirtualMachine %s was asked for and does not exist" % name}]})
+                                    "message": "no VirtualMachine or stand-alone VirtualMachineInstance %s exists%s"
+                                               % (what, "" if "/" in name else " in the namespaces read")}]})
         vms.append(entry)
     order = {"critical": 0, "warning": 1, "info": 2, "ok": 3}
     vms.sort(key=lambda v: (order.get(v["severity"], 9), v.get("namespace") or "", v.get("name") or ""))
     totals = vm_health_totals([{"name": v["name"], "namespace": v["namespace"], "status": v["status"],
                                 "severity": v["severity"], "healthy": v["healthy"]} for v in vms])
+    totals["standalone_vmis"] = sum(1 for v in vms if v.get("standalone"))
+    totals["restart_required_vms"] = ["%s/%s" % (v["namespace"], v["name"]) for v in vms if v.get("restart_required")]
     context = plain(context or {})
     context["rules"] = merge_rules(context.get("rules"))
     report = {
@@ -273,15 +363,21 @@ def vm_monitor_report(summaries, verdicts, metrics=None, resources=None, context
 def vm_report_lines(report, width=160):
     """A short plain-text summary of a report for the task output (list of lines)."""
     totals = report.get("totals") or {}
-    lines = ["%d VMs: %d healthy, %d unhealthy (%s)" % (
+    first = "%d VMs: %d healthy, %d unhealthy (%s)" % (
         totals.get("vms", 0), totals.get("healthy", 0), totals.get("unhealthy", 0),
-        ", ".join("%s %d" % (k, v) for k, v in sorted((totals.get("by_status") or {}).items())))]
+        ", ".join("%s %d" % (k, v) for k, v in sorted((totals.get("by_status") or {}).items())))
+    if totals.get("standalone_vmis"):
+        first += "; %d of them stand-alone VMIs" % totals["standalone_vmis"]
+    if totals.get("restart_required_vms"):
+        first += "; restart required: %s" % ", ".join(totals["restart_required_vms"])
+    lines = [first]
     for vm in report.get("vms") or []:
         if vm.get("healthy"):
             continue
         for finding in vm.get("findings") or []:
-            line = "%-8s %s/%s [%s] %s" % (
-                finding["severity"].upper(), vm.get("namespace"), vm.get("name"), finding["rule"], finding["message"])
+            line = "%-8s %s/%s%s [%s] %s" % (
+                finding["severity"].upper(), vm.get("namespace"), vm.get("name"),
+                " (stand-alone VMI)" if vm.get("standalone") else "", finding["rule"], finding["message"])
             lines.append(line if len(line) <= width else line[:width - 3] + "...")
     return lines
 
@@ -294,6 +390,8 @@ class FilterModule(object):
         return {
             "duration_seconds": duration_seconds,
             "redact_secrets": redact_secrets,
+            "vm_monitor_namespaces": vm_monitor_namespaces,
+            "vm_monitor_read": vm_monitor_read,
             "vm_select": vm_select,
             "vm_missing": vm_missing,
             "vm_monitor_queries": vm_monitor_queries,

@@ -132,7 +132,7 @@ def open_stream(client, namespace, name, verb, timeout=30.0, what=None):
             raise ConnectError("TLS verification of the API server %s failed while opening the %s of %s (%s); check "
                                "ca_cert." % (conn.host, what, ref, one_line(text, 200)))
         raise ConsoleError("Could not open the %s of %s at %s: %s." % (what, ref, conn.host, one_line(text, 300)))
-    return Stream(ws, url)
+    return Stream(ws, url, "the %s of %s" % (what, ref))
 
 
 def handshake_error_message(status, body, action, ref, url):
@@ -157,9 +157,10 @@ def handshake_error_message(status, body, action, ref, url):
 class Stream:
     """Bytes over a websocket: ``recv(timeout)`` returns b"" when nothing came in time."""
 
-    def __init__(self, ws, url):
+    def __init__(self, ws, url, what="the console"):
         self.ws = ws
         self.url = url
+        self.what = what  # "the serial console of VMI ns/name", for messages
         self.closed = False
 
     def send(self, data):
@@ -171,7 +172,8 @@ class Stream:
             self.ws.send(data, opcode=websocket.ABNF.OPCODE_BINARY)
         except (websocket.WebSocketException, OSError) as exc:
             self.closed = True
-            raise ConsoleError("The console connection closed while sending: %s." % one_line(exc, 200))
+            raise ConsoleError("The connection to %s closed while sending: %s." % (
+                self.what, one_line(exc, 200).rstrip(".")))
 
     def recv(self, timeout):
         import websocket
@@ -402,11 +404,20 @@ class RfbError(ConsoleError):
     """The VNC server did not speak RFB as expected."""
 
 
-def parse_version(data):
+def _of(ref):
+    """' of VMI ns/name' when the display is known: every RFB message names the VMI it is about."""
+    return " of %s" % ref if ref else ""
+
+
+def _server(ref):
+    return "The VNC server%s" % _of(ref)
+
+
+def parse_version(data, ref=None):
     """b'RFB 003.008\\n' -> (3, 8)."""
     match = re.match(rb"^RFB (\d{3})\.(\d{3})\n$", data or b"")
     if not match:
-        raise RfbError("The VNC server did not send an RFB ProtocolVersion (got %r)." % (data[:12],))
+        raise RfbError("%s did not send an RFB ProtocolVersion (got %r)." % (_server(ref), data[:12]))
     return int(match.group(1)), int(match.group(2))
 
 
@@ -424,18 +435,18 @@ def format_version(version):
     return b"RFB %03d.%03d\n" % version
 
 
-def parse_server_init(data):
+def parse_server_init(data, ref=None):
     """ServerInit -> {width, height, pixel_format, name}; ``data`` is the whole message."""
     if len(data) < 24:
-        raise RfbError("The VNC ServerInit message is too short (%d bytes)." % len(data))
+        raise RfbError("The VNC ServerInit message%s is too short (%d bytes)." % (_of(ref), len(data)))
     width, height = struct.unpack(">HH", data[:4])
     (bpp, depth, big_endian, true_colour, red_max, green_max, blue_max, red_shift, green_shift,
      blue_shift) = struct.unpack(">BBBBHHHBBB3x", data[4:20])
     (length,) = struct.unpack(">I", data[20:24])
     name = data[24:24 + length]
     if len(name) < length:
-        raise RfbError("The VNC ServerInit message is truncated (name of %d bytes, %d received)." % (
-            length, len(name)))
+        raise RfbError("The VNC ServerInit message%s is truncated (name of %d bytes, %d received)." % (
+            _of(ref), length, len(name)))
     return {
         "width": width,
         "height": height,
@@ -449,8 +460,9 @@ def parse_server_init(data):
 
 
 class _Reader:
-    def __init__(self, stream, timeout, clock=time.monotonic):
+    def __init__(self, stream, timeout, clock=time.monotonic, ref=None):
         self.stream = stream
+        self.ref = ref
         self.buf = b""
         self.deadline = clock() + timeout
         self.clock = clock
@@ -462,7 +474,7 @@ class _Reader:
             if remaining <= 0 or self.stream.closed:
                 reason = "the connection closed" if self.stream.closed else "no answer within %ss" % _secs(
                     self.timeout)
-                raise RfbError("The VNC handshake stopped while reading the %s: %s." % (what, reason))
+                raise RfbError("The VNC handshake%s stopped while reading the %s: %s." % (_of(self.ref), what, reason))
             self.buf += self.stream.recv(min(remaining, 1.0))
         out, self.buf = self.buf[:count], self.buf[count:]
         return out
@@ -472,36 +484,37 @@ class _Reader:
         return self.read(length, what).decode("utf-8", "replace")
 
 
-def rfb_handshake(stream, timeout=30.0, shared=True, clock=time.monotonic):
-    """Version exchange, security type None, ClientInit; returns what ServerInit says."""
-    reader = _Reader(stream, timeout, clock)
-    server = parse_version(reader.read(12, "ProtocolVersion"))
+def rfb_handshake(stream, timeout=30.0, shared=True, clock=time.monotonic, ref=None):
+    """Version exchange, security type None, ClientInit; returns what ServerInit says. ``ref`` ('VMI ns/name')
+    names the display in the messages."""
+    reader = _Reader(stream, timeout, clock, ref)
+    server = parse_version(reader.read(12, "ProtocolVersion"), ref)
     version = client_version(server)
     stream.send(format_version(version))
     if version == (3, 3):
         (sectype,) = struct.unpack(">I", reader.read(4, "security type"))
         if sectype == 0:
-            raise RfbError("The VNC server refused the connection: %s." % reader.read_string("failure reason"))
+            raise RfbError("%s refused the connection: %s." % (_server(ref), reader.read_string("failure reason")))
         offered = [sectype]
     else:
         (count,) = struct.unpack(">B", reader.read(1, "number of security types"))
         if count == 0:
-            raise RfbError("The VNC server refused the connection: %s." % reader.read_string("failure reason"))
+            raise RfbError("%s refused the connection: %s." % (_server(ref), reader.read_string("failure reason")))
         offered = list(reader.read(count, "security types"))
     names = [SECURITY_NAMES.get(t, "type %d" % t) for t in offered]
     if 1 not in offered:
-        raise RfbError("The VNC server asks for authentication (%s); the collection checks only displays that need "
-                       "none, as KubeVirt's do." % ", ".join(names))
+        raise RfbError("%s asks for authentication (%s); the collection checks only displays that need "
+                       "none, as KubeVirt's do." % (_server(ref), ", ".join(names)))
     if version != (3, 3):
         stream.send(b"\x01")
     if version == (3, 8):
         (status,) = struct.unpack(">I", reader.read(4, "SecurityResult"))
         if status != 0:
-            raise RfbError("The VNC server rejected security type None: %s." % reader.read_string("failure reason"))
+            raise RfbError("%s rejected security type None: %s." % (_server(ref), reader.read_string("failure reason")))
     stream.send(b"\x01" if shared else b"\x00")
     head = reader.read(24, "ServerInit")
     (length,) = struct.unpack(">I", head[20:24])
-    info = parse_server_init(head + reader.read(length, "desktop name"))
+    info = parse_server_init(head + reader.read(length, "desktop name"), ref)
     info["protocol_version"] = "%d.%d" % version
     info["server_version"] = "%d.%d" % server
     info["security_types"] = names

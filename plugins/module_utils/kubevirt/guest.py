@@ -52,24 +52,30 @@ def running_vmi(client, namespace, name):
             vm = None  # no permission on VMs: the VMI answer is all we know
         if vm is not None:
             raise NotRunning(not_running_message(vm, None))
-        raise NotRunning("Neither a VirtualMachine nor a VirtualMachineInstance named %s exists in namespace %s; "
-                         "check name and namespace." % (name, namespace))
+        raise NotRunning(missing_message(namespace, name))
     phase = (vmi.get("status") or {}).get("phase")
     if phase != "Running" or (vmi.get("metadata") or {}).get("deletionTimestamp"):
         raise NotRunning(not_running_message(None, vmi))
     if condition_true(vmi, "Paused"):
-        raise NotRunning("VM %s is paused, so its guest can't answer; unpause it with virtops.kubevirt.vm_power "
-                         "(state: unpaused)." % name)
+        raise NotRunning("VMI %s/%s is paused, so its guest can't answer; unpause it with virtops.kubevirt.vm_power "
+                         "(state: unpaused)." % (namespace, name))
     return vmi
+
+
+def missing_message(namespace, name):
+    """Neither a VM nor a VMI of that name (pure)."""
+    return ("Neither a VirtualMachine nor a VirtualMachineInstance %s/%s exists; check name and namespace."
+            % (namespace, name))
 
 
 def not_running_message(vm, vmi):
     """One sentence for a VM without a running VMI (pure)."""
     if vmi is None:
-        name = ((vm or {}).get("metadata") or {}).get("name")
+        meta = (vm or {}).get("metadata") or {}
         status = vm_status(vm or {}, None)
         detail = "" if status in ("Stopped", None) else " (status %s)" % status
-        return "VM %s is not running%s; start it with virtops.kubevirt.vm_power." % (name, detail)
+        return "VM %s/%s is not running%s; start it with virtops.kubevirt.vm_power." % (
+            meta.get("namespace"), meta.get("name"), detail)
     meta = vmi.get("metadata") or {}
     ref = "VMI %s/%s" % (meta.get("namespace"), meta.get("name"))
     phase = (vmi.get("status") or {}).get("phase") or "Pending"
@@ -215,8 +221,7 @@ def wait_for_agent(client, namespace, name, timeout, progress):
         if vmi is None:
             vm = client.get_or_none(res.VM, name, namespace)
             if vm is None:
-                raise NotRunning("Neither a VirtualMachine nor a VirtualMachineInstance named %s exists in namespace "
-                                 "%s; check name and namespace." % (name, namespace))
+                raise NotRunning(missing_message(namespace, name))
             if run_strategy(vm) == "Halted":
                 raise NotRunning(not_running_message(vm, None))
     except ApiError as exc:

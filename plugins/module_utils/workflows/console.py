@@ -55,7 +55,7 @@ class ConsoleRunner(runner.Runner):
             result["virtctl_proxy"] = "virtctl vnc %s -n %s --proxy-only --port 5900" % (name, namespace)
             stream = con.open_stream(client, namespace, name, "vnc", timeout=timeout)
             try:
-                result["vnc"] = con.rfb_handshake(stream, timeout=timeout)
+                result["vnc"] = con.rfb_handshake(stream, timeout=timeout, ref=ref)
             finally:
                 stream.close()
             return result, None

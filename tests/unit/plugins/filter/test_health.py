@@ -132,3 +132,33 @@ def test_defaults_are_not_mutated():
     before = health.merge_rules()
     health.merge_rules({"cpu": {"max_percent": 1}})
     assert health.merge_rules() == before
+
+
+def test_restart_required_is_a_warning_with_the_reason():
+    vm = summary(restart_required=True, conditions_not_ok=[
+        {"type": "RestartRequired", "status": "True", "reason": "NonLiveUpdatable",
+         "message": "a non-live-updatable field was changed in the template spec"}])
+    verdict = health.vm_health([vm])[0]
+    assert rules_of(verdict) == ["restart_required"] and verdict["severity"] == "warning"
+    assert not verdict["healthy"]
+    assert verdict["findings"][0]["message"] == (
+        "restart required (NonLiveUpdatable: a non-live-updatable field was changed in the template spec); a "
+        "template change waits for the next restart: restart it with virtops.kubevirt.vm_power (state: restarted)")
+    assert health.vm_health([vm], {"restart_required": False})[0]["healthy"]
+    # no condition details: still said
+    assert "RestartRequired is True" in health.vm_health([summary(restart_required=True)])[0]["findings"][0]["message"]
+
+
+@pytest.mark.parametrize("status,rule", [
+    ("Running", None), ("Failed", "not_running"), ("Pending", "not_running"), ("Scheduling", "not_running"),
+    ("Paused", "not_running"), ("Succeeded", None), ("Stopping", None),
+])
+def test_standalone_vmi_runs_until_its_guest_stops(status, rule):
+    vmi = {"kind": "VirtualMachineInstance", "owner_vm": None, "name": "solo", "namespace": "ns",
+           "status": status, "ready": status == "Running", "reason": None, "agent_connected": True}
+    verdict = health.vm_health([vmi])[0]
+    assert rules_of(verdict) == ([rule] if rule else [])
+    if rule:
+        assert verdict["findings"][0]["message"] == "%s (stand-alone VMI)" % status
+    if status in ("Succeeded", "Stopping"):
+        assert rules_of(health.vm_health([vmi], {"stopped": True})[0]) == ["stopped"]

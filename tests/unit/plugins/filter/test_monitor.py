@@ -58,6 +58,10 @@ def test_select_and_missing():
 
 def test_promql_selector():
     assert monitor.promql_selector("demo", ["web-1", "db.1"]) == 'namespace="demo",name=~"db\\\\.1|web\\\\-1"'
+    # Several namespaces: one regex matcher over all of them.
+    assert monitor.promql_selector(["ns-b", "ns-a", "ns-b"], ["ns-a/good", "ns-b/web1"]) == \
+        'namespace=~"ns\\\\-a|ns\\\\-b",name=~"good|web1"'
+    assert monitor.promql_selector(["ns-a"], []) == 'namespace="ns-a"'
     assert monitor.promql_selector("", ["ns/x"]) == 'name=~"x"'
     assert monitor.promql_selector(None, None) == ""
 
@@ -176,7 +180,8 @@ def test_report_lines_cut_long_lines():
 def test_filter_names():
     names = set(monitor.FilterModule().filters())
     assert names == {"duration_seconds", "redact_secrets", "vm_select", "vm_missing", "vm_monitor_queries",
-                     "vm_metrics", "vm_monitor_report", "vm_report_lines"}
+                     "vm_metrics", "vm_monitor_report", "vm_report_lines", "vm_monitor_namespaces",
+                     "vm_monitor_read"}
     # The Prometheus helpers behind vm_metrics and vm_monitor_queries are not filters of their own.
     assert not names & {"prom_series", "series_stats", "vm_vcpus", "promql_selector"}
 
@@ -198,3 +203,102 @@ def test_monitor_queries_fill_in_selector_and_rate():
         monitor.vm_monitor_queries({"cpu": "rate(x[5m])"})
     with pytest.raises(AnsibleFilterError, match="expected a dict"):
         monitor.vm_monitor_queries(["x"])
+
+
+@pytest.mark.parametrize("names,namespace,expected", [
+    # The issue's case: every namespace named is read (before: only the first one).
+    (["ns-a/good", "ns-b/web1"], "", ["ns-a", "ns-b"]),
+    (["ns-b/x", "ns-a/y", "ns-b/z"], None, ["ns-b", "ns-a"]),
+    (["ns-a/good"], "", ["ns-a"]),
+    # vm_monitor_namespace is the namespace of the names without one
+    (["good", "ns-b/web1"], "ns-a", ["ns-a", "ns-b"]),
+    (["good"], "ns-a", ["ns-a"]),
+    # a name without a namespace and no vm_monitor_namespace: it may be anywhere
+    (["good", "ns-b/web1"], "", []),
+    ([], "ns-a", ["ns-a"]),
+    ([], "", []),
+    (None, None, []),
+])
+def test_namespaces_to_read(names, namespace, expected):
+    assert monitor.vm_monitor_namespaces(names, namespace) == expected
+
+
+@pytest.mark.parametrize("names,namespace,message", [
+    (["ns-a/"], "", "vm_monitor_names: 'ns-a/' is not a VM name or namespace/name."),
+    (["Bad_NS/x"], "", "vm_monitor_names: 'Bad_NS/x' is not a VM name or namespace/name."),
+    (["a/b/c"], "", "vm_monitor_names: 'a/b/c' is not a VM name or namespace/name."),
+    ([], "Demo", "vm_monitor_namespace 'Demo' is not a valid namespace name."),
+])
+def test_namespaces_to_read_rejects_bad_names(names, namespace, message):
+    with pytest.raises(AnsibleFilterError) as err:
+        monitor.vm_monitor_namespaces(names, namespace)
+    assert str(err.value) == message
+
+
+def vmi_summary(ns, name, owner=None, status="Running"):
+    return {"kind": "VirtualMachineInstance", "namespace": ns, "name": name, "owner_vm": owner, "status": status,
+            "ready": status == "Running", "reason": None if status == "Running" else status,
+            "agent_connected": True, "warning_events": []}
+
+
+def vmi_obj(ns, name, cores=2):
+    return {"metadata": {"namespace": ns, "name": name},
+            "spec": {"domain": {"cpu": {"cores": cores}, "memory": {"guest": "512Mi"}}}}
+
+
+def test_read_merges_namespaces_and_standalone_vmis():
+    """The looped vm_info results: VMs of each namespace, then the VMIs no VM owns (once)."""
+    vm_a, vm_b = objs("ns-a/good", "ns-b/web1")
+    results = {"results": [
+        {"summaries": [{"kind": "VirtualMachine", "namespace": "ns-a", "name": "good"}], "resources": [vm_a],
+         "vmi_summaries": [vmi_summary("ns-a", "solo"), vmi_summary("ns-a", "good", owner="good")],
+         "vmis": [vmi_obj("ns-a", "solo"), vmi_obj("ns-a", "good")]},
+        {"summaries": [{"kind": "VirtualMachine", "namespace": "ns-b", "name": "web1"}], "resources": [vm_b],
+         # a VMI of a VM's name that no VM owns yet (being adopted) is reported with the VM
+         "vmi_summaries": [vmi_summary("ns-b", "web1")], "vmis": [vmi_obj("ns-b", "web1")]},
+    ]}
+    read = monitor.vm_monitor_read(results)
+    assert [health.vm_key(s) for s in read["summaries"]] == ["ns-a/good", "ns-b/web1", "ns-a/solo"]
+    assert [health.vm_key(o) for o in read["resources"]] == ["ns-a/good", "ns-b/web1", "ns-a/solo"]
+    # With label selectors the role reads the stand-alone VMIs with vmi_info (skipped otherwise).
+    by_label = monitor.vm_monitor_read(results["results"][:1], {"results": [
+        {"summaries": [vmi_summary("ns-a", "lab")], "resources": [vmi_obj("ns-a", "lab")]}, {"skipped": True}]})
+    assert [health.vm_key(s) for s in by_label["summaries"]] == ["ns-a/good", "ns-a/solo", "ns-a/lab"]
+    assert monitor.vm_monitor_read(None) == {"summaries": [], "resources": []}
+
+
+def test_report_standalone_vmi_and_restart_required():
+    summaries = [
+        {"kind": "VirtualMachine", "name": "web1", "namespace": "ns-b", "status": "Running", "ready": True,
+         "run_strategy": "Always", "created": True, "agent_connected": True, "restart_required": True,
+         "warning_events": [], "reason": None,
+         "conditions_not_ok": [{"type": "RestartRequired", "status": "True", "reason": None,
+                                "message": "a non-live-updatable field was changed in the template spec"}]},
+        vmi_summary("ns-a", "solo"),
+        vmi_summary("ns-a", "crashed", status="Failed"),
+    ]
+    resources = [{"metadata": {"namespace": "ns-b", "name": "web1"},
+                  "spec": {"template": {"spec": {"domain": {"cpu": {"cores": 1}}}}}},
+                 vmi_obj("ns-a", "solo", cores=4), vmi_obj("ns-a", "crashed")]
+    report = monitor.vm_monitor_report(summaries, health.vm_health(summaries, resources=resources), {}, resources,
+                                       {"title": "t"}, ["ns-b/gone"])
+    by_name = {vm["name"]: vm for vm in report["vms"]}
+    assert by_name["solo"]["standalone"] is True and by_name["solo"]["kind"] == "VirtualMachineInstance"
+    assert by_name["solo"]["healthy"] and by_name["solo"]["vcpus"] == 4 and by_name["solo"]["memory"] == "512Mi"
+    assert by_name["crashed"]["findings"][0]["rule"] == "not_running"
+    assert by_name["web1"]["standalone"] is False and by_name["web1"]["restart_required"] is True
+    assert [(f["rule"], f["severity"]) for f in by_name["web1"]["findings"]] == [("restart_required", "warning")]
+    assert "a non-live-updatable field was changed" in by_name["web1"]["findings"][0]["message"]
+    assert report["totals"]["restart_required_vms"] == ["ns-b/web1"]
+    assert report["totals"]["standalone_vmis"] == 2
+    assert by_name["gone"]["findings"][0]["message"] == (
+        "no VirtualMachine or stand-alone VirtualMachineInstance ns-b/gone exists")
+    bare = monitor.vm_monitor_report([], [], missing=["gone"])["vms"][0]
+    assert bare["findings"][0]["message"] == (
+        "no VirtualMachine or stand-alone VirtualMachineInstance named gone exists in the namespaces read")
+    lines = monitor.vm_report_lines(report)
+    assert lines[0] == ("4 VMs: 1 healthy, 3 unhealthy (Failed 1, NotFound 1, Running 2); 2 of them stand-alone "
+                        "VMIs; restart required: ns-b/web1")
+    assert any(line.startswith("WARNING  ns-b/web1 [restart_required] restart required (a non-live-updatable")
+               for line in lines)
+    assert any(line.startswith("CRITICAL ns-a/crashed (stand-alone VMI) [not_running] Failed") for line in lines)

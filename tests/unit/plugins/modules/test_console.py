@@ -347,6 +347,35 @@ def test_handshake_failures():
         con.rfb_handshake(RfbStream(result=1), clock=Clock())
 
 
+def test_handshake_failures_name_the_vmi():
+    """Every RFB failure says whose display it is (the module passes 'VMI ns/name')."""
+    ref = "VMI demo/web1"
+    with pytest.raises(con.RfbError) as err:
+        con.rfb_handshake(RfbStream(sectypes=(2,)), clock=Clock(), ref=ref)
+    assert str(err.value).startswith("The VNC server of VMI demo/web1 asks for authentication (VNC Authentication)")
+    with pytest.raises(con.RfbError, match="^The VNC server of VMI demo/web1 refused the connection"):
+        con.rfb_handshake(RfbStream(sectypes=()), clock=Clock(), ref=ref)
+    with pytest.raises(con.RfbError, match="^The VNC server of VMI demo/web1 did not send an RFB ProtocolVersion"):
+        con.parse_version(b"HTTP/1.1 200", ref)
+    with pytest.raises(con.RfbError, match="^The VNC ServerInit message of VMI demo/web1 is too short"):
+        con.parse_server_init(b"\x00" * 10, ref)
+
+
+def test_stream_send_failure_names_the_console():
+    import websocket
+
+    class Gone:
+        def send(self, data, opcode=None):
+            raise websocket.WebSocketConnectionClosedException("socket is already closed.")
+
+    stream = con.Stream(Gone(), "wss://api/x", "the serial console of VMI demo/web1")
+    with pytest.raises(con.ConsoleError) as err:
+        stream.send("uptime")
+    assert str(err.value) == ("The connection to the serial console of VMI demo/web1 closed while sending: "
+                              "socket is already closed.")
+    assert stream.closed
+
+
 def test_handshake_closed_midway():
     class Closing(RfbStream):
         def send(self, data):
@@ -354,6 +383,8 @@ def test_handshake_closed_midway():
 
     with pytest.raises(con.RfbError, match="stopped while reading the number of security types: the connection"):
         con.rfb_handshake(Closing(), clock=Clock())
+    with pytest.raises(con.RfbError, match="^The VNC handshake of VMI demo/web1 stopped while reading"):
+        con.rfb_handshake(Closing(), clock=Clock(), ref="VMI demo/web1")
 
 
 # -- websocket details --------------------------------------------------------------------------
@@ -406,9 +437,11 @@ def test_running_vmi_messages():
     client.put(vm_obj("off", strategy="Halted", status="Stopped"))
     with pytest.raises(guest.NotRunning) as err:
         guest.running_vmi(client, "demo", "off")
-    assert str(err.value) == "VM off is not running; start it with virtops.kubevirt.vm_power."
-    with pytest.raises(guest.NotRunning, match="Neither a VirtualMachine nor a VirtualMachineInstance named x"):
+    assert str(err.value) == "VM demo/off is not running; start it with virtops.kubevirt.vm_power."
+    with pytest.raises(guest.NotRunning) as err:
         guest.running_vmi(client, "demo", "x")
+    assert str(err.value) == ("Neither a VirtualMachine nor a VirtualMachineInstance demo/x exists; check name and "
+                              "namespace.")
     client.put(running_vmi("boot", "demo", phase="Scheduling", ready=False))
     with pytest.raises(guest.NotRunning, match="VMI demo/boot is not running yet .*wait for it"):
         guest.running_vmi(client, "demo", "boot")
@@ -420,7 +453,7 @@ def test_running_vmi_messages():
     paused = running_vmi("zz", "demo")
     paused["status"]["conditions"].append({"type": "Paused", "status": "True", "reason": "PausedByUser"})
     client.put(paused)
-    with pytest.raises(guest.NotRunning, match="VM zz is paused, so its guest can't answer; unpause it"):
+    with pytest.raises(guest.NotRunning, match="VMI demo/zz is paused, so its guest can't answer; unpause it"):
         guest.running_vmi(client, "demo", "zz")
 
 
@@ -436,7 +469,7 @@ def client():
 
 def test_module_stopped_vm(client, monkeypatch, capsys):
     out = run_module(console_module, {"name": "off", "namespace": "demo"}, client, monkeypatch, capsys)
-    assert out["failed"] and out["msg"] == "VM off is not running; start it with virtops.kubevirt.vm_power."
+    assert out["failed"] and out["msg"] == "VM demo/off is not running; start it with virtops.kubevirt.vm_power."
 
 
 def test_module_check_mode_with_send_opens_nothing(client, monkeypatch, capsys):

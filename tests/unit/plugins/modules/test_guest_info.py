@@ -146,10 +146,10 @@ def test_module_agent_not_connected(client, monkeypatch, capsys):
 
 def test_module_stopped_vm(client, monkeypatch, capsys):
     out = run_module(guest_info_module, {"name": "off", "namespace": "demo"}, client, monkeypatch, capsys)
-    assert out["msg"] == "VM off is not running; start it with virtops.kubevirt.vm_power."
+    assert out["msg"] == "VM demo/off is not running; start it with virtops.kubevirt.vm_power."
     out = run_module(guest_info_module, {"name": "off", "namespace": "demo", "wait": True}, client, monkeypatch,
                      capsys)
-    assert out["msg"] == "VM off is not running; start it with virtops.kubevirt.vm_power."
+    assert out["msg"] == "VM demo/off is not running; start it with virtops.kubevirt.vm_power."
 
 
 def test_module_wait_for_agent(client, monkeypatch, capsys):
@@ -187,7 +187,8 @@ def test_module_wait_when_already_connected(client, monkeypatch, capsys):
 def test_module_missing_and_bad_input(client, monkeypatch, capsys):
     out = run_module(guest_info_module, {"name": "nope", "namespace": "demo", "wait": True}, client, monkeypatch,
                      capsys)
-    assert "Neither a VirtualMachine nor a VirtualMachineInstance named nope" in out["msg"]
+    assert out["msg"] == ("Neither a VirtualMachine nor a VirtualMachineInstance demo/nope exists; check name and "
+                          "namespace.")
     out = run_module(guest_info_module, {"name": "web1", "namespace": "demo", "gather": ["disks"]}, client,
                      monkeypatch, capsys)
     assert out["failed"] and "gather" in out["msg"]
