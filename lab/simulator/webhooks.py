@@ -98,6 +98,7 @@ def validate_feature_gated(field, spec):
     if devices.get("autoattachVSOCK") and "VSOCK" not in FEATURE_GATES:
         causes.append(cause("FieldValueInvalid", "VSOCK feature gate is not enabled in kubevirt-config",
                             f"{field}.domain.devices.autoattachVSOCK"))
+    causes += validate_dra_gpus(field, devices.get("gpus") or [])
     for idx, vol in enumerate(spec.get("volumes") or []):
         if vol.get("downwardMetrics") is not None and "DownwardMetrics" not in FEATURE_GATES:
             causes.append(cause("FieldValueInvalid", "downwardMetrics disks are not allowed: DownwardMetrics feature "
@@ -105,6 +106,22 @@ def validate_feature_gated(field, spec):
         if vol.get("hostDisk") is not None and "HostDisk" not in FEATURE_GATES:
             causes.append(cause("FieldValueInvalid", "HostDisk feature gate is not enabled", f"{field}.volumes[{idx}]"))
     return causes
+
+
+def validate_dra_gpus(field, gpus):
+    """pkg/dra/admitter validateDRAGPUs: a GPU with a claim and no deviceName is a DRA GPU, refused while
+    the (alpha) GPUsWithDRA gate is off; DRA and device-plugin GPUs never mix."""
+    dra = [g for g in gpus if not g.get("deviceName") and (g.get("claimName") or g.get("requestName"))]
+    if not dra:
+        return []
+    path = f"{field}.domain.devices.gpus"
+    if len(dra) < len(gpus):
+        return [cause("FieldValueInvalid", "vmi.spec.domain.devices.gpus contains both DRA and non-DRA GPUs; each GPU "
+                      "must be either DRA or non-DRA", path)]
+    if "GPUsWithDRA" not in FEATURE_GATES:
+        return [cause("FieldValueInvalid", "vmi.spec.domain.devices.gpus contains DRA enabled GPUs but feature gate is "
+                      "not enabled", path)]
+    return []
 
 
 def validate_vmi_spec(field, spec):

@@ -71,6 +71,11 @@ def host_disk(vm):
     tspec(vm)["volumes"].append({"name": "host", "hostDisk": {"path": "/data/disk.img", "type": "Disk"}})
 
 
+def dra_gpu(vm):
+    tspec(vm)["domain"]["devices"]["gpus"] = [{"name": "gpu", "claimName": "claim", "requestName": "gpu"}]
+    tspec(vm)["resourceClaims"] = [{"name": "claim", "resourceClaimTemplateName": "gpu-tmpl"}]
+
+
 def matcher_without_name(vm):
     tspec(vm)["domain"].pop("memory")
     vm["spec"]["instancetype"] = {"kind": "VirtualMachineClusterInstancetype"}
@@ -88,6 +93,7 @@ RULES = [
     (sidecar_annotation, "sidecar feature gate is not enabled in kubevirt-config, invalid entry "
                          "spec.template.metadata.annotations.hooks.kubevirt.io/hookSidecars"),
     (host_disk, "HostDisk feature gate is not enabled"),
+    (dra_gpu, "vmi.spec.domain.devices.gpus contains DRA enabled GPUs but feature gate is not enabled"),
     (matcher_without_name, "Either Name or InferFromVolume should be provided within the InstancetypeMatcher"),
     (big_user_data, "spec.template.spec.volumes[1].cloudInitNoCloud userdata exceeds 2048 byte limit. "
                     "Should use UserDataSecretRef for larger data."),
