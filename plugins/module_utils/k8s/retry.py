@@ -11,8 +11,9 @@
       shows it has not taken effect.
     * On: connection reset, timeouts, connection refused (at most ``REFUSED_ATTEMPTS``: nothing
       listening is more often a wrong address than a restart), HTTP 429 (honouring ``Retry-After``
-      up to 10 s) and 500/502/503/504. Not on TLS or name-resolution failures, 4xx other than 429,
-      or 409.
+      up to 10 s) and 500/502/503/504. Not on TLS or name-resolution failures, a protocol mismatch
+      (http:// to an HTTPS server, an answer that is not HTTP: client.py raises ConnectError at once),
+      4xx other than 429, or 409.
     * How: at most ``RETRY_ATTEMPTS`` attempts, exponential backoff from ``RETRY_BASE`` seconds
       doubling to ``RETRY_CAP``, with jitter; the final error says how many attempts were made.
 """
