@@ -162,6 +162,24 @@ def describe(err, action, ref):
     return text + "."
 
 
+def did_you_mean(name, known):
+    """' (did you mean 'x'?)' for the known name closest to a mistyped ``name``, else ''."""
+    import difflib
+
+    close = difflib.get_close_matches(str(name), sorted(known), n=1, cutoff=0.6)
+    return " (did you mean %r?)" % close[0] if close else ""
+
+
+def unknown_name_message(what, name, known, where=""):
+    """One sentence for an unknown keyword/option/key: names it, suggests the closest known one, and
+    lists the known ones when none is close."""
+    hint = did_you_mean(name, known)
+    text = "unknown %s %r%s%s" % (what, name, " " + where if where else "", hint)
+    if not hint:
+        text += "; known: %s" % ", ".join(sorted(known))
+    return text + "."
+
+
 def one_line(text, limit=400):
     """Collapse whitespace so a message stays one readable line."""
     text = " ".join(str(text or "").split())
