@@ -170,13 +170,13 @@ def did_you_mean(name, known):
     return " (did you mean %r?)" % close[0] if close else ""
 
 
-def unknown_name_message(what, name, known, where=""):
+def unknown_name_message(what, name, known, see=None):
     """One sentence for an unknown keyword/option/key: names it, suggests the closest known one, and
-    lists the known ones when none is close."""
+    when none is close lists the known ones (or says where they are listed: ``see``)."""
     hint = did_you_mean(name, known)
-    text = "unknown %s %r%s%s" % (what, name, " " + where if where else "", hint)
+    text = "unknown %s %r%s" % (what, name, hint)
     if not hint:
-        text += "; known: %s" % ", ".join(sorted(known))
+        text += "; %s" % (see or "known: %s" % ", ".join(sorted(known)))
     return text + "."
 
 
