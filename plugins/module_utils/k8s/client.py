@@ -218,20 +218,20 @@ class Client:
         return sent, REFUSED_ATTEMPTS if refused else RETRY_ATTEMPTS
 
     def _answers_tls(self):
-        """Does the http:// host complete a TLS handshake? (Asked once, after it dropped a plain-HTTP
-        request without answering; through a proxy the proxy answers, so not asked.) The handshake
-        only tells what the server speaks: its certificate is not checked and nothing is sent."""
+        """Does the http:// host answer a TLS handshake? (Asked once, after it dropped a plain-HTTP
+        request without answering; through a proxy the proxy answers, so not asked.) Nothing is sent
+        but the handshake: a server that presents a certificate speaks TLS, whether or not the
+        default CAs can verify it."""
         if self._speaks_tls is None:
             self._speaks_tls = False
             if not self._proxied():
                 parts = urlsplit(self.host)
-                ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-                ctx.check_hostname = False
-                ctx.verify_mode = ssl.CERT_NONE
                 try:
                     with socket.create_connection((parts.hostname, parts.port or 80), TLS_PROBE_TIMEOUT) as sock:
-                        with ctx.wrap_socket(sock, server_hostname=parts.hostname):
+                        with ssl.create_default_context().wrap_socket(sock, server_hostname=parts.hostname):
                             self._speaks_tls = True
+                except ssl.SSLCertVerificationError:
+                    self._speaks_tls = True
                 except (OSError, ValueError):
                     pass
         return self._speaks_tls
