@@ -220,7 +220,8 @@ def test_plugin_errors_are_ansible_errors(client, monkeypatch):
 
 
 @pytest.mark.parametrize("which, kwargs, message", [
-    ("vm", {"namespce": "demo"}, "lookup('virtops.kubevirt.vm'): unknown keyword 'namespce' (did you mean 'namespace'?)."),
+    ("vm", {"namespce": "demo"},
+     "lookup('virtops.kubevirt.vm'): unknown keyword 'namespce' (did you mean 'namespace'?)."),
     ("vm", {"querry": "status"}, "lookup('virtops.kubevirt.vm'): unknown keyword 'querry' (did you mean 'query'?)."),
     ("vm", {"label_selecter": "a=b"}, "unknown keyword 'label_selecter' (did you mean 'label_selector'?)."),
     ("vm", {"api_kye": "t"}, "unknown keyword 'api_kye' (did you mean 'api_key'?)."),
