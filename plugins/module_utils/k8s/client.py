@@ -206,8 +206,8 @@ class Client:
         if isinstance(exc, urllib3.exceptions.SSLError) or is_tls_error(exc):
             raise ConnectError(tls_message(self.host, exc))
         if isinstance(exc, urllib3.exceptions.NameResolutionError):
-            raise ConnectError("Could not connect to the API server %s: the name %s does not resolve; check host or "
-                               "the kubeconfig's server." % (self.host, urlsplit(self.host).hostname))
+            raise ConnectError("Could not connect to the API server %s: the name does not resolve; check host or the "
+                               "kubeconfig's server." % self.host)
         if self.host.startswith("http://") and (answered_with_tls(exc) or (
                 no_answer_to_http(exc) and self._answers_tls())):
             raise ConnectError(speaks_https_message(self.host))
