@@ -15,11 +15,17 @@ options:
       - URL of the Kubernetes API server, for example C(https://api.example.com:6443).
       - Can also be set with the E(K8S_AUTH_HOST) environment variable.
       - With O(api_key) (or O(username) and O(password)) no kubeconfig is read.
+      - Without it, the server comes from the kubeconfig (or the in-cluster environment), even when the
+        credentials are given explicitly.
     type: str
   api_key:
     description:
       - Bearer token for the API server, for example a ServiceAccount token.
       - Can also be set with the E(K8S_AUTH_API_KEY) environment variable.
+      - Explicit credentials (O(api_key), O(username)/O(password), O(client_cert)/O(client_key), as options or
+        environment variables) replace the kubeconfig's user entirely - its token, client certificate, exec or
+        auth-provider plugin and impersonation are not used - even without O(host); the kubeconfig then gives
+        only the server, its CA, TLS and proxy settings and the namespace.
     type: str
   kubeconfig:
     description:

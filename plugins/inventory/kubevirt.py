@@ -22,7 +22,15 @@ description:
     where C(ansible_host) came from, and why it is not running when it is not.
   - A namespace the credentials may not read is skipped with a warning, not a failure.
   - The inventory file's name must end in C(kubevirt.yml) or C(kubevirt.yaml).
+  - An option this plugin does not document is an error that names it (ansible-core itself would drop it).
+    The options of the reference plugin C(kubevirt.core.kubevirt) mean the same here, or are refused with
+    a sentence naming this plugin's equivalent (see C(docs/consoles-and-inventory.md)); only the O(plugin)
+    line must change.
+  - The connection options (O(host), O(api_key), O(kubeconfig), ...) at the top level, and O(name),
+    O(namespaces), O(label_selector), O(network_name) and O(use_service), describe the one connection
+    when there is no O(connections) list, and are the defaults of each O(connections) entry otherwise.
 extends_documentation_fragment:
+  - virtops.kubevirt.auth
   - constructed
   - inventory_cache
 options:
@@ -45,16 +53,18 @@ options:
       name:
         description:
           - Name of the cluster, used in the C(cluster_<name>) group and in O(host_format) as C({cluster}).
-          - Defaults to the API server address, for example C(api-example-com_6443).
+          - Defaults to O(name), else the API server address, for example C(api-example-com_6443).
         type: str
       namespaces:
         description:
-          - Namespaces to read. Without it, all namespaces (one request per kind when the credentials may list
-            across namespaces, else every namespace they may list).
+          - Namespaces to read. Defaults to O(namespaces); without either, all namespaces (one request per kind
+            when the credentials may list across namespaces, else every namespace they may list).
         type: list
         elements: str
       label_selector:
-        description: Label selector for VMs (their own labels) and stand-alone VMIs, for example V(app=web).
+        description:
+          - Label selector for VMs (their own labels) and stand-alone VMIs, for example V(app=web).
+          - Defaults to O(label_selector).
         type: str
       network_name:
         description:
@@ -62,6 +72,7 @@ options:
             for example a Multus bridge network. Hosts without an IP there get no C(ansible_host).
           - Defaults to O(network_name).
         type: str
+        aliases: [interface_name]
       use_service:
         description: Look for LoadBalancer/NodePort Services in front of the guest. Defaults to O(use_service).
         type: bool
@@ -118,6 +129,19 @@ options:
       persist_config:
         description: Save refreshed tokens of exec/auth-provider users back to the kubeconfig.
         type: bool
+  name:
+    description:
+      - Default of O(connections[].name); with several O(connections) each needs its own name instead.
+    type: str
+  namespaces:
+    description:
+      - Default of O(connections[].namespaces) (as in C(kubevirt.core.kubevirt)). Without it, all namespaces
+        the credentials may read.
+    type: list
+    elements: str
+  label_selector:
+    description: Default of O(connections[].label_selector) (as in C(kubevirt.core.kubevirt)).
+    type: str
   host_format:
     description:
       - Host name pattern, with the fields C({namespace}), C({name}), C({uid}), C({cluster}) and C({kind})
@@ -199,9 +223,11 @@ from ansible.errors import AnsibleParserError
 from ansible.plugins.inventory import BaseInventoryPlugin, Cacheable, Constructable
 
 from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s.client import connect
+from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s.connection import AUTH_ARG_SPEC
 from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s.errors import KubevirtError
 from ansible_collections.virtops.kubevirt.plugins.module_utils.readers import inventory as inv
 from ansible_collections.virtops.kubevirt.plugins.module_utils.readers.lookups import clean_object
+from ansible_collections.virtops.kubevirt.plugins.plugin_utils.options import documented_names
 
 
 class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
@@ -212,7 +238,11 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
 
     def parse(self, inventory, loader, path, cache=True):
         super().parse(inventory, loader, path, cache)
-        self._read_config_data(path)
+        config = self._read_config_data(path)
+        try:
+            inv.check_file_options(config, documented_names(self), path)
+        except KubevirtError as exc:
+            raise AnsibleParserError(str(exc))
         cache_key = self.get_cache_key(path)
         use_cache = self.get_option("cache") and cache
         update_cache = self.get_option("cache") and not cache
@@ -251,13 +281,15 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             warnings.append(text)
             self.display.warning(text)
 
+        # The top-level connection options: the defaults of each entry.
+        defaults = {key: self.get_option(key) for key in list(AUTH_ARG_SPEC) + list(inv.CONNECTION_OPTIONS)}
+        if defaults["name"] and len(connections) > 1:
+            raise KubevirtError("name %r at the top level would name all %d connections; give each entry of "
+                                "connections its own name." % (defaults["name"], len(connections)))
         hosts = []
         seen = {}
         for index, raw in enumerate(connections):
-            auth, opts = inv.normalize_connection(index, raw)
-            opts.setdefault("network_name", self.get_option("network_name"))
-            if opts.get("use_service") is None:
-                opts["use_service"] = self.get_option("use_service")
+            auth, opts = inv.normalize_connection(index, raw, defaults)
             client = connect(auth)
             for warning in client.warnings:
                 warn(warning)

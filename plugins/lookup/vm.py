@@ -17,6 +17,7 @@ description:
     O(namespace) (all namespaces without it) that matches O(label_selector).
   - Cloud-init user data and passwords are redacted from the objects.
   - Connection options are those of M(kubernetes.core.k8s) and its C(K8S_AUTH_*) environment variables.
+  - A keyword not documented here is an error that names it (Ansible itself would silently drop it).
 extends_documentation_fragment:
   - virtops.kubevirt.auth
 options:
@@ -87,12 +88,12 @@ from ansible.plugins.lookup import LookupBase
 
 from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s.client import connect
 from ansible_collections.virtops.kubevirt.plugins.module_utils.readers.lookups import auth_params, names_from_terms, vm_lookup
-from ansible_collections.virtops.kubevirt.plugins.plugin_utils.lookup import run_lookup
+from ansible_collections.virtops.kubevirt.plugins.plugin_utils.lookup import run_lookup, set_lookup_options
 
 
 class LookupModule(LookupBase):
     def run(self, terms, variables=None, **kwargs):
-        self.set_options(var_options=variables, direct=kwargs)
+        set_lookup_options(self, variables, kwargs)
         opt = self.get_option
         return run_lookup(lambda: connect(auth_params(opt)), self._display.warning, lambda client: vm_lookup(
             client, names_from_terms(terms), namespace=opt("namespace"), kind=opt("kind"),

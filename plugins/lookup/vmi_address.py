@@ -16,6 +16,7 @@ description:
   - With O(wait=true) it waits (one watch for all names) until every VMI has an address there, up to O(timeout).
   - Fails with a clear message when the VM is not running or has no address on that network.
   - Connection options are those of M(kubernetes.core.k8s) and its C(K8S_AUTH_*) environment variables.
+  - A keyword not documented here is an error that names it (Ansible itself would silently drop it).
 extends_documentation_fragment:
   - virtops.kubevirt.auth
 options:
@@ -80,12 +81,12 @@ from ansible_collections.virtops.kubevirt.plugins.module_utils.readers.lookups i
     names_from_terms,
     vmi_addresses,
 )
-from ansible_collections.virtops.kubevirt.plugins.plugin_utils.lookup import run_lookup
+from ansible_collections.virtops.kubevirt.plugins.plugin_utils.lookup import run_lookup, set_lookup_options
 
 
 class LookupModule(LookupBase):
     def run(self, terms, variables=None, **kwargs):
-        self.set_options(var_options=variables, direct=kwargs)
+        set_lookup_options(self, variables, kwargs)
         opt = self.get_option
         return run_lookup(lambda: connect(auth_params(opt)), self._display.warning, lambda client: vmi_addresses(
             client, names_from_terms(terms), namespace=opt("namespace"), network=opt("network"), wait=opt("wait"),

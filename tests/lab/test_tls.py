@@ -115,6 +115,7 @@ CASES = {
     "on_beats_kubeconfig": ({"kubeconfig": "@insecure", "validate_certs": True}, {}),
     "env_typo": ({"kubeconfig": "@no-ca"}, {"K8S_AUTH_VERIFY_SSL": "ture"}),
     "env_empty": ({"kubeconfig": "@no-ca"}, {"K8S_AUTH_VERIFY_SSL": ""}),
+    "http_to_https": ({"host": "@API_HTTP", "api_key": "@TOKEN"}, {}),
 }
 
 
@@ -145,6 +146,7 @@ def _run(api, core, namespace, kubeconfig, lab_state, lab_info, tmp_path_factory
     token = core.create_namespaced_service_account_token("tls", namespace, {"spec": {"expirationSeconds": 600}})
     subs = {"API": lab_info["apiserver"]["url"], "TOKEN": token.status.token, "CA": str(lab_state / "pki" / "ca.crt"),
             "WRONG_CA": str(lab_state / "pki" / "front-proxy-ca.crt")}
+    subs["API_HTTP"] = "http://" + subs["API"].split("://", 1)[1]
     subs.update({k: str(v) for k, v in _kubeconfigs(work, kubeconfig).items()})
     tasks = []
     for case, (args, env) in CASES.items():
@@ -212,3 +214,14 @@ def test_a_typo_never_turns_verification_off(results):
 
 def test_lookup_warns_too(results):
     assert re.search(r"\[WARNING\]: TLS verification of the API server \S+ is off", results["log"])
+
+
+def test_http_to_the_https_api_server_is_one_sentence_at_once(results):
+    """Issue 14: a Python tuple repr after 6 attempts; now the fix, after one request."""
+    r = results["out"]["http_to_https"]
+    api = results["subs"]["API"]
+    assert r["failed"] and r["msg"] == (
+        "Could not talk to the API server at %s: it speaks HTTPS, not plain HTTP; use %s in host (or the "
+        "kubeconfig's server)." % (results["subs"]["API_HTTP"], api))
+    # vm_info reads several kinds at once (4 with the right host); sent again, each would be sent 6 times
+    assert r["api_requests"] < 2 * results["out"]["right_ca"]["api_requests"]

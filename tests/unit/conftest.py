@@ -22,6 +22,11 @@ def _ensure_collection_path():
     sys.path.insert(0, root)
     for name in [m for m in sys.modules if m == "ansible_collections" or m.startswith("ansible_collections.")]:
         del sys.modules[name]
+    # Ansible's collection finder, as ansible-test units installs it: then ansible-core's plugin loader
+    # can load our plugins (with their option definitions) in the same module namespace as the tests.
+    from ansible.utils.collection_loader._collection_finder import _AnsibleCollectionFinder
+
+    _AnsibleCollectionFinder(paths=[root], scan_sys_paths=False)._install()
 
 
 _ensure_collection_path()

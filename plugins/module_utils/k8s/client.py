@@ -17,19 +17,26 @@ policy of retry.py, typed helpers (get, list, apply, patch, delete, subresources
 from __future__ import annotations
 
 import json
+import socket
+import ssl
 import threading
 import time
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s import watch
 from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s.connection import host_matches_no_proxy, resolve_connection, ssl_context
 from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s.errors import (
+    GO_HTTP_TO_HTTPS,
     ApiError,
     ConfigError,
     ConnectError,
+    answered_with_tls,
     connection_reason,
     is_tls_error,
     relayed_refusal,
+    no_answer_to_http,
+    not_http_message,
+    speaks_https_message,
     tls_message,
 )
 from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s.retry import (
@@ -44,6 +51,7 @@ from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s.retry import 
 FIELD_MANAGER = "virtops.kubevirt"
 CONNECT_TIMEOUT = watch.CONNECT_TIMEOUT
 READ_TIMEOUT = 60.0
+TLS_PROBE_TIMEOUT = 3.0
 
 
 class Client:
@@ -59,6 +67,7 @@ class Client:
         self._sleep = sleep
         self._headers = conn.headers()
         self._groups = conn.impersonate_groups or []
+        self._speaks_tls = None  # http:// host that dropped a request: does it answer a TLS handshake?
         if not conn.verify and conn.host.startswith("https://"):
             self.warnings.append("TLS verification of the API server %s is off (%s): its identity is not checked; "
                                  "give its CA with ca_cert instead." % (
@@ -78,12 +87,15 @@ class Client:
             kwargs["ssl_context"] = ctx
             if self.conn.tls_server_name:
                 kwargs["server_hostname"] = self.conn.tls_server_name
-        if self.conn.proxy and not host_matches_no_proxy(self.host, self.conn.no_proxy):
+        if self._proxied():
             headers = None
             if self.conn.proxy_headers:
                 headers = urllib3.util.make_headers(**self.conn.proxy_headers)
             return urllib3.ProxyManager(self.conn.proxy, proxy_headers=headers, **kwargs)
         return urllib3.PoolManager(**kwargs)
+
+    def _proxied(self):
+        return bool(self.conn.proxy) and not host_matches_no_proxy(self.host, self.conn.no_proxy)
 
     # -- the one request function -------------------------------------------------------------
     def _url(self, path, query):
@@ -152,6 +164,8 @@ class Client:
                 status, raw = resp.status, self._read(resp, stream)
                 if status < 400:
                     return _decode(raw, status)
+                if status == 400 and self.host.startswith("http://") and GO_HTTP_TO_HTTPS.encode() in (raw or b""):
+                    raise ConnectError(speaks_https_message(self.host))
                 # 429: the server refused the request before acting on it, so any request is sent again.
                 may_have_acted, check_at_end = status != 429, status in RETRY_STATUSES
                 decision = decide(attempt, RETRY_ATTEMPTS, True, retry, verify, status,
@@ -184,32 +198,56 @@ class Client:
     def _unanswered(self, exc):
         """A request without an answer: (may it have reached the server, attempts allowed).
 
-        TLS and name-resolution failures raise ConnectError: sending again would not help. No
-        connection made (refused, connect timeout) means nothing was sent; otherwise (reset, read
-        timeout, proxy failure) the outcome is unknown.
+        TLS and name-resolution failures and a protocol mismatch (http:// to an HTTPS server) raise
+        ConnectError: sending again would not help. No connection made (refused, connect timeout)
+        means nothing was sent; otherwise (reset, read timeout, proxy failure) the outcome is unknown.
         """
         import urllib3
 
-        if isinstance(exc, urllib3.exceptions.SSLError):
+        if isinstance(exc, urllib3.exceptions.SSLError) or is_tls_error(exc):
             raise ConnectError(tls_message(self.host, exc))
         if isinstance(exc, urllib3.exceptions.NameResolutionError):
-            raise ConnectError("Could not connect to the API server %s: the name does not resolve (%s); "
-                               "check host or the kubeconfig's server." % (self.host, connection_reason(exc)))
-        if is_tls_error(exc):
-            raise ConnectError(tls_message(self.host, exc))
+            raise ConnectError("Could not connect to the API server %s: the name does not resolve; check host or the "
+                               "kubeconfig's server." % self.host)
+        if self.host.startswith("http://") and (answered_with_tls(exc) or (
+                no_answer_to_http(exc) and self._answers_tls())):
+            raise ConnectError(speaks_https_message(self.host))
+        if not_http_message(self.host, exc):
+            raise ConnectError(not_http_message(self.host, exc))
         refused = isinstance(exc, urllib3.exceptions.NewConnectionError) and "refused" in str(exc)
         sent = not isinstance(exc, urllib3.exceptions.ConnectTimeoutError)
         return sent, REFUSED_ATTEMPTS if refused else RETRY_ATTEMPTS
 
+    def _answers_tls(self):
+        """Does the http:// host answer a TLS handshake? (Asked once, after it dropped a plain-HTTP
+        request without answering; through a proxy the proxy answers, so not asked.) Nothing is sent
+        but the handshake: a server that presents a certificate speaks TLS, whether or not the
+        default CAs can verify it."""
+        if self._speaks_tls is None:
+            self._speaks_tls = False
+            if not self._proxied():
+                parts = urlsplit(self.host)
+                try:
+                    with socket.create_connection((parts.hostname, parts.port or 80), TLS_PROBE_TIMEOUT) as sock:
+                        with ssl.create_default_context().wrap_socket(sock, server_hostname=parts.hostname):
+                            self._speaks_tls = True
+                except ssl.SSLCertVerificationError:
+                    self._speaks_tls = True
+                except (OSError, ValueError):
+                    pass
+        return self._speaks_tls
+
     def _connect_error(self, exc, attempt):
         import urllib3
 
-        if isinstance(exc, urllib3.exceptions.ProxyError):
-            return ConnectError("Could not reach the API server %s through the proxy %s: %s; check proxy." % (
-                self.host, self.conn.proxy, connection_reason(exc)))
-        return ConnectError("Could not connect to the API server %s: %s (%d attempt%s); check host or the "
-                            "kubeconfig's server, and that the API server is running and reachable." % (
-                                self.host, connection_reason(exc), attempt, "" if attempt == 1 else "s"))
+        attempts = "%d attempt%s" % (attempt, "" if attempt == 1 else "s")
+        if isinstance(exc, urllib3.exceptions.ProxyError) or self._proxied():
+            return ConnectError("Could not reach the API server %s through the proxy %s: %s (%s); check proxy, and "
+                                "that the API server is reachable from it." % (
+                                    self.host, self.conn.proxy, connection_reason(exc), attempts))
+        return ConnectError("Could not connect to the API server %s: %s (%s); check host or the kubeconfig's server, "
+                            "and that the API server is running and reachable." % (
+                                self.host, connection_reason(exc), attempts))
 
     # -- typed helpers ------------------------------------------------------------------------
     def get(self, resource, name, namespace=None):

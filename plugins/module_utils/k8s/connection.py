@@ -81,6 +81,8 @@ AUTH_ARG_MAP = {
 }
 
 _BOOL_OPTIONS = ("validate_certs", "persist_config")
+# Options that say who the task runs as: any of them replaces the kubeconfig's (or in-cluster) user.
+USER_CREDENTIALS = ("api_key", "username", "password", "client_cert", "client_key")
 # option -> the Connection attribute it sets, and the one it replaces (a token file, inline CA data...)
 EXPLICIT_SETTINGS = (
     ("host", "host", None),
@@ -277,7 +279,8 @@ def _default_kubeconfig_paths(environ):
     return ([path] if os.path.exists(path) else []), path
 
 
-def _from_kubeconfig(conn, auth, environ):
+def _from_kubeconfig(conn, auth, environ, use_user=True):
+    """Cluster, context namespace and (with ``use_user``) the user's credentials from a kubeconfig."""
     kubeconfig = auth.get("kubeconfig")
     if isinstance(kubeconfig, dict):
         merged = _kubeconfig_from_dict(kubeconfig)
@@ -320,6 +323,8 @@ def _from_kubeconfig(conn, auth, environ):
         conn.ca_file = _resolve(cbase, cluster["certificate-authority"])
     conn.tls_server_name = cluster.get("tls-server-name")
     conn.proxy = cluster.get("proxy-url")
+    if not use_user:
+        return True
     if user.get("exec") or user.get("auth-provider"):
         _from_kubernetes_client(conn, auth, merged, context_name, described)
     else:
@@ -383,7 +388,7 @@ def _from_kubernetes_client(conn, auth, merged, context_name, described):
                           "see why." % (context_name, described))
 
 
-def _from_in_cluster(conn, environ):
+def _from_in_cluster(conn, environ, use_user=True):
     host = environ.get("KUBERNETES_SERVICE_HOST")
     port = environ.get("KUBERNETES_SERVICE_PORT")
     token_path = os.path.join(SA_DIR, "token")
@@ -393,7 +398,8 @@ def _from_in_cluster(conn, environ):
         host = "[%s]" % host
     conn.source = "in-cluster ServiceAccount"
     conn.host = "https://%s:%s" % (host, port)
-    conn.token_file = token_path
+    if use_user:
+        conn.token_file = token_path
     ca_path = os.path.join(SA_DIR, "ca.crt")
     if os.path.exists(ca_path):
         conn.ca_file = ca_path
@@ -404,10 +410,13 @@ def _from_in_cluster(conn, environ):
 
 
 def resolve_connection(params, environ=None):
-    """Module options + environment + kubeconfig -> Connection (kubernetes.core precedence)."""
+    """Module options + environment + kubeconfig -> Connection (kubernetes.core precedence; explicit
+    credentials replace the kubeconfig's user, see the top of this file)."""
     environ = os.environ if environ is None else environ
     auth = auth_settings(params, environ)
+    _check_credentials(auth)
     conn = Connection()
+    use_user = not explicit_credentials(auth)
 
     def given(*names):
         return all(auth.get(n) for n in names)
@@ -415,10 +424,10 @@ def resolve_connection(params, environ=None):
     if given("username", "password", "host") or given("api_key", "host"):
         pass
     elif given("kubeconfig") or given("context"):
-        _from_kubeconfig(conn, auth, environ)
+        _from_kubeconfig(conn, auth, environ, use_user)
     else:
-        if not _from_in_cluster(conn, environ):
-            if not _from_kubeconfig(conn, auth, environ) and not auth.get("host"):
+        if not _from_in_cluster(conn, environ, use_user):
+            if not _from_kubeconfig(conn, auth, environ, use_user) and not auth.get("host"):
                 raise ConfigError(
                     "No connection settings: no host/api_key options, no K8S_AUTH_* variables, no in-cluster "
                     "ServiceAccount and no kubeconfig at %s; set kubeconfig or host and api_key." %
@@ -451,6 +460,19 @@ def resolve_connection(params, environ=None):
         if path and not os.path.exists(path):
             raise ConfigError("The %s file %s does not exist; check %s." % (what, path, what))
     return conn
+
+
+def explicit_credentials(auth):
+    """The credential options given (module options or K8S_AUTH_* variables), in USER_CREDENTIALS order."""
+    return [name for name in USER_CREDENTIALS if auth.get(name)]
+
+
+def _check_credentials(auth):
+    """Half a credential is an error: without it the request would go out anonymous (or as someone else)."""
+    for name, needs in (("username", "password"), ("password", "username"), ("client_key", "client_cert")):
+        if auth.get(name) and not auth.get(needs):
+            raise ConfigError("%s is set (option or K8S_AUTH_%s) but %s is not; give both, or neither to use the "
+                              "kubeconfig's user." % (name, name.upper(), needs))
 
 
 def host_matches_no_proxy(host, no_proxy):

@@ -176,6 +176,24 @@ def describe(err, action, ref):
     return text + "."
 
 
+def did_you_mean(name, known):
+    """' (did you mean 'x'?)' for the known name closest to a mistyped ``name``, else ''."""
+    import difflib
+
+    close = difflib.get_close_matches(str(name), sorted(known), n=1, cutoff=0.6)
+    return " (did you mean %r?)" % close[0] if close else ""
+
+
+def unknown_name_message(what, name, known, see=None):
+    """One sentence for an unknown keyword/option/key: names it, suggests the closest known one, and
+    when none is close lists the known ones (or says where they are listed: ``see``)."""
+    hint = did_you_mean(name, known)
+    text = "unknown %s %r%s" % (what, name, hint)
+    if not hint:
+        text += "; %s" % (see or "known: %s" % ", ".join(sorted(known)))
+    return text + "."
+
+
 def one_line(text, limit=400):
     """Collapse whitespace so a message stays one readable line."""
     text = " ".join(str(text or "").split())
@@ -183,17 +201,103 @@ def one_line(text, limit=400):
 
 
 # -- connection failures -------------------------------------------------------------------------
+# Each failure of a request that got no HTTP answer becomes a short phrase, never the repr of an
+# exception or of urllib3's connection object (ProtocolError's text is a tuple:
+# "('Connection aborted.', RemoteDisconnected(...))").
+_OBJECT_REPR_RE = re.compile(r"<[^<>]*? object at 0x[0-9a-fA-F]+>:?\s*")
+_TIMEOUT_RE = re.compile(r"timeout=([0-9.]+)")
+# What an HTTPS server says to a plain-HTTP request: Go's net/http (kube-apiserver) answers 400 with
+# this text; OpenSSL-based servers answer with a TLS alert record, which http.client reads as a bad
+# status line starting with the TLS record header (0x15 alert or 0x16 handshake, then version 3.x).
+GO_HTTP_TO_HTTPS = "Client sent an HTTP request to an HTTPS server"
+_TLS_RECORD_PREFIXES = ("\x15\x03", "\x16\x03")
+# OpenSSL's words when the answer to a TLS ClientHello is not TLS (a plain-HTTP server).
+_NOT_TLS_ANSWERS = ("WRONG_VERSION_NUMBER", "wrong version number", "record layer failure", "packet length too long",
+                    "http request")
+
+
+def _causes_of(exc):
+    """``exc`` and what it wraps: urllib3's ``reason``/``original_error``, a ProtocolError's second
+    argument, ``__cause__``/``__context__``; outermost first."""
+    seen, out = set(), []
+    while isinstance(exc, BaseException) and id(exc) not in seen:
+        seen.add(id(exc))
+        out.append(exc)
+        inner = getattr(exc, "reason", None) or getattr(exc, "original_error", None)
+        if not isinstance(inner, BaseException):
+            inner = next((a for a in reversed(exc.args) if isinstance(a, BaseException)), None)
+        exc = inner or exc.__cause__ or exc.__context__
+    return out
+
+
+def _named(exc, *names):
+    return any(type(e).__name__ in names for e in _causes_of(exc))
+
+
 def connection_reason(exc):
-    reason = getattr(exc, "reason", None) or exc
-    text = str(reason)
-    if "Errno 111" in text or "Connection refused" in text:
+    """Why a request got no answer, as a short phrase without any exception repr."""
+    causes = _causes_of(exc)
+    text = " ".join(str(e) for e in causes)
+    names = {type(e).__name__ for e in causes}
+    if "ConnectionRefusedError" in names or "Errno 111" in text or "Connection refused" in text:
         return "connection refused"
-    if "timed out" in text.lower():
+    if "NameResolutionError" in names or "socket.gaierror" in text or "gaierror" in names:
+        return "the name does not resolve"
+    if "ReadTimeoutError" in names:
+        seconds = _TIMEOUT_RE.search(text)
+        return "no answer within %s s" % seconds.group(1) if seconds else "no answer in time"
+    if "ConnectTimeoutError" in names or "timed out" in text.lower():
         return "connection timed out"
-    # urllib3 messages start with the connection object's repr; keep the part after the colon.
-    if "): " in text:
-        text = text.split("): ", 1)[1]
-    return one_line(text, 200)
+    if "RemoteDisconnected" in names:
+        return "the server closed the connection without answering"
+    if "ConnectionResetError" in names or "Connection reset" in text:
+        return "the connection was reset"
+    if "BadStatusLine" in names or "LineTooLong" in names:
+        return "the server's answer is not HTTP"
+    if "ConnectionAbortedError" in names or "BrokenPipeError" in names:
+        return "the connection was cut"
+    # Anything else: the innermost exception's own words, without urllib3's object reprs.
+    inner = causes[-1] if causes else exc
+    words = _OBJECT_REPR_RE.sub("", str(inner)).strip(" :")
+    if not words or words.startswith("("):
+        words = type(inner).__name__
+    return one_line(words, 200)
+
+
+def _status_line(exc):
+    """The first line of a non-HTTP answer (http.client's BadStatusLine), or None."""
+    for cause in _causes_of(exc):
+        if type(cause).__name__ == "BadStatusLine":
+            return str(cause.args[0] if cause.args else "")
+    return None
+
+
+def answered_with_tls(exc):
+    """True when the server answered a plain-HTTP request with a TLS record: it speaks HTTPS."""
+    return (_status_line(exc) or "").lstrip("'\"").startswith(_TLS_RECORD_PREFIXES)
+
+
+def not_http_message(host, exc):
+    """The server answered, but not in HTTP (an SSH or database port...): one sentence, or None.
+    Sending again gets the same answer, so this is not retried."""
+    line = _status_line(exc)
+    if not line or not line.strip():
+        return None
+    shown = "".join(c if c.isprintable() else "?" for c in line.strip())[:40]
+    return ("Could not talk to the API server at %s: what answered there does not speak HTTP (it said %r); check "
+            "the address and port in host (or the kubeconfig's server)." % (host, shown))
+
+
+def no_answer_to_http(exc):
+    """The server closed or reset the connection instead of answering: what an HTTPS server does with
+    a plain-HTTP request (so worth a TLS probe when the host is http://)."""
+    return _named(exc, "RemoteDisconnected", "ConnectionResetError", "BadStatusLine")
+
+
+def speaks_https_message(host):
+    """http:// to a server that speaks HTTPS: one sentence, the fix in it."""
+    return ("Could not talk to the API server at %s: it speaks HTTPS, not plain HTTP; use %s in host (or the "
+            "kubeconfig's server)." % (host, "https://" + host.split("://", 1)[-1]))
 
 
 def is_tls_error(exc):
@@ -214,5 +318,10 @@ def tls_message(host, exc):
         return ("TLS verification of the API server %s failed: its certificate could not be verified (%s); check "
                 "ca_cert (K8S_AUTH_SSL_CA_CERT) or the kubeconfig's certificate-authority: it must hold the CA that "
                 "signed the server's certificate." % (host, one_line(detail, 150)))
+    if any(words in text for words in _NOT_TLS_ANSWERS):
+        return ("Could not talk to the API server at %s: it did not answer in TLS (a plain-HTTP server, or the wrong "
+                "port); check the port in host, and use %s only if the server really speaks plain HTTP." % (
+                    host, "http://" + host.split("://", 1)[-1]))
+    text = _OBJECT_REPR_RE.sub("", text).strip(" :")
     return "The TLS connection to the API server %s failed (%s); check ca_cert, client_cert and client_key." % (
         host, one_line(text, 200))

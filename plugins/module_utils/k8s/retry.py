@@ -11,10 +11,11 @@
       shows it has not taken effect.
     * On: connection reset, timeouts, connection refused (at most ``REFUSED_ATTEMPTS``: nothing
       listening is more often a wrong address than a restart), HTTP 429 (honouring ``Retry-After``
-      up to 10 s) and 500/502/503/504. Not on TLS or name-resolution failures, 4xx other than 429
-      (409 included), nor on a 5xx that relays a refusal (errors.relayed_refusal: a schema error, an
-      admission webhook's denial such as virt-api's "in-flight migration detected"): it would be the
-      same answer every time.
+      up to 10 s) and 500/502/503/504. Not on TLS or name-resolution failures, a protocol mismatch
+      (http:// to an HTTPS server, an answer that is not HTTP: client.py raises ConnectError at once),
+      4xx other than 429 (409 included), nor on a 5xx that relays a refusal (errors.relayed_refusal: a
+      schema error, an admission webhook's denial such as virt-api's "in-flight migration detected"):
+      it would be the same answer every time.
     * How: at most ``RETRY_ATTEMPTS`` attempts, exponential backoff from ``RETRY_BASE`` seconds
       doubling to ``RETRY_CAP``, with jitter; the final error says how many attempts were made.
 """

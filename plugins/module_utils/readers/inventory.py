@@ -24,6 +24,7 @@ from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s.errors import
     KubevirtError,
     describe,
     one_line,
+    unknown_name_message,
 )
 from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt import access
 from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt.redact import redact
@@ -34,9 +35,34 @@ SERVICE = res.BY_KIND["Service"]
 NODE = res.BY_KIND["Node"]
 
 GROUP_BY_CHOICES = ("cluster", "namespace", "label", "node", "status", "os")
+# What a connection reads besides its credentials; each is also a top-level option, the default of
+# every connections[] entry (and of the one connection when there is no connections list).
 CONNECTION_OPTIONS = ("name", "namespaces", "label_selector", "network_name", "use_service")
+CONNECTION_ALIASES = {"interface_name": "network_name"}
 AUTH_ALIASES = {"verify_ssl": "validate_certs", "ssl_ca_cert": "ca_cert", "cert_file": "client_cert",
                 "key_file": "client_key"}
+
+# Options of the reference plugin, kubevirt.core.kubevirt, that this plugin does not have (its other
+# options - the connection options, name, namespaces, label_selector, network_name/interface_name,
+# use_service, host_format, connections - mean the same here). Each is accepted only with the value
+# that asks for what this plugin does anyway; any other value is refused with our equivalent, so a
+# file written for kubevirt.core never silently gets something else.
+_ANY = object()
+REFERENCE_OPTIONS = {
+    "api_version": ("kubevirt.io/v1", "this plugin reads kubevirt.io/v1 only; remove api_version"),
+    "kube_secondary_dns": (False, "ansible_host is never a kubesecondarydns name here; use network_name for the "
+                                  "IP on a secondary network, or compose to build the name (ansible_host: "
+                                  "\"'<network>.' ~ kubevirt.name ~ '.' ~ kubevirt.namespace ~ '.vm.<domain>'\")"),
+    "base_domain": (None, "host names are never built from a base domain here; remove base_domain (and use "
+                          "compose to build ansible_host from one)"),
+    "append_base_domain": (False, "NodePort addresses are the node's IP (or its name) here, never with a base "
+                                  "domain; remove append_base_domain (and use compose to build ansible_host)"),
+    "unset_ansible_port": (False, "ansible_port is set only from a Service (and for WinRM) and never unset here; "
+                                  "remove unset_ansible_port (and set ansible_port: null with compose if you need it)"),
+    "create_groups": (_ANY, "label groups come from group_by here (label is in it by default; names are lower "
+                            "case, KubeVirt's own labels skipped); remove create_groups, and leave label out of "
+                            "group_by for no label groups"),
+}
 HOST_FORMAT_FIELDS = ("namespace", "name", "uid", "cluster", "kind")
 
 # Labels KubeVirt sets itself on VMIs: not worth a group each.
@@ -49,23 +75,61 @@ WORKERS = 8
 
 
 # -- options -------------------------------------------------------------------------------------
-def normalize_connection(index, raw):
-    """A connection dict from the inventory file -> (auth params, inventory options); InputError names bad keys."""
+def check_reference_option(key, value, where):
+    """A kubevirt.core.kubevirt option this plugin does not have: pass when ``value`` asks for what this
+    plugin does anyway, else InputError naming our equivalent."""
+    accepted, instead = REFERENCE_OPTIONS[key]
+    if accepted is not _ANY and (value == accepted or (accepted is None and value in ("", None))):
+        return
+    shown = str(value).lower() if isinstance(value, bool) else repr(value)
+    raise InputError("%s %s: %s (an option of kubevirt.core.kubevirt) is not supported: %s." % (
+        where, key, shown, instead))
+
+
+def check_file_options(config, known, path):
+    """The keys of an inventory file: each must be a documented option (``known``: names and aliases) or
+    a kubevirt.core option accepted with its value (ansible-core drops unknown keys without a word: a
+    file written for kubevirt.core had its namespaces filter ignored and listed every VM)."""
+    for key, value in config.items():
+        if key in known:
+            continue
+        if key in REFERENCE_OPTIONS:
+            check_reference_option(key, value, "Inventory file %s:" % path)
+            continue
+        raise InputError("Inventory file %s: %s" % (path, unknown_name_message(
+            "option", key, known, see="the options are listed by ansible-doc -t inventory virtops.kubevirt.kubevirt")))
+
+
+def normalize_connection(index, raw, defaults=None):
+    """A connection dict from the inventory file -> (auth params, inventory options); InputError names bad keys.
+
+    ``defaults`` (the file's top-level connection options, by option name) fill what the entry does
+    not set.
+    """
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
         raise InputError("connections[%d] must be a mapping (kubeconfig, context, host, api_key, namespaces, ...), "
                          "not %s." % (index, type(raw).__name__))
     auth, opts = {}, {}
-    known = set(AUTH_ARG_SPEC) | set(AUTH_ALIASES) | set(CONNECTION_OPTIONS)
+    known = set(AUTH_ARG_SPEC) | set(AUTH_ALIASES) | set(CONNECTION_OPTIONS) | set(CONNECTION_ALIASES)
     for key, value in raw.items():
+        if key in REFERENCE_OPTIONS:
+            check_reference_option(key, value, "connections[%d]:" % index)
+            continue
         if key not in known:
-            raise InputError("connections[%d] has an unknown key %r; known keys: %s." % (
-                index, key, ", ".join(sorted(known))))
+            raise InputError("connections[%d]: %s" % (index, unknown_name_message("key", key, known)))
+        key = CONNECTION_ALIASES.get(key, key)
         if key in CONNECTION_OPTIONS:
             opts[key] = value
         elif value is not None:
             auth[AUTH_ALIASES.get(key, key)] = value
+    for key, value in (defaults or {}).items():
+        if value is None or value == [] or value == "":
+            continue
+        target = opts if key in CONNECTION_OPTIONS else auth
+        if target.get(key) is None:
+            target[key] = value
     namespaces = opts.get("namespaces")
     if namespaces is not None:
         if isinstance(namespaces, str):

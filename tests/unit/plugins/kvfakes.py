@@ -330,3 +330,14 @@ class FakePool:
 
     def bodies(self):
         return [kw.get("body") for _method, _url, kw in self.sent]
+
+
+def ansible_plugin(kind, name):
+    """A plugin of this collection as ansible-core loads it (its option definitions from DOCUMENTATION and
+    the doc fragments, as in a playbook run). ``kind``: lookup or inventory. Needs the collection finder
+    that tests/unit/conftest.py (or ansible-test units) installs."""
+    from ansible.plugins import loader
+
+    plugin = getattr(loader, "%s_loader" % kind).get(name)
+    assert plugin is not None, "ansible-core could not load %s %s" % (kind, name)
+    return plugin

@@ -2,6 +2,7 @@
 Windows/WinRM, reading with skipped namespaces, and the plugin's constructed options."""
 import copy
 import json
+import re
 
 import pytest
 
@@ -9,7 +10,7 @@ from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt import a
 from ansible_collections.virtops.kubevirt.plugins.module_utils.readers import inventory as inv
 from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s.errors import ApiError, InputError, KubevirtError
 
-from kvfakes import FakeClient, running_vmi
+from kvfakes import FakeClient, ansible_plugin, running_vmi
 
 SECRET = "Inv3ntory-secret"
 
@@ -60,13 +61,16 @@ def test_normalize_connection():
 
 
 @pytest.mark.parametrize("raw,msg", [
-    ({"hots": "x"}, "connections[0] has an unknown key 'hots'"),
+    ({"hots": "x"}, "connections[0]: unknown key 'hots' (did you mean 'host'?)."),
+    ({"zzz": "x"}, "connections[0]: unknown key 'zzz'; known: api_key, "),
+    ({"kube_secondary_dns": True}, "connections[0]: kube_secondary_dns: true (an option of kubevirt.core.kubevirt) "
+                                   "is not supported: ansible_host is never a kubesecondarydns name here"),
     ("kubeconfig", "connections[0] must be a mapping"),
     ({"namespaces": [1, 2]}, "connections[0].namespaces must be a list of namespace names"),
     ({"network_name": ["a"]}, "connections[0].network_name must be a string"),
 ])
 def test_normalize_connection_errors(raw, msg):
-    with pytest.raises(InputError, match=msg.replace("[", "\\[").replace("]", "\\]")):
+    with pytest.raises(InputError, match=re.escape(msg)):
         inv.normalize_connection(0, raw)
 
 
@@ -333,34 +337,34 @@ class FakeDisplay:
         self.warnings.append(text)
 
 
-def make_plugin(options, monkeypatch, client):
-    import yaml
+def make_plugin(options, monkeypatch, client, seen=None):
+    """The plugin as ansible-core loads it, its options set as from an inventory file."""
     from ansible.inventory.data import InventoryData
     from ansible.parsing.dataloader import DataLoader
-    from ansible.template import Templar
+    from ansible.template import Templar, trust_as_template
 
-    from ansible_collections.virtops.kubevirt.plugins.inventory import kubevirt as plugin_module
-
-    doc = yaml.safe_load(plugin_module.DOCUMENTATION)
-    values = {k: v.get("default") for k, v in doc["options"].items()}
-    values.update({"compose": {}, "groups": {}, "keyed_groups": [], "strict": False, "leading_separator": True,
-                   "use_extra_vars": False, "cache": False})
-    unknown = set(options) - set(values)
-    assert not unknown, unknown
-    values.update(options)
+    options = dict(options)
     # Expressions read from an inventory file are trusted templates; these come from a test.
-    from ansible.template import trust_as_template
-
-    values["compose"] = {k: trust_as_template(v) for k, v in values["compose"].items()}
-    values["groups"] = {k: trust_as_template(v) for k, v in values["groups"].items()}
-    values["keyed_groups"] = [dict(k, key=trust_as_template(k["key"])) for k in values["keyed_groups"]]
-    monkeypatch.setattr(plugin_module, "connect", lambda params, environ=None: client)
-    plugin = plugin_module.InventoryModule()
-    plugin.get_option = lambda key, hostvars=None: values[key]
+    options["compose"] = {k: trust_as_template(v) for k, v in options.get("compose", {}).items()}
+    options["groups"] = {k: trust_as_template(v) for k, v in options.get("groups", {}).items()}
+    options["keyed_groups"] = [dict(k, key=trust_as_template(k["key"])) for k in options.get("keyed_groups", [])]
+    plugin = ansible_plugin("inventory", "virtops.kubevirt.kubevirt")
+    use_client(monkeypatch, plugin, client, seen)
+    plugin.set_options(direct=dict(options, plugin="virtops.kubevirt.kubevirt"))
     plugin.inventory = InventoryData()
     plugin.templar = Templar(loader=DataLoader())
     plugin.display = FakeDisplay()
     return plugin
+
+
+def use_client(monkeypatch, plugin, client, seen=None):
+    """The plugin's connect() returns ``client``; each connection's params are appended to ``seen``."""
+    def fake_connect(params, environ=None):
+        if seen is not None:
+            seen.append(params)
+        return client
+
+    monkeypatch.setitem(type(plugin).fetch.__globals__, "connect", fake_connect)
 
 
 def test_plugin_populate_with_constructed_options(monkeypatch):
@@ -396,11 +400,14 @@ def test_plugin_duplicate_host_names_warn(monkeypatch):
 
 
 def test_plugin_bad_options(monkeypatch):
+    from ansible.errors import AnsibleOptionsError
+
     client = seeded(RbacClient(["demo"]))
-    with pytest.raises(KubevirtError, match="connections\\[0\\] has an unknown key 'namespace'"):
+    with pytest.raises(KubevirtError, match=re.escape("connections[0]: unknown key 'namespace' (did you mean "
+                                                      "'namespaces'?).")):
         make_plugin({"connections": [{"namespace": "demo"}]}, monkeypatch, client).fetch()
-    with pytest.raises(KubevirtError, match="connections must be a list"):
-        make_plugin({"connections": {"host": "x"}}, monkeypatch, client).fetch()
+    with pytest.raises(AnsibleOptionsError, match="Config 'connections' .* has an invalid value"):
+        make_plugin({"connections": {"host": "x"}}, monkeypatch, client)
 
 
 def test_verify_file():
@@ -419,3 +426,100 @@ def test_connection_validate_certs_strings(value, expected):
 def test_connection_validate_certs_typo_is_an_error_not_off():
     with pytest.raises(InputError, match=r"connections\[0\].validate_certs 'ture' is not a boolean"):
         inv.normalize_connection(0, {"validate_certs": "ture"})
+
+
+# -- the inventory file: unknown options, kubevirt.core's options ----------------------------------
+def parse_file(tmp_path, monkeypatch, text, client, seen=None):
+    """Run the plugin on an inventory file as ansible-inventory does; returns the InventoryData."""
+    from ansible.inventory.data import InventoryData
+    from ansible.parsing.dataloader import DataLoader
+
+    path = tmp_path / "lab.kubevirt.yml"
+    path.write_text(text)
+    plugin = ansible_plugin("inventory", "virtops.kubevirt.kubevirt")
+    use_client(monkeypatch, plugin, client, seen)
+    plugin.display = FakeDisplay()
+    inventory = InventoryData()
+    plugin.parse(inventory, DataLoader(), str(path), cache=False)
+    return inventory
+
+
+def parse_error(tmp_path, monkeypatch, text):
+    from ansible.errors import AnsibleParserError
+
+    seen = []
+    with pytest.raises(AnsibleParserError) as exc:
+        parse_file(tmp_path, monkeypatch, text, seeded(RbacClient(["demo", "fleet"], cluster_wide=True)), seen)
+    assert seen == []  # refused before connecting
+    return str(exc.value)
+
+
+def test_a_kubevirt_core_file_keeps_its_namespace_filter(tmp_path, monkeypatch):
+    """The defect: top-level namespaces/label_selector/network_name (kubevirt.core 2.x) were ignored and
+    the inventory listed every VM in the cluster."""
+    client = seeded(RbacClient(["demo", "fleet"], cluster_wide=True))
+    seen = []
+    inventory = parse_file(tmp_path, monkeypatch, """
+plugin: virtops.kubevirt.kubevirt
+kubeconfig: /path/to/config
+context: lab-admin
+namespaces: [fleet]
+label_selector: app=db
+interface_name: default
+use_service: false
+kube_secondary_dns: false
+append_base_domain: false
+unset_ansible_port: false
+api_version: kubevirt.io/v1
+""", client, seen)
+    assert set(inventory.hosts) == {"fleet-db1"}
+    assert seen == [{"kubeconfig": "/path/to/config", "context": "lab-admin"}]
+    assert inventory.get_host("fleet-db1").get_vars()["kubevirt"]["address_source"] == "network:default"
+
+
+def test_top_level_options_are_defaults_of_each_connection(tmp_path, monkeypatch):
+    client = seeded(RbacClient(["demo", "fleet"], cluster_wide=True))
+    seen = []
+    inventory = parse_file(tmp_path, monkeypatch, """
+plugin: virtops.kubevirt.kubevirt
+api_key: shared-token
+namespaces: [demo]
+host_format: "{cluster}-{name}"
+connections:
+  - name: a
+    host: https://a:6443
+  - name: b
+    host: https://b:6443
+    api_key: own-token
+    namespaces: [fleet]
+""", client, seen)
+    assert set(inventory.hosts) == {"a-web1", "b-db1"}
+    assert seen == [{"host": "https://a:6443", "api_key": "shared-token"},
+                    {"host": "https://b:6443", "api_key": "own-token"}]
+
+
+@pytest.mark.parametrize("text, message", [
+    ("namespace: demo", "Inventory file {path}: unknown option 'namespace' (did you mean 'namespaces'?)."),
+    ("labelselector: a=b", "unknown option 'labelselector' (did you mean 'label_selector'?)."),
+    ("nothing_like_it: 1", "unknown option 'nothing_like_it'; the options are listed by ansible-doc -t inventory "
+                           "virtops.kubevirt.kubevirt."),
+    ("kube_secondary_dns: true", "Inventory file {path}: kube_secondary_dns: true (an option of "
+                                 "kubevirt.core.kubevirt) is not supported: ansible_host is never a kubesecondarydns "
+                                 "name here; use network_name"),
+    ("create_groups: true", "create_groups: true (an option of kubevirt.core.kubevirt) is not supported: label "
+                            "groups come from group_by here"),
+    ("create_groups: false", "create_groups: false (an option of kubevirt.core.kubevirt) is not supported"),
+    ("base_domain: example.com", "base_domain: 'example.com' (an option of kubevirt.core.kubevirt) is not supported"),
+    ("append_base_domain: true", "append_base_domain: true (an option"),
+    ("unset_ansible_port: true", "unset_ansible_port: true (an option"),
+    ("api_version: kubevirt.io/v1alpha3", "api_version: 'kubevirt.io/v1alpha3' (an option of kubevirt.core.kubevirt) "
+                                          "is not supported: this plugin reads kubevirt.io/v1 only"),
+    ("connections:\n  - namespces: [demo]", "connections[0]: unknown key 'namespces' (did you mean 'namespaces'?)."),
+    ("connections:\n  - kube_secondary_dns: true", "connections[0]: kube_secondary_dns: true (an option"),
+    ("name: one\nconnections:\n  - host: https://a\n  - host: https://b", "name 'one' at the top level would name "
+                                                                          "all 2 connections"),
+])
+def test_file_options_refused_with_a_sentence(tmp_path, monkeypatch, text, message):
+    error = parse_error(tmp_path, monkeypatch, "plugin: virtops.kubevirt.kubevirt\n%s\n" % text)
+    assert message.format(path=tmp_path / "lab.kubevirt.yml") in error
+    assert "\n" not in error.strip() and "Traceback" not in error

@@ -3,13 +3,14 @@ addresses per network, waiting, and the plugins' option wiring."""
 import json
 
 import pytest
+import yaml
 
 from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt import redact
 from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt.redact import REDACTED
 from ansible_collections.virtops.kubevirt.plugins.module_utils.readers import lookups
 from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s.errors import InputError, KubevirtError
 
-from kvfakes import FakeClient, running_vmi
+from kvfakes import FakeClient, ansible_plugin, running_vmi
 
 SECRET = "Sup3r-secret-pw"
 
@@ -167,27 +168,22 @@ def test_address_wait_timeout(client):
         lookups.vmi_addresses(client, ["db-1"], "demo", network="br1", wait=True, timeout=0.3)
 
 
-# -- the plugins ----------------------------------------------------------------------------------
+# -- the plugins ---------------------------------------------------------------------------------
 def make_plugin(module):
-    """The plugin's LookupModule with options as Ansible would set them from its DOCUMENTATION."""
-    import yaml
-
-    from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s.connection import AUTH_ARG_SPEC
-
+    """The plugin's LookupModule as Ansible loads it (options from its DOCUMENTATION and the auth fragment)."""
     doc = yaml.safe_load(module.DOCUMENTATION)
     assert doc["extends_documentation_fragment"] == ["virtops.kubevirt.auth"]
-    defaults = {k: v.get("default") for k, v in doc["options"].items() if k != "_terms"}
-    plugin = module.LookupModule()
+    return ansible_plugin("lookup", "virtops.kubevirt.%s" % doc["name"])
 
-    def set_options(var_options=None, direct=None):
-        unknown = set(direct or {}) - set(defaults) - set(AUTH_ARG_SPEC)
-        assert not unknown, unknown
-        plugin._virtops_options = dict({k: None for k in AUTH_ARG_SPEC}, **defaults)
-        plugin._virtops_options.update(direct or {})
 
-    plugin.set_options = set_options
-    plugin.get_option = lambda key, hostvars=None: plugin._virtops_options[key]
-    return plugin
+def use_client(monkeypatch, plugin, client, seen=None):
+    """Make the plugin's connect() return ``client`` (recording the connection params in ``seen``)."""
+    def fake_connect(params, environ=None):
+        if seen is not None:
+            seen.update(params)
+        return client
+
+    monkeypatch.setitem(type(plugin).run.__globals__, "connect", fake_connect)
 
 
 def test_auth_params_leave_unset_options_out():
@@ -205,14 +201,10 @@ def test_plugins_wire_options(client, monkeypatch, which, kwargs, expected):
 
     module = vm_plugin if which == "vm" else addr_plugin
     seen = {}
-
-    def fake_connect(params, environ=None):
-        seen.update(params)
-        return client
-
-    monkeypatch.setattr(module, "connect", fake_connect)
+    plugin = make_plugin(module)
+    use_client(monkeypatch, plugin, client, seen)
     kwargs = dict(kwargs, namespace="demo", host="https://api:6443", api_key="tok")
-    assert make_plugin(module).run(["web-1"], variables={}, **kwargs) == expected
+    assert plugin.run(["web-1"], variables={}, **kwargs) == expected
     assert seen == {"host": "https://api:6443", "api_key": "tok"}
 
 
@@ -221,6 +213,45 @@ def test_plugin_errors_are_ansible_errors(client, monkeypatch):
 
     from ansible_collections.virtops.kubevirt.plugins.lookup import vm as vm_plugin
 
-    monkeypatch.setattr(vm_plugin, "connect", lambda params, environ=None: client)
+    plugin = make_plugin(vm_plugin)
+    use_client(monkeypatch, plugin, client)
     with pytest.raises(AnsibleError, match="VirtualMachine demo/nope does not exist"):
-        make_plugin(vm_plugin).run(["nope"], variables={}, namespace="demo")
+        plugin.run(["nope"], variables={}, namespace="demo")
+
+
+@pytest.mark.parametrize("which, kwargs, message", [
+    ("vm", {"namespce": "demo"},
+     "lookup('virtops.kubevirt.vm'): unknown keyword 'namespce' (did you mean 'namespace'?)."),
+    ("vm", {"querry": "status"}, "lookup('virtops.kubevirt.vm'): unknown keyword 'querry' (did you mean 'query'?)."),
+    ("vm", {"label_selecter": "a=b"}, "unknown keyword 'label_selecter' (did you mean 'label_selector'?)."),
+    ("vm", {"api_kye": "t"}, "unknown keyword 'api_kye' (did you mean 'api_key'?)."),
+    ("vmi_address", {"netwrk": "br9"}, "lookup('virtops.kubevirt.vmi_address'): unknown keyword 'netwrk' "
+                                       "(did you mean 'network'?)."),
+    ("vmi_address", {"zzz": 1}, "unknown keyword 'zzz'; known: all_addresses, api_key, "),
+])
+def test_unknown_keywords_are_errors_naming_them(client, monkeypatch, which, kwargs, message):
+    """Ansible drops keywords a lookup does not document: namespce= searched the default namespace,
+    netwrk= gave the first network's IP, querry= the whole object."""
+    from ansible.errors import AnsibleError
+
+    from ansible_collections.virtops.kubevirt.plugins.lookup import vm as vm_plugin
+    from ansible_collections.virtops.kubevirt.plugins.lookup import vmi_address as addr_plugin
+
+    plugin = make_plugin(vm_plugin if which == "vm" else addr_plugin)
+    seen = {}
+    use_client(monkeypatch, plugin, client, seen)
+    with pytest.raises(AnsibleError) as exc:
+        plugin.run(["web-1"], variables={}, **dict(kwargs, namespace="demo"))
+    assert message in str(exc.value)
+    assert not seen  # refused before connecting
+
+
+def test_aliases_are_known_keywords(client, monkeypatch):
+    from ansible_collections.virtops.kubevirt.plugins.lookup import vmi_address as addr_plugin
+
+    plugin = make_plugin(addr_plugin)
+    seen = {}
+    use_client(monkeypatch, plugin, client, seen)
+    assert plugin.run(["web-1"], variables={}, namespace="demo", network_name="br1", verify_ssl=False) == \
+        ["192.168.50.11"]
+    assert seen == {"validate_certs": False}
