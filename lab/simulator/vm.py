@@ -9,6 +9,7 @@ from .vmi import FINAL, VM_FINALIZER
 
 LIVE_UPDATABLE = ("nodeSelector", "affinity", "tolerations")
 MAX_BACKOFF = 300
+RETRY_MISSING_REF = 5.0   # seconds until a VM whose instancetype or preference is missing is synced again
 
 
 def run_strategy(vm):
@@ -115,12 +116,16 @@ class VMController(Controller):
                 vm = patched
                 new = deep(vm)
             rs = run_strategy(vm)
-            try:
-                ready = await self.handle_datavolumes(new)
-                if ready or rs == "Halted":
-                    vmi = await self.sync_run_strategy(new, vmi, rs)
-            except ApiError as exc:
-                sync_err = ("FailedCreate", f"Failure while starting VMI: {exc.body.get('message', exc)}")
+            # vm.go sync(): the instancetype controller's Sync checks first that the instancetype and
+            # preference exist; without them nothing else happens (no DataVolumes, no VMI).
+            sync_err = await self.check_instancetype_refs(vm)
+            if sync_err is None:
+                try:
+                    ready = await self.handle_datavolumes(new)
+                    if ready or rs == "Halted":
+                        vmi = await self.sync_run_strategy(new, vmi, rs)
+                except ApiError as exc:
+                    sync_err = ("FailedCreate", f"Failure while starting VMI: {exc.body.get('message', exc)}")
             self.restart_required(new, vmi)
             if sync_err is None:
                 vm, sync_err = await self.sync_live_updates(vm, new, vmi)
@@ -355,6 +360,26 @@ class VMController(Controller):
         self.sim.recorder.normal(vm, "SuccessfulCreate",
                                  f"Started the virtual machine by creating the new virtual machine instance {name}")
         return created
+
+    async def check_instancetype_refs(self, vm):
+        """pkg/instancetype/controller/vm checkResourcesExist: (reason, message) when the VM's
+        instancetype or preference does not exist, else None. KubeVirt retries the VM with back-off."""
+        for field, cluster_res, ns_res, reason in (
+                ("instancetype", CLUSTER_INSTANCETYPE, INSTANCETYPE, "FailedFindInstancetype"),
+                ("preference", CLUSTER_PREFERENCE, PREFERENCE, "FailedFindPreference")):
+            ref = dig(vm, "spec", field)
+            if not ref or not ref.get("name"):
+                continue
+            cluster = (ref.get("kind") or "VirtualMachineCluster").startswith("VirtualMachineCluster")
+            res = cluster_res if cluster else ns_res
+            try:
+                await self.sim.kube.get(res, ref["name"], None if cluster else vm["metadata"]["namespace"])
+            except ApiError as exc:
+                if exc.status != 404:
+                    raise
+                self.enqueue(key_of(vm), after=RETRY_MISSING_REF)
+                return reason, f'{res.plural}.{res.group} "{ref["name"]}" not found'
+        return None
 
     async def apply_instancetype(self, vm, spec, annotations):
         """Expand spec.instancetype / spec.preference into the VMI spec, as virt-controller does."""
@@ -625,6 +650,7 @@ class VMController(Controller):
         if vmi is not None and dig(vmi, "status", "phase", default="") in ("", "Pending", "Scheduling", "Scheduled"):
             return "Starting"
         if vmi is None and run_strategy(vm) != "Halted" and is_set_to_start(vm, vmi) and \
+                not has_condition(vm, "Failure", "True") and \
                 dig(vm, "status", "startFailure") is None and _dvs_pending(sim, ns, vm):
             return "Starting"
         if (vmi is None or is_final(vmi)) and dig(vm, "status", "startFailure", "consecutiveFailCount", default=0) > 0 \
