@@ -388,8 +388,8 @@ class VMController(Controller):
                 ("preference", CLUSTER_PREFERENCE, PREFERENCE, "preference"),
                 ("instancetype", CLUSTER_INSTANCETYPE, INSTANCETYPE, "instancetype")):
             ref = dig(vm, "spec", field)
-            if not ref:
-                continue
+            if not ref or not ref.get("name"):
+                continue  # an inferFromVolume matcher the mutating webhook did not resolve
             cluster = (ref.get("kind") or f"VirtualMachineCluster{label.capitalize()}").startswith("VirtualMachineCluster")
             res = cluster_res if cluster else ns_res
             try:
