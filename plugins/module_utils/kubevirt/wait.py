@@ -431,7 +431,7 @@ class VmProbe:
             return None
         vm = self.vms[name]
         if vm is None:
-            return "does not exist (nor does its VirtualMachine)"
+            return "does not exist"  # no VirtualMachine of that name (nor a VMI)
         # The VM's Ready=False (VMINotExists) only repeats that there is no VMI.
         return "has no VirtualMachineInstance; its VirtualMachine: %s" % describe_object(vm, skip=("Ready",))
 

@@ -264,7 +264,8 @@ def test_vm_wait_says_does_not_exist_only_when_the_vm_is_gone():
     client.watch_script = [[END]]
     with pytest.raises(WaitTimeout) as exc:
         waiter.wait_vmis(client, "ns", ["vm1"], ["ready"], 1)
-    assert "last seen: vm1 does not exist (nor does its VirtualMachine)" in str(exc.value)
+    assert "last seen: vm1 does not exist." in str(exc.value)
+    assert ("GET", "VirtualMachine") in [(c[0], c[1]) for c in client.calls]  # it looked for the VM
 
 
 def test_vm_probe_waits_out_a_failure_from_before_the_write():
