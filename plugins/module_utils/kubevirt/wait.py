@@ -436,6 +436,21 @@ class VmProbe:
         return "has no VirtualMachineInstance; its VirtualMachine: %s" % describe_object(vm, skip=("Ready",))
 
 
+def vm_failure_note(client, namespace, name):
+    """'; VirtualMachine ns/name reports Failure=True (reason: message)' when it does (best effort), else ''.
+
+    For waits on a VMI that a VM's controller acts on (hot-plug): virt-controller reports what it
+    could not do on the VM only.
+    """
+    from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s import parallel
+
+    cond = vm_failure(parallel.read_quiet(lambda: client.get_or_none(res.VM, name, namespace)))
+    if not cond:
+        return ""
+    return "; VirtualMachine %s/%s reports Failure=True (%s: %s)" % (
+        namespace, name, cond.get("reason"), one_line(cond.get("message") or "no message", 400).rstrip("."))
+
+
 def gone_check(names=None):
     """check(): the named objects (or, without names, every watched object) are gone."""
 

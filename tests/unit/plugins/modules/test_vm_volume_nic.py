@@ -290,3 +290,22 @@ def test_nic_check_mode(run_nic, client):
     client.add_vm(vm_obj(strategy="Halted"))
     result = run_nic(dict(NIC), check_mode=True)
     assert result["changed"] and "networks" not in client.vm()["spec"]["template"]["spec"]
+
+
+def test_hotplug_wait_timeout_names_the_vms_failure(run_vol, client):
+    """virt-controller reports a hot-plug it could not do on the VM only (Failure, HotPlugVolumeError)."""
+    client.add_vm(vm_obj(), vmi_phase="Running")
+    original = client._volume_status
+
+    def never(vmi):
+        original(vmi)
+        vmi["status"]["volumeStatus"] = [e for e in vmi["status"]["volumeStatus"] if e["name"] != "data"]
+        vm = client.store[("VirtualMachine", "demo", "web1")]
+        vm.setdefault("status", {})["conditions"] = [{
+            "type": "Failure", "status": "True", "reason": "HotPlugVolumeError",
+            "message": "Error encountered while handling volume hotplug requests: no such claim"}]
+    client._volume_status = never
+    result = run_vol({"pvc": "data", "hotplug": True, "wait": True, "wait_timeout": 1})
+    assert result["failed"]
+    assert result["msg"].endswith("; VirtualMachine demo/web1 reports Failure=True (HotPlugVolumeError: Error "
+                                  "encountered while handling volume hotplug requests: no such claim).")
