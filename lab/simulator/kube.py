@@ -68,6 +68,8 @@ PREFERENCE = Resource("instancetype.kubevirt.io", "v1beta1", "virtualmachinepref
 APISERVICE = Resource("apiregistration.k8s.io", "v1", "apiservices", "APIService", namespaced=False)
 VWC = Resource("admissionregistration.k8s.io", "v1", "validatingwebhookconfigurations",
                "ValidatingWebhookConfiguration", namespaced=False)
+MWC = Resource("admissionregistration.k8s.io", "v1", "mutatingwebhookconfigurations",
+               "MutatingWebhookConfiguration", namespaced=False)
 CLUSTERROLE = Resource("rbac.authorization.k8s.io", "v1", "clusterroles", "ClusterRole", namespaced=False)
 
 

@@ -4,8 +4,8 @@ the validating webhooks, and KubeVirt's aggregated ClusterRoles."""
 import base64
 import logging
 
-from .kube import APISERVICE, CLUSTERROLE, NAMESPACE, SERVICE, VWC
-from .webhooks import WEBHOOKS
+from .kube import APISERVICE, CLUSTERROLE, MWC, NAMESPACE, SERVICE, VWC
+from .webhooks import MUTATING_WEBHOOKS, WEBHOOKS
 
 log = logging.getLogger("simulator.register")
 
@@ -80,7 +80,7 @@ def objects(sim):
                   "groupPriorityMinimum": 1000, "versionPriority": 15}},
     ]
     hooks = []
-    for path, name, rules, expression in WEBHOOKS:
+    for path, name, rules, expression in WEBHOOKS + MUTATING_WEBHOOKS:
         hook = {"name": name, "admissionReviewVersions": ["v1"], "sideEffects": "None", "failurePolicy": "Fail",
                 "timeoutSeconds": 10, "matchPolicy": "Equivalent", "rules": [dict(r, scope="*") for r in rules],
                 "clientConfig": {"url": f"https://{host}:{port}{path}", "caBundle": ca}}
@@ -90,6 +90,11 @@ def objects(sim):
                                         "expression": f"request.userInfo.username != '{sim.user}'"},
                                        {"name": "spec-changed", "expression": expression}]
         hooks.append(hook)
+    mutating = {name for _path, name, _rules, _expr in MUTATING_WEBHOOKS}
+    objs.append({"apiVersion": "admissionregistration.k8s.io/v1", "kind": "MutatingWebhookConfiguration",
+                 "metadata": {"name": "virt-api-mutator", "labels": {"kubevirt.io": "virt-api"}},
+                 "webhooks": [dict(h, reinvocationPolicy="Never") for h in hooks if h["name"] in mutating]})
+    hooks = [h for h in hooks if h["name"] not in mutating]
     kubevirt_hooks = [h for h in hooks if h["name"].endswith(".kubevirt.io") and "cdi" not in h["name"]]
     cdi_hooks = [h for h in hooks if "cdi" in h["name"]]
     objs.append({"apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingWebhookConfiguration",
@@ -104,7 +109,7 @@ def objects(sim):
 
 async def register(sim):
     kinds = {"Namespace": NAMESPACE, "Service": SERVICE, "APIService": APISERVICE,
-             "ValidatingWebhookConfiguration": VWC, "ClusterRole": CLUSTERROLE}
+             "ValidatingWebhookConfiguration": VWC, "MutatingWebhookConfiguration": MWC, "ClusterRole": CLUSTERROLE}
     for obj in objects(sim):
         await sim.kube.apply(kinds[obj["kind"]], obj)
     log.info("registered APIService v1.subresources.kubevirt.io and webhooks on port %d", sim.port)

@@ -9,6 +9,7 @@ from .vmi import FINAL, VM_FINALIZER
 
 LIVE_UPDATABLE = ("nodeSelector", "affinity", "tolerations")
 MAX_BACKOFF = 300
+RETRY_MISSING_REF = 5.0   # seconds until a VM whose instancetype or preference is missing is synced again
 
 
 def run_strategy(vm):
@@ -392,6 +393,7 @@ class VMController(Controller):
             try:
                 await instancetype.find_spec(self.sim.kube, vm, field)
             except instancetype.FindError as exc:
+                self.enqueue(key_of(vm), after=RETRY_MISSING_REF)  # KubeVirt re-syncs it with back-off
                 return reason, str(exc)
         try:
             for field in ("instancetype", "preference"):
@@ -682,6 +684,7 @@ class VMController(Controller):
         if vmi is not None and dig(vmi, "status", "phase", default="") in ("", "Pending", "Scheduling", "Scheduled"):
             return "Starting"
         if vmi is None and run_strategy(vm) != "Halted" and is_set_to_start(vm, vmi) and \
+                not has_condition(vm, "Failure", "True") and \
                 dig(vm, "status", "startFailure") is None and _dvs_pending(sim, ns, vm):
             return "Starting"
         if (vmi is None or is_final(vmi)) and dig(vm, "status", "startFailure", "consecutiveFailCount", default=0) > 0 \

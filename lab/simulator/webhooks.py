@@ -37,6 +37,10 @@ WEBHOOKS = [
     ("/migration-validate-create", "migration-create-validator.kubevirt.io", _rules(VMIM, "CREATE"), None),
     ("/datavolume-validate", "datavolume-validate.cdi.kubevirt.io", _rules(DV, "UPDATE"), SPEC_CHANGED),
 ]
+# virt-api's mutating webhooks (pkg/virt-api/webhooks/mutating-webhook)
+MUTATING_WEBHOOKS = [
+    ("/virtualmachines-mutate", "virtualmachines-mutator.kubevirt.io", _rules(VM, "CREATE"), None),
+]
 
 
 def cause(ctype, message, field=None):
@@ -280,6 +284,7 @@ class Webhooks:
         app.router.add_post("/virtualmachineinstances-validate-update", self._wrap(self.vmi_update))
         app.router.add_post("/migration-validate-create", self._wrap(self.migration_create))
         app.router.add_post("/datavolume-validate", self._wrap(self.dv_update))
+        app.router.add_post("/virtualmachines-mutate", self._wrap(self.vm_mutate))
 
     def _wrap(self, fn):
         async def handler(request):
@@ -290,9 +295,15 @@ class Webhooks:
             except Exception as exc:  # never let a bug block the cluster silently
                 log.exception("webhook %s", request.path)
                 result = to_error(f"simulator webhook error: {exc}")
+            patch = result.get("patch") if isinstance(result, dict) else None
+            if patch is not None:
+                result = None
             resp = {"uid": req.get("uid"), "allowed": result is None}
             if result is not None:
                 resp["status"] = result
+            if patch:
+                resp["patchType"] = "JSONPatch"
+                resp["patch"] = base64.b64encode(json.dumps(patch).encode()).decode()
             return web.json_response({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
                                       "response": resp})
         return handler
@@ -321,6 +332,14 @@ class Webhooks:
                 specs.append(None)
         causes = validate_vm(vm, *specs, kubevirt_sa=self._kubevirt_sa(req))
         return to_response(causes) if causes else None
+
+    async def vm_mutate(self, req):
+        """{'patch': [...]} with the inferred instancetype/preference, or a rejection."""
+        from .infer import infer
+        try:
+            return {"patch": await infer(self.sim.kube, self._obj(req))}
+        except ValueError as exc:
+            return to_error(str(exc))
 
     async def vmi_create(self, req):
         vmi = self._obj(req)

@@ -347,6 +347,7 @@ def vm_provision_rows(bulk, info=None, names=None, namespace=None):
             "method": result.get("method"),
             "reason": summary.get("reason"),
             "error": result.get("msg") if result.get("failed") else None,
+            "failure": _failure(summary),
             "ready_in": None,
         }
         if row["method"] == "create":
@@ -371,14 +372,20 @@ def vm_provision_rows(bulk, info=None, names=None, namespace=None):
     return rows
 
 
+def _failure(summary):
+    """Does the summary carry KubeVirt's Failure condition (the VM cannot be reconciled, e.g. no such instancetype)?"""
+    return any(c.get("type") == "Failure" and str(c.get("status")) == "True"
+               for c in summary.get("conditions_not_ok") or [])
+
+
 def vm_provision_problems(rows):
     """'namespace/name: why' for each row that failed or is not ready (stopped VMs asked to stop excluded)."""
     out = []
     for row in rows or []:
         if row.get("ready") and not row.get("error"):
             continue
-        if not row.get("error") and row.get("status") == "Stopped":
-            continue
+        if not row.get("error") and row.get("status") == "Stopped" and not row.get("failure"):
+            continue  # stopped as asked; KubeVirt shows a VM it cannot start as Stopped too, with a Failure
         why = row.get("reason") or row.get("error") or row.get("status") or "not ready"
         out.append("%s/%s: %s" % (row.get("namespace"), row.get("name"), why))
     return out

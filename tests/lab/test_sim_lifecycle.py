@@ -1,6 +1,9 @@
 """Simulator: VirtualMachine/VMI lifecycle, run strategies, state change requests, status."""
 import time
 
+import pytest
+from kubernetes.client.rest import ApiException
+
 from sim_helpers import CIRROS, cond, lab, vm_manifest, wait_for  # noqa: F401  (fixture)
 
 
@@ -243,6 +246,25 @@ def test_instancetype_and_preference_expand_into_the_vmi(lab, api):
         lab.create_vm(vm2)
         failure = wait_for(lambda: cond(lab.vm("vm-it2"), "Failure"), 10, what="Failure condition")
         assert "does-not-exist" in failure["message"] and lab.vmi_or_none("vm-it2") is None
+        # as virt-controller's instancetype check (checkResourcesExist): its reason, the API's not-found
+        # message, and KubeVirt's printableStatus for a VM it cannot start (Stopped, not Starting)
+        assert failure["status"] == "True" and failure["reason"] == "FailedFindInstancetype"
+        assert failure["message"] == ('virtualmachineclusterinstancetypes.instancetype.kubevirt.io '
+                                      '"does-not-exist" not found')
+        assert lab.vm("vm-it2")["status"]["printableStatus"] == "Stopped"
+        # nothing else is done for it: no DataVolume from its templates either
+        vm3 = vm_manifest("vm-it3")
+        vm3["spec"]["preference"] = {"name": "no-such-preference"}
+        vm3["spec"]["dataVolumeTemplates"] = [{"metadata": {"name": "vm-it3-root"}, "spec": {
+            "source": {"blank": {}}, "storage": {"resources": {"requests": {"storage": "1Gi"}}}}}]
+        vm3["spec"]["template"]["spec"]["volumes"].append({"name": "data", "dataVolume": {"name": "vm-it3-root"}})
+        lab.create_vm(vm3)
+        failure = wait_for(lambda: cond(lab.vm("vm-it3"), "Failure"), 10, what="Failure condition")
+        assert failure["reason"] == "FailedFindPreference"
+        time.sleep(0.5)  # what a DataVolume controller would have done by now
+        with pytest.raises(ApiException) as gone:
+            lab.dv("vm-it3-root")
+        assert gone.value.status == 404
     finally:
         custom.delete_cluster_custom_object("instancetype.kubevirt.io", "v1beta1",
                                             "virtualmachineclusterinstancetypes", name)

@@ -185,3 +185,38 @@ def test_valid_vm_is_admitted(lab):
     tspec(vm)["domain"]["devices"]["interfaces"] = [masquerade]
     tspec(vm)["networks"] = [{"name": "default", "pod": {}}]
     assert lab.create_vm(vm)["metadata"]["name"] == "good"
+
+
+# -- virt-api's VM mutator: inferFromVolume ----------------------------------------------------------
+def test_instancetype_and_preference_inferred_from_a_pvc_volume(lab):
+    lab.core.create_namespaced_persistent_volume_claim(lab.ns, {
+        "metadata": {"name": "golden", "labels": {
+            "instancetype.kubevirt.io/default-instancetype": "u1.small",
+            "instancetype.kubevirt.io/default-preference": "fedora",
+            "instancetype.kubevirt.io/default-preference-kind": "VirtualMachineClusterPreference"}},
+        "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}})
+    vm = vm_manifest("vm-infer", run_strategy="Halted",
+                     volumes=[{"name": "root", "persistentVolumeClaim": {"claimName": "golden"}}])
+    del tspec(vm)["domain"]["memory"]  # the instancetype gives it
+    vm["spec"]["instancetype"] = {"inferFromVolume": "root"}
+    vm["spec"]["preference"] = {"inferFromVolume": "root"}
+    created = lab.create_vm(vm)
+    assert created["spec"]["instancetype"] == {"name": "u1.small"}
+    assert created["spec"]["preference"] == {"name": "fedora", "kind": "VirtualMachineClusterPreference"}
+
+
+def test_inference_that_fails_rejects_the_vm_unless_ignored(lab):
+    tpl = [{"metadata": {"name": "vm-noinfer-root"}, "spec": {
+        "source": {"http": {"url": "https://images.example.com/disk.qcow2"}},
+        "storage": {"resources": {"requests": {"storage": "1Gi"}}}}}]
+    vm = vm_manifest("vm-noinfer", volumes=[{"name": "root", "dataVolume": {"name": "vm-noinfer-root"}}])
+    vm["spec"]["dataVolumeTemplates"] = tpl
+    vm["spec"]["instancetype"] = {"inferFromVolume": "root"}
+    exc = rejected(lambda: lab.create_vm(copy.deepcopy(vm)))
+    assert "unable to infer defaults from DataVolumeSpec as DataVolumeSource is not supported" in exc.message
+    vm["spec"]["instancetype"]["inferFromVolumeFailurePolicy"] = "IgnoreInferFromVolumeFailure"
+    created = lab.create_vm(vm)
+    assert "instancetype" not in created["spec"]
+    missing = vm_manifest("vm-novol")
+    missing["spec"]["instancetype"] = {"inferFromVolume": "nope"}
+    assert "unable to find volume nope to infer defaults" in rejected(lambda: lab.create_vm(missing)).message

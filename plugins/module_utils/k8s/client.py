@@ -354,10 +354,10 @@ class Client:
         return self.request(method, path, query, body=body, retry=method == "GET", verify=verify)
 
     def watch(self, resource, namespace=None, resource_version=None, label_selector=None,
-              field_selector=None, timeout=60, send_initial_events=False):
+              field_selector=None, timeout=60, send_initial_events=False, idle=None):
         """Open a watch; yields (type, object) events (see watch.open_watch)."""
         return watch.open_watch(self, resource, namespace, resource_version, label_selector, field_selector, timeout,
-                                send_initial_events)
+                                send_initial_events, idle)
 
 
 def _namespace_missing(exc):

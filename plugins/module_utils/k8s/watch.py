@@ -20,8 +20,11 @@ class WatchGone(Exception):
 
 
 def open_watch(client, resource, namespace=None, resource_version=None, label_selector=None,
-               field_selector=None, timeout=60, send_initial_events=False):
+               field_selector=None, timeout=60, send_initial_events=False, idle=None):
     """Open a watch; yields (type, object) events until the server ends it or ``timeout``.
+
+    With ``idle`` (seconds) the stream also ends when no event (or bookmark) came for that long, so
+    that a waiter can look elsewhere and resume from the last resourceVersion.
 
     Raises WatchGone on 410 (the caller re-lists), ApiError on other error events.
     ``send_initial_events`` asks for the current state first (WatchList), ending with a
@@ -41,7 +44,7 @@ def open_watch(client, resource, namespace=None, resource_version=None, label_se
         query["sendInitialEvents"] = "true"
         query["resourceVersionMatch"] = "NotOlderThan"
         query["resourceVersion"] = resource_version or ""
-    read_timeout = max(1.0, float(timeout)) + 5.0
+    read_timeout = max(1.0, float(idle)) if idle else max(1.0, float(timeout)) + 5.0
     try:
         resp = client.request("GET", resource.path(namespace), query, stream=True,
                               timeout=urllib3.Timeout(connect=CONNECT_TIMEOUT, read=read_timeout))

@@ -81,6 +81,29 @@ def vm_active(vm):
         "Running", "Paused", "Migrating", "Starting"))
 
 
+# -- why a VM has no VMI ------------------------------------------------------------------------------
+# Reasons of a VM's Failure condition that stay until the user changes something: virt-controller
+# (pkg/instancetype/controller/vm: checkResourcesExist) cannot find the VM's instancetype or
+# preference and so never creates the VMI. A VMI that the API refuses (an admission webhook denies
+# it) is refused again on every retry until the VM's template changes.
+LASTING_FAILURES = ("FailedFindInstancetype", "FailedFindPreference")
+
+
+def vm_failure(vm):
+    """The VM's Failure condition when it is True (virt-controller could not reconcile the VM), else None."""
+    cond = condition(vm, "Failure")
+    return cond if cond and str(cond.get("status")) == "True" else None
+
+
+def failure_lasts(cond):
+    """Does this Failure condition stay until the user changes something (no retry can succeed)?"""
+    if not cond:
+        return False
+    if cond.get("reason") in LASTING_FAILURES:
+        return True
+    return cond.get("reason") == "FailedCreate" and "denied the request" in str(cond.get("message") or "")
+
+
 # -- run strategy --------------------------------------------------------------------------------
 def run_strategy_of(run_strategy=None, running=None):
     """spec.runStrategy, or what the deprecated spec.running means (true = Always, false = Halted)."""

@@ -19,6 +19,7 @@ from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt.state im
     conditions,
     owner_vm,
     run_strategy,
+    vm_failure,
     vmi_phase,
     vmi_ready,
 )
@@ -280,18 +281,32 @@ def _bad_conditions(obj):
     return [c for c in conditions(obj) if _is_bad(c)]
 
 
+def _failure_text(failure):
+    """'FailedFindInstancetype: <KubeVirt's message>' from a VM's Failure condition."""
+    return "%s: %s" % (failure.get("reason") or "Failure", _message_of(failure) or "no message")
+
+
 def reason(status, vm=None, vmi=None, pod=None, events=None, ready=None):
-    """One line: why it is not Running (None when it is Running and ready)."""
+    """One line: why it is not Running (None when it is Running and ready and KubeVirt reports no failure).
+
+    A VM's Failure condition (virt-controller could not reconcile it: an instancetype that does
+    not exist, a VMI the API refused, a failed hot-plug) is the reason whatever the printableStatus
+    says: KubeVirt shows such a VM as Stopped, which alone would hide why.
+    """
     events = events or []
     sync = condition(vmi, "Synchronized")
     sched = condition(vmi, "PodScheduled")
     ready_cond = condition(vmi, "Ready") or condition(vm, "Ready")
-    failure = condition(vm, "Failure")
+    failure = vm_failure(vm)
     latest = events[0]["message"] if events else None
     if status == "Running":
+        if failure:
+            return "Running, but KubeVirt reports a failure: %s" % _failure_text(failure)
         if ready or ready is None and vmi_ready(vmi):
             return None
         return "Running but not ready: %s" % (_message_of(ready_cond) or "the Ready condition is not True")
+    if failure and status not in ("Stopping", "Terminating", "Migrating"):
+        return "%s (%s)" % (_failure_text(failure), status or "Unknown")
     if status in IMAGE_PULL:
         images = _images(vmi) or _images(vm)
         detail = _message_of(sync) or latest or ""

@@ -28,12 +28,14 @@ from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s.errors import
 )
 from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt.state import (
     agent_connected,
+    failure_lasts,
     owned_by,
     vmi_ends_for_good,
     vmi_final,
     vmi_phase,
     vmi_ready,
     vmi_stopping,
+    vm_failure,
 )
 from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt.summary import (
     EVENTS_KEPT,
@@ -69,8 +71,9 @@ def _name(obj):
     return ((obj or {}).get("metadata") or {}).get("name")
 
 
-def describe_object(obj):
-    """'phase Scheduling; PodScheduled=False (Unschedulable: ...)' for timeout messages."""
+def describe_object(obj, skip=()):
+    """'phase Scheduling; PodScheduled=False (Unschedulable: ...)' for timeout messages (without the
+    condition types in ``skip``)."""
     if obj is None:
         return "does not exist"
     status = obj.get("status") or {}
@@ -81,6 +84,8 @@ def describe_object(obj):
         parts.append("phase %s" % status["phase"])
     conds = []
     for cond in conditions_not_ok(obj):
+        if cond["type"] in skip:
+            continue
         text = "%s=%s" % (cond["type"], cond["status"])
         detail = ": ".join(x for x in (cond.get("reason"), cond.get("message")) if x)
         if detail:
@@ -105,7 +110,7 @@ class Wait:
 
     def __init__(self, client, resource, namespace, check, description, timeout, names=None,
                  label_selector=None, field_selector=None, resource_version=None, clock=time.monotonic,
-                 sleep=time.sleep, diagnose=None, keep=None):
+                 sleep=time.sleep, diagnose=None, keep=None, probe=None):
         self.client = client
         self.resource = resource
         self.namespace = namespace
@@ -129,6 +134,8 @@ class Wait:
         self.objects = {}
         self.events = 0
         self.watches = 0
+        # A probe (VmProbe) looks at what the watched objects depend on while they are missing.
+        self.probe = probe
 
     def _keep(self, obj):
         if self.keep is not None and not self.keep(obj):
@@ -160,10 +167,23 @@ class Wait:
         finally:
             ACTIVE.remove(self)
 
+    def describe(self, name):
+        described = self.probe.describe(name, self.objects.get(name)) if self.probe else None
+        return described or describe_object(self.objects.get(name))
+
+    def _probe_due(self):
+        return self.probe is not None and self.probe.needed(self.objects) and self.clock() >= self.probe.next_at
+
+    def _idle(self, synced, remaining):
+        """How long a watch may stay silent before the probe is due (None: as long as the watch lasts)."""
+        if self.probe is None or (synced and not self.probe.needed(self.objects)):
+            return None
+        return max(1.0, min(remaining, self.probe.next_at - self.clock()))
+
     def status(self):
         """One line on what this wait is waiting on and for how long, for a live progress display."""
         names = sorted(self.names or list(self.objects))
-        seen = "; ".join("%s %s" % (name, describe_object(self.objects.get(name))) for name in names[:3])
+        seen = "; ".join("%s %s" % (name, self.describe(name)) for name in names[:3])
         if len(names) > 3:
             seen += " and %d more" % (len(names) - 3)
         return "waiting for %s: %ds of %ds, last seen: %s" % (
@@ -189,9 +209,11 @@ class Wait:
             try:
                 self.watches += 1
                 opened, seen = self.clock(), self.events
+                idle = self._idle(synced, remaining)
                 stream = self.client.watch(self.resource, self.namespace, resource_version=rv,
                                            label_selector=self.label_selector, field_selector=self.field_selector,
-                                           timeout=remaining, send_initial_events=initial)
+                                           timeout=remaining, send_initial_events=initial,
+                                           **({"idle": idle} if idle else {}))
                 if initial:
                     self.objects = {}
                 for etype, obj in stream:
@@ -213,6 +235,14 @@ class Wait:
                         return self._progress(start, "ok")
                     if self.clock() >= deadline:
                         break
+                    if synced and self._probe_due():
+                        self.probe.look(self.objects)
+                        if self._done():
+                            return self._progress(start, "ok")
+                if synced and self._probe_due():
+                    self.probe.look(self.objects)
+                    if self._done():
+                        return self._progress(start, "ok")
                 if self.events == seen and self.clock() - opened < QUIET_WATCH:
                     # A server (or something in between) that ends watches at once: back off, don't spin.
                     quiet += 1
@@ -245,9 +275,11 @@ class Wait:
     def _timeout(self, start):
         elapsed = self.clock() - start
         pending = self.names or set(self.objects)
+        if self.probe is not None:
+            self.probe.look(self.objects, final=True)
         seen = []
         for name in sorted(pending):
-            seen.append("%s %s" % (name, describe_object(self.objects.get(name))))
+            seen.append("%s %s" % (name, self.describe(name)))
         if self.diagnose is not None:
             cause, events = self.diagnose(dict(self.objects))
         else:
@@ -343,6 +375,113 @@ def vmi_check(conditions, names, owned_by_vm=True, run_strategies=None, owners=N
     return check
 
 
+class VmProbe:
+    """What the VirtualMachines of a VMI wait say while they have no VMI of theirs.
+
+    virt-controller says why it does not create a VM's VMI only on the VM: a Failure condition (an
+    instancetype that does not exist, a VMI the API refuses, ...), printableStatus Provisioning
+    while its DataVolumes import, and so on. While an awaited VM has no VMI, the wait reads the VM
+    (2 s after the start, then at doubling intervals up to 30 s, and once at the timeout): a
+    Failure that lasts until the user changes something (state.failure_lasts) ends the wait at
+    once with KubeVirt's message, and the timeout message describes the VM as it is.
+    ``before`` ({name: VM before the task's write}) keeps a Failure that the task's write has
+    not been reconciled against yet from ending the wait.
+    """
+
+    FIRST = 2.0
+    CAP = 30.0
+
+    def __init__(self, client, namespace, names, owners=None, before=None, clock=time.monotonic):
+        self.client = client
+        self.namespace = namespace
+        self.names = list(names)
+        self.owners = owners or {}
+        self.before = {name: vm_failure(vm) for name, vm in (before or {}).items()}
+        self.clock = clock
+        self.every = self.FIRST
+        self.next_at = clock() + self.FIRST
+        self.vms = {}
+        self.failures = {}  # name -> why it cannot start (a lasting Failure); settled for the wait
+
+    def _without_vmi(self, objects):
+        out = []
+        for name in self.names:
+            vmi = objects.get(name)
+            if vmi is None or (self.owners.get(name) and not owned_by(vmi, self.owners[name])):
+                out.append(name)
+        return out
+
+    def needed(self, objects):
+        return bool(self._without_vmi(objects))
+
+    def _read(self, names):
+        from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s import parallel
+
+        if len(names) == 1:
+            found = parallel.read_quiet(lambda: [self.client.get_or_none(res.VM, names[0], self.namespace)], None)
+        else:
+            found = parallel.read_quiet(lambda: self.client.list(res.VM, self.namespace).get("items"), None)
+        if found is None:
+            return  # no answer (no permission, a fault): describe what was seen before
+        by_name = {_name(vm): vm for vm in found if vm}
+        for name in names:
+            self.vms[name] = by_name.get(name)
+
+    def look(self, objects, final=False):
+        """Read the VMs that have no VMI; note each lasting Failure in ``failures`` (not at ``final``)."""
+        names = [n for n in self._without_vmi(objects) if n not in self.failures]
+        self.every = min(self.every * 2, self.CAP)
+        self.next_at = self.clock() + self.every
+        if not names:
+            return
+        self._read(names)
+        if final:
+            return
+        for name in names:
+            vm = self.vms.get(name)
+            cond = vm_failure(vm)
+            if failure_lasts(cond) and cond != self.before.get(name):
+                self.failures[name] = (
+                    "VirtualMachine %s/%s cannot start: KubeVirt reports Failure=True (%s: %s); it retries only "
+                    "after the VM or what it refers to changes." % (
+                        self.namespace, name, cond.get("reason"),
+                        one_line(cond.get("message") or "no message", 400).rstrip(".")))
+
+    def check(self, check):
+        """``check`` (of one VM's VMI) that fails as soon as the VM cannot start."""
+        def checked(objects):
+            for name in self.names:
+                if name in self.failures:
+                    raise WaitFailed(self.failures[name])
+            return check(objects)
+        return checked
+
+    def describe(self, name, vmi):
+        """'has no VMI; its VirtualMachine: status Stopped, conditions Failure=True (...)', or None."""
+        if name not in self.names or name not in self.vms or name not in self._without_vmi({name: vmi}):
+            return None
+        vm = self.vms[name]
+        if vm is None:
+            return "does not exist"  # no VirtualMachine of that name (nor a VMI)
+        # The VM's Ready=False (VMINotExists) only repeats that there is no VMI.
+        return "has no VirtualMachineInstance; its VirtualMachine: %s" % describe_object(vm, skip=("Ready",))
+
+
+def vm_failure_note(client, namespace, name):
+    """'; VirtualMachine ns/name reports Failure=True (reason: message)' when it does (best effort), else ''.
+
+    For waits on a VMI that a VM's controller acts on (hot-plug): virt-controller reports what it
+    could not do on the VM only.
+    """
+    from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s import parallel
+
+    cond = vm_failure(parallel.read_quiet(lambda: client.get_or_none(res.VM, name, namespace)))
+    if not cond:
+        return ""
+    return "; VirtualMachine %s/%s reports Failure=True (%s: %s)" % (
+        namespace, name, cond.get("reason"), one_line(cond.get("message") or "no message", 400).rstrip("."))
+
+
 def gone_check(names=None):
     """check(): the named objects (or, without names, every watched object) are gone."""
 
@@ -354,13 +493,27 @@ def gone_check(names=None):
     return check
 
 
+def objects_label(kind, namespace, names, plural=None):
+    """'VirtualMachine ns/vm1', or '5 VirtualMachines in ns' for wait texts."""
+    names = list(names or [])
+    if len(names) == 1:
+        return "%s %s/%s" % (kind, namespace, names[0])
+    if not names:
+        return "the %s in %s" % (plural or kind + "s", namespace)
+    return "%d %s in %s" % (len(names), plural or kind + "s", namespace)
+
+
 def wait_vmis(client, namespace, names, conditions, timeout, resource_version=None, owned_by_vm=True,
               run_strategies=None, what="VirtualMachine"):
     names = list(names)
-    label = names[0] if len(names) == 1 else "%d VMs" % len(names)
-    description = "%s %s/%s to be %s" % (what, namespace, label, describe_conditions(conditions))
-    wait = Wait(client, res.VMI, namespace, vmi_check(conditions, names, owned_by_vm, run_strategies), description,
-                timeout, names=names, resource_version=resource_version)
+    description = "%s to be %s" % (objects_label(what, namespace, names), describe_conditions(conditions))
+    check = vmi_check(conditions, names, owned_by_vm, run_strategies)
+    probe = None
+    if owned_by_vm and what == "VirtualMachine":
+        probe = VmProbe(client, namespace, names)
+        check = probe.check(check)
+    wait = Wait(client, res.VMI, namespace, check, description, timeout, names=names,
+                resource_version=resource_version, probe=probe)
     progress = wait.run()
     return wait.objects, progress
 
@@ -368,8 +521,7 @@ def wait_vmis(client, namespace, names, conditions, timeout, resource_version=No
 def wait_gone(client, resource, namespace, names, timeout, resource_version=None, label_selector=None,
               description=None):
     names = list(names) if names else None
-    what = description or "%s %s/%s to be deleted" % (
-        resource.kind, namespace, names[0] if names and len(names) == 1 else "(%d)" % len(names or []))
+    what = description or "%s to be deleted" % objects_label(resource.kind, namespace, names)
     wait = Wait(client, resource, namespace, gone_check(None if label_selector else names), what, timeout,
                 names=None if label_selector else names, label_selector=label_selector,
                 resource_version=resource_version)

@@ -81,6 +81,8 @@ class Plan:
         self.template_only = False
         self.deleted = None
         self.kept = None
+        self.wait_error = None
+        self.vm_read = False
 
     @property
     def key(self):
@@ -259,6 +261,27 @@ def data_volume_templates(vm):
     spec = (vm or {}).get("spec") or {}
     return [((t or {}).get("metadata") or {}).get("name") for t in spec.get("dataVolumeTemplates") or []
             if isinstance(t, dict) and (t.get("metadata") or {}).get("name")]
+
+
+def settled_check(checks, failures):
+    """check() over several VMs' checks ({name: check}) for one wait: done when each VM is done or has
+    failed for good. A VM whose check raises WaitFailed (its VMI ended and nothing restarts it), or
+    that is in ``failures`` (its VM cannot start, see wait.VmProbe), is noted in ``check.failures``
+    and the wait goes on for the others."""
+    def check(objects):
+        settled = True
+        for name, one in checks.items():
+            if name in failures:
+                continue
+            try:
+                if not one(objects):
+                    settled = False
+            except WaitFailed as exc:
+                failures[name] = str(exc)
+        return settled
+
+    check.failures = failures
+    return check
 
 
 def by_namespace(plans):
@@ -455,58 +478,100 @@ class VmRunner(runner.Runner):
         if gone:
             self.wait_deleted(gone, timeout)
         present_plans = [p for p in ok if p.state == "present" and p.outcome and p.outcome.after]
-        by_ns = by_namespace(present_plans)
-        for ns, group in by_ns.items():
-            up, down = {}, []
-            for plan in group:
-                strategy = run_strategy(plan.outcome.after)
-                if strategy in ("Always", "RerunOnFailure", "Once"):
-                    up[plan.name] = strategy
-                elif strategy == "Halted":
-                    down.append(plan.name)
-                else:
-                    self.warnings.append("VM %s/%s has run strategy %s, which starts nothing by itself; not waiting "
-                                         "(use vm_power to start it)." % (ns, plan.name, strategy))
-            if not up and not down:
-                continue
-            remaining = max(1, timeout - (time.monotonic() - start))
-            owners = {p.name: (p.outcome.after.get("metadata") or {}).get("uid") for p in group
-                      if not self.check_mode}
-            ready_check = waiter.vmi_check(conditions, list(up), True, up, owners)
-            gone_check = waiter.gone_check(down)
-
-            def check(objects, ready_check=ready_check, gone_check=gone_check):
-                return gone_check(objects) and ready_check(objects)
-
-            names = list(up) + down
-            label = names[0] if len(names) == 1 else "%d VMs" % len(names)
-            parts = []
-            if up:
-                parts.append(waiter.describe_conditions(conditions))
-            if down:
-                parts.append("stopped" if not up else "stopped (%s)" % ", ".join(down))
-            description = "VirtualMachine %s/%s to be %s" % (ns, label, "; ".join(parts))
-            rv = waiter.newest_resource_version(p.outcome.after for p in group)
-            wait = waiter.Wait(self.client, res.VMI, ns, check, description, remaining, names=names,
-                               resource_version=rv)
+        first_error = None
+        for ns, group in by_namespace(present_plans).items():
             try:
-                record = wait.run()
-            finally:
-                for plan in group:
-                    if plan.name in wait.objects or plan.name in names:
-                        plan.vmi = wait.objects.get(plan.name)
-                        plan.waited = True
-            self.progress.append(record)
+                self.wait_namespace(ns, group, conditions, max(1, timeout - (time.monotonic() - start)))
+            except (WaitTimeout, WaitFailed) as exc:
+                first_error = first_error or exc
+        if first_error is not None:
+            raise first_error
+
+    def wait_namespace(self, ns, group, conditions, remaining):
+        """Wait for the VMs of one namespace (one watch on their VMIs)."""
+        up, down = {}, []
+        for plan in group:
+            strategy = run_strategy(plan.outcome.after)
+            if strategy in ("Always", "RerunOnFailure", "Once"):
+                up[plan.name] = strategy
+            elif strategy == "Halted":
+                down.append(plan.name)
+            else:
+                self.warnings.append("VM %s/%s has run strategy %s, which starts nothing by itself; not waiting "
+                                     "(use vm_power to start it)." % (ns, plan.name, strategy))
+        if not up and not down:
+            return
+        owners = {p.name: (p.outcome.after.get("metadata") or {}).get("uid") for p in group
+                  if not self.check_mode}
+        probe = waiter.VmProbe(self.client, ns, list(up), owners,
+                               before={p.name: p.current for p in group if p.current is not None}) if up else None
+        checks = {name: waiter.vmi_check(conditions, [name], True, up, owners) for name in up}
+        checks.update({name: waiter.gone_check([name]) for name in down})
+        check = settled_check(checks, probe.failures if probe else {})
+        names = list(up) + down
+        parts = []
+        if up:
+            parts.append(waiter.describe_conditions(conditions))
+        if down:
+            parts.append("stopped" if not up else "stopped (%s)" % ", ".join(down))
+        description = "%s to be %s" % (waiter.objects_label(self.kind, ns, names), "; ".join(parts))
+        rv = waiter.newest_resource_version(p.outcome.after for p in group)
+        wait = waiter.Wait(self.client, res.VMI, ns, check, description, remaining, names=names,
+                           resource_version=rv, probe=probe)
+        try:
+            record = wait.run()
+        except WaitTimeout as exc:
+            self.not_settled(group, wait, checks, check.failures, exc)
+            if exc.details.get("progress"):
+                # recorded here, where the other namespaces' waits are recorded too
+                self.progress.append(exc.details.pop("progress"))
+            raise
+        finally:
+            for plan in group:
+                if plan.name in wait.objects or plan.name in names:
+                    plan.vmi = wait.objects.get(plan.name)
+                    plan.waited = True
+                seen = (probe.vms if probe else {}).get(plan.name)
+                if seen is not None:
+                    plan.outcome.after = seen  # what KubeVirt said of the VM while it had no VMI
+                    plan.vm_read = True
+        failed = [p for p in group if p.name in check.failures]
+        for plan in failed:
+            plan.wait_error = check.failures[plan.name]
+        if failed:
+            record["result"] = "failed"
+        self.progress.append(record)
+        if failed:
+            raise WaitFailed(failed[0].wait_error if len(group) == 1 else
+                             "%d of %d VirtualMachines in %s cannot start." % (len(failed), len(group), ns))
+
+    def not_settled(self, group, wait, checks, failures, exc):
+        """At a wait's timeout, each VM that is not there yet gets its own error (failed: true and msg
+        in its results entry); the VMs that are there do not."""
+        seconds = round((getattr(exc, "details", None) or {}).get("seconds") or 0)
+        for plan in group:
+            if plan.name in failures:
+                plan.wait_error = failures[plan.name]
+                continue
+            try:
+                if checks[plan.name](wait.objects):
+                    continue
+            except WaitFailed as own:
+                plan.wait_error = str(own)
+                continue
+            what = "stopped" if run_strategy(plan.outcome.after) == "Halted" else \
+                waiter.describe_conditions(self.wait_conditions())
+            plan.wait_error = "%s %s/%s is not %s after %ds; last seen: %s." % (
+                self.kind, plan.namespace, plan.name, what, seconds, wait.describe(plan.name))
 
     def wait_deleted(self, plans, timeout):
         start = time.monotonic()
         by_ns = by_namespace(plans)
         for ns, group in by_ns.items():
             names = [p.name for p in group]
-            label = names[0] if len(names) == 1 else "%d VMs" % len(names)
-            steps = [(self.resource, "%s %s/%s to be deleted" % (self.kind, ns, label))]
+            steps = [(self.resource, "%s to be deleted" % waiter.objects_label(self.kind, ns, names))]
             if self.resource is not res.VMI:
-                steps.append((res.VMI, "VirtualMachineInstance %s/%s to be deleted" % (ns, label)))
+                steps.append((res.VMI, "%s to be deleted" % waiter.objects_label("VirtualMachineInstance", ns, names)))
             for resource, description in steps:
                 remaining = max(1, timeout - (time.monotonic() - start))
                 self.progress.append(waiter.Wait(self.client, resource, ns, waiter.gone_check(names), description,
@@ -522,7 +587,8 @@ class VmRunner(runner.Runner):
 
             selector = launcher_selector(names[0] if len(names) == 1 else None)
             self.progress.append(waiter.Wait(self.client, res.POD, ns, waiter.gone_check(None),
-                                             "the virt-launcher pods of %s/%s to be deleted" % (ns, label),
+                                             "the virt-launcher pods of %s to be deleted" % waiter.objects_label(
+                                                 self.kind, ns, names),
                                              remaining, label_selector=selector, keep=ours).run())
 
     def check_restart(self, plans):
@@ -589,6 +655,8 @@ class VmRunner(runner.Runner):
         outcome = plan.outcome
         out["changed"] = bool(outcome and outcome.changed)
         out["method"] = outcome.method if outcome else "none"
+        if plan.wait_error:
+            out.update(failed=True, msg=plan.wait_error)
         if plan.state == "absent":
             out["vm" if self.kind == "VirtualMachine" else "vmi_object"] = None
             if plan.kept is not None:
@@ -606,7 +674,10 @@ class VmRunner(runner.Runner):
 
     def summarize(self, plan, after, out):
         vm_for_summary = after
-        if plan.waited and after is not None:
+        # After a wait, the VMI it saw is newer than the VM's status as written: its summary comes from
+        # the VMI. A VM that has no VMI is described by its own status as read during the wait
+        # (Provisioning, a Failure condition, ...), which no VMI can tell.
+        if plan.waited and after is not None and (plan.vmi is not None or not plan.vm_read):
             vm_for_summary = copy.deepcopy(after)
             status = vm_for_summary.setdefault("status", {})
             status.pop("printableStatus", None)
@@ -633,24 +704,38 @@ class VmRunner(runner.Runner):
             if self.diff_mode:
                 payload["diff"] = [r["diff"] for r in results if r.get("diff")]
             if failed or wait_error:
-                parts = ["%s/%s: %s" % (r["namespace"], r["name"], r["msg"]) for r in failed[:5]]
-                msg = ""
-                if failed:
-                    more = " | ..." if len(failed) > 5 else ""
-                    msg = "%d of %d VMs failed: %s%s" % (len(failed), len(results), " | ".join(parts), more)
-                if wait_error:
-                    msg = (msg + " | " if msg else "") + str(wait_error)
-                return payload, KubevirtError(msg)
+                return payload, KubevirtError(bulk_error(plans, results, wait_error))
             return payload, None
         result = results[0]
         payload = dict(common)
         payload.update({k: v for k, v in result.items() if k not in ("failed", "msg", "before_header")})
         if "diff" in payload:
             payload["diff"] = {"before": payload["diff"]["before"], "after": payload["diff"]["after"]}
-        if failed:
+        if plans[0].error is not None:
             payload["changed"] = False
             return payload, KubevirtError(result["msg"])
         return payload, wait_error
+
+
+def bulk_error(plans, results, wait_error):
+    """The one sentence of a vms task that did not fully succeed: how many VMs failed to be written,
+    how many are not ready (each with its own reason, as in its results entry), and a wait error that
+    is no single VM's (a deletion that timed out)."""
+    total = len(results)
+    sentences = []
+    written = [r for p, r in zip(plans, results) if p.error is not None]
+    waited = [r for p, r in zip(plans, results) if p.error is None and p.wait_error]
+    seconds = (getattr(wait_error, "details", None) or {}).get("seconds")
+    late = "not ready after %ds" % round(seconds) if isinstance(wait_error, WaitTimeout) and seconds else "not ready"
+    for entries, what in ((written, "failed"), (waited, late)):
+        if not entries:
+            continue
+        parts = ["%s/%s: %s" % (r["namespace"], r["name"], r["msg"].rstrip(".")) for r in entries[:5]]
+        sentences.append("%d of %d VMs %s: %s%s." % (len(entries), total, what, " | ".join(parts),
+                                                       " | ..." if len(entries) > 5 else ""))
+    if wait_error is not None and not waited:
+        sentences.append(str(wait_error))
+    return " ".join(sentences)
 
 
 def mask_inline_secrets(module):

@@ -85,10 +85,15 @@ class VmInfoRunner(runner.Runner):
                 stopped = kind == "VirtualMachine" and params.get("running") is False
                 check = waiter.gone_check(names) if stopped else waiter.vmi_check(
                     conditions, names, owned_by_vm=kind == "VirtualMachine")
-                label = names[0] if len(names) == 1 else "%d objects" % len(names)
+                probe = None
+                if kind == "VirtualMachine" and not stopped:
+                    # While a VM has no VMI, the VM says why (a Failure condition, Provisioning, ...).
+                    probe = waiter.VmProbe(client, ns, names)
+                    check = probe.check(check)
                 what = "stopped" if stopped else waiter.describe_conditions(conditions)
-                wait = waiter.Wait(client, res.VMI, ns, check, "%s %s/%s to be %s" % (kind, ns, label, what),
-                                   params["wait_timeout"], names=names)
+                wait = waiter.Wait(client, res.VMI, ns, check, "%s to be %s" % (waiter.objects_label(kind, ns, names),
+                                                                                what),
+                                   params["wait_timeout"], names=names, probe=probe)
                 try:
                     progress.append(wait.run())
                 except (WaitTimeout, WaitFailed) as exc:

@@ -381,17 +381,21 @@ class VmPowerRunner(runner.Runner):
         strategies = {name: run_strategy(vm)}
         ready = waiter.vmi_check(conditions, [name], True, strategies)
         human = waiter.describe_conditions(conditions)
+        probe = None
+        if kind in ("ready", "new_vmi"):
+            # While it has no VMI, the VM says why (a Failure condition, Provisioning, ...).
+            probe = waiter.VmProbe(self.client, namespace, [name], before={name: vm} if vm else None)
         if kind == "ready":
-            check, what = ready, "%s to be %s" % (label, human)
+            check, what = probe.check(ready), "%s to be %s" % (label, human)
         elif kind == "new_vmi":
-            check, what = _new_vmi_check(name, old_uid, ready), "%s to restart and be %s" % (label, human)
+            check, what = probe.check(_new_vmi_check(name, old_uid, ready)), "%s to restart and be %s" % (label, human)
         elif kind == "paused":
             check, what = _paused_check(name, True), "%s to be paused" % label
         elif kind == "unpaused":
             check, what = _paused_check(name, False), "%s to be unpaused" % label
         else:
             check, what = _stopped_check(name), "%s to be stopped" % label
-        wait = waiter.Wait(self.client, res.VMI, namespace, check, what, timeout, names=[name])
+        wait = waiter.Wait(self.client, res.VMI, namespace, check, what, timeout, names=[name], probe=probe)
         self.progress.append(wait.run())
         return wait.objects.get(name)
 
@@ -400,7 +404,9 @@ class VmPowerRunner(runner.Runner):
         what the real action would leave."""
         waited = bool(self.progress)
         vm_for_summary = vm
-        if waited and vm is not None:
+        # The VMI read after the wait is newer than the VM's status; without a VMI the VM's own status
+        # (read after the wait too) says what no VMI can: Provisioning, a Failure condition, ...
+        if waited and vm is not None and vmi is not None:
             vm_for_summary = copy.deepcopy(vm)
             status = vm_for_summary.setdefault("status", {})
             status.pop("printableStatus", None)

@@ -243,7 +243,9 @@ class VmVolumeRunner(DeviceRunner):
             if entry:
                 exc.msg = exc.msg[:-1] + "; its volumeStatus: phase %s%s." % (
                     entry.get("phase") or "unset", ", %s" % entry["message"] if entry.get("message") else "")
-                exc.args = (exc.msg,)
+            # virt-controller says why it could not hot-plug on the VM (Failure, e.g. HotPlugVolumeError)
+            exc.msg = exc.msg[:-1] + waiter.vm_failure_note(self.client, self.namespace, self.name) + "."
+            exc.args = (exc.msg,)
             raise
         return wait.objects.get(self.name)
 

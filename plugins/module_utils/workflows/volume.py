@@ -314,12 +314,27 @@ def _running_message(dv):
     return None
 
 
-def dv_check(name, namespace, max_restarts, record, clock=time.monotonic):
+def _progress_of(status):
+    """CDI's progress ('45.12%'), or None where CDI has none ('N/A', empty, not a percentage)."""
+    text = str(status.get("progress") or "").strip()
+    if not text.endswith("%"):
+        return None
+    try:
+        value = float(text[:-1])
+    except ValueError:
+        return None
+    return text if 0.0 <= value <= 100.0 else None
+
+
+def dv_check(name, namespace, max_restarts, record, clock=time.monotonic, start=None):
     """check() for a DataVolume wait: Succeeded (or parked, see DV_PARKED); fails on Failed or too many restarts.
 
-    ``record`` (a dict) collects the phase transitions with their import progress.
+    ``record`` (a dict) collects the phases seen, in order: each with the second it was first seen
+    (counted from ``start``, the wait's start), the import progress when first seen and, when the
+    progress moved on in that phase, the last progress seen in it (last_progress). CDI's progress is
+    kept as CDI writes it ("45.12%"); a phase without one (CDI says "N/A") has no progress key.
     """
-    start = clock()
+    start = clock() if start is None else start
     record.setdefault("phases", [])
 
     def check(objects):
@@ -328,13 +343,18 @@ def dv_check(name, namespace, max_restarts, record, clock=time.monotonic):
             return False
         status = dv.get("status") or {}
         phase = status.get("phase") or "Pending"
-        progress = status.get("progress") or "N/A"
+        progress = _progress_of(status)
         phases = record["phases"]
         if not phases or phases[-1]["phase"] != phase:
-            phases.append({"phase": phase, "progress": progress, "seconds": round(clock() - start, 2)})
-        else:
-            phases[-1]["progress"] = progress
-        record["progress"] = progress
+            phases.append({"phase": phase, "seconds": round(max(0.0, clock() - start), 2)})
+            if progress is not None:
+                phases[-1]["progress"] = progress
+        elif progress is not None and progress != phases[-1].get("progress"):
+            phases[-1].setdefault("progress", progress)
+            if progress != phases[-1]["progress"]:
+                phases[-1]["last_progress"] = progress
+        if progress is not None or phase == "Succeeded":
+            record["progress"] = progress
         restarts = int(status.get("restartCount") or 0)
         record["restart_count"] = restarts
         ref = "DataVolume %s/%s" % (namespace, name)

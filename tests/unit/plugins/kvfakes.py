@@ -60,6 +60,7 @@ class FakeClient:
         self.watch_script = None  # list of lists of events, consumed per watch call
         self.fail = {}  # (method, kind) -> ApiError to raise
         self.unschedulable = set()
+        self.failing = {}  # VM name -> the Failure condition its 'controller' sets instead of creating the VMI
 
     # -- helpers
     def _tick(self):
@@ -208,9 +209,9 @@ class FakeClient:
         return {"kind": "Status", "status": "Success"}
 
     def watch(self, resource, namespace=None, resource_version=None, label_selector=None, field_selector=None,
-              timeout=60, send_initial_events=False):
+              timeout=60, send_initial_events=False, idle=None):
         self._call("WATCH", resource, namespace=namespace, rv=resource_version, initial=send_initial_events,
-                   field_selector=field_selector, label_selector=label_selector)
+                   field_selector=field_selector, label_selector=label_selector, idle=idle)
         if self.watch_script is not None:
             if not self.watch_script:
                 import time
@@ -241,7 +242,12 @@ class FakeClient:
         ns, name = meta["namespace"], meta["name"]
         strategy = obj["spec"].get("runStrategy")
         key = self._key(res.VMI, ns, name)
-        if strategy in ("Always", "RerunOnFailure", "Once"):
+        if strategy in ("Always", "RerunOnFailure", "Once") and name in self.failing:
+            self.store[self._key(res.VM, ns, name)]["status"] = {
+                "printableStatus": "Stopped", "ready": False, "created": False, "conditions": [
+                    {"type": "Ready", "status": "False", "reason": "VMINotExists", "message": "VMI does not exist"},
+                    dict(self.failing[name], type="Failure", status="True")]}
+        elif strategy in ("Always", "RerunOnFailure", "Once"):
             if key not in self.store:
                 owner = meta.get("uid")
                 if name in self.unschedulable:

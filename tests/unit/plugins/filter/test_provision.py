@@ -307,3 +307,18 @@ def test_provision_result_summarizes_rows():
     assert failed["seconds"] is None and failed["not_ready"] == ["a"]
     # a msg alone (the bulk task kept its failure with failed_when: false) still says it failed
     assert p.vm_provision_result({"msg": "3 VMs failed"}, {}, [])["failed"] is True
+
+
+def test_a_stopped_vm_that_kubevirt_cannot_start_is_a_problem():
+    """KubeVirt shows a VM whose instancetype is missing as Stopped: its Failure makes it a problem, not 'stopped
+    as asked'."""
+    failing = {"namespace": "ns", "name": "it3", "status": "Stopped", "ready": False,
+               "reason": "FailedFindInstancetype: u1.small not found (Stopped)",
+               "conditions_not_ok": [{"type": "Failure", "status": "True", "reason": "FailedFindInstancetype"}]}
+    halted = {"namespace": "ns", "name": "off", "status": "Stopped", "ready": False, "reason": "Stopped: run_strategy "
+              "is Halted", "conditions_not_ok": []}
+    rows = p.vm_provision_rows({"results": [dict(bulk_result(name="it3"), printable_status="Stopped", ready=False,
+                                                 summary=failing),
+                                            dict(bulk_result(name="off"), printable_status="Stopped", ready=False,
+                                                 summary=halted)]}, {}, ["ns/it3", "ns/off"])
+    assert p.vm_provision_problems(rows) == ["ns/it3: FailedFindInstancetype: u1.small not found (Stopped)"]

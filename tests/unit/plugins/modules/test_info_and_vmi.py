@@ -150,7 +150,8 @@ def test_vmi_create_wait_idempotent_delete(vrun, vclient):
     assert check["changed"] is True and check["diff"]["after"]["metadata"]["labels"] == {"a": "b"}
     gone = vrun(vmi, {"name": "scratch", "namespace": "demo", "state": "absent", "wait": True})
     assert gone["changed"] and [p["waited_for"] for p in gone["progress"]] == [
-        "VirtualMachineInstance demo/scratch to be deleted", "the virt-launcher pods of demo/scratch to be deleted"]
+        "VirtualMachineInstance demo/scratch to be deleted",
+        "the virt-launcher pods of VirtualMachineInstance demo/scratch to be deleted"]
 
 
 @pytest.mark.parametrize("args, message", [

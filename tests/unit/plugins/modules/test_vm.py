@@ -144,7 +144,7 @@ def test_absent_waits_for_vm_vmi_and_pods(run, client):
     assert not [k for k in client.store if k[0] in ("VirtualMachine", "VirtualMachineInstance", "Pod")]
     waited = [p["waited_for"] for p in result["progress"]]
     assert waited == ["VirtualMachine demo/web1 to be deleted", "VirtualMachineInstance demo/web1 to be deleted",
-                      "the virt-launcher pods of demo/web1 to be deleted"]
+                      "the virt-launcher pods of VirtualMachine demo/web1 to be deleted"]
     again = run({"name": "web1", "namespace": "demo", "state": "absent"})
     assert again["changed"] is False
 
@@ -594,3 +594,60 @@ def test_definition_labels_reach_the_template_too(run, client):
     vm = stored_vm(client, "def1")
     assert vm["metadata"]["labels"] == {"env": "true"}
     assert vm["spec"]["template"]["metadata"]["labels"] == {"own": "x", "env": "true"}
+# -- VMs that do not get ready: each says why, the counts are right ---------------------------------
+NO_INSTANCETYPE = {"reason": "FailedFindInstancetype",
+                   "message": 'virtualmachineclusterinstancetypes.instancetype.kubevirt.io "u1.small" not found'}
+
+
+@pytest.fixture
+def probe_at_once(monkeypatch):
+    from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt import wait as waiter
+    monkeypatch.setattr(waiter.VmProbe, "FIRST", 0.0)
+
+
+def test_wait_fails_fast_with_the_vms_failure_and_the_summary_shows_it(run, client, probe_at_once):
+    # The instancetype exists when the task checks it (preflight) and is gone when KubeVirt looks.
+    client.put({"apiVersion": "instancetype.kubevirt.io/v1beta1", "kind": "VirtualMachineClusterInstancetype",
+                "metadata": {"name": "u1.small"}, "spec": {"cpu": {"guest": 1}, "memory": {"guest": "1Gi"}}})
+    client.failing["it3"] = NO_INSTANCETYPE
+    result = run({"name": "it3", "namespace": "demo", "instancetype": "u1.small", "wait": True, "wait_timeout": 30,
+                  "disks": [{"name": "root", "image": "quay.io/containerdisks/fedora:41"}]})
+    assert result["failed"] is True
+    assert result["msg"] == ('VirtualMachine demo/it3 cannot start: KubeVirt reports Failure=True '
+                             '(FailedFindInstancetype: virtualmachineclusterinstancetypes.instancetype.kubevirt.io '
+                             '"u1.small" not found); it retries only after the VM or what it refers to changes.')
+    assert result["progress"][-1]["result"] == "failed"
+    assert result["printable_status"] == "Stopped"
+    assert result["summary"]["reason"].startswith("FailedFindInstancetype: ")
+    assert [c["type"] for c in result["summary"]["conditions_not_ok"]] == ["Ready", "Failure"]
+
+
+def test_wait_timeout_of_a_vm_without_vmi_describes_the_vm(run, client):
+    client.failing["it3"] = dict(NO_INSTANCETYPE, reason="UnsupportedSyncError")  # a Failure that may pass
+    result = run({"name": "it3", "namespace": "demo", "memory": "1Gi", "wait": True, "wait_timeout": 1,
+                  "disks": [{"name": "root", "image": "quay.io/containerdisks/fedora:41"}]})
+    assert result["failed"] is True and "does not exist" not in result["msg"]
+    assert ("last seen: it3 has no VirtualMachineInstance; its VirtualMachine: status Stopped, conditions "
+            "Failure=True (UnsupportedSyncError: ") in result["msg"]
+    assert result["summary"]["reason"].startswith("UnsupportedSyncError: ")
+
+
+def test_bulk_counts_the_vms_not_ready_and_each_entry_says_why(run, client, probe_at_once):
+    client.unschedulable.update({"b", "c", "d"})
+    client.failing["e"] = NO_INSTANCETYPE
+    result = run({"namespace": "fleet", "memory": "1Gi", "vms": ["a", "b", "c", "d", "e"], "wait": True,
+                  "wait_timeout": 1, "disks": [{"name": "root", "image": "quay.io/containerdisks/fedora:41"}]})
+    assert result["failed"] is True
+    assert result["msg"].startswith("4 of 5 VMs not ready after 1s: fleet/b: VirtualMachine fleet/b is not ready "
+                                    "after 1s; last seen: phase Scheduling, conditions PodScheduled=False "
+                                    "(Unschedulable: 0/1 nodes are available: 1 Insufficient memory.) | fleet/c: ")
+    assert "fleet/e: VirtualMachine fleet/e cannot start: KubeVirt reports Failure=True (FailedFindInstancetype" \
+        in result["msg"]
+    by_name = {r["name"]: r for r in result["results"]}
+    assert "failed" not in by_name["a"] and by_name["a"]["ready"] is True
+    for name in "bcde":
+        assert by_name[name]["failed"] is True and by_name[name]["msg"].startswith("VirtualMachine fleet/%s " % name)
+        assert by_name[name]["changed"] is True
+    assert by_name["e"]["printable_status"] == "Stopped"
+    assert by_name["e"]["summary"]["reason"].startswith("FailedFindInstancetype: ")
+    assert result["progress"][-1]["waited_for"] == "5 VirtualMachines in fleet to be ready"

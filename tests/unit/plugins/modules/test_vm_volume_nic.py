@@ -315,3 +315,22 @@ def test_missing_claim_in_check_mode_is_a_warning_like_the_vm_module(run_vol, cl
     result = run_vol({"pvc": "nosuch"}, check_mode=True)
     assert result["changed"] and not result.get("failed")
     assert "PersistentVolumeClaim demo/nosuch (volume 'nosuch'" in warnings_text(result)
+
+
+def test_hotplug_wait_timeout_names_the_vms_failure(run_vol, client):
+    """virt-controller reports a hot-plug it could not do on the VM only (Failure, HotPlugVolumeError)."""
+    client.add_vm(vm_obj(), vmi_phase="Running")
+    original = client._volume_status
+
+    def never(vmi):
+        original(vmi)
+        vmi["status"]["volumeStatus"] = [e for e in vmi["status"]["volumeStatus"] if e["name"] != "data"]
+        vm = client.store[("VirtualMachine", "demo", "web1")]
+        vm.setdefault("status", {})["conditions"] = [{
+            "type": "Failure", "status": "True", "reason": "HotPlugVolumeError",
+            "message": "Error encountered while handling volume hotplug requests: no such claim"}]
+    client._volume_status = never
+    result = run_vol({"pvc": "data", "hotplug": True, "wait": True, "wait_timeout": 1})
+    assert result["failed"]
+    assert result["msg"].endswith("; VirtualMachine demo/web1 reports Failure=True (HotPlugVolumeError: Error "
+                                  "encountered while handling volume hotplug requests: no such claim).")

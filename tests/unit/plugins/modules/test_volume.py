@@ -130,7 +130,34 @@ def test_dv_check_records_phases_and_progress():
         assert check({"d1": state}) is False
     assert check({"d1": dv("Succeeded", "100.0%")}) is True
     assert [p["phase"] for p in record["phases"]] == ["Pending", "ImportScheduled", "ImportInProgress", "Succeeded"]
-    assert record["phases"][2]["progress"] == "45.12%" and record["progress"] == "100.0%"
+    # each phase: the second it was first seen and the progress then, plus the last progress seen in it
+    assert record["phases"][2] == {"phase": "ImportInProgress", "seconds": 3, "progress": "12.50%",
+                                   "last_progress": "45.12%"}
+    assert "progress" not in record["phases"][0] and record["progress"] == "100.0%"
+
+
+def test_dv_check_phase_first_seen_mid_import_keeps_its_own_time_and_progress():
+    """A DataVolume already importing when the wait starts: its phase is seen at once with the progress it
+    had then; the progress reached later is last_progress, not the progress 'at 0.02s'."""
+    record = {}
+    now = [100.0]
+    check = volume_flow.dv_check("d1", "demo", 3, record, clock=lambda: now[0], start=100.0)
+    now[0] = 100.02
+    check({"d1": dv("ImportInProgress", "37.00%")})
+    now[0] = 103.5
+    check({"d1": dv("ImportInProgress", "99.92%")})
+    now[0] = 104.0
+    assert check({"d1": dv("Succeeded", "100.0%")}) is True
+    assert record["phases"] == [
+        {"phase": "ImportInProgress", "seconds": 0.02, "progress": "37.00%", "last_progress": "99.92%"},
+        {"phase": "Succeeded", "seconds": 4.0, "progress": "100.0%"}]
+
+
+@pytest.mark.parametrize("value", ["N/A", "", None, "abc%", "250.0%", "-1%"])
+def test_dv_check_keeps_no_bogus_progress(value):
+    record = {}
+    volume_flow.dv_check("d1", "demo", 3, record)({"d1": dv("ImportInProgress", value)})
+    assert "progress" not in record["phases"][0] and record.get("progress") is None
 
 
 @pytest.mark.parametrize("phase", ["WaitForFirstConsumer", "PendingPopulation", "UploadReady"])

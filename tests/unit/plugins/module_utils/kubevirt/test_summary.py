@@ -193,3 +193,32 @@ def test_paused_follows_the_vmi_when_there_is_one():
     paused_vmi["status"]["conditions"].append({"type": "Paused", "status": "True", "reason": "PausedByUser"})
     assert summary.summarize_vm(vm(status={"printableStatus": "Running"}), paused_vmi, [pod()], [])["paused"] is True
     assert summary.summarize_vm(stale, None, [], [])["paused"] is True
+
+
+FAILURE = {"type": "Failure", "status": "True", "reason": "FailedFindInstancetype",
+           "message": 'virtualmachineclusterinstancetypes.instancetype.kubevirt.io "u1.small" not found'}
+
+
+def test_failure_condition_is_the_reason_of_a_stopped_vm():
+    """KubeVirt shows a VM whose instancetype is missing as Stopped; the reason says why, not 'Stopped'."""
+    vm = {"kind": "VirtualMachine", "metadata": {"name": "it3", "namespace": "ns"},
+          "spec": {"runStrategy": "Always"},
+          "status": {"printableStatus": "Stopped", "conditions": [
+              {"type": "Ready", "status": "False", "reason": "VMINotExists", "message": "VMI does not exist"},
+              FAILURE]}}
+    out = summary.summarize_vm(vm)
+    assert out["status"] == "Stopped"
+    assert out["reason"] == ('FailedFindInstancetype: virtualmachineclusterinstancetypes.instancetype.kubevirt.io '
+                             '"u1.small" not found (Stopped)')
+    assert {"type": "Failure", "status": "True", "reason": "FailedFindInstancetype",
+            "message": FAILURE["message"]} in out["conditions_not_ok"]
+
+
+def test_failure_condition_is_not_hidden_on_a_running_vm():
+    vm = {"kind": "VirtualMachine", "metadata": {"name": "web", "namespace": "ns"}, "spec": {"runStrategy": "Always"},
+          "status": {"printableStatus": "Running", "ready": True, "conditions": [
+              dict(FAILURE, reason="HotPlugVolumeError", message="Error encountered while handling volume hotplug "
+                                                                 "requests: VMI is not running")]}}
+    out = summary.summarize_vm(vm, running_vmi("web", "ns"))
+    assert out["reason"] == ("Running, but KubeVirt reports a failure: HotPlugVolumeError: Error encountered while "
+                             "handling volume hotplug requests: VMI is not running")

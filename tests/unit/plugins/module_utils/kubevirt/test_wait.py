@@ -198,7 +198,7 @@ def test_many_names_use_one_namespace_watch():
                             ("ADDED", running_vmi("b", "ns"))]]
     objects, progress = waiter.wait_vmis(client, "ns", ["a", "b"], ["ready"], 5)
     assert set(objects) == {"a", "b"} and client.calls[0][2]["field_selector"] is None
-    assert progress["watches"] == 1 and "ns/2 VMs" in progress["waited_for"]
+    assert progress["watches"] == 1 and progress["waited_for"] == "2 VirtualMachines in ns to be ready"
 
 
 def test_other_api_errors_propagate():
@@ -271,3 +271,94 @@ def test_keep_limits_a_selector_wait_to_its_objects_also_on_timeout():
                        label_selector="kubevirt.io=virt-launcher",
                        keep=lambda o: o["metadata"]["labels"]["vm.kubevirt.io/name"] in ("a", "b"))
     assert wait.run()["result"] == "ok"
+# -- a VM without a VMI: what the VM says ------------------------------------------------------------
+NO_INSTANCETYPE = {"type": "Failure", "status": "True", "reason": "FailedFindInstancetype",
+                   "message": 'virtualmachineclusterinstancetypes.instancetype.kubevirt.io "u1.small" not found',
+                   "lastTransitionTime": "2026-01-01T00:00:00Z"}
+
+
+def vm_with_status(name="vm1", printable="Stopped", conditions=()):
+    return {"apiVersion": "kubevirt.io/v1", "kind": "VirtualMachine",
+            "metadata": {"name": name, "namespace": "ns", "uid": "uid-" + name},
+            "spec": {"runStrategy": "Always"},
+            "status": {"printableStatus": printable, "ready": False, "created": False,
+                       "conditions": [{"type": "Ready", "status": "False", "reason": "VMINotExists",
+                                       "message": "VMI does not exist"}] + list(conditions)}}
+
+
+@pytest.fixture
+def probe_at_once(monkeypatch):
+    monkeypatch.setattr(waiter.VmProbe, "FIRST", 0.0)
+
+
+def test_vm_wait_fails_fast_when_the_vm_cannot_start(probe_at_once):
+    """The instancetype does not exist: KubeVirt never creates the VMI and says so on the VM only."""
+    client = FakeClient(namespaces=("ns",))
+    client.put(vm_with_status(conditions=[NO_INSTANCETYPE]))
+    client.watch_script = [[END]]
+    with pytest.raises(WaitFailed) as exc:
+        waiter.wait_vmis(client, "ns", ["vm1"], ["ready"], 30)
+    assert str(exc.value) == (
+        'VirtualMachine ns/vm1 cannot start: KubeVirt reports Failure=True (FailedFindInstancetype: '
+        'virtualmachineclusterinstancetypes.instancetype.kubevirt.io "u1.small" not found); it retries only after '
+        'the VM or what it refers to changes.')
+    watch = [c for c in client.calls if c[0] == "WATCH"][0][2]
+    assert watch["idle"] is not None  # the watch does not outlast the VM's first look
+
+
+def test_vm_wait_timeout_describes_the_vm_not_a_missing_vmi():
+    """No VMI while the VM provisions its DataVolumes: the VM is described, never 'does not exist'."""
+    client = FakeClient(namespaces=("ns",))
+    client.put(vm_with_status(printable="Provisioning", conditions=[
+        {"type": "DataVolumesReady", "status": "False", "reason": "NotAllDataVolumesReady",
+         "message": "DataVolume root is ImportInProgress"}]))
+    client.watch_script = [[END]]
+    with pytest.raises(WaitTimeout) as exc:
+        waiter.wait_vmis(client, "ns", ["vm1"], ["ready"], 1)
+    msg = str(exc.value)
+    assert "does not exist" not in msg
+    assert ("last seen: vm1 has no VirtualMachineInstance; its VirtualMachine: status Provisioning, conditions "
+            "DataVolumesReady=False (NotAllDataVolumesReady: DataVolume root is ImportInProgress)") in msg
+
+
+def test_vm_wait_says_does_not_exist_only_when_the_vm_is_gone():
+    client = FakeClient(namespaces=("ns",))
+    client.watch_script = [[END]]
+    with pytest.raises(WaitTimeout) as exc:
+        waiter.wait_vmis(client, "ns", ["vm1"], ["ready"], 1)
+    assert "last seen: vm1 does not exist." in str(exc.value)
+    assert ("GET", "VirtualMachine") in [(c[0], c[1]) for c in client.calls]  # it looked for the VM
+
+
+def test_vm_probe_waits_out_a_failure_from_before_the_write():
+    """A Failure the VM had before the task's write may be gone once KubeVirt sees the change: no early end."""
+    client = FakeClient(namespaces=("ns",))
+    vm = vm_with_status(conditions=[NO_INSTANCETYPE])
+    client.put(vm)
+    probe = waiter.VmProbe(client, "ns", ["vm1"], before={"vm1": vm})
+    probe.look({})
+    assert probe.failures == {} and probe.vms["vm1"]["status"]["printableStatus"] == "Stopped"
+    fresh = vm_with_status(conditions=[dict(NO_INSTANCETYPE, lastTransitionTime="2026-01-01T00:05:00Z")])
+    client.put(fresh)
+    probe.look({})
+    assert "FailedFindInstancetype" in probe.failures["vm1"]
+
+
+@pytest.mark.parametrize("cond, lasts", [
+    (NO_INSTANCETYPE, True),
+    (dict(NO_INSTANCETYPE, reason="FailedFindPreference"), True),
+    (dict(NO_INSTANCETYPE, reason="FailedCreate", message='Failure while starting VMI: admission webhook '
+                                                          '"virtualmachineinstances-create-validator.kubevirt.io" '
+                                                          'denied the request: no memory requested'), True),
+    (dict(NO_INSTANCETYPE, reason="FailedCreate", message="Failure while starting VMI: etcdserver: timeout"), False),
+    (dict(NO_INSTANCETYPE, reason="HotPlugVolumeError"), False),
+])
+def test_which_failures_last(cond, lasts):
+    from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt.state import failure_lasts
+    assert failure_lasts(cond) is lasts
+
+
+def test_bulk_wait_texts_name_the_objects():
+    assert waiter.objects_label("VirtualMachine", "ns", ["a"]) == "VirtualMachine ns/a"
+    assert waiter.objects_label("VirtualMachine", "ns", list("abcde")) == "5 VirtualMachines in ns"
+    assert waiter.objects_label("Pod", "ns", None) == "the Pods in ns"
