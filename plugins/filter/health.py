@@ -21,6 +21,7 @@ DEFAULT_RULES = {
     "stopped": {"enabled": False, "severity": "warning"},
     "agent_missing": {"enabled": True, "severity": "warning"},
     "restart_required": {"enabled": True, "severity": "warning"},
+    "failure": {"enabled": True, "severity": "warning"},
     "restarts": {"enabled": True, "severity": "warning", "max": 3},
     "cpu": {"enabled": True, "severity": "warning", "max_percent": 90.0, "aggregate": "avg"},
     "memory": {"enabled": True, "severity": "warning", "max_percent": 90.0, "aggregate": "avg"},
@@ -128,6 +129,12 @@ def restart_required_message(summary):
             "virtops.kubevirt.vm_power (state: restarted)" % why)
 
 
+def failure_condition(summary):
+    """KubeVirt's Failure condition when it is True (the VM could not do something it was asked), or None."""
+    return next((c for c in summary.get("conditions_not_ok") or []
+                 if c.get("type") == "Failure" and str(c.get("status")) == "True"), None)
+
+
 def evaluate(summary, rules, vm=None, metrics=None):
     """The verdict for one VM: {name, namespace, status, severity, healthy, findings: [...]}."""
     findings = []
@@ -153,6 +160,12 @@ def evaluate(summary, rules, vm=None, metrics=None):
         add("agent_missing", "the guest agent is not connected (no guest OS data, IPs only from the pod network)")
     if summary.get("restart_required") and rules["restart_required"]["enabled"]:
         add("restart_required", restart_required_message(summary))
+    failure = failure_condition(summary)
+    if failure and rules["failure"]["enabled"] and not any(f["rule"] in ("not_running", "not_ready") for f in findings):
+        # Already the reason of a not_running/not_ready finding; otherwise (a running, ready VM whose
+        # hot-plug failed, a VM stopped as asked that cannot start) it would go unseen.
+        add("failure", "KubeVirt reports Failure=True (%s)" % ": ".join(
+            str(x) for x in (failure.get("reason"), failure.get("message")) if x))
     count = restarts_of(vm)
     if rules["restarts"]["enabled"] and count > int(rules["restarts"]["max"]):
         add("restarts", "KubeVirt failed to start it %d times in a row (more than %d)"

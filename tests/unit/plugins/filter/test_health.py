@@ -149,6 +149,23 @@ def test_restart_required_is_a_warning_with_the_reason():
     assert "RestartRequired is True" in health.vm_health([summary(restart_required=True)])[0]["findings"][0]["message"]
 
 
+HOTPLUG_FAILURE = {"type": "Failure", "status": "True", "reason": "HotPlugVolumeError",
+                   "message": "Error encountered while handling volume hotplug requests: no such claim"}
+
+
+def test_a_failure_condition_no_other_rule_flags_is_a_warning():
+    # issue 14: a summary never hides a Failure condition, nor does the monitor
+    verdict = health.vm_health([summary(conditions_not_ok=[HOTPLUG_FAILURE])])[0]
+    assert rules_of(verdict) == ["failure"] and not verdict["healthy"]
+    assert verdict["findings"][0]["message"] == (
+        "KubeVirt reports Failure=True (HotPlugVolumeError: Error encountered while handling volume hotplug "
+        "requests: no such claim)")
+    assert health.vm_health([summary(conditions_not_ok=[HOTPLUG_FAILURE])], {"failure": False})[0]["healthy"]
+    # Said once: when the VM is not running because of it, not_running carries the reason.
+    down = summary(status="Stopped", reason="FailedFindInstancetype: ...", conditions_not_ok=[HOTPLUG_FAILURE])
+    assert rules_of(health.vm_health([down])[0]) == ["not_running"]
+
+
 @pytest.mark.parametrize("status,rule", [
     ("Running", None), ("Failed", "not_running"), ("Pending", "not_running"), ("Scheduling", "not_running"),
     ("Paused", "not_running"), ("Succeeded", None), ("Stopping", None),
