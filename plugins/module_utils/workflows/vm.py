@@ -371,8 +371,11 @@ class VmRunner(runner.Runner):
             owner = self.resource.ref(plan.name, plan.namespace)
             owners[owner] = plan
             only_metadata = plan.template_only and plan.current is not None
-            problem = preflight.wait_network_problem(conditions, plan.current if only_metadata else plan.desired,
-                                                     owner)
+            # wait_for applies to the VMs the task waits to run: one left Halted is waited for to be stopped.
+            halted = run_strategy(plan.desired) == "Halted" or (
+                run_strategy(plan.desired) is None and run_strategy(plan.current) == "Halted")
+            problem = None if halted else preflight.wait_network_problem(
+                conditions, plan.current if only_metadata else plan.desired, owner)
             if problem:
                 plan.error = InputError(problem)
                 continue

@@ -339,7 +339,7 @@ def test_missing_reference_fails_only_that_vm_of_many(run, client):
 
 def test_labels_only_update_does_not_check_references(run, client):
     client.put({"kind": "VirtualMachine", "apiVersion": "kubevirt.io/v1", "metadata": {"name": "old1", "namespace": "demo"},
-                "spec": {"runStrategy": "Halted", "template": {"spec": {
+                "spec": {"runStrategy": "Always", "template": {"spec": {
                     "domain": {"memory": {"guest": "1Gi"}, "devices": {}},
                     "volumes": [{"name": "root", "persistentVolumeClaim": {"claimName": "gone"}}]}}}})
     result = run({"name": "old1", "namespace": "demo", "labels": {"tier": "x"}})
@@ -524,7 +524,7 @@ def test_bad_values_fail_before_anything_is_written(run, client, extra, message)
 def test_wait_for_ip_of_an_existing_vm_is_checked_against_its_networks(run, client):
     run(dict(BASIC, networks=[{"name": "default"}, {"name": "br1", "network_name": "br1-net"}]), check_mode=True)
     client.put({"kind": "VirtualMachine", "apiVersion": "kubevirt.io/v1", "metadata": {"name": "old1", "namespace": "demo"},
-                "spec": {"runStrategy": "Halted", "template": {"spec": {
+                "spec": {"runStrategy": "Always", "template": {"spec": {
                     "domain": {"memory": {"guest": "1Gi"}, "devices": {"interfaces": [{"name": "nic0", "bridge": {}}]}},
                     "networks": [{"name": "nic0", "multus": {"networkName": "br1-net"}}]}}}})
     before = stored_vm(client, "old1")
@@ -532,6 +532,16 @@ def test_wait_for_ip_of_an_existing_vm_is_checked_against_its_networks(run, clie
     assert bad["failed"] and bad["msg"].startswith("wait_for 'ip:br1' names no network of VirtualMachine demo/old1 "
                                                    "(its networks: nic0)")
     assert stored_vm(client, "old1") == before
+
+
+def test_wait_for_ip_is_not_asked_of_a_vm_left_halted(run, client):
+    # A bulk wait_for applies to the VMs waited for to run; a Halted one is waited for to be stopped.
+    client.put({"kind": "NetworkAttachmentDefinition", "apiVersion": "k8s.cni.cncf.io/v1",
+                "metadata": {"name": "br1-net", "namespace": "demo"}})
+    result = run({"namespace": "demo", "wait_for": ["ip:br1"], "vms": [
+        dict(BASIC, name="up1", networks=[{"name": "default"}, {"name": "br1", "network_name": "br1-net"}]),
+        dict(BASIC, name="off1", run_strategy="Halted")]}, check_mode=True)
+    assert not result.get("failed"), result.get("msg")
 
 
 def test_a_registered_binding_plugin_passes(run, client):
