@@ -3,6 +3,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -69,6 +70,9 @@ def test_down_after_a_crash_cleans_up(private_lab):
     run("up", "--no-simulator")
     pids = _pids(state)
     os.kill(pids["kube-apiserver"], 9)
+    deadline = time.monotonic() + 10  # SIGKILL is delivered asynchronously: on a busy machine it takes a moment
+    while _alive(pids["kube-apiserver"]) and time.monotonic() < deadline:
+        time.sleep(0.05)
     status = run("status", check=False)
     assert status.returncode == 1 and "kube-apiserver           not running" in status.stdout
     run("down")
