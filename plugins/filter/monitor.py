@@ -56,27 +56,37 @@ def _split_name(name, default_namespace=None):
     return default_namespace, text
 
 
-def vm_monitor_namespaces(names, namespace=None):
+def namespaces_to_read(names, namespace=None, option_name="names", namespace_option=None):
     """The namespaces to read for ``names`` ('name' or 'namespace/name'; ``namespace`` is the namespace of
     the names without one): each namespace named, once, in order; [namespace] without names; [] (every
-    namespace) when a name without a namespace may be in any of them."""
+    namespace) when a name without a namespace may be in any of them.
+
+    ``option_name`` is the variable the names come from and ``namespace_option`` the one of ``namespace``
+    (default: option_name with _names replaced by _namespace), so a bad entry is reported under its name.
+    """
+    if namespace_option is None:
+        namespace_option = str(option_name)[:-len("names")] + "namespace" if str(option_name).endswith("names") \
+            else "namespace"
+    if names is not None and not isinstance(names, (list, tuple)):
+        raise AnsibleFilterError("%s must be a list of VM names (name or namespace/name), got %r."
+                                 % (option_name, names))
     names = list(names or [])
     default = str(namespace or "").strip() or None
-    for label, value in (("vm_monitor_namespace", default),):
-        if value is not None and not NAMESPACE.match(value):
-            raise AnsibleFilterError("%s %r is not a valid namespace name." % (label, value))
+    if default is not None and not NAMESPACE.match(default):
+        raise AnsibleFilterError("%s %r is not a valid namespace name." % (namespace_option, default))
     if not names:
         return [default] if default else []
     out = []
+    every = False
     for entry in names:
         ns, short = _split_name(str(entry).strip(), default)
         if (ns is not None and not NAMESPACE.match(ns)) or not NAME.match(short):
-            raise AnsibleFilterError("vm_monitor_names: %r is not a VM name or namespace/name." % str(entry))
+            raise AnsibleFilterError("%s: %r is not a VM name or namespace/name." % (option_name, str(entry)))
         if ns is None:
-            return []  # a name without a namespace: it may be in any namespace
-        if ns not in out:
+            every = True  # a name without a namespace: it may be in any namespace
+        elif ns not in out:
             out.append(ns)
-    return out
+    return [] if every else out
 
 
 def _pairs(summaries, objects):
@@ -390,7 +400,7 @@ class FilterModule(object):
         return {
             "duration_seconds": duration_seconds,
             "redact_secrets": redact_secrets,
-            "vm_monitor_namespaces": vm_monitor_namespaces,
+            "namespaces_to_read": namespaces_to_read,
             "vm_monitor_read": vm_monitor_read,
             "vm_select": vm_select,
             "vm_missing": vm_missing,

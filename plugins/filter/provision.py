@@ -533,6 +533,29 @@ def _ref(name, namespace):
     return text if "/" in text else "%s/%s" % (namespace, text)
 
 
+def _only(values):
+    """The one value of a set, else None."""
+    return next(iter(values)) if len(values) == 1 else None
+
+
+def _scope_namespaces(names):
+    return {str(n).split("/", 1)[0] for n in names or [] if "/" in str(n)}
+
+
+def _refuse_ambiguous_names(resources, names, namespace):
+    """A name without a namespace (and no default namespace) that VMs of several namespaces have: deleting
+    all of them would take down VMs nobody named, so it is an error."""
+    if namespace:
+        return
+    for name in names or []:
+        if "/" in str(name):
+            continue
+        found = sorted({vm_key(vm).split("/", 1)[0] for vm in resources if vm_key(vm).split("/", 1)[1] == str(name)})
+        if len(found) > 1:
+            raise AnsibleFilterError("names: %r is a VM in several namespaces (%s); give it as namespace/name."
+                                     % (str(name), ", ".join(found)))
+
+
 def vm_decommission_plan(resources, names=None, namespace=None, delete_volumes=False, networks=None, labelled=None):
     """What vm_decommission does, from the VMs listed in the scope (vm_info ``resources``).
 
@@ -546,6 +569,7 @@ def vm_decommission_plan(resources, names=None, namespace=None, delete_volumes=F
     from ansible_collections.virtops.kubevirt.plugins.filter.monitor import vm_missing, vm_select
 
     resources = [r for r in resources or [] if isinstance(r, dict)]
+    _refuse_ambiguous_names(resources, names, namespace)
     # Without names, every VM of the scope (the role narrowed it by namespace), then by labels.
     selected = vm_select(resources, names, namespace) if names else resources
     if labelled is not None:
@@ -584,8 +608,14 @@ def vm_decommission_plan(resources, names=None, namespace=None, delete_volumes=F
                 plan["volumes_delete"].append(entry)
             else:
                 plan["volumes_keep"].append(entry)
+    # A network without a namespace is in the namespace of the VMs (when they share one), never a guess.
+    net_namespace = namespace or _only({t["namespace"] for t in plan["targets"]} or set(_scope_namespaces(names)))
     for net in networks or []:
-        ref = _ref(net, namespace)
+        if "/" not in str(net) and not net_namespace:
+            raise AnsibleFilterError(
+                "networks: %r has no namespace and the VMs are in several namespaces (or none was found); give it "
+                "as namespace/name." % str(net))
+        ref = _ref(net, net_namespace)
         ns, name = ref.split("/", 1)
         entry = {"name": name, "namespace": ns if ns not in ("None", "") else None}
         if ref in in_use_nets:

@@ -33,7 +33,10 @@ options:
     type: str
   label_selectors:
     description:
-      - Label selectors, for example V(app=web) or V(tier in (a,b)); all must match.
+      - Label selectors, for example V(app=web) or V(tier in (a,b)); all must match. With O(name) the object is
+        returned only when it matches them.
+      - Kubernetes' selector syntax (V(=), V(==), V(!=), V(in), V(notin), V(key), V(!key)); one that does not parse
+        is an error before any request.
     type: list
     elements: str
     default: []
@@ -51,6 +54,8 @@ options:
   include_standalone_vmis:
     description:
       - Also return the stand-alone VMIs (not owned by a VM) in the same scope, in RV(vmis) and RV(vmi_summaries).
+      - O(label_selectors) and O(field_selectors) select them too, by the VMIs' own labels (a VM's labels are not
+        copied to its VMI).
     type: bool
     default: false
   running:

@@ -168,7 +168,7 @@ def test_job_templates_end_to_end(cluster, job, tmp_path):
     # 6. Decommission both; their volumes (none here) would be kept.
     runner, out = job("decommission", decommission_namespace=ns, decommission_names="jt-01 jt-02")
     assert runner.status == "successful", out[-3000:]
-    assert "VMs deleted: jt-01, jt-02" in out
+    assert "VMs deleted: %s/jt-01, %s/jt-02" % (ns, ns) in out
     assert vm_names(cluster) == []
 
 

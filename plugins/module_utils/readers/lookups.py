@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s import resources as res
 from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s.connection import AUTH_ARG_SPEC
+from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s.selectors import labels_match, parse_label_selector
 from ansible_collections.virtops.kubevirt.plugins.module_utils.runner import check_timeout
 from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s.errors import (
     ApiError,
@@ -73,6 +74,8 @@ def _check_name(name, what):
 def find(client, resource, names, namespace, label_selector=None, allow_missing=False):
     """Objects by name (in the order given; None for a missing one when allowed), or by selector."""
     where = "namespace %s" % namespace if namespace else "all namespaces"
+    if label_selector:
+        requirements = parse_label_selector(label_selector, "label_selector")  # one sentence before any request
     if not names:
         try:
             return client.list(resource, namespace, label_selector=label_selector).get("items") or []
@@ -88,32 +91,15 @@ def find(client, resource, names, namespace, label_selector=None, allow_missing=
         if obj is None and not allow_missing:
             raise KubevirtError("%s does not exist; check the name and namespace (or set allow_missing=true)." %
                                 resource.ref(name, namespace))
-        if obj is not None and label_selector and not _labels_match(obj, label_selector):
+        if obj is not None and label_selector and not _labels_match(obj, requirements):
             obj = None
         out.append(obj)
     return out
 
 
 def _labels_match(obj, selector):
-    """Equality/inequality/existence selectors (what a selector on a named object usually is)."""
-    labels = (obj.get("metadata") or {}).get("labels") or {}
-    for term in [t.strip() for t in selector.split(",") if t.strip()]:
-        if "!=" in term:
-            key, value = [x.strip() for x in term.split("!=", 1)]
-            if labels.get(key) == value:
-                return False
-        elif "==" in term or "=" in term:
-            key, value = [x.strip() for x in term.replace("==", "=").split("=", 1)]
-            if labels.get(key) != value:
-                return False
-        elif term.startswith("!"):
-            if term[1:].strip() in labels:
-                return False
-        elif " in " in term or " notin " in term:
-            return True  # set-based: leave it to the server when listing; don't filter named objects
-        elif term not in labels:
-            return False
-    return True
+    """Whether a named object matches the label selector, with Kubernetes' semantics (k8s/selectors.py)."""
+    return labels_match((obj.get("metadata") or {}).get("labels"), selector, "label_selector")
 
 
 def vm_lookup(client, names, namespace=None, kind="vm", label_selector=None, query=None, summary=False,

@@ -15,6 +15,7 @@ from ansible_collections.virtops.kubevirt.plugins.module_utils import runner
 from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s import resources as res
 from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s import writes
 from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s.errors import ApiError, InputError, KubevirtError
+from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s.selectors import labels_match, parse_label_selector
 from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt.redact import redacted
 from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt.state import owner_vm
 from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt.summary import summaries_for, summarize_vmi
@@ -45,7 +46,10 @@ def _find(client, resource, params, namespace):
     try:
         if name:
             obj = client.get_or_none(resource, name, namespace)
-            return [obj] if obj else []
+            # Read by name, the selectors are ours to apply (all must match, as when listing).
+            selected = obj and all(labels_match((obj.get("metadata") or {}).get("labels"), s, "label_selectors")
+                                   for s in params.get("label_selectors") or [])
+            return [obj] if selected else []
         listing = client.list(resource, namespace, label_selector=",".join(params.get("label_selectors") or []) or None,
                               field_selector=",".join(params.get("field_selectors") or []) or None)
         return listing.get("items") or []
@@ -67,6 +71,8 @@ class VmInfoRunner(runner.Runner):
             res.check_namespace(namespace)
         if params.get("name"):
             res.check_name(params["name"], "name")
+        for selector in params.get("label_selectors") or []:
+            parse_label_selector(selector, "label_selectors")
         if params.get("running") is not None and not params.get("wait"):
             raise InputError("running is used only with wait: true (it says what to wait for).")
         wait_error = None
@@ -111,8 +117,10 @@ class VmInfoRunner(runner.Runner):
         result["summaries"] = summaries
         if kind == "VirtualMachine" and params.get("include_standalone_vmis"):
             vmis = got.get("vmis")
-            if vmis is None:
-                vmis = _find(client, res.VMI, dict(params, label_selectors=[], field_selectors=[]), namespace)
+            if vmis is None or params.get("label_selectors") or params.get("field_selectors"):
+                # The selectors select the stand-alone VMIs by their own labels, on the server; the VMIs read
+                # for the VMs' summaries are every VMI of the scope.
+                vmis = _find(client, res.VMI, params, namespace)
             standalone = [v for v in vmis if not owner_vm(v)]
             result["vmis"] = [redacted(v) for v in standalone]
             result["vmi_summaries"] = [summarize_vmi(v, got.get("pods"), got.get("events")) for v in standalone]

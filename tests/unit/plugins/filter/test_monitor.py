@@ -180,7 +180,7 @@ def test_report_lines_cut_long_lines():
 def test_filter_names():
     names = set(monitor.FilterModule().filters())
     assert names == {"duration_seconds", "redact_secrets", "vm_select", "vm_missing", "vm_monitor_queries",
-                     "vm_metrics", "vm_monitor_report", "vm_report_lines", "vm_monitor_namespaces",
+                     "vm_metrics", "vm_monitor_report", "vm_report_lines", "namespaces_to_read",
                      "vm_monitor_read"}
     # The Prometheus helpers behind vm_metrics and vm_monitor_queries are not filters of their own.
     assert not names & {"prom_series", "series_stats", "vm_vcpus", "promql_selector"}
@@ -215,23 +215,33 @@ def test_monitor_queries_fill_in_selector_and_rate():
     (["good"], "ns-a", ["ns-a"]),
     # a name without a namespace and no vm_monitor_namespace: it may be anywhere
     (["good", "ns-b/web1"], "", []),
+    (["ns-b/web1", "good"], None, []),
     ([], "ns-a", ["ns-a"]),
     ([], "", []),
     (None, None, []),
 ])
 def test_namespaces_to_read(names, namespace, expected):
-    assert monitor.vm_monitor_namespaces(names, namespace) == expected
+    assert monitor.namespaces_to_read(names, namespace) == expected
+    assert monitor.namespaces_to_read(names, namespace, "vm_decommission_names") == expected
 
 
-@pytest.mark.parametrize("names,namespace,message", [
-    (["ns-a/"], "", "vm_monitor_names: 'ns-a/' is not a VM name or namespace/name."),
-    (["Bad_NS/x"], "", "vm_monitor_names: 'Bad_NS/x' is not a VM name or namespace/name."),
-    (["a/b/c"], "", "vm_monitor_names: 'a/b/c' is not a VM name or namespace/name."),
-    ([], "Demo", "vm_monitor_namespace 'Demo' is not a valid namespace name."),
+@pytest.mark.parametrize("args,message", [
+    ((["ns-a/"], "", "vm_monitor_names"), "vm_monitor_names: 'ns-a/' is not a VM name or namespace/name."),
+    ((["Bad_NS/x"], "", "vm_monitor_names"), "vm_monitor_names: 'Bad_NS/x' is not a VM name or namespace/name."),
+    ((["a/b/c"], "", "lifecycle_names"), "lifecycle_names: 'a/b/c' is not a VM name or namespace/name."),
+    # every entry is checked, also after a name without a namespace
+    ((["good", "ns-b/Web_1"], "", "vm_decommission_names"),
+     "vm_decommission_names: 'ns-b/Web_1' is not a VM name or namespace/name."),
+    (([], "Demo", "vm_monitor_names"), "vm_monitor_namespace 'Demo' is not a valid namespace name."),
+    (([], "Demo", "vm_decommission_names"), "vm_decommission_namespace 'Demo' is not a valid namespace name."),
+    (([], "Demo", "targets", "target_ns"), "target_ns 'Demo' is not a valid namespace name."),
+    (([], "Demo"), "namespace 'Demo' is not a valid namespace name."),
+    (("ns-a/good", None, "vm_decommission_names"),
+     "vm_decommission_names must be a list of VM names (name or namespace/name), got 'ns-a/good'."),
 ])
-def test_namespaces_to_read_rejects_bad_names(names, namespace, message):
+def test_namespaces_to_read_rejects_bad_names_naming_the_option(args, message):
     with pytest.raises(AnsibleFilterError) as err:
-        monitor.vm_monitor_namespaces(names, namespace)
+        monitor.namespaces_to_read(*args)
     assert str(err.value) == message
 
 

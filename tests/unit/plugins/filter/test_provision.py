@@ -194,6 +194,40 @@ def test_decommission_plan_by_labels():
     assert [t["name"] for t in plan["targets"]] == ["b"]
 
 
+def test_decommission_plan_names_in_two_namespaces_each_in_its_own():
+    """Issue 14: names in two namespaces; each is looked for in its own namespace, same-named VMs of the
+    other namespace stay, and what a VM there still uses is shared."""
+    scope = [vm("x", "ns-a", pvcs=["data"]), vm("y", "ns-a", pvcs=["y-data"]),
+             vm("x", "ns-b", pvcs=["data"]), vm("y", "ns-b", pvcs=["y-data"]), vm("z", "ns-b")]
+    plan = p.vm_decommission_plan(scope, ["ns-a/x", "ns-b/y", "ns-b/gone"], None, True, ["ns-a/br1"])
+    assert plan["targets"] == [{"name": "x", "namespace": "ns-a"}, {"name": "y", "namespace": "ns-b"}]
+    assert plan["missing"] == ["ns-b/gone"]
+    assert [(v["namespace"], v["name"]) for v in plan["volumes_delete"]] == [("ns-a", "data"), ("ns-b", "y-data")]
+    assert plan["networks_delete"] == [{"name": "br1", "namespace": "ns-a"}]
+
+
+def test_decommission_plan_refuses_a_name_in_several_namespaces():
+    scope = [vm("x", "ns-a"), vm("x", "ns-b"), vm("y", "ns-b")]
+    with pytest.raises(AnsibleFilterError) as err:
+        p.vm_decommission_plan(scope, ["x"], None)
+    assert str(err.value) == "names: 'x' is a VM in several namespaces (ns-a, ns-b); give it as namespace/name."
+    # with a namespace, or with the name in one namespace only, there is no doubt
+    assert p.vm_decommission_plan(scope, ["x"], "ns-b")["targets"] == [{"name": "x", "namespace": "ns-b"}]
+    assert p.vm_decommission_plan(scope, ["y"], None)["targets"] == [{"name": "y", "namespace": "ns-b"}]
+
+
+def test_decommission_plan_network_without_namespace():
+    scope = [vm("x", "ns-a", nads=["br1"]), vm("y", "ns-b"), vm("w", "ns-b", nads=["br1"])]
+    # the selected VMs share ns-b: br1 is ns-b's (in use by w), not the default namespace's
+    plan = p.vm_decommission_plan(scope, ["ns-b/y"], None, networks=["br1"])
+    assert plan["networks_in_use"] == [{"name": "br1", "namespace": "ns-b"}] and plan["networks_delete"] == []
+    # the second run (the VM is gone) finds the namespace in the names
+    plan = p.vm_decommission_plan(scope[:1] + scope[2:], ["ns-b/y"], None, networks=["br1"])
+    assert plan["networks_in_use"] == [{"name": "br1", "namespace": "ns-b"}]
+    with pytest.raises(AnsibleFilterError, match=r"^networks: 'br1' has no namespace and the VMs are in several"):
+        p.vm_decommission_plan(scope, ["ns-a/x", "ns-b/y"], None, networks=["br1"])
+
+
 @pytest.mark.parametrize("text,labels", [
     ("app=web, tier=db", {"app": "web", "tier": "db"}), ("", {}), ("a=", {"a": ""}), ({"x": "y"}, {"x": "y"}),
     ("a=1\nb=2", {"a": "1", "b": "2"}),

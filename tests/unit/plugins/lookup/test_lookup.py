@@ -60,6 +60,26 @@ def test_labels_match(selector, expected):
     assert lookups._labels_match({"metadata": {"labels": {"app": "web"}}}, selector) is expected
 
 
+@pytest.mark.parametrize("selector,expected", [
+    # set-based terms with commas inside the parentheses (before: split on the commas, so "db)" was a key
+    # that had to exist and every named object was dropped, or the term matched everything)
+    ("app in (web,db)", ["web-1", "db-1"]), ("app notin (web,db)", [None, None]), ("app notin (db,x)", ["web-1", None]),
+    ("app in (web,db),tier", [None, None]), ("app in (db, x)", [None, "db-1"]),
+])
+def test_named_objects_with_set_based_selectors(client, selector, expected):
+    found = lookups.vm_lookup(client, ["web-1", "db-1"], "demo", label_selector=selector, allow_missing=True)
+    assert [obj and obj["metadata"]["name"] for obj in found] == expected
+
+
+def test_unparsable_label_selector_is_refused_before_any_request(client):
+    before = len(client.calls)
+    with pytest.raises(InputError) as err:
+        lookups.vm_lookup(client, ["web-1"], "demo", label_selector="app in (web")
+    assert str(err.value) == ("label_selector 'app in (web' is not a valid label selector: found 'end of string', "
+                              "expected: ',', ')' or identifier.")
+    assert len(client.calls) == before
+
+
 def test_clean_object_redacts_everywhere():
     obj = lookups.clean_object(vm_obj("x"))
     text = json.dumps(obj)

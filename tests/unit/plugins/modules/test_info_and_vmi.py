@@ -104,6 +104,50 @@ def test_vm_info_standalone_vmis(run, client):
     assert result["vmi_summaries"][0]["owner_vm"] is None
 
 
+def _standalone(client, name, labels):
+    lone = running_vmi(name, "demo")
+    lone["metadata"]["ownerReferences"] = []
+    lone["metadata"]["labels"] = labels
+    client.put(lone)
+
+
+@pytest.mark.parametrize("summary", [True, False])
+def test_vm_info_standalone_vmis_by_label_selectors(run, client, summary):
+    """Issue 14: the label selectors select the stand-alone VMIs too (by their own labels, on the server);
+    before, every stand-alone VMI of the namespace was returned."""
+    run(vm_module, dict(VM, labels={"team": "blue"}, wait=True))
+    _standalone(client, "lone-blue", {"team": "blue"})
+    _standalone(client, "lone-red", {"team": "red"})
+    client.calls.clear()
+    result = run(vm_info, {"namespace": "demo", "include_standalone_vmis": True, "label_selectors": ["team=blue"],
+                           "summary": summary})
+    assert [r["metadata"]["name"] for r in result["resources"]] == ["web1"]
+    assert [v["metadata"]["name"] for v in result["vmis"]] == ["lone-blue"]
+    assert [s["name"] for s in result["vmi_summaries"]] == ["lone-blue"]
+    vmi_lists = [c[2]["label_selector"] for c in client.calls if c[:2] == ("LIST", "VirtualMachineInstance")]
+    assert "team=blue" in vmi_lists
+    if summary:  # the VM's own VMI is found whatever its labels
+        assert result["summaries"][0]["status"] == "Running"
+
+
+def test_vm_info_by_name_applies_the_label_selectors(run, client):
+    run(vm_module, dict(VM, labels={"app": "web", "tier": "a"}))
+    for selectors, found in ((["app=web"], 1), (["tier in (a,b)", "app"], 1), (["tier notin (a,b)"], 0),
+                             (["app=db"], 0)):
+        result = run(vm_info, {"name": "web1", "namespace": "demo", "label_selectors": selectors})
+        assert len(result["resources"]) == found, selectors
+        assert len(result["summaries"]) == found, selectors
+
+
+def test_vm_info_unparsable_label_selector_is_one_sentence(run, client):
+    client.calls.clear()
+    result = run(vm_info, {"namespace": "demo", "label_selectors": ["app=web", "tier in (a,b"]})
+    assert result["failed"]
+    assert result["msg"] == ("label_selectors 'tier in (a,b' is not a valid label selector: found 'end of string', "
+                             "expected: ',', ')' or identifier.")
+    assert client.calls == []
+
+
 def test_vm_info_redacts_user_data(run, client):
     run(vm_module, dict(VM, cloud_init={"password": "topsecret"}))
     result = run(vm_info, {"name": "web1", "namespace": "demo"})
