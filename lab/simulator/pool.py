@@ -359,8 +359,8 @@ class PoolController(Controller):
                 updated = await self.sim.kube.replace(VM, new)
             except ApiError as exc:
                 msg = exc.body.get("message", str(exc))
-                self.sim.recorder.warning(pool, "FailedUpdate", f"Error updating virtual machine "
-                                                                f"{vm['metadata']['name']}/{vm['metadata']['namespace']}: {msg}")
+                where = f"{vm['metadata']['name']}/{vm['metadata']['namespace']}"   # sic, name first as pool.go
+                self.sim.recorder.warning(pool, "FailedUpdate", f"Error updating virtual machine {where}: {msg}")
                 return ("FailedUpdate", f"error during VM update: {msg}"), False
             self.sim.cache.vms.observe(updated)
             self.sim.recorder.normal(pool, "SuccessfulUpdate", f"Updated VM {vm['metadata']['namespace']}/"

@@ -236,3 +236,17 @@ def test_configuration_is_the_clusters_with_the_policys_fields():
             conf["bandwidthPerMigration"], conf["progressTimeout"]) == (True, True, 30, "64Mi", 150)
     # a policy that sets nothing changes nothing: no policy name is recorded (isUpdated false)
     assert M.migration_configuration(_policy("empty"))[0] is None
+
+
+def test_aggregated_roles_cover_pools_and_migration_policies():
+    # virt-operator's rbac/cluster.go: editors manage pools and read migration policies, viewers read both
+    from simulator import register
+    roles = {r["metadata"]["name"]: r["rules"] for r in register.cluster_roles()}
+
+    def verbs(role, group, resource):
+        return {v for rule in roles[role] if group in rule["apiGroups"] and resource in rule["resources"]
+                for v in rule["verbs"]}
+    assert {"create", "delete", "patch", "list"} <= verbs("kubevirt.io:edit", "pool.kubevirt.io", "virtualmachinepools")
+    assert verbs("kubevirt.io:view", "pool.kubevirt.io", "virtualmachinepools") == {"get", "list", "watch"}
+    for role in ("kubevirt.io:admin", "kubevirt.io:edit", "kubevirt.io:view"):
+        assert verbs(role, "migrations.kubevirt.io", "migrationpolicies") == {"get", "list", "watch"}
