@@ -11,6 +11,8 @@ from .events import Recorder
 from .kubelet import Kubelet
 from .migration import MigrationController
 from .nodes import NodeAgent
+from .pool import PoolController
+from .replicaset import ReplicaSetController
 from .runtime import Caches
 from .scheduler_ctl import Scheduler
 from .storage import Provisioner
@@ -62,12 +64,14 @@ class Sim:
 
         def on_vm(ev, obj, old):
             self.vm_ctl.enqueue(k.key_of(obj))
+            self.pool_ctl.enqueue_for_vm(obj)
 
         def on_vmi(ev, obj, old):
             key = k.key_of(obj)
             self.vmi_ctl.enqueue(key)
             self.vm_ctl.enqueue(key)
             self.migration_ctl.enqueue_for_vmi(obj)
+            self.replicaset_ctl.enqueue_for_vmi(obj, old if ev == "MODIFIED" else None)
 
         def on_pod(ev, obj, old):
             meta = obj["metadata"]
@@ -132,6 +136,12 @@ class Sim:
         def on_vmim(ev, obj, old):
             self.migration_ctl.enqueue(k.key_of(obj))
 
+        def on_replicaset(ev, obj, old):
+            self.replicaset_ctl.enqueue(k.key_of(obj))
+
+        def on_pool(ev, obj, old):
+            self.pool_ctl.enqueue(k.key_of(obj))
+
         cache.vms.add_handler(on_vm)
         cache.vmis.add_handler(on_vmi)
         cache.pods.add_handler(on_pod)
@@ -141,6 +151,8 @@ class Sim:
         cache.nads.add_handler(on_nad)
         cache.nodes.add_handler(on_node)
         cache.vmims.add_handler(on_vmim)
+        cache.replicasets.add_handler(on_replicaset)
+        cache.pools.add_handler(on_pool)
 
     async def run(self):
         from . import register
@@ -160,6 +172,8 @@ class Sim:
         self.provisioner = Provisioner(self)
         self.cdi = CDIController(self)
         self.migration_ctl = MigrationController(self)
+        self.replicaset_ctl = ReplicaSetController(self)
+        self.pool_ctl = PoolController(self)
         self._wire()
         runners = await serve(self)           # virt-api, webhooks, metrics, healthz
         informers = self.cache.all()
@@ -168,7 +182,7 @@ class Sim:
         await register.register(self)
         tasks.append(asyncio.create_task(self.nodes.run(), name="nodes"))
         for ctl in (self.kubelet, self.scheduler, self.vm_ctl, self.vmi_ctl, self.provisioner, self.cdi,
-                    self.migration_ctl):
+                    self.migration_ctl, self.replicaset_ctl, self.pool_ctl):
             tasks.append(asyncio.create_task(ctl.run(), name=ctl.name))
         tasks.append(asyncio.create_task(self._report(), name="report"))
         self.ready = True

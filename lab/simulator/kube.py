@@ -46,6 +46,10 @@ class Resource:
 VM = Resource("kubevirt.io", "v1", "virtualmachines", "VirtualMachine")
 VMI = Resource("kubevirt.io", "v1", "virtualmachineinstances", "VirtualMachineInstance")
 VMIM = Resource("kubevirt.io", "v1", "virtualmachineinstancemigrations", "VirtualMachineInstanceMigration")
+VMIRS = Resource("kubevirt.io", "v1", "virtualmachineinstancereplicasets", "VirtualMachineInstanceReplicaSet")
+POOL = Resource("pool.kubevirt.io", "v1beta1", "virtualmachinepools", "VirtualMachinePool")
+MIGRATION_POLICY = Resource("migrations.kubevirt.io", "v1alpha1", "migrationpolicies", "MigrationPolicy",
+                            namespaced=False)
 DV = Resource("cdi.kubevirt.io", "v1beta1", "datavolumes", "DataVolume")
 NAD = Resource("k8s.cni.cncf.io", "v1", "network-attachment-definitions", "NetworkAttachmentDefinition")
 POD = Resource("", "v1", "pods", "Pod")

@@ -8,22 +8,89 @@ Cancelling (``virtctl migrate-cancel``) deletes the migration: the finalizer
 kubevirt.io/migrationJobFinalize holds it until the controller has aborted it (target pod deleted,
 the VMI's migrationState marked aborted), as KubeVirt's migration controller does; an ended
 migration loses the finalizer.
+
+When the target pod is handed over (Scheduled), the MigrationPolicy that matches the VMI is chosen as
+pkg/virt-controller/watch/migration/migrationpolicy.go matchPolicy does and recorded in the VMI's (and the
+migration's) migrationState: migrationPolicyName and migrationConfiguration (the cluster's defaults with the
+policy's fields over them), as handleTargetPodHandoff does.
 """
 import time
 
 from . import phases
-from .kube import POD, VMI, VMIM, ApiError, key_of
+from .kube import NAMESPACE, POD, VMI, VMIM, ApiError, key_of
 from .launcher import render
 from .runtime import Controller
 from .util import deep, dig, get_condition, set_latest_api_version, since, ts
 from .vmi import MIGRATION_JOB_LABEL, NODE_LABEL
 
 FINALIZER = "kubevirt.io/migrationJobFinalize"
+# virt-config's MigrationConfiguration defaults (a KubeVirt CR without spec.configuration.migrations), as
+# GetMigrationConfiguration returns them: allowWorkloadDisruption follows allowPostCopy when unset
+CLUSTER_MIGRATION_CONFIGURATION = {
+    "allowAutoConverge": False, "allowPostCopy": False, "allowWorkloadDisruption": False,
+    "bandwidthPerMigration": "0Mi", "completionTimeoutPerGiB": 150, "nodeDrainTaintKey": "kubevirt.io/drain",
+    "parallelMigrationsPerCluster": 5, "parallelOutboundMigrationsPerNode": 2, "progressTimeout": 150,
+    "unsafeMigrationOverride": False, "utilityVolumesTimeout": 150}
+POLICY_FIELDS = ("allowAutoConverge", "bandwidthPerMigration", "completionTimeoutPerGiB", "allowPostCopy",
+                 "allowWorkloadDisruption")
+
+
+def _matching_labels(wanted, labels):
+    """countLabelsHelper: how many of `wanted` the labels have, None as soon as one is missing."""
+    count = 0
+    for key, value in (wanted or {}).items():
+        if key not in labels or labels[key] != value:
+            return None
+        count += 1
+    return count
+
+
+def match_policy(policies, vmi_labels, namespace_labels):
+    """matchPolicy: the policy whose selectors all match and that matches the most labels (VMI labels
+    win a tie of totals), then the first name in lexicographic order; None when none matches. A policy
+    without selectors matches nothing; empty selectors match everything (with score 0). As KubeVirt's
+    countMatchingLabels, neither selector is looked at when the VMI has no labels at all."""
+    best, best_score = [], (0, 0)
+    for policy in policies:
+        sel = dig(policy, "spec", "selectors")
+        if sel is None:
+            continue
+        vmi_count = ns_count = 0
+        if vmi_labels is not None:
+            if sel.get("virtualMachineInstanceSelector") is not None:
+                vmi_count = _matching_labels(sel["virtualMachineInstanceSelector"], vmi_labels)
+            if vmi_count is not None and sel.get("namespaceSelector") is not None:
+                ns_count = _matching_labels(sel["namespaceSelector"], namespace_labels or {})
+        if vmi_count is None or ns_count is None:
+            continue
+        score = (vmi_count + ns_count, vmi_count)
+        if score > best_score:
+            best, best_score = [policy], score
+        elif score == best_score:
+            best.append(policy)
+    return min(best, key=lambda p: p["metadata"]["name"]) if best else None
+
+
+def migration_configuration(policy):
+    """(policy name or None, migrationConfiguration): GetMigrationConfByPolicy over the cluster's defaults;
+    the name only when the policy set one of its fields (isUpdated)."""
+    conf = deep(CLUSTER_MIGRATION_CONFIGURATION)
+    spec = (policy or {}).get("spec") or {}
+    changed = [f for f in POLICY_FIELDS if spec.get(f) is not None]
+    for field in changed:
+        conf[field] = spec[field]
+    if spec.get("allowWorkloadDisruption") is None and spec.get("allowPostCopy") is not None:
+        conf["allowWorkloadDisruption"] = spec["allowPostCopy"]   # backward compatibility, as KubeVirt
+    return (policy["metadata"]["name"] if changed else None), conf
 
 
 class MigrationController(Controller):
     name = "migration"
     workers = 2
+
+    def __init__(self, sim):
+        super().__init__(sim)
+        self.configurations = {}    # migration uid -> (policy name, migrationConfiguration) chosen at hand-off
 
     def enqueue_for_vmi(self, vmi):
         ns, name = vmi["metadata"]["namespace"], vmi["metadata"]["name"]
@@ -49,6 +116,7 @@ class MigrationController(Controller):
             await self._abort(mig, vmi)
             return
         if phase in phases.MIGRATION_FINAL:
+            self.configurations.pop(mig["metadata"]["uid"], None)
             await self._drop_finalizer(mig)
             return
         new = deep(mig)
@@ -93,6 +161,7 @@ class MigrationController(Controller):
         if phase == "Scheduling":
             if dig(target, "status", "phase") != "Running":
                 return   # pod events requeue us
+            await self._choose_configuration(mig, vmi)
             self._advance(st, "Scheduled", vmi, target, source_pod, mig)
             await self._write(mig, new)
             await self._vmi_state(vmi, mig, target, source_pod, started=False)
@@ -116,6 +185,23 @@ class MigrationController(Controller):
         else:
             self.sim.recorder.normal(mig, "SuccessfulMigration", "Source node reported migration succeeded")
 
+    async def _choose_configuration(self, mig, vmi):
+        """matchMigrationPolicy at the target pod hand-off: the namespace's labels are read from the API."""
+        ns = await self.sim.kube.get_or_none(NAMESPACE, vmi["metadata"]["namespace"])
+        policy = match_policy(self.sim.cache.migrationpolicies.items(), vmi["metadata"].get("labels"),
+                              ((ns or {}).get("metadata") or {}).get("labels") or {})
+        self.configurations[mig["metadata"]["uid"]] = migration_configuration(policy)
+
+    def _configuration(self, vmi, mig):
+        """What the hand-off chose; after a restart, what the VMI recorded."""
+        uid = mig["metadata"]["uid"]
+        if uid in self.configurations:
+            return self.configurations[uid]
+        prev = dig(vmi, "status", "migrationState") or {}
+        if prev.get("migrationUid") == uid and prev.get("migrationConfiguration"):
+            return prev.get("migrationPolicyName"), prev["migrationConfiguration"]
+        return migration_configuration(None)
+
     def _stamp(self, st, phase):
         stamps = st.setdefault("phaseTransitionTimestamps", [])
         if not any(s["phase"] == phase for s in stamps):
@@ -135,11 +221,9 @@ class MigrationController(Controller):
                  "targetPod": target["metadata"]["name"] if target else None,
                  "sourcePod": source_pod["metadata"]["name"] if source_pod else None,
                  "targetNodeAddress": dig(target, "status", "hostIP") if target else None,
-                 "mode": "PreCopy", "completed": completed, "failed": failed,
-                 "migrationConfiguration": {"allowAutoConverge": False, "allowPostCopy": False,
-                                            "bandwidthPerMigration": "0Mi", "completionTimeoutPerGiB": 150,
-                                            "parallelMigrationsPerCluster": 5,
-                                            "parallelOutboundMigrationsPerNode": 2, "progressTimeout": 150}}
+                 "mode": "PreCopy", "completed": completed, "failed": failed}
+        policy_name, state["migrationConfiguration"] = self._configuration(vmi, mig)
+        state["migrationPolicyName"] = policy_name
         if started:
             state["startTimestamp"] = prev.get("startTimestamp") if prev.get("migrationUid") == \
                 mig["metadata"]["uid"] and prev.get("startTimestamp") else ts()
@@ -225,6 +309,7 @@ class MigrationController(Controller):
                     vnew["status"]["migrationState"].update({"abortStatus": "Succeeded", "failed": True,
                                                              "completed": True, "endTimestamp": ts()})
                 await self._mutate_vmi(vmi, mutate)
+        self.configurations.pop(uid, None)
         await self._drop_finalizer(mig)
 
     async def _drop_finalizer(self, mig):

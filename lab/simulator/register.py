@@ -39,6 +39,9 @@ def cluster_roles():
         {"apiGroups": ["instancetype.kubevirt.io"], "resources": [
             "virtualmachineclusterinstancetypes", "virtualmachineclusterpreferences"], "verbs": ["get", "list", "watch"]},
         {"apiGroups": ["k8s.cni.cncf.io"], "resources": ["network-attachment-definitions"], "verbs": ["get", "list", "watch"]},
+        {"apiGroups": ["pool.kubevirt.io"], "resources": ["virtualmachinepools"],
+         "verbs": ["get", "delete", "create", "update", "patch", "list", "watch", "deletecollection"]},
+        {"apiGroups": ["migrations.kubevirt.io"], "resources": ["migrationpolicies"], "verbs": ["get", "list", "watch"]},
     ]
     view_rules = [
         {"apiGroups": ["subresources.kubevirt.io"], "resources": [
@@ -49,6 +52,8 @@ def cluster_roles():
         {"apiGroups": ["instancetype.kubevirt.io"], "resources": [
             "virtualmachineinstancetypes", "virtualmachinepreferences", "virtualmachineclusterinstancetypes",
             "virtualmachineclusterpreferences"], "verbs": ["get", "list", "watch"]},
+        {"apiGroups": ["pool.kubevirt.io"], "resources": ["virtualmachinepools"], "verbs": ["get", "list", "watch"]},
+        {"apiGroups": ["migrations.kubevirt.io"], "resources": ["migrationpolicies"], "verbs": ["get", "list", "watch"]},
     ]
 
     def role(name, rules, aggregate):

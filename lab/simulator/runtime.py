@@ -155,6 +155,9 @@ class Caches:
         self.nodes = Informer(kube, k.NODE)
         self.storageclasses = Informer(kube, k.SC)
         self.vmims = Informer(kube, k.VMIM)
+        self.replicasets = Informer(kube, k.VMIRS)
+        self.pools = Informer(kube, k.POOL)
+        self.migrationpolicies = Informer(kube, k.MIGRATION_POLICY)
 
     def all(self):
         """Every informer, in the order they are started."""

@@ -128,3 +128,53 @@ def test_a_second_migration_is_refused_while_one_is_in_flight(lab):
     # virt-api relays the webhook's denial as 500 InternalError, as KubeVirt's does
     assert status == 500 and body["reason"] == "InternalError"
     assert 'denied the request: in-flight migration detected. Active migration job (' in body["message"]
+
+
+def test_matching_migration_policy_is_recorded(lab, core, custom):
+    # As KubeVirt's migration controller at the target hand-off: the policy matching the most VMI and
+    # namespace labels wins; its fields go over the cluster's migration configuration in migrationState.
+    tag = lab.ns
+    core.patch_namespace(lab.ns, {"metadata": {"labels": {"virtops.io/policy-test": tag}}})
+    policies = {
+        f"{tag}-vmi": {"virtualMachineInstanceSelector": {"workload": tag}},
+        f"{tag}-both": {"virtualMachineInstanceSelector": {"workload": tag},
+                        "namespaceSelector": {"virtops.io/policy-test": tag}},
+    }
+    group = ("migrations.kubevirt.io", "v1alpha1", "migrationpolicies")
+    for name, selectors in policies.items():
+        custom.create_cluster_custom_object(*group, {
+            "apiVersion": "migrations.kubevirt.io/v1alpha1", "kind": "MigrationPolicy", "metadata": {"name": name},
+            "spec": {"selectors": selectors, "allowPostCopy": True, "completionTimeoutPerGiB": 40,
+                     "bandwidthPerMigration": "64Mi"}})
+    try:
+        lab.create_vm(vm_manifest("vm-pol", labels={"workload": tag}))
+        lab.wait_running("vm-pol")
+        lab.create(*KV, "virtualmachineinstancemigrations", migration("mig-pol", "vm-pol"))
+        mig = wait_for(lambda: (lambda m: m if m.get("status", {}).get("phase") == "Succeeded" else None)(
+            lab.get(*KV, "virtualmachineinstancemigrations", "mig-pol")), 30, what="migration Succeeded")
+        state = lab.vmi("vm-pol")["status"]["migrationState"]
+        assert state["migrationPolicyName"] == f"{tag}-both"
+        conf = state["migrationConfiguration"]
+        assert (conf["allowPostCopy"], conf["allowWorkloadDisruption"], conf["completionTimeoutPerGiB"],
+                conf["bandwidthPerMigration"]) == (True, True, 40, "64Mi")
+        assert (conf["allowAutoConverge"], conf["progressTimeout"], conf["parallelMigrationsPerCluster"]) == \
+            (False, 150, 5)
+        assert mig["status"]["migrationState"]["migrationPolicyName"] == f"{tag}-both"
+    finally:
+        for name in policies:
+            custom.delete_cluster_custom_object(*group, name)
+
+
+def test_without_a_matching_policy_the_cluster_configuration_is_recorded(lab):
+    lab.create_vm(vm_manifest("vm-nopol"))
+    lab.wait_running("vm-nopol")
+    lab.create(*KV, "virtualmachineinstancemigrations", migration("mig-nopol", "vm-nopol"))
+    wait_for(lambda: (lambda m: m if m.get("status", {}).get("phase") == "Succeeded" else None)(
+        lab.get(*KV, "virtualmachineinstancemigrations", "mig-nopol")), 30, what="migration Succeeded")
+    state = lab.vmi("vm-nopol")["status"]["migrationState"]
+    assert "migrationPolicyName" not in state
+    assert state["migrationConfiguration"] == {
+        "allowAutoConverge": False, "allowPostCopy": False, "allowWorkloadDisruption": False,
+        "bandwidthPerMigration": "0Mi", "completionTimeoutPerGiB": 150, "nodeDrainTaintKey": "kubevirt.io/drain",
+        "parallelMigrationsPerCluster": 5, "parallelOutboundMigrationsPerNode": 2, "progressTimeout": 150,
+        "unsafeMigrationOverride": False, "utilityVolumesTimeout": 150}

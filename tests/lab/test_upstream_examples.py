@@ -5,7 +5,8 @@ server-side dry run, one file after the other in file-name order as `kubectl app
 result (accepted, or refused with KubeVirt's message) must be the one data/.../expected.yaml derives from
 KubeVirt's code. Objects later files refer to (instancetypes, preferences, priority classes) are then
 created for real, as the apply would. Finally the accepted VMs and VMIs that need nothing outside the
-examples are created, started, seen Running and Ready, and deleted.
+examples are created, started, seen Running and Ready, and deleted; so are the VirtualMachinePool and the
+VirtualMachineInstanceReplicaSet, whose VMs/VMIs must all be Ready (status.readyReplicas) and go with them.
 """
 import uuid
 from pathlib import Path
@@ -91,12 +92,40 @@ def test_dry_run_result_is_kubevirts(dry_run_results, examples_ns, name):
             f"{name}: {message!r}; KubeVirt says {expected!r} ({row['why']})"
 
 
+# kind -> (group, version, plural, the label the template puts on each member), for the kinds with replicas
+REPLICATED = {"VirtualMachinePool": ("pool.kubevirt.io", "v1beta1", "virtualmachinepools", "virtualmachines"),
+              "VirtualMachineInstanceReplicaSet": ("kubevirt.io", "v1", "virtualmachineinstancereplicasets",
+                                                   "virtualmachineinstances")}
+
+
+def _run_replicated(custom, ns, doc):
+    """Create the pool / replica set, see all its replicas ready, delete it and see its members go."""
+    group, version, plural, members = REPLICATED[doc["kind"]]
+    name, replicas = doc["metadata"]["name"], doc["spec"]["replicas"]
+    selector = ",".join(f"{k}={v}" for k, v in doc["spec"]["selector"]["matchLabels"].items())
+    custom.create_namespaced_custom_object(group, version, ns, plural, doc)
+
+    def ready():
+        st = custom.get_namespaced_custom_object(group, version, ns, plural, name).get("status") or {}
+        return st if st.get("replicas") == replicas and st.get("readyReplicas") == replicas else None
+    wait_for(ready, 90, what=f"{doc['kind']} {name} with {replicas} ready replicas")
+    custom.delete_namespaced_custom_object(group, version, ns, plural, name)
+    wait_for(lambda: not custom.list_namespaced_custom_object("kubevirt.io", "v1", ns, members,
+                                                              label_selector=selector)["items"],
+             90, what=f"the {members} of {name} gone")
+
+
 @pytest.mark.parametrize("name", RUNNABLE)
 def test_accepted_vms_and_vmis_run(api, custom, core, examples_ns, dry_run_results, name):
     assert dry_run_results[name][1] is None, f"{name} was refused, so it cannot run"
     lab = Lab(api, custom, core, examples_ns)
     doc = _docs(name)[0]
     vm_name = doc["metadata"]["name"]
+    if doc["kind"] in REPLICATED:
+        _run_replicated(custom, examples_ns, doc)
+        wait_for(lambda: not core.list_namespaced_pod(
+            examples_ns, label_selector="kubevirt.io=virt-launcher").items, 90, what="their launcher pods gone")
+        return
     if doc["kind"] == "VirtualMachine":
         lab.create_vm(doc)
         status, body = lab.vm_sub(vm_name, "start")

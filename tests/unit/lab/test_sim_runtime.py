@@ -15,7 +15,8 @@ def test_one_typed_cache_per_kind_in_start_order():
     assert [(i.res.plural) for i in cache.all()] == [
         "virtualmachines", "virtualmachineinstances", "pods", "persistentvolumeclaims", "persistentvolumes",
         "datavolumes", "network-attachment-definitions", "nodes", "storageclasses",
-        "virtualmachineinstancemigrations"]
+        "virtualmachineinstancemigrations", "virtualmachineinstancereplicasets", "virtualmachinepools",
+        "migrationpolicies"]
     assert (cache.vms.res, cache.vmis.res, cache.vmims.res, cache.dvs.res, cache.pvcs.res) == (
         k.VM, k.VMI, k.VMIM, k.DV, k.PVC)
 

@@ -1,0 +1,393 @@
+"""VirtualMachinePool controller (virt-controller's watch/pool/pool.go, v1.8.4).
+
+VMs named `<pool>-<index>` with the lowest unused indexes from 0, their dataVolumeTemplates (and the
+volumes using them) suffixed `-<index>`, labels/annotations of spec.virtualMachineTemplate plus
+`kubevirt.io/vm-pool-revision-name: <pool>-<generation>` (a ControllerRevision of the pool's spec),
+finalizer `pool.kubevirt.io/finalizer`, owned by the pool (controller: true). The pool has that finalizer
+too: deleting it removes the VMs' finalizers, then the garbage collector deletes the VMs. Owned VMs that
+stop matching the selector are released (no adoption: pool.go only releases). Scale-in picks VMs by
+scaleInStrategy.proactive.selectionPolicy (sortPolicy, selectors), randomly by default, as KubeVirt.
+A changed virtualMachineTemplate is written to existing VMs (opportunistic update); unused revisions
+are pruned. Status: replicas (owned VMs, deleting ones too), readyReplicas (VM Ready=True), labelSelector,
+conditions ReplicaPaused and ReplicaFailure (FailedScaleOut / FailedScaleIn / FailedUpdate).
+"""
+import json
+import random
+import re
+
+from . import selectors
+from .kube import CR, POOL, VM, ApiError
+from .runtime import Controller
+from .util import controller_of, deep, dig, get_condition, has_condition, owner_ref, remove_condition, set_condition
+from .replicaset import BURST_REPLICAS
+
+FINALIZER = "pool.kubevirt.io/finalizer"
+REVISION_LABEL = "kubevirt.io/vm-pool-revision-name"
+_INDEX = re.compile(r"-(\d+)$")
+
+
+def wanted(pool):
+    replicas = dig(pool, "spec", "replicas")
+    return 1 if replicas is None else int(replicas)
+
+
+def index_from_name(name):
+    """indexFromName: the number after the last dash (None when there is none)."""
+    m = _INDEX.search(name)
+    return int(m.group(1)) if m else None
+
+
+def new_vm_names(count, pool_name, taken):
+    """calculateNewVMNames: `count` names `<pool>-<i>` for the lowest i not in `taken` (VM names)."""
+    names, i = [], 0
+    while len(names) < count:
+        name = f"{pool_name}-{i}"
+        if name not in taken:
+            names.append(name)
+        i += 1
+    return names
+
+
+def revision_name(pool):
+    return f"{pool['metadata']['name']}-{pool['metadata'].get('generation', 1)}"
+
+
+def index_vm_spec(pool_spec, idx):
+    """indexVMSpec: the VM spec for index `idx`."""
+    spec = deep(dig(pool_spec, "virtualMachineTemplate", "spec", default={}) or {})
+    renamed = {}
+    for dvt in spec.get("dataVolumeTemplates") or []:
+        renamed[dvt["metadata"]["name"]] = f"{dvt['metadata']['name']}-{idx}"
+        dvt["metadata"]["name"] = renamed[dvt["metadata"]["name"]]
+    naming = pool_spec.get("nameGeneration") or {}
+    configmaps, secrets = naming.get("appendIndexToConfigMapRefs"), naming.get("appendIndexToSecretRefs")
+    suffix = f"-{idx}"
+    for vol in dig(spec, "template", "spec", "volumes", default=[]) or []:
+        if "persistentVolumeClaim" in vol:
+            claim = vol["persistentVolumeClaim"]
+            claim["claimName"] = renamed.get(claim.get("claimName"), claim.get("claimName"))
+        elif "dataVolume" in vol:
+            vol["dataVolume"]["name"] = renamed.get(vol["dataVolume"].get("name"), vol["dataVolume"].get("name"))
+        elif "configMap" in vol and configmaps:
+            vol["configMap"]["name"] += suffix
+        elif "secret" in vol and secrets:
+            vol["secret"]["secretName"] += suffix
+        elif secrets and ("cloudInitNoCloud" in vol or "cloudInitConfigDrive" in vol):
+            source = vol.get("cloudInitNoCloud") or vol.get("cloudInitConfigDrive")
+            for ref in ("userDataSecretRef", "networkDataSecretRef"):
+                if source.get(ref):
+                    source[ref]["name"] += suffix
+    return spec
+
+
+def vm_for(pool, name, revision):
+    """scaleOut's VM (and opportunisticUpdate's new metadata and spec)."""
+    tmeta = dig(pool, "spec", "virtualMachineTemplate", "metadata", default={}) or {}
+    spec = index_vm_spec(pool["spec"], index_from_name(name))
+    labels = dict(tmeta.get("labels") or {})
+    labels[REVISION_LABEL] = revision
+    template = spec.setdefault("template", {})
+    template.setdefault("metadata", {}).setdefault("labels", {})[REVISION_LABEL] = revision
+    meta = {"name": name, "namespace": pool["metadata"]["namespace"], "labels": labels,
+            "finalizers": [FINALIZER], "ownerReferences": [owner_ref(pool)]}
+    if tmeta.get("annotations"):
+        meta["annotations"] = dict(tmeta["annotations"])
+    return {"apiVersion": VM.api_version, "kind": VM.kind, "metadata": meta, "spec": spec}
+
+
+def scale_in_order(pool, vms, rng=random):
+    """The VMs scale-in deletes first: sortPolicy Ascending/DescendingOrder (by index), Newest, Oldest,
+    Random (the default); then the selection policy's selectors keep the matching ones."""
+    policy = dig(pool, "spec", "scaleInStrategy", "proactive", "selectionPolicy", default={}) or {}
+    order = list(vms)
+    sort = policy.get("sortPolicy") or "Random"
+    if sort in ("AscendingOrder", "DescendingOrder"):
+        order.sort(key=lambda v: index_from_name(v["metadata"]["name"]) or 0, reverse=sort == "DescendingOrder")
+    elif sort in ("Newest", "Oldest"):
+        order.sort(key=lambda v: v["metadata"].get("creationTimestamp") or "", reverse=sort == "Newest")
+    else:
+        rng.shuffle(order)
+    chosen = policy.get("selectors") or {}
+    if chosen.get("labelSelector") is not None:
+        order = [v for v in order if selectors.matches(chosen["labelSelector"], dig(v, "spec", "template", "metadata",
+                                                                                    "labels"))]
+    if chosen.get("nodeSelectorRequirementMatcher"):
+        as_selector = {"matchExpressions": [{"key": r["key"], "operator": r["operator"], "values": r.get("values")}
+                                            for r in chosen["nodeSelectorRequirementMatcher"]]}
+        order = [v for v in order if selectors.matches(as_selector, dig(v, "spec", "template", "spec", "nodeSelector"))]
+    return order
+
+
+def status_for(pool, vms, sync_error):
+    """updateStatus: (new status, events) — the status is written when it differs, or while not all are ready."""
+    st = deep(pool.get("status") or {})
+    conds = st.get("conditions") or []
+    events = []
+    st["labelSelector"] = selectors.to_string(pool["spec"]["selector"])
+    if sync_error is not None and get_condition(pool, "ReplicaFailure") is None:
+        set_condition(conds, "ReplicaFailure", "True", sync_error[0], sync_error[1])
+        events.append(("Warning", sync_error[0], sync_error[1]))
+    elif sync_error is None:
+        remove_condition(conds, "ReplicaFailure")
+    paused = bool(dig(pool, "spec", "paused"))
+    if paused and get_condition(pool, "ReplicaPaused") is None:
+        set_condition(conds, "ReplicaPaused", "True", "SuccessfulPaused", "Pool controller is paused")
+        events.append(("Normal", "SuccessfulPaused", "Pool is paused"))
+    elif not paused and get_condition(pool, "ReplicaPaused") is not None:
+        remove_condition(conds, "ReplicaPaused")
+        events.append(("Normal", "SuccessfulResume", "Pool is unpaused"))
+    st["conditions"] = conds
+    if not conds:
+        st.pop("conditions")
+    st["replicas"] = len(vms)
+    st["readyReplicas"] = sum(1 for vm in vms if has_condition(vm, "Ready", "True"))
+    return st, events
+
+
+class PoolController(Controller):
+    name = "pool"
+    workers = 2
+
+    def __init__(self, sim):
+        super().__init__(sim)
+        self.deleting = {}      # pool key -> uids of VMs we deleted, until the cache shows them going
+        self.revisions = {}     # (namespace, revision name) -> the pool spec it holds (None: not there)
+        self.pruned = {}        # pool uid -> the generation whose revisions were last pruned
+
+    def enqueue_for_vm(self, vm):
+        ns = vm["metadata"]["namespace"]
+        ref = controller_of(vm)
+        if ref is not None and ref.get("kind") == POOL.kind:
+            self.enqueue(f"{ns}/{ref['name']}")
+
+    async def sync(self, key):
+        pool = self.sim.cache.pools.get(key)
+        if pool is None:
+            self.deleting.pop(key, None)
+            return
+        spec = pool.get("spec") or {}
+        try:
+            if not selectors.matches(spec.get("selector"), dig(spec, "virtualMachineTemplate", "metadata", "labels")):
+                self.log.info("%s: selector does not match template labels, will not re-enqueue", key)
+                return
+        except selectors.SelectorError as exc:
+            self.log.info("%s: invalid selector (%s), will not re-enqueue", key, exc)
+            return
+        ns = pool["metadata"]["namespace"]
+        everything = self.sim.cache.vms.items(ns)
+        vms = await self._release_detached(pool, everything)
+        deleting = bool(pool["metadata"].get("deletionTimestamp"))
+        if not deleting and FINALIZER not in (pool["metadata"].get("finalizers") or []):
+            pool = await self._set_finalizers(POOL, pool, (pool["metadata"].get("finalizers") or []) + [FINALIZER])
+            if pool is None:
+                return
+        gone = self.deleting.setdefault(key, set())
+        gone &= {vm["metadata"]["uid"] for vm in vms if not vm["metadata"].get("deletionTimestamp")}
+        sync_error = None
+        if not spec.get("paused") and not deleting:
+            sync_error, stable = await self._scale(pool, vms, {vm["metadata"]["name"] for vm in everything}, gone)
+            if sync_error is None and stable:
+                sync_error, stable = await self._update(pool, vms)
+                if sync_error is None and stable:
+                    sync_error = await self._prune(pool, vms)
+        elif deleting:
+            selector = spec["selector"]
+            for vm in everything:
+                if selectors.matches(selector, vm["metadata"].get("labels")) and \
+                        FINALIZER in (vm["metadata"].get("finalizers") or []):
+                    await self._drop_finalizer(VM, vm)
+            await self._drop_finalizer(POOL, pool)
+            sync_error = await self._prune(pool, vms, force=True)
+            if self.sim.cache.pools.get(key) is None:
+                return
+        status, events = status_for(pool, vms, sync_error)
+        if status != (pool.get("status") or {}) or status["replicas"] != status["readyReplicas"]:
+            body = deep(self.sim.cache.pools.get(key) or pool)
+            body["status"] = status
+            if await self.sim.cache.pools.replace(body, sub="status") is not None:
+                for etype, reason, message in events:
+                    self.sim.recorder.event(pool, etype, reason, message)
+        if sync_error is not None:
+            raise ApiError(500, {"message": sync_error[1]})     # re-enqueued with back-off
+
+    # ------------------------------------------------------------------------------ ownership
+    async def _release_detached(self, pool, vms):
+        """ReleaseDetachedVirtualMachines: the VMs the pool controls; those that no longer match its
+        selector lose the owner reference and the pool finalizer (unless the pool is being deleted)."""
+        uid = pool["metadata"]["uid"]
+        owned = []
+        for vm in vms:
+            ref = controller_of(vm)
+            if ref is None or ref.get("uid") != uid:
+                continue
+            if selectors.matches(pool["spec"]["selector"], vm["metadata"].get("labels")):
+                owned.append(vm)
+            elif not pool["metadata"].get("deletionTimestamp"):
+                fins = [f for f in vm["metadata"].get("finalizers") or [] if f != FINALIZER]
+                try:
+                    patched = await self.sim.kube.patch(VM, vm["metadata"]["name"], {
+                        "metadata": {"ownerReferences": [], "finalizers": fins}}, vm["metadata"]["namespace"])
+                    self.sim.cache.vms.observe(patched)
+                except ApiError as exc:
+                    if exc.status not in (404, 422):
+                        raise
+        return owned
+
+    async def _set_finalizers(self, res, obj, finalizers):
+        """patchFinalizer: a JSON patch that tests the old list; None when the object is gone."""
+        meta = obj["metadata"]
+        try:
+            patched = await self.sim.kube.patch(res, meta["name"], [
+                {"op": "test", "path": "/metadata/finalizers", "value": meta.get("finalizers")},
+                {"op": "replace", "path": "/metadata/finalizers", "value": finalizers}],
+                meta["namespace"], kind="json")
+        except ApiError as exc:
+            if exc.status == 404:
+                return None
+            raise
+        (self.sim.cache.pools if res is POOL else self.sim.cache.vms).observe(patched)
+        return patched
+
+    async def _drop_finalizer(self, res, obj):
+        fins = obj["metadata"].get("finalizers") or []
+        if FINALIZER in fins:
+            await self._set_finalizers(res, obj, [f for f in fins if f != FINALIZER])
+
+    # ------------------------------------------------------------------------------ scaling
+    async def _scale(self, pool, vms, taken, gone):
+        """scale(): (sync error (reason, message) or None, whether the pool is at its size)."""
+        diff = len(vms) - wanted(pool)
+        if diff == 0:
+            # opportunisticScaleIn: VMs deleted by someone else leave the pool (state preservation is off)
+            for vm in vms:
+                if vm["metadata"].get("deletionTimestamp"):
+                    await self._drop_finalizer(VM, vm)
+            return None, True
+        count = min(abs(diff), BURST_REPLICAS)
+        if diff < 0:
+            error = await self._scale_out(pool, count, taken)
+            return (("FailedScaleOut", f"error during scale out: {error}") if error else None), False
+        strategy = dig(pool, "spec", "scaleInStrategy", default={}) or {}
+        if "unmanaged" in strategy or "opportunistic" in strategy:
+            return None, False
+        eligible = [vm for vm in vms if not vm["metadata"].get("deletionTimestamp") and vm["metadata"]["uid"]
+                    not in gone]
+        count = min(count - (len(vms) - len(eligible)), len(eligible))
+        if count <= 0:
+            return None, False
+        error = None
+        for vm in scale_in_order(pool, eligible)[:count]:
+            name, ns = vm["metadata"]["name"], vm["metadata"]["namespace"]
+            try:
+                await self.sim.kube.delete(VM, name, ns, preconditions={"uid": vm["metadata"]["uid"]})
+            except ApiError as exc:
+                msg = exc.body.get("message", str(exc))
+                self.sim.recorder.warning(pool, "FailedDelete", f"Error deleting virtual machine {ns}/{name}: {msg}")
+                error = error or msg
+                continue
+            gone.add(vm["metadata"]["uid"])
+            await self._drop_finalizer(VM, vm)
+            self.sim.recorder.normal(pool, "SuccessfulDelete",
+                                     f"Deleted VM {ns}/{name} with uid {vm['metadata']['uid']} from pool")
+        return (("FailedScaleIn", f"error during scale in: {error}") if error else None), False
+
+    async def _scale_out(self, pool, count, taken):
+        revision = await self._ensure_revision(pool)
+        error = None
+        for name in new_vm_names(count, pool["metadata"]["name"], taken):
+            try:
+                created = await self.sim.kube.create(VM, vm_for(pool, name, revision))
+            except ApiError as exc:
+                error = error or exc.body.get("message", str(exc))
+                continue
+            self.sim.cache.vms.observe(created)
+            self.sim.recorder.normal(pool, "SuccessfulCreate", f"Created VM {created['metadata']['namespace']}/{name}")
+        if error:
+            self.sim.recorder.warning(pool, "FailedCreate", f"Error creating VM: {error}")
+        return error
+
+    # ------------------------------------------------------------------------------ revisions and updates
+    async def _revision(self, ns, name):
+        if (ns, name) not in self.revisions:
+            cr = await self.sim.kube.get_or_none(CR, name, ns)
+            self.revisions[(ns, name)] = json.loads(json.dumps(cr["data"])) if cr else None
+        return self.revisions[(ns, name)]
+
+    async def _ensure_revision(self, pool):
+        """ensureControllerRevision: `<pool>-<generation>` holding the pool's spec, owned by the pool."""
+        ns, name = pool["metadata"]["namespace"], revision_name(pool)
+        if await self._revision(ns, name) is None:
+            cr = {"apiVersion": "apps/v1", "kind": "ControllerRevision",
+                  "metadata": {"name": name, "namespace": ns, "ownerReferences": [owner_ref(pool)]},
+                  "data": pool["spec"], "revision": pool["metadata"].get("generation", 1)}
+            try:
+                await self.sim.kube.create(CR, cr, ns)
+            except ApiError as exc:
+                if exc.status != 409:
+                    raise
+            self.revisions[(ns, name)] = deep(pool["spec"])
+        return name
+
+    async def _update(self, pool, vms):
+        """update(): opportunisticUpdate of the VMs whose revision's template is not the pool's; the
+        VMIs keep running (proactive VMI updates are not simulated)."""
+        if "unmanaged" in (dig(pool, "spec", "updateStrategy", default={}) or {}):
+            return None, True
+        template = pool["spec"].get("virtualMachineTemplate")
+        outdated = []
+        for vm in vms:
+            name = (vm["metadata"].get("labels") or {}).get(REVISION_LABEL)
+            old = await self._revision(vm["metadata"]["namespace"], name) if name else None
+            if old is None or old.get("virtualMachineTemplate") != template:
+                outdated.append(vm)
+        if not outdated:
+            return None, True
+        revision = await self._ensure_revision(pool)
+        for vm in outdated:
+            if vm["metadata"].get("deletionTimestamp") or index_from_name(vm["metadata"]["name"]) is None:
+                continue
+            fresh = vm_for(pool, vm["metadata"]["name"], revision)
+            new = deep(vm)
+            new["metadata"]["labels"] = fresh["metadata"]["labels"]
+            new["metadata"]["annotations"] = fresh["metadata"].get("annotations")   # as KubeVirt: the template's
+            firmware = dig(vm, "spec", "template", "spec", "domain", "firmware", default={}) or {}
+            new["spec"] = fresh["spec"]
+            if firmware.get("uuid") or firmware.get("serial"):    # preserveVMIdentityFields
+                fw = new["spec"]["template"].setdefault("spec", {}).setdefault("domain", {}).setdefault("firmware", {})
+                fw.update({k: firmware[k] for k in ("uuid", "serial") if firmware.get(k)})
+            try:
+                updated = await self.sim.kube.replace(VM, new)
+            except ApiError as exc:
+                msg = exc.body.get("message", str(exc))
+                where = f"{vm['metadata']['name']}/{vm['metadata']['namespace']}"   # sic, name first as pool.go
+                self.sim.recorder.warning(pool, "FailedUpdate", f"Error updating virtual machine {where}: {msg}")
+                return ("FailedUpdate", f"error during VM update: {msg}"), False
+            self.sim.cache.vms.observe(updated)
+            self.sim.recorder.normal(pool, "SuccessfulUpdate", f"Updated VM {vm['metadata']['namespace']}/"
+                                                               f"{vm['metadata']['name']}")
+        return None, False
+
+    async def _prune(self, pool, vms, force=False):
+        """pruneUnusedRevisions: delete the pool's ControllerRevisions no VM (or its VMI) names. Listed
+        once per pool generation (and on deletion), not on every sync."""
+        uid, ns = pool["metadata"]["uid"], pool["metadata"]["namespace"]
+        generation = pool["metadata"].get("generation")
+        if not force and self.pruned.get(uid) == generation:
+            return None
+        used = set()
+        for vm in vms:
+            used.add((vm["metadata"].get("labels") or {}).get(REVISION_LABEL))
+            vmi = self.sim.cache.vmis.get_ns(ns, vm["metadata"]["name"])
+            used.add(((vmi or {}).get("metadata", {}).get("labels") or {}).get(REVISION_LABEL))
+        try:
+            listed = await self.sim.kube.list(CR, ns)
+            for cr in listed.get("items", []):
+                ref = controller_of(cr)
+                if ref is None or ref.get("uid") != uid or cr["metadata"]["name"] in used:
+                    continue
+                await self.sim.kube.delete(CR, cr["metadata"]["name"], ns)
+                self.revisions.pop((ns, cr["metadata"]["name"]), None)
+        except ApiError as exc:
+            return "FailedRevisionPruning", f"error while pruning vmpool revisions: {exc.body.get('message', exc)}"
+        self.pruned[uid] = generation
+        return None
