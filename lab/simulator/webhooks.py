@@ -128,6 +128,47 @@ def validate_dra_gpus(field, gpus):
     return []
 
 
+# pkg/storage/admitters/disks.go validateBusSupport: the buses KubeVirt knows (as Go prints the list)
+DISK_BUSES = ("virtio", "scsi", "sata", "usb")
+# vmi-create-admitter.go isValidEvictionStrategy
+EVICTION_STRATEGIES = ("LiveMigrate", "LiveMigrateIfPossible", "None", "External")
+
+
+def validate_disk_bus(path, disk):
+    """disks.go validateBusSupport: the bus of a disk, lun or cdrom (the schema takes any string)."""
+    kind = next((k for k in ("disk", "lun", "cdrom") if disk.get(k) is not None), None)
+    bus = (disk.get(kind) or {}).get("bus") if kind else None
+    if not bus:
+        return []
+    if bus == "ide":
+        return [cause("FieldValueInvalid", "IDE bus is not supported", f"{path}.{kind}.bus")]
+    if bus == "virtio" and kind == "cdrom":
+        return [cause("FieldValueInvalid", "Bus type virtio is invalid for CD-ROM device", f"{path}.cdrom.bus")]
+    if bus == "sata" and kind == "disk" and disk["disk"].get("readonly"):
+        return [cause("FieldValueInvalid", "sata hard-disks do not support read-only.", f"{path}.disk.bus")]
+    if bus not in DISK_BUSES:
+        return [cause("FieldValueInvalid", f"{path} is set with an unrecognized bus {bus}, must be one of: "
+                      f"[{' '.join(DISK_BUSES)}]", f"{path}.{kind}.bus")]
+    return []
+
+
+def validate_strategies(field, spec):
+    """vmi-create-admitter.go validateLiveMigration (evictionStrategy) and validateStartStrategy."""
+    causes = []
+    eviction = spec.get("evictionStrategy")
+    if eviction is not None and eviction not in EVICTION_STRATEGIES:
+        causes.append(cause("FieldValueInvalid", f"{field}.evictionStrategy is set with an unrecognized option: "
+                            f"{eviction}", f"{field}.evictionStrategy"))
+    start = spec.get("startStrategy")
+    if start is not None and start != "Paused":
+        causes.append(cause("FieldValueInvalid", f"{field}.startStrategy is set with an unrecognized option: {start}",
+                            f"{field}.startStrategy"))
+    elif start == "Paused" and spec.get("livenessProbe") is not None:
+        causes.append(cause("FieldValueInvalid", f"either {field}.startStrategy or {field}.livenessProbe should be "
+                            "provided.Pausing VMI with LivenessProbe is not supported", f"{field}.startStrategy"))
+    return causes
+
+
 def validate_vmi_spec(field, spec):
     """The part of ValidateVirtualMachineInstanceSpec the lab enforces (shared by VMIs and VM templates)."""
     causes = validate_feature_gated(field, spec)
@@ -139,6 +180,8 @@ def validate_vmi_spec(field, spec):
             causes.append(cause("FieldValueInvalid",
                                 f"{field}.domain.devices.disks[{idx}].Name '{disk.get('name')}' not found.",
                                 f"{field}.domain.devices.disks[{idx}].name"))
+        causes += validate_disk_bus(f"{field}.domain.devices.disks[{idx}]", disk)
+    causes += validate_strategies(field, spec)
     networks = spec.get("networks") or []
     ifaces = devices.get("interfaces") or []
     net_by_name = {n.get("name"): n for n in networks}

@@ -76,6 +76,18 @@ def dra_gpu(vm):
     tspec(vm)["resourceClaims"] = [{"name": "claim", "resourceClaimTemplateName": "gpu-tmpl"}]
 
 
+def unknown_disk_bus(vm):
+    tspec(vm)["domain"]["devices"]["disks"][0]["disk"] = {"bus": "floppy"}
+
+
+def unknown_eviction_strategy(vm):
+    tspec(vm)["evictionStrategy"] = "Teleport"
+
+
+def unknown_start_strategy(vm):
+    tspec(vm)["startStrategy"] = "Later"
+
+
 def matcher_without_name(vm):
     tspec(vm)["domain"].pop("memory")
     vm["spec"]["instancetype"] = {"kind": "VirtualMachineClusterInstancetype"}
@@ -93,6 +105,10 @@ RULES = [
     (sidecar_annotation, "sidecar feature gate is not enabled in kubevirt-config, invalid entry "
                          "spec.template.metadata.annotations.hooks.kubevirt.io/hookSidecars"),
     (host_disk, "HostDisk feature gate is not enabled"),
+    (unknown_disk_bus, "spec.template.spec.domain.devices.disks[0] is set with an unrecognized bus floppy, must be one "
+                       "of: [virtio scsi sata usb]"),
+    (unknown_eviction_strategy, "spec.template.spec.evictionStrategy is set with an unrecognized option: Teleport"),
+    (unknown_start_strategy, "spec.template.spec.startStrategy is set with an unrecognized option: Later"),
     (dra_gpu, "vmi.spec.domain.devices.gpus contains DRA enabled GPUs but feature gate is not enabled"),
     (matcher_without_name, "Either Name or InferFromVolume should be provided within the InstancetypeMatcher"),
     (big_user_data, "spec.template.spec.volumes[1].cloudInitNoCloud userdata exceeds 2048 byte limit. "
