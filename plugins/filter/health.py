@@ -147,9 +147,8 @@ def evaluate(summary, rules, vm=None, metrics=None):
     running = status == "Running"
     if _wants_running(summary) and not running:
         if rules["not_running"]["enabled"]:
-            add("not_running", reason or "%s (%s)" % (status, "stand-alone VMI" if standalone(summary)
-                                                        else "run strategy %s" % summary.get("run_strategy")),
-                status=status)
+            what = "stand-alone VMI" if standalone(summary) else "run strategy %s" % summary.get("run_strategy")
+            add("not_running", reason or "%s (%s)" % (status, what), status=status)
     elif not _wants_running(summary) and not running and status in ("Stopped", "Stopping") + VMI_ENDED:
         if rules["stopped"]["enabled"]:
             add("stopped", reason or "Stopped", status=status)

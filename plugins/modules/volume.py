@@ -336,7 +336,7 @@ diff:
   type: dict
 progress:
   description: The waits made - what was awaited, seconds, result, watches and events; a DataVolume wait adds
-    C(phases) (each phase seen, in order: C(seconds) since the wait started when first seen, C(progress) then and
+    C(phases) (each phase seen, in order, with C(seconds) since the wait started when first seen, C(progress) then and
     C(last_progress) when the import moved on in that phase) and C(import_progress).
   returned: always
   type: list

@@ -101,6 +101,8 @@ def relayed_refusal(status, message):
     text = str(message or "")
     return status is not None and status >= 500 and bool(
         _WEBHOOK_DENIAL_RE.search(text) or "failed to create typed patch object" in text)
+
+
 _QUANTITY_HINT_RE = re.compile(r"quantit|must match the regular expression.*\^\(\[\+-\]", re.I)
 
 

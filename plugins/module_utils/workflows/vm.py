@@ -734,8 +734,8 @@ def bulk_error(plans, results, wait_error):
         if not entries:
             continue
         parts = ["%s/%s: %s" % (r["namespace"], r["name"], r["msg"].rstrip(".")) for r in entries[:5]]
-        sentences.append("%d of %d VMs %s: %s%s." % (len(entries), total, what, " | ".join(parts),
-                                                       " | ..." if len(entries) > 5 else ""))
+        more = " | ..." if len(entries) > 5 else ""
+        sentences.append("%d of %d VMs %s: %s%s." % (len(entries), total, what, " | ".join(parts), more))
     if wait_error is not None and not waited:
         sentences.append(str(wait_error))
     return " ".join(sentences)

@@ -10,8 +10,7 @@ from __future__ import annotations
 
 from ansible_collections.virtops.kubevirt.plugins.module_utils import runner
 from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s import resources as res
-from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s import writes
-from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s.errors import ApiError, InputError, KubevirtError
+from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s.errors import InputError, KubevirtError
 from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt import spec as vmspec
 from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt import operations
 from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt import preflight

@@ -13,9 +13,7 @@ import copy
 
 from ansible_collections.virtops.kubevirt.plugins.module_utils import runner
 from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s import resources as res
-from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s import writes
 from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s.errors import (
-    ApiError,
     InputError,
     KubevirtError,
     WaitFailed,

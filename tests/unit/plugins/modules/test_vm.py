@@ -604,6 +604,8 @@ def test_definition_labels_reach_the_template_too(run, client):
     vm = stored_vm(client, "def1")
     assert vm["metadata"]["labels"] == {"env": "true"}
     assert vm["spec"]["template"]["metadata"]["labels"] == {"own": "x", "env": "true"}
+
+
 # -- VMs that do not get ready: each says why, the counts are right ---------------------------------
 NO_INSTANCETYPE = {"reason": "FailedFindInstancetype",
                    "message": 'virtualmachineclusterinstancetypes.instancetype.kubevirt.io "u1.small" not found'}

@@ -425,6 +425,8 @@ def test_check_mode_reads_restart_required_after_kubevirt_processed_the_change(r
     assert vm is not None and result["changed"] is True
     assert result["restart_required"] is True and result["summary"]["restart_required"] is True
     assert "to process the template change" in result["progress"][0]["waited_for"]
+
+
 def test_wait_for_ip_of_a_network_the_vm_lacks_fails_before_starting(run, client):
     client.add_vm(vm_obj(strategy="Halted"))
     result = run({"state": "started", "wait_for": ["ip:br7"]})

@@ -68,8 +68,8 @@ def test_missing_storage_class_names_the_option_and_the_ones_there_are():
     client = FakeClient()
     put_sc(client, "lab-local")
     put_sc(client, "lab-wffc")
-    refs = preflight.references(vm(disks=[{"name": "data", "data_volume_template": {"size": "1Gi",
-                                                                                     "storage_class": "nosuch"}}]))
+    template = {"size": "1Gi", "storage_class": "nosuch"}
+    refs = preflight.references(vm(disks=[{"name": "data", "data_volume_template": template}]))
     warnings = []
     assert preflight.check(client, {refs[0]: [OWNER]}, False, warnings) == {OWNER: (
         "StorageClass 'nosuch' (storage class of volume 'data' of VirtualMachine demo/web1) does not exist; use one "

@@ -271,6 +271,8 @@ def test_keep_limits_a_selector_wait_to_its_objects_also_on_timeout():
                        label_selector="kubevirt.io=virt-launcher",
                        keep=lambda o: o["metadata"]["labels"]["vm.kubevirt.io/name"] in ("a", "b"))
     assert wait.run()["result"] == "ok"
+
+
 # -- a VM without a VMI: what the VM says ------------------------------------------------------------
 NO_INSTANCETYPE = {"type": "Failure", "status": "True", "reason": "FailedFindInstancetype",
                    "message": 'virtualmachineclusterinstancetypes.instancetype.kubevirt.io "u1.small" not found',
