@@ -193,7 +193,8 @@ def test_long_waits_show_progress_while_they_run(tmp_path, kubeconfig, namespace
     tasks = [{"name": "wait", "virtops.kubevirt.vm_info": {
         "name": "late-vm", "namespace": namespace, "wait": True, "wait_timeout": 13}, "ignore_errors": True,
         "register": "waited"},
-        {"ansible.builtin.assert": {"that": ["waited is failed", "'Timed out after 13s' in waited.msg"]}}]
+        {"ansible.builtin.assert": {"that": ["waited is failed",  # 13 s asked; a loaded machine says a bit more
+                                             "waited.msg is search('Timed out after 1[3-5]s')"]}}]
     proc = run_playbook(tmp_path, [{"hosts": "localhost", "gather_facts": False, "tasks": tasks}],
                         env=ansible_env(kubeconfig))
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]

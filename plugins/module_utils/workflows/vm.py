@@ -365,17 +365,24 @@ class VmRunner(runner.Runner):
         the others go on."""
         conditions = self.wait_conditions()
         wanted, owners = {}, {}
+        halted_problems, running = [], 0
         for plan in plans:
             if plan.error is not None or plan.state != "present" or plan.desired is None:
                 continue
             owner = self.resource.ref(plan.name, plan.namespace)
             owners[owner] = plan
             only_metadata = plan.template_only and plan.current is not None
-            # wait_for applies to the VMs the task waits to run: one left Halted is waited for to be stopped.
-            halted = run_strategy(plan.desired) == "Halted" or (
-                run_strategy(plan.desired) is None and run_strategy(plan.current) == "Halted")
-            problem = None if halted else preflight.wait_network_problem(
-                conditions, plan.current if only_metadata else plan.desired, owner)
+            problem = preflight.wait_network_problem(conditions, plan.current if only_metadata else plan.desired,
+                                                     owner)
+            # wait_for applies to the VMs the task waits for to run: a bulk item left Halted (waited
+            # for to be stopped) need not have the network - unless no VM of the task runs at all.
+            if run_strategy(plan.desired) == "Halted" or (
+                    run_strategy(plan.desired) is None and run_strategy(plan.current) == "Halted"):
+                if problem:
+                    halted_problems.append((plan, problem))
+                problem = None
+            else:
+                running += 1
             if problem:
                 plan.error = InputError(problem)
                 continue
@@ -386,6 +393,9 @@ class VmRunner(runner.Runner):
                 if ref.resource in preflight.SPEC_MATCHERS and ref in in_use:
                     continue  # KubeVirt keeps a ControllerRevision of the instancetype a VM uses already
                 wanted.setdefault(ref, []).append(owner)
+        if not running:
+            for plan, problem in halted_problems:
+                plan.error = InputError(problem)
         for owner, text in preflight.check(self.client, wanted, self.check_mode, self.warnings).items():
             if owners[owner].error is None:
                 owners[owner].error = KubevirtError(text)

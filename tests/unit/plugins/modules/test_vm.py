@@ -542,6 +542,9 @@ def test_wait_for_ip_is_not_asked_of_a_vm_left_halted(run, client):
         dict(BASIC, name="up1", networks=[{"name": "default"}, {"name": "br1", "network_name": "br1-net"}]),
         dict(BASIC, name="off1", run_strategy="Halted")]}, check_mode=True)
     assert not result.get("failed"), result.get("msg")
+    # ... but when no VM of the task is to run, a network none has is a mistake all the same
+    alone = run(dict(BASIC, name="off2", run_strategy="Halted", wait_for=["ip:br7"]), check_mode=True)
+    assert alone["failed"] and alone["msg"].startswith("wait_for 'ip:br7' names no network of VirtualMachine demo/off2")
 
 
 def test_a_registered_binding_plugin_passes(run, client):
