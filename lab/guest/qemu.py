@@ -25,6 +25,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -178,7 +179,7 @@ class Guest:
             "-chardev", f"socket,id=agent0,path={self.agent_sock},server=on,wait=off",
             "-device", f"virtserialport,bus=virtio-serial0.0,chardev=agent0,name={AGENT_CHANNEL}",
             "-netdev", f"user,id=net0,{GUEST_NET},restrict=on,hostfwd=tcp:127.0.0.1:{self.ssh_port}-:22",
-            "-device", "virtio-net-pci,netdev=net0,mac=52:54:00:00:00:02",
+            "-device", "virtio-net-pci,netdev=net0,mac=52:54:00:00:00:02,romfile=",  # no iPXE: the kernel boots directly
             "-device", "virtio-rng-pci",
             # As KubeVirt's default memballoon: free page reporting hands pages the guest frees back.
             "-device", "virtio-balloon-pci,free-page-reporting=on",
@@ -225,6 +226,12 @@ class Guest:
             return self.proc.wait(timeout)
         except subprocess.TimeoutExpired as exc:
             raise GuestError(f"QEMU of guest {self.name} still runs after {timeout} s") from exc
+
+    def watch(self, callback):
+        """Call CALLBACK(exit status) from a thread once QEMU exits, however it ends (as
+        virt-launcher notices its domain going away)."""
+        proc = self.proc
+        threading.Thread(target=lambda: callback(proc.wait()), name=f"watch-{self.name}", daemon=True).start()
 
     def kill(self, sig=signal.SIGKILL):
         if self.running():
@@ -439,15 +446,27 @@ class SerialConsole:
                 raise GuestError("the serial console closed")
             self.buffer += chunk
 
-    def login(self, user, password):
-        """Log in at the login prompt; returns when the shell prompt shows."""
+    def login(self, user, password, attempts=3):
+        """Log in at the login prompt; returns when the shell prompt shows.
+
+        busybox login prints `Password: ` and only then turns the echo off, discarding what was
+        typed in between; a password typed into that gap is lost and login waits on. Once it
+        reads a password it answers with a newline at once, so silence means: type it again."""
         self.send("\r")
         self.expect(rb"login: ")
         self.send(user + "\r")
         self.expect(rb"Password: ")
-        time.sleep(0.3)  # login turns the echo off just after printing its prompt
-        self.send(password + "\r")
-        self.expect(rb"[$#] ")
+        for attempt in range(attempts):
+            time.sleep(0.3)
+            self.send(password + "\r")
+            try:
+                self.expect(rb"\n", timeout=5)
+                break
+            except GuestError:
+                if attempt == attempts - 1:
+                    raise
+        if "Login incorrect" in self.expect(rb"[$#] |Login incorrect"):
+            raise GuestError(f"the guest refused the password of {user}")
 
     def run(self, command, timeout=None):
         """Run COMMAND in the logged-in shell; its output, found between two markers that the

@@ -1,13 +1,12 @@
 """A small cloud-init for the virtops lab guest (NoCloud and ConfigDrive), run once at boot.
 
 Reads the disk labelled cidata (NoCloud: user-data, meta-data) or config-2 (ConfigDrive:
-openstack/latest/user_data, meta_data.json) and applies this subset of #cloud-config, in this order:
-bootcmd; hostname / fqdn (else meta-data's local-hostname / hostname); users (name, gecos, groups,
+openstack/latest/user_data, meta_data.json) and applies this subset of #cloud-config, in
+cloud-init's order: bootcmd; write_files (not deferred); hostname / fqdn (else meta-data's local-hostname / hostname); users (name, gecos, groups,
 shell, homedir, uid, passwd, hashed_passwd, plain_text_passwd, lock_passwd, ssh_authorized_keys;
 "default" is the user `virtops`, renamed or extended by `user:`); password, chpasswd (list or
 users; text, hash or RANDOM; expire is ignored); ssh_authorized_keys (the default user's, plus
-meta-data's public-keys); ssh_pwauth; write_files (path, content, encoding b64/gzip/gz+b64,
-permissions, owner, append, defer); runcmd (after the network is up, in the background), and a
+meta-data's public-keys); ssh_pwauth; write_files with defer: true; runcmd (after the network is up, in the background), and a
 user-data that is a script (#!). Other keys are named on the console as ignored. Network
 configuration is DHCP on eth0 (what KubeVirt's masquerade and bridge bindings give); networkData is
 read but not applied. The YAML reader understands block mappings and sequences, flow [..] and {..},
@@ -547,11 +546,13 @@ def main():
     ignored = sorted(str(k) for k in cfg if k not in KNOWN)
     if ignored:
         log(f"not supported by this guest, ignored: {', '.join(ignored)}")
+    # cloud-init's module order: bootcmd, write_files, set_hostname, users_groups + ssh,
+    # set_passwords, then the final stage's write_files_deferred and runcmd.
     run_bootcmd(cfg)
+    write_files(cfg, deferred=False)
     set_hostname(cfg, meta)
     default_name = apply_users(cfg, meta)
     apply_passwords(cfg, default_name)
-    write_files(cfg, deferred=False)
     write_files(cfg, deferred=True)
     start_final(cfg, script)
     with open(STATE + "/instance/instance-id", "w") as fh:
