@@ -51,7 +51,7 @@ lab-guest: debs
 # cloud-init disks, and what lab/guest/build.py packs the guest with. Installed only when missing.
 DEBS := prometheus:prometheus shellcheck:shellcheck chromium:chromium \
 	qemu-system-x86_64:qemu-system-x86 qemu-img:qemu-utils genisoimage:genisoimage \
-	cpio:cpio zstd:zstd readelf:binutils dpkg-deb:dpkg
+	cpio:cpio zstd:zstd readelf:binutils dpkg-deb:dpkg ssh-keygen:openssh-client
 debs:
 	@missing=$$(for d in $(DEBS); do command -v $${d%%:*} >/dev/null || echo $${d#*:}; done); \
 	if [ -n "$$missing" ]; then echo "installing Debian packages:" $$missing; apt-get update -qq && \

@@ -49,6 +49,8 @@ PY_STDLIB_EXTRA = [
     "copy", "pprint", "inspect", "dis", "opcode", "ast", "ipaddress", "getpass", "pathlib",
     "shutil", "stat", "struct", "threading", "queue", "weakref", "typing", "pkgutil", "runpy",
     "socket", "string", "heapq", "statistics", "difflib", "csv", "configparser",
+    # the setup module (fact gathering) also imports these
+    "multiprocessing", "concurrent", "secrets", "hmac", "ctypes", "sysconfig", "shlex", "getopt",
 ]
 PY_DYNLOAD_EXTRA = ["_json", "_datetime", "_bz2", "_lzma", "_uuid", "_decimal", "_contextvars",
                     "_queue", "_random", "_bisect", "_heapq", "_struct", "_csv",
@@ -56,7 +58,14 @@ PY_DYNLOAD_EXTRA = ["_json", "_datetime", "_bz2", "_lzma", "_uuid", "_decimal", 
                     "math", "binascii", "_posixsubprocess", "zlib", "_statistics", "_opcode",
                     "_sha512", "_sha256", "_sha1", "_md5", "_blake2", "_sha3", "array", "_pickle",
                     "resource", "_multibytecodec", "_zoneinfo", "_asyncio", "_ctypes", "pyexpat",
+                    "_multiprocessing", "_posixshmem",
                     "_elementtree"]
+# Codecs kept of encodings/ (the CJK and legacy code pages are most of its size).
+PY_ENCODINGS = ["__init__", "aliases", "ascii", "latin_1", "utf_8", "utf_8_sig", "utf_16", "utf_16_le",
+                "utf_16_be", "utf_32", "utf_32_le", "utf_32_be", "idna", "punycode", "raw_unicode_escape",
+                "unicode_escape", "charmap", "cp437", "cp1252", "iso8859_1", "iso8859_15", "base64_codec",
+                "hex_codec", "zlib_codec", "bz2_codec", "uu_codec", "quopri_codec", "rot_13", "undefined",
+                "mbcs", "oem"]
 LIB_DIRS = ["usr/lib/x86_64-linux-gnu", "lib/x86_64-linux-gnu", "usr/lib64", "lib64", "usr/lib", "lib"]
 
 
@@ -263,6 +272,10 @@ def add_python(tree, pyver, minimal):
             else:
                 dest.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copy2(entry, dest)
+    keep = set(PY_ENCODINGS)
+    for codec in (tree.root / lib / "encodings").glob("*.py"):
+        if codec.stem not in keep:
+            codec.unlink()
     dynload = []
     for so in sorted((src / "lib-dynload").glob("*.so")):
         if so.name.split(".")[0] in PY_DYNLOAD_EXTRA:
@@ -275,12 +288,17 @@ def compile_python(root, pyver):
     install time, which never happens here): an import from source costs seconds under TCG."""
     loader = root / "usr/lib64/ld-linux-x86-64.so.2"
     env = {"PYTHONHOME": str(root / "usr"), "PATH": "/usr/bin:/bin"}
-    argv = [str(loader), "--library-path", str(root / "usr/lib/x86_64-linux-gnu"), str(root / f"usr/bin/python{pyver}"),
-            "-S", "-m", "compileall", "-q", "-s", str(root), "-p", "/", "--invalidation-mode", "unchecked-hash",
-            str(root / f"usr/lib/python{pyver}"), str(root / "usr/lib/virtops")]
-    proc = subprocess.run(argv, env=env, capture_output=True, text=True)
-    if proc.returncode:
-        sys.exit(f"lab-guest: byte-compiling the guest's Python failed: {(proc.stdout + proc.stderr).strip()[-600:]}")
+    python = [str(loader), "--library-path", str(root / "usr/lib/x86_64-linux-gnu"), str(root / f"usr/bin/python{pyver}"),
+              "-S", "-m", "compileall", "-q", "-s", str(root), "-p", "/", "--invalidation-mode", "unchecked-hash"]
+    # The standard library goes sourceless (.pyc beside where the .py was: half the RAM the root
+    # file system takes); our own cloudinit.py keeps its source, with its cache in __pycache__.
+    stdlib = root / f"usr/lib/python{pyver}"
+    for argv in (python + ["-b", str(stdlib)], python + [str(root / "usr/lib/virtops")]):
+        proc = subprocess.run(argv, env=env, capture_output=True, text=True)
+        if proc.returncode:
+            sys.exit(f"lab-guest: byte-compiling the guest's Python failed: {(proc.stdout + proc.stderr).strip()[-600:]}")
+    for source in stdlib.rglob("*.py"):
+        source.unlink()
 
 
 def python_minimal(debs):

@@ -129,7 +129,7 @@ class Guest:
 
     def __init__(self, folder, *, user_data=None, meta_data=None, network_data=None, cloud_init="nocloud",
                  disks=(), memory_mib=256, cpus=1, accel="tcg", ssh_port=None, build=None, name="guest",
-                 tb_size_mib=32, kernel_args="quiet"):
+                 tb_size_mib=16, vga_mib=4, kernel_args="quiet"):
         self.folder = Path(folder).resolve()
         self.build = guest_build(build)
         self.name = name
@@ -138,6 +138,7 @@ class Guest:
         self.disks = list(disks)
         self.memory_mib, self.cpus, self.tb_size_mib = memory_mib, cpus, tb_size_mib
         self.kernel_args = kernel_args
+        self.vga_mib = vga_mib
         self.accel_request = accel
         self.accel = None
         self.ssh_port = ssh_port
@@ -170,7 +171,8 @@ class Guest:
             "-m", str(self.memory_mib), "-smp", str(self.cpus), "-nodefaults", "-no-user-config",
             "-kernel", str(self.build / "vmlinuz"), "-initrd", str(self.build / manifest(self.build)["initramfs"]),
             "-append", f"console=tty0 console=ttyS0 {self.kernel_args}",
-            "-vga", "std", "-vnc", f"unix:{self.vnc_sock}",
+            # The standard VGA, as KubeVirt gives; text mode needs little of its 16 MiB of video memory.
+            "-device", f"VGA,vgamem_mb={self.vga_mib}", "-vnc", f"unix:{self.vnc_sock}",
             "-chardev", f"socket,id=serial0,path={self.serial_sock},server=on,wait=off,logfile={self.serial_log}",
             "-serial", "chardev:serial0",
             "-chardev", f"socket,id=qmp,path={self.qmp_sock},server=on,wait=off",
@@ -238,16 +240,18 @@ class Guest:
             self.proc.send_signal(sig)
             self.proc.wait(10)
 
-    def stop(self, grace=10):
-        """KubeVirt's stop: ACPI power-down, the grace period, then kill."""
-        if not self.running():
-            return self.proc.returncode if self.proc else None
-        try:
-            self.qmp("system_powerdown")
-            return self.wait(grace)
-        except (GuestError, OSError):
-            self.kill()
-            return self.proc.returncode
+    def stop(self, grace=10, every=5):
+        """KubeVirt's stop: ACPI power-down, asked again every EVERY seconds (a guest still
+        starting its ACPI daemon misses the first press), then the kill once GRACE is over."""
+        deadline = time.monotonic() + grace
+        while self.running() and time.monotonic() < deadline:
+            try:
+                self.qmp("system_powerdown")
+                self.proc.wait(min(every, max(0.1, deadline - time.monotonic())))
+            except (subprocess.TimeoutExpired, GuestError, OSError):
+                continue
+        self.kill()
+        return self.proc.returncode if self.proc else None
 
     def __enter__(self):
         return self.start()
@@ -446,27 +450,40 @@ class SerialConsole:
                 raise GuestError("the serial console closed")
             self.buffer += chunk
 
-    def login(self, user, password, attempts=3):
-        """Log in at the login prompt; returns when the shell prompt shows.
+    def login(self, user, password, timeout=None):
+        """Log in on the console; returns once the shell prompt shows.
 
-        busybox login prints `Password: ` and only then turns the echo off, discarding what was
-        typed in between; a password typed into that gap is lost and login waits on. Once it
-        reads a password it answers with a newline at once, so silence means: type it again."""
+        Answers what the console shows (login prompt, password prompt, a refusal) rather than
+        typing ahead: busybox getty and login switch the terminal's modes after printing their
+        prompts, and what arrives in between is dropped or read under the old modes."""
+        deadline = time.monotonic() + (timeout or self.timeout)
+        refused = 0
         self.send("\r")
-        self.expect(rb"login: ")
-        self.send(user + "\r")
-        self.expect(rb"Password: ")
-        for attempt in range(attempts):
-            time.sleep(0.3)
-            self.send(password + "\r")
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise GuestError(f"could not log in as {user} on the serial console; last output: "
+                                 f"{self.buffer[-200:].decode(errors='replace')!r}")
             try:
-                self.expect(rb"\n", timeout=5)
-                break
+                seen = self.expect(rb"login: |Password: |Login incorrect|[$#] ", timeout=min(left, 8))
             except GuestError:
-                if attempt == attempts - 1:
-                    raise
-        if "Login incorrect" in self.expect(rb"[$#] |Login incorrect"):
-            raise GuestError(f"the guest refused the password of {user}")
+                # Silence. When the user name arrived while getty was still switching modes, getty
+                # never saw its CR and leaves the terminal expecting NL: the password line waits
+                # for one. A NL ends that line; elsewhere it is one more empty line.
+                self.send("\n")
+                continue
+            if seen.endswith("login: "):
+                time.sleep(0.3)
+                self.send(user + "\r")
+            elif seen.endswith("Password: "):
+                time.sleep(0.3)
+                self.send(password + "\r")
+            elif seen.endswith("Login incorrect"):
+                refused += 1
+                if refused == 3:
+                    raise GuestError(f"the guest refused the password of {user} three times")
+            else:
+                return
 
     def run(self, command, timeout=None):
         """Run COMMAND in the logged-in shell; its output, found between two markers that the

@@ -3,8 +3,10 @@
 Needs the built guest (`make lab-guest`) and QEMU (`make debs`), not the lab's control plane. A
 missing guest build fails with the command that makes it; nothing here is skipped.
 """
+import json
 import os
 import signal
+import subprocess
 import sys
 import tempfile
 import time
@@ -19,14 +21,13 @@ if str(REPO / "lab") not in sys.path:
 from guest import qemu  # noqa: E402  (lab/ is not a package on the default path)
 
 PASSWORD = "lab-Secret-1"
-KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJvjWNdTE0Kq6tfVT8m5EjcgMO3fUhx1kXO2OYCEuvQ5 lab@test"
-USER_DATA = f"""#cloud-config
+USER_DATA = """#cloud-config
 hostname: guest-under-test
 user: labuser
-password: {PASSWORD}
+password: {password}
 chpasswd: {{ expire: False }}
 ssh_authorized_keys:
-  - {KEY}
+  - {key}
 write_files:
   - path: /etc/lab-note
     permissions: '0644'
@@ -57,8 +58,17 @@ def build():
 
 
 @pytest.fixture(scope="module")
-def guest(build):
-    g = qemu.Guest(guest_folder(), user_data=USER_DATA, meta_data="instance-id: i-test\nlocal-hostname: from-meta\n",
+def ssh_key(tmp_path_factory):
+    """A key pair for the guest's user (ssh-keygen from openssh-client)."""
+    path = tmp_path_factory.mktemp("sshkey") / "id_ed25519"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "lab@test", "-f", str(path)], check=True)
+    return path
+
+
+@pytest.fixture(scope="module")
+def guest(build, ssh_key):
+    user_data = USER_DATA.format(password=PASSWORD, key=ssh_key.with_suffix(".pub").read_text().strip())
+    g = qemu.Guest(guest_folder(), user_data=user_data, meta_data="instance-id: i-test\nlocal-hostname: from-meta\n",
                    name="under-test")
     g.start()
     yield g
@@ -84,13 +94,13 @@ def test_login_with_cloud_init_password_and_hostname(shell):
     assert shell.run("id -un") == "labuser"
 
 
-def test_cloud_init_files_keys_and_runcmd(shell):
+def test_cloud_init_files_keys_and_runcmd(shell, ssh_key):
     assert shell.run("cat /etc/lab-note") == "written by cloud-init"
     assert shell.run("stat -c %a /etc/lab-note") == "644"
     # Deferred (after the users exist), so it can belong to one.
     assert shell.run("cat /home/labuser/secret; echo; stat -c %U:%a /home/labuser/secret") == \
         "secret for labuser\nlabuser:600"
-    assert shell.run("cat ~/.ssh/authorized_keys") == KEY
+    assert shell.run("cat ~/.ssh/authorized_keys") == ssh_key.with_suffix(".pub").read_text().strip()
     # runcmd runs after the network is up, in the background: wait for it.
     assert shell.run("for i in $(seq 50); do [ -e /run/runcmd-done ] && break; sleep 0.2; done; "
                      "cat /run/runcmd-done") == "ran-guest-under-test"
@@ -118,6 +128,20 @@ def test_ssh_banner_on_forwarded_loopback_port(guest):
     guest.wait_for_ssh(120)
     assert guest.ssh_banner().startswith("SSH-2.0-dropbear")
     assert f"hostfwd=tcp:127.0.0.1:{guest.ssh_port}-:22" in " ".join(guest.argv())
+
+
+def test_ansible_modules_run_in_the_guest(guest, shell, ssh_key):
+    """The guest's minimal Python runs Ansible's modules (over SSH with the cloud-init key)."""
+    guest.wait_for_ssh(120)
+    env = dict(os.environ, ANSIBLE_HOST_KEY_CHECKING="False", ANSIBLE_PYTHON_INTERPRETER="/usr/bin/python3",
+               ANSIBLE_SSH_TRANSFER_METHOD="piped",  # dropbear has no sftp server and the guest no scp
+               ANSIBLE_SSH_ARGS="-o UserKnownHostsFile=/dev/null -o StrictHostKeyChecking=no")
+    proc = subprocess.run([str(REPO / ".venv/bin/ansible"), "all", "-i", f"127.0.0.1:{guest.ssh_port},", "-o",
+                           "-u", "labuser", "--private-key", str(ssh_key), "-m", "command", "-a", "uname -r"],
+                          capture_output=True, text=True, env=env, timeout=300, check=False)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    # -o: one line per host, "HOST | CHANGED | rc=0 | (stdout) OUTPUT"
+    assert proc.stdout.strip().endswith("(stdout) " + shell.run("uname -r")), proc.stdout
 
 
 def test_screendump_is_png_of_console(guest, tmp_path):
@@ -162,7 +186,7 @@ def test_acpi_powerdown_shuts_the_guest_down(build):
     g = qemu.Guest(guest_folder(), name="powerdown")
     g.start()
     try:
-        g.wait_for_login_prompt(120)
+        g.wait_for_agent(120)
         started = time.monotonic()
         assert g.stop(grace=30) == 0  # powered off by the guest itself, not killed
         assert time.monotonic() - started < 30

@@ -12,12 +12,12 @@ configuration is DHCP on eth0 (what KubeVirt's masquerade and bridge bindings gi
 read but not applied. The YAML reader understands block mappings and sequences, flow [..] and {..},
 quoted and plain scalars, and | / > block scalars, which is what cloud-config files use.
 """
-import base64
-import json
+# Imports are few and light on purpose: this runs before the login prompt, and every module
+# Python imports costs tens of milliseconds on an emulated CPU (subprocess, base64 and json pull
+# in re, enum, threading ...). So: os-level fork/exec, binascii, and json only when needed.
+import binascii
 import os
-import subprocess
 import sys
-import zlib
 
 LOG = "/var/log/cloud-init.log"
 STATE = "/var/lib/cloud"
@@ -58,6 +58,7 @@ def _scalar(text):
     if text[0] == "'" and text.endswith("'") and len(text) > 1:
         return text[1:-1].replace("''", "'")
     if text[0] == '"' and text.endswith('"') and len(text) > 1:
+        import json  # noqa: PLC0415  (rare: see the note at the imports)
         return json.loads(text)
     low = text.lower()
     if low in ("null", "~"):
@@ -233,8 +234,48 @@ def log(msg):
         fh.write(line + "\n")
 
 
+class Done:
+    def __init__(self, returncode, stdout, stderr):
+        self.returncode, self.stdout, self.stderr = returncode, stdout, stderr
+
+
+def spawn(argv, stdin=None, stdout=None, stderr=None, detach=False):
+    """fork + exec with the given file descriptors (os-level: no subprocess module)."""
+    pid = os.fork()
+    if pid == 0:
+        try:
+            if detach:
+                os.setsid()
+            for fd, target in ((stdin, 0), (stdout, 1), (stderr, 2)):
+                if fd is not None:
+                    os.dup2(fd, target)
+            os.execvp(argv[0], argv)
+        finally:
+            os._exit(127)
+    return pid
+
+
 def sh(argv, data=None, check=True):
-    proc = subprocess.run(argv, input=data, capture_output=True, text=True)
+    """Run ARGV with DATA on its stdin; its exit status and output (the output is small)."""
+    in_r, in_w = os.pipe()
+    out_r, out_w = os.pipe()
+    err_r, err_w = os.pipe()
+    pid = spawn(argv, in_r, out_w, err_w)
+    for fd in (in_r, out_w, err_w):
+        os.close(fd)
+    if data:
+        os.write(in_w, data.encode())
+    os.close(in_w)
+    out, err = [], []
+    for fd, sink in ((out_r, out), (err_r, err)):
+        while True:
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                break
+            sink.append(chunk)
+        os.close(fd)
+    status = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+    proc = Done(status, b"".join(out).decode(errors="replace"), b"".join(err).decode(errors="replace"))
     if check and proc.returncode:
         log(f"{' '.join(argv[:2])} failed: {proc.stderr.strip() or proc.returncode}")
     return proc
@@ -272,6 +313,7 @@ def load_source(kind, mnt):
         return read(mnt + "/user-data") or "", meta if isinstance(meta, dict) else {}, read(mnt + "/network-config")
     base = mnt + "/openstack/latest/"
     try:
+        import json  # noqa: PLC0415
         meta = json.loads(read(base + "meta_data.json") or "{}")
     except ValueError:
         meta = {}
@@ -455,7 +497,7 @@ def apply_passwords(cfg, default_name):
         (hashed if kind == "hash" else plain).append((user["name"], None if kind == "random" else str(user.get("password"))))
     for name, pw in plain:
         if pw is None:
-            pw = base64.b32encode(os.urandom(10)).decode().lower()
+            pw = binascii.hexlify(os.urandom(8)).decode()
             log(f"random password for {name}: {pw}")  # as cloud-init prints it on the console
         set_hash(name, hash_password(pw))
     for name, pw in hashed:
@@ -471,8 +513,9 @@ def decode_content(item):
     encoding = str(item.get("encoding") or "text").lower()
     data = content.encode() if isinstance(content, str) else str(content).encode()
     if encoding in ("b64", "base64", "gz+b64", "gzip+base64", "gz+base64", "gzip+b64"):
-        data = base64.b64decode(data)
+        data = binascii.a2b_base64(data)
     if encoding.startswith("gz"):
+        import zlib  # noqa: PLC0415
         data = zlib.decompress(data, 47)
     return data
 
@@ -519,8 +562,11 @@ def start_final(cfg, script):
         os.chmod(part, 0o700)
         steps.append(part)
     final = " ; ".join(steps) + f" ; date > {STATE}/instance/boot-finished"
-    out = open("/var/log/cloud-init-output.log", "a")
-    subprocess.Popen(["sh", "-c", final], stdout=out, stderr=out, stdin=subprocess.DEVNULL, start_new_session=True)
+    out = os.open("/var/log/cloud-init-output.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    null = os.open("/dev/null", os.O_RDONLY)
+    spawn(["sh", "-c", final], null, out, out, detach=True)
+    os.close(out)
+    os.close(null)
 
 
 def main():
