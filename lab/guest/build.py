@@ -346,7 +346,6 @@ def build(out, force=False):
         compile_python(root, pyver)
         (root / "init").unlink(missing_ok=True)
         (root / "init").symlink_to("/usr/bin/busybox")
-        debian = (staging / "etc/debian_version").read_text().strip() if (staging / "etc/debian_version").exists() else ""
         release = run(["sh", "-c", ". /etc/os-release; echo $VERSION_ID"]).strip()
         write_os_release(root, release, versions, kernel_pkg)
         for d in ["dev", "proc", "sys", "run", "tmp", "var/log", "root", "home", "mnt", "etc/dropbear"]:
@@ -365,7 +364,7 @@ def build(out, force=False):
                               check=True, capture_output=True).stdout
         # zstd: the emulated CPU unpacks it several times faster than gzip.
         (part / "initramfs.cpio.zst").write_bytes(run_bytes(["zstd", "-q", "-19", "-c"], cpio))
-        manifest = {"key": key, "kernel_release": kver, "debian_version": debian, "packages": versions,
+        manifest = {"key": key, "kernel_release": kver, "debian_release": release, "packages": versions,
                     "modules": modules, "initramfs_bytes": (part / "initramfs.cpio.zst").stat().st_size,
                     "kernel": "vmlinuz", "initramfs": "initramfs.cpio.zst"}
         (part / "manifest.json").write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")

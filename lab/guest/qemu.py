@@ -129,7 +129,7 @@ class Guest:
 
     def __init__(self, folder, *, user_data=None, meta_data=None, network_data=None, cloud_init="nocloud",
                  disks=(), memory_mib=256, cpus=1, accel="tcg", ssh_port=None, build=None, name="guest",
-                 tb_size_mib=16, vga_mib=4, kernel_args="quiet"):
+                 tb_size_mib=32, vga_mib=4, kernel_args="quiet"):
         self.folder = Path(folder).resolve()
         self.build = guest_build(build)
         self.name = name

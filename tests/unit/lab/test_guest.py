@@ -98,7 +98,7 @@ def test_qemu_command_line_is_masquerade_like_and_loopback_only(fake_build, tmp_
     g._disk_files = []
     argv = g.argv()
     line = " ".join(argv)
-    assert argv[argv.index("-accel") + 1] == "tcg,tb-size=16"
+    assert argv[argv.index("-accel") + 1] == "tcg,tb-size=32"
     assert argv[argv.index("-m") + 1] == "256"
     netdev = argv[argv.index("-netdev") + 1]
     assert "net=10.0.2.0/24,host=10.0.2.1,dhcpstart=10.0.2.2" in netdev
