@@ -288,7 +288,8 @@ def compile_python(root, pyver):
     install time, which never happens here): an import from source costs seconds under TCG."""
     loader = root / "usr/lib64/ld-linux-x86-64.so.2"
     env = {"PYTHONHOME": str(root / "usr"), "PATH": "/usr/bin:/bin"}
-    python = [str(loader), "--library-path", str(root / "usr/lib/x86_64-linux-gnu"), str(root / f"usr/bin/python{pyver}"),
+    python = [str(loader), "--library-path", str(root / "usr/lib/x86_64-linux-gnu"),
+              str(root / f"usr/bin/python{pyver}"),
               "-S", "-m", "compileall", "-q", "-s", str(root), "-p", "/", "--invalidation-mode", "unchecked-hash"]
     # The standard library goes sourceless (.pyc beside where the .py was: half the RAM the root
     # file system takes); our own cloudinit.py keeps its source, with its cache in __pycache__.
@@ -296,7 +297,8 @@ def compile_python(root, pyver):
     for argv in (python + ["-b", str(stdlib)], python + [str(root / "usr/lib/virtops")]):
         proc = subprocess.run(argv, env=env, capture_output=True, text=True)
         if proc.returncode:
-            sys.exit(f"lab-guest: byte-compiling the guest's Python failed: {(proc.stdout + proc.stderr).strip()[-600:]}")
+            output = (proc.stdout + proc.stderr).strip()[-600:]
+            sys.exit(f"lab-guest: byte-compiling the guest's Python failed: {output}")
     for source in stdlib.rglob("*.py"):
         source.unlink()
 

@@ -144,6 +144,7 @@ class Guest:
         self.ssh_port = ssh_port
         self.proc = None
         self.started_at = None
+        self._disk_files = []  # made by start(): the overlays and the cloud-init disk
         self.serial_sock = self.folder / "serial.sock"
         self.serial_log = self.folder / "serial.log"
         self.qmp_sock = self.folder / "qmp.sock"
@@ -181,7 +182,8 @@ class Guest:
             "-chardev", f"socket,id=agent0,path={self.agent_sock},server=on,wait=off",
             "-device", f"virtserialport,bus=virtio-serial0.0,chardev=agent0,name={AGENT_CHANNEL}",
             "-netdev", f"user,id=net0,{GUEST_NET},restrict=on,hostfwd=tcp:127.0.0.1:{self.ssh_port}-:22",
-            "-device", "virtio-net-pci,netdev=net0,mac=52:54:00:00:00:02,romfile=",  # no iPXE: the kernel boots directly
+            # romfile= : no iPXE option ROM, the kernel boots directly
+            "-device", "virtio-net-pci,netdev=net0,mac=52:54:00:00:00:02,romfile=",
             "-device", "virtio-rng-pci",
             # As KubeVirt's default memballoon: free page reporting hands pages the guest frees back.
             "-device", "virtio-balloon-pci,free-page-reporting=on",

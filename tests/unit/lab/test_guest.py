@@ -94,9 +94,7 @@ def fake_build(tmp_path):
 
 
 def test_qemu_command_line_is_masquerade_like_and_loopback_only(fake_build, tmp_path):
-    g = qemu.Guest(tmp_path / "g", build=fake_build, ssh_port=2222)
-    g._disk_files = []
-    argv = g.argv()
+    argv = qemu.Guest(tmp_path / "g", build=fake_build, ssh_port=2222).argv()
     line = " ".join(argv)
     assert argv[argv.index("-accel") + 1] == "tcg,tb-size=32"
     assert argv[argv.index("-m") + 1] == "256"

@@ -2,15 +2,17 @@
 
 Reads the disk labelled cidata (NoCloud: user-data, meta-data) or config-2 (ConfigDrive:
 openstack/latest/user_data, meta_data.json) and applies this subset of #cloud-config, in
-cloud-init's order: bootcmd; write_files (not deferred); hostname / fqdn (else meta-data's local-hostname / hostname); users (name, gecos, groups,
-shell, homedir, uid, passwd, hashed_passwd, plain_text_passwd, lock_passwd, ssh_authorized_keys;
-"default" is the user `virtops`, renamed or extended by `user:`); password, chpasswd (list or
-users; text, hash or RANDOM; expire is ignored); ssh_authorized_keys (the default user's, plus
-meta-data's public-keys); ssh_pwauth; write_files with defer: true; runcmd (after the network is up, in the background), and a
-user-data that is a script (#!). Other keys are named on the console as ignored. Network
-configuration is DHCP on eth0 (what KubeVirt's masquerade and bridge bindings give); networkData is
-read but not applied. The YAML reader understands block mappings and sequences, flow [..] and {..},
-quoted and plain scalars, and | / > block scalars, which is what cloud-config files use.
+cloud-init's order: bootcmd; write_files (not deferred); hostname / fqdn (else meta-data's
+local-hostname / hostname); users (name, gecos, groups, primary_group, shell, homedir, uid, passwd,
+hashed_passwd, plain_text_passwd, lock_passwd, ssh_authorized_keys; "default" is the user
+`virtops`, renamed or extended by `user:`); password, chpasswd (list or users; text, hash or
+RANDOM; expire is ignored); ssh_authorized_keys (the default user's, plus meta-data's
+public-keys); ssh_pwauth; write_files with defer: true; runcmd (after the network is up, in the
+background), and a user-data that is a script (#!). Other keys are named on the console as
+ignored. Network configuration is DHCP on eth0 (what KubeVirt's masquerade and bridge bindings
+give); networkData is read but not applied. The YAML reader understands block mappings and
+sequences, flow [..] and {..}, quoted and plain scalars, and | / > block scalars, which is what
+cloud-config files use. docs/lab.md ("Real guests") has the same list as a table.
 """
 # Imports are few and light on purpose: this runs before the login prompt, and every module
 # Python imports costs tens of milliseconds on an emulated CPU (subprocess, base64 and json pull
@@ -216,7 +218,8 @@ def load_yaml(text):
             continue
         kept.append((line, number))
         stripped = line.rstrip()
-        if stripped.endswith(("|", "|-", "|+", ">", ">-", ">+")) and (": " in stripped or stripped.lstrip().startswith("- ")):
+        opens_block = ": " in stripped or stripped.lstrip().startswith("- ")
+        if opens_block and stripped.endswith(("|", "|-", "|+", ">", ">-", ">+")):
             in_block, block_parent = True, _indent(line)
     if not kept:
         return None
@@ -494,7 +497,8 @@ def apply_passwords(cfg, default_name):
             plain.append((name, pw))
     for user in chp.get("users") or []:
         kind = str(user.get("type", "hash" if str(user.get("password", "")).startswith("$") else "text")).lower()
-        (hashed if kind == "hash" else plain).append((user["name"], None if kind == "random" else str(user.get("password"))))
+        password = None if kind == "random" else str(user.get("password"))
+        (hashed if kind == "hash" else plain).append((user["name"], password))
     for name, pw in plain:
         if pw is None:
             pw = binascii.hexlify(os.urandom(8)).decode()
