@@ -375,6 +375,10 @@ def build(out, force=False):
     current = out / "current"
     current.unlink(missing_ok=True)
     current.symlink_to(key)
+    # Older builds go (a running guest keeps its open files); the folder holds one build.
+    for old in out.iterdir():
+        if old.is_dir() and not old.is_symlink() and old.name != key and re.fullmatch(r"[0-9a-f]{16}", old.name):
+            shutil.rmtree(old, ignore_errors=True)
     return dest
 
 
