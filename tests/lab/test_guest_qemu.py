@@ -5,6 +5,7 @@ missing guest build fails with the command that makes it; nothing here is skippe
 """
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -44,9 +45,18 @@ runcmd:
 """
 
 
+@pytest.fixture(scope="module")
 def guest_folder():
-    # Unix socket paths are short (108 bytes): a fresh folder under the temp dir, not the checkout.
-    return Path(tempfile.mkdtemp(prefix="labguest-"))
+    """Makes fresh folders for guests under the temp dir (unix socket paths are at most 108 bytes,
+    too short for pytest's tmp_path); removes them at the end."""
+    made = []
+
+    def make():
+        made.append(Path(tempfile.mkdtemp(prefix="labguest-")))
+        return made[-1]
+    yield make
+    for folder in made:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +76,7 @@ def ssh_key(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def guest(build, ssh_key):
+def guest(build, ssh_key, guest_folder):
     user_data = USER_DATA.format(password=PASSWORD, key=ssh_key.with_suffix(".pub").read_text().strip())
     g = qemu.Guest(guest_folder(), user_data=user_data, meta_data="instance-id: i-test\nlocal-hostname: from-meta\n",
                    name="under-test")
@@ -160,7 +170,7 @@ def test_pause_and_unpause(guest):
     assert guest.agent("guest-ping", timeout=10) == {}
 
 
-def test_configdrive_hostname_then_kill_is_noticed(build):
+def test_configdrive_hostname_then_kill_is_noticed(build, guest_folder):
     g = qemu.Guest(guest_folder(), meta_data={"uuid": "cd-1", "hostname": "from-config-drive"},
                    user_data="", cloud_init="configdrive", name="configdrive")
     g.start()
@@ -182,7 +192,7 @@ def test_configdrive_hostname_then_kill_is_noticed(build):
         g.kill()
 
 
-def test_acpi_powerdown_shuts_the_guest_down(build):
+def test_acpi_powerdown_shuts_the_guest_down(build, guest_folder):
     g = qemu.Guest(guest_folder(), name="powerdown")
     g.start()
     try:
