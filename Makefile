@@ -15,12 +15,13 @@ TEST_LAB := LAB_STATE_DIR=$(CURDIR)/lab/.state-test LAB_PORT_BASE=17443
 # `make bench` too (with the audit log on), so figures never mix with other work on the lab.
 BENCH_LAB := LAB_STATE_DIR=$(CURDIR)/lab/.state-bench LAB_PORT_BASE=19443
 
-.PHONY: help venv lab-bin lab-up lab-down lab-status test test-unit test-lab demo clean debs bench soak
+.PHONY: help venv lab-bin lab-guest lab-up lab-down lab-status test test-unit test-lab demo clean debs bench soak
 
 help:
 	@echo "make demo      build and start the lab, provision and monitor three VMs, print the report"
 	@echo "make test      everything CI checks (brings a test lab up and down by itself)"
 	@echo "make lab-up    start the lab (lab/labctl up); make lab-down stops it"
+	@echo "make lab-guest build the lab's real guest (kernel + initramfs from Debian packages) into lab/.guest"
 
 # ---------------------------------------------------------------------------- set-up
 $(VENV)/.stamp: requirements.txt requirements-dev.txt
@@ -40,9 +41,17 @@ $(KUBELAB): $(CP_SRC) | $(VENV)/.stamp $(GO)
 
 lab-bin: $(KUBELAB)
 
+# The real guest: built from Debian packages (apt-get download) and kept in lab/.guest/<key>, the key
+# hashing the package versions and lab/guest/'s files, so it is rebuilt only when one changes.
+lab-guest: debs
+	python3 lab/guest/build.py
+
 # Debian packages some suites need: Prometheus (monitoring), shellcheck (sanity), Chromium (the
-# HTML report's screenshot test). Installed only when missing.
-DEBS := prometheus:prometheus shellcheck:shellcheck chromium:chromium
+# HTML report's screenshot test), and for the real guests: QEMU and qemu-img, an ISO maker for
+# cloud-init disks, and what lab/guest/build.py packs the guest with. Installed only when missing.
+DEBS := prometheus:prometheus shellcheck:shellcheck chromium:chromium \
+	qemu-system-x86_64:qemu-system-x86 qemu-img:qemu-utils genisoimage:genisoimage \
+	cpio:cpio zstd:zstd readelf:binutils dpkg-deb:dpkg ssh-keygen:openssh-client
 debs:
 	@missing=$$(for d in $(DEBS); do command -v $${d%%:*} >/dev/null || echo $${d#*:}; done); \
 	if [ -n "$$missing" ]; then echo "installing Debian packages:" $$missing; apt-get update -qq && \
@@ -59,7 +68,7 @@ lab-status:
 	$(LABCTL) status
 
 # ---------------------------------------------------------------------------- tests
-test: venv lab-bin debs
+test: venv lab-bin debs lab-guest
 	$(TEST_LAB) tests/run-all.sh
 
 test-unit: venv
@@ -85,4 +94,4 @@ demo: venv lab-bin
 	playbooks/demo.sh
 
 clean: lab-down
-	rm -rf lab/.bin lab/.state lab/.state-test lab/.state-bench $(VENV) .cache tests/output
+	rm -rf lab/.bin lab/.guest lab/.state lab/.state-test lab/.state-bench $(VENV) .cache tests/output
