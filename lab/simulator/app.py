@@ -12,6 +12,7 @@ from .kubelet import Kubelet
 from .migration import MigrationController
 from .nodes import NodeAgent
 from .pool import PoolController
+from .realguest import Guests
 from .replicaset import ReplicaSetController
 from .runtime import Caches
 from .scheduler_ctl import Scheduler
@@ -174,6 +175,7 @@ class Sim:
         self.migration_ctl = MigrationController(self)
         self.replicaset_ctl = ReplicaSetController(self)
         self.pool_ctl = PoolController(self)
+        self.guests = Guests(self)
         self._wire()
         runners = await serve(self)           # virt-api, webhooks, metrics, healthz
         informers = self.cache.all()
