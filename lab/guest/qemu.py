@@ -36,6 +36,8 @@ AGENT_CHANNEL = "org.qemu.guest_agent.0"
 # KubeVirt's masquerade layout (pkg/network/setup: 10.0.2.0/24, gateway .1, the guest .2).
 GUEST_NET = "net=10.0.2.0/24,host=10.0.2.1,dhcpstart=10.0.2.2"
 SUN_PATH_MAX = 107
+# qemu-ga commands that answer only when they fail (the guest goes away on success).
+NO_REPLY = ("guest-shutdown", "guest-suspend-disk", "guest-suspend-ram", "guest-suspend-hybrid")
 
 
 class GuestError(RuntimeError):
@@ -129,7 +131,8 @@ class Guest:
 
     def __init__(self, folder, *, user_data=None, meta_data=None, network_data=None, cloud_init="nocloud",
                  disks=(), memory_mib=256, cpus=1, accel="tcg", ssh_port=None, build=None, name="guest",
-                 tb_size_mib=32, vga_mib=4, kernel_args="quiet"):
+                 tb_size_mib=32, vga_mib=4, kernel_args="quiet", own_session=True,
+                 mac="52:54:00:00:00:02"):
         self.folder = Path(folder).resolve()
         self.build = guest_build(build)
         self.name = name
@@ -142,6 +145,9 @@ class Guest:
         self.accel_request = accel
         self.accel = None
         self.ssh_port = ssh_port
+        self.own_session = own_session  # False: QEMU stays in its parent's process group (the lab's down stops it)
+        self.mac = mac
+        self.forwards = {}              # guest port -> loopback port (QEMU user networking's hostfwd)
         self.proc = None
         self.started_at = None
         self._disk_files = []  # made by start(): the overlays and the cloud-init disk
@@ -183,7 +189,7 @@ class Guest:
             "-device", f"virtserialport,bus=virtio-serial0.0,chardev=agent0,name={AGENT_CHANNEL}",
             "-netdev", f"user,id=net0,{GUEST_NET},restrict=on,hostfwd=tcp:127.0.0.1:{self.ssh_port}-:22",
             # romfile= : no iPXE option ROM, the kernel boots directly
-            "-device", "virtio-net-pci,netdev=net0,mac=52:54:00:00:00:02,romfile=",
+            "-device", f"virtio-net-pci,netdev=net0,mac={self.mac},romfile=",
             "-device", "virtio-rng-pci",
             # As KubeVirt's default memballoon: free page reporting hands pages the guest frees back.
             "-device", "virtio-balloon-pci,free-page-reporting=on",
@@ -213,9 +219,16 @@ class Guest:
         self.started_at = time.monotonic()
         with open(self.qemu_log, "wb") as log:
             self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                         start_new_session=True)
+                                         start_new_session=self.own_session)
         self._wait_for(lambda: self.qmp_sock.exists() and self.serial_sock.exists(), 10, "QEMU's sockets")
         return self
+
+    @classmethod
+    def adopt(cls, folder, proc, name="guest", build=None):
+        """A Guest for a QEMU already running with its sockets in FOLDER (PROC: a Popen-like handle)."""
+        guest = cls(folder, name=name, build=build)
+        guest.proc, guest.started_at = proc, time.monotonic()
+        return guest
 
     @property
     def pid(self):
@@ -314,6 +327,19 @@ class Guest:
                         break
             return reply["return"]
 
+    def forward(self, guest_port):
+        """A loopback port forwarded to GUEST_PORT in the guest (added to the running QEMU once)."""
+        if guest_port == 22 and self.ssh_port:
+            return self.ssh_port
+        if guest_port not in self.forwards:
+            host_port = free_port()
+            reply = self.qmp("human-monitor-command",
+                             **{"command-line": f"hostfwd_add net0 tcp:127.0.0.1:{host_port}-:{guest_port}"})
+            if reply.strip():
+                raise GuestError(f"QEMU could not forward port {guest_port}: {reply.strip()}")
+            self.forwards[guest_port] = host_port
+        return self.forwards[guest_port]
+
     def pause(self):
         self.qmp("stop")
 
@@ -376,7 +402,17 @@ class Guest:
                 request["arguments"] = arguments
             conn.sendall(json.dumps(request).encode() + b"\n")
             stream = conn.makefile("rb")
-            reply = json.loads(stream.readline() or b"{}")
+            if command in NO_REPLY:
+                conn.settimeout(1.0)   # silence is success; only a failure answers
+                try:
+                    line = stream.readline()
+                except socket.timeout:
+                    return None
+                reply = json.loads(line or b"{}")
+                if "error" not in reply:
+                    return None
+            else:
+                reply = json.loads(stream.readline() or b"{}")
         if "error" in reply:
             raise GuestError(f"guest agent {command}: {reply['error'].get('desc')}")
         if "return" not in reply:

@@ -1,6 +1,6 @@
 """labctl: bring the lab up, take it down, and look at it.
 
-    labctl up [--prometheus] [--audit] [--nodes N] [--boot-delay S] [--no-simulator] [--port-base P]
+    labctl up [--prometheus] [--audit] [--nodes N] [--boot-delay S] [--guests real|simulated] [--guest-cap N] [--no-simulator] [--port-base P]
     labctl down [--keep]
     labctl status | env | logs [COMPONENT] [-n N] | restart COMPONENT
 
@@ -137,6 +137,14 @@ def start_component(proc, comp, lab):
     say(f"  {comp.name:<24} ready in {took:.1f}s (pid {proc.pid()}, log {rel(proc.logfile)})")
 
 
+def guest_build_check():
+    """Real guests need the built guest and QEMU: one sentence saying what to run when not."""
+    if not (LAB / ".guest" / "current" / "manifest.json").exists():
+        raise LabError("--guests real needs the lab guest: run `make lab-guest`")
+    if not shutil.which("qemu-system-x86_64"):
+        raise LabError("--guests real needs QEMU: run `make debs` (Debian package qemu-system-x86)")
+
+
 def cmd_up(args):
     t0 = time.monotonic()
     bins = binaries()
@@ -155,6 +163,14 @@ def cmd_up(args):
         opts["nodes"] = args.nodes
     if args.boot_delay is not None:
         opts["boot_delay"] = args.boot_delay
+    if args.guests is not None:
+        opts["guests"] = args.guests
+    if args.guest_cap is not None:
+        if args.guest_cap < 0:
+            raise LabError("--guest-cap must be 0 or more")
+        opts["guest_cap"] = args.guest_cap
+    if opts.get("guests") == "real":
+        guest_build_check()
     if args.faults is not None or args.no_faults:
         opts["faults"] = None if args.no_faults else args.faults
         opts["fault_seed"] = args.fault_seed
@@ -280,6 +296,10 @@ def main(argv=None):
     up.add_argument("--audit", action="store_true", help="write the apiserver's audit log (logs/audit.log)")
     up.add_argument("--nodes", type=int, help="simulated nodes (default 3)")
     up.add_argument("--boot-delay", type=float, help="seconds from VMI creation to Running (default 2.0)")
+    up.add_argument("--guests", choices=("simulated", "real"),
+                    help="real: VMIs boot the lab guest under QEMU, up to --guest-cap at once (default simulated; "
+                         "a VMI's lab.virtops.io/guest annotation chooses for itself)")
+    up.add_argument("--guest-cap", type=int, help="real guests running at once, at most (default 4)")
     up.add_argument("--faults", type=float, metavar="RATE",
                     help="also run the fault-injection proxy at this rate (0..1); clients use kubeconfig-faults")
     up.add_argument("--no-faults", action="store_true", help="stop the fault-injection proxy")

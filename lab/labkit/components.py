@@ -259,7 +259,7 @@ class Simulator(Component):
     ports = {"simulator": 4, "simulator-metrics": 5}
     python = True
     start_timeout = 90
-    restart_options = ("nodes", "boot_delay")
+    restart_options = ("nodes", "boot_delay", "guests", "guest_cap")
 
     def enabled(self, opts):
         return opts.get("simulator", True)
@@ -275,7 +275,9 @@ class Simulator(Component):
                 f"--tls-cert={p / 'simulator.crt'}", f"--tls-key={p / 'simulator.key'}",
                 f"--ca-bundle={p / 'ca.crt'}", f"--requestheader-client-ca={p / 'front-proxy-ca.crt'}",
                 f"--metrics-listen=127.0.0.1:{ports['simulator-metrics']}",
-                f"--nodes={opts.get('nodes', 3)}", f"--boot-delay={opts.get('boot_delay', 2.0)}"]
+                f"--nodes={opts.get('nodes', 3)}", f"--boot-delay={opts.get('boot_delay', 2.0)}",
+                f"--guests={opts.get('guests') or 'simulated'}", f"--guest-cap={opts.get('guest_cap', 4)}",
+                f"--guest-dir={s / 'guests'}"]
 
     def check(self, lab):
         status, body = _get(f"https://127.0.0.1:{lab.ports['simulator']}/healthz", lab.lab_tls())

@@ -19,6 +19,11 @@ def parse_args(argv=None):
     p.add_argument("--metrics-listen", default="", help="plain HTTP /metrics")
     p.add_argument("--nodes", type=int, default=3)
     p.add_argument("--boot-delay", type=float, default=2.0, help="seconds from VMI creation to Running")
+    p.add_argument("--guests", choices=("simulated", "real"), default="simulated",
+                   help="real: VMIs boot the lab guest under QEMU (up to --guest-cap at once); a VMI's "
+                        "lab.virtops.io/guest annotation chooses for itself")
+    p.add_argument("--guest-cap", type=int, default=4, help="real guests running at once, at most")
+    p.add_argument("--guest-dir", default="", help="folder of the real guests' sockets and logs")
     p.add_argument("--log-level", default="INFO")
     return p.parse_args(argv)
 

@@ -182,6 +182,7 @@ class Sim:
         tasks = [asyncio.create_task(i.run(), name=f"informer-{i.res.plural}") for i in informers]
         await asyncio.wait_for(asyncio.gather(*(i.synced.wait() for i in informers)), timeout=120)
         await register.register(self)
+        self.guests.adopt()
         tasks.append(asyncio.create_task(self.nodes.run(), name="nodes"))
         for ctl in (self.kubelet, self.scheduler, self.vm_ctl, self.vmi_ctl, self.provisioner, self.cdi,
                     self.migration_ctl, self.replicaset_ctl, self.pool_ctl):
@@ -195,6 +196,7 @@ class Sim:
                 if t.exception():
                     raise t.exception()
         finally:
+            self.guests.close()
             for t in tasks:
                 t.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)

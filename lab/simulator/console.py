@@ -339,6 +339,43 @@ async def serial_session(sim, ws, vmi, dvs):
         _release("serial", vmi, ws)
 
 
+async def real_session(kind, ws, vmi, connect):
+    """A real guest's serial line or VNC display: the websocket bridged to QEMU's unix socket
+    (CONNECT: an async function returning its (reader, writer)); one connection at a time, as above."""
+    _take_over(kind, vmi, ws)
+    try:
+        reader, writer = await connect(vmi)
+    except OSError:
+        _release(kind, vmi, ws)
+        await ws.close(code=1011, message=b"the guest's console is not available")
+        return
+
+    async def guest_to_client():
+        while True:
+            data = await reader.read(65536)
+            if not data:
+                break
+            await ws.send_bytes(data)
+        await ws.close()
+
+    pump = asyncio.get_running_loop().create_task(guest_to_client())
+    try:
+        async for msg in ws:
+            if msg.type == WSMsgType.BINARY:
+                writer.write(msg.data)
+            elif msg.type == WSMsgType.TEXT:
+                writer.write(msg.data.encode())
+            else:
+                break
+            await writer.drain()
+    except (ConnectionError, RuntimeError):
+        pass
+    finally:
+        pump.cancel()
+        writer.close()
+        _release(kind, vmi, ws)
+
+
 # ---------------------------------------------------------------------------------- VNC (RFB 3.8)
 class _Reader:
     def __init__(self, ws):

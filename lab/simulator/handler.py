@@ -166,7 +166,10 @@ def running_details(sim, vmi, pod, st, agent, dvs, hotplug_entries=None):
     st["machine"] = {"type": dig(spec, "domain", "machine", "type") or "pc-q35-rhel9.6.0"}
     st["interfaces"] = interfaces(sim, vmi, pod, agent)
     st["volumeStatus"] = volume_status(sim, vmi, hotplug_entries)
-    st["guestOSInfo"] = {k: v for k, v in guest.os_info(vmi, dvs).items()} if agent else {}
+    if isinstance(agent, dict):     # a real guest's agent (realguest.Guests.agent_info)
+        st["guestOSInfo"] = {k: v for k, v in agent["os"].items() if v}
+    else:
+        st["guestOSInfo"] = {k: v for k, v in guest.os_info(vmi, dvs).items()} if agent else {}
     st["launcherContainerImageVersion"] = LAUNCHER_IMAGE
     st["qosClass"] = dig(pod, "status", "qosClass") or "Burstable"
     st["migrationMethod"] = "BlockMigration" if any(v.get("containerDisk") for v in spec.get("volumes") or []) \

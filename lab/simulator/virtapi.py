@@ -9,6 +9,7 @@ from aiohttp import web
 from . import console, guest, hotplug
 from .handler import datavolumes_of
 from .kube import POD, VM, VMI, VMIM, ApiError
+from .realguest import GuestError
 from .util import deep, dig, has_condition, set_condition, ts
 from .vm import run_strategy
 from .vmi import FINAL
@@ -432,6 +433,16 @@ class VirtAPI:
                 cur = await self._vmi(vmi["metadata"]["namespace"], vmi["metadata"]["name"])
         raise internal("too many conflicts updating the VMI")
 
+    async def _real_guest(self, vmi, call, command, **arguments):
+        """Run COMMAND (QMP or the agent) on the VMI's real guest, if it has one; 500 with QEMU's
+        or the agent's words when it fails, as virt-handler relays libvirt's."""
+        if not self.sim.guests.guest_for(vmi):
+            return None
+        try:
+            return await call(vmi, command, **arguments)
+        except (GuestError, OSError) as exc:
+            raise internal(f"{command} failed on the guest of {vmi['metadata']['name']}: {exc}") from None
+
     async def vmi_pause(self, request, ns, name):
         body = await self._body(request)
         vmi = await self._vmi(ns, name)
@@ -445,6 +456,7 @@ class VirtAPI:
         if ms and not ms.get("completed"):
             raise conflict("virtualmachineinstance", name, f"Cannot pause VM '{name}' because it is currently being migrated")
         if not self._dry(body):
+            await self._real_guest(vmi, self.sim.guests.qmp, "stop")
             await self._update_vmi_status(vmi, lambda v: set_condition(
                 v["status"]["conditions"], "Paused", "True", "PausedByUser", "VMI was paused by user", probe=True))
             self.sim.recorder.normal(vmi, "Paused", "VirtualMachineInstance paused", "virt-handler")
@@ -460,6 +472,7 @@ class VirtAPI:
         if not self._dry(body):
             def mutate(v):
                 v["status"]["conditions"] = [c for c in v["status"]["conditions"] if c["type"] != "Paused"]
+            await self._real_guest(vmi, self.sim.guests.qmp, "cont")
             await self._update_vmi_status(vmi, mutate)
             self.sim.recorder.normal(vmi, "Resumed", "VirtualMachineInstance unpaused", "virt-handler")
         return web.Response(status=200)
@@ -473,8 +486,15 @@ class VirtAPI:
         if not has_condition(vmi, "AgentConnected") and \
                 dig(vmi, "spec", "domain", "features", "acpi", "enabled") is False:
             raise conflict("virtualmachineinstance", name, "VMI neither have the agent connected nor the ACPI feature enabled")
+        if self.sim.guests.guest_for(vmi):
+            # virt-launcher: the agent's guest-shutdown (reboot) when it is connected, else ACPI
+            if has_condition(vmi, "AgentConnected"):
+                await self._real_guest(vmi, self.sim.guests.agent_call, "guest-shutdown", mode="reboot")
+            else:
+                await self._real_guest(vmi, self.sim.guests.qmp, "system_reset")
+        else:
+            console.reboot(vmi)
         self.sim.recorder.normal(vmi, "SoftRebooted", "VirtualMachineInstance soft rebooted", "virt-handler")
-        console.reboot(vmi)
         return web.Response(status=200)
 
     async def vmi_freeze(self, request, ns, name):
@@ -494,7 +514,10 @@ class VirtAPI:
         if dig(vmi, "status", "phase") != "Running":
             raise internal(f"Failed to reset non-running VMI with phase {dig(vmi, 'status', 'phase')}: "
                            "VMI is not running")
-        console.reboot(vmi)
+        if self.sim.guests.guest_for(vmi):
+            await self._real_guest(vmi, self.sim.guests.qmp, "system_reset")
+        else:
+            console.reboot(vmi)
         return web.Response(status=200)
 
     # ---------------------------------------------------------------------- guest agent (500 + text)
@@ -511,6 +534,8 @@ class VirtAPI:
                     raise conflict("virtualmachineinstance", name, "VMI does not have guest agent connected")
             except StatusError as exc:
                 return web.Response(status=500, text=exc.message)
+            if self.sim.guests.guest_for(vmi):
+                return await self._real_agent(vmi, verb)
             dvs = datavolumes_of(self.sim, vmi)
             since = next((s["phaseTransitionTimestamp"] for s in dig(vmi, "status", "phaseTransitionTimestamps", default=[])
                           if s["phase"] == "Running"), ts())
@@ -520,6 +545,18 @@ class VirtAPI:
                 return web.json_response({"metadata": {}, "items": guest.users(vmi, since, dvs)})
             return web.json_response({"metadata": {}, "items": guest.filesystems(vmi)})
         return handler
+
+    async def _real_agent(self, vmi, verb):
+        """guestosinfo / userlist / filesystemlist from a real guest's qemu-ga, read now."""
+        try:
+            data = await self.sim.guests.refresh_agent(vmi)
+        except (GuestError, OSError) as exc:
+            return web.Response(status=500, text=f"guest agent of {vmi['metadata']['name']}: {exc}")
+        if verb == "guestosinfo":
+            return web.json_response({k: v for k, v in data.items() if k != "interfaces"})
+        if verb == "userlist":
+            return web.json_response({"metadata": {}, "items": data["userList"]})
+        return web.json_response({"metadata": {}, "items": data["fsInfo"]["disks"]})
 
     # ---------------------------------------------------------------------- console and VNC
     async def _running_vmi_for_stream(self, ns, name):
@@ -533,12 +570,18 @@ class VirtAPI:
         vmi = await self._running_vmi_for_stream(ns, name)
         ws = web.WebSocketResponse(protocols=("plain.kubevirt.io", "base64.binary.k8s.io", "binary.k8s.io"))
         await ws.prepare(request)
-        await console.serial_session(self.sim, ws, vmi, datavolumes_of(self.sim, vmi))
+        if self.sim.guests.guest_for(vmi):
+            await console.real_session("serial", ws, vmi, self.sim.guests.serial_socket)
+        else:
+            await console.serial_session(self.sim, ws, vmi, datavolumes_of(self.sim, vmi))
         return ws
 
     async def vmi_vnc(self, request, ns, name):
         vmi = await self._running_vmi_for_stream(ns, name)
         ws = web.WebSocketResponse(protocols=("plain.kubevirt.io", "binary.kubevirt.io", "base64.binary.k8s.io"))
         await ws.prepare(request)
-        await console.vnc_session(ws, vmi)
+        if self.sim.guests.guest_for(vmi):
+            await console.real_session("vnc", ws, vmi, self.sim.guests.vnc_socket)
+        else:
+            await console.vnc_session(ws, vmi)
         return ws

@@ -10,6 +10,7 @@ import time
 from . import guest, handler, netlive, phases
 from .kube import POD, ApiError
 from .launcher import EPHEMERAL_ANNOTATION, claim_names, multus_networks, nad_ref, networks_annotation, render
+from .realguest import GuestStartError
 from .runtime import Controller
 from .util import age, deep, dig, get_condition, remove_condition, set_condition, set_latest_api_version, since, ts
 
@@ -111,6 +112,9 @@ class VMIController(Controller):
                 pod = None
         if st.get("phase") != "Failed":
             st["phase"] = phases.vmi_phase(phase, pod_state(pod))
+        ended = self.sim.guests.exit_phase(vmi)
+        if phase == "Running" and ended:
+            st["phase"] = ended   # the real guest's QEMU exited: crashed, or the guest powered off
 
         if phase in ("", "Pending", "Scheduling") and st["phase"] in ("Scheduling", "Scheduled") \
                 and not pod_down(pod):
@@ -128,7 +132,8 @@ class VMIController(Controller):
                 st["launcherContainerImageVersion"] = pod["spec"]["containers"][0]["image"]
 
         if st["phase"] == "Scheduled":
-            requeue = self._maybe_boot(vmi, new, pod)
+            requeue, boot_err = await self._maybe_boot(vmi, new, pod)
+            sync_err = boot_err or sync_err
         if st["phase"] == "Running" and phase == "Running":
             waits = [await self.sim.hotplug.sync_pods(vmi, pod), await self._sync_pod_networks(vmi, pod),
                      self._refresh_running(vmi, new, pod)]
@@ -148,6 +153,8 @@ class VMIController(Controller):
             self.sim.recorder.normal(updated, "Started", "VirtualMachineInstance started.", "virt-handler")
         if st["phase"] == "Failed" and phase != "Failed" and updated is not None:
             self.sim.recorder.warning(updated, "Stopped", "The VirtualMachineInstance crashed.", "virt-handler")
+        if st["phase"] == "Succeeded" and phase != "Succeeded" and updated is not None:
+            self.sim.recorder.normal(updated, "Stopped", "The VirtualMachineInstance was shut down.", "virt-handler")
         if requeue is not None:
             self.enqueue(key, after=requeue)
 
@@ -247,17 +254,29 @@ class VMIController(Controller):
         return created
 
     # ---------------------------------------------------------------------------- boot
-    def _maybe_boot(self, vmi, new, pod):
-        elapsed = self._since(vmi)
-        left = self.sim.boot_delay - elapsed
-        if left > 0.02:
-            return left
+    async def _maybe_boot(self, vmi, new, pod):
+        """Scheduled -> Running: after the boot delay for a simulated guest, once QEMU runs for a
+        real one. Returns (requeue delay, sync error)."""
         st = new["status"]
+        if self.sim.guests.wanted(vmi):
+            try:
+                await self.sim.guests.launch(vmi)
+            except GuestStartError as exc:
+                msg = f"failed to start the real guest: {exc}"
+                self.sim.recorder.warning(vmi, "SyncFailed", msg, "virt-handler")
+                st["phase"] = "Failed"
+                return None, ("SyncFailed", msg)
+        else:
+            left = self.sim.boot_delay - self._since(vmi)
+            if left > 0.02:
+                return left, None
         st["phase"] = "Running"
         requeue = self._refresh_running(vmi, new, pod)
         if dig(vmi, "spec", "startStrategy") == "Paused":
             set_condition(st["conditions"], "Paused", "True", "PausedByUser", "VMI was paused by user", probe=True)
-        return requeue
+            if self.sim.guests.guest_for(vmi):
+                await self.sim.guests.qmp(vmi, "stop")
+        return requeue, None
 
     async def _sync_pod_networks(self, vmi, pod):
         """virt-controller keeps the launcher pod's Multus networks annotation in line with the VMI's
@@ -282,7 +301,10 @@ class VMIController(Controller):
         """Running details; returns a requeue delay (hot-plug steps, MigrationRequired) or None."""
         st = new["status"]
         dvs = handler.datavolumes_of(self.sim, vmi)
-        agent = guest.has_agent(vmi, dvs)
+        if self.sim.guests.guest_for(vmi) or self.sim.guests.exit_phase(vmi):
+            agent = self.sim.guests.agent_info(vmi)     # the real agent's answers, None until it answers
+        else:
+            agent = guest.has_agent(vmi, dvs)
         hp_entries, requeue = self.sim.hotplug.volume_statuses(vmi, pod, handler.targets(vmi),
                                                                handler.pvc_infos(self.sim, vmi))
         handler.running_details(self.sim, new, pod, st, agent, dvs, hp_entries)
@@ -372,8 +394,12 @@ class VMIController(Controller):
                     sim.recorder.normal(vmi, "ShuttingDown", "Signaled Graceful Shutdown", "virt-handler")
                     sim.recorder.normal(vmi, "Deleted", "Signaled Deletion", "virt-handler")
                 grace = dig(vmi, "spec", "terminationGracePeriodSeconds")
-                shutdown = min(0.5, float(grace)) if grace is not None else 0.5
-                left = shutdown - (time.monotonic() - self.shutdown_at[uid])
+                if self.sim.guests.guest_for(vmi):
+                    # a real guest: ACPI power-down, the kill when the grace period is over
+                    left = 0.25 if self.sim.guests.shutdown(vmi, 30 if grace is None else grace) else 0
+                else:
+                    shutdown = min(0.5, float(grace)) if grace is not None else 0.5
+                    left = shutdown - (time.monotonic() - self.shutdown_at[uid])
                 if left > 0:
                     self.enqueue(f"{vmi['metadata']['namespace']}/{vmi['metadata']['name']}", after=left)
                     return
@@ -392,6 +418,7 @@ class VMIController(Controller):
                       probe=True)
         if not remaining:
             self._drop_finalizers(vmi, new)
+            self.sim.guests.release(vmi)
             self.shutdown_at.pop(uid, None)
             self.first_seen.pop(uid, None)
         await self._write(vmi, new)
@@ -402,6 +429,7 @@ class VMIController(Controller):
         for p in pods:
             if not p["metadata"].get("deletionTimestamp"):
                 await self.sim.kube.delete(POD, p["metadata"]["name"], p["metadata"]["namespace"])
+        self.sim.guests.release(vmi)   # a real guest's pod failed or was deleted: the QEMU in it goes too
         if not self.sim.vmi_pods(vmi, include_done=True):
             self._drop_finalizers(vmi, new, keep_vm=True)
             st = new.setdefault("status", {})
