@@ -87,12 +87,12 @@ options:
     description:
       - With O(type=vnc), the path of a file to save a PNG screenshot of the VM's display to, instead of checking the
         display with the RFB handshake. It is written on the host the task runs on (the controller for
-        C(hosts: localhost) or C(delegate_to: localhost)); use an absolute path.
+        C(hosts=localhost) or C(delegate_to=localhost)); use an absolute path.
       - The directory must exist. The file is replaced atomically (a temporary file renamed over it) with mode
         C(0644), and only when its content changes, so a second run with the same screen reports C(changed=false).
       - The task checks that virt-api's answer is a whole PNG (signature, IHDR chunk, IEND at the end) before
         writing anything.
-      - The screen is taken as it is (C(moveCursor=false)): no input reaches the guest, so a blanked screen stays
+      - The screen is taken as it is (C(moveCursor=false)); no input reaches the guest, so a blanked screen stays
         blank.
     type: path
   timeout:
