@@ -693,7 +693,8 @@ def test_module_screenshot_writes_once_and_check_mode_writes_nothing(client, mon
     assert out["msg"] == "Check mode: the screenshot of VMI demo/web1 would be written to %s." % path
     out = run_module(console_module, args, client, monkeypatch, capsys)
     assert out["changed"] is True and path.read_bytes() == png_bytes(8, 6)
-    assert out["screenshot"]["width"] == 8 and out["screenshot"]["height"] == 6 and out["screenshot"]["path"] == str(path)
+    shot = out["screenshot"]
+    assert (shot["width"], shot["height"], shot["path"]) == (8, 6, str(path))
     assert "vnc" not in out and out["virtctl"] == "virtctl vnc web1 -n demo"
     out = run_module(console_module, args, client, monkeypatch, capsys)
     assert out["changed"] is False and "msg" not in out
