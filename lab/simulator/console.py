@@ -12,6 +12,7 @@ import asyncio
 import datetime as dt
 import struct
 import time
+import zlib
 
 from aiohttp import WSMsgType
 
@@ -264,6 +265,14 @@ def _take_over(kind, vmi, ws):
         asyncio.get_running_loop().create_task(_kick(old))
 
 
+def disconnect(kind, vmi):
+    """A connection virt-api makes for itself (the VNC screenshot's) takes the VMI's one connection:
+    the client connected now is closed as by a newer one."""
+    old = _SESSIONS[kind].pop(vmi["metadata"]["uid"], None)
+    if old is not None and not old.closed:
+        asyncio.get_running_loop().create_task(_kick(old))
+
+
 def _release(kind, vmi, ws):
     uid = vmi["metadata"]["uid"]
     if _SESSIONS[kind].get(uid) is ws:
@@ -402,6 +411,28 @@ def framebuffer(vmi):
     text_row = bytes([200, 200, 200, 0]) * (W // 4) + bytes([20, 20, 20, 0]) * (W - W // 4)
     rows = [row_bar] * 16 + [row_bg] * 8 + [text_row] * 2 + [row_bg] * (H - 26)
     return b"".join(rows)
+
+
+def png(frame, width=W, height=H):
+    """A 32-bit BGRX frame (the RFB pixel format above) -> PNG bytes: 8-bit RGB, no interlace, each
+    row with filter type 0, as virt-api's image/png encoder writes a VNC screen."""
+    pixels = width * height
+    rgb = bytearray(3 * pixels)
+    rgb[0::3], rgb[1::3], rgb[2::3] = frame[2::4], frame[1::4], frame[0::4]
+    stride = 3 * width
+    raw = b"".join(b"\x00" + bytes(rgb[y * stride:(y + 1) * stride]) for y in range(height))
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw, 6))
+            + chunk(b"IEND", b""))
+
+
+def screenshot(vmi):
+    """The simulated guest's screen as virt-api's vnc/screenshot returns it (a PNG)."""
+    return png(framebuffer(vmi))
 
 
 async def vnc_session(ws, vmi):

@@ -1,6 +1,7 @@
 """virt-api's subresources.kubevirt.io/v1 API (pkg/virt-api/rest): same paths, status codes
 and messages. Requests arrive through the kube-apiserver's aggregation layer, which has already
 authenticated and authorised the user (e.g. `update` on `virtualmachines/start`)."""
+import asyncio
 import json
 import logging
 
@@ -103,6 +104,7 @@ class VirtAPI:
             r.add_get(f"{PREFIX}/virtualmachineinstances/{{name}}/{verb}", self._wrap_agent(verb))
         r.add_get(f"{PREFIX}/virtualmachineinstances/{{name}}/console", self._wrap(self.vmi_console))
         r.add_get(f"{PREFIX}/virtualmachineinstances/{{name}}/vnc", self._wrap(self.vmi_vnc))
+        r.add_get(f"{PREFIX}/virtualmachineinstances/{{name}}/vnc/screenshot", self._wrap(self.vmi_vnc_screenshot))
 
     # ---------------------------------------------------------------------- plumbing
     def _authenticated(self, request):
@@ -585,3 +587,15 @@ class VirtAPI:
         else:
             await console.vnc_session(ws, vmi)
         return ws
+
+    async def vmi_vnc_screenshot(self, request, ns, name):
+        """VNCScreenshot: one frame of the display as image/png (moveCursor=true only wakes a real screen)."""
+        vmi = await self._running_vmi_for_stream(ns, name)
+        console.disconnect("vnc", vmi)   # virt-api reads the screen over a VNC connection of its own
+        if self.sim.guests.guest_for(vmi) is None:
+            return web.Response(body=console.screenshot(vmi), content_type="image/png")
+        try:
+            image = await self.sim.guests.screenshot(vmi)
+        except (OSError, RuntimeError, asyncio.TimeoutError) as exc:
+            raise internal(f"failed to retrieve the VNC screen: {exc}") from None
+        return web.Response(body=image, content_type="image/png")

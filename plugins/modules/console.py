@@ -7,7 +7,7 @@ from __future__ import annotations
 
 DOCUMENTATION = r"""
 module: console
-short_description: Use the serial console of a KubeVirt VM, check its VNC display, or get its RDP details
+short_description: Use the serial console of a KubeVirt VM, check or screenshot its VNC display, or get its RDP details
 version_added: 0.1.0
 author:
   - virtops.kubevirt developers (!UNKNOWN)
@@ -18,12 +18,15 @@ description:
   - V(vnc) opens the VM's VNC display (the C(vnc) websocket), completes the RFB handshake (version, security type
     None, ServerInit) and returns the display's size and name with what a person needs to connect
     (the websocket URL and the C(virtctl vnc) command line).
+  - V(vnc) with O(screenshot) instead saves a PNG of the display to a file (virt-api's C(vnc/screenshot)
+    subresource, as C(virtctl vnc screenshot) does) - for example the screen of a VM that does not boot.
   - V(rdp) opens nothing; it returns how to reach the Remote Desktop port 3389 of a Windows guest - a
     LoadBalancer or NodePort Service in front of it, else the address the guest agent reports, and the
     C(virtctl port-forward) command line. See C(docs/consoles-and-inventory.md).
   - The VM (or stand-alone VMI) must be running; otherwise the task fails saying so.
-  - The task never changes cluster objects and reports C(changed=false); lines sent to a shell can change the
-    guest, so use C(changed_when) for those.
+  - The task never changes cluster objects. It reports C(changed=false), except that writing O(screenshot) reports
+    C(changed=true) when the file did not hold that image before. Lines sent to a shell can change the guest, so
+    use C(changed_when) for those.
 extends_documentation_fragment:
   - virtops.kubevirt.auth
 options:
@@ -80,6 +83,18 @@ options:
       - Regular expression of the shell prompt, matched at the end of the output.
       - The default matches a last line ending in C($), C(#), C(>) or C(%), for example C([fedora@web1 ~]$ ).
     type: str
+  screenshot:
+    description:
+      - With O(type=vnc), the path of a file to save a PNG screenshot of the VM's display to, instead of checking the
+        display with the RFB handshake. It is written on the host the task runs on (the controller for
+        C(hosts=localhost) or C(delegate_to=localhost)); use an absolute path.
+      - The directory must exist. The file is replaced atomically (a temporary file renamed over it) with mode
+        C(0644), and only when its content changes, so a second run with the same screen reports C(changed=false).
+      - The task checks that virt-api's answer is a whole PNG (signature, IHDR chunk, IEND at the end) before
+        writing anything.
+      - The screen is taken as it is (C(moveCursor=false)); no input reaches the guest, so a blanked screen stays
+        blank.
+    type: path
   timeout:
     description:
       - Seconds to wait for each prompt, for O(expect) and for the VNC handshake; a positive number.
@@ -95,17 +110,24 @@ attributes:
     description:
       - With O(send) or O(login) nothing is typed in check mode; the task only checks that the VM runs.
         Read-only uses (O(expect) alone, V(vnc), V(rdp)) run as usual.
+      - With O(screenshot) the screenshot is taken and compared with the file, but nothing is written; C(changed)
+        says whether it would be.
     support: full
   diff_mode:
-    description: Nothing changes.
+    description: Nothing in the cluster changes; a screenshot is binary, so no diff is shown for it.
     support: none
 notes:
   - KubeVirt allows one serial console connection per VMI at a time; an open C(virtctl console) session is
     disconnected by this task.
   - Needs C(get) on C(virtualmachineinstances/console) (serial) or C(virtualmachineinstances/vnc) (vnc) in the
     C(subresources.kubevirt.io) API group, and C(get) on C(virtualmachineinstances).
+  - O(screenshot) needs C(get) on C(virtualmachineinstances/vnc) as well - the API server authorizes the
+    C(vnc/screenshot) path as the C(vnc) subresource. KubeVirt's C(kubevirt.io:edit) and C(kubevirt.io:admin)
+    roles also list C(virtualmachineinstances/vnc/screenshot); a Role that lists only that does not allow it.
+  - virt-api takes the screenshot over a VNC connection of its own, so a VNC viewer open on the VM at that moment
+    is disconnected (KubeVirt serves one VNC connection per VMI).
 requirements:
-  - websocket-client >= 1.7 (for V(serial) and V(vnc))
+  - websocket-client >= 1.7 (for V(serial) and V(vnc) without O(screenshot))
 seealso:
   - module: virtops.kubevirt.vm_power
   - module: virtops.kubevirt.guest_info
@@ -155,6 +177,17 @@ EXAMPLES = r"""
 
 - ansible.builtin.debug:
     msg: "{{ vnc.vnc.width }}x{{ vnc.vnc.height }} - open it with: {{ vnc.virtctl }}"
+
+- name: Save what the VM's screen shows
+  virtops.kubevirt.console:
+    name: web1
+    namespace: demo
+    type: vnc
+    screenshot: "{{ playbook_dir }}/screens/web1.png"
+  register: shot
+
+- ansible.builtin.debug:
+    msg: "{{ shot.screenshot.width }}x{{ shot.screenshot.height }} PNG saved to {{ shot.screenshot.path }}"
 
 - name: How to reach the Remote Desktop of a Windows VM
   virtops.kubevirt.console:
@@ -206,7 +239,7 @@ vnc:
   description:
     - What the VNC server said in the handshake - C(width), C(height), C(name), C(pixel_format),
       C(protocol_version) (agreed), C(server_version), C(security_types) (offered), C(security_type) (used).
-  returned: O(type=vnc)
+  returned: O(type=vnc) without O(screenshot)
   type: dict
   sample: {"width": 1280, "height": 800, "name": "demo_web1", "protocol_version": "3.8"}
 rdp:
@@ -217,6 +250,14 @@ rdp:
       creates a NodePort Service), and C(hints).
   returned: O(type=rdp)
   type: dict
+screenshot:
+  description:
+    - The PNG saved (or, in check mode, the one that would be saved) - C(path) (absolute), C(width) and C(height)
+      in pixels, C(bytes), and C(sha256) of the image.
+  returned: O(type=vnc) with O(screenshot)
+  type: dict
+  sample: {"path": "/home/ops/screens/web1.png", "width": 1280, "height": 800, "bytes": 23170,
+           "sha256": "9b74c9897bac770ffc029102a200c5de5ac3d3a4ab5e0c4e4b5a2d1f0e3c6b7a"}
 websocket_url:
   description: The websocket URL of the console (it needs the same credentials as the API).
   returned: O(type=serial) or O(type=vnc)
@@ -232,7 +273,7 @@ virtctl_proxy:
   type: str
 msg:
   description: What check mode skipped.
-  returned: in check mode with O(send) or O(login)
+  returned: in check mode with O(send) or O(login), or with a O(screenshot) that would change the file
   type: str
 """
 
@@ -258,6 +299,7 @@ def argument_spec():
         prompt=dict(type="str"),
         timeout=dict(type="int", default=60),
         rdp_port=dict(type="int", default=3389),
+        screenshot=dict(type="path"),
     )
     spec.update(runner.auth_spec())
     return spec

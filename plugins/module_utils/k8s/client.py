@@ -119,7 +119,7 @@ class Client:
         return headers
 
     def request(self, method, path, query=None, body=None, content_type="application/json", retry=None,
-                timeout=None, stream=False, verify=None):
+                timeout=None, stream=False, verify=None, binary=False):
         """Send one request (again, by retry.decide); return the decoded JSON answer (or text).
 
         ``retry`` (idempotent: send again whatever happened) defaults to True for GET, DELETE and
@@ -128,7 +128,8 @@ class Client:
         ``verify()`` says whether the write took effect; if it did, the call returns ``{}``,
         otherwise the write is sent again. An error answer to such a repeat is checked with
         ``verify()`` too (it may be about our own earlier attempt). With ``stream`` the urllib3
-        response is returned unread (for watches).
+        response is returned unread (for watches). With ``binary`` a success answer is returned
+        as it came: (body bytes, Content-Type).
         """
         import urllib3
 
@@ -163,7 +164,7 @@ class Client:
                     return resp
                 status, raw = resp.status, self._read(resp, stream)
                 if status < 400:
-                    return _decode(raw, status)
+                    return (raw or b"", resp.headers.get("Content-Type") or "") if binary else _decode(raw, status)
                 if status == 400 and self.host.startswith("http://") and GO_HTTP_TO_HTTPS.encode() in (raw or b""):
                     raise ConnectError(speaks_https_message(self.host))
                 # 429: the server refused the request before acting on it, so any request is sent again.
@@ -352,6 +353,10 @@ class Client:
         that leaves its outcome unknown and verify() says it has not.
         """
         return self.request(method, path, query, body=body, retry=method == "GET", verify=verify)
+
+    def subresource_bytes(self, path, query=None):
+        """GET a virt-api subresource whose answer is not JSON (vnc/screenshot's PNG): (bytes, Content-Type)."""
+        return self.request("GET", path, query, binary=True)
 
     def watch(self, resource, namespace=None, resource_version=None, label_selector=None,
               field_selector=None, timeout=60, send_initial_events=False, idle=None):

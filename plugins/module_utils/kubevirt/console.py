@@ -19,6 +19,10 @@ VNC
     ``rfb_handshake()`` runs the RFB 3.3/3.7/3.8 handshake up to ServerInit (version exchange,
     security type None, ClientInit) and returns the display's width, height and name. The parsers
     are pure functions.
+
+VNC screenshot
+    ``screenshot()`` GETs virt-api's ``vnc/screenshot`` subresource (a plain HTTPS request, no
+    websocket) and checks that the answer is a whole PNG (``png_size``).
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ import codecs
 import re
 import struct
 import time
+import zlib
 from urllib.parse import urlsplit
 
 from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s import resources as res
@@ -35,6 +40,7 @@ from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s.errors import
     ConnectError,
     KubevirtError,
     describe,
+    hint_for,
     one_line,
 )
 from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt.redact import mask
@@ -147,9 +153,13 @@ def handshake_error_message(status, body, action, ref, url):
             decoded = json.loads(body)
         except ValueError:
             decoded = body.strip()
-    err = ApiError(status, "GET", url, decoded)
+    return _described(ApiError(status, "GET", url, decoded), action, ref)
+
+
+def _described(err, action, ref):
+    """describe(), plus what to do when virt-api says the VMI stopped running meanwhile (pure)."""
     text = describe(err, action, ref)
-    if status == 400 and "instead of Running" in (err.api_message or ""):
+    if err.status == 400 and "instead of Running" in (err.api_message or ""):
         text = text[:-1] + "; start it with virtops.kubevirt.vm_power."
     return text
 
@@ -525,3 +535,53 @@ def rfb_handshake(stream, timeout=30.0, shared=True, clock=time.monotonic, ref=N
 # -- the console module's work ---------------------------------------------------------------------
 def virtctl_command(kind, name, namespace):
     return "virtctl %s %s -n %s" % (kind, name, namespace)
+
+
+# -- VNC screenshot (virt-api's vnc/screenshot subresource) ----------------------------------------
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+PNG_END = struct.pack(">I", 0) + b"IEND" + struct.pack(">I", zlib.crc32(b"IEND"))
+# The API server authorizes .../virtualmachineinstances/NAME/vnc/screenshot as the subresource
+# "vnc" (Kubernetes reads one subresource from a path), whatever rules name vnc/screenshot.
+SCREENSHOT_PERMISSION = "get on virtualmachineinstances/vnc in the subresources.kubevirt.io API group"
+
+
+class NotPng(ConsoleError):
+    """virt-api's screenshot answer is not a whole PNG image."""
+
+
+def png_size(data, what="The VNC screenshot"):
+    """(width, height) of a whole PNG: its signature, an IHDR chunk with a good CRC and a non-empty size
+    first, IEND last (pure); NotPng says what is wrong otherwise."""
+    data = bytes(data or b"")
+    if not data.startswith(PNG_SIGNATURE):
+        raise NotPng("%s is not a PNG image (it starts with %r)." % (what, data[:16]))
+    head = data[8:33]
+    if len(head) < 25 or head[:8] != struct.pack(">I", 13) + b"IHDR":
+        raise NotPng("%s is not a PNG image: its first chunk is not a 13-byte IHDR." % what)
+    if struct.unpack(">I", head[21:25])[0] != zlib.crc32(head[4:21]):
+        raise NotPng("%s is not a PNG image: the CRC of its IHDR chunk is wrong." % what)
+    width, height = struct.unpack(">II", head[8:16])
+    if not width or not height:
+        raise NotPng("%s is an empty PNG image (%dx%d)." % (what, width, height))
+    if not data.endswith(PNG_END):
+        raise NotPng("%s is a truncated PNG image (%d bytes, no IEND chunk at the end)." % (what, len(data)))
+    return width, height
+
+
+def screenshot(client, namespace, name):
+    """A PNG of the VMI's display from virt-api (moveCursor=false: the guest gets no input)
+    -> (png bytes, width, height); one sentence for each failure."""
+    ref = "VMI %s/%s" % (namespace, name)
+    path = res.subresource_path(res.VMI, namespace, name, "vnc/screenshot")
+    try:
+        data, content_type = client.subresource_bytes(path, {"moveCursor": False})
+    except ApiError as exc:
+        text = _described(exc, "take a VNC screenshot of", ref)
+        if exc.status == 403:  # name the permission the API server really checks
+            generic = "; %s." % hint_for(exc)
+            text = "%s; grant %s (see docs/rbac.md)." % (
+                text[:-len(generic)] if text.endswith(generic) else text[:-1], SCREENSHOT_PERMISSION)
+        raise ConsoleError(text)
+    kind = (content_type or "").split(";")[0].strip() or "no Content-Type"
+    width, height = png_size(data, "virt-api's VNC screenshot of %s (%s, %d bytes)" % (ref, kind, len(data)))
+    return data, width, height

@@ -2,13 +2,16 @@
 # Copyright: virtops.kubevirt contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """The console module: the serial console (a session: log in, send lines, expect output), VNC (the
-RFB handshake) or RDP (how to reach the guest) of a running VMI. The protocols are in
-kubevirt/console.py; this is the task around them.
+RFB handshake, or a screenshot saved to a file) or RDP (how to reach the guest) of a running VMI.
+The protocols are in kubevirt/console.py; this is the task around them.
 """
 
 from __future__ import annotations
 
+import hashlib
+import os
 import re
+import tempfile
 
 from ansible_collections.virtops.kubevirt.plugins.module_utils import runner
 from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s import resources as res
@@ -22,6 +25,7 @@ class ConsoleRunner(runner.Runner):
     @classmethod
     def before_connect(cls, module):
         cls.check_target(module.params)
+        check_options(module.params)
 
     def run(self):
         """The console task, given the validated params; -> (result, None)."""
@@ -32,16 +36,6 @@ class ConsoleRunner(runner.Runner):
         namespace = params.get("namespace") or client.namespace
         ctype = params.get("type") or "serial"
         timeout = float(60 if params.get("timeout") is None else params["timeout"])  # > 0: runner.check_timeout
-        if ctype != "serial":
-            for option in ("send", "expect", "login", "prompt", "logout"):
-                if params.get(option):
-                    raise KubevirtError("%s is used only with type: serial (type is %s)." % (option, ctype))
-        for option in ("expect", "prompt"):
-            if params.get(option):
-                try:
-                    re.compile(params[option])
-                except re.error as exc:
-                    raise KubevirtError("%s %r is not a valid regular expression: %s." % (option, params[option], exc))
         vmi = guest.running_vmi(client, namespace, name)
         ref = "VMI %s/%s" % (namespace, name)
         result = {"changed": False, "type": ctype, "vmi": guest.vmi_brief(vmi)}
@@ -53,6 +47,14 @@ class ConsoleRunner(runner.Runner):
         if ctype == "vnc":
             result["virtctl"] = con.virtctl_command("vnc", name, namespace)
             result["virtctl_proxy"] = "virtctl vnc %s -n %s --proxy-only --port 5900" % (name, namespace)
+            if params.get("screenshot"):
+                data, width, height = con.screenshot(client, namespace, name)
+                result["screenshot"], result["changed"] = save_screenshot(params["screenshot"], data, width, height,
+                                                                          check_mode)
+                if check_mode and result["changed"]:
+                    result["msg"] = "Check mode: the screenshot of %s would be written to %s." % (
+                        ref, result["screenshot"]["path"])
+                return result, None
             stream = con.open_stream(client, namespace, name, "vnc", timeout=timeout)
             try:
                 result["vnc"] = con.rfb_handshake(stream, timeout=timeout, ref=ref)
@@ -73,6 +75,78 @@ class ConsoleRunner(runner.Runner):
         finally:
             stream.close()
         return result, None
+
+
+def check_options(params):
+    """What needs no cluster: options of another console type, regular expressions, and where the
+    screenshot goes (checked before anything is read)."""
+    ctype = params.get("type") or "serial"
+    serial_only = ("send", "expect", "login", "prompt", "logout")
+    for option in serial_only if ctype != "serial" else ():
+        if params.get(option):
+            raise KubevirtError("%s is used only with type: serial (type is %s)." % (option, ctype))
+    if params.get("screenshot") is not None and ctype != "vnc":
+        raise KubevirtError("screenshot is used only with type: vnc (type is %s)." % ctype)
+    for option in ("expect", "prompt"):
+        if params.get(option):
+            try:
+                re.compile(params[option])
+            except re.error as exc:
+                raise KubevirtError("%s %r is not a valid regular expression: %s." % (option, params[option], exc))
+    if params.get("screenshot") is not None:
+        screenshot_path(params["screenshot"])
+
+
+def screenshot_path(path):
+    """The absolute path the screenshot is written to; one sentence when it can't be written there."""
+    if not path or not str(path).strip():
+        raise KubevirtError("screenshot must be the path of a file, got an empty string.")
+    path = os.path.abspath(path)
+    parent = os.path.dirname(path)
+    if os.path.isdir(path):
+        raise KubevirtError("screenshot %s is a directory; give the path of a file in it." % path)
+    if not os.path.isdir(parent):
+        raise KubevirtError("screenshot %s can't be written: the directory %s does not exist; create it first."
+                            % (path, parent))
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise KubevirtError("screenshot %s can't be written: the directory %s is not writable by this user."
+                            % (path, parent))
+    return path
+
+
+def save_screenshot(path, data, width, height, check_mode):
+    """Write the PNG to ``path`` unless the file holds it already -> (its summary, changed).
+
+    A temporary file in the same directory renamed over the old one: a reader never sees half an
+    image, and a failed write leaves the old file as it was. Check mode writes nothing."""
+    path = screenshot_path(path)
+    summary = {"path": path, "width": width, "height": height, "bytes": len(data),
+               "sha256": hashlib.sha256(data).hexdigest()}
+    try:
+        with open(path, "rb") as old:
+            if old.read(len(data) + 1) == data:
+                return summary, False
+    except FileNotFoundError:
+        pass
+    except OSError as exc:
+        raise KubevirtError("screenshot %s can't be read to compare it: %s." % (path, exc.strerror or exc))
+    if check_mode:
+        return summary, True
+    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".%s." % os.path.basename(path), suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except OSError as exc:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise KubevirtError("screenshot %s could not be written: %s." % (path, exc.strerror or exc))
+    return summary, True
 
 
 def vm_or_none(client, namespace, name):

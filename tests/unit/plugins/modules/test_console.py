@@ -545,3 +545,174 @@ def test_module_errors_are_not_tracebacks(client, monkeypatch, capsys):
     out = run_module(console_module, {"name": "web1", "namespace": "demo", "expect": "x"}, client, monkeypatch,
                      capsys)
     assert out["failed"] and out["msg"].startswith("Could not open the serial console")
+
+
+# -- VNC screenshot -------------------------------------------------------------------------------
+def png_bytes(width=4, height=3):
+    """A whole RGB PNG of a grey picture, built here as any encoder would."""
+    import zlib
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    rows = b"".join(b"\x00" + b"\x80" * (3 * width) for _ in range(height))
+    return (con.PNG_SIGNATURE + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
+
+
+def test_png_size_reads_ihdr():
+    assert con.png_size(png_bytes(320, 200)) == (320, 200)
+
+
+@pytest.mark.parametrize("data,words", [
+    (b"<html>gateway error</html>", "is not a PNG image (it starts with b'<html>gateway e"),
+    (b"", "is not a PNG image (it starts with b'')"),
+    (png_bytes()[:8] + b"\x00\x00\x00\x0dIDAT" + png_bytes()[16:], "its first chunk is not a 13-byte IHDR"),
+    (png_bytes()[:20] + b"\x07" + png_bytes()[21:], "the CRC of its IHDR chunk is wrong"),
+    (png_bytes()[:-12], "is a truncated PNG image"),
+    (png_bytes(0, 0), "is an empty PNG image (0x0)"),
+])
+def test_png_size_refuses_what_is_not_a_whole_png(data, words):
+    with pytest.raises(con.NotPng) as err:
+        con.png_size(data, "The answer")
+    assert words in str(err.value) and str(err.value).startswith("The answer ")
+    assert str(err.value).count(". ") == 0, "one sentence"
+
+
+def answering(client, answer):
+    """client.subresource_bytes answers ``answer`` (bytes, content type) or raises it; calls are kept."""
+    calls = []
+
+    def subresource_bytes(path, query=None):
+        calls.append((path, query))
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    client.subresource_bytes = subresource_bytes
+    return calls
+
+
+def test_screenshot_gets_the_subresource_without_moving_the_cursor(client):
+    calls = answering(client, (png_bytes(8, 6), "image/png"))
+    data, width, height = con.screenshot(client, "demo", "web1")
+    assert (width, height) == (8, 6) and data == png_bytes(8, 6)
+    assert calls == [("/apis/subresources.kubevirt.io/v1/namespaces/demo/virtualmachineinstances/web1/vnc/screenshot",
+                      {"moveCursor": False})]
+
+
+def test_screenshot_forbidden_names_the_permission_the_api_server_checks(client):
+    from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s.errors import ApiError
+
+    body = {"kind": "Status", "reason": "Forbidden", "code": 403, "message": (
+        'virtualmachineinstances.subresources.kubevirt.io "web1" is forbidden: User "bob" cannot get resource '
+        '"virtualmachineinstances/vnc" in API group "subresources.kubevirt.io" in the namespace "demo"')}
+    answering(client, ApiError(403, "GET", "https://x/vnc/screenshot", body))
+    with pytest.raises(con.ConsoleError) as err:
+        con.screenshot(client, "demo", "web1")
+    text = str(err.value)
+    assert text.startswith("Could not take a VNC screenshot of VMI demo/web1: ")
+    assert text.endswith("; grant get on virtualmachineinstances/vnc in the subresources.kubevirt.io API group "
+                         "(see docs/rbac.md).")
+    assert "grant that permission" not in text and text.count("; grant") == 1
+
+
+def test_screenshot_of_a_vmi_that_stopped_meanwhile(client):
+    from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s.errors import ApiError
+
+    body = {"kind": "Status", "reason": "BadRequest", "code": 400,
+            "message": "Unable to connect to VirtualMachineInstance because phase is Succeeded instead of Running"}
+    answering(client, ApiError(400, "GET", "https://x/vnc/screenshot", body))
+    with pytest.raises(con.ConsoleError) as err:
+        con.screenshot(client, "demo", "web1")
+    assert str(err.value) == ("Could not take a VNC screenshot of VMI demo/web1: Unable to connect to "
+                              "VirtualMachineInstance because phase is Succeeded instead of Running; start it with "
+                              "virtops.kubevirt.vm_power.")
+
+
+def test_screenshot_that_is_not_a_png_names_what_came(client):
+    answering(client, (b'{"kind": "Status"}', "application/json"))
+    with pytest.raises(con.NotPng) as err:
+        con.screenshot(client, "demo", "web1")
+    assert str(err.value).startswith("virt-api's VNC screenshot of VMI demo/web1 (application/json, 18 bytes) is not "
+                                     "a PNG image")
+
+
+def test_save_screenshot_is_atomic_and_idempotent(tmp_path):
+    from ansible_collections.virtops.kubevirt.plugins.module_utils.workflows import console as wf
+
+    path = tmp_path / "shot.png"
+    first = png_bytes(4, 3)
+    summary, changed = wf.save_screenshot(str(path), first, 4, 3, check_mode=True)
+    assert changed is True and not path.exists(), "check mode writes nothing"
+    summary, changed = wf.save_screenshot(str(path), first, 4, 3, check_mode=False)
+    assert changed is True and path.read_bytes() == first
+    assert (path.stat().st_mode & 0o777) == 0o644
+    import hashlib
+    assert summary == {"path": str(path), "width": 4, "height": 3, "bytes": len(first),
+                       "sha256": hashlib.sha256(first).hexdigest()}
+    inode = path.stat().st_ino
+    assert wf.save_screenshot(str(path), first, 4, 3, check_mode=False)[1] is False
+    assert path.stat().st_ino == inode, "the same image is not written again"
+    assert wf.save_screenshot(str(path), first, 4, 3, check_mode=True)[1] is False
+    second = png_bytes(5, 3)
+    assert wf.save_screenshot(str(path), second, 5, 3, check_mode=True)[1] is True
+    assert path.read_bytes() == first, "check mode leaves the old image"
+    path.chmod(0o600)
+    assert wf.save_screenshot(str(path), second, 5, 3, check_mode=False)[1] is True
+    assert path.read_bytes() == second and path.stat().st_ino != inode, "a new file renamed over the old one"
+    assert (path.stat().st_mode & 0o777) == 0o644
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["shot.png"], "no temporary file left behind"
+
+
+@pytest.mark.parametrize("args,msg", [
+    ({"screenshot": "/tmp/x.png"}, "screenshot is used only with type: vnc (type is serial)."),
+    ({"type": "rdp", "screenshot": "/tmp/x.png"}, "screenshot is used only with type: vnc (type is rdp)."),
+    ({"type": "vnc", "screenshot": "{tmp}/missing/x.png"},
+     "screenshot {tmp}/missing/x.png can't be written: the directory {tmp}/missing does not exist; create it first."),
+    ({"type": "vnc", "screenshot": "{tmp}"}, "screenshot {tmp} is a directory; give the path of a file in it."),
+])
+def test_module_screenshot_bad_input_reads_nothing(client, monkeypatch, capsys, tmp_path, args, msg):
+    args = {k: v.format(tmp=tmp_path) for k, v in args.items()}
+    calls = answering(client, AssertionError("nothing may be read"))
+    out = run_module(console_module, dict({"name": "web1", "namespace": "demo"}, **args), client, monkeypatch, capsys)
+    assert out["failed"] and out["msg"] == msg.format(tmp=tmp_path)
+    assert client.calls == [] and calls == [], "checked before anything was read"
+
+
+def test_module_screenshot_writes_once_and_check_mode_writes_nothing(client, monkeypatch, capsys, tmp_path):
+    def no_websocket(*a, **k):
+        raise AssertionError("a screenshot needs no VNC websocket")
+
+    monkeypatch.setattr(con, "open_stream", no_websocket)
+    answering(client, (png_bytes(8, 6), "image/png"))
+    path = tmp_path / "web1.png"
+    args = {"name": "web1", "namespace": "demo", "type": "vnc", "screenshot": str(path)}
+    out = run_module(console_module, args, client, monkeypatch, capsys, check_mode=True)
+    assert out["changed"] is True and not path.exists()
+    assert out["msg"] == "Check mode: the screenshot of VMI demo/web1 would be written to %s." % path
+    out = run_module(console_module, args, client, monkeypatch, capsys)
+    assert out["changed"] is True and path.read_bytes() == png_bytes(8, 6)
+    shot = out["screenshot"]
+    assert (shot["width"], shot["height"], shot["path"]) == (8, 6, str(path))
+    assert "vnc" not in out and out["virtctl"] == "virtctl vnc web1 -n demo"
+    out = run_module(console_module, args, client, monkeypatch, capsys)
+    assert out["changed"] is False and "msg" not in out
+
+
+def test_module_screenshot_of_a_stopped_vm(client, monkeypatch, capsys, tmp_path):
+    calls = answering(client, AssertionError("a stopped VM has no screen to read"))
+    out = run_module(console_module, {"name": "off", "namespace": "demo", "type": "vnc",
+                                      "screenshot": str(tmp_path / "off.png")}, client, monkeypatch, capsys)
+    assert out["failed"] and out["msg"] == "VM demo/off is not running; start it with virtops.kubevirt.vm_power."
+    assert calls == [] and not (tmp_path / "off.png").exists()
+
+
+def test_module_screenshot_that_is_not_a_png_writes_nothing(client, monkeypatch, capsys, tmp_path):
+    answering(client, (b"<html>oops</html>", "text/html; charset=utf-8"))
+    path = tmp_path / "web1.png"
+    out = run_module(console_module, {"name": "web1", "namespace": "demo", "type": "vnc", "screenshot": str(path)},
+                     client, monkeypatch, capsys)
+    assert out["failed"] and out["msg"].startswith("virt-api's VNC screenshot of VMI demo/web1 (text/html, 17 bytes) "
+                                                   "is not a PNG image")
+    assert not path.exists()

@@ -477,3 +477,12 @@ def test_console_websocket_uses_the_same_tls_context(monkeypatch):
         console.open_stream(client, "ns", "vm", "console")
     assert seen["sslopt"]["context"].verify_mode == ssl.CERT_REQUIRED
     assert seen["sslopt"]["context"].check_hostname is True
+
+
+def test_subresource_bytes_returns_the_body_as_it_came():
+    png = b"\x89PNG\r\n\x1a\n\x00\xff"
+    client, pool, sleeps = make_client([FakeResponse(503, {}), FakeResponse(200, png, {"Content-Type": "image/png"})])
+    path = "/apis/subresources.kubevirt.io/v1/namespaces/n/virtualmachineinstances/a/vnc/screenshot"
+    assert client.subresource_bytes(path, {"moveCursor": False}) == (png, "image/png")
+    assert pool.methods() == ["GET", "GET"] and len(sleeps) == 1, "a GET is sent again after 503"
+    assert pool.sent[1][1] == "https://h:6443" + path + "?moveCursor=false"
