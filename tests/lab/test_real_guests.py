@@ -12,6 +12,7 @@ import signal
 import sys
 import time
 import uuid
+import zlib
 from pathlib import Path
 
 import pytest
@@ -153,3 +154,62 @@ def test_pause_soft_reboot_and_stop_act_on_the_real_guest(namespace, kubeconfig,
     wait_for(lambda: not Path(f"/proc/{pid}").exists(), timeout=30, what="QEMU to exit")
     assert time.monotonic() - started < grace - 5     # the guest powered off: not killed at the grace's end
     lab.wait_event("rg-power", "Stopped", "shut down", kind="VirtualMachineInstance")
+
+
+def png_pixels(data):
+    """(width, height, rows of RGB(A) bytes) of a PNG, 8-bit RGB or RGBA (what QEMU's screendump writes)."""
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    pos, idat, width = 8, b"", 0
+    while pos < len(data):
+        length = int.from_bytes(data[pos:pos + 4], "big")
+        kind, body = data[pos + 4:pos + 8], data[pos + 8:pos + 8 + length]
+        if kind == b"IHDR":
+            width, height, depth, colour = int.from_bytes(body[:4], "big"), int.from_bytes(body[4:8], "big"), \
+                body[8], body[9]
+            assert depth == 8 and colour in (2, 6), (depth, colour)
+            bpp = 3 if colour == 2 else 4
+        elif kind == b"IDAT":
+            idat += body
+        pos += 12 + length
+    raw, stride, rows, prev = zlib.decompress(idat), width * bpp, [], bytearray(width * bpp)
+    for y in range(height):
+        ftype, line = raw[y * (stride + 1)], bytearray(raw[y * (stride + 1) + 1:(y + 1) * (stride + 1)])
+        for i in range(stride):
+            left = line[i - bpp] if i >= bpp else 0
+            up, corner = prev[i], prev[i - bpp] if i >= bpp else 0
+            if ftype == 1:
+                line[i] = (line[i] + left) & 255
+            elif ftype == 2:
+                line[i] = (line[i] + up) & 255
+            elif ftype == 3:
+                line[i] = (line[i] + (left + up) // 2) & 255
+            elif ftype == 4:
+                p = left + up - corner
+                pa, pb, pc = abs(p - left), abs(p - up), abs(p - corner)
+                line[i] = (line[i] + (left if pa <= pb and pa <= pc else up if pb <= pc else corner)) & 255
+        rows.append(bytes(line))
+        prev = line
+    return width, height, rows, bpp
+
+
+def test_vnc_screenshot_of_a_real_guest_shows_its_console_text(namespace, kubeconfig, tmp_path):
+    """Acceptance: console type vnc with screenshot saves KubeVirt's vnc/screenshot of the real guest:
+    a PNG of its VGA text console (720x400), with light text on the dark screen in several rows."""
+    shot = tmp_path / "screen.png"
+    tasks = [vm_task("rg-screen", namespace, "pw-Real-2"),
+             {"name": "agent connected (the guest is up)", "virtops.kubevirt.guest_info": {
+                 "name": "rg-screen", "namespace": namespace, "wait": True, "wait_timeout": 60}},
+             {"virtops.kubevirt.console": {"name": "rg-screen", "namespace": namespace, "type": "vnc",
+                                           "screenshot": str(shot)}, "register": "vnc"},
+             {"ansible.builtin.assert": {"that": ["vnc.changed", "vnc.screenshot.width == 720",
+                                                  "vnc.screenshot.height == 400"]}}]
+    proc = run_playbook(tmp_path, [{"hosts": "localhost", "gather_facts": False, "tasks": tasks}],
+                        env=ansible_env(kubeconfig))
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+    width, height, rows, bpp = png_pixels(shot.read_bytes())
+    assert (width, height) == (720, 400)
+    light_rows = [y for y, row in enumerate(rows) if sum(1 for x in range(0, len(row), bpp) if row[x] > 128) > 8]
+    lit = sum(1 for row in rows for x in range(0, len(row), bpp) if row[x] > 128)
+    # text, not a blank or a filled screen: a few per cent of the pixels, over several 16-pixel text lines
+    assert 0.001 < lit / (width * height) < 0.3, lit
+    assert len({y // 16 for y in light_rows}) >= 2, light_rows
