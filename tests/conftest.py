@@ -7,3 +7,5 @@ ANSIBLE_HOME = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__fi
 os.environ.setdefault("ANSIBLE_HOME", ANSIBLE_HOME)
 os.environ.setdefault("ANSIBLE_REMOTE_TMP", os.path.join(os.environ["ANSIBLE_HOME"], "remote-tmp"))
 os.environ.setdefault("ANSIBLE_ASYNC_DIR", os.path.join(os.environ["ANSIBLE_HOME"], "async"))
+# ssh's ControlPersist sockets default to ~/.ansible/cp whatever ANSIBLE_HOME says
+os.environ.setdefault("ANSIBLE_SSH_CONTROL_PATH_DIR", os.path.join(os.environ["ANSIBLE_HOME"], "cp"))

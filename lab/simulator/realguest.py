@@ -437,8 +437,34 @@ class Guests:
         guest = self.guest_for(vmi)
         if guest is None:
             raise ConnectionRefusedError(f"dial tcp 127.0.0.1:{port}: connect: connection refused")
-        host_port = await asyncio.get_running_loop().run_in_executor(None, guest.forward, int(port))
+        loop = asyncio.get_running_loop()
+        uid = vmi["metadata"]["uid"]
+        if self.agent_data.get(uid) and not await loop.run_in_executor(None, self._listening, uid, guest, int(port)):
+            raise ConnectionRefusedError(f"dial tcp {port}: connect: connection refused")
+        host_port = await loop.run_in_executor(None, guest.forward, int(port))
         return await asyncio.open_connection("127.0.0.1", host_port)
+
+    def _listening(self, uid, guest, port):
+        """Does a TCP socket listen on PORT in the guest? QEMU's user networking accepts every
+        forwarded connection and only then finds the guest's port closed, where the pod network
+        KubeVirt dials answers a closed port with a refusal; the agent reads /proc/net/tcp* to tell."""
+        try:
+            pid = self._agent(uid, guest, "guest-exec", path="/bin/cat",
+                              arg=["/proc/net/tcp", "/proc/net/tcp6"], **{"capture-output": True})["pid"]
+            for _ in range(50):
+                status = self._agent(uid, guest, "guest-exec-status", pid=pid)
+                if status.get("exited"):
+                    break
+                time.sleep(0.05)
+            table = base64.b64decode(status.get("out-data", "")).decode()
+        except (qemu.GuestError, OSError, KeyError, ValueError) as exc:
+            log.info("cannot tell whether port %d listens in %s: %s", port, self.keys.get(uid), exc)
+            return True   # cannot tell: let the connection find out
+        for line in table.splitlines()[1:]:
+            fields = line.split()
+            if len(fields) > 3 and fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                return True
+        return False
 
     async def serial_socket(self, vmi):
         return await asyncio.open_unix_connection(str(self.guest_for(vmi).serial_sock))

@@ -7,7 +7,7 @@ import logging
 
 from aiohttp import web
 
-from . import console, guest, hotplug
+from . import console, guest, hotplug, portforward
 from .handler import datavolumes_of
 from .kube import POD, VM, VMI, VMIM, ApiError
 from .realguest import GuestError
@@ -105,6 +105,10 @@ class VirtAPI:
         r.add_get(f"{PREFIX}/virtualmachineinstances/{{name}}/console", self._wrap(self.vmi_console))
         r.add_get(f"{PREFIX}/virtualmachineinstances/{{name}}/vnc", self._wrap(self.vmi_vnc))
         r.add_get(f"{PREFIX}/virtualmachineinstances/{{name}}/vnc/screenshot", self._wrap(self.vmi_vnc_screenshot))
+        for kind in ("virtualmachineinstances", "virtualmachines"):
+            for tail in ("{port}", "{port}/{protocol}"):
+                handler = self._wrap(getattr(self, f"{kind[:-1]}_portforward"))
+                r.add_get(f"{PREFIX}/{kind}/{{name}}/portforward/{tail}", handler)
 
     # ---------------------------------------------------------------------- plumbing
     def _authenticated(self, request):
@@ -599,3 +603,26 @@ class VirtAPI:
         except (OSError, RuntimeError, asyncio.TimeoutError) as exc:
             raise internal(f"failed to retrieve the VNC screen: {exc}") from None
         return web.Response(body=image, content_type="image/png")
+    # ---------------------------------------------------------------------- port-forward (portforward.py)
+    async def _portforward(self, request, vmi):
+        if has_condition(vmi, "Paused"):   # validateVMIForPortForward: the condition, whatever its status
+            raise conflict("virtualmachineinstance", vmi["metadata"]["name"], "VMI is paused")
+        try:
+            reader, writer = await portforward.dial(self.sim.guests, vmi, request.match_info["port"],
+                                                    request.match_info.get("protocol"))
+        except portforward.DialError as exc:
+            raise (bad_request(exc.message) if exc.kind == "bad_request" else internal(exc.message)) from None
+        return await portforward.serve(request, reader, writer)
+
+    async def virtualmachineinstance_portforward(self, request, ns, name):
+        return await self._portforward(request, await self._vmi(ns, name))
+
+    async def virtualmachine_portforward(self, request, ns, name):
+        """FetchVirtualMachineInstanceForVM: the VM must have created its VMI, and own it."""
+        vm = await self._vm(ns, name)
+        if not dig(vm, "status", "created"):
+            raise conflict("virtualmachine", name, "VMI is not started")
+        vmi = await self._vmi(ns, name)
+        if not any(ref.get("uid") == vm["metadata"]["uid"] for ref in vmi["metadata"].get("ownerReferences") or []):
+            raise internal(f"unable to retrieve vmi [{name}] for vm: <nil>")
+        return await self._portforward(request, vmi)

@@ -17,7 +17,8 @@ description:
     O(compose), O(groups) and O(keyed_groups) like the C(constructed) plugin.
   - Sets C(ansible_host) from a chosen network (O(connections[].network_name)), else from a LoadBalancer or
     NodePort Service in front of the guest's SSH (22) or WinRM (5986/5985) port, else the IP of the VM's first
-    network (the pod network for most VMs). Windows guests get C(ansible_connection=winrm).
+    network when the controller can reach it, else SSH goes through KubeVirt's port-forward (a C(ProxyCommand),
+    no Service and no route needed); O(access) chooses. Windows guests get C(ansible_connection=winrm).
   - Every host has a compact C(kubevirt) variable - status, readiness, node, IPs per network, guest OS, labels,
     where C(ansible_host) came from, and why it is not running when it is not.
   - A namespace the credentials may not read is skipped with a warning, not a failure.
@@ -27,7 +28,7 @@ description:
     a sentence naming this plugin's equivalent (see C(docs/consoles-and-inventory.md)); only the O(plugin)
     line must change.
   - The connection options (O(host), O(api_key), O(kubeconfig), ...) at the top level, and O(name),
-    O(namespaces), O(label_selector), O(network_name) and O(use_service), describe the one connection
+    O(namespaces), O(label_selector), O(network_name), O(use_service) and O(access), describe the one connection
     when there is no O(connections) list, and are the defaults of each O(connections) entry otherwise.
 extends_documentation_fragment:
   - virtops.kubevirt.auth
@@ -76,6 +77,10 @@ options:
       use_service:
         description: Look for LoadBalancer/NodePort Services in front of the guest. Defaults to O(use_service).
         type: bool
+      access:
+        description: How the hosts of this connection are reached (see O(access)). Defaults to O(access).
+        type: str
+        choices: [auto, network, service, portforward]
       kubeconfig:
         description: Path to a kubeconfig (or the kubeconfig as a dict).
         type: raw
@@ -156,8 +161,34 @@ options:
     description: Default of O(connections[].use_service).
     type: bool
     default: true
+  access:
+    description:
+      - How each host is reached; the host's C(kubevirt.access) says which way was chosen.
+      - V(auto) - a network address the controller can reach, else KubeVirt's port-forward. In order the IP on
+        O(network_name); a LoadBalancer or NodePort Service (with O(use_service)); the IP of the VM's first network
+        when that is a secondary (Multus) network, or the pod network and the inventory runs inside the cluster
+        (the in-cluster ServiceAccount, as in an AWX execution environment on the same cluster); otherwise the
+        port-forward. Windows guests (WinRM) never fall back to the port-forward; they get the address as with
+        V(network) then V(service).
+      - V(network) - the IP on O(network_name), else on the VM's first network; no Services, no port-forward.
+      - V(service) - a LoadBalancer or NodePort Service only.
+      - V(portforward) - always SSH through KubeVirt's port-forward (C(virtualmachines/NAME/portforward/PORT),
+        what C(virtctl port-forward --stdio) uses), resolved when SSH connects, so it works for VMs that were
+        stopped when the inventory was read and need neither a Service nor a route to the pod network.
+        The host gets C(ansible_connection=ssh), C(ansible_host=vm.NAME.NAMESPACE) (C(vmi.NAME.NAMESPACE) for a
+        stand-alone VMI; virtctl ssh's host name) and C(ansible_ssh_common_args) with a C(ProxyCommand) that runs
+        this collection's C(plugins/plugin_utils/ssh_proxy.py) with the inventory's Python and the connection's
+        non-secret settings (kubeconfig, context, host, ca_cert, client certificate paths, impersonation); a token
+        or password comes from the environment (C(K8S_AUTH_API_KEY)...) or the kubeconfig when SSH connects.
+        C(ansible_port) (default 22) is the guest's port. Windows guests need OpenSSH Server then, and get
+        C(ansible_shell_type=powershell).
+    type: str
+    choices: [auto, network, service, portforward]
+    default: auto
   include_stopped:
-    description: Make hosts of stopped VMs too (they have no C(ansible_host)); they are in the C(status_stopped) group.
+    description:
+      - Make hosts of stopped VMs too; they are in the C(status_stopped) group. They have no C(ansible_host) unless
+        they are reached by the port-forward (O(access)), which connects to whatever runs when SSH connects.
     type: bool
     default: true
   include_vmis:
@@ -184,8 +215,9 @@ notes:
   - The credentials need C(list) on C(virtualmachines) and C(virtualmachineinstances) (C(kubevirt.io)) and on
     C(services); C(list) on C(nodes) (cluster scope) is used for NodePort addresses when allowed, else the node
     name is the address.
-  - C(ansible_host) from the pod network is reachable from inside the cluster network only; from outside, use a
-    Multus network (O(network_name)) or a Service.
+  - C(ansible_host) from the pod network is reachable from inside the cluster network only; from outside, O(access)
+    V(auto) uses KubeVirt's port-forward instead, which needs C(get) on C(virtualmachines/portforward) and
+    C(virtualmachineinstances/portforward) in C(subresources.kubevirt.io) when SSH connects (docs/ssh-portforward.md).
 requirements:
   - python >= 3.9
   - urllib3 and PyYAML
@@ -211,6 +243,13 @@ compose:
 groups:
   not_ready: not kubevirt.ready
 
+# laptop.kubevirt.yml - every VM over SSH through KubeVirt's port-forward (no Service, no route)
+plugin: virtops.kubevirt.kubevirt
+namespaces: [demo]
+access: portforward
+compose:
+  ansible_user: "'fedora'"
+
 # awx.kubevirt.yml - token and CA from AWX's Kubernetes credential (K8S_AUTH_* variables), cached
 plugin: virtops.kubevirt.kubevirt
 cache: true
@@ -218,6 +257,8 @@ cache_plugin: ansible.builtin.jsonfile
 cache_connection: /tmp/kubevirt-inventory
 cache_timeout: 300
 """
+
+import sys
 
 from ansible.errors import AnsibleParserError
 from ansible.plugins.inventory import BaseInventoryPlugin, Cacheable, Constructable
@@ -228,6 +269,7 @@ from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s.errors import
 from ansible_collections.virtops.kubevirt.plugins.module_utils.readers import inventory as inv
 from ansible_collections.virtops.kubevirt.plugins.module_utils.readers.lookups import clean_object
 from ansible_collections.virtops.kubevirt.plugins.plugin_utils.options import documented_names
+from ansible_collections.virtops.kubevirt.plugins.plugin_utils.ssh_proxy import script_path
 
 
 class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
@@ -294,11 +336,16 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             for warning in client.warnings:
                 warn(warning)
             cluster = opts.get("name") or inv.cluster_name(client.host)
+            opts["pod_reachable"] = inv.in_cluster(client)
             data = inv.collect(client, opts, cluster, warn)
             records = inv.host_records(data, opts, host_format=self.get_option("host_format"), group_by=group_by,
                                        include_stopped=self.get_option("include_stopped"),
                                        include_vmis=self.get_option("include_vmis"),
-                                       raw_objects=self.get_option("raw_objects"), redact=clean_object)
+                                       raw_objects=self.get_option("raw_objects"), redact=clean_object,
+                                       proxy=(sys.executable, script_path(), auth))
+            if any(r["vars"]["kubevirt"]["access"] == "portforward" for r in records):
+                for text in inv.proxy_warnings(index, auth):
+                    warn(text)
             for record in records:
                 if record["name"] in seen:
                     warn("Host %s of %s has the same name as one of %s and replaces it; put {cluster} in host_format." % (

@@ -31,10 +31,13 @@ def collection_path():
 
 
 def clean_environ():
-    """os.environ without K8S_AUTH_*/ANSIBLE_* from outside, but with Ansible's home, temp and async
-    folders in the checkout (tests/conftest.py), never ~/.ansible or ~/.ansible_async."""
+    """os.environ without K8S_AUTH_*/ANSIBLE_* from outside, but with Ansible's home, temp, async and ssh
+    control folders in the checkout (tests/conftest.py), never ~/.ansible, ~/.ansible_async or ~/.ssh."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("K8S_AUTH_", "ANSIBLE_"))}
-    env.update({k: os.environ[k] for k in ("ANSIBLE_HOME", "ANSIBLE_REMOTE_TMP", "ANSIBLE_ASYNC_DIR")})
+    env.update({k: os.environ[k] for k in ("ANSIBLE_HOME", "ANSIBLE_REMOTE_TMP", "ANSIBLE_ASYNC_DIR",
+                                           "ANSIBLE_SSH_CONTROL_PATH_DIR")})
+    # ssh's known hosts in Ansible's home too, never ~/.ssh
+    env["ANSIBLE_SSH_EXTRA_ARGS"] = "-o UserKnownHostsFile=%s" % os.path.join(os.environ["ANSIBLE_HOME"], "known_hosts")
     return env
 
 

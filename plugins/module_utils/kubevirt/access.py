@@ -12,6 +12,13 @@ Address order (``reach()``):
      the VMI's node, ``nodePort``) whose selector matches the VMI's labels and whose
      ``targetPort`` is one of the wanted ports (22 for SSH; 5986/5985 for WinRM; 3389 for RDP);
   3. the VMI's address on its first network (the pod network for most VMs).
+
+How the inventory reaches a host (``choose()``, option ``access``): ``network`` (an address only),
+``service`` (a Service only), ``portforward`` (ssh through KubeVirt's port-forward, resolved when ssh
+connects) or ``auto``: a network address the controller can reach (``network_name``'s, a Service's,
+a secondary network's; the pod network's only from inside the cluster), else the port-forward. WinRM
+cannot use a ProxyCommand, so ``auto`` never picks the port-forward for Windows guests (``reach()``'s
+order instead).
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ SSH_PORTS = (22,)
 WINRM_PORTS = (5986, 5985)
 RDP_PORTS = (3389,)
 SERVICE_TYPES = ("LoadBalancer", "NodePort")
+ACCESS_CHOICES = ("auto", "network", "service", "portforward")
 
 WINDOWS_ANNOTATIONS = ("vm.kubevirt.io/os", "kubevirt.io/preference-name", "kubevirt.io/cluster-preference-name",
                        "instancetype.kubevirt.io/preference", "instancetype.kubevirt.io/cluster-preference")
@@ -188,3 +196,46 @@ def reach(vm, vmi, services=None, nodes=None, network_name=None, use_service=Tru
     if ip:
         return dict(none, host=ip, source="network:%s" % (network or "default"))
     return none
+
+
+def on_pod_network(vmi, network, vm=None):
+    """Whether ``network`` (a name in spec.networks) is the pod network; a spec without networks has
+    only the pod network (KubeVirt adds it)."""
+    spec = ((vmi or {}).get("spec")) or (((vm or {}).get("spec") or {}).get("template") or {}).get("spec") or {}
+    networks = spec.get("networks")
+    if not networks:
+        return True
+    for entry in networks:
+        if entry.get("name") == network:
+            return "pod" in entry
+    return False
+
+
+def choose(vm, vmi, services=None, nodes=None, network_name=None, use_service=True, wanted_ports=SSH_PORTS,
+           access="auto", pod_reachable=False, windows=False):
+    """How the inventory reaches a guest: reach()'s dict plus ``access`` (network, service, portforward or
+    None when nothing does). ``pod_reachable``: the controller is inside the cluster network."""
+    none = {"host": None, "port": None, "target_port": None, "source": None, "access": None}
+    if access == "portforward":
+        return dict(none, source="portforward", access="portforward")
+    if access == "network":
+        if network_name:
+            ip = network_ip(vmi, network_name)
+            return dict(none, host=ip, source="network:%s" % network_name, access="network") if ip else none
+        ip, network = default_ip(vmi)
+        return dict(none, host=ip, source="network:%s" % (network or "default"), access="network") if ip else none
+    if access == "service":
+        where = reach(vm, vmi, services, nodes, use_service=True, wanted_ports=wanted_ports)
+        return dict(where, access="service") if (where["source"] or "").startswith("service:") else none
+    if windows:
+        where = reach(vm, vmi, services, nodes, network_name, use_service, wanted_ports)
+        return dict(where, access=(where["source"] or "").split(":")[0] or None)
+    if network_name and network_ip(vmi, network_name):
+        return dict(none, host=network_ip(vmi, network_name), source="network:%s" % network_name, access="network")
+    where = reach(vm, vmi, services, nodes, use_service=use_service, wanted_ports=wanted_ports)
+    if (where["source"] or "").startswith("service:"):
+        return dict(where, access="service")
+    ip, network = default_ip(vmi)
+    if ip and (pod_reachable or not on_pod_network(vmi, network, vm)):
+        return dict(none, host=ip, source="network:%s" % (network or "default"), access="network")
+    return dict(none, source="portforward", access="portforward")

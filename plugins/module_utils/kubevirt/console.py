@@ -4,10 +4,11 @@
 """The serial console and the VNC display of a VMI, over virt-api's websockets.
 
 Websockets
-    ``open_stream()`` opens ``.../virtualmachineinstances/NAME/console`` or ``/vnc`` with the
-    ``websocket-client`` package, using the client's connection: the same TLS context (CA, client
-    certificate, verification), the same ``Authorization`` and impersonation headers, and its
-    proxy. Subprotocol ``plain.kubevirt.io``: raw bytes in binary frames both ways.
+    ``open_websocket()`` is the one way a virt-api websocket is opened (here and by portforward.py):
+    the ``websocket-client`` package with the Connection's TLS context (CA, client certificate,
+    verification), ``Authorization`` and impersonation headers, and its proxy. Subprotocol
+    ``plain.kubevirt.io``: raw bytes in binary frames both ways. ``open_stream()`` opens
+    ``.../virtualmachineinstances/NAME/console`` or ``/vnc`` with it.
 
 Serial console
     ``Console`` keeps everything the guest printed (line endings normalised, terminal escape
@@ -29,6 +30,7 @@ from __future__ import annotations
 
 import codecs
 import re
+import socket
 import struct
 import time
 import zlib
@@ -65,14 +67,19 @@ class ConsoleTimeout(ConsoleError):
 
 
 # -- websockets ----------------------------------------------------------------------------------
-def websocket_url(host, namespace, name, verb):
-    """wss://HOST/apis/subresources.kubevirt.io/v1/namespaces/NS/virtualmachineinstances/NAME/VERB."""
+def stream_url(host, path):
+    """wss://HOST/PATH (ws:// for a plain-HTTP host)."""
     base = host.rstrip("/")
     if base.startswith("https://"):
         base = "wss://" + base[len("https://"):]
     elif base.startswith("http://"):
         base = "ws://" + base[len("http://"):]
-    return base + res.subresource_path(res.VMI, namespace, name, verb)
+    return base + path
+
+
+def websocket_url(host, namespace, name, verb):
+    """wss://HOST/apis/subresources.kubevirt.io/v1/namespaces/NS/virtualmachineinstances/NAME/VERB."""
+    return stream_url(host, res.subresource_path(res.VMI, namespace, name, verb))
 
 
 def handshake_headers(conn):
@@ -103,19 +110,28 @@ def _proxy_options(conn):
     return options
 
 
-def open_stream(client, namespace, name, verb, timeout=30.0, what=None):
-    """Open the ``verb`` (console|vnc) websocket of a VMI; returns a Stream."""
+class StreamRefused(ConsoleError):
+    """The API server or virt-api answered the websocket upgrade with an HTTP error; ``api_error`` is
+    that answer as an ApiError, for callers that word it their own way."""
+
+    def __init__(self, msg, api_error):
+        super().__init__(msg)
+        self.api_error = api_error
+
+
+def open_websocket(conn, path, timeout, what, ref, multithread=False):
+    """The one way a websocket to the API server is opened: ``conn``'s TLS context (CA, client
+    certificate, verification), auth and impersonation headers and proxy; subprotocol
+    plain.kubevirt.io. ``path`` is a subresource path; ``what``/``ref`` ("serial console", "VMI ns/name")
+    make the sentences. A refused upgrade raises StreamRefused, every other failure one sentence."""
     try:
         import websocket
     except ImportError:
-        raise ConsoleError("The websocket-client Python package is required for consoles; "
-                           "install it (pip install websocket-client).")
+        raise ConsoleError("The websocket-client Python package is required for the %s; "
+                           "install it (pip install websocket-client)." % what)
     from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s.connection import ssl_context
 
-    conn = client.conn
-    url = websocket_url(conn.host, namespace, name, verb)
-    what = what or ("serial console" if verb == "console" else "VNC display")
-    ref = "VMI %s/%s" % (namespace, name)
+    url = stream_url(conn.host, path)
     sslopt = {}
     ctx = ssl_context(conn)
     if ctx is not None:
@@ -123,12 +139,13 @@ def open_stream(client, namespace, name, verb, timeout=30.0, what=None):
         if conn.tls_server_name:
             sslopt["server_hostname"] = conn.tls_server_name
     try:
-        ws = websocket.create_connection(url, timeout=timeout, subprotocols=[SUBPROTOCOL],
-                                         header=handshake_headers(conn), sslopt=sslopt,
-                                         enable_multithread=False, **_proxy_options(conn))
+        return websocket.create_connection(url, timeout=timeout, subprotocols=[SUBPROTOCOL],
+                                           header=handshake_headers(conn), sslopt=sslopt,
+                                           enable_multithread=multithread, **_proxy_options(conn))
     except websocket.WebSocketBadStatusException as exc:
-        raise ConsoleError(handshake_error_message(exc.status_code, getattr(exc, "resp_body", None),
-                                                   "open the %s of" % what, ref, url))
+        body = getattr(exc, "resp_body", None)
+        raise StreamRefused(handshake_error_message(exc.status_code, body, "open the %s of" % what, ref, url),
+                            handshake_api_error(exc.status_code, body, url))
     except websocket.WebSocketTimeoutException:
         raise ConsoleError("Could not open the %s of %s: no answer within %ds from %s." % (
             what, ref, timeout, conn.host))
@@ -137,12 +154,23 @@ def open_stream(client, namespace, name, verb, timeout=30.0, what=None):
         if "CERTIFICATE_VERIFY_FAILED" in text or "certificate verify failed" in text:
             raise ConnectError("TLS verification of the API server %s failed while opening the %s of %s (%s); check "
                                "ca_cert." % (conn.host, what, ref, one_line(text, 200)))
+        if isinstance(exc, (TimeoutError, socket.timeout)):
+            raise ConsoleError("Could not open the %s of %s: no answer within %ds from %s." % (
+                what, ref, timeout, conn.host))
         raise ConsoleError("Could not open the %s of %s at %s: %s." % (what, ref, conn.host, one_line(text, 300)))
-    return Stream(ws, url, "the %s of %s" % (what, ref))
 
 
-def handshake_error_message(status, body, action, ref, url):
-    """An upgrade refused by the API server or virt-api -> one sentence (pure)."""
+def open_stream(client, namespace, name, verb, timeout=30.0, what=None):
+    """Open the ``verb`` (console|vnc) websocket of a VMI; returns a Stream."""
+    what = what or ("serial console" if verb == "console" else "VNC display")
+    ref = "VMI %s/%s" % (namespace, name)
+    path = res.subresource_path(res.VMI, namespace, name, verb)
+    ws = open_websocket(client.conn, path, timeout, what, ref)
+    return Stream(ws, stream_url(client.conn.host, path), "the %s of %s" % (what, ref))
+
+
+def handshake_api_error(status, body, url):
+    """The HTTP answer to a websocket upgrade as an ApiError (a metav1.Status body decoded)."""
     import json
 
     decoded = body
@@ -153,7 +181,12 @@ def handshake_error_message(status, body, action, ref, url):
             decoded = json.loads(body)
         except ValueError:
             decoded = body.strip()
-    return _described(ApiError(status, "GET", url, decoded), action, ref)
+    return ApiError(status, "GET", url, decoded)
+
+
+def handshake_error_message(status, body, action, ref, url):
+    """An upgrade refused by the API server or virt-api -> one sentence (pure)."""
+    return _described(handshake_api_error(status, body, url), action, ref)
 
 
 def _described(err, action, ref):

@@ -27,6 +27,7 @@ from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s.errors import
     unknown_name_message,
 )
 from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt import access
+from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt import portforward
 from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt.redact import redact
 from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt.state import owner_vm
 from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt.summary import summarize_vm, summarize_vmi
@@ -37,7 +38,7 @@ NODE = res.BY_KIND["Node"]
 GROUP_BY_CHOICES = ("cluster", "namespace", "label", "node", "status", "os")
 # What a connection reads besides its credentials; each is also a top-level option, the default of
 # every connections[] entry (and of the one connection when there is no connections list).
-CONNECTION_OPTIONS = ("name", "namespaces", "label_selector", "network_name", "use_service")
+CONNECTION_OPTIONS = ("name", "namespaces", "label_selector", "network_name", "use_service", "access")
 CONNECTION_ALIASES = {"interface_name": "network_name"}
 AUTH_ALIASES = {"verify_ssl": "validate_certs", "ssl_ca_cert": "ca_cert", "cert_file": "client_cert",
                 "key_file": "client_key"}
@@ -140,6 +141,9 @@ def normalize_connection(index, raw, defaults=None):
     for key in ("name", "label_selector", "network_name"):
         if opts.get(key) is not None and not isinstance(opts[key], str):
             raise InputError("connections[%d].%s must be a string." % (index, key))
+    if opts.get("access") is not None and opts["access"] not in access.ACCESS_CHOICES:
+        raise InputError("connections[%d].access %r is unknown; use %s." % (
+            index, opts["access"], ", ".join(access.ACCESS_CHOICES)))
     if "validate_certs" in auth and isinstance(auth["validate_certs"], str):
         text = auth["validate_certs"].strip().lower()
         if text not in ("1", "true", "yes", "on", "0", "false", "no", "off"):
@@ -148,6 +152,31 @@ def normalize_connection(index, raw, defaults=None):
                 index, auth["validate_certs"]))
         auth["validate_certs"] = text in ("1", "true", "yes", "on")
     return auth, opts
+
+
+def in_cluster(client):
+    """Whether the inventory reads the cluster from inside it (its pod network is then reachable)."""
+    conn = getattr(client, "conn", None)
+    return bool(conn is not None and str(getattr(conn, "source", "")).startswith("in-cluster"))
+
+
+def proxy_warnings(index, auth, environ=None):
+    """What the port-forward's ProxyCommand cannot carry from an inventory file's connection: secrets (a
+    command line is visible to every user of the machine) and a kubeconfig given as a dict."""
+    import os
+
+    environ = os.environ if environ is None else environ
+    out = []
+    for option, variable in (("api_key", "K8S_AUTH_API_KEY"), ("password", "K8S_AUTH_PASSWORD")):
+        if auth.get(option) and not environ.get(variable):
+            out.append("connections[%d]: %s from the inventory file is not handed to the port-forward ProxyCommand "
+                       "(a secret on a command line); set %s for ansible-playbook too, or use a kubeconfig, or SSH "
+                       "through the port-forward runs with other credentials." % (index, option, variable))
+    if isinstance(auth.get("kubeconfig"), dict):
+        out.append("connections[%d]: a kubeconfig given as a mapping cannot be handed to the port-forward "
+                   "ProxyCommand; give a path, or SSH through the port-forward uses the default credentials."
+                   % index)
+    return out
 
 
 def cluster_name(host):
@@ -409,13 +438,29 @@ def groups_for(summ, vm, vmi, windows, group_by):
     return groups
 
 
-def connection_vars(vm, vmi, services, nodes, network_name, use_service):
-    """ansible_host / ansible_port / ansible_connection for one guest, and where the address came from."""
+def connection_vars(vm, vmi, services, nodes, opts, proxy=None):
+    """ansible_host / ansible_port / ansible_connection (and the ProxyCommand) for one guest, and how it is
+    reached: access.choose()'s dict. ``proxy``: (python, ssh_proxy.py, auth) for port-forward hosts."""
     windows = access.is_windows(vm, vmi)
     ports = access.WINRM_PORTS if windows else access.SSH_PORTS
-    where = access.reach(vm, vmi, services, nodes, network_name=network_name, use_service=use_service,
-                         wanted_ports=ports)
+    where = access.choose(vm, vmi, services, nodes, network_name=opts.get("network_name"),
+                          use_service=opts.get("use_service", True), wanted_ports=ports,
+                          access=opts.get("access") or "auto", pod_reachable=opts.get("pod_reachable", False),
+                          windows=windows)
     out = {}
+    if where["access"] == "portforward":
+        obj = vm or vmi
+        target = portforward.Target("vm" if vm is not None else "vmi", _meta(obj).get("name"),
+                                    _meta(obj).get("namespace"))
+        python, script, auth = proxy or ("python3", "ssh_proxy.py", {})
+        where["proxy_command"] = portforward.ssh_args(portforward.proxy_argv(python, script, target, auth))
+        # virtctl ssh's host name for it (vm.NAME.NAMESPACE), so known_hosts entries are shared.
+        out["ansible_host"] = "%s.%s.%s" % (target.kind, target.name, target.namespace)
+        out["ansible_connection"] = "ssh"   # only ssh takes a ProxyCommand; WinRM cannot
+        out["ansible_ssh_common_args"] = where["proxy_command"]
+        if windows:
+            out["ansible_shell_type"] = "powershell"   # Windows' OpenSSH server
+        return out, where, windows
     if where["host"]:
         out["ansible_host"] = where["host"]
     if windows:
@@ -425,21 +470,22 @@ def connection_vars(vm, vmi, services, nodes, network_name, use_service):
         out["ansible_winrm_scheme"] = "http" if guest_port == 5985 else "https"
     elif where["port"]:
         out["ansible_port"] = where["port"]
-    return out, where["source"], windows
+    return out, where, windows
 
 
 def host_records(data, opts, host_format="{namespace}-{name}", group_by=GROUP_BY_CHOICES, include_stopped=True,
-                 include_vmis=True, raw_objects=False, redact=None):
-    """JSON-safe host records for one connection's data."""
+                 include_vmis=True, raw_objects=False, redact=None, proxy=None):
+    """JSON-safe host records for one connection's data (``proxy``: see connection_vars)."""
     cluster = data["cluster"]
     records = []
     services = data.get("services") or []
     nodes = data.get("nodes") or {}
     for vm, vmi in pairs(data, include_stopped, include_vmis):
         summ = summary(vm, vmi, cluster)
-        conn, source, windows = connection_vars(vm, vmi, services, nodes, opts.get("network_name"),
-                                                opts.get("use_service", True))
-        summ["address_source"] = source
+        conn, where, windows = connection_vars(vm, vmi, services, nodes, opts, proxy)
+        summ["address_source"] = where["source"]
+        summ["access"] = where["access"]
+        summ["proxy_command"] = where.get("proxy_command")
         summ["windows"] = windows
         hostvars = dict(conn)
         hostvars["kubevirt"] = summ

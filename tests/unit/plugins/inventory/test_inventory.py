@@ -51,6 +51,14 @@ NODE = {"metadata": {"name": "node01"}, "status": {"addresses": [
     {"type": "Hostname", "address": "node01"}, {"type": "InternalIP", "address": "192.0.2.10"}]}}
 
 
+def cv(vm, vmi, services, nodes, network_name=None, use_service=True, access_mode="auto", pod_reachable=False):
+    """connection_vars() -> (vars, source, windows)."""
+    out, where, windows = inv.connection_vars(vm, vmi, services, nodes, {
+        "network_name": network_name, "use_service": use_service, "access": access_mode,
+        "pod_reachable": pod_reachable}, proxy=("/usr/bin/python3", "/c/ssh_proxy.py", {}))
+    return out, where["source"], windows
+
+
 # -- options and names ----------------------------------------------------------------------------
 def test_normalize_connection():
     auth, opts = inv.normalize_connection(0, {"kubeconfig": "/k", "verify_ssl": "no", "ssl_ca_cert": "/ca",
@@ -62,7 +70,7 @@ def test_normalize_connection():
 
 @pytest.mark.parametrize("raw,msg", [
     ({"hots": "x"}, "connections[0]: unknown key 'hots' (did you mean 'host'?)."),
-    ({"zzz": "x"}, "connections[0]: unknown key 'zzz'; known: api_key, "),
+    ({"zzz": "x"}, "connections[0]: unknown key 'zzz'; known: access, api_key, "),
     ({"kube_secondary_dns": True}, "connections[0]: kube_secondary_dns: true (an option of kubevirt.core.kubevirt) "
                                    "is not supported: ansible_host is never a kubesecondarydns name here"),
     ("kubeconfig", "connections[0] must be a mapping"),
@@ -96,32 +104,99 @@ def test_pairs():
 
 
 def test_connection_vars_pod_network_default():
-    out, source, windows = inv.connection_vars(vm_obj("web1"), vmi_obj("web1"), [], {}, None, True)
+    out, source, windows = cv(vm_obj("web1"), vmi_obj("web1"), [], {}, access_mode="network")
     assert out == {"ansible_host": "10.244.0.4"} and source == "network:default" and windows is False
+    # auto: the pod network only from inside the cluster
+    assert cv(vm_obj("web1"), vmi_obj("web1"), [], {}, pod_reachable=True)[0] == {"ansible_host": "10.244.0.4"}
+
+
+PROXY = ("-o 'ProxyCommand=/usr/bin/python3 /c/ssh_proxy.py vm/web1/demo %p'")
+
+
+def test_auto_falls_back_to_the_port_forward_from_outside_the_cluster():
+    out, source, windows = cv(vm_obj("web1"), vmi_obj("web1"), [], {})
+    assert out == {"ansible_host": "vm.web1.demo", "ansible_connection": "ssh", "ansible_ssh_common_args": PROXY}
+    assert source == "portforward" and windows is False
+    # a stopped VM too: the ProxyCommand finds whatever runs when ssh connects
+    assert cv(vm_obj("web1"), None, [], {})[0]["ansible_ssh_common_args"] == PROXY
+    # a stand-alone VMI is forwarded as a VMI
+    solo = vmi_obj("solo", owner=False)
+    assert cv(None, solo, [], {})[0]["ansible_host"] == "vmi.solo.demo"
+    # a chosen network without an IP there: the port-forward too
+    assert cv(None, vmi_obj("web1"), [], {}, "br9")[1] == "portforward"
+
+
+def test_auto_uses_a_secondary_network_and_services_first():
+    vmi = vmi_obj("web1", ips={"default": "10.244.0.4", "br1": "192.168.50.4"})
+    assert cv(None, vmi, [], {}, "br1")[0] == {"ansible_host": "192.168.50.4"}
+    bridged = copy.deepcopy(vmi_obj("web1", ips={"br1": "192.168.50.4"}))
+    bridged["spec"]["networks"] = [{"name": "br1", "multus": {"networkName": "br1"}}]
+    assert cv(None, bridged, [], {})[:2] == ({"ansible_host": "192.168.50.4"}, "network:br1")
+    vm = vm_obj("web1", template_labels={"kubevirt.io/domain": "web1"})
+    nodeport = service("ssh-np", "NodePort", {"kubevirt.io/domain": "web1"}, 22, node_port=30022)
+    labelled = vmi_obj("web1", labels={"kubevirt.io/domain": "web1"})
+    assert cv(vm, labelled, [nodeport], {"node01": NODE})[1] == "service:demo/ssh-np"
+    assert cv(vm, labelled, [nodeport], {"node01": NODE}, use_service=False)[1] == "portforward"
+
+
+def test_forced_access_modes():
+    vm = vm_obj("web1", template_labels={"kubevirt.io/domain": "web1"})
+    vmi = vmi_obj("web1", labels={"kubevirt.io/domain": "web1"})
+    nodeport = service("ssh-np", "NodePort", {"kubevirt.io/domain": "web1"}, 22, node_port=30022)
+    assert cv(vm, vmi, [nodeport], {}, access_mode="portforward")[1] == "portforward"
+    assert cv(vm, vmi, [nodeport], {}, access_mode="network")[:2] == ({"ansible_host": "10.244.0.4"},
+                                                                      "network:default")
+    assert cv(vm, vmi, [], {}, access_mode="service") == ({}, None, False)
+    assert cv(vm, None, [], {}, access_mode="network") == ({}, None, False)
+
+
+def test_windows_guests_never_fall_back_to_the_port_forward_unless_asked():
+    vmi = vmi_obj("win1", os_id="mswindows")
+    out, source, _w = cv(None, vmi, [], {})
+    assert out["ansible_connection"] == "winrm" and source == "network:default"
+    out, source, _w = cv(None, vmi, [], {}, access_mode="portforward")
+    assert out["ansible_connection"] == "ssh" and out["ansible_shell_type"] == "powershell"
+    assert out["ansible_host"] == "vmi.win1.demo" and "ansible_port" not in out
+
+
+@pytest.mark.parametrize("raw", [{"access": "tunnel"}, {"access": "Auto"}])
+def test_unknown_access_is_an_error(raw):
+    with pytest.raises(InputError, match=re.escape("connections[0].access %r is unknown; use auto, network, service, "
+                                                   "portforward." % raw["access"])):
+        inv.normalize_connection(0, raw)
+
+
+def test_proxy_warnings_for_what_a_command_line_cannot_carry():
+    assert inv.proxy_warnings(0, {"kubeconfig": "/k"}, {}) == []
+    [warning] = inv.proxy_warnings(1, {"api_key": SECRET}, {})
+    assert warning.startswith("connections[1]: api_key from the inventory file is not handed to the port-forward "
+                              "ProxyCommand") and SECRET not in warning
+    assert inv.proxy_warnings(1, {"api_key": SECRET}, {"K8S_AUTH_API_KEY": "x"}) == []
+    assert "mapping" in inv.proxy_warnings(0, {"kubeconfig": {"clusters": []}}, {})[0]
 
 
 def test_connection_vars_chosen_network():
     vmi = vmi_obj("web1", ips={"default": "10.244.0.4", "br1": "192.168.50.4"})
-    assert inv.connection_vars(None, vmi, [], {}, "br1", True)[0] == {"ansible_host": "192.168.50.4"}
-    assert inv.connection_vars(None, vmi, [], {}, "br9", True)[0] == {}
+    assert cv(None, vmi, [], {}, "br1", True, access_mode="network")[0] == {"ansible_host": "192.168.50.4"}
+    assert cv(None, vmi, [], {}, "br9", True, access_mode="network")[0] == {}
 
 
 def test_connection_vars_nodeport_and_loadbalancer():
     vm = vm_obj("web1", template_labels={"kubevirt.io/domain": "web1"})
     vmi = vmi_obj("web1", labels={"kubevirt.io/domain": "web1"})
     nodeport = service("ssh-np", "NodePort", {"kubevirt.io/domain": "web1"}, 22, node_port=30022)
-    out, source, _w = inv.connection_vars(vm, vmi, [nodeport], {"node01": NODE}, None, True)
+    out, source, _w = cv(vm, vmi, [nodeport], {"node01": NODE}, None, True, pod_reachable=True)
     assert out == {"ansible_host": "192.0.2.10", "ansible_port": 30022} and source == "service:demo/ssh-np"
     lb = service("ssh-lb", "LoadBalancer", {"kubevirt.io/domain": "web1"}, 22, port=2222, node_port=31022,
                  ingress={"ip": "203.0.113.5"})
-    out, source, _w = inv.connection_vars(vm, vmi, [nodeport, lb], {}, None, True)
+    out, source, _w = cv(vm, vmi, [nodeport, lb], {}, None, True, pod_reachable=True)
     assert out == {"ansible_host": "203.0.113.5", "ansible_port": 2222} and source == "service:demo/ssh-lb"
     # use_service false, or a chosen network, ignore Services
-    assert inv.connection_vars(vm, vmi, [lb], {}, None, False)[0] == {"ansible_host": "10.244.0.4"}
+    assert cv(vm, vmi, [lb], {}, None, False, pod_reachable=True)[0] == {"ansible_host": "10.244.0.4"}
     # a stopped VM behind a NodePort has no node: no address at all
-    assert inv.connection_vars(vm, None, [nodeport], {}, None, True)[0] == {}
+    assert cv(vm, None, [nodeport], {}, None, True, access_mode="service")[0] == {}
     # a LoadBalancer address stays valid while the VM is stopped
-    assert inv.connection_vars(vm, None, [lb], {}, None, True)[0]["ansible_host"] == "203.0.113.5"
+    assert cv(vm, None, [lb], {}, None, True, pod_reachable=True)[0]["ansible_host"] == "203.0.113.5"
 
 
 @pytest.mark.parametrize("svc", [
@@ -133,23 +208,23 @@ def test_connection_vars_nodeport_and_loadbalancer():
 ])
 def test_services_that_do_not_apply(svc):
     vmi = vmi_obj("web1", labels={"kubevirt.io/domain": "web1"})
-    out, source, _w = inv.connection_vars(None, vmi, [svc], {}, None, True)
+    out, source, _w = cv(None, vmi, [svc], {}, None, True, pod_reachable=True)
     assert source == "network:default" and "ansible_port" not in out
 
 
 def test_service_in_another_namespace_is_ignored():
     vmi = vmi_obj("web1", labels={"kubevirt.io/domain": "web1"})
     svc = service("np", "NodePort", {"kubevirt.io/domain": "web1"}, 22, node_port=30022, ns="other")
-    assert inv.connection_vars(None, vmi, [svc], {}, None, True)[1] == "network:default"
+    assert cv(None, vmi, [svc], {}, None, True, pod_reachable=True)[1] == "network:default"
 
 
 def test_windows_guests_get_winrm():
     vmi = vmi_obj("win1", labels={"kubevirt.io/domain": "win1"}, os_id="mswindows")
-    out, source, windows = inv.connection_vars(None, vmi, [], {}, None, True)
+    out, source, windows = cv(None, vmi, [], {}, None, True, pod_reachable=True)
     assert windows and out == {"ansible_host": "10.244.0.4", "ansible_connection": "winrm", "ansible_port": 5986,
                                "ansible_winrm_scheme": "https"}
     svc = service("winrm", "NodePort", {"kubevirt.io/domain": "win1"}, 5985, node_port=30985)
-    out, _s, _w = inv.connection_vars(None, vmi, [svc], {}, None, True)
+    out, _s, _w = cv(None, vmi, [svc], {}, None, True, pod_reachable=True)
     assert out == {"ansible_host": "node01", "ansible_connection": "winrm", "ansible_port": 30985,
                    "ansible_winrm_scheme": "http"}
 
@@ -204,7 +279,7 @@ def test_host_records_compact_and_redacted():
         vm_obj("off", strategy="Halted", status="Stopped")],
         "vmis": [vmi_obj("web1", ips={"default": "10.244.0.4", "br1": "192.168.50.4"})],
         "services": [], "nodes": {}}
-    records = inv.host_records(data, {"network_name": None, "use_service": True})
+    records = inv.host_records(data, {"network_name": None, "use_service": True, "access": "network"})
     by_name = {r["name"]: r for r in records}
     web = by_name["demo-web1"]["vars"]
     assert web["ansible_host"] == "10.244.0.4"
@@ -213,6 +288,7 @@ def test_host_records_compact_and_redacted():
     assert kv["networks"]["br1"]["ip_address"] == "192.168.50.4" and kv["guest_os"]["id"] == "fedora"
     assert kv["labels"] == {"app": "web"} and kv["annotations"] == {"owner": "team-a"}
     assert kv["address_source"] == "network:default" and kv["windows"] is False
+    assert kv["access"] == "network" and kv["proxy_command"] is None
     off = by_name["demo-off"]["vars"]
     assert "ansible_host" not in off and off["kubevirt"]["status"] == "Stopped"
     assert off["kubevirt"]["reason"] == "Stopped: run_strategy is Halted"
@@ -324,7 +400,7 @@ def test_collect_label_selector_for_standalone_vmis():
     data = inv.collect(client, {"label_selector": "app=web", "use_service": False}, "lab", lambda t: None)
     names = sorted(r["name"] for r in inv.host_records(data, {}))
     assert names == ["demo-solo-web", "demo-web1"]
-    web = [r for r in inv.host_records(data, {}) if r["name"] == "demo-web1"][0]
+    web = [r for r in inv.host_records(data, {"pod_reachable": True}) if r["name"] == "demo-web1"][0]
     assert web["vars"]["ansible_host"] == "10.244.0.4"
 
 
@@ -523,3 +599,29 @@ def test_file_options_refused_with_a_sentence(tmp_path, monkeypatch, text, messa
     error = parse_error(tmp_path, monkeypatch, "plugin: virtops.kubevirt.kubevirt\n%s\n" % text)
     assert message.format(path=tmp_path / "lab.kubevirt.yml") in error
     assert "\n" not in error.strip() and "Traceback" not in error
+
+
+def test_portforward_hosts_from_a_file(tmp_path, monkeypatch):
+    import shlex
+    import sys
+
+    client = seeded(RbacClient(["demo", "fleet"], cluster_wide=True))
+    monkeypatch.delenv("K8S_AUTH_API_KEY", raising=False)
+    inventory = parse_file(tmp_path, monkeypatch, """
+plugin: virtops.kubevirt.kubevirt
+host: https://api.example:6443
+api_key: %s
+ca_cert: /etc/ca.crt
+namespaces: [fleet]
+access: portforward
+""" % SECRET, client)
+    hostvars = inventory.get_host("fleet-db1").get_vars()
+    assert hostvars["ansible_host"] == "vm.db1.fleet" and hostvars["ansible_connection"] == "ssh"
+    assert hostvars["kubevirt"]["access"] == "portforward"
+    assert hostvars["kubevirt"]["proxy_command"] == hostvars["ansible_ssh_common_args"]
+    option, command = shlex.split(hostvars["ansible_ssh_common_args"])
+    argv = shlex.split(command[len("ProxyCommand="):])
+    assert option == "-o" and argv[0] == sys.executable
+    assert argv[1].endswith("/ansible_collections/virtops/kubevirt/plugins/plugin_utils/ssh_proxy.py")
+    assert argv[2:] == ["--ca-cert", "/etc/ca.crt", "--host", "https://api.example:6443", "vm/db1/fleet", "%p"]
+    assert SECRET not in json.dumps(hostvars)
