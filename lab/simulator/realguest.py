@@ -221,7 +221,7 @@ class Guests:
             return source[field]
         if source.get(field + "Base64"):
             try:
-                return base64.b64decode(source[field + "Base64"]).decode()
+                return base64.b64decode(source[field + "Base64"], validate=True).decode()
             except ValueError as exc:
                 raise GuestStartError(f"{field}Base64 is not base64: {exc}") from None
         ref = source.get(field + "SecretRef") if field == "networkData" else source.get("secretRef")
