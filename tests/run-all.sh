@@ -39,9 +39,9 @@ lab_free_suites() {
   logged "ansible-lint (ansible-core $NEWEST)" env ANSIBLE_CORE="$NEWEST" tests/run-lint.sh
 }
 
-# What the user's ~/.ansible (collections, roles, temp files...) and ~/.ansible_async (async jobs)
-# hold: the same after the run.
-user_ansible() { find ~/.ansible ~/.ansible_async -printf '%y %p %s %T@\n' 2>/dev/null | sort; }
+# What the user's ~/.ansible (collections, roles, temp files...), ~/.ansible_async (async jobs) and
+# ~/.ssh (known hosts of the SSH tests) hold: the same after the run.
+user_ansible() { find ~/.ansible ~/.ansible_async ~/.ssh -printf '%y %p %s %T@\n' 2>/dev/null | sort; }
 before=$(user_ansible)
 
 cleanup() { $PY lab/labctl down >/dev/null 2>&1 || true; }
@@ -85,11 +85,11 @@ for status in "$SUITES"/*.status; do
   grep -q '^ok' "$status" || { failed+=("$name"); tail -40 "$SUITES/$name.log"; }
 done
 
-echo "=== ~/.ansible and ~/.ansible_async"
+echo "=== ~/.ansible, ~/.ansible_async and ~/.ssh"
 if [ "$(user_ansible)" = "$before" ]; then
-  echo "=== ~/.ansible and ~/.ansible_async: unchanged"
+  echo "=== ~/.ansible, ~/.ansible_async and ~/.ssh: unchanged"
 else
-  echo "=== ~/.ansible or ~/.ansible_async: CHANGED by the run:"; diff <(echo "$before") <(user_ansible) | head -20
+  echo "=== ~/.ansible, ~/.ansible_async or ~/.ssh: CHANGED by the run:"; diff <(echo "$before") <(user_ansible) | head -20
   failed+=("the user's Ansible home changed")
 fi
 
