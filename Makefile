@@ -90,7 +90,7 @@ soak: venv lab-bin
 	$(PY) bench/soak.py $(SOAK_ARGS)
 
 # ---------------------------------------------------------------------------- demo
-demo: venv lab-bin
+demo: venv lab-bin debs lab-guest
 	playbooks/demo.sh
 
 clean: lab-down

@@ -41,10 +41,27 @@ except ApiException as exc:
     print("namespace %s exists" % sys.argv[1])
 PYEOF
 
+# An SSH key for web-1 (a real guest), kept in the checkout's .cache, never in ~/.ssh.
+DEMO_DIR=$REPO/.cache/demo
+mkdir -p "$DEMO_DIR"
+[ -f "$DEMO_DIR/id_ed25519" ] || ssh-keygen -q -t ed25519 -N "" -C virtops-demo -f "$DEMO_DIR/id_ed25519"
+
 echo "== provision (playbooks/provision.yml -e @playbooks/vars/demo.yml)"
 ansible-playbook playbooks/provision.yml -e @playbooks/vars/demo.yml \
-  -e "vm_provision_namespace=$NAMESPACE"
+  -e "vm_provision_namespace=$NAMESPACE" -e "demo_ssh_public_key='$(cat "$DEMO_DIR/id_ed25519.pub")'"
 t_prov=$SECONDS
+
+echo "== SSH to web-1 through KubeVirt's port-forward (the inventory plugin's access: auto; no Service, no route)"
+cat > "$DEMO_DIR/demo.kubevirt.yml" <<EOF
+plugin: virtops.kubevirt.kubevirt
+namespaces: [$NAMESPACE]
+compose:
+  ansible_user: "'fedora'"
+  ansible_python_interpreter: "'/usr/bin/python3'"
+EOF
+ANSIBLE_PRIVATE_KEY_FILE=$DEMO_DIR/id_ed25519 ANSIBLE_HOST_KEY_CHECKING=false \
+  ANSIBLE_SSH_EXTRA_ARGS="-o UserKnownHostsFile=$DEMO_DIR/known_hosts" ANSIBLE_SSH_CONTROL_PATH_DIR=$DEMO_DIR/cp \
+  ansible -i "$DEMO_DIR/demo.kubevirt.yml" "$NAMESPACE-web-1" -m ansible.builtin.command -a "uname -sr"
 
 echo "== monitor (playbooks/monitor.yml -e @playbooks/vars/demo.yml)"
 ansible-playbook playbooks/monitor.yml -e @playbooks/vars/demo.yml \
