@@ -209,7 +209,8 @@ class Guests:
             self.by_uid.pop(uid, None)
             guest.kill()
             raise GuestStartError(f"QEMU did not start: {exc}") from None
-        (folder / "qemu.pid").write_text(f"{guest.pid} {self.keys[uid]} {uid}\n")
+        # pid, VMI, uid and the loopback port of the guest's SSH (bench/guest_boot.py --lab reads it)
+        (folder / "qemu.pid").write_text(f"{guest.pid} {self.keys[uid]} {uid} {guest.ssh_port}\n")
         self._follow(uid, guest)
         log.info("real guest for %s: QEMU pid %d (%s, %d MiB, %d vCPU)", self.keys[uid], guest.pid,
                  guest.accel, guest.memory_mib, guest.cpus)
@@ -311,7 +312,7 @@ class Guests:
             return
         for pidfile in self.root.glob("*/qemu.pid"):
             try:
-                pid, key, uid = pidfile.read_text().split()
+                pid, key, uid, ssh_port = pidfile.read_text().split()
                 pid = int(pid)
             except (OSError, ValueError):
                 continue
@@ -329,6 +330,7 @@ class Guests:
                 shutil.rmtree(pidfile.parent, ignore_errors=True)
                 continue
             guest = qemu.Guest.adopt(pidfile.parent, _AdoptedProcess(pid), name=vmi["metadata"]["name"])
+            guest.ssh_port = int(ssh_port)
             self.by_uid[uid], self.keys[uid] = guest, key
             self._follow(uid, guest)
             log.info("adopted the real guest of %s (QEMU pid %d)", key, pid)
