@@ -150,6 +150,8 @@ def hint_for(err, ref=None):
         return "write sizes as Kubernetes quantities such as 2Gi or 512Mi"
     if relayed_refusal(status, msg):
         return ""
+    if status == 500 and "/apis/subresources.kubevirt.io/" in (err.url or "") and msg:
+        return ""   # virt-api relays what virt-handler or the guest said: its words are the reason
     if status == 429 or status >= 500:
         return "the API server is overloaded or failing; retry later (%d attempt%s made)" % (
             err.attempts, "" if err.attempts == 1 else "s")

@@ -83,3 +83,16 @@ def test_a_cause_that_repeats_the_message_is_not_repeated():
             "details": {"causes": [{"message": text}]}}
     assert errors.describe(ApiError(422, "PATCH", "u", body), "create", REF) == (
         'Could not create VirtualMachine demo/web1: admission webhook "v.kubevirt.io" denied the request: ' + text)
+
+
+def test_a_subresource_500_relays_virt_handler_and_is_not_blamed_on_the_server():
+    """virt-api answers a failed guest operation (soft reboot through the agent...) with 500 and the
+    guest's or virt-handler's words: they are the reason, not an overloaded API server."""
+    url = "https://api:6443/apis/subresources.kubevirt.io/v1/namespaces/ns/virtualmachineinstances/web/softreboot"
+    err = ApiError(500, "PUT", url, {"kind": "Status", "code": 500, "reason": "InternalError",
+                                     "message": "Internal error occurred: guest agent guest-shutdown: timed out"})
+    text = errors.describe(err, "soft reboot", "VirtualMachineInstance ns/web")
+    assert text == ("Could not soft reboot VirtualMachineInstance ns/web: Internal error occurred: guest agent "
+                    "guest-shutdown: timed out.")
+    core = ApiError(500, "GET", "https://api:6443/api/v1/namespaces/ns/pods", {"message": "etcdserver: timeout"})
+    assert "overloaded or failing" in errors.describe(core, "read", "pods")
