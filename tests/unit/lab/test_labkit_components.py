@@ -46,7 +46,7 @@ def test_only_the_control_plane_needs_binaries():
 
 def test_restart_options():
     assert {c.name: c.restart_options for c in C.COMPONENTS if c.restart_options} == {
-        "kube-apiserver": ("audit",), "faultproxy": ("faults", "fault_seed"), "simulator": ("nodes", "boot_delay")}
+        "kube-apiserver": ("audit",), "faultproxy": ("faults", "fault_seed"), "simulator": ("nodes", "boot_delay", "guests", "guest_cap")}
 
 
 def test_etcd_argv():
