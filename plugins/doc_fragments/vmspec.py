@@ -221,7 +221,7 @@ options:
       - A Secret's content changes reach a running guest without a restart when propagated by the guest agent
         (virt-launcher re-reads it and syncs every few seconds; the VMI's condition
         C(AccessCredentialsSynchronized) says how it went). Adding or removing an entry changes the VM's
-        template: KubeVirt applies it at the next restart (C(RestartRequired)).
+        template, which KubeVirt applies at the next restart (C(RestartRequired)).
       - The guest agent ways need qemu-guest-agent in the guest (C(guest-ssh-add-authorized-keys),
         C(guest-set-user-password)).
     type: list
@@ -247,13 +247,13 @@ options:
             choices: [qemu_guest_agent, nocloud, configdrive]
             default: qemu_guest_agent
           users:
-            description: Guest users whose authorized keys are set (required for V(qemu_guest_agent), not allowed
-              otherwise).
+            description:
+              - Guest users whose authorized keys are set (required for V(qemu_guest_agent), not allowed otherwise).
             type: list
             elements: str
       user_password:
         description:
-          - Guest user passwords from a Secret, set through the guest agent: each key of the Secret is a user name,
+          - Guest user passwords from a Secret, set through the guest agent; each key of the Secret is a user name,
             its value that user's password.
         type: dict
         suboptions:

@@ -5,8 +5,8 @@
 
 A VM, VMI, DataVolume or PVC can name objects the task does not create: PersistentVolumeClaims,
 DataVolumes, NetworkAttachmentDefinitions, StorageClasses, instancetypes and preferences, network
-binding plugins, the Secrets of accessCredentials. KubeVirt and CDI accept such an object and leave it unable to start or to bind, so
-``references()`` lists what an object names and ``check()`` reads each of them once, concurrently,
+binding plugins, the Secrets of accessCredentials. KubeVirt and CDI accept such an object and leave
+it unable to start or to bind, so ``references()`` lists what an object names and ``check()`` reads each of them once, concurrently,
 before anything is written. ``wait_network_problem()`` says when ``wait_for: ip:NAME`` names a
 network the VM does not have (the wait could only time out).
 
