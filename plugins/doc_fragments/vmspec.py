@@ -207,10 +207,12 @@ options:
       secret:
         description:
           - Name of a Secret whose C(userdata) key holds the user data (C(secretRef)); the recommended way for user
-            data with secrets in it. The Secret must exist in the VM's namespace before the VM starts.
+            data with secrets in it. The Secret must exist in the VM's namespace before the task (it is checked
+            before anything is written).
         type: str
       network_data_secret:
-        description: Name of a Secret whose C(networkdata) key holds the network data.
+        description: Name of a Secret whose C(networkdata) key holds the network data (it must exist, as for
+          O(cloud_init.secret)).
         type: str
   access_credentials:
     description:

@@ -195,5 +195,10 @@ def test_access_credential_secrets_must_exist_before_the_write():
     problems = preflight.check(client, {r: ["VirtualMachine demo/web1"] for r in refs}, False, [])
     assert problems == {"VirtualMachine demo/web1": (
         "Secret demo/keys (access_credentials[0].ssh_public_key of VirtualMachine demo/web1) does not exist; create "
-        "it in the VM's namespace first (KubeVirt reads it when the VM starts), or check access_credentials' "
-        "secret.")}
+        "it in the VM's namespace first (KubeVirt reads it when the VM starts), or check the name.")}
+
+
+def test_cloud_init_secrets_must_exist_before_the_write():
+    obj = vm(cloud_init={"secret": "ci-user", "network_data_secret": "ci-net"})
+    assert kinds(preflight.references(obj)) == [("Secret", "demo", "ci-user", "volume 'cloudinit'"),
+                                                ("Secret", "demo", "ci-net", "volume 'cloudinit'")]
