@@ -126,3 +126,23 @@ def test_cloud_init_gets_the_keys_of_its_propagation_only():
     assert asyncio.run(cr.boot_meta_data(sim, vmi([]), "nocloud", "x\n")) == "x\n"
     with pytest.raises(ValueError, match="access credential Secret ns/n: 404"):
         asyncio.run(cr.boot_meta_data(Sim({}), obj, "nocloud", ""))
+
+
+def messages(spec):
+    from lab.simulator import webhooks
+    return [c["message"] for c in webhooks.validate_access_credentials("spec.accessCredentials", spec)]
+
+
+def test_the_webhook_refuses_what_kubevirt_refuses():
+    nocloud = {"volumes": [{"name": "ci", "cloudInitNoCloud": {"userData": "#cloud-config\n"}}]}
+    assert messages(dict(nocloud, accessCredentials=[ssh("a"), ssh("b", method={"noCloud": {}}), password("p")])) == []
+    assert messages({"accessCredentials": [ssh("a", method={"qemuGuestAgent": {"users": []}})]}) == [
+        "spec.accessCredentials[0] requires at least one user to be present in the users list"]
+    assert messages({"accessCredentials": [ssh("a", method={"configDrive": {}})]}) == [
+        "spec.accessCredentials[0] requires a configDrive volume to exist when the configDrive propagationMethod "
+        "is in use."]
+    assert messages({"accessCredentials": [dict(ssh("a"), **password("p"))]}) == [
+        "spec.accessCredentials[0] must have exactly one access credential type set"]
+    assert messages({"accessCredentials": [{"sshPublicKey": {"source": {}, "propagationMethod": {}}}]}) == [
+        "spec.accessCredentials[0] must have exactly one source set",
+        "spec.accessCredentials[0] must have exactly one propagationMethod set"]
