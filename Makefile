@@ -79,6 +79,7 @@ test-unit: venv
 bench: venv lab-bin
 	$(BENCH_LAB) $(PY) bench/run.py $(BENCH_ARGS)
 	$(BENCH_LAB) $(PY) bench/run.py --ansible-core 2.21 $(BENCH_ARGS)
+	$(BENCH_LAB) $(PY) bench/ssh_portforward.py --json bench/ssh-portforward.json
 	$(PY) bench/report.py
 	@echo "bench: the bench lab is still up; stop it with: $(BENCH_LAB) $(LABCTL) down"
 

@@ -140,6 +140,42 @@ The same scenarios with both collections run by ansible-core {m['ansible_core']}
     return "".join(sections)
 
 
+def ssh_portforward_section():
+    """SSH through KubeVirt's port-forward against direct SSH to the same real guest (bench/ssh_portforward.py)."""
+    path = BENCH / "ssh-portforward.json"
+    if not path.exists():
+        return ""
+    r = json.loads(path.read_text())
+    d, p, ratio = r["medians"]["direct"], r["medians"]["portforward"], r["ratio_portforward_over_direct"]
+
+    def row(label, key, unit, fmt):
+        return (f"| {label} | {fmt.format(d[key])} {unit} | {fmt.format(p[key])} {unit} | "
+                f"{ratio.get(key, '—')} |")
+    return f"""
+## SSH through the port-forward
+
+`bench/ssh_portforward.py` (raw figures in `bench/{path.name}`): one VM with a real guest (lab/guest
+under QEMU), reached by ssh through the collection's ProxyCommand (API server, virt-api, the VMI's
+port 22: the inventory's `access: portforward`) and directly on the loopback port QEMU forwards to
+the same guest's port 22; a new connection each time (no ControlMaster), the two paths alternated,
+medians of {r['runs']} runs; MiB/s with that path's median set-up taken out. Load average (1 min) at
+the start and the end {' and '.join(map(str, r['load_avg_1m']))} on {r['cpus']} CPUs; the guest's CPU is
+emulated (TCG), which bounds both paths' throughput (dropbear's encryption).
+
+| | direct | port-forward | port-forward / direct |
+|---|---|---|---|
+{row("connection set-up (`ssh ... true`)", "setup_s", "s", "{:.2f}")}
+{row(f"{r['mib']} MiB up (`cat > /dev/null`)", "upload_s", "s", "{:.2f}")}
+{row(f"{r['mib']} MiB down (`dd if=/dev/zero`)", "download_s", "s", "{:.2f}")}
+{row("upload throughput", "upload_mib_s", "MiB/s", "{}")}
+{row("download throughput", "download_mib_s", "MiB/s", "{}")}
+
+The port-forward's set-up adds the ProxyCommand's Python start-up, a TLS connection to the API
+server and the websocket through virt-api to the VMI; Ansible's ControlPersist (its default) pays
+it once per host for the play's tasks.
+"""
+
+
 def main():
     results = json.loads((BENCH / "results.json").read_text())
     m = results["machine"]
@@ -180,7 +216,7 @@ machine is shared and noisy: read the ratios, not the absolute times.
 ## Targets
 
 {verdicts(results)}
-{floor_txt}{profile_txt}{other_releases(results)}
+{floor_txt}{profile_txt}{other_releases(results)}{ssh_portforward_section()}
 ## Reading the figures
 
 - **ours** runs our module inside the worker process Ansible has already forked for the task
@@ -222,6 +258,7 @@ kubevirt.core 2.2.3 and kubernetes.core from the `ansible==12.3.0` wheel; Kubern
 make bench                      # lab (own ports, audit log on), anchors, all scenarios on 2.19 and 2.21, this page
 bench/run.py --smoke            # one run each, no warm-up, a fleet of 3: checks the harness (part of make test)
 bench/run.py --only single,info --runs 9
+bench/ssh_portforward.py --runs 5  # on a running lab (LAB_STATE_DIR): ssh via the port-forward vs direct
 ```
 """
     (REPO / "docs" / "benchmarks.md").write_text(doc)

@@ -7,6 +7,7 @@ import time
 from . import hotplug
 from . import kube as k
 from .cdi import CDIController
+from .credentials import AccessCredentials
 from .events import Recorder
 from .kubelet import Kubelet
 from .migration import MigrationController
@@ -176,6 +177,7 @@ class Sim:
         self.replicaset_ctl = ReplicaSetController(self)
         self.pool_ctl = PoolController(self)
         self.guests = Guests(self)
+        self.credentials = AccessCredentials(self)
         self._wire()
         runners = await serve(self)           # virt-api, webhooks, metrics, healthz
         informers = self.cache.all()

@@ -34,6 +34,7 @@ import threading
 import time
 from pathlib import Path
 
+from . import credentials
 from .kube import ApiError, Resource
 from .launcher import guest_memory, vcpus
 from .network import mac_for
@@ -185,16 +186,20 @@ class Guests:
         if uid in self.by_uid:
             return self.by_uid[uid]
         kind, source = cloud_init_volume(vmi)
-        user_data = network_data = None
+        user_data = network_data = meta = None
         if kind:
             user_data = await self._cloud_init_text(vmi, source, "userData", "userdata")
             network_data = await self._cloud_init_text(vmi, source, "networkData", "networkdata")
+            try:   # accessCredentials propagated by cloud-init (lab/simulator/credentials.py)
+                meta = await credentials.boot_meta_data(self.sim, vmi, kind, meta_data(vmi, kind))
+            except ValueError as exc:
+                raise GuestStartError(str(exc)) from None
         memory = guest_memory(vmi["spec"]) // 2 ** 20 or MIN_MEMORY_MIB
         folder = self.root / uid[:13]
         shutil.rmtree(folder, ignore_errors=True)
         try:
             guest = qemu.Guest(folder, user_data=user_data if kind else None,
-                               meta_data=meta_data(vmi, kind) if kind else None, network_data=network_data,
+                               meta_data=meta, network_data=network_data,
                                cloud_init=kind or "nocloud", name=vmi["metadata"]["name"],
                                memory_mib=max(MIN_MEMORY_MIB, min(MAX_MEMORY_MIB, memory)),
                                cpus=min(MAX_CPUS, vcpus(vmi["spec"])), own_session=False, mac=guest_mac(vmi))

@@ -7,7 +7,7 @@ Phases: Pending -> Scheduling (launcher pod exists) -> Scheduled (pod Ready) -> 
 import json
 import time
 
-from . import guest, handler, netlive, phases
+from . import credentials, guest, handler, netlive, phases
 from .kube import POD, ApiError
 from .launcher import EPHEMERAL_ANNOTATION, claim_names, multus_networks, nad_ref, networks_annotation, render
 from .realguest import GuestStartError
@@ -319,6 +319,11 @@ class VMIController(Controller):
             set_condition(conds, "AgentConnected", "True", probe=True)
         else:
             remove_condition(conds, "AgentConnected")
+        synced = self.sim.credentials.condition(vmi)   # a real guest's accessCredentials (credentials.py)
+        if synced:
+            set_condition(conds, credentials.CONDITION, synced[0], "", synced[1])
+        else:
+            remove_condition(conds, credentials.CONDITION)
         waits = [w for w in (requeue, self._migration_required(new)) if w is not None]
         return min(waits) if waits else None
 

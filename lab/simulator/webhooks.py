@@ -238,6 +238,46 @@ def validate_vmi_spec(field, spec):
             if nlen > CLOUD_INIT_MAX:
                 causes.append(cause("FieldValueInvalid", f"{f} networkdata exceeds {CLOUD_INIT_MAX} byte limit. "
                                     "Should use NetworkDataSecretRef for larger data.", f))
+    causes += validate_access_credentials(f"{field}.accessCredentials", spec)
+    return causes
+
+
+def validate_access_credentials(field, spec):
+    """validateAccessCredentials: one kind per entry, exactly one source and one propagation method,
+    users for the agent, the cloud-init volume noCloud / configDrive need."""
+    causes = []
+    volumes = spec.get("volumes") or []
+    has = {kind: any(v.get(kind) is not None for v in volumes) for kind in ("cloudInitNoCloud", "cloudInitConfigDrive")}
+    for idx, cred in enumerate(spec.get("accessCredentials") or []):
+        f = f"{field}[{idx}]"
+        kinds = [k for k in ("sshPublicKey", "userPassword") if cred.get(k) is not None]
+        for kind in kinds:
+            entry = cred[kind]
+            method = entry.get("propagationMethod") or {}
+            methods = 0
+            if kind == "sshPublicKey":
+                for name, volume in (("noCloud", "cloudInitNoCloud"), ("configDrive", "cloudInitConfigDrive")):
+                    if method.get(name) is not None:
+                        methods += 1
+                        if not has[volume]:
+                            causes.append(cause("FieldValueInvalid", f"{f} requires a {name} volume to exist when the "
+                                                f"{name} propagationMethod is in use.",
+                                                f"{f}.sshPublicKey.propagationMethod"))
+                agent = method.get("qemuGuestAgent")
+                if agent is not None:
+                    methods += 1
+                    if not agent.get("users"):
+                        causes.append(cause("FieldValueInvalid", f"{f} requires at least one user to be present in "
+                                            "the users list", f"{f}.sshPublicKey.propagationMethod.qemuGuestAgent.users"))
+            elif method.get("qemuGuestAgent") is not None:
+                methods += 1
+            if dig(entry, "source", "secret") is None:
+                causes.append(cause("FieldValueInvalid", f"{f} must have exactly one source set", f"{f}.{kind}.source"))
+            if methods != 1:
+                causes.append(cause("FieldValueInvalid", f"{f} must have exactly one propagationMethod set",
+                                    f"{f}.{kind}.propagationMethod"))
+        if len(kinds) != 1:
+            causes.append(cause("FieldValueInvalid", f"{f} must have exactly one access credential type set", f))
     return causes
 
 

@@ -207,11 +207,62 @@ options:
       secret:
         description:
           - Name of a Secret whose C(userdata) key holds the user data (C(secretRef)); the recommended way for user
-            data with secrets in it. The Secret must exist in the VM's namespace before the VM starts.
+            data with secrets in it. The Secret must exist in the VM's namespace before the task (it is checked
+            before anything is written).
         type: str
       network_data_secret:
-        description: Name of a Secret whose C(networkdata) key holds the network data.
+        description: Name of a Secret whose C(networkdata) key holds the network data (it must exist, as for
+          O(cloud_init.secret)).
         type: str
+  access_credentials:
+    description:
+      - KubeVirt's C(accessCredentials) - SSH public keys from a Secret, and guest user passwords from a Secret -
+        given to the guest without putting them in the VM object. Each entry has exactly one of
+        O(access_credentials[].ssh_public_key) or O(access_credentials[].user_password).
+      - Every Secret named must exist in the VM's namespace; this is checked before anything is written.
+      - A Secret's content changes reach a running guest without a restart when propagated by the guest agent
+        (virt-launcher re-reads it and syncs every few seconds; the VMI's condition
+        C(AccessCredentialsSynchronized) says how it went). Adding or removing an entry changes the VM's
+        template, which KubeVirt applies at the next restart (C(RestartRequired)).
+      - The guest agent ways need qemu-guest-agent in the guest (C(guest-ssh-add-authorized-keys),
+        C(guest-set-user-password)).
+    type: list
+    elements: dict
+    suboptions:
+      ssh_public_key:
+        description:
+          - Public SSH keys from a Secret; every value of the Secret holds one or more keys, one per line.
+        type: dict
+        suboptions:
+          secret:
+            description: Name of the Secret in the VM's namespace.
+            type: str
+            required: true
+          propagation:
+            description:
+              - How the keys reach the guest. V(qemu_guest_agent) writes them into each user's
+                C(~/.ssh/authorized_keys) while the guest runs, and keeps them in step with the Secret (the file
+                then holds exactly the Secret's keys). V(nocloud) and V(configdrive) put them in the cloud-init
+                meta-data at boot (C(public-keys)), for cloud-init's default user; they need O(cloud_init) of
+                that type.
+            type: str
+            choices: [qemu_guest_agent, nocloud, configdrive]
+            default: qemu_guest_agent
+          users:
+            description:
+              - Guest users whose authorized keys are set (required for V(qemu_guest_agent), not allowed otherwise).
+            type: list
+            elements: str
+      user_password:
+        description:
+          - Guest user passwords from a Secret, set through the guest agent; each key of the Secret is a user name,
+            its value that user's password.
+        type: dict
+        suboptions:
+          secret:
+            description: Name of the Secret in the VM's namespace.
+            type: str
+            required: true
   networks:
     description:
       - Network interfaces, in order. Without this option the VM gets one pod network named V(default)

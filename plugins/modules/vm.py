@@ -179,6 +179,21 @@ EXAMPLES = r"""
         #cloud-config
         packages: [nginx]
 
+- name: A VM whose SSH keys come from a Secret; changing the Secret changes the keys without a restart
+  virtops.kubevirt.vm:
+    name: app2
+    namespace: apps
+    memory: 2Gi
+    disks:
+      - name: root
+        image: quay.io/containerdisks/fedora:41
+    access_credentials:
+      - ssh_public_key:
+          secret: app2-ssh-keys
+          users: [fedora]
+      - user_password:
+          secret: app2-passwords
+
 - name: Twenty VMs in one task, written concurrently and waited with one watch
   virtops.kubevirt.vm:
     namespace: fleet

@@ -5,9 +5,9 @@
 
 A VM, VMI, DataVolume or PVC can name objects the task does not create: PersistentVolumeClaims,
 DataVolumes, NetworkAttachmentDefinitions, StorageClasses, instancetypes and preferences, network
-binding plugins. KubeVirt and CDI accept such an object and leave it unable to start or to bind, so
-``references()`` lists what an object names and ``check()`` reads each of them once, concurrently,
-before anything is written. ``wait_network_problem()`` says when ``wait_for: ip:NAME`` names a
+binding plugins, Secrets (cloud-init's, accessCredentials'). KubeVirt and CDI accept such an object
+and leave it unable to start or to bind, so ``references()`` lists what an object names and
+``check()`` reads each of them once, concurrently, before anything is written. ``wait_network_problem()`` says when ``wait_for: ip:NAME`` names a
 network the VM does not have (the wait could only time out).
 
 One policy for every module:
@@ -55,6 +55,7 @@ HINTS = {
     "VirtualMachineClusterPreference": "check the name (kubectl get virtualmachineclusterpreferences), or set "
                                        "kind: VirtualMachinePreference for one of the VM's namespace",
     "VirtualMachinePreference": "create it in the VM's namespace first, or check the name and kind",
+    "Secret": "create it in the VM's namespace first (KubeVirt reads it when the VM starts), or check the name",
 }
 
 
@@ -109,6 +110,11 @@ def references(obj):
                 out.append(Ref(STORAGE_CLASS, None, target["storageClassName"], "storage class of " + where))
         elif dv_name:
             out.append(Ref(res.DATAVOLUME, namespace, dv_name, where))
+        for source in (_mapping(volume.get("cloudInitNoCloud")), _mapping(volume.get("cloudInitConfigDrive"))):
+            for field in ("secretRef", "networkDataSecretRef"):
+                secret = _mapping(source.get(field)).get("name")
+                if secret:
+                    out.append(Ref(res.SECRET, namespace, secret, where))
     for name, tpl in templates.items():  # templates no volume uses (KubeVirt refuses those, but say it first)
         target = _mapping(_mapping(tpl.get("spec")).get("storage") or _mapping(tpl.get("spec")).get("pvc"))
         if target.get("storageClassName"):
@@ -124,6 +130,11 @@ def references(obj):
         plugin = _mapping(iface.get("binding")).get("name")
         if plugin:
             out.append(Ref(BINDING, None, plugin, "network %r" % iface.get("name")))
+    for idx, credential in enumerate(_items(tspec.get("accessCredentials"))):
+        for field, option in (("sshPublicKey", "ssh_public_key"), ("userPassword", "user_password")):
+            secret = _mapping(_mapping(_mapping(credential.get(field)).get("source")).get("secret")).get("secretName")
+            if secret:
+                out.append(Ref(res.SECRET, namespace, secret, "access_credentials[%d].%s" % (idx, option)))
     return out
 
 

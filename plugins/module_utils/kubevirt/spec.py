@@ -86,6 +86,21 @@ CLOUD_INIT_SPEC = dict(
     network_data_secret=dict(type="str", no_log=False),
 )
 
+ACCESS_PROPAGATIONS = {"qemu_guest_agent": "qemuGuestAgent", "nocloud": "noCloud", "configdrive": "configDrive"}
+SSH_PUBLIC_KEY_SPEC = dict(
+    secret=dict(type="str", required=True, no_log=False),
+    propagation=dict(type="str", choices=list(ACCESS_PROPAGATIONS), default="qemu_guest_agent"),
+    users=dict(type="list", elements="str"),
+)
+USER_PASSWORD_SPEC = dict(
+    secret=dict(type="str", required=True, no_log=False),
+)
+ACCESS_CREDENTIAL_SPEC = dict(
+    ssh_public_key=dict(type="dict", options=SSH_PUBLIC_KEY_SPEC),
+    user_password=dict(type="dict", options=USER_PASSWORD_SPEC, no_log=False),
+)
+ACCESS_CREDENTIALS_MAX = 256   # the CRD's maxItems
+
 CPU_SPEC = dict(
     cores=dict(type="int"),
     sockets=dict(type="int"),
@@ -109,6 +124,7 @@ SPEC_ARG_SPEC = dict(
     firmware=dict(type="dict", options=FIRMWARE_SPEC),
     disks=dict(type="list", elements="dict", options=DISK_SPEC),
     cloud_init=dict(type="dict", options=CLOUD_INIT_SPEC, no_log=False),
+    access_credentials=dict(type="list", elements="dict", options=ACCESS_CREDENTIAL_SPEC, no_log=False),
     networks=dict(type="list", elements="dict", options=NETWORK_SPEC),
     node_selector=dict(type="dict"),
     tolerations=dict(type="list", elements="dict"),
@@ -122,7 +138,7 @@ SPEC_ARG_SPEC = dict(
 # Options that describe the template spec; without any of them a task on an existing VM touches
 # only labels, annotations and the run strategy.
 TEMPLATE_OPTIONS = ("instancetype", "preference", "cpu", "memory", "machine_type", "firmware", "disks",
-                    "cloud_init", "networks", "node_selector", "tolerations", "affinity", "eviction_strategy",
+                    "cloud_init", "access_credentials", "networks", "node_selector", "tolerations", "affinity", "eviction_strategy",
                     "termination_grace_period", "hostname", "spec")
 
 # -- validation helpers ----------------------------------------------------------------------------
@@ -434,6 +450,85 @@ def build_cloud_init(cloud_init):
     return disk, {"name": CLOUD_INIT_VOLUME, key: source}
 
 
+def _access_secret(entry, where):
+    secret = entry.get("secret")
+    if not isinstance(secret, str) or not secret:
+        raise InputError("%s.secret is required: the name of a Secret in the VM's namespace." % where)
+    check_name(secret, "%s.secret" % where)
+    return {"secret": {"secretName": secret}}
+
+
+def build_access_credentials(credentials):
+    """access_credentials option -> spec.accessCredentials, with KubeVirt's validateAccessCredentials
+    rules checked before the write: one kind per entry, users for the guest agent
+    (check_access_volumes: the cloud-init volume nocloud / configdrive need)."""
+    if not credentials:
+        return None
+    if not isinstance(credentials, list):
+        raise InputError("access_credentials must be a list.")
+    if len(credentials) > ACCESS_CREDENTIALS_MAX:
+        raise InputError("access_credentials has %d entries; KubeVirt allows %d at most."
+                         % (len(credentials), ACCESS_CREDENTIALS_MAX))
+    out = []
+    for idx, entry in enumerate(credentials):
+        where = "access_credentials[%d]" % idx
+        if not isinstance(entry, dict):
+            raise InputError("%s must be a dict with ssh_public_key or user_password." % where)
+        unknown = sorted(set(entry) - set(ACCESS_CREDENTIAL_SPEC))
+        kinds = [k for k in ACCESS_CREDENTIAL_SPEC if entry.get(k) is not None]
+        if unknown or len(kinds) != 1:
+            raise InputError("%s must have exactly one of ssh_public_key or user_password%s." % (
+                where, " (unknown: %s)" % ", ".join(unknown) if unknown else ", not %s" % " and ".join(kinds)
+                if kinds else ""))
+        kind = kinds[0]
+        where = "%s.%s" % (where, kind)
+        value = entry[kind]
+        allowed = SSH_PUBLIC_KEY_SPEC if kind == "ssh_public_key" else USER_PASSWORD_SPEC
+        unknown = sorted(set(value) - set(allowed)) if isinstance(value, dict) else None
+        if unknown is None or unknown:
+            raise InputError("%s must be a dict with %s%s." % (where, ", ".join(allowed),
+                                                              "; unknown: %s" % ", ".join(unknown) if unknown else ""))
+        source = _access_secret(value, where)
+        if kind == "user_password":
+            out.append({"userPassword": {"source": source, "propagationMethod": {"qemuGuestAgent": {}}}})
+            continue
+        propagation = value.get("propagation") or "qemu_guest_agent"
+        if propagation not in ACCESS_PROPAGATIONS:
+            raise InputError("%s.propagation must be one of %s, not %r." % (
+                where, ", ".join(ACCESS_PROPAGATIONS), propagation))
+        users = value.get("users") or []
+        if propagation == "qemu_guest_agent":
+            if not users or not all(isinstance(u, str) and u for u in users):
+                raise InputError("%s.users must name at least one guest user: the guest agent writes the keys "
+                                 "into each one's ~/.ssh/authorized_keys." % where)
+            method = {"qemuGuestAgent": {"users": list(dict.fromkeys(users))}}
+        else:
+            if users:
+                raise InputError("%s.users applies to propagation qemu_guest_agent only; with %s cloud-init gives "
+                                 "the keys to the guest's default user." % (where, propagation))
+            method = {ACCESS_PROPAGATIONS[propagation]: {}}
+        out.append({"sshPublicKey": {"source": source, "propagationMethod": method}})
+    return out
+
+
+def check_access_volumes(spec):
+    """KubeVirt refuses an SSH key propagated by cloud-init without a cloud-init volume of that type:
+    say so before the write, naming the option."""
+    volumes = [v for v in spec.get("volumes") or [] if isinstance(v, dict)]
+    for idx, entry in enumerate(spec.get("accessCredentials") or []):
+        method = _mapping_of(_mapping_of(_mapping_of(entry).get("sshPublicKey")).get("propagationMethod"))
+        for field, (option, volume_key) in (("noCloud", ("nocloud", "cloudInitNoCloud")),
+                                            ("configDrive", ("configdrive", "cloudInitConfigDrive"))):
+            if field in method and not any(volume_key in v for v in volumes):
+                raise InputError("access_credentials[%d].ssh_public_key.propagation %s needs a cloud-init volume "
+                                 "of that type (cloud_init with type: %s): the keys go into its meta-data."
+                                 % (idx, option, option))
+
+
+def _mapping_of(value):
+    return value if isinstance(value, dict) else {}
+
+
 def build_networks(networks, default_ns=None):
     """networks option -> (interfaces, networks). None -> one pod network with masquerade."""
     if networks is None:
@@ -555,6 +650,9 @@ def template_spec(params, name, allow_templates=True):
         spec["affinity"] = p["affinity"]
     if p.get("eviction_strategy"):
         spec["evictionStrategy"] = p["eviction_strategy"]
+    access = build_access_credentials(p.get("access_credentials"))
+    if access:
+        spec["accessCredentials"] = access
     if p.get("termination_grace_period") is not None:
         if p["termination_grace_period"] < 0:
             raise InputError("termination_grace_period must be 0 or more seconds.")
@@ -565,6 +663,7 @@ def template_spec(params, name, allow_templates=True):
     if raw:
         spec = deep_merge(spec, raw)
     _check_pairs(spec)
+    check_access_volumes(spec)
     return spec, dv_templates
 
 

@@ -182,3 +182,23 @@ def test_kubevirt_attaches_the_pod_network_when_a_spec_names_none():
     assert preflight.network_names(bare) == []
     with pytest.raises(InputError, match="its networks: none"):
         preflight.require_wait_networks(["ip:default"], bare, OWNER)
+
+
+def test_access_credential_secrets_must_exist_before_the_write():
+    obj = vm(access_credentials=[{"ssh_public_key": {"secret": "keys", "users": ["fedora"]}},
+                                 {"user_password": {"secret": "passwords"}}])
+    refs = preflight.references(obj)
+    assert kinds(refs) == [("Secret", "demo", "keys", "access_credentials[0].ssh_public_key"),
+                           ("Secret", "demo", "passwords", "access_credentials[1].user_password")]
+    client = FakeClient()
+    client.put({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "passwords", "namespace": "demo"}})
+    problems = preflight.check(client, {r: ["VirtualMachine demo/web1"] for r in refs}, False, [])
+    assert problems == {"VirtualMachine demo/web1": (
+        "Secret demo/keys (access_credentials[0].ssh_public_key of VirtualMachine demo/web1) does not exist; create "
+        "it in the VM's namespace first (KubeVirt reads it when the VM starts), or check the name.")}
+
+
+def test_cloud_init_secrets_must_exist_before_the_write():
+    obj = vm(cloud_init={"secret": "ci-user", "network_data_secret": "ci-net"})
+    assert kinds(preflight.references(obj)) == [("Secret", "demo", "ci-user", "volume 'cloudinit'"),
+                                                ("Secret", "demo", "ci-net", "volume 'cloudinit'")]

@@ -398,3 +398,62 @@ def test_label_annotation_and_node_selector_values_are_never_python_str_of_a_boo
 def test_a_nested_label_value_is_refused_naming_it():
     with pytest.raises(InputError, match=r"^labels\.app must be a string, got dict \{'a': 1\}\.$"):
         vmspec.p_labels({"labels": {"app": {"a": 1}}})
+
+
+# -- access_credentials ------------------------------------------------------------------------------
+def test_access_credentials_build_kubevirts_fields():
+    spec = tspec({"cloud_init": {"type": "configdrive", "user": "u"}, "access_credentials": [
+        {"ssh_public_key": {"secret": "keys", "users": ["fedora", "root", "fedora"]}},
+        {"ssh_public_key": {"secret": "boot-keys", "propagation": "configdrive"}},
+        {"user_password": {"secret": "passwords"}}]})
+    assert spec["accessCredentials"] == [
+        {"sshPublicKey": {"source": {"secret": {"secretName": "keys"}},
+                          "propagationMethod": {"qemuGuestAgent": {"users": ["fedora", "root"]}}}},
+        {"sshPublicKey": {"source": {"secret": {"secretName": "boot-keys"}},
+                          "propagationMethod": {"configDrive": {}}}},
+        {"userPassword": {"source": {"secret": {"secretName": "passwords"}},
+                          "propagationMethod": {"qemuGuestAgent": {}}}},
+    ]
+
+
+def test_access_credentials_nocloud_with_the_cloud_init_volume():
+    spec = tspec({"cloud_init": {"user": "u"},
+                  "access_credentials": [{"ssh_public_key": {"secret": "k", "propagation": "nocloud"}}]})
+    assert spec["accessCredentials"][0]["sshPublicKey"]["propagationMethod"] == {"noCloud": {}}
+
+
+def test_no_access_credentials_no_field():
+    assert "accessCredentials" not in tspec({"access_credentials": []})
+    assert "access_credentials" in vmspec.TEMPLATE_OPTIONS
+
+
+@pytest.mark.parametrize("credentials, cloud_init, message", [
+    ([{"ssh_public_key": {"secret": "k"}}], None, r"access_credentials\[0\].ssh_public_key.users must name"),
+    ([{"ssh_public_key": {"secret": "k", "users": []}}], None, "users must name at least one guest user"),
+    ([{"ssh_public_key": {"users": ["u"]}}], None, r"access_credentials\[0\].ssh_public_key.secret is required"),
+    ([{"ssh_public_key": {"secret": "Bad_Name", "users": ["u"]}}], None, "secret"),
+    ([{"ssh_public_key": {"secret": "k", "users": ["u"]}, "user_password": {"secret": "p"}}], None,
+     r"access_credentials\[0\] must have exactly one of ssh_public_key or user_password, not ssh_public_key and "
+     "user_password"),
+    ([{}], None, r"access_credentials\[0\] must have exactly one of ssh_public_key or user_password\."),
+    ([{"ssh_key": {"secret": "k"}}], None, r"\(unknown: ssh_key\)"),
+    ([{"ssh_public_key": {"secret": "k", "users": ["u"], "propagate": "x"}}], None, "unknown: propagate"),
+    ([{"user_password": {"secret": "p", "users": ["u"]}}], None,
+     r"access_credentials\[0\].user_password must be a dict with secret; unknown: users"),
+    ([{"ssh_public_key": {"secret": "k", "propagation": "agent", "users": ["u"]}}], None,
+     "propagation must be one of qemu_guest_agent, nocloud, configdrive, not 'agent'"),
+    ([{"ssh_public_key": {"secret": "k", "propagation": "nocloud", "users": ["u"]}}], {"user": "u"},
+     "users applies to propagation qemu_guest_agent only"),
+    ([{"ssh_public_key": {"secret": "k", "propagation": "nocloud"}}], None,
+     r"access_credentials\[0\].ssh_public_key.propagation nocloud needs a cloud-init volume of that type "
+     r"\(cloud_init with type: nocloud\)"),
+    ([{"ssh_public_key": {"secret": "k", "propagation": "configdrive"}}], {"user": "u"},
+     "propagation configdrive needs a cloud-init volume"),
+    ([{"user_password": {"secret": "p"}}] * 257, None, "has 257 entries; KubeVirt allows 256 at most"),
+])
+def test_access_credentials_are_checked_before_the_write(credentials, cloud_init, message):
+    params = {"access_credentials": credentials}
+    if cloud_init:
+        params["cloud_init"] = cloud_init
+    with pytest.raises(InputError, match=message):
+        tspec(params)
