@@ -16,8 +16,8 @@ What KubeVirt does (pkg/virt-launcher/virtwrap/access-credentials, pkg/cloud-ini
   AccessCredentialsSyncFailed when it changes. Only VMIs with a qemuGuestAgent credential get it;
 - sshPublicKey + noCloud / configDrive: the keys go into the cloud-init disk's meta-data at boot
   (KubeVirt: NoCloud `public-keys`, ConfigDrive `public_keys`, both {"0": key, ...}); they do not
-  change while the guest runs. The lab writes NoCloud's as a list, which cloud-init reads alike and
-  the lab guest's small cloud-init reads (it takes ConfigDrive's map).
+  change while the guest runs. The lab writes them as KubeVirt does; the lab guest's cloud-init reads
+  both maps.
 
 Simulated guests have no agent to write through: the manager runs for real guests only
 (lab/simulator/realguest.py). Hooks: the VMI controller's running refresh calls `condition()` (which
@@ -216,7 +216,7 @@ def with_public_keys(meta, kind, keys):
         data = json.loads(meta)
         data["public_keys"] = {str(i): key for i, key in enumerate(keys)}
         return json.dumps(data)
-    return meta + "public-keys:\n" + "".join(f"  - {json.dumps(key)}\n" for key in keys)
+    return meta + "public-keys:\n" + "".join(f'  "{i}": {json.dumps(key)}\n' for i, key in enumerate(keys))
 
 
 async def boot_meta_data(sim, vmi, kind, meta):

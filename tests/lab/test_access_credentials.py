@@ -113,3 +113,30 @@ def test_a_missing_secret_fails_before_anything_is_written(lab, custom, kubeconf
     names = [v["metadata"]["name"] for v in custom.list_namespaced_custom_object(
         "kubevirt.io", "v1", lab.ns, "virtualmachines")["items"]]
     assert "ac-missing" not in names
+
+
+def test_a_password_from_the_secret_logs_in_on_the_console_without_a_restart(lab, core, kubeconfig, tmp_path):
+    """userPassword: the Secret's user -> password, set through qemu-ga (guest-set-user-password runs the
+    guest's chpasswd); a changed password logs in on the serial console without a restart."""
+    put_secret(core, lab.ns, "ac-pw", {USER: "First-pw-1"})
+    task = vm_task(lab.ns, "ac-pw", "unused")
+    task["virtops.kubevirt.vm"]["access_credentials"] = [{"user_password": {"secret": "ac-pw"}}]
+    env = ansible_env(kubeconfig)
+    made = run_playbook(tmp_path / "play", [{"hosts": "localhost", "gather_facts": False, "tasks": [task]}], env=env)
+    assert made.returncode == 0, made.stdout + made.stderr
+    wait_for(lambda: (lambda c: c if c and c["status"] == "True" else None)(synchronized(lab, "ac-pw")),
+             BOOT_TIMEOUT, interval=2, what="AccessCredentialsSynchronized True")
+    uid = lab.vmi("ac-pw")["metadata"]["uid"]
+
+    def console_login(password):
+        return run_playbook(tmp_path / "console", [{"hosts": "localhost", "gather_facts": False, "tasks": [
+            {"virtops.kubevirt.console": {"name": "ac-pw", "namespace": lab.ns, "timeout": 20,
+                                          "login": {"user": USER, "password": password}, "send": ["id -un"]}}]}],
+            env=env)
+    first = console_login("First-pw-1")
+    assert first.returncode == 0, first.stdout[-3000:]
+    put_secret(core, lab.ns, "ac-pw", {USER: "Second-pw-2"}, replace=True)
+    wait_for(lambda: console_login("Second-pw-2").returncode == 0, SYNC_TIMEOUT, interval=2,
+             what="the new password logging in")
+    assert console_login("First-pw-1").returncode != 0
+    assert lab.vmi("ac-pw")["metadata"]["uid"] == uid        # no restart

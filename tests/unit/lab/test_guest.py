@@ -68,6 +68,14 @@ empty:
     }
 
 
+def test_meta_data_public_keys_in_every_shape_kubevirt_and_cloud_init_use(cloudinit):
+    keys = {str(i): f"ssh-ed25519 K{i}" for i in range(12)}
+    assert cloudinit.as_list(keys) == [f"ssh-ed25519 K{i}" for i in range(12)]   # KubeVirt's {"0": key} map
+    assert cloudinit.as_list(["a", "b"]) == ["a", "b"]
+    assert cloudinit.as_list("a, b") == ["a", "b"]
+    assert cloudinit.as_list(None) == []
+
+
 def test_cloud_config_it_cannot_read_is_an_error(cloudinit):
     with pytest.raises(cloudinit.YamlError, match="line 3"):
         cloudinit.load_yaml("a: 1\nb: 2\n   c: 3\n")

@@ -120,7 +120,7 @@ def test_cloud_init_gets_the_keys_of_its_propagation_only():
     obj = vmi([ssh("n", method={"noCloud": {}}), ssh("c", method={"configDrive": {}}), ssh("g")])
     sim = Sim({"n": secret(k="kn1\nkn2"), "c": secret(k="kc")})
     nocloud = asyncio.run(cr.boot_meta_data(sim, obj, "nocloud", "instance-id: v1.ns\n"))
-    assert nocloud == 'instance-id: v1.ns\npublic-keys:\n  - "kn1"\n  - "kn2"\n'
+    assert nocloud == 'instance-id: v1.ns\npublic-keys:\n  "0": "kn1"\n  "1": "kn2"\n'
     drive = asyncio.run(cr.boot_meta_data(sim, obj, "configdrive", json.dumps({"uuid": "v1.ns"})))
     assert json.loads(drive) == {"uuid": "v1.ns", "public_keys": {"0": "kc"}}
     assert asyncio.run(cr.boot_meta_data(sim, vmi([]), "nocloud", "x\n")) == "x\n"

@@ -333,6 +333,8 @@ def as_list(value):
         return []
     if isinstance(value, str):
         return [v.strip() for v in value.split(",") if v.strip()]
+    if isinstance(value, dict):   # KubeVirt's meta-data public-keys: {"0": key, ...}
+        return [value[k] for k in sorted(value, key=lambda k: (len(str(k)), str(k)))]
     return list(value)
 
 
