@@ -32,7 +32,7 @@ def collections_root(path):
     plugins = os.path.dirname(os.path.dirname(path))        # .../kubevirt/plugins
     collection = os.path.dirname(plugins)                   # .../ansible_collections/virtops/kubevirt
     parts, root = [], collection
-    for _ in COLLECTION_PARTS:
+    for dummy in COLLECTION_PARTS:
         parts.insert(0, os.path.basename(root))
         root = os.path.dirname(root)
     return root if tuple(parts) == COLLECTION_PARTS else None

@@ -76,7 +76,7 @@ def parse_target(text):
 def parse_port(text):
     """PORT or tcp/PORT -> int. UDP does not fit a byte stream such as ssh's."""
     text = str(text)
-    protocol, _, number = text.rpartition("/")
+    protocol, dummy, number = text.rpartition("/")
     if protocol and protocol.lower() != "tcp":
         raise InputError("Only TCP ports can be forwarded to stdin/stdout, not %r." % text)
     if not number.isdigit() or not 0 < int(number) < 65536:
@@ -281,8 +281,8 @@ def run(argv, environ=None, stdin_fd=0, stdout_fd=1, stderr=None):
         return 1
     broken = pump(ws, stdin_fd, stdout_fd)
     if broken:
-        stderr.write("The port-forward to port %d of %s broke: %s.\n" % (port, target.ref(namespace),
-                                                                          broken.rstrip(".")))
+        stderr.write("The port-forward to port %d of %s broke: %s.\n" % (
+            port, target.ref(namespace), broken.rstrip(".")))
         return 1
     return 0
 

@@ -555,7 +555,7 @@ def png_bytes(width=4, height=3):
     def chunk(kind, data):
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
-    rows = b"".join(b"\x00" + b"\x80" * (3 * width) for _ in range(height))
+    rows = b"".join(b"\x00" + b"\x80" * (3 * width) for dummy in range(height))
     return (con.PNG_SIGNATURE + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
             + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
 

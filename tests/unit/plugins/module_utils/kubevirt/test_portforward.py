@@ -114,11 +114,11 @@ def test_kubeconfig_namespace_is_the_default_and_explicit_credentials_win(monkey
         "clusters: [{name: c, cluster: {server: 'https://lab:6443'}}]\n"
         "contexts: [{name: lab, context: {cluster: c, user: u, namespace: team}}]\n"
         "users: [{name: u, user: {token: kubeconfig-token}}]\n")
-    rc, _, seen = run(monkeypatch, ["--kubeconfig", str(kubeconfig), "vmi/solo", "2222"],
+    rc, dummy, seen = run(monkeypatch, ["--kubeconfig", str(kubeconfig), "vmi/solo", "2222"],
                       {"K8S_AUTH_API_KEY": TOKEN}, refused(500, "x"))
     assert seen["conn"].token == TOKEN and seen["conn"].host == "https://lab:6443"
     assert seen["path"].endswith("/namespaces/team/virtualmachineinstances/solo/portforward/2222")
-    rc, _, seen = run(monkeypatch, ["--kubeconfig", str(kubeconfig), "-n", "other", "vm/web1", "22"], {},
+    rc, dummy, seen = run(monkeypatch, ["--kubeconfig", str(kubeconfig), "-n", "other", "vm/web1", "22"], {},
                       refused(500, "x"))
     assert seen["conn"].token == "kubeconfig-token"
     assert "/namespaces/other/virtualmachines/web1/" in seen["path"]
@@ -178,7 +178,7 @@ FORBIDDEN = {"kind": "Status", "status": "Failure", "reason": "Forbidden", "code
                                          "web1/portforward/22 answered 502: Bad Gateway"),
 ])
 def test_each_refusal_is_one_sentence_without_the_token(monkeypatch, ca_file, target, status, body, sentence):
-    rc, err, _ = run(monkeypatch, [target, "22"], awx_env(ca_file), refused(status, body))
+    rc, err, dummy = run(monkeypatch, [target, "22"], awx_env(ca_file), refused(status, body))
     assert rc == 1
     assert sentence in err
     assert err.count("\n") == 1 and err.endswith(".\n")
@@ -189,7 +189,7 @@ def test_unreachable_api_server_and_timeouts_are_one_sentence(monkeypatch, ca_fi
     def timeout(conn, path, timeout, what, ref, multithread=False):
         raise console.ConsoleError("Could not open the %s of %s: no answer within %ds from %s." % (
             what, ref, timeout, conn.host))
-    rc, err, _ = run(monkeypatch, ["--timeout", "3", "vm/web1/demo", "22"], awx_env(ca_file), timeout)
+    rc, err, dummy = run(monkeypatch, ["--timeout", "3", "vm/web1/demo", "22"], awx_env(ca_file), timeout)
     assert rc == 1
     assert err == ("Could not open the port-forward to port 22 of VM demo/web1: no answer within 3s from "
                    "https://api.example:6443.\n")
@@ -333,7 +333,7 @@ def test_proxy_command_survives_ansible_and_ssh_quoting_and_carries_no_secret():
     assert command == ["/usr/bin/python3", "/c/ansible_collections/virtops/kubevirt/plugins/plugin_utils/ssh_proxy.py",
                        "--kubeconfig", "/home/me/my configs/kube%1", "--context", "lab's", "--validate-certs", "false",
                        "--impersonate-group", "ops team", "vm/web1/demo", "2222"]
-    params, target, port, _, _ = pf.parse_args(command[2:])
+    params, target, port, dummy, dummy2 = pf.parse_args(command[2:])
     assert params["kubeconfig"] == "/home/me/my configs/kube%1" and params["validate_certs"] is False
     assert (target.kind, target.name, target.namespace, port) == ("vm", "web1", "demo", 2222)
 
@@ -347,5 +347,5 @@ def test_launcher_finds_the_collection_root():
 
 def test_api_error_text_is_kept_for_unknown_answers():
     err = ApiError(418, "GET", "wss://h/p", {"message": "teapot"})
-    assert pf.refusal_message(err, pf.Target("vm", "a", "b"), "b", 22).endswith("(the port-forward to port 22 of VM "
-                                                                                 "b/a).")
+    assert pf.refusal_message(err, pf.Target("vm", "a", "b"), "b", 22).endswith(
+        "(the port-forward to port 22 of VM b/a).")
