@@ -59,7 +59,7 @@ compose:
   ansible_user: "'fedora'"
   ansible_python_interpreter: "'/usr/bin/python3'"
 EOF
-ANSIBLE_PRIVATE_KEY_FILE=$DEMO_DIR/id_ed25519 ANSIBLE_HOST_KEY_CHECKING=false \
+ANSIBLE_PRIVATE_KEY_FILE=$DEMO_DIR/id_ed25519 ANSIBLE_HOST_KEY_CHECKING=false ANSIBLE_PIPELINING=true \
   ANSIBLE_SSH_EXTRA_ARGS="-o UserKnownHostsFile=$DEMO_DIR/known_hosts" ANSIBLE_SSH_CONTROL_PATH_DIR=$DEMO_DIR/cp \
   ansible -i "$DEMO_DIR/demo.kubevirt.yml" "$NAMESPACE-web-1" -m ansible.builtin.command -a "uname -sr"
 

@@ -64,7 +64,7 @@ if $PY lab/labctl up --prometheus --audit; then
   beside_pids=($!)
   logged "compatibility matrix" env COMPAT_JOBS=4 tests/run-compat.sh &
   beside_pids+=($!)
-  step "lab tests" $PY -m pytest -q -p no:cacheprovider tests/lab --deselect tests/lab/test_sim_scale.py
+  step "lab tests" $PY -m pytest -q -p no:cacheprovider --durations=30 tests/lab --deselect tests/lab/test_sim_scale.py
   for suite in tests/run-molecule.sh tests/run-awx.sh; do
     step "$suite" "$suite"
   done
