@@ -486,8 +486,8 @@ def build_access_credentials(credentials):
         allowed = SSH_PUBLIC_KEY_SPEC if kind == "ssh_public_key" else USER_PASSWORD_SPEC
         unknown = sorted(set(value) - set(allowed)) if isinstance(value, dict) else None
         if unknown is None or unknown:
-            raise InputError("%s must be a dict with %s%s." % (where, ", ".join(allowed),
-                                                              "; unknown: %s" % ", ".join(unknown) if unknown else ""))
+            raise InputError("%s must be a dict with %s%s." % (
+                where, ", ".join(allowed), "; unknown: %s" % ", ".join(unknown) if unknown else ""))
         source = _access_secret(value, where)
         if kind == "user_password":
             out.append({"userPassword": {"source": source, "propagationMethod": {"qemuGuestAgent": {}}}})

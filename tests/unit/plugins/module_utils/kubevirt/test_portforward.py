@@ -115,11 +115,11 @@ def test_kubeconfig_namespace_is_the_default_and_explicit_credentials_win(monkey
         "contexts: [{name: lab, context: {cluster: c, user: u, namespace: team}}]\n"
         "users: [{name: u, user: {token: kubeconfig-token}}]\n")
     rc, dummy, seen = run(monkeypatch, ["--kubeconfig", str(kubeconfig), "vmi/solo", "2222"],
-                      {"K8S_AUTH_API_KEY": TOKEN}, refused(500, "x"))
+                          {"K8S_AUTH_API_KEY": TOKEN}, refused(500, "x"))
     assert seen["conn"].token == TOKEN and seen["conn"].host == "https://lab:6443"
     assert seen["path"].endswith("/namespaces/team/virtualmachineinstances/solo/portforward/2222")
     rc, dummy, seen = run(monkeypatch, ["--kubeconfig", str(kubeconfig), "-n", "other", "vm/web1", "22"], {},
-                      refused(500, "x"))
+                          refused(500, "x"))
     assert seen["conn"].token == "kubeconfig-token"
     assert "/namespaces/other/virtualmachines/web1/" in seen["path"]
 
