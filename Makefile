@@ -76,10 +76,13 @@ test-unit: venv
 
 # ---------------------------------------------------------------------------- benchmarks
 # On .venv's ansible-core (2.19) and on the newest supported (2.21, tests/compat/venv.sh builds its venv).
-bench: venv lab-bin
+bench: venv lab-bin lab-guest
 	$(BENCH_LAB) $(PY) bench/run.py $(BENCH_ARGS)
 	$(BENCH_LAB) $(PY) bench/run.py --ansible-core 2.21 $(BENCH_ARGS)
 	$(BENCH_LAB) $(PY) bench/ssh_portforward.py --json bench/ssh-portforward.json
+	$(BENCH_LAB) $(PY) bench/guest_boot.py --lab --json bench/guest-boot-lab.json
+	$(PY) bench/guest_boot.py --json bench/guest-boot.json
+	$(PY) bench/guest_boot.py --interference 8 --runs 3 --json bench/guest-interference.json
 	$(PY) bench/report.py
 	@echo "bench: the bench lab is still up; stop it with: $(BENCH_LAB) $(LABCTL) down"
 

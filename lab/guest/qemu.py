@@ -36,6 +36,9 @@ AGENT_CHANNEL = "org.qemu.guest_agent.0"
 # KubeVirt's masquerade layout (pkg/network/setup: 10.0.2.0/24, gateway .1, the guest .2).
 GUEST_NET = "net=10.0.2.0/24,host=10.0.2.1,dhcpstart=10.0.2.2"
 SUN_PATH_MAX = 107
+# Under TCG the guest kernel's Spectre mitigations and crypto self-tests cost a third of the boot's
+# CPU (measured: 6.2 s -> 3.9 s to the login prompt) and protect nothing in a lab guest.
+KERNEL_ARGS = "quiet mitigations=off cryptomgr.notests"
 # qemu-ga commands that answer only when they fail (the guest goes away on success).
 NO_REPLY = ("guest-shutdown", "guest-suspend-disk", "guest-suspend-ram", "guest-suspend-hybrid")
 
@@ -131,7 +134,7 @@ class Guest:
 
     def __init__(self, folder, *, user_data=None, meta_data=None, network_data=None, cloud_init="nocloud",
                  disks=(), memory_mib=256, cpus=1, accel="tcg", ssh_port=None, build=None, name="guest",
-                 tb_size_mib=32, vga_mib=4, kernel_args="quiet", own_session=True,
+                 tb_size_mib=32, vga_mib=4, kernel_args=KERNEL_ARGS, own_session=True,
                  mac="52:54:00:00:00:02"):
         self.folder = Path(folder).resolve()
         self.build = guest_build(build)
