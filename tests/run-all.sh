@@ -64,7 +64,10 @@ if $PY lab/labctl up --prometheus --audit; then
   beside_pids=($!)
   logged "compatibility matrix" env COMPAT_JOBS=4 tests/run-compat.sh &
   beside_pids+=($!)
-  step "lab tests" $PY -m pytest -q -p no:cacheprovider --durations=30 tests/lab --deselect tests/lab/test_sim_scale.py
+  # Two pytest workers (a file each at a time: its tests share module fixtures): one sequence of
+  # tests leaves a core idle whenever it waits on a VM or a guest, and alone after the matrix ends.
+  step "lab tests" $PY -m pytest -q -p no:cacheprovider -n 2 --dist loadfile --durations=30 tests/lab \
+    --deselect tests/lab/test_sim_scale.py
   for suite in tests/run-molecule.sh tests/run-awx.sh; do
     step "$suite" "$suite"
   done

@@ -58,9 +58,10 @@ def vm_task(name, namespace, password, **extra):
     return {"name": f"VM {name} with a real guest", "virtops.kubevirt.vm": task}
 
 
-def test_console_login_hostname_and_kernel_release_of_a_real_guest(namespace, kubeconfig, tmp_path):
+def test_console_guest_info_and_screenshot_of_a_real_guest(namespace, kubeconfig, tmp_path):
     """Acceptance: the vm module creates the VM with cloud-init user/password; the console logs in,
-    `hostname` prints what cloud-init set; guest_info's kernel release is what `uname -r` prints."""
+    `hostname` prints what cloud-init set; guest_info's kernel release is what `uname -r` prints; a VNC
+    screenshot (console type vnc) shows its console text."""
     password = "Real-%s" % uuid.uuid4().hex[:8]
     tasks = [
         vm_task("rg-console", namespace, "{{ pw }}"),
@@ -69,8 +70,11 @@ def test_console_login_hostname_and_kernel_release_of_a_real_guest(namespace, ku
             "send": ["hostname", "uname -r", "cat /etc/os-release"], "timeout": 60}, "register": "con"},
         {"name": "guest agent data", "virtops.kubevirt.guest_info": {
             "name": "rg-console", "namespace": namespace, "wait": True, "wait_timeout": 60}, "register": "gi"},
+        {"name": "KubeVirt's VNC screenshot of its screen", "virtops.kubevirt.console": {
+            "name": "rg-console", "namespace": namespace, "type": "vnc", "screenshot": str(tmp_path / "screen.png")},
+         "register": "vnc"},
         {"ansible.builtin.copy": {"dest": str(tmp_path / "out.json"),
-                                  "content": "{{ {'con': con, 'gi': gi} | to_json }}"}},
+                                  "content": "{{ {'con': con, 'gi': gi, 'vnc': vnc} | to_json }}"}},
     ]
     plays = [{"hosts": "localhost", "gather_facts": False, "vars": {"pw": password}, "tasks": tasks}]
     proc = run_playbook(tmp_path, plays, env=ansible_env(kubeconfig))
@@ -84,6 +88,8 @@ def test_console_login_hostname_and_kernel_release_of_a_real_guest(namespace, ku
     assert os_info["kernel_release"] == release
     assert 'ID=virtops-lab-guest' in outputs[2]            # it says what it is, not a distribution it mimics
     assert password not in proc.stdout and password not in (tmp_path / "out.json").read_text()
+    assert out["vnc"]["changed"] and (out["vnc"]["screenshot"]["width"], out["vnc"]["screenshot"]["height"]) == (720, 400)
+    assert_console_text(tmp_path / "screen.png")
 
 
 def test_qemu_killed_fails_the_vmi_and_the_vm_restarts_it(lab, lab_state):
@@ -192,24 +198,12 @@ def png_pixels(data):
     return width, height, rows, bpp
 
 
-def test_vnc_screenshot_of_a_real_guest_shows_its_console_text(namespace, kubeconfig, tmp_path):
-    """Acceptance: console type vnc with screenshot saves KubeVirt's vnc/screenshot of the real guest:
-    a PNG of its VGA text console (720x400), with light text on the dark screen in several rows."""
-    shot = tmp_path / "screen.png"
-    tasks = [vm_task("rg-screen", namespace, "pw-Real-2"),
-             {"name": "agent connected (the guest is up)", "virtops.kubevirt.guest_info": {
-                 "name": "rg-screen", "namespace": namespace, "wait": True, "wait_timeout": 60}},
-             {"virtops.kubevirt.console": {"name": "rg-screen", "namespace": namespace, "type": "vnc",
-                                           "screenshot": str(shot)}, "register": "vnc"},
-             {"ansible.builtin.assert": {"that": ["vnc.changed", "vnc.screenshot.width == 720",
-                                                  "vnc.screenshot.height == 400"]}}]
-    proc = run_playbook(tmp_path, [{"hosts": "localhost", "gather_facts": False, "tasks": tasks}],
-                        env=ansible_env(kubeconfig))
-    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
-    width, height, rows, bpp = png_pixels(shot.read_bytes())
+def assert_console_text(path):
+    """Acceptance: the screenshot is a PNG of the guest's VGA text console (720x400) with light text on
+    the dark screen, in several 16-pixel text lines: not a blank or a filled screen."""
+    width, height, rows, bpp = png_pixels(path.read_bytes())
     assert (width, height) == (720, 400)
     light_rows = [y for y, row in enumerate(rows) if sum(1 for x in range(0, len(row), bpp) if row[x] > 128) > 8]
     lit = sum(1 for row in rows for x in range(0, len(row), bpp) if row[x] > 128)
-    # text, not a blank or a filled screen: a few per cent of the pixels, over several 16-pixel text lines
     assert 0.001 < lit / (width * height) < 0.3, lit
     assert len({y // 16 for y in light_rows}) >= 2, light_rows
