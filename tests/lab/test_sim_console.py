@@ -6,7 +6,7 @@ import urllib.request
 
 import websocket as wsc
 
-from sim_helpers import CIRROS, SUB, admin_tls, lab, vm_manifest, websocket  # noqa: F401
+from sim_helpers import CIRROS, SUB, admin_tls, lab, vm_manifest, wait_for, websocket  # noqa: F401
 
 USER_DATA = "#cloud-config\nuser: alice\npassword: wonderland\nchpasswd: {expire: false}\n"
 
@@ -233,7 +233,11 @@ def test_metrics_endpoint_has_kubevirt_series_that_move(lab, lab_info):
             series, value = line.rsplit(" ", 1)
             values[series] = float(value)
         return text, values
-    text, first = scrape()
+    # virt-handler's collector sees the VMI a moment after the API says Running (the simulator's
+    # informer, under load): scrape until its series are there
+    text, first = wait_for(lambda: (lambda t, v: (t, v) if any(
+        k.startswith("kubevirt_vmi_cpu_usage_seconds_total{") for k in v) else None)(*scrape()), timeout=15,
+        what="vm-met's series on /metrics")
     for name in ("kubevirt_vmi_cpu_usage_seconds_total", "kubevirt_vmi_memory_available_bytes",
                  "kubevirt_vmi_memory_usable_bytes", "kubevirt_vmi_network_receive_bytes_total",
                  "kubevirt_vmi_network_transmit_bytes_total", "kubevirt_vmi_storage_read_traffic_bytes_total",
