@@ -277,7 +277,7 @@ class Simulator(Component):
                 f"--metrics-listen=127.0.0.1:{ports['simulator-metrics']}",
                 f"--nodes={opts.get('nodes', 3)}", f"--boot-delay={opts.get('boot_delay', 2.0)}",
                 f"--guests={opts.get('guests') or 'simulated'}", f"--guest-cap={opts.get('guest_cap', 4)}",
-                f"--guest-dir={s / 'guests'}"]
+                f"--guest-dir={s / 'guests'}", f"--volume-dir={s / 'volumes'}"]
 
     def check(self, lab):
         status, body = _get(f"https://127.0.0.1:{lab.ports['simulator']}/healthz", lab.lab_tls())

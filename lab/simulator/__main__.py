@@ -24,6 +24,7 @@ def parse_args(argv=None):
                         "lab.virtops.io/guest annotation chooses for itself")
     p.add_argument("--guest-cap", type=int, default=4, help="real guests running at once, at most")
     p.add_argument("--guest-dir", default="", help="folder of the real guests' sockets and logs")
+    p.add_argument("--volume-dir", default="", help="folder of the volumes' and snapshots' data (volumedata.py)")
     p.add_argument("--log-level", default="INFO")
     return p.parse_args(argv)
 

@@ -2,6 +2,7 @@
 import asyncio
 import logging
 import resource
+import tempfile
 import time
 
 from . import hotplug
@@ -21,6 +22,7 @@ from .storage import Provisioner
 from .util import dig
 from .vm import VMController
 from .vmi import VMIController
+from .volumedata import VolumeData
 
 log = logging.getLogger("simulator")
 
@@ -177,6 +179,7 @@ class Sim:
         self.replicaset_ctl = ReplicaSetController(self)
         self.pool_ctl = PoolController(self)
         self.guests = Guests(self)
+        self.volumes = VolumeData(self.args.volume_dir or tempfile.gettempdir() + "/virtops-lab-volumes")
         self.credentials = AccessCredentials(self)
         self._wire()
         runners = await serve(self)           # virt-api, webhooks, metrics, healthz

@@ -50,6 +50,17 @@ VMIRS = Resource("kubevirt.io", "v1", "virtualmachineinstancereplicasets", "Virt
 POOL = Resource("pool.kubevirt.io", "v1beta1", "virtualmachinepools", "VirtualMachinePool")
 MIGRATION_POLICY = Resource("migrations.kubevirt.io", "v1alpha1", "migrationpolicies", "MigrationPolicy",
                             namespaced=False)
+VMSNAPSHOT = Resource("snapshot.kubevirt.io", "v1beta1", "virtualmachinesnapshots", "VirtualMachineSnapshot")
+VMSNAPSHOT_CONTENT = Resource("snapshot.kubevirt.io", "v1beta1", "virtualmachinesnapshotcontents",
+                              "VirtualMachineSnapshotContent")
+VMRESTORE = Resource("snapshot.kubevirt.io", "v1beta1", "virtualmachinerestores", "VirtualMachineRestore")
+VMCLONE = Resource("clone.kubevirt.io", "v1beta1", "virtualmachineclones", "VirtualMachineClone")
+VMEXPORT = Resource("export.kubevirt.io", "v1beta1", "virtualmachineexports", "VirtualMachineExport")
+VOLUME_SNAPSHOT = Resource("snapshot.storage.k8s.io", "v1", "volumesnapshots", "VolumeSnapshot")
+VOLUME_SNAPSHOT_CLASS = Resource("snapshot.storage.k8s.io", "v1", "volumesnapshotclasses", "VolumeSnapshotClass",
+                                 namespaced=False)
+VOLUME_SNAPSHOT_CONTENT = Resource("snapshot.storage.k8s.io", "v1", "volumesnapshotcontents",
+                                   "VolumeSnapshotContent", namespaced=False)
 DV = Resource("cdi.kubevirt.io", "v1beta1", "datavolumes", "DataVolume")
 NAD = Resource("k8s.cni.cncf.io", "v1", "network-attachment-definitions", "NetworkAttachmentDefinition")
 POD = Resource("", "v1", "pods", "Pod")

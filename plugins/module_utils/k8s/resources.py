@@ -59,6 +59,7 @@ KUBEVIRT = "kubevirt.io"
 SUBRESOURCES = "subresources.kubevirt.io"
 CDI = "cdi.kubevirt.io"
 INSTANCETYPES = "instancetype.kubevirt.io"
+SNAPSHOTS = "snapshot.kubevirt.io"
 
 _TABLE = [
     Resource("VirtualMachine", KUBEVIRT, "v1", "virtualmachines", short="VM"),
@@ -71,6 +72,12 @@ _TABLE = [
     Resource("VirtualMachinePreference", INSTANCETYPES, "v1beta1", "virtualmachinepreferences"),
     Resource("VirtualMachineClusterPreference", INSTANCETYPES, "v1beta1",
              "virtualmachineclusterpreferences", namespaced=False),
+    Resource("VirtualMachineSnapshot", SNAPSHOTS, "v1beta1", "virtualmachinesnapshots"),
+    Resource("VirtualMachineSnapshotContent", SNAPSHOTS, "v1beta1", "virtualmachinesnapshotcontents"),
+    Resource("VirtualMachineRestore", SNAPSHOTS, "v1beta1", "virtualmachinerestores"),
+    Resource("VirtualMachineClone", "clone.kubevirt.io", "v1beta1", "virtualmachineclones"),
+    Resource("VirtualMachineExport", "export.kubevirt.io", "v1beta1", "virtualmachineexports"),
+    Resource("VirtualMachinePool", "pool.kubevirt.io", "v1beta1", "virtualmachinepools"),
     Resource("DataVolume", CDI, "v1beta1", "datavolumes", short="DataVolume"),
     Resource("DataSource", CDI, "v1beta1", "datasources"),
     Resource("NetworkAttachmentDefinition", "k8s.cni.cncf.io", "v1", "network-attachment-definitions"),
@@ -84,6 +91,10 @@ _TABLE = [
     Resource("Node", "", "v1", "nodes", namespaced=False),
     Resource("ServiceAccount", "", "v1", "serviceaccounts"),
     Resource("StorageClass", "storage.k8s.io", "v1", "storageclasses", namespaced=False),
+    Resource("VolumeSnapshot", "snapshot.storage.k8s.io", "v1", "volumesnapshots"),
+    Resource("VolumeSnapshotClass", "snapshot.storage.k8s.io", "v1", "volumesnapshotclasses", namespaced=False),
+    Resource("VolumeSnapshotContent", "snapshot.storage.k8s.io", "v1", "volumesnapshotcontents",
+             namespaced=False),
     Resource("ControllerRevision", "apps", "v1", "controllerrevisions"),
 ]
 
