@@ -73,11 +73,13 @@ def test_apiserver_argv_audit_only_when_asked(tmp_path):
 def test_simulator_argv_defaults_and_options():
     argv = C.component("simulator").argv(lab())
     assert argv[1:3] == ["-m", "simulator"]
-    assert argv[-7:] == ["--requestheader-client-ca=/state/pki/front-proxy-ca.crt",
+    assert argv[-8:] == ["--requestheader-client-ca=/state/pki/front-proxy-ca.crt",
                          "--metrics-listen=127.0.0.1:20005", "--nodes=3", "--boot-delay=2.0",
-                         "--guests=simulated", "--guest-cap=4", "--guest-dir=/state/guests", "--volume-dir=/state/volumes"]
-    assert C.component("simulator").argv(lab(nodes=5, boot_delay=0.5, guests="real", guest_cap=2))[-5:] == [
-        "--nodes=5", "--boot-delay=0.5", "--guests=real", "--guest-cap=2", "--guest-dir=/state/guests", "--volume-dir=/state/volumes"]
+                         "--guests=simulated", "--guest-cap=4", "--guest-dir=/state/guests",
+                         "--volume-dir=/state/volumes"]
+    assert C.component("simulator").argv(lab(nodes=5, boot_delay=0.5, guests="real", guest_cap=2))[-6:] == [
+        "--nodes=5", "--boot-delay=0.5", "--guests=real", "--guest-cap=2", "--guest-dir=/state/guests",
+        "--volume-dir=/state/volumes"]
 
 
 def test_faultproxy_argv():
