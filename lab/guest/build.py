@@ -30,12 +30,14 @@ PYTHON_META = "python3-minimal"
 # Packages whose files the guest runs; their shared libraries are collected from the ELF files.
 PROGRAMS = ["busybox-static", "dropbear-bin", "qemu-guest-agent"]
 # The kernel modules init loads (their dependencies come first, from each module's .modinfo):
-# virtio transport, NIC, console (the agent's channel), disks, and what cloud-init disks need.
+# virtio transport, NIC, console (the agent's channel), disks, what cloud-init disks need, and ext4
+# for the ext2 a guest makes on a volume with busybox's mke2fs (built into Debian's cloud kernel, so
+# listed only in case a kernel has it as a module: builtins are skipped).
 MODULES = [
     "virtio", "virtio_ring", "virtio_pci_legacy_dev", "virtio_pci_modern_dev", "virtio_pci",
     "virtio_net", "virtio_console", "virtio_blk", "virtio_rng", "virtio_scsi", "sd_mod",
     "cdrom", "sr_mod", "ata_piix", "isofs", "vfat", "nls_cp437", "nls_ascii", "nls_iso8859_1",
-    "button", "evdev", "virtio_balloon",
+    "button", "evdev", "virtio_balloon", "ext4",
 ]
 # Modules of libpython3.11-stdlib that python3-minimal lacks but Ansible's module wrapper and
 # common modules import (AnsiballZ: json, shutil, zipfile's zlib; modules: tempfile, shlex ...).
