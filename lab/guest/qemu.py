@@ -11,7 +11,8 @@ Everything the outside world touches is a unix socket in the guest's folder or a
 The network is laid out like KubeVirt's masquerade binding: guest 10.0.2.2/24 by DHCP, gateway
 10.0.2.1, and `restrict=on` so the guest reaches nothing beyond the forwarded port. The guest's
 root file system is its initramfs, unpacked into guest RAM: every boot starts clean. Extra disk
-images (a containerDisk's) are attached as qcow2 overlays on top of them, never written. The
+images (a containerDisk's) are attached as qcow2 overlays on top of them, never written; drives
+(a volume's raw image: Drive) are attached as they are and written in place, in the order given. The
 cloud-init disk (cidata for NoCloud, config-2 for ConfigDrive) is an ISO 9660 image, as KubeVirt
 makes it.
 
@@ -129,11 +130,46 @@ def overlay(base, folder):
     return image
 
 
+class Drive:
+    """One disk on QEMU's command line, attached as virtio-blk in the order given.
+
+    `serial` is the disk's serial number (the guest's /sys/block/vdX/serial), `cache` QEMU's cache
+    mode (none|writethrough|writeback|directsync|unsafe; default_cache(path) when not given)."""
+
+    def __init__(self, path, fmt="raw", readonly=False, serial=None, cache=None):
+        self.path, self.fmt, self.readonly, self.serial, self.cache = Path(path), fmt, readonly, serial, cache
+
+    def option(self, index):
+        opts = [f"file={self.path}", "if=none", f"id=disk{index}", f"format={self.fmt}",
+                f"cache={self.cache or default_cache(self.path)}"]
+        if self.readonly:
+            opts.append("readonly=on")
+        device = f"virtio-blk-pci,drive=disk{index}"
+        if self.serial:
+            device += f",serial={self.serial}"
+        return ["-drive", ",".join(opts), "-device", device]
+
+
+# Where Guest(drives=...) puts the cloud-init disk (else it comes last).
+CIDATA = "cidata"
+
+
+def default_cache(path):
+    """KubeVirt's default cache mode for a disk image: none (O_DIRECT) where the image's file system
+    supports it, else writethrough (virt-launcher's converter: SetDriverCacheMode)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECT)
+    except OSError:
+        return "writethrough"
+    os.close(fd)
+    return "none"
+
+
 class Guest:
     """One QEMU process running the lab guest; its sockets and logs live in `folder`."""
 
     def __init__(self, folder, *, user_data=None, meta_data=None, network_data=None, cloud_init="nocloud",
-                 disks=(), memory_mib=256, cpus=1, accel="tcg", ssh_port=None, build=None, name="guest",
+                 disks=(), drives=(), memory_mib=256, cpus=1, accel="tcg", ssh_port=None, build=None, name="guest",
                  tb_size_mib=32, vga_mib=4, kernel_args=KERNEL_ARGS, own_session=True,
                  mac="52:54:00:00:00:02"):
         self.folder = Path(folder).resolve()
@@ -141,7 +177,8 @@ class Guest:
         self.name = name
         self.user_data, self.meta_data, self.network_data = user_data, meta_data, network_data
         self.cloud_init = cloud_init
-        self.disks = list(disks)
+        self.disks = list(disks)     # base images, attached as qcow2 overlays the guest writes to
+        self.drives = list(drives)   # Drive objects (and CIDATA) attached as they are, after the overlays
         self.memory_mib, self.cpus, self.tb_size_mib = memory_mib, cpus, tb_size_mib
         self.kernel_args = kernel_args
         self.vga_mib = vga_mib
@@ -153,7 +190,7 @@ class Guest:
         self.forwards = {}              # guest port -> loopback port (QEMU user networking's hostfwd)
         self.proc = None
         self.started_at = None
-        self._disk_files = []  # made by start(): the overlays and the cloud-init disk
+        self._drives = []  # made by start(): the overlays, the drives and the cloud-init disk
         self.serial_sock = self.folder / "serial.sock"
         self.serial_log = self.folder / "serial.log"
         self.qmp_sock = self.folder / "qmp.sock"
@@ -197,11 +234,8 @@ class Guest:
             # As KubeVirt's default memballoon: free page reporting hands pages the guest frees back.
             "-device", "virtio-balloon-pci,free-page-reporting=on",
         ]
-        for i, disk in enumerate(self._disk_files):
-            fmt = "raw" if disk.suffix == ".iso" else "qcow2"
-            ro = ",readonly=on" if disk.suffix == ".iso" else ""
-            argv += ["-drive", f"file={disk},if=none,id=disk{i},format={fmt}{ro}",
-                     "-device", f"virtio-blk-pci,drive=disk{i}"]
+        for i, drive in enumerate(self._drives):
+            argv += drive.option(i)
         return argv
 
     def start(self):
@@ -214,10 +248,7 @@ class Guest:
             path.unlink(missing_ok=True)
         self.ssh_port = self.ssh_port or free_port()
         self.accel = self._accel()
-        self._disk_files = [overlay(d, self.folder) for d in self.disks]
-        if self.user_data is not None or self.meta_data is not None:
-            self._disk_files.append(make_cidata(self.folder, self.user_data, self.meta_data, self.network_data,
-                                                self.cloud_init))
+        self._drives = self.make_drives()
         argv = self.argv()
         self.started_at = time.monotonic()
         with open(self.qemu_log, "wb") as log:
@@ -225,6 +256,19 @@ class Guest:
                                          start_new_session=self.own_session)
         self._wait_for(lambda: self.qmp_sock.exists() and self.serial_sock.exists(), 10, "QEMU's sockets")
         return self
+
+    def make_drives(self):
+        """QEMU's drives in order: overlays of the base images, then `drives` with the cloud-init
+        disk (made now) where CIDATA stands, else last."""
+        cidata = None
+        if self.user_data is not None or self.meta_data is not None:
+            cidata = Drive(make_cidata(self.folder, self.user_data, self.meta_data, self.network_data,
+                                       self.cloud_init), readonly=True, cache="writeback")
+        drives = [Drive(overlay(d, self.folder), fmt="qcow2", cache="writeback") for d in self.disks]
+        drives += [cidata if d is CIDATA else d for d in self.drives if d is not CIDATA or cidata]
+        if cidata and CIDATA not in self.drives:
+            drives.append(cidata)
+        return drives
 
     @classmethod
     def adopt(cls, folder, proc, name="guest", build=None):

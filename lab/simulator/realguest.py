@@ -17,7 +17,10 @@ What is real then (the rest of the VMI's life cycle is the simulator's, as for a
   system_reset, and a VMI's deletion = ACPI power-down, then the kill when the grace period ends.
 
 The guest's root file system is its initramfs: every boot starts clean, like a containerDisk's
-copy-on-write layer. Guest memory is the VMI's, at most MAX_MEMORY_MIB; vCPUs at most MAX_CPUS.
+copy-on-write layer. Its persistentVolumeClaim and dataVolume disks are real (disk_layout): each is
+its PersistentVolume's raw image (volumedata.py), attached as a virtio disk in KubeVirt's order with
+the disk's serial, so what the guest writes there outlives the VMI, as on a PVC; other disks
+(containerDisk ...) are empty stand-ins that keep the device names of the disks after them. Guest memory is the VMI's, at most MAX_MEMORY_MIB; vCPUs at most MAX_CPUS.
 Each guest's folder is <guest dir>/<uid prefix>/ (sockets, serial.log, qemu.log, qemu.pid); a
 simulator restarted while guests run adopts them again.
 """
@@ -38,7 +41,7 @@ from . import credentials
 from .kube import ApiError, Resource
 from .launcher import guest_memory, vcpus
 from .network import mac_for
-from .util import dig
+from .util import dig, parse_quantity
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from guest import qemu  # noqa: E402  (lab/guest: the guest build and QEMU's command line)
@@ -50,6 +53,7 @@ SECRET = Resource("", "v1", "secrets", "Secret")
 MAX_MEMORY_MIB = 512
 MIN_MEMORY_MIB = 128
 MAX_CPUS = 2
+PLACEHOLDER_BYTES = 2 ** 20    # the empty stand-in for a disk whose bytes the lab has not (a containerDisk)
 AGENT_POLL_CONNECTED = 10.0    # virt-handler's guest-info poll, once the agent answers
 AGENT_POLL_WAITING = 1.0       # until then (the agent starts a few seconds into the boot)
 STOP_EVERY = 5                 # ACPI power button pressed again every STOP_EVERY s (qemu.Guest.stop)
@@ -104,6 +108,38 @@ def cloud_init_volume(vmi):
         if vol.get("cloudInitConfigDrive") is not None:
             return "configdrive", vol["cloudInitConfigDrive"]
     return None, None
+
+
+def disk_layout(vmi):
+    """The VMI's disks in the order the real guest gets them: [(disk, volume, kind)], kind "claim"
+    (a persistentVolumeClaim or dataVolume volume), "cloud-init" or "placeholder" (any other
+    volume: its disk is there, empty, so the next disks keep their names).
+
+    KubeVirt's domain lists the disks in spec order and the guest names virtio disks vda, vdb ...
+    in that order (volumeStatus' targets, handler._targets); every disk is virtio here, so the
+    spec's virtio disks come first, in order, then the others (sata/scsi/usb in KubeVirt). Hot-
+    pluggable volumes are left out: they live in the attachment pod (hotplug.py), not in the
+    launcher's domain, and the lab does not attach their bytes."""
+    volumes = {v.get("name"): v for v in dig(vmi, "spec", "volumes", default=[]) or []}
+    first, later = [], []
+    for disk in dig(vmi, "spec", "domain", "devices", "disks", default=[]) or []:
+        vol = volumes.get(disk.get("volumeName") or disk.get("name"))
+        if vol is None or dig(vol, "persistentVolumeClaim", "hotpluggable") or dig(vol, "dataVolume", "hotpluggable"):
+            continue
+        if vol.get("persistentVolumeClaim") or vol.get("dataVolume"):
+            kind = "claim"
+        elif vol.get("cloudInitNoCloud") is not None or vol.get("cloudInitConfigDrive") is not None:
+            kind = "cloud-init"
+        else:
+            kind = "placeholder"
+        device = disk.get("disk") or disk.get("lun") or disk.get("cdrom") or {}
+        bus = device.get("bus") or ("sata" if "cdrom" in disk else "virtio")
+        (first if bus == "virtio" else later).append((disk, vol, kind))
+    return first + later
+
+
+def claim_name(volume):
+    return dig(volume, "persistentVolumeClaim", "claimName") or dig(volume, "dataVolume", "name")
 
 
 def guest_hostname(vmi):
@@ -197,8 +233,9 @@ class Guests:
         memory = guest_memory(vmi["spec"]) // 2 ** 20 or MIN_MEMORY_MIB
         folder = self.root / uid[:13]
         shutil.rmtree(folder, ignore_errors=True)
+        drives = await self._drives(vmi, folder)
         try:
-            guest = qemu.Guest(folder, user_data=user_data if kind else None,
+            guest = qemu.Guest(folder, drives=drives, user_data=user_data if kind else None,
                                meta_data=meta, network_data=network_data,
                                cloud_init=kind or "nocloud", name=vmi["metadata"]["name"],
                                memory_mib=max(MIN_MEMORY_MIB, min(MAX_MEMORY_MIB, memory)),
@@ -220,6 +257,38 @@ class Guests:
         log.info("real guest for %s: QEMU pid %d (%s, %d MiB, %d vCPU)", self.keys[uid], guest.pid,
                  guest.accel, guest.memory_mib, guest.cpus)
         return guest
+
+    async def _drives(self, vmi, folder):
+        """QEMU's drives for the VMI's disks (disk_layout): a claim's disk is its PersistentVolume's
+        image (sim.volumes), made on first use and kept across boots; the disk's serial and cache
+        mode are KubeVirt's (spec serial only when the disk has one; cache: the disk's, else none
+        where O_DIRECT works, else writethrough)."""
+        ns = vmi["metadata"]["namespace"]
+        drives = []
+        for disk, vol, kind in disk_layout(vmi):
+            if kind == "cloud-init":
+                drives.append(qemu.CIDATA)
+                continue
+            readonly = bool(dig(disk, "disk", "readOnly") or dig(disk, "lun", "readOnly") or "cdrom" in disk)
+            if kind == "claim":
+                claim = claim_name(vol)
+                pvc = self.sim.cache.pvcs.get_ns(ns, claim)
+                pv_name = dig(pvc, "spec", "volumeName") if pvc else None
+                pv = self.sim.cache.pvs.get(pv_name) if pv_name else None
+                if pv is None:
+                    raise GuestStartError(f"PersistentVolumeClaim {ns}/{claim} of volume {vol['name']} is not "
+                                          "bound to a PersistentVolume")
+                size = parse_quantity(dig(pv, "spec", "capacity", "storage") or
+                                      dig(pvc, "spec", "resources", "requests", "storage"))
+                path = await asyncio.to_thread(self.sim.volumes.ensure, pv_name, size)
+            else:
+                size = parse_quantity(dig(vol, "emptyDisk", "capacity")) or PLACEHOLDER_BYTES
+                path = folder / f"{vol['name']}.placeholder.img"
+                folder.mkdir(parents=True, exist_ok=True)
+                with open(path, "wb") as f:
+                    f.truncate(int(size))
+            drives.append(qemu.Drive(path, readonly=readonly, serial=disk.get("serial"), cache=disk.get("cache")))
+        return drives
 
     async def _cloud_init_text(self, vmi, source, field, secret_key):
         """userData / networkData of a cloud-init volume: inline, base64 or from its Secret."""

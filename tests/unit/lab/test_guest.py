@@ -116,6 +116,25 @@ def test_qemu_command_line_is_masquerade_like_and_loopback_only(fake_build, tmp_
     assert str(fake_build / "initramfs.cpio.zst") in line
 
 
+def test_volume_drives_are_raw_in_order_with_serial_and_cache(fake_build, tmp_path):
+    """A volume's image is attached as it is (raw, written in place) in the order given, with the
+    disk's serial; the cache mode is the disk's, else KubeVirt's default (none where O_DIRECT works)."""
+    data, logs = tmp_path / "data.img", tmp_path / "logs.img"
+    data.write_bytes(b"")
+    logs.write_bytes(b"")
+    guest = qemu.Guest(tmp_path / "g", build=fake_build, ssh_port=2222,
+                       drives=[qemu.Drive(data, serial="DATA-1", cache="writeback"), qemu.CIDATA,
+                               qemu.Drive(logs, readonly=True)])
+    guest._drives = guest.make_drives()    # no cloud-init data: no cloud-init disk
+    argv = guest.argv()
+    drives = [argv[i + 1] for i, a in enumerate(argv) if a == "-drive"]
+    devices = [argv[i + 1] for i, a in enumerate(argv) if a.startswith("-device") and "drive=" in argv[i + 1]]
+    assert drives == [f"file={data},if=none,id=disk0,format=raw,cache=writeback",
+                      f"file={logs},if=none,id=disk1,format=raw,cache={qemu.default_cache(logs)},readonly=on"]
+    assert devices == ["virtio-blk-pci,drive=disk0,serial=DATA-1", "virtio-blk-pci,drive=disk1"]
+    assert qemu.default_cache(logs) in ("none", "writethrough")
+
+
 def test_bad_accel_and_long_folders_are_refused(fake_build, tmp_path):
     with pytest.raises(qemu.GuestError, match="accel must be tcg, kvm or auto"):
         qemu.Guest(tmp_path / "g", build=fake_build, accel="hvf")._accel()

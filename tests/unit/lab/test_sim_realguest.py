@@ -128,3 +128,55 @@ def test_listening_reads_the_guests_tcp_tables():
         raise R.GuestError("the guest agent did not answer within 3 s")
     guests._agent = broken
     assert guests._listening("u1", None, 2222)            # cannot tell: the connection finds out
+
+
+def vmi_with_disks():
+    v = vmi("db", "u1", volumes=[
+        {"name": "root", "containerDisk": {"image": "quay.io/containerdisks/fedora:41"}},
+        {"name": "cd", "persistentVolumeClaim": {"claimName": "iso"}},
+        {"name": "data", "persistentVolumeClaim": {"claimName": "data-pvc"}},
+        {"name": "cloudinit", "cloudInitNoCloud": {"userData": "#cloud-config\n"}},
+        {"name": "logs", "dataVolume": {"name": "logs-dv"}},
+        {"name": "hot", "persistentVolumeClaim": {"claimName": "hot-pvc", "hotpluggable": True}},
+    ])
+    v["spec"]["domain"]["devices"]["disks"] = [
+        {"name": "root", "disk": {"bus": "virtio"}},
+        {"name": "cd", "cdrom": {}},                                  # sata by default
+        {"name": "data", "disk": {}, "serial": "DATA-1", "cache": "writeback"},
+        {"name": "cloudinit", "disk": {"bus": "virtio"}},
+        {"name": "logs", "disk": {"bus": "virtio", "readOnly": True}},
+        {"name": "hot", "disk": {"bus": "scsi"}},
+    ]
+    return v
+
+
+def test_disk_layout_keeps_kubevirts_virtio_order_and_leaves_hotplugged_volumes_out():
+    layout = [(disk["name"], kind) for disk, _vol, kind in R.disk_layout(vmi_with_disks())]
+    assert layout == [("root", "placeholder"), ("data", "claim"), ("cloudinit", "cloud-init"), ("logs", "claim"),
+                      ("cd", "claim")]
+
+
+def test_claim_disks_are_their_persistent_volumes_images(tmp_path):
+    """data -> /dev/vdb (as volumeStatus' target says) backed by its PV's image, with its serial and
+    cache mode; an unbound claim stops the start with one sentence."""
+    from simulator.volumedata import VolumeData
+    pvcs = {f"ns/{claim}": {"spec": {"volumeName": f"pv-{claim}", "resources": {"requests": {"storage": "1Gi"}}}}
+            for claim in ("iso", "data-pvc", "logs-dv")}
+    pvs = {f"pv-{claim}": {"spec": {"capacity": {"storage": "2Gi"}}} for claim in ("iso", "data-pvc", "logs-dv")}
+    s = sim()
+    s.cache.pvcs = types.SimpleNamespace(get_ns=lambda ns, name: pvcs.get(f"{ns}/{name}"))
+    s.cache.pvs = types.SimpleNamespace(get=pvs.get)
+    s.volumes = VolumeData(tmp_path / "volumes")
+    guests = R.Guests(s)
+    drives = asyncio.run(guests._drives(vmi_with_disks(), tmp_path / "guest"))
+    assert drives[2] is R.qemu.CIDATA
+    root, data, _, logs, cd = drives
+    assert root.path == tmp_path / "guest" / "root.placeholder.img" and root.path.stat().st_size == R.PLACEHOLDER_BYTES
+    assert (data.path, data.serial, data.cache, data.readonly) == (s.volumes.image("pv-data-pvc"), "DATA-1",
+                                                                   "writeback", False)
+    assert data.path.stat().st_size == 2 * 2 ** 30
+    assert (logs.path, logs.serial, logs.cache, logs.readonly) == (s.volumes.image("pv-logs-dv"), None, None, True)
+    assert cd.readonly
+    del pvcs["ns/data-pvc"]["spec"]["volumeName"]
+    with pytest.raises(R.GuestStartError, match="PersistentVolumeClaim ns/data-pvc of volume data is not bound"):
+        asyncio.run(guests._drives(vmi_with_disks(), tmp_path / "guest"))
