@@ -1,10 +1,16 @@
 """CDI's DataVolume controller: DataVolume -> PVC, then import / clone / upload phases with
 progress. An http or registry source whose host ends in `.invalid` fails and is retried with a
-growing restartCount, as CDI's importer pod does."""
+growing restartCount, as CDI's importer pod does.
+
+A clone (source pvc or snapshot) copies the bytes (volumedata.py) when it completes: the source
+claim's volume, or the VolumeSnapshot's (once readyToUse; CDI's snapshot-clone-datavolume.go
+waits for it too), become the DataVolume's volume before it is Succeeded."""
+import asyncio
 from urllib.parse import urlparse
 
 from . import phases
-from .kube import PVC, ApiError
+from .kube import PVC, VOLUME_SNAPSHOT, ApiError
+from .storage import SourceNotReady, snapshot_handle
 from .runtime import Controller
 from .util import deep, dig, get_condition, owner_ref, parse_quantity, since
 from .util import set_condition as _set_condition
@@ -181,17 +187,44 @@ class CDIController(Controller):
         return (src.get("namespace") or dv["metadata"]["namespace"], src.get("name", ""),
                 dv["metadata"]["namespace"], dv["metadata"]["name"])
 
+    async def _clone_source_exists(self, dv, clone):
+        if source_kind(dv) == "snapshot":
+            return await self.sim.kube.get_or_none(VOLUME_SNAPSHOT, clone[1], clone[0]) is not None
+        return self.sim.cache.pvcs.get_ns(clone[0], clone[1]) is not None
+
+    async def _copy_clone(self, dv, clone):
+        """The clone's bytes: the source claim's volume or the snapshot's image become the
+        DataVolume's volume; False while the source cannot be read yet (a snapshot not ready)."""
+        target = dig(self.sim.cache.pvcs.get_ns(clone[2], clone[3]), "spec", "volumeName")
+        if source_kind(dv) == "snapshot":
+            try:
+                handle, _snap = await snapshot_handle(self.sim, clone[0], clone[1])
+            except SourceNotReady:
+                return False
+            await asyncio.to_thread(self.sim.volumes.restore, handle, target)
+            return True
+        source = dig(self.sim.cache.pvcs.get_ns(clone[0], clone[1]), "spec", "volumeName")
+        if not source:
+            return False
+        await asyncio.to_thread(self.sim.volumes.clone, source, target)
+        return True
+
     async def _progress(self, dv, new, what, clone):
         st, conds = new["status"], new["status"]["conditions"]
         ns, name = dv["metadata"]["namespace"], dv["metadata"]["name"]
-        if clone is not None and self.sim.cache.pvcs.get_ns(clone[0], clone[1]) is None:
+        if clone is not None and not await self._clone_source_exists(dv, clone):
             st["phase"] = "CloneScheduled"
-            set_condition(conds, "Running", "False", "CloneWithoutSource", f"The source pvc {clone[1]} doesn't exist")
+            set_condition(conds, "Running", "False", "CloneWithoutSource",
+                          f"The source {source_kind(dv)} {clone[1]} doesn't exist")
             set_condition(conds, "Ready", "False", "CloneScheduled")
             await self._write(dv, new)
             return
         elapsed = self._mark(dv, "bound", dig(get_condition(dv, "Bound") or {}, "lastTransitionTime"))
         step = phases.dv_transfer(what, elapsed, self.duration(dv))
+        if clone is not None and step.phase == "Succeeded" and dig(dv, "status", "phase") != "Succeeded" \
+                and not await self._copy_clone(dv, clone):
+            self.enqueue(f"{ns}/{name}", after=2)   # the source's bytes are not there yet: finish later
+            return
         names = {"name": name, "ns": ns}
         if clone is not None:
             names.update(source_ns=clone[0], source=clone[1])
