@@ -1,9 +1,17 @@
 """Simulator: CDI DataVolumes (import, failure with retries, clone, upload), the provisioner,
 WaitForFirstConsumer, and VMs with dataVolumeTemplates."""
 import re
+import sys
 import time
+from pathlib import Path
 
 from sim_helpers import cond, dv_manifest, lab, vm_manifest, wait_for  # noqa: F401
+
+LAB = Path(__file__).resolve().parents[2] / "lab"
+if str(LAB) not in sys.path:
+    sys.path.insert(0, str(LAB))
+
+from simulator.volumedata import VolumeData  # noqa: E402  (lab/ is not a package on the default path)
 
 URL = "https://cloud.example.com/images/fedora-41.qcow2"
 
@@ -83,6 +91,28 @@ def test_clone_from_a_pvc_succeeds(lab):
     seen = phases_until_succeeded(lab, "copy", 20, "clone Succeeded")
     assert "CloneInProgress" in seen or "CloneScheduled" in seen, seen
     lab.wait_event("copy", "CloneSucceeded", f"Successfully cloned from {lab.ns}/src into {lab.ns}/copy")
+
+
+def test_a_clone_carries_the_source_volumes_bytes_and_a_missing_snapshot_source_is_named(lab, lab_state):
+    """The lab's volume images (volumedata.py) follow a CDI clone: the source claim's bytes (written
+    here as a real guest would) are the clone's once it is Succeeded; a snapshot source that does
+    not exist keeps the clone at CloneScheduled with CDI's CloneWithoutSource message."""
+    volumes = VolumeData(lab_state / "volumes")
+    lab.create_dv(dv_manifest("golden", {"blank": {}}, size="16Mi"))
+    wait_for(lambda: dv_phase(lab, "golden") == "Succeeded", 15, what="source DataVolume")
+    golden_pv = lab.core.read_namespaced_persistent_volume_claim("golden", lab.ns).spec.volume_name
+    with open(volumes.ensure(golden_pv, 16 * 2 ** 20), "r+b") as f:
+        f.seek(2 ** 20)
+        f.write(b"golden image")
+    lab.create_dv(dv_manifest("copy", {"pvc": {"namespace": lab.ns, "name": "golden"}}, size="16Mi"))
+    lab.create_dv(dv_manifest("from-snap", {"snapshot": {"namespace": lab.ns, "name": "no-such-snap"}}, size="16Mi"))
+    phases_until_succeeded(lab, "copy", 20, "clone Succeeded")
+    copy_pv = lab.core.read_namespaced_persistent_volume_claim("copy", lab.ns).spec.volume_name
+    with open(volumes.image(copy_pv), "rb") as f:
+        f.seek(2 ** 20)
+        assert f.read(12) == b"golden image"
+    wait_for(lambda: dv_phase(lab, "from-snap") == "CloneScheduled", 15, what="snapshot clone scheduled")
+    assert cond(lab.dv("from-snap"), "Running")["message"] == "The source snapshot no-such-snap doesn't exist"
 
 
 def test_upload_waits_for_data(lab):
