@@ -20,6 +20,8 @@ from .runtime import Controller
 from .util import dig, parse_quantity
 
 PROVISIONER = "lab.virtops.io/simulated"
+PROVISIONER_NO_SNAPSHOTS = "lab.virtops.io/no-snapshots"     # the same volumes, no VolumeSnapshotClass
+PROVISIONERS = (PROVISIONER, PROVISIONER_NO_SNAPSHOTS)
 ANN_PROVISIONER = "volume.kubernetes.io/storage-provisioner"
 ANN_PROVISIONER_BETA = "volume.beta.kubernetes.io/storage-provisioner"
 SELECTED_NODE = "volume.kubernetes.io/selected-node"
@@ -91,7 +93,8 @@ class Provisioner(Controller):
         if pvc is None or pvc["metadata"].get("deletionTimestamp"):
             return
         ann = pvc["metadata"].get("annotations") or {}
-        if (ann.get(ANN_PROVISIONER) or ann.get(ANN_PROVISIONER_BETA)) != PROVISIONER:
+        provisioner = ann.get(ANN_PROVISIONER) or ann.get(ANN_PROVISIONER_BETA)
+        if provisioner not in PROVISIONERS:
             return
         if dig(pvc, "spec", "volumeName") or dig(pvc, "status", "phase") == "Bound":
             return
@@ -121,7 +124,7 @@ class Provisioner(Controller):
                 return
             self._tries.pop(key, None)
         pv = {"apiVersion": "v1", "kind": "PersistentVolume",
-              "metadata": {"name": name, "annotations": {"pv.kubernetes.io/provisioned-by": PROVISIONER},
+              "metadata": {"name": name, "annotations": {"pv.kubernetes.io/provisioned-by": provisioner},
                            "finalizers": ["kubernetes.io/pv-protection"]},
               "spec": {"capacity": {"storage": size},
                        "accessModes": dig(pvc, "spec", "accessModes", default=["ReadWriteOnce"]),
@@ -141,11 +144,11 @@ class Provisioner(Controller):
             if exc.status == 409:
                 return
             self.sim.recorder.warning(pvc, "ProvisioningFailed", f"failed to provision volume: {exc}",
-                                      component=f"{PROVISIONER}_lab")
+                                      component=f"{provisioner}_lab")
             raise
         self.sim.cache.pvs.observe(created)
         self.sim.recorder.normal(pvc, "ProvisioningSucceeded",
-                                 f"Successfully provisioned volume {name}", component=f"{PROVISIONER}_lab")
+                                 f"Successfully provisioned volume {name}", component=f"{provisioner}_lab")
 
     async def fill(self, pvc, source, pv_name):
         """Make the new volume's image from the claim's data source (SourceNotReady: not yet)."""
@@ -183,7 +186,7 @@ class Provisioner(Controller):
             if self._deletable.pop(name, False):   # deleted by someone else: its bytes go with it
                 await asyncio.to_thread(self.sim.volumes.delete_volume, name)
             return
-        if (pv["metadata"].get("annotations") or {}).get("pv.kubernetes.io/provisioned-by") != PROVISIONER:
+        if (pv["metadata"].get("annotations") or {}).get("pv.kubernetes.io/provisioned-by") not in PROVISIONERS:
             return
         delete = dig(pv, "spec", "persistentVolumeReclaimPolicy") == "Delete"
         self._deletable[name] = delete
