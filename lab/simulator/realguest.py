@@ -20,7 +20,8 @@ The guest's root file system is its initramfs: every boot starts clean, like a c
 copy-on-write layer. Its persistentVolumeClaim and dataVolume disks are real (disk_layout): each is
 its PersistentVolume's raw image (volumedata.py), attached as a virtio disk in KubeVirt's order with
 the disk's serial, so what the guest writes there outlives the VMI, as on a PVC; other disks
-(containerDisk ...) are empty stand-ins that keep the device names of the disks after them. Guest memory is the VMI's, at most MAX_MEMORY_MIB; vCPUs at most MAX_CPUS.
+(containerDisk ...) are empty stand-ins that keep the device names of the disks after them.
+Guest memory is the VMI's, at most MAX_MEMORY_MIB; vCPUs at most MAX_CPUS.
 Each guest's folder is <guest dir>/<uid prefix>/ (sockets, serial.log, qemu.log, qemu.pid); a
 simulator restarted while guests run adopts them again.
 """

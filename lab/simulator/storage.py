@@ -119,7 +119,7 @@ class Provisioner(Controller):
                 self.sim.recorder.warning(
                     pvc, "ProvisioningFailed", f'failed to provision volume with StorageClass "{sc_name}": '
                     f"error getting handle for DataSource Type {source[0]} by Name {source[2]}: {exc}",
-                    component=f"{PROVISIONER}_lab")
+                    component=f"{provisioner}_lab")
                 self.enqueue(key, after=min(RETRY_MAX, 2.0 ** tries))
                 return
             self._tries.pop(key, None)

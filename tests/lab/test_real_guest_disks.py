@@ -2,20 +2,13 @@
 image, so a file system made and written in the guest is still there after the VM is stopped and
 started; a claim restored from a VolumeSnapshot holds the snapshot's data.
 
-One VM, two boots. Until the lab has a snapshot controller, the VolumeSnapshot here is a pre-
-provisioned one (a VolumeSnapshotContent naming its snapshotHandle, as for a snapshot made outside
-Kubernetes); the test makes the handle's bytes itself (what the CSI driver's CreateSnapshot does) and,
-with no snapshot controller answering, writes the statuses external-snapshotter would. The
-external-snapshotter CRDs are installed (a schema-less stand-in) when the lab has none.
+One VM, two boots: the second one also gets the restored claim as a disk.
 """
 import sys
-import time
 import uuid
 from pathlib import Path
 
 import pytest
-from kubernetes import client
-from kubernetes.client.rest import ApiException
 
 from sim_helpers import Lab, vm_manifest, wait_for
 
@@ -53,42 +46,13 @@ def console_of(lab_state, vmi, password):
     return con
 
 
-def ensure_snapshot_crds(api):
-    """The external-snapshotter CRDs (VolumeSnapshot, VolumeSnapshotContent), when the lab lacks them."""
-    ext = client.ApiextensionsV1Api(api)
-    for kind, plural, scope in (("VolumeSnapshot", "volumesnapshots", "Namespaced"),
-                                ("VolumeSnapshotContent", "volumesnapshotcontents", "Cluster")):
-        name = f"{plural}.{SNAP[0]}"
-        try:
-            ext.read_custom_resource_definition(name)
-            continue
-        except ApiException as exc:
-            if exc.status != 404:
-                raise
-        ext.create_custom_resource_definition({
-            "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
-            "metadata": {"name": name, "annotations": {  # a protected group: the approval external-snapshotter has
-                "api-approved.kubernetes.io": "https://github.com/kubernetes-csi/external-snapshotter/pull/814"}},
-            "spec": {"group": SNAP[0], "scope": scope,
-                     "names": {"kind": kind, "plural": plural, "singular": kind.lower(), "listKind": kind + "List"},
-                     "versions": [{"name": "v1", "served": True, "storage": True, "subresources": {"status": {}},
-                                   "schema": {"openAPIV3Schema": {"type": "object",
-                                                                  "x-kubernetes-preserve-unknown-fields": True}}}]}})
-
-        def established(name=name):
-            conds = ext.read_custom_resource_definition(name).status.conditions or []
-            return any(c.type == "Established" and c.status == "True" for c in conds)
-        wait_for(established, 20, what=f"CRD {name} Established")
-
-
 def run_ok(con, command):
     out = con.run(f"{command}; echo rc=$?", timeout=60)
     assert out.rstrip().endswith("rc=0"), out
     return out.rstrip()[:-len("rc=0")].strip()
 
 
-def test_a_claims_data_survives_a_stop_and_start_and_a_restored_claim_holds_the_snapshot(
-        api, custom, core, lab, lab_state):
+def test_a_claims_data_survives_a_stop_and_start_and_a_restored_claim_holds_the_snapshot(custom, core, lab, lab_state):
     password = "Disk-%s" % uuid.uuid4().hex[:8]
     core.create_namespaced_persistent_volume_claim(lab.ns, {
         "metadata": {"name": "data"},
@@ -119,42 +83,23 @@ def test_a_claims_data_survives_a_stop_and_start_and_a_restored_claim_holds_the_
     assert status == 202
     lab.wait_vmi_gone("rg-disks", timeout=60)
 
-    # A pre-provisioned snapshot of the stopped VM's claim; a claim restored from it waits until it is ready.
-    ensure_snapshot_crds(api)
-    handle = f"lab-snap-{uuid.uuid4().hex[:8]}"
-    assert volumes.snapshot(pv_name, handle)          # the CSI driver's CreateSnapshot
-    content_name = f"snapcontent-{lab.ns}"
-    custom.create_cluster_custom_object(*SNAP, "volumesnapshotcontents", {
-        "apiVersion": "snapshot.storage.k8s.io/v1", "kind": "VolumeSnapshotContent",
-        "metadata": {"name": content_name},
-        "spec": {"deletionPolicy": "Delete", "driver": "lab.virtops.io/simulated",
-                 "source": {"snapshotHandle": handle},
-                 "volumeSnapshotRef": {"name": "data-snap", "namespace": lab.ns}}})
-    snap = custom.create_namespaced_custom_object(*SNAP, lab.ns, "volumesnapshots", {
+    # A VolumeSnapshot of the stopped VM's claim (the lab's CSI snapshot path copies its image) and a
+    # claim restored from it, created at once: the claim waits for the snapshot, then starts as its copy.
+    lab.create(*SNAP, "volumesnapshots", {
         "apiVersion": "snapshot.storage.k8s.io/v1", "kind": "VolumeSnapshot", "metadata": {"name": "data-snap"},
-        "spec": {"source": {"volumeSnapshotContentName": content_name}}})
+        "spec": {"source": {"persistentVolumeClaimName": "data"}}})
+    core.create_namespaced_persistent_volume_claim(lab.ns, {
+        "metadata": {"name": "restored"},
+        "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "64Mi"}},
+                 "dataSource": {"apiGroup": SNAP[0], "kind": "VolumeSnapshot", "name": "data-snap"}}})
     try:
-        core.create_namespaced_persistent_volume_claim(lab.ns, {
-            "metadata": {"name": "restored"},
-            "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "64Mi"}},
-                     "dataSource": {"apiGroup": SNAP[0], "kind": "VolumeSnapshot", "name": "data-snap"}}})
-        time.sleep(2)   # a snapshot controller, if the lab has one, would make it ready meanwhile
-        if not (custom.get_namespaced_custom_object(*SNAP, lab.ns, "volumesnapshots", "data-snap")
-                .get("status") or {}).get("readyToUse"):
-            lab.wait_event("restored", "ProvisioningFailed", "error getting handle for DataSource Type VolumeSnapshot "
-                           "by Name data-snap: snapshot data-snap not bound", kind="PersistentVolumeClaim")
-            assert core.read_namespaced_persistent_volume_claim("restored", lab.ns).status.phase == "Pending"
-            content = custom.get_cluster_custom_object(*SNAP, "volumesnapshotcontents", content_name)
-            content["spec"]["volumeSnapshotRef"]["uid"] = snap["metadata"]["uid"]
-            content = custom.replace_cluster_custom_object(*SNAP, "volumesnapshotcontents", content_name, content)
-            content["status"] = {"snapshotHandle": handle, "readyToUse": True, "restoreSize": 64 * 2 ** 20}
-            custom.replace_cluster_custom_object_status(*SNAP, "volumesnapshotcontents", content_name, content)
-            snap = custom.get_namespaced_custom_object(*SNAP, lab.ns, "volumesnapshots", "data-snap")
-            snap["status"] = {"boundVolumeSnapshotContentName": content_name, "readyToUse": True,
-                              "restoreSize": "64Mi"}
-            custom.replace_namespaced_custom_object_status(*SNAP, lab.ns, "volumesnapshots", "data-snap", snap)
         wait_for(lambda: core.read_namespaced_persistent_volume_claim("restored", lab.ns).status.phase == "Bound",
                  timeout=60, what="the restored claim Bound")
+        snap = lab.get(*SNAP, "volumesnapshots", "data-snap")
+        content = custom.get_cluster_custom_object(*SNAP, "volumesnapshotcontents",
+                                                   snap["status"]["boundVolumeSnapshotContentName"])
+        handle = content["status"]["snapshotHandle"]
+        assert volumes.snapshot_image(handle).exists()
 
         # Second boot, with the restored claim as a third disk: both hold the file.
         vm = lab.vm("rg-disks")
@@ -170,8 +115,8 @@ def test_a_claims_data_survives_a_stop_and_start_and_a_restored_claim_holds_the_
         with console_of(lab_state, vmi, password) as con:
             assert run_ok(con, "mount /dev/vdb /mnt && cat /mnt/note") == "kept-across-boots"
             assert run_ok(con, "mkdir -p /r && mount /dev/vdd /r && cat /r/note") == "kept-across-boots"
+        # Deleting the snapshot (deletionPolicy Delete) deletes its bytes.
+        custom.delete_namespaced_custom_object(*SNAP, lab.ns, "volumesnapshots", "data-snap")
+        wait_for(lambda: not volumes.snapshot_image(handle).exists(), timeout=30, what="the snapshot's image deleted")
     finally:
         lab.delete_vm("rg-disks")
-        custom.delete_namespaced_custom_object(*SNAP, lab.ns, "volumesnapshots", "data-snap")
-        custom.delete_cluster_custom_object(*SNAP, "volumesnapshotcontents", content_name)
-        volumes.delete_snapshot(handle)

@@ -81,7 +81,8 @@ def snapshot_objects(ready=True, bound=True, restore_size="1Gi"):
     content = {"metadata": {"name": "snapcontent-1"},
                "spec": {"volumeSnapshotRef": {"name": "snap", "namespace": "ns", "uid": "snap-uid"}},
                "status": {"snapshotHandle": "handle-1"} if ready else {}}
-    return {(VOLUME_SNAPSHOT.plural, "ns", "snap"): snap, (VOLUME_SNAPSHOT_CONTENT.plural, None, "snapcontent-1"): content}
+    return {(VOLUME_SNAPSHOT.plural, "ns", "snap"): snap,
+            (VOLUME_SNAPSHOT_CONTENT.plural, None, "snapcontent-1"): content}
 
 
 def provisioner(tmp_path, pvcs, pvs=(), kube_objs=None):
