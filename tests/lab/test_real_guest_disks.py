@@ -1,8 +1,8 @@
 """Real guests' disks (issue 18): a persistentVolumeClaim disk of a real guest is its PersistentVolume's
 image, so a file system made and written in the guest is still there after the VM is stopped and
-started; a claim restored from a VolumeSnapshot holds the snapshot's data.
+started; a claim restored from a VolumeSnapshot (a VirtualMachineRestore's) holds the snapshot's data.
 
-One VM, two boots: the second one also gets the restored claim as a disk.
+One VM, two boots: the second one gets the restored claim and the original one as disks.
 """
 import sys
 import uuid
@@ -20,7 +20,7 @@ from guest import qemu  # noqa: E402
 from simulator.volumedata import VolumeData  # noqa: E402
 
 REAL = {"lab.virtops.io/guest": "real"}
-SNAP = ("snapshot.storage.k8s.io", "v1")
+VMSNAP = ("snapshot.kubevirt.io", "v1beta1")
 
 
 @pytest.fixture
@@ -52,7 +52,11 @@ def run_ok(con, command):
     return out.rstrip()[:-len("rc=0")].strip()
 
 
-def test_a_claims_data_survives_a_stop_and_start_and_a_restored_claim_holds_the_snapshot(custom, core, lab, lab_state):
+def test_a_real_guests_claim_keeps_its_data_and_a_vm_restore_brings_a_deleted_file_back(custom, core, lab, lab_state):
+    """Acceptance (issue 18): write a file on a claim's disk, snapshot the running VM (the agent
+    freezes the guest), delete the file, restore the snapshot, and the file is back: the restored
+    claim starts as the VolumeSnapshot's copy. The original claim, attached beside it on the next
+    boot, shows what was written after the snapshot: the data of a claim outlives its VMI."""
     password = "Disk-%s" % uuid.uuid4().hex[:8]
     core.create_namespaced_persistent_volume_claim(lab.ns, {
         "metadata": {"name": "data"},
@@ -66,57 +70,57 @@ def test_a_claims_data_survives_a_stop_and_start_and_a_restored_claim_holds_the_
                  {"name": "data", "persistentVolumeClaim": {"claimName": "data"}}],
         extra_spec={"terminationGracePeriodSeconds": 30})
     lab.create_vm(manifest)
-    vmi = lab.wait_running("rg-disks", timeout=90)
-    targets = {v["name"]: v.get("target") for v in vmi["status"]["volumeStatus"]}
-    assert targets["data"] == "vdb"
-
-    # First boot: the claim's disk is vdb (root's stand-in is vda), with the disk's serial.
-    with console_of(lab_state, vmi, password) as con:
-        assert run_ok(con, "cat /sys/block/vdb/serial") == "DATA-1"
-        run_ok(con, "mke2fs /dev/vdb >/dev/null && mount /dev/vdb /mnt && echo kept-across-boots > /mnt/note "
-                    "&& sync")
-    pv_name = core.read_namespaced_persistent_volume_claim("data", lab.ns).spec.volume_name
-    volumes = VolumeData(lab_state / "volumes")
-    assert volumes.image(pv_name).stat().st_size == 64 * 2 ** 20
-
-    status, _ = lab.vm_sub("rg-disks", "stop")
-    assert status == 202
-    lab.wait_vmi_gone("rg-disks", timeout=60)
-
-    # A VolumeSnapshot of the stopped VM's claim (the lab's CSI snapshot path copies its image) and a
-    # claim restored from it, created at once: the claim waits for the snapshot, then starts as its copy.
-    lab.create(*SNAP, "volumesnapshots", {
-        "apiVersion": "snapshot.storage.k8s.io/v1", "kind": "VolumeSnapshot", "metadata": {"name": "data-snap"},
-        "spec": {"source": {"persistentVolumeClaimName": "data"}}})
-    core.create_namespaced_persistent_volume_claim(lab.ns, {
-        "metadata": {"name": "restored"},
-        "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "64Mi"}},
-                 "dataSource": {"apiGroup": SNAP[0], "kind": "VolumeSnapshot", "name": "data-snap"}}})
     try:
-        wait_for(lambda: core.read_namespaced_persistent_volume_claim("restored", lab.ns).status.phase == "Bound",
-                 timeout=60, what="the restored claim Bound")
-        snap = lab.get(*SNAP, "volumesnapshots", "data-snap")
-        content = custom.get_cluster_custom_object(*SNAP, "volumesnapshotcontents",
-                                                   snap["status"]["boundVolumeSnapshotContentName"])
-        handle = content["status"]["snapshotHandle"]
-        assert volumes.snapshot_image(handle).exists()
+        vmi = lab.wait_running("rg-disks", timeout=90)
+        targets = {v["name"]: v.get("target") for v in vmi["status"]["volumeStatus"]}
+        assert targets["data"] == "vdb"
+        pv_name = core.read_namespaced_persistent_volume_claim("data", lab.ns).spec.volume_name
+        volumes = VolumeData(lab_state / "volumes")
 
-        # Second boot, with the restored claim as a third disk: both hold the file.
+        # First boot: the claim's disk is vdb (root's stand-in is vda), with the disk's serial.
+        with console_of(lab_state, vmi, password) as con:
+            assert run_ok(con, "cat /sys/block/vdb/serial") == "DATA-1"
+            run_ok(con, "mke2fs /dev/vdb >/dev/null && mount /dev/vdb /mnt && echo in-the-snapshot > /mnt/note "
+                        "&& sync")
+            assert volumes.image(pv_name).stat().st_size == 64 * 2 ** 20
+            lab.create(*VMSNAP, "virtualmachinesnapshots", {
+                "apiVersion": "snapshot.kubevirt.io/v1beta1", "kind": "VirtualMachineSnapshot",
+                "metadata": {"name": "before"},
+                "spec": {"source": {"apiGroup": "kubevirt.io", "kind": "VirtualMachine", "name": "rg-disks"}}})
+            snap = wait_for(lambda: (lambda s: s if (s.get("status") or {}).get("readyToUse") else None)(
+                lab.get(*VMSNAP, "virtualmachinesnapshots", "before")), timeout=60, what="the VM snapshot ready")
+            assert "Online" in snap["status"]["indications"] and "GuestAgent" in snap["status"]["indications"]
+            run_ok(con, "rm /mnt/note && echo after-the-snapshot > /mnt/later && sync")
+
+        status, _ = lab.vm_sub("rg-disks", "stop")
+        assert status == 202
+        lab.wait_vmi_gone("rg-disks", timeout=60)
+        lab.create(*VMSNAP, "virtualmachinerestores", {
+            "apiVersion": "snapshot.kubevirt.io/v1beta1", "kind": "VirtualMachineRestore",
+            "metadata": {"name": "back"},
+            "spec": {"target": {"apiGroup": "kubevirt.io", "kind": "VirtualMachine", "name": "rg-disks"},
+                     "virtualMachineSnapshotName": "before"}})
+        done = wait_for(lambda: (lambda r: r if (r.get("status") or {}).get("complete") else None)(
+            lab.get(*VMSNAP, "virtualmachinerestores", "back")), timeout=60, what="the restore complete")
+        [restored] = done["status"]["restores"]
+        claim = core.read_namespaced_persistent_volume_claim(restored["persistentVolumeClaim"], lab.ns)
+        assert claim.spec.data_source.kind == "VolumeSnapshot"
+
+        # Second boot: vdb is the restored claim, vdd (after cloudinit's vdc) the original one.
         vm = lab.vm("rg-disks")
         tspec = vm["spec"]["template"]["spec"]
-        tspec["domain"]["devices"]["disks"].append({"name": "restored", "disk": {"bus": "virtio"}})
-        tspec["volumes"].append({"name": "restored", "persistentVolumeClaim": {"claimName": "restored"}})
+        tspec["domain"]["devices"]["disks"].append({"name": "original", "disk": {"bus": "virtio"}})
+        tspec["volumes"].append({"name": "original", "persistentVolumeClaim": {"claimName": "data"}})
         custom.replace_namespaced_custom_object("kubevirt.io", "v1", lab.ns, "virtualmachines", "rg-disks", vm)
         status, _ = lab.vm_sub("rg-disks", "start")
         assert status == 202
         vmi = lab.wait_running("rg-disks", timeout=90)
         targets = {v["name"]: v.get("target") for v in vmi["status"]["volumeStatus"]}
-        assert targets["restored"] == "vdd"   # after root, data and cloudinit
+        assert (targets["data"], targets["original"]) == ("vdb", "vdd")
         with console_of(lab_state, vmi, password) as con:
-            assert run_ok(con, "mount /dev/vdb /mnt && cat /mnt/note") == "kept-across-boots"
-            assert run_ok(con, "mkdir -p /r && mount /dev/vdd /r && cat /r/note") == "kept-across-boots"
-        # Deleting the snapshot (deletionPolicy Delete) deletes its bytes.
-        custom.delete_namespaced_custom_object(*SNAP, lab.ns, "volumesnapshots", "data-snap")
-        wait_for(lambda: not volumes.snapshot_image(handle).exists(), timeout=30, what="the snapshot's image deleted")
+            assert run_ok(con, "mount /dev/vdb /mnt && ls -1 /mnt && cat /mnt/note") == \
+                "lost+found\nnote\nin-the-snapshot"
+            assert run_ok(con, "mkdir -p /o && mount /dev/vdd /o && ls -1 /o && cat /o/later") == \
+                "later\nlost+found\nafter-the-snapshot"
     finally:
         lab.delete_vm("rg-disks")
