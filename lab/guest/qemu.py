@@ -134,10 +134,13 @@ class Drive:
     """One disk on QEMU's command line, attached as virtio-blk in the order given.
 
     `serial` is the disk's serial number (the guest's /sys/block/vdX/serial), `cache` QEMU's cache
-    mode (none|writethrough|writeback|directsync|unsafe; default_cache(path) when not given)."""
+    mode (none|writethrough|writeback|directsync|unsafe; default_cache(path) when not given);
+    `shared`: other QEMUs may write the image too (libvirt's <shareable/>: share-rw=on), else QEMU's
+    image lock keeps a second writer out."""
 
-    def __init__(self, path, fmt="raw", readonly=False, serial=None, cache=None):
+    def __init__(self, path, fmt="raw", readonly=False, serial=None, cache=None, shared=False):
         self.path, self.fmt, self.readonly, self.serial, self.cache = Path(path), fmt, readonly, serial, cache
+        self.shared = shared
 
     def option(self, index):
         opts = [f"file={self.path}", "if=none", f"id=disk{index}", f"format={self.fmt}",
@@ -147,6 +150,8 @@ class Drive:
         device = f"virtio-blk-pci,drive=disk{index}"
         if self.serial:
             device += f",serial={self.serial}"
+        if self.shared:
+            device += ",share-rw=on"
         return ["-drive", ",".join(opts), "-device", device]
 
 

@@ -288,7 +288,10 @@ class Guests:
                 folder.mkdir(parents=True, exist_ok=True)
                 with open(path, "wb") as f:
                     f.truncate(int(size))
-            drives.append(qemu.Drive(path, readonly=readonly, serial=disk.get("serial"), cache=disk.get("cache")))
+            # a shareable disk: cache none unless set (virt-launcher's converter), share-rw as libvirt's <shareable/>
+            shared = bool(disk.get("shareable"))
+            drives.append(qemu.Drive(path, readonly=readonly, serial=disk.get("serial"), shared=shared,
+                                     cache=disk.get("cache") or ("none" if shared else None)))
         return drives
 
     async def _cloud_init_text(self, vmi, source, field, secret_key):

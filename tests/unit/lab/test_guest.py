@@ -124,14 +124,14 @@ def test_volume_drives_are_raw_in_order_with_serial_and_cache(fake_build, tmp_pa
     logs.write_bytes(b"")
     guest = qemu.Guest(tmp_path / "g", build=fake_build, ssh_port=2222,
                        drives=[qemu.Drive(data, serial="DATA-1", cache="writeback"), qemu.CIDATA,
-                               qemu.Drive(logs, readonly=True)])
+                               qemu.Drive(logs, readonly=True, shared=True)])
     guest._drives = guest.make_drives()    # no cloud-init data: no cloud-init disk
     argv = guest.argv()
     drives = [argv[i + 1] for i, a in enumerate(argv) if a == "-drive"]
     devices = [argv[i + 1] for i, a in enumerate(argv) if a.startswith("-device") and "drive=" in argv[i + 1]]
     assert drives == [f"file={data},if=none,id=disk0,format=raw,cache=writeback",
                       f"file={logs},if=none,id=disk1,format=raw,cache={qemu.default_cache(logs)},readonly=on"]
-    assert devices == ["virtio-blk-pci,drive=disk0,serial=DATA-1", "virtio-blk-pci,drive=disk1"]
+    assert devices == ["virtio-blk-pci,drive=disk0,serial=DATA-1", "virtio-blk-pci,drive=disk1,share-rw=on"]
     assert qemu.default_cache(logs) in ("none", "writethrough")
 
 

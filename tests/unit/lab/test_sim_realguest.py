@@ -144,7 +144,7 @@ def vmi_with_disks():
         {"name": "cd", "cdrom": {}},                                  # sata by default
         {"name": "data", "disk": {}, "serial": "DATA-1", "cache": "writeback"},
         {"name": "cloudinit", "disk": {"bus": "virtio"}},
-        {"name": "logs", "disk": {"bus": "virtio", "readOnly": True}},
+        {"name": "logs", "disk": {"bus": "virtio", "readOnly": True}, "shareable": True},
         {"name": "hot", "disk": {"bus": "scsi"}},
     ]
     return v
@@ -175,7 +175,9 @@ def test_claim_disks_are_their_persistent_volumes_images(tmp_path):
     assert (data.path, data.serial, data.cache, data.readonly) == (s.volumes.image("pv-data-pvc"), "DATA-1",
                                                                    "writeback", False)
     assert data.path.stat().st_size == 2 * 2 ** 30
-    assert (logs.path, logs.serial, logs.cache, logs.readonly) == (s.volumes.image("pv-logs-dv"), None, None, True)
+    assert (logs.path, logs.serial, logs.cache, logs.readonly, logs.shared) == (
+        s.volumes.image("pv-logs-dv"), None, "none", True, True)
+    assert not data.shared
     assert cd.readonly
     del pvcs["ns/data-pvc"]["spec"]["volumeName"]
     with pytest.raises(R.GuestStartError, match="PersistentVolumeClaim ns/data-pvc of volume data is not bound"):
