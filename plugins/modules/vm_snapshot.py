@@ -163,8 +163,7 @@ from ansible_collections.virtops.kubevirt.plugins.module_utils.workflows.vm_snap
 
 
 def main():
-    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True,
-                           required_if=[("state", "present", ("vm",))])
+    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
     run_module(module, VmSnapshotRunner)
 
 
