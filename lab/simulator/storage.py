@@ -91,6 +91,7 @@ class Provisioner(Controller):
             return
         pvc = self.sim.cache.pvcs.get(key)
         if pvc is None or pvc["metadata"].get("deletionTimestamp"):
+            self._tries.pop(key, None)
             return
         ann = pvc["metadata"].get("annotations") or {}
         provisioner = ann.get(ANN_PROVISIONER) or ann.get(ANN_PROVISIONER_BETA)
