@@ -183,3 +183,15 @@ def test_a_released_volume_with_reclaim_delete_loses_its_image(tmp_path):
     run(prov, "pv/pvc-u2")
     assert prov.sim.kube.deleted == [(PV.kind, "pvc-u1")]
     assert not prov.sim.volumes.image("pvc-u1").exists() and prov.sim.volumes.image("pvc-u2").exists()
+
+
+def test_a_deleted_volume_with_reclaim_delete_loses_its_image_whoever_deleted_it(tmp_path):
+    pv = {"metadata": {"name": "pvc-u1", "annotations": {"pv.kubernetes.io/provisioned-by": storage.PROVISIONER}},
+          "spec": {"persistentVolumeReclaimPolicy": "Delete"}, "status": {"phase": "Bound"}}
+    prov = provisioner(tmp_path, [], pvs=[pv])
+    prov.sim.volumes.ensure("pvc-u1", 4096)
+    run(prov, "pv/pvc-u1")                       # seen bound: kept
+    assert prov.sim.volumes.image("pvc-u1").exists()
+    del prov.sim.cache.pvs.objs["pvc-u1"]        # deleted (kubectl delete pv): its bytes go too
+    run(prov, "pv/pvc-u1")
+    assert not prov.sim.volumes.image("pvc-u1").exists() and prov.sim.kube.deleted == []
