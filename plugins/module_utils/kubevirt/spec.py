@@ -105,8 +105,10 @@ CPU_SPEC = dict(
     cores=dict(type="int"),
     sockets=dict(type="int"),
     threads=dict(type="int"),
+    max_sockets=dict(type="int"),
     model=dict(type="str"),
 )
+MEMORY_KEYS = ("guest", "max_guest")
 
 FIRMWARE_SPEC = dict(
     bootloader=dict(type="str", choices=["bios", "efi"], default="bios"),
@@ -119,7 +121,7 @@ SPEC_ARG_SPEC = dict(
     instancetype=dict(type="raw"),
     preference=dict(type="raw"),
     cpu=dict(type="dict", options=CPU_SPEC),
-    memory=dict(type="str"),
+    memory=dict(type="raw"),
     machine_type=dict(type="str"),
     firmware=dict(type="dict", options=FIRMWARE_SPEC),
     disks=dict(type="list", elements="dict", options=DISK_SPEC),
@@ -263,13 +265,40 @@ def build_cpu(cpu):
     if not cpu:
         return None
     out = {}
-    for key in ("cores", "sockets", "threads"):
+    for key, field in (("cores", "cores"), ("sockets", "sockets"), ("threads", "threads"),
+                       ("max_sockets", "maxSockets")):
         if cpu.get(key) is not None:
-            if not isinstance(cpu[key], int) or cpu[key] < 1:
+            if not isinstance(cpu[key], int) or isinstance(cpu[key], bool) or cpu[key] < 1:
                 raise InputError("cpu.%s must be a positive integer, got %r." % (key, cpu[key]))
-            out[key] = cpu[key]
+            out[field] = cpu[key]
+    if out.get("maxSockets") and out.get("sockets", 1) > out["maxSockets"]:
+        # KubeVirt's VM webhook refuses it; say so before writing
+        raise InputError("cpu.sockets %d is more than cpu.max_sockets %d; raise max_sockets (the most sockets the "
+                         "VM can have without a restart) or lower sockets." % (out.get("sockets", 1),
+                                                                               out["maxSockets"]))
     if cpu.get("model"):
         out["model"] = cpu["model"]
+    return out or None
+
+
+def build_memory(memory):
+    """memory: '2Gi' or {guest, max_guest} -> domain.memory (guest, maxGuest)."""
+    if memory is None or memory == "":
+        return None
+    if not isinstance(memory, dict):
+        return {"guest": check_quantity(memory, "memory", min_bytes=2 ** 20)}
+    unknown = sorted(set(memory) - set(MEMORY_KEYS))
+    if unknown:
+        raise InputError("memory has unknown keys %s; use guest and max_guest (or a quantity such as 2Gi)." %
+                         ", ".join(unknown))
+    out = {}
+    if memory.get("guest") is not None:
+        out["guest"] = check_quantity(memory["guest"], "memory.guest", min_bytes=2 ** 20)
+    if memory.get("max_guest") is not None:
+        out["maxGuest"] = check_quantity(memory["max_guest"], "memory.max_guest", min_bytes=2 ** 20)
+    if out.get("guest") and out.get("maxGuest") and quantity_bytes(out["guest"]) > quantity_bytes(out["maxGuest"]):
+        raise InputError("memory.guest %s is more than memory.max_guest %s; raise max_guest (the most memory the VM "
+                         "can have without a restart) or lower guest." % (out["guest"], out["maxGuest"]))
     return out or None
 
 
@@ -610,8 +639,9 @@ def template_spec(params, name, allow_templates=True):
     cpu = build_cpu(p.get("cpu"))
     if cpu:
         domain["cpu"] = cpu
-    if p.get("memory"):
-        domain["memory"] = {"guest": check_quantity(p["memory"], "memory", min_bytes=2 ** 20)}
+    memory = build_memory(p.get("memory"))
+    if memory:
+        domain["memory"] = memory
     if p.get("machine_type"):
         domain["machine"] = {"type": p["machine_type"]}
     firmware, features = build_firmware(p.get("firmware"))
