@@ -234,17 +234,44 @@ def _named_list(items):
 
 
 # -- pieces ----------------------------------------------------------------------------------------
+INFER_POLICIES = ("Reject", "Ignore")    # v1.InferFromVolumeFailurePolicy values
+MATCHER_KEYS = ("name", "kind", "revision_name", "revisionName", "infer_from_volume",
+                "infer_from_volume_failure_policy")
+
+
 def matcher(value, what):
-    """instancetype / preference: 'name' or {name, kind} -> the VM matcher."""
+    """instancetype / preference: 'name', {name, kind} or {infer_from_volume, infer_from_volume_failure_policy}
+    -> the VM matcher (KubeVirt's VM mutator fills name and kind in from the volume's labels at creation)."""
     if value is None:
         return None
     if isinstance(value, str):
         return {"name": value}
-    if not isinstance(value, dict) or not value.get("name"):
-        raise InputError("%s must be a name or a dict with name and optional kind, got %r." % (what, value))
-    unknown = set(value) - {"name", "kind", "revision_name", "revisionName", "infer_from_volume"}
+    if not isinstance(value, dict):
+        raise InputError("%s must be a name or a dict with name and optional kind (or infer_from_volume), got %r." % (
+            what, value))
+    unknown = set(value) - set(MATCHER_KEYS)
     if unknown:
-        raise InputError("%s has unknown keys %s; use name and kind." % (what, ", ".join(sorted(unknown))))
+        raise InputError("%s has unknown keys %s; use name and kind, or infer_from_volume and "
+                         "infer_from_volume_failure_policy." % (what, ", ".join(sorted(unknown))))
+    policy = value.get("infer_from_volume_failure_policy")
+    if value.get("infer_from_volume"):
+        given = [k for k in ("name", "kind") if value.get(k)]
+        if given:
+            raise InputError("%s.%s can't be set together with %s.infer_from_volume: KubeVirt infers the %s from the "
+                             "volume's labels; drop one." % (what, given[0], what, what))
+        out = {"inferFromVolume": value["infer_from_volume"]}
+        if policy:
+            if policy not in INFER_POLICIES:
+                raise InputError("%s.infer_from_volume_failure_policy %r is unknown; use Reject (the default: KubeVirt "
+                                 "refuses the VM when it can't infer) or Ignore (the VM is created without %s)." % (
+                                     what, policy, what))
+            out["inferFromVolumeFailurePolicy"] = policy
+        return out
+    if policy:
+        raise InputError("%s.infer_from_volume_failure_policy needs %s.infer_from_volume." % (what, what))
+    if not value.get("name"):
+        raise InputError("%s must be a name or a dict with name and optional kind (or infer_from_volume), got %r." % (
+            what, value))
     out = {"name": value["name"]}
     kind = value.get("kind")
     if kind:
@@ -259,6 +286,24 @@ def matcher(value, what):
     if value.get("revision_name") or value.get("revisionName"):
         out["revisionName"] = value.get("revision_name") or value.get("revisionName")
     return out
+
+
+def matcher_label(m):
+    """How a matcher is named in messages: its name, or the volume it is inferred from."""
+    return repr(m["name"]) if m.get("name") else "inferred from volume %r" % m.get("inferFromVolume")
+
+
+def check_infer_volumes(spec):
+    """An inferFromVolume must name a volume of the template (KubeVirt: 'unable to find volume X to infer
+    defaults')."""
+    volumes = [v.get("name") for v in ((spec.get("template") or {}).get("spec") or {}).get("volumes") or []
+               if isinstance(v, dict)]
+    for what in ("instancetype", "preference"):
+        volume = (spec.get(what) or {}).get("inferFromVolume")
+        if volume and volume not in volumes:
+            raise InputError("%s.infer_from_volume %r is not a volume of the VM (%s); name the disk whose PVC, "
+                             "DataVolume or DataSource carries the instancetype.kubevirt.io/default-%s label." % (
+                                 what, volume, ", ".join(volumes) or "it has none", what))
 
 
 def build_cpu(cpu):
@@ -633,9 +678,9 @@ def template_spec(params, name, allow_templates=True):
     if instancetype:
         conflicts = [k for k in ("cpu", "memory") if p.get(k)]
         if conflicts:
-            raise InputError("%s can't be set together with instancetype %r (KubeVirt rejects fields that conflict "
+            raise InputError("%s can't be set together with instancetype %s (KubeVirt rejects fields that conflict "
                              "with the instance type); drop %s or the instancetype." % (
-                                 " and ".join(conflicts), instancetype["name"], " and ".join(conflicts)))
+                                 " and ".join(conflicts), matcher_label(instancetype), " and ".join(conflicts)))
     cpu = build_cpu(p.get("cpu"))
     if cpu:
         domain["cpu"] = cpu
@@ -798,6 +843,7 @@ def build_vm(params, name, namespace, run_strategy=None):
     if dv_templates:
         spec["dataVolumeTemplates"] = dv_templates
     spec["template"] = template
+    check_infer_volumes(spec)
     return {"apiVersion": API_VERSION, "kind": "VirtualMachine", "metadata": _metadata(params, name, namespace),
             "spec": spec}
 

@@ -204,6 +204,20 @@ def _partial_patch(plan):
     return patch
 
 
+def keep_inferred(desired, cur_spec):
+    """KubeVirt's VM mutator replaces an inferFromVolume matcher by the inferred name and kind (or drops it
+    with the Ignore policy) when the VM is created: an existing VM keeps what was inferred, so the same
+    task is unchanged the second time."""
+    spec = desired.get("spec") or {}
+    for field in ("instancetype", "preference"):
+        if not (spec.get(field) or {}).get("inferFromVolume"):
+            continue
+        if cur_spec.get(field):
+            spec[field] = copy.deepcopy(cur_spec[field])
+        else:
+            spec.pop(field)
+
+
 def write_vm(client, plan, check_mode):
     """Create or update one VM; sets plan.outcome."""
     current = plan.current
@@ -224,6 +238,7 @@ def write_vm(client, plan, check_mode):
         plan.outcome = writes.present(client, res.VM, desired, check_mode, current=None, have_current=True)
         return
     cur_spec = current.get("spec") or {}
+    keep_inferred(desired, cur_spec)
     if plan.template_only:
         patch = _partial_patch(plan)
         if not patch:

@@ -666,3 +666,19 @@ def test_bulk_counts_the_vms_not_ready_and_each_entry_says_why(run, client, prob
     assert by_name["e"]["printable_status"] == "Stopped"
     assert by_name["e"]["summary"]["reason"].startswith("FailedFindInstancetype: ")
     assert result["progress"][-1]["waited_for"] == "5 VirtualMachines in fleet to be ready"
+
+
+def test_infer_from_volume_keeps_what_kubevirt_inferred(run, client):
+    args = {"name": "web1", "namespace": "demo", "disks": [{"name": "root", "image": "quay.io/containerdisks/fedora:41"}],
+            "instancetype": {"infer_from_volume": "root"}, "preference": {"infer_from_volume": "root"}}
+    first = run(dict(args))
+    assert first["changed"] is True
+    vm = stored_vm(client)
+    assert vm["spec"]["instancetype"] == {"inferFromVolume": "root"}
+    # KubeVirt's VM mutator: the inferred name and kind replace the matcher; the Ignore policy may drop one
+    vm["spec"]["instancetype"] = {"name": "u1.small", "kind": "VirtualMachineClusterInstancetype"}
+    del vm["spec"]["preference"]
+    second = run(dict(args))
+    assert second["changed"] is False
+    assert stored_vm(client)["spec"]["instancetype"] == {"name": "u1.small", "kind": "VirtualMachineClusterInstancetype"}
+    assert "preference" not in stored_vm(client)["spec"]

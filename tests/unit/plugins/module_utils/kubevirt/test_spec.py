@@ -479,3 +479,35 @@ def test_live_resize_options_are_checked_before_writing(params, message):
     with pytest.raises(InputError) as err:
         tspec(params)
     assert message in str(err.value)
+
+
+# -- inferFromVolume -------------------------------------------------------------------------------
+def test_infer_from_volume_matchers_reach_the_vm():
+    params = {"memory": None, "disks": [{"name": "root", "pvc": "golden"}],
+              "instancetype": {"infer_from_volume": "root", "infer_from_volume_failure_policy": "Ignore"},
+              "preference": {"infer_from_volume": "root"}}
+    vm = vmspec.build_vm(params, "web1", "demo")
+    assert vm["spec"]["instancetype"] == {"inferFromVolume": "root", "inferFromVolumeFailurePolicy": "Ignore"}
+    assert vm["spec"]["preference"] == {"inferFromVolume": "root"}
+
+
+@pytest.mark.parametrize("value, message", [
+    ({"infer_from_volume": "root", "name": "u1.small"},
+     "instancetype.name can't be set together with instancetype.infer_from_volume"),
+    ({"infer_from_volume": "root", "infer_from_volume_failure_policy": "IgnoreInferFromVolumeFailure"},
+     "instancetype.infer_from_volume_failure_policy 'IgnoreInferFromVolumeFailure' is unknown; use Reject"),
+    ({"infer_from_volume_failure_policy": "Ignore"},
+     "instancetype.infer_from_volume_failure_policy needs instancetype.infer_from_volume."),
+    ({"kind": "cluster"}, "instancetype must be a name or a dict with name"),
+])
+def test_infer_from_volume_input_errors(value, message):
+    with pytest.raises(InputError) as err:
+        vmspec.matcher(value, "instancetype")
+    assert message in str(err.value)
+
+
+def test_infer_from_volume_must_name_a_volume_of_the_vm():
+    with pytest.raises(InputError) as err:
+        vmspec.build_vm({"disks": [{"name": "root", "pvc": "golden"}], "preference": {"infer_from_volume": "data"}},
+                        "web1", "demo")
+    assert "preference.infer_from_volume 'data' is not a volume of the VM (root)" in str(err.value)
