@@ -85,3 +85,15 @@ def test_conditions_then_the_target_applies_the_change():
     assert vmi["status"]["memory"] == {"guestAtBoot": "1Gi", "guestCurrent": "2Gi", "guestRequested": "2Gi"}
     assert vmi["status"]["conditions"] == [] and not L.needs_workload_update(vmi)
     assert L.hotplug_conditions(vmi) == []
+
+
+def test_vm_admission_checks_sockets_and_memory_against_their_maxima():
+    from simulator import webhooks as W
+    vm = {"spec": {"runStrategy": "Always", "template": {"spec": {"domain": {
+        "cpu": {"sockets": 5, "maxSockets": 4}, "memory": {"guest": "8Gi", "maxGuest": "4Gi"},
+        "devices": {}}}}}}
+    causes = W.validate_vm(vm)
+    assert {"type": "FieldValueInvalid", "field": "spec.template.spec.domain.cpu.sockets",
+            "message": "Number of sockets in CPU topology is greater than the maximum sockets allowed"} in causes
+    assert any(c["message"] == "Guest memory is greater than the configured maxGuest memory" and
+               c["field"] == "spec.template.spec.domain.memory.guest" for c in causes)
