@@ -22,6 +22,7 @@ MAX_HOTPLUG_RATIO = 4          # liveUpdateConfiguration.maxHotplugRatio default
 MAX_VCPUS = 512
 BLOCK_ALIGNMENT = 0x200000     # HotplugBlockAlignmentBytes (2Mi); 1Gi with 1Gi hugepages
 HUGE_1G_ALIGNMENT = 0x40000000
+MIN_GUEST = 0x40000000         # requiredMinGuestMemory: 1Gi
 VCPU_CHANGE = "HotVCPUChange"
 MEMORY_CHANGE = "HotMemoryChange"
 WORKLOAD_UPDATE_ANNOTATION = "kubevirt.io/workloadUpdateMigration"
@@ -67,6 +68,8 @@ def validate_memory(spec, max_guest):
         return f"MaxGuest must be {format_bytes(alignment)} aligned"
     if (spec.get("architecture") or "amd64") != "amd64":
         return "Memory hotplug is only available for x86_64 VMs"
+    if parse_quantity(guest) < MIN_GUEST:
+        return "Memory hotplug is only available for VMs with at least 1Gi of guest memory"
     return None
 
 
@@ -80,20 +83,22 @@ def set_vmi_defaults(spec, status):
             domain.setdefault("memory", {})["guest"] = request
     cpu = domain.setdefault("cpu", {})
     if not any(cpu.get(k) for k in ("sockets", "cores", "threads")):
+        # SetDefaultGuestCPUTopology: only a topology with none of the three is filled in
         sockets = dig(resources, "limits", "cpu") or dig(resources, "requests", "cpu") or 1
         cpu.update(sockets=max(int(parse_quantity(sockets)), 1), cores=1, threads=1)
-    for key in ("sockets", "cores", "threads"):
-        cpu[key] = int(cpu.get(key) or 1)
+    topology = {k: int(cpu[k]) for k in ("sockets", "cores", "threads") if cpu.get(k)}
     if dig(domain, "memory", "guest"):
         guest = domain["memory"]["guest"]
         status.setdefault("memory", {"guestAtBoot": guest, "guestCurrent": guest, "guestRequested": guest})
-    status.setdefault("currentCPUTopology", {k: cpu[k] for k in ("sockets", "cores", "threads")})
+    status.setdefault("currentCPUTopology", topology)
     if spec.get("architecture", "amd64") != "amd64":
         return      # no hot-plug on ARM
-    if not cpu.get("maxSockets"):
-        cpu["maxSockets"] = cpu["sockets"] * MAX_HOTPLUG_RATIO
-        if cpu["maxSockets"] * cpu["cores"] * cpu["threads"] > MAX_VCPUS:
-            cpu["maxSockets"] = max(MAX_VCPUS // (cpu["cores"] * cpu["threads"]), cpu["sockets"])
+    if not cpu.get("maxSockets") and topology.get("sockets"):
+        # sockets x ratio; a topology without sockets gets 0, i.e. no CPU hot-plug (as KubeVirt's uint32 maths)
+        per_socket = topology.get("cores", 0) * topology.get("threads", 0)
+        cpu["maxSockets"] = topology["sockets"] * MAX_HOTPLUG_RATIO
+        if per_socket and cpu["maxSockets"] * per_socket > MAX_VCPUS:
+            cpu["maxSockets"] = max(MAX_VCPUS // per_socket, topology["sockets"])
     memory = domain.get("memory") or {}
     if memory.get("maxGuest") is None and memory.get("guest"):
         max_guest = format_bytes(parse_quantity(memory["guest"]) * MAX_HOTPLUG_RATIO)

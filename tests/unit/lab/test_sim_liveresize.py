@@ -24,6 +24,17 @@ def test_defaults_keep_given_maxima_cap_at_512_vcpus_and_skip_unaligned_memory()
     assert running_vmi(sockets=1, maxSockets=3)["spec"]["domain"]["cpu"]["maxSockets"] == 3
     assert running_vmi(sockets=2, cores=128)["spec"]["domain"]["cpu"]["maxSockets"] == 4   # 512 / 128
     assert "maxGuest" not in running_vmi(guest="1000Ki")["spec"]["domain"]["memory"]
+    assert "maxGuest" not in running_vmi(guest="512Mi")["spec"]["domain"]["memory"], "hot-plug needs 1Gi at least"
+
+
+def test_a_topology_without_sockets_stays_so_and_gets_no_max_sockets():
+    spec = {"domain": {"cpu": {"cores": 2}, "memory": {"guest": "1Gi"}}}
+    status = {}
+    L.set_vmi_defaults(spec, status)
+    assert spec["domain"]["cpu"] == {"cores": 2}
+    assert status["currentCPUTopology"] == {"cores": 2}
+    # the template says no sockets either: nothing to hot-plug, no RestartRequired
+    assert L.cpu_change({"domain": {"cpu": {"cores": 2}}}, {"spec": spec, "status": status}, False) is None
 
 
 def test_defaults_take_sockets_and_guest_from_resources():
