@@ -775,6 +775,9 @@ class VmRunner(runner.Runner):
         if plans[0].error is not None:
             payload["changed"] = False
             return payload, KubevirtError(result["msg"])
+        if wait_error is None and plans[0].wait_error:
+            # a wait after the task's own (the live resize) failed or timed out
+            return payload, KubevirtError(plans[0].wait_error)
         return payload, wait_error
 
 
