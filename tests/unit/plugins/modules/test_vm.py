@@ -669,7 +669,8 @@ def test_bulk_counts_the_vms_not_ready_and_each_entry_says_why(run, client, prob
 
 
 def test_infer_from_volume_keeps_what_kubevirt_inferred(run, client):
-    args = {"name": "web1", "namespace": "demo", "disks": [{"name": "root", "image": "quay.io/containerdisks/fedora:41"}],
+    args = {"name": "web1", "namespace": "demo",
+            "disks": [{"name": "root", "image": "quay.io/containerdisks/fedora:41"}],
             "instancetype": {"infer_from_volume": "root"}, "preference": {"infer_from_volume": "root"}}
     first = run(dict(args))
     assert first["changed"] is True
@@ -680,7 +681,8 @@ def test_infer_from_volume_keeps_what_kubevirt_inferred(run, client):
     del vm["spec"]["preference"]
     second = run(dict(args))
     assert second["changed"] is False
-    assert stored_vm(client)["spec"]["instancetype"] == {"name": "u1.small", "kind": "VirtualMachineClusterInstancetype"}
+    assert stored_vm(client)["spec"]["instancetype"] == {"name": "u1.small",
+                                                         "kind": "VirtualMachineClusterInstancetype"}
     assert "preference" not in stored_vm(client)["spec"]
 
 
