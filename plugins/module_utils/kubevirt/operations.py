@@ -24,6 +24,7 @@ from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt.spec imp
 from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt.summary import warning_events
 from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt.state import (
     FINAL_PHASES,
+    condition,
     condition_true,
     live_resize_failure,
     live_resize_pending,
@@ -257,6 +258,12 @@ def wait_live_resize(client, namespace, vms, timeout, resource_version=None):
     def diagnose(objects):
         pending = {n: live_resize_pending(vm, objects.get(n)) for n, vm in vms.items()}
         cause = "still to do: " + "; ".join("%s %s" % (n, ", ".join(p)) for n, p in sorted(pending.items()) if p)
+        stuck = [(n, condition(objects.get(n), "LiveMigratable")) for n, p in sorted(pending.items()) if p]
+        stuck = ["%s (%s)" % (n, c.get("message") or c.get("reason")) for n, c in stuck
+                 if c and str(c.get("status")) == "False"]
+        if stuck:
+            cause += ("; KubeVirt hot-plugs through a live migration and these VMIs can't migrate: %s; restart "
+                      "them with vm_power to apply the change" % ", ".join(stuck))
         return cause, waiter.fetch_warning_events(client, namespace, [n for n, p in pending.items() if p])
 
     what = "the live resize of %s (KubeVirt's hot-plug migration)" % waiter.objects_label(

@@ -733,3 +733,17 @@ def test_live_resize_that_kubevirt_reports_failed_fails_the_task(run, client):
     assert result["failed"] is True
     assert result["msg"] == ("The live resize of VirtualMachine demo/web1 failed: memory hotplug failed, the VM "
                              "configuration is not supported; restart the VM with vm_power to apply the change.")
+
+
+def test_live_resize_timeout_says_the_vmi_cannot_migrate(run, client):
+    run(dict(BASIC, wait=True))
+    vmi = _vmi_with(client, "1Gi")
+    vmi["status"]["conditions"] = [{"type": "LiveMigratable", "status": "False", "reason": "DisksNotLiveMigratable",
+                                    "message": "cannot migrate VMI: PVC root is not shared"}]
+    _live_update_controller(client)
+    client.watch_script = [[("ADDED", vmi), BOOKMARK]]
+    result = run(dict(BASIC, memory="2Gi", wait_timeout=1))
+    assert result["failed"] is True
+    assert "Timed out after 1s waiting for the live resize of VirtualMachine demo/web1" in result["msg"]
+    assert "still to do: web1 memory 1Gi -> 2Gi" in result["msg"]
+    assert "these VMIs can't migrate: web1 (cannot migrate VMI: PVC root is not shared)" in result["msg"]
