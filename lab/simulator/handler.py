@@ -160,9 +160,10 @@ def running_details(sim, vmi, pod, st, agent, dvs, hotplug_entries=None):
     spec = vmi["spec"]
     cpu = dig(spec, "domain", "cpu", default={}) or {}
     mem = format_bytes(guest_memory(spec)) if guest_memory(spec) else "0"
-    st["currentCPUTopology"] = {"cores": int(cpu.get("cores") or 1), "sockets": int(cpu.get("sockets") or 1),
-                                "threads": int(cpu.get("threads") or 1)}
-    st["memory"] = {"guestAtBoot": mem, "guestCurrent": mem, "guestRequested": mem}
+    # what the guest has: set at creation (defaults) and changed only by a hot-plug at a migration target
+    st.setdefault("currentCPUTopology", {"cores": int(cpu.get("cores") or 1), "sockets": int(cpu.get("sockets") or 1),
+                                         "threads": int(cpu.get("threads") or 1)})
+    st.setdefault("memory", {"guestAtBoot": mem, "guestCurrent": mem, "guestRequested": mem})
     st["machine"] = {"type": dig(spec, "domain", "machine", "type") or "pc-q35-rhel9.6.0"}
     st["interfaces"] = interfaces(sim, vmi, pod, agent)
     st["volumeStatus"] = volume_status(sim, vmi, hotplug_entries)

@@ -3,7 +3,7 @@
 At creation the matcher's name and kind are read from labels of what the named volume comes from:
 a PVC; a DataVolume (its labels, else its source); a dataVolumeTemplate's source PVC or sourceRef
 DataSource. A failure rejects the VM, unless inferFromVolumeFailurePolicy is
-IgnoreInferFromVolumeFailure and the failure is one KubeVirt may ignore (no label, a source it can't
+Ignore (v1.IgnoreInferFromVolumeFailure) and the failure is one KubeVirt may ignore (no label, a source it can't
 read): then the matcher is dropped.
 """
 from .kube import DV, PVC, ApiError, Resource
@@ -14,11 +14,11 @@ LABELS = {"instancetype": ("instancetype.kubevirt.io/default-instancetype",
                            "instancetype.kubevirt.io/default-instancetype-kind"),
           "preference": ("instancetype.kubevirt.io/default-preference",
                          "instancetype.kubevirt.io/default-preference-kind")}
-IGNORE = "IgnoreInferFromVolumeFailure"
+IGNORE = "Ignore"   # v1.IgnoreInferFromVolumeFailure (api core/v1 types.go)
 
 
 class Ignorable(Exception):
-    """An inference failure that IgnoreInferFromVolumeFailure lets pass."""
+    """An inference failure that the Ignore policy lets pass."""
 
 
 def _from_labels(labels, field):

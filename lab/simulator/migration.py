@@ -16,7 +16,7 @@ policy's fields over them), as handleTargetPodHandoff does.
 """
 import time
 
-from . import phases
+from . import liveresize, phases
 from .kube import NAMESPACE, POD, VMI, VMIM, ApiError, key_of
 from .launcher import render
 from .runtime import Controller
@@ -91,6 +91,7 @@ class MigrationController(Controller):
     def __init__(self, sim):
         super().__init__(sim)
         self.configurations = {}    # migration uid -> (policy name, migrationConfiguration) chosen at hand-off
+        self.workload_updates = {}  # namespace -> VMI names whose workload-update migration is being created
 
     def enqueue_for_vmi(self, vmi):
         ns, name = vmi["metadata"]["namespace"], vmi["metadata"]["name"]
@@ -185,6 +186,36 @@ class MigrationController(Controller):
         else:
             self.sim.recorder.normal(mig, "SuccessfulMigration", "Source node reported migration succeeded")
 
+    async def workload_update(self, vmi):
+        """The workload updater for a VMI with a CPU or memory hot-plug in progress: one migration
+        `kubevirt-workload-update-xxxxx`, unless the VMI migrates already, has an unfinished migration or is not
+        live-migratable (KubeVirt would evict it only with the Evict workload update method)."""
+        ns, name = vmi["metadata"]["namespace"], vmi["metadata"]["name"]
+        if _migrating(vmi) or (get_condition(vmi, "LiveMigratable") or {}).get("status") != "True":
+            return
+        if any(dig(m, "spec", "vmiName") == name and dig(m, "status", "phase") not in phases.MIGRATION_FINAL
+               for m in self.sim.cache.vmims.items(ns)):
+            return
+        if name in self.workload_updates.get(ns, set()):
+            return      # our create has not reached the cache yet
+        self.workload_updates.setdefault(ns, set()).add(name)
+        body = {"apiVersion": "kubevirt.io/v1", "kind": "VirtualMachineInstanceMigration",
+                "metadata": {"generateName": liveresize.WORKLOAD_UPDATE_PREFIX, "namespace": ns,
+                             "annotations": {liveresize.WORKLOAD_UPDATE_ANNOTATION: ""}},
+                "spec": {"vmiName": name}}
+        try:
+            created = await self.sim.kube.create(VMIM, body, ns)
+        except ApiError as exc:
+            self.workload_updates[ns].discard(name)
+            self.sim.recorder.warning(vmi, "FailedCreateVirtualMachineInstanceMigration",
+                                      "Error creating a Migration for automated workload update: "
+                                      f"{exc.body.get('message', exc)}")
+            return
+        self.sim.cache.vmims.observe(created)
+        self.workload_updates[ns].discard(name)
+        self.sim.recorder.normal(vmi, "SuccessfulCreateVirtualMachineInstanceMigration",
+                                 f"Created Migration {created['metadata']['name']} for automated workload update")
+
     async def _choose_configuration(self, mig, vmi):
         """matchMigrationPolicy at the target pod hand-off: the namespace's labels are read from the API."""
         ns = await self.sim.kube.get_or_none(NAMESPACE, vmi["metadata"]["namespace"])
@@ -247,6 +278,7 @@ class MigrationController(Controller):
         def mutate(new):
             new["status"]["migrationState"] = state
             new["status"]["nodeName"] = node
+            liveresize.apply_at_target(new["status"], new["spec"])
             new["metadata"].setdefault("labels", {})[NODE_LABEL] = node
             # the migration controller clears MigrationRequired once the VMI runs in its new pod
             conds = new["status"].get("conditions") or []
@@ -356,3 +388,9 @@ class MigrationController(Controller):
                 if exc.status != 409 or attempt == 5:
                     raise
                 cur = await self.sim.kube.get(VMI, vmi["metadata"]["name"], vmi["metadata"]["namespace"])
+
+
+def _migrating(vmi):
+    """migrations.IsMigrating: a migration state that has started and not ended."""
+    state = dig(vmi, "status", "migrationState") or {}
+    return bool(state.get("startTimestamp")) and not state.get("endTimestamp")

@@ -1,6 +1,6 @@
 """VirtualMachine controller (virt-controller's vm.go): run strategies, state change requests,
 DataVolumes from templates, the VMI, and the VM status (printableStatus, conditions, ...)."""
-from . import hotplug, instancetype, netlive
+from . import hotplug, instancetype, liveresize, netlive
 from .kube import CR, DV, VM, VMI, ApiError, key_of
 from .runtime import Controller
 from .util import (deep, dig, get_condition, has_condition, owner_ref, set_condition, set_latest_api_version,
@@ -146,6 +146,10 @@ class VMController(Controller):
             err = await self._sync_interfaces(tspec, vmi)
             if err:
                 return vm, err
+        if live and not has_condition(new, "RestartRequired"):
+            err = await self._hotplug_cpu_memory(tspec, new, vmi)
+            if err:
+                return vm, err
         for req in dig(new, "status", "volumeRequests", default=[]) or []:
             tspec = hotplug.apply_volume_request(tspec, req)
             if not live:
@@ -201,6 +205,42 @@ class VMController(Controller):
             return ("HotPlugNetworkInterfaceError",
                     f"error encountered when trying to patch vmi: {exc.body.get('message', exc)}")
         self.sim.cache.vmis.observe(patched)
+        return None
+
+    async def _hotplug_cpu_memory(self, tspec, new, vmi):
+        """handleCPUChangeRequest and handleMemoryHotplugRequest (liveresize.py): patch the VMI spec, or set
+        RestartRequired on the VM (new) with KubeVirt's message. Returns a sync error or None."""
+        spec = deep(tspec)
+        it_spec, pref_spec = (None, None)
+        if dig(new, "spec", "instancetype"):
+            try:
+                it_spec, pref_spec = await self.instancetype_specs(new)
+            except instancetype.FindError:
+                return None
+            instancetype.apply_to_vmi("spec", it_spec, pref_spec, spec, {})
+        migrating = _is_migrating(vmi)
+        migratable = has_condition(vmi, "LiveMigratable", "True")
+        for name, decide, reason, fmt in (
+                ("cpu", lambda: liveresize.cpu_change(spec, vmi, migrating), "HotPlugCPUError",
+                 "Error encountered while handling CPU change request: {}"),
+                ("memory", lambda: liveresize.memory_change(spec, vmi, migrating, migratable), "HotPlugMemoryError",
+                 "error encountered while handling memory hotplug requests: {}")):
+            outcome = decide()
+            if outcome is None:
+                continue
+            what, detail = outcome
+            if what == "restart":
+                set_condition(new.setdefault("status", {}).setdefault("conditions", []), "RestartRequired", "True",
+                              message=detail)
+                continue
+            if what == "error":
+                return reason, fmt.format(detail)
+            try:
+                vmi = await self.sim.kube.patch(VMI, vmi["metadata"]["name"], detail, vmi["metadata"]["namespace"],
+                                                kind="json")
+            except ApiError as exc:
+                return reason, fmt.format(exc.body.get("message", exc))
+            self.sim.cache.vmis.observe(vmi)
         return None
 
     async def _vmi_volume_request(self, vmi, req):
@@ -342,6 +382,8 @@ class VMController(Controller):
         if err:
             raise StartError(*err)
         _default_disk_bus(spec)
+        status = {"virtualMachineRevisionName": revision}
+        liveresize.set_vmi_defaults(spec, status)
         annotations = meta["annotations"]
         annotations["kubevirt.io/vm-generation"] = str(vm["metadata"].get("generation", 1))
         set_latest_api_version(meta)
@@ -350,7 +392,7 @@ class VMController(Controller):
                             "annotations": annotations, "ownerReferences": [owner_ref(vm)],
                             "finalizers": [VM_FINALIZER]},
                "spec": spec,
-               "status": {"virtualMachineRevisionName": revision}}
+               "status": status}
         try:
             created = await self.sim.kube.create(VMI, vmi, ns)
         except ApiError as exc:
@@ -535,6 +577,13 @@ class VMController(Controller):
             seen_spec["networks"] = cur_spec.get("networks")
             cur_spec["domain"]["devices"]["interfaces"] = seen_spec["domain"]["devices"]["interfaces"]
             cur_spec["networks"] = seen_spec["networks"]
+        # LiveUpdate: CPU sockets and guest memory are live-updatable (handled by sync_live_updates)
+        if dig(seen_spec, "domain", "cpu") is not None and dig(cur_spec, "domain", "cpu") is not None:
+            seen_spec["domain"]["cpu"]["sockets"] = cur_spec["domain"]["cpu"].get("sockets")
+            if seen_spec["domain"]["cpu"]["sockets"] is None:
+                seen_spec["domain"]["cpu"].pop("sockets")
+        if dig(cur_spec, "domain", "memory", "guest") is not None:
+            seen_spec.setdefault("domain", {}).setdefault("memory", {})["guest"] = cur_spec["domain"]["memory"]["guest"]
         if seen_spec != cur_spec:
             conds = vm.setdefault("status", {}).setdefault("conditions", [])
             conds.append({"type": "RestartRequired", "status": "True", "lastProbeTime": None,

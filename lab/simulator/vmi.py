@@ -7,7 +7,7 @@ Phases: Pending -> Scheduling (launcher pod exists) -> Scheduled (pod Ready) -> 
 import json
 import time
 
-from . import credentials, guest, handler, netlive, phases
+from . import credentials, guest, handler, liveresize, netlive, phases
 from .kube import POD, ApiError
 from .launcher import EPHEMERAL_ANNOTATION, claim_names, multus_networks, nad_ref, networks_annotation, render
 from .realguest import GuestStartError
@@ -151,6 +151,8 @@ class VMIController(Controller):
         if updated is not None and st["phase"] == "Running" and phase != "Running":
             self.sim.recorder.normal(updated, "Created", "VirtualMachineInstance defined.", "virt-handler")
             self.sim.recorder.normal(updated, "Started", "VirtualMachineInstance started.", "virt-handler")
+        if updated is not None and st["phase"] == "Running" and liveresize.needs_workload_update(updated):
+            await self.sim.migration_ctl.workload_update(updated)
         if st["phase"] == "Failed" and phase != "Failed" and updated is not None:
             self.sim.recorder.warning(updated, "Stopped", "The VirtualMachineInstance crashed.", "virt-handler")
         if st["phase"] == "Succeeded" and phase != "Succeeded" and updated is not None:
@@ -324,6 +326,9 @@ class VMIController(Controller):
             set_condition(conds, credentials.CONDITION, synced[0], "", synced[1])
         else:
             remove_condition(conds, credentials.CONDITION)
+        for ctype in liveresize.hotplug_conditions(new):
+            if not any(c.get("type") == ctype for c in conds):
+                conds.append({"type": ctype, "status": "True", "lastProbeTime": None, "lastTransitionTime": None})
         waits = [w for w in (requeue, self._migration_required(new)) if w is not None]
         return min(waits) if waits else None
 

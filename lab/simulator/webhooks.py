@@ -6,7 +6,7 @@ import logging
 
 from aiohttp import web
 
-from . import instancetype
+from . import instancetype, liveresize
 from .kube import DV, VM, VMI, VMIM, VMRESTORE, VMSNAPSHOT, ApiError
 from .util import deep, dig
 
@@ -358,6 +358,23 @@ def validate_vm(vm, it_spec=None, pref_spec=None, kubevirt_sa=False):
             causes.append(cause("FieldValueRequired", f"DataVolumeTemplate entry {f} must be referenced in the VMI "
                                 "template's 'volumes' list", f))
     causes += validate_run_strategy(spec)
+    causes += validate_live_update(tspec)
+    return causes
+
+
+def validate_live_update(tspec):
+    """vms-admitter.go validateLiveUpdateFeatures (LiveUpdate rollout): sockets within maxSockets, a memory that
+    can hot-plug when maxGuest is set (liveresize.validate_memory)."""
+    causes = []
+    cpu = dig(tspec, "domain", "cpu") or {}
+    if cpu.get("sockets") and cpu.get("maxSockets") and int(cpu["sockets"]) > int(cpu["maxSockets"]):
+        causes.append(cause("FieldValueInvalid", "Number of sockets in CPU topology is greater than the maximum "
+                            "sockets allowed", "spec.template.spec.domain.cpu.sockets"))
+    max_guest = dig(tspec, "domain", "memory", "maxGuest")
+    if max_guest is not None:
+        err = liveresize.validate_memory(tspec, max_guest)
+        if err:
+            causes.append(cause("FieldValueInvalid", err, "spec.template.spec.domain.memory.guest"))
     return causes
 
 

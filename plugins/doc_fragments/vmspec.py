@@ -41,15 +41,30 @@ options:
       threads:
         description: Threads per core.
         type: int
+      max_sockets:
+        description:
+          - The most sockets the VM can get without a restart (C(spec.domain.cpu.maxSockets)).
+          - Without it KubeVirt sets the running VM's maximum to sockets times its C(maxHotplugRatio) (4 by
+            default) or the cluster's C(liveUpdateConfiguration.maxCpuSockets).
+          - With the C(LiveUpdate) rollout strategy (KubeVirt's default) a larger O(cpu.sockets) on a running VM
+            is hot-plugged through a live migration, which the module waits for; fewer sockets, other topology
+            changes or more than the maximum need a restart (RV(restart_required)).
+        type: int
       model:
         description: CPU model, for example V(host-passthrough) or V(Haswell-noTSX).
         type: str
   memory:
     description:
-      - Guest memory as a Kubernetes quantity, for example V(2Gi) or V(512Mi) (C(spec.domain.memory.guest)).
+      - Guest memory as a Kubernetes quantity, for example V(2Gi) or V(512Mi) (C(spec.domain.memory.guest)),
+        or a dict with C(guest) (that quantity) and C(max_guest), the most memory the VM can get without a
+        restart (C(spec.domain.memory.maxGuest); without it KubeVirt uses guest times its C(maxHotplugRatio),
+        4 by default, or the cluster's C(liveUpdateConfiguration.maxGuest)).
       - V(2GB) or V(2G) are refused or mean decimal units; use binary suffixes (Ki, Mi, Gi, Ti).
+      - With the C(LiveUpdate) rollout strategy more memory on a running, live-migratable VM is hot-plugged
+        through a live migration, which the module waits for; less memory than the VM booted with, more than
+        the maximum or a VM that cannot migrate need a restart (RV(restart_required)).
       - Can't be combined with an instance type.
-    type: str
+    type: raw
   machine_type:
     description:
       - Machine type, for example V(q35) (C(spec.domain.machine.type)).

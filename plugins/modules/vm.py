@@ -65,11 +65,19 @@ options:
       - Can't be combined with O(cpu) or O(memory).
       - It must exist; that is checked before anything is written (a cluster-wide one only when the
         credentials may read it). One the VM uses already is not checked again (KubeVirt keeps a copy).
+      - Or a dict with C(infer_from_volume), the name of one of the VM's volumes (O(disks)): KubeVirt reads the
+        instance type from the C(instancetype.kubevirt.io/default-instancetype) (and C(-kind)) label of that
+        volume's PVC, DataVolume or DataSource when the VM is created (C(inferFromVolume)), and
+        C(infer_from_volume_failure_policy) V(Reject) (KubeVirt's default, the VM is refused when there is no
+        label) or V(Ignore) (the VM is created without an instance type). Not together with C(name) or C(kind).
+        An existing VM keeps what KubeVirt inferred.
     type: raw
   preference:
     description:
       - The preference, a name (C(VirtualMachineClusterPreference)) or a dict with C(name) and C(kind).
       - It must exist, checked as O(instancetype) is.
+      - Or C(infer_from_volume) and C(infer_from_volume_failure_policy) as for O(instancetype) (label
+        C(instancetype.kubevirt.io/default-preference)).
     type: raw
   definition:
     description:
@@ -229,6 +237,23 @@ EXAMPLES = r"""
     run_strategy: Halted
     wait: true
 
+# max_sockets and max_guest as the VM was started with (changing them needs a restart)
+- name: Give a running VM a second socket and 4Gi without a restart (KubeVirt hot-plugs them; the task waits)
+  virtops.kubevirt.vm:
+    name: web1
+    namespace: demo
+    cpu:
+      sockets: 2
+      max_sockets: 8
+    memory:
+      guest: 4Gi
+      max_guest: 16Gi
+    disks:
+      - name: root
+        image: quay.io/containerdisks/fedora:41
+  register: resized
+  # resized.live_resize: ['CPU sockets 1 -> 2', 'memory 2Gi -> 4Gi']; resized.restart_required: false
+
 - name: Show what would change, without changing it
   virtops.kubevirt.vm:
     name: web1
@@ -335,6 +360,15 @@ restart_required:
   description: Whether the change needs a restart of the VM to reach the guest (KubeVirt's RestartRequired condition).
   returned: when O(state=present)
   type: bool
+live_resize:
+  description:
+    - What KubeVirt hot-plugged into the running VM for this task's change of O(cpu.sockets) or O(memory)
+      (LiveUpdate rollout), for example V(CPU sockets 1 -> 2) and V(memory 1Gi -> 2Gi); empty when there was none.
+    - The module waits (up to O(wait_timeout)) until the VMI reports the new topology and memory, after KubeVirt's
+      workload-update live migration; the VMI is the same (no restart). Its wait is in RV(progress).
+  returned: when O(state=present)
+  type: list
+  elements: str
 kept_data_volumes:
   description: The DataVolumes of the VM's C(dataVolumeTemplates) that O(keep_volumes=true) kept (no longer owned by a VM).
   returned: when O(state=absent), O(keep_volumes=true) and the VM had C(dataVolumeTemplates)

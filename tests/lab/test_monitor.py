@@ -66,7 +66,7 @@ def fleet(api, core, custom, lab_state, lab_info):
             wait_for(lambda: _vmi_running(custom, ns, name), 60, what="VMI %s/%s running" % (ns, name))
         # A template change KubeVirt can't apply to the running VM: RestartRequired.
         custom.patch_namespaced_custom_object(*KV, NS_A, "virtualmachines", "rr", {
-            "spec": {"template": {"spec": {"domain": {"memory": {"guest": "256Mi"}}}}}})
+            "spec": {"template": {"spec": {"domain": {"cpu": {"cores": 2}}}}}})   # not live-updatable
         wait_for(lambda: cond(custom.get_namespaced_custom_object(*KV, NS_A, "virtualmachines", "rr"),
                               "RestartRequired"), 30, what="RestartRequired on rr")
         yield ansible_env(None, K8S_AUTH_HOST=lab_info["apiserver"]["url"], K8S_AUTH_API_KEY=token,

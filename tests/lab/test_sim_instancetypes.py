@@ -42,8 +42,9 @@ def test_vm_with_instancetype_and_preference_starts_with_their_cpu_and_memory(la
     vmi = lab.wait_running("it-small")
     assert vmi["status"]["interfaces"][0]["ipAddress"]
     domain = vmi["spec"]["domain"]
-    assert domain["cpu"] == {"sockets": 1, "cores": 1, "threads": 1}
-    assert domain["memory"] == {"guest": "2Gi"}
+    # maxSockets / maxGuest: the VMI defaults of the LiveUpdate rollout (4 x the instancetype's sockets and guest)
+    assert domain["cpu"] == {"sockets": 1, "cores": 1, "threads": 1, "maxSockets": 4}
+    assert domain["memory"] == {"guest": "2Gi", "maxGuest": "8Gi"}
     # centos.stream9's device preferences, filled where the template left them unset
     assert domain["devices"]["disks"] == [{"name": "root", "disk": {"bus": "virtio"}, "dedicatedIOThread": True}]
     assert domain["devices"]["interfaces"][0]["model"] == "virtio"

@@ -230,7 +230,7 @@ def test_inference_that_fails_rejects_the_vm_unless_ignored(lab):
     vm["spec"]["instancetype"] = {"inferFromVolume": "root"}
     exc = rejected(lambda: lab.create_vm(copy.deepcopy(vm)))
     assert "unable to infer defaults from DataVolumeSpec as DataVolumeSource is not supported" in exc.message
-    vm["spec"]["instancetype"]["inferFromVolumeFailurePolicy"] = "IgnoreInferFromVolumeFailure"
+    vm["spec"]["instancetype"]["inferFromVolumeFailurePolicy"] = "Ignore"
     created = lab.create_vm(vm)
     assert "instancetype" not in created["spec"]
     missing = vm_manifest("vm-novol")

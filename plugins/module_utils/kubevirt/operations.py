@@ -24,7 +24,10 @@ from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt.spec imp
 from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt.summary import warning_events
 from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt.state import (
     FINAL_PHASES,
+    condition,
     condition_true,
+    live_resize_failure,
+    live_resize_pending,
     run_strategy,
     template_change_processed,
     vmi_active,
@@ -237,6 +240,38 @@ def restart_required_after(client, vm_after, timeout=RESTART_CHECK_TIMEOUT):
                                               resource_version=meta.get("resourceVersion"))
     vm = objects.get(name) or vm_after
     return condition_true(vm, "RestartRequired"), vm, progress
+
+
+def wait_live_resize(client, namespace, vms, timeout, resource_version=None):
+    """After KubeVirt took a CPU-socket / guest-memory change of running VMs ``vms`` ({name: VM}) without
+    RestartRequired: wait until each VMI shows the new topology and memory (state.live_resize_pending),
+    which KubeVirt applies through a workload-update live migration. Returns ({name: VMI}, progress).
+    WaitFailed when KubeVirt reports the memory hot-plug failed; WaitTimeout names what is still pending."""
+    def check(objects):
+        for name in vms:
+            failure = live_resize_failure(objects.get(name))
+            if failure:
+                raise WaitFailed("The live resize of VirtualMachine %s/%s failed: %s; restart the VM with vm_power "
+                                 "to apply the change." % (namespace, name, failure))
+        return all(not live_resize_pending(vm, objects.get(name)) for name, vm in vms.items())
+
+    def diagnose(objects):
+        pending = {n: live_resize_pending(vm, objects.get(n)) for n, vm in vms.items()}
+        cause = "still to do: " + "; ".join("%s %s" % (n, ", ".join(p)) for n, p in sorted(pending.items()) if p)
+        stuck = [(n, condition(objects.get(n), "LiveMigratable")) for n, p in sorted(pending.items()) if p]
+        stuck = ["%s (%s)" % (n, c.get("message") or c.get("reason")) for n, c in stuck
+                 if c and str(c.get("status")) == "False"]
+        if stuck:
+            cause += ("; KubeVirt hot-plugs through a live migration and these VMIs can't migrate: %s; restart "
+                      "them with vm_power to apply the change" % ", ".join(stuck))
+        return cause, waiter.fetch_warning_events(client, namespace, [n for n, p in pending.items() if p])
+
+    what = "the live resize of %s (KubeVirt's hot-plug migration)" % waiter.objects_label(
+        "VirtualMachine", namespace, sorted(vms))
+    wait = waiter.Wait(client, res.VMI, namespace, check, what, timeout, names=list(vms),
+                       resource_version=resource_version, diagnose=diagnose)
+    progress = wait.run()
+    return wait.objects, progress
 
 
 # -- live migration -------------------------------------------------------------------------------

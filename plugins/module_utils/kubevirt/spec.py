@@ -105,8 +105,10 @@ CPU_SPEC = dict(
     cores=dict(type="int"),
     sockets=dict(type="int"),
     threads=dict(type="int"),
+    max_sockets=dict(type="int"),
     model=dict(type="str"),
 )
+MEMORY_KEYS = ("guest", "max_guest")
 
 FIRMWARE_SPEC = dict(
     bootloader=dict(type="str", choices=["bios", "efi"], default="bios"),
@@ -119,7 +121,7 @@ SPEC_ARG_SPEC = dict(
     instancetype=dict(type="raw"),
     preference=dict(type="raw"),
     cpu=dict(type="dict", options=CPU_SPEC),
-    memory=dict(type="str"),
+    memory=dict(type="raw"),
     machine_type=dict(type="str"),
     firmware=dict(type="dict", options=FIRMWARE_SPEC),
     disks=dict(type="list", elements="dict", options=DISK_SPEC),
@@ -232,17 +234,44 @@ def _named_list(items):
 
 
 # -- pieces ----------------------------------------------------------------------------------------
+INFER_POLICIES = ("Reject", "Ignore")    # v1.InferFromVolumeFailurePolicy values
+MATCHER_KEYS = ("name", "kind", "revision_name", "revisionName", "infer_from_volume",
+                "infer_from_volume_failure_policy")
+
+
 def matcher(value, what):
-    """instancetype / preference: 'name' or {name, kind} -> the VM matcher."""
+    """instancetype / preference: 'name', {name, kind} or {infer_from_volume, infer_from_volume_failure_policy}
+    -> the VM matcher (KubeVirt's VM mutator fills name and kind in from the volume's labels at creation)."""
     if value is None:
         return None
     if isinstance(value, str):
         return {"name": value}
-    if not isinstance(value, dict) or not value.get("name"):
-        raise InputError("%s must be a name or a dict with name and optional kind, got %r." % (what, value))
-    unknown = set(value) - {"name", "kind", "revision_name", "revisionName", "infer_from_volume"}
+    if not isinstance(value, dict):
+        raise InputError("%s must be a name or a dict with name and optional kind (or infer_from_volume), got %r." % (
+            what, value))
+    unknown = set(value) - set(MATCHER_KEYS)
     if unknown:
-        raise InputError("%s has unknown keys %s; use name and kind." % (what, ", ".join(sorted(unknown))))
+        raise InputError("%s has unknown keys %s; use name and kind, or infer_from_volume and "
+                         "infer_from_volume_failure_policy." % (what, ", ".join(sorted(unknown))))
+    policy = value.get("infer_from_volume_failure_policy")
+    if value.get("infer_from_volume"):
+        given = [k for k in ("name", "kind") if value.get(k)]
+        if given:
+            raise InputError("%s.%s can't be set together with %s.infer_from_volume: KubeVirt infers the %s from the "
+                             "volume's labels; drop one." % (what, given[0], what, what))
+        out = {"inferFromVolume": value["infer_from_volume"]}
+        if policy:
+            if policy not in INFER_POLICIES:
+                raise InputError("%s.infer_from_volume_failure_policy %r is unknown; use Reject (the default: KubeVirt "
+                                 "refuses the VM when it can't infer) or Ignore (the VM is created without %s)." % (
+                                     what, policy, what))
+            out["inferFromVolumeFailurePolicy"] = policy
+        return out
+    if policy:
+        raise InputError("%s.infer_from_volume_failure_policy needs %s.infer_from_volume." % (what, what))
+    if not value.get("name"):
+        raise InputError("%s must be a name or a dict with name and optional kind (or infer_from_volume), got %r." % (
+            what, value))
     out = {"name": value["name"]}
     kind = value.get("kind")
     if kind:
@@ -259,17 +288,62 @@ def matcher(value, what):
     return out
 
 
+def matcher_label(m):
+    """How a matcher is named in messages: its name, or the volume it is inferred from."""
+    return repr(m["name"]) if m.get("name") else "inferred from volume %r" % m.get("inferFromVolume")
+
+
+def check_infer_volumes(spec):
+    """An inferFromVolume must name a volume of the template (KubeVirt: 'unable to find volume X to infer
+    defaults')."""
+    volumes = [v.get("name") for v in ((spec.get("template") or {}).get("spec") or {}).get("volumes") or []
+               if isinstance(v, dict)]
+    for what in ("instancetype", "preference"):
+        volume = (spec.get(what) or {}).get("inferFromVolume")
+        if volume and volume not in volumes:
+            raise InputError("%s.infer_from_volume %r is not a volume of the VM (%s); name the disk whose PVC, "
+                             "DataVolume or DataSource carries the instancetype.kubevirt.io/default-%s label." % (
+                                 what, volume, ", ".join(volumes) or "it has none", what))
+
+
 def build_cpu(cpu):
     if not cpu:
         return None
     out = {}
-    for key in ("cores", "sockets", "threads"):
+    for key, field in (("cores", "cores"), ("sockets", "sockets"), ("threads", "threads"),
+                       ("max_sockets", "maxSockets")):
         if cpu.get(key) is not None:
-            if not isinstance(cpu[key], int) or cpu[key] < 1:
+            if not isinstance(cpu[key], int) or isinstance(cpu[key], bool) or cpu[key] < 1:
                 raise InputError("cpu.%s must be a positive integer, got %r." % (key, cpu[key]))
-            out[key] = cpu[key]
+            out[field] = cpu[key]
+    if out.get("maxSockets") and out.get("sockets", 1) > out["maxSockets"]:
+        # KubeVirt's VM webhook refuses it; say so before writing
+        raise InputError("cpu.sockets %d is more than cpu.max_sockets %d; raise max_sockets (the most sockets the "
+                         "VM can have without a restart) or lower sockets." % (out.get("sockets", 1),
+                                                                               out["maxSockets"]))
     if cpu.get("model"):
         out["model"] = cpu["model"]
+    return out or None
+
+
+def build_memory(memory):
+    """memory: '2Gi' or {guest, max_guest} -> domain.memory (guest, maxGuest)."""
+    if memory is None or memory == "":
+        return None
+    if not isinstance(memory, dict):
+        return {"guest": check_quantity(memory, "memory", min_bytes=2 ** 20)}
+    unknown = sorted(set(memory) - set(MEMORY_KEYS))
+    if unknown:
+        raise InputError("memory has unknown keys %s; use guest and max_guest (or a quantity such as 2Gi)." %
+                         ", ".join(unknown))
+    out = {}
+    if memory.get("guest") is not None:
+        out["guest"] = check_quantity(memory["guest"], "memory.guest", min_bytes=2 ** 20)
+    if memory.get("max_guest") is not None:
+        out["maxGuest"] = check_quantity(memory["max_guest"], "memory.max_guest", min_bytes=2 ** 20)
+    if out.get("guest") and out.get("maxGuest") and quantity_bytes(out["guest"]) > quantity_bytes(out["maxGuest"]):
+        raise InputError("memory.guest %s is more than memory.max_guest %s; raise max_guest (the most memory the VM "
+                         "can have without a restart) or lower guest." % (out["guest"], out["maxGuest"]))
     return out or None
 
 
@@ -604,14 +678,15 @@ def template_spec(params, name, allow_templates=True):
     if instancetype:
         conflicts = [k for k in ("cpu", "memory") if p.get(k)]
         if conflicts:
-            raise InputError("%s can't be set together with instancetype %r (KubeVirt rejects fields that conflict "
+            raise InputError("%s can't be set together with instancetype %s (KubeVirt rejects fields that conflict "
                              "with the instance type); drop %s or the instancetype." % (
-                                 " and ".join(conflicts), instancetype["name"], " and ".join(conflicts)))
+                                 " and ".join(conflicts), matcher_label(instancetype), " and ".join(conflicts)))
     cpu = build_cpu(p.get("cpu"))
     if cpu:
         domain["cpu"] = cpu
-    if p.get("memory"):
-        domain["memory"] = {"guest": check_quantity(p["memory"], "memory", min_bytes=2 ** 20)}
+    memory = build_memory(p.get("memory"))
+    if memory:
+        domain["memory"] = memory
     if p.get("machine_type"):
         domain["machine"] = {"type": p["machine_type"]}
     firmware, features = build_firmware(p.get("firmware"))
@@ -768,6 +843,7 @@ def build_vm(params, name, namespace, run_strategy=None):
     if dv_templates:
         spec["dataVolumeTemplates"] = dv_templates
     spec["template"] = template
+    check_infer_volumes(spec)
     return {"apiVersion": API_VERSION, "kind": "VirtualMachine", "metadata": _metadata(params, name, namespace),
             "spec": spec}
 

@@ -8,6 +8,8 @@ Pure functions of the objects as the API returns them; no I/O.
 
 from __future__ import annotations
 
+from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt.spec import quantity_bytes
+
 
 def _meta(obj):
     return (obj or {}).get("metadata") or {}
@@ -165,3 +167,44 @@ def template_change_processed(vm, generation):
         return True
     desired = _status(vm).get("desiredGeneration")
     return generation is None or (desired is not None and desired >= generation)
+
+
+# -- live resize (LiveUpdate rollout) -------------------------------------------------------------
+HOTPLUG_CONDITIONS = ("HotVCPUChange", "HotMemoryChange")
+
+
+def live_resize_pending(vm, vmi):
+    """What of a CPU-socket or guest-memory change of the VM's template the running VMI does not have yet,
+    e.g. ['CPU sockets 1 -> 2', 'memory 1Gi -> 2Gi']; [] when it has all (or there is no VMI).
+
+    KubeVirt (LiveUpdate rollout) patches the VMI's spec, sets HotVCPUChange / HotMemoryChange, migrates
+    the VMI and, at the migration target, moves status.currentCPUTopology / status.memory.guestCurrent to
+    the new values and drops the conditions (pkg/virt-controller/watch/vm/vm.go handleCPUChangeRequest,
+    handleMemoryHotplugRequest; pkg/virt-handler/migration-target.go hotplugCPU / hotplugMemory).
+    """
+    if vmi is None or not vmi_active(vmi):
+        return []
+    domain = ((((vm or {}).get("spec") or {}).get("template") or {}).get("spec") or {}).get("domain") or {}
+    st = _status(vmi)
+    pending = []
+    sockets = (domain.get("cpu") or {}).get("sockets")
+    topology = st.get("currentCPUTopology") or {}
+    if sockets and topology and int(topology.get("sockets") or 0) != int(sockets):
+        pending.append("CPU sockets %s -> %s" % (topology.get("sockets"), sockets))
+    guest = (domain.get("memory") or {}).get("guest")
+    current = (st.get("memory") or {}).get("guestCurrent")
+    if guest and current and quantity_bytes(guest) != quantity_bytes(current):
+        pending.append("memory %s -> %s" % (current, guest))
+    for ctype in HOTPLUG_CONDITIONS:
+        if condition_true(vmi, ctype) and not any(p.startswith("CPU" if ctype == "HotVCPUChange" else "memory")
+                                                  for p in pending):
+            pending.append("%s in progress" % ctype)
+    return pending
+
+
+def live_resize_failure(vmi):
+    """KubeVirt's word that a memory hot-plug failed (HotMemoryChange False), or None."""
+    cond = condition(vmi, "HotMemoryChange")
+    if cond and str(cond.get("status")) == "False":
+        return cond.get("message") or cond.get("reason") or "memory hotplug failed"
+    return None

@@ -28,6 +28,7 @@ from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt import p
 from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt.redact import diff_of, redacted, secret_values
 from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt.state import (
     condition_true,
+    live_resize_pending,
     owned_by,
     run_strategy,
     run_strategy_of,
@@ -78,6 +79,7 @@ class Plan:
         self.vmi = None
         self.waited = False
         self.restart_required = None
+        self.live_resize = []       # what KubeVirt hot-plugged into the running VM (state.live_resize_pending)
         self.template_only = False
         self.deleted = None
         self.kept = None
@@ -202,6 +204,20 @@ def _partial_patch(plan):
     return patch
 
 
+def keep_inferred(desired, cur_spec):
+    """KubeVirt's VM mutator replaces an inferFromVolume matcher by the inferred name and kind (or drops it
+    with the Ignore policy) when the VM is created: an existing VM keeps what was inferred, so the same
+    task is unchanged the second time."""
+    spec = desired.get("spec") or {}
+    for field in ("instancetype", "preference"):
+        if not (spec.get(field) or {}).get("inferFromVolume"):
+            continue
+        if cur_spec.get(field):
+            spec[field] = copy.deepcopy(cur_spec[field])
+        else:
+            spec.pop(field)
+
+
 def write_vm(client, plan, check_mode):
     """Create or update one VM; sets plan.outcome."""
     current = plan.current
@@ -222,6 +238,7 @@ def write_vm(client, plan, check_mode):
         plan.outcome = writes.present(client, res.VM, desired, check_mode, current=None, have_current=True)
         return
     cur_spec = current.get("spec") or {}
+    keep_inferred(desired, cur_spec)
     if plan.template_only:
         patch = _partial_patch(plan)
         if not patch:
@@ -626,6 +643,35 @@ class VmRunner(runner.Runner):
                 if plan.restart_required:
                     self.warnings.append("VM %s/%s: the change takes effect at its next restart (RestartRequired); "
                                          "restart it with vm_power." % (ns, plan.name))
+        self.wait_live_resize([p for p in pending if p.restart_required is False])
+
+    def wait_live_resize(self, plans):
+        """CPU sockets or guest memory of a running VM changed and KubeVirt did not ask for a restart: it
+        hot-plugs them (LiveUpdate rollout) through a live migration; wait until the VMI has them."""
+        vmis = self.read_each(res.VMI, plans)
+        todo = []
+        for plan in plans:
+            vmi = vmis.get(plan.key)
+            plan.live_resize = live_resize_pending(plan.outcome.after, vmi)
+            if plan.live_resize:
+                plan.vmi = vmi
+                todo.append(plan)
+        timeout = self.params.get("wait_timeout") or 300
+        for ns, group in by_namespace(todo).items():
+            try:
+                objects, record = operations.wait_live_resize(
+                    self.client, ns, {p.name: p.outcome.after for p in group}, timeout,
+                    resource_version=waiter.newest_resource_version(p.vmi for p in group))
+            except (WaitTimeout, WaitFailed) as exc:
+                if exc.details.get("progress"):
+                    self.progress.append(exc.details.pop("progress"))
+                for plan in group:
+                    plan.wait_error = str(exc)
+                continue
+            self.progress.append(record)
+            for plan in group:
+                plan.vmi = objects.get(plan.name) or plan.vmi
+                plan.waited = True
 
     def refresh_waited(self, plans):
         """After a wait, re-read VMs that existed before the task: their status (conditions such as
@@ -705,6 +751,8 @@ class VmRunner(runner.Runner):
         out["ip_addresses"] = summary["ip_addresses"] if summary else []
         out["node"] = summary["node"] if summary else None
         out["restart_required"] = bool(plan.restart_required or (summary or {}).get("restart_required"))
+        if self.kind == "VirtualMachine":
+            out["live_resize"] = plan.live_resize
 
     def outcome(self, plans, wait_error):
         """(result, error) for run_module: one VM's result, or (vms) every VM's in results."""
@@ -727,6 +775,9 @@ class VmRunner(runner.Runner):
         if plans[0].error is not None:
             payload["changed"] = False
             return payload, KubevirtError(result["msg"])
+        if wait_error is None and plans[0].wait_error:
+            # a wait after the task's own (the live resize) failed or timed out
+            return payload, KubevirtError(plans[0].wait_error)
         return payload, wait_error
 
 

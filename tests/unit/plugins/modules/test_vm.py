@@ -666,3 +666,84 @@ def test_bulk_counts_the_vms_not_ready_and_each_entry_says_why(run, client, prob
     assert by_name["e"]["printable_status"] == "Stopped"
     assert by_name["e"]["summary"]["reason"].startswith("FailedFindInstancetype: ")
     assert result["progress"][-1]["waited_for"] == "5 VirtualMachines in fleet to be ready"
+
+
+def test_infer_from_volume_keeps_what_kubevirt_inferred(run, client):
+    args = {"name": "web1", "namespace": "demo",
+            "disks": [{"name": "root", "image": "quay.io/containerdisks/fedora:41"}],
+            "instancetype": {"infer_from_volume": "root"}, "preference": {"infer_from_volume": "root"}}
+    first = run(dict(args))
+    assert first["changed"] is True
+    vm = stored_vm(client)
+    assert vm["spec"]["instancetype"] == {"inferFromVolume": "root"}
+    # KubeVirt's VM mutator: the inferred name and kind replace the matcher; the Ignore policy may drop one
+    vm["spec"]["instancetype"] = {"name": "u1.small", "kind": "VirtualMachineClusterInstancetype"}
+    del vm["spec"]["preference"]
+    second = run(dict(args))
+    assert second["changed"] is False
+    assert stored_vm(client)["spec"]["instancetype"] == {"name": "u1.small",
+                                                         "kind": "VirtualMachineClusterInstancetype"}
+    assert "preference" not in stored_vm(client)["spec"]
+
+
+def _live_update_controller(client):
+    """KubeVirt with LiveUpdate: a memory / sockets change of a running VM is no RestartRequired."""
+    def control(obj, template_changed=False):
+        stored = client.store[("VirtualMachine", obj["metadata"]["namespace"], obj["metadata"]["name"])]
+        # processed at once (desiredGeneration reached), no RestartRequired; the template-change wait sees it
+        stored["status"] = {k: v for k, v in (stored.get("status") or {}).items() if k != "conditions"}
+        stored["status"]["desiredGeneration"] = 10 ** 6
+        client.watch_script.insert(0, [("ADDED", json.loads(json.dumps(stored))), BOOKMARK])
+    client._control = control
+
+
+BOOKMARK = ("BOOKMARK", {"metadata": {"resourceVersion": "998", "annotations": {"k8s.io/initial-events-end": "true"}}})
+
+
+def _vmi_with(client, guest):
+    vmi = client.store[("VirtualMachineInstance", "demo", "web1")]
+    vmi["status"]["memory"] = {"guestAtBoot": "1Gi", "guestCurrent": guest, "guestRequested": guest}
+    vmi["status"]["currentCPUTopology"] = {"sockets": 1, "cores": 1, "threads": 1}
+    return vmi
+
+
+def test_live_resize_is_waited_for_until_the_vmi_has_the_memory(run, client):
+    run(dict(BASIC, wait=True))
+    vmi = _vmi_with(client, "1Gi")
+    _live_update_controller(client)
+    done = json.loads(json.dumps(vmi))
+    done["status"]["memory"]["guestCurrent"] = "2Gi"
+    client.watch_script = [[("ADDED", vmi), BOOKMARK, ("MODIFIED", done)]]
+    result = run(dict(BASIC, memory="2Gi"))
+    assert result["changed"] is True and result["restart_required"] is False
+    assert result["live_resize"] == ["memory 1Gi -> 2Gi"]
+    assert "live resize of VirtualMachine demo/web1" in result["progress"][-1]["waited_for"]
+    assert result["progress"][-1]["result"] == "ok"
+
+
+def test_live_resize_that_kubevirt_reports_failed_fails_the_task(run, client):
+    run(dict(BASIC, wait=True))
+    vmi = _vmi_with(client, "1Gi")
+    _live_update_controller(client)
+    failed = json.loads(json.dumps(vmi))
+    failed["status"]["conditions"] = [{"type": "HotMemoryChange", "status": "False",
+                                       "message": "memory hotplug failed, the VM configuration is not supported"}]
+    client.watch_script = [[("ADDED", vmi), BOOKMARK, ("MODIFIED", failed)]]
+    result = run(dict(BASIC, memory="2Gi"))
+    assert result["failed"] is True
+    assert result["msg"] == ("The live resize of VirtualMachine demo/web1 failed: memory hotplug failed, the VM "
+                             "configuration is not supported; restart the VM with vm_power to apply the change.")
+
+
+def test_live_resize_timeout_says_the_vmi_cannot_migrate(run, client):
+    run(dict(BASIC, wait=True))
+    vmi = _vmi_with(client, "1Gi")
+    vmi["status"]["conditions"] = [{"type": "LiveMigratable", "status": "False", "reason": "DisksNotLiveMigratable",
+                                    "message": "cannot migrate VMI: PVC root is not shared"}]
+    _live_update_controller(client)
+    client.watch_script = [[("ADDED", vmi), BOOKMARK]]
+    result = run(dict(BASIC, memory="2Gi", wait_timeout=1))
+    assert result["failed"] is True
+    assert "Timed out after 1s waiting for the live resize of VirtualMachine demo/web1" in result["msg"]
+    assert "still to do: web1 memory 1Gi -> 2Gi" in result["msg"]
+    assert "these VMIs can't migrate: web1 (cannot migrate VMI: PVC root is not shared)" in result["msg"]

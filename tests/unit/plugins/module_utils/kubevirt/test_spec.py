@@ -457,3 +457,57 @@ def test_access_credentials_are_checked_before_the_write(credentials, cloud_init
         params["cloud_init"] = cloud_init
     with pytest.raises(InputError, match=message):
         tspec(params)
+
+
+# -- live resize: cpu.max_sockets, memory.max_guest ---------------------------------------------------
+def test_max_sockets_and_max_guest_reach_the_template():
+    domain = tspec({"cpu": {"sockets": 1, "max_sockets": 4}, "memory": {"guest": "1Gi", "max_guest": "4Gi"}})["domain"]
+    assert domain["cpu"] == {"sockets": 1, "maxSockets": 4}
+    assert domain["memory"] == {"guest": "1Gi", "maxGuest": "4Gi"}
+    assert tspec({"memory": "2Gi"})["domain"]["memory"] == {"guest": "2Gi"}
+
+
+@pytest.mark.parametrize("params, message", [
+    ({"cpu": {"sockets": 3, "max_sockets": 2}}, "cpu.sockets 3 is more than cpu.max_sockets 2"),
+    ({"cpu": {"max_sockets": 0}}, "cpu.max_sockets must be a positive integer, got 0."),
+    ({"memory": {"guest": "4Gi", "max_guest": "2Gi"}}, "memory.guest 4Gi is more than memory.max_guest 2Gi"),
+    ({"memory": {"guest": "2Gi", "maximum": "4Gi"}}, "memory has unknown keys maximum; use guest and max_guest"),
+    ({"memory": {"guest": "2GB"}}, "memory.guest '2GB' is not a Kubernetes quantity; did you mean '2Gi'?"),
+    ({"memory": {"max_guest": "4"}}, "memory.max_guest '4' is only 4 bytes"),
+])
+def test_live_resize_options_are_checked_before_writing(params, message):
+    with pytest.raises(InputError) as err:
+        tspec(params)
+    assert message in str(err.value)
+
+
+# -- inferFromVolume -------------------------------------------------------------------------------
+def test_infer_from_volume_matchers_reach_the_vm():
+    params = {"memory": None, "disks": [{"name": "root", "pvc": "golden"}],
+              "instancetype": {"infer_from_volume": "root", "infer_from_volume_failure_policy": "Ignore"},
+              "preference": {"infer_from_volume": "root"}}
+    vm = vmspec.build_vm(params, "web1", "demo")
+    assert vm["spec"]["instancetype"] == {"inferFromVolume": "root", "inferFromVolumeFailurePolicy": "Ignore"}
+    assert vm["spec"]["preference"] == {"inferFromVolume": "root"}
+
+
+@pytest.mark.parametrize("value, message", [
+    ({"infer_from_volume": "root", "name": "u1.small"},
+     "instancetype.name can't be set together with instancetype.infer_from_volume"),
+    ({"infer_from_volume": "root", "infer_from_volume_failure_policy": "IgnoreInferFromVolumeFailure"},
+     "instancetype.infer_from_volume_failure_policy 'IgnoreInferFromVolumeFailure' is unknown; use Reject"),
+    ({"infer_from_volume_failure_policy": "Ignore"},
+     "instancetype.infer_from_volume_failure_policy needs instancetype.infer_from_volume."),
+    ({"kind": "cluster"}, "instancetype must be a name or a dict with name"),
+])
+def test_infer_from_volume_input_errors(value, message):
+    with pytest.raises(InputError) as err:
+        vmspec.matcher(value, "instancetype")
+    assert message in str(err.value)
+
+
+def test_infer_from_volume_must_name_a_volume_of_the_vm():
+    with pytest.raises(InputError) as err:
+        vmspec.build_vm({"disks": [{"name": "root", "pvc": "golden"}], "preference": {"infer_from_volume": "data"}},
+                        "web1", "demo")
+    assert "preference.infer_from_volume 'data' is not a volume of the VM (root)" in str(err.value)

@@ -109,3 +109,35 @@ def test_a_status_from_before_our_write_is_not_processed():
 def test_nothing_to_wait_for_without_a_generation_or_a_vm():
     assert state.template_change_processed(vm(status={}), None)
     assert state.template_change_processed(None, 2)
+
+
+# -- live resize -------------------------------------------------------------------------------------
+def resize_vm(sockets=2, guest="2Gi"):
+    return {"spec": {"template": {"spec": {"domain": {"cpu": {"sockets": sockets}, "memory": {"guest": guest}}}}}}
+
+
+def resize_vmi(sockets=1, guest_current="1Gi", conditions=None, phase="Running"):
+    return {"metadata": {"name": "vm1"}, "status": {
+        "phase": phase, "currentCPUTopology": {"sockets": sockets, "cores": 1, "threads": 1},
+        "memory": {"guestAtBoot": "1Gi", "guestCurrent": guest_current, "guestRequested": guest_current},
+        "conditions": conditions or []}}
+
+
+def test_live_resize_pending_until_the_vmi_status_has_the_new_topology_and_memory():
+    assert state.live_resize_pending(resize_vm(), resize_vmi()) == ["CPU sockets 1 -> 2", "memory 1Gi -> 2Gi"]
+    assert state.live_resize_pending(resize_vm(), resize_vmi(sockets=2)) == ["memory 1Gi -> 2Gi"]
+    # 2048Mi is 2Gi: quantities compare by value
+    assert state.live_resize_pending(resize_vm(guest="2048Mi"), resize_vmi(sockets=2, guest_current="2Gi")) == []
+    hot = [{"type": "HotVCPUChange", "status": "True"}]
+    assert state.live_resize_pending(resize_vm(), resize_vmi(sockets=2, guest_current="2Gi", conditions=hot)) == \
+        ["HotVCPUChange in progress"]
+    assert state.live_resize_pending(resize_vm(), None) == []
+    assert state.live_resize_pending(resize_vm(), resize_vmi(phase="Succeeded")) == []
+
+
+def test_live_resize_failure_is_a_false_hot_memory_change():
+    failed = [{"type": "HotMemoryChange", "status": "False", "message": "memory hotplug failed, the VM configuration "
+                                                                       "is not supported"}]
+    assert state.live_resize_failure(resize_vmi(conditions=failed)) == \
+        "memory hotplug failed, the VM configuration is not supported"
+    assert state.live_resize_failure(resize_vmi(conditions=[{"type": "HotMemoryChange", "status": "True"}])) is None
