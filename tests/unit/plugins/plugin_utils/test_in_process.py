@@ -3,6 +3,7 @@ what the module process would have returned (validation, no_log, warnings, excep
 import os
 import sys
 import types
+from pathlib import Path
 from unittest import mock
 
 import pytest
@@ -221,3 +222,14 @@ def test_progress_display_shows_the_running_waits(monkeypatch):
     assert shown[0] == "[localhost] virtops.kubevirt.vm: waiting for VMIs ns/a to be ready: 12s of 300s, last seen: a phase Scheduling"
     time.sleep(0.05)
     assert len(shown) == count  # stopped with the module
+
+
+def test_every_module_has_its_in_process_action():
+    """A module without plugins/action/<name>.py would run as a module process on every task (slower, and
+    without the worker's live progress): each module has its action, and each action its module."""
+    root = Path(__file__).resolve().parents[4] / "plugins"
+    modules = {p.stem for p in (root / "modules").glob("*.py") if p.stem != "__init__"}
+    actions = {p.stem for p in (root / "action").glob("*.py") if p.stem != "__init__"}
+    assert modules == actions
+    for name in actions:
+        assert "InProcessModuleAction" in (root / "action" / f"{name}.py").read_text()
