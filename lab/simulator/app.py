@@ -10,6 +10,7 @@ from . import kube as k
 from .cdi import CDIController
 from .credentials import AccessCredentials
 from .events import Recorder
+from .export import ExportController
 from .kubelet import Kubelet
 from .migration import MigrationController
 from .nodes import NodeAgent
@@ -69,6 +70,7 @@ class Sim:
         def on_vm(ev, obj, old):
             self.vm_ctl.enqueue(k.key_of(obj))
             self.pool_ctl.enqueue_for_vm(obj)
+            self.export_ctl.enqueue_namespace(obj["metadata"]["namespace"])
 
         def on_vmi(ev, obj, old):
             key = k.key_of(obj)
@@ -76,6 +78,7 @@ class Sim:
             self.vm_ctl.enqueue(key)
             self.migration_ctl.enqueue_for_vmi(obj)
             self.replicaset_ctl.enqueue_for_vmi(obj, old if ev == "MODIFIED" else None)
+            self.export_ctl.enqueue_namespace(obj["metadata"]["namespace"])
 
         def on_pod(ev, obj, old):
             meta = obj["metadata"]
@@ -84,6 +87,9 @@ class Sim:
             if node in self.node_names or meta.get("deletionTimestamp"):
                 self.kubelet.enqueue(key)
             labels = meta.get("labels") or {}
+            self.export_ctl.enqueue_owner(obj)
+            if ev == "DELETED" or dig(old, "status", "phase") != dig(obj, "status", "phase"):
+                self.export_ctl.enqueue_namespace(meta["namespace"])   # a claim's user came or went
             if labels.get("kubevirt.io") == hotplug.LABEL:
                 # an attachment pod: wake the VMI of the launcher pod that owns it
                 for ref in meta.get("ownerReferences") or []:
@@ -108,6 +114,7 @@ class Sim:
             ns = obj["metadata"]["namespace"]
             self.provisioner.enqueue(k.key_of(obj))
             self.cdi.enqueue(k.key_of(obj))
+            self.export_ctl.enqueue_namespace(ns)
             for vmi in cache.vmis.items(ns):
                 self.vmi_ctl.enqueue(k.key_of(vmi))
             for vm in cache.vms.items(ns):
@@ -146,6 +153,9 @@ class Sim:
         def on_pool(ev, obj, old):
             self.pool_ctl.enqueue(k.key_of(obj))
 
+        def on_export(ev, obj, old):
+            self.export_ctl.enqueue(k.key_of(obj))
+
         cache.vms.add_handler(on_vm)
         cache.vmis.add_handler(on_vmi)
         cache.pods.add_handler(on_pod)
@@ -157,6 +167,7 @@ class Sim:
         cache.vmims.add_handler(on_vmim)
         cache.replicasets.add_handler(on_replicaset)
         cache.pools.add_handler(on_pool)
+        cache.exports.add_handler(on_export)
 
     async def run(self):
         from . import register
@@ -178,6 +189,7 @@ class Sim:
         self.migration_ctl = MigrationController(self)
         self.replicaset_ctl = ReplicaSetController(self)
         self.pool_ctl = PoolController(self)
+        self.export_ctl = ExportController(self)
         self.guests = Guests(self)
         self.volumes = VolumeData(self.args.volume_dir or tempfile.gettempdir() + "/virtops-lab-volumes")
         self.credentials = AccessCredentials(self)
@@ -190,7 +202,7 @@ class Sim:
         self.guests.adopt()
         tasks.append(asyncio.create_task(self.nodes.run(), name="nodes"))
         for ctl in (self.kubelet, self.scheduler, self.vm_ctl, self.vmi_ctl, self.provisioner, self.cdi,
-                    self.migration_ctl, self.replicaset_ctl, self.pool_ctl):
+                    self.migration_ctl, self.replicaset_ctl, self.pool_ctl, self.export_ctl):
             tasks.append(asyncio.create_task(ctl.run(), name=ctl.name))
         tasks.append(asyncio.create_task(self._report(), name="report"))
         self.ready = True

@@ -158,6 +158,8 @@ class Caches:
         self.replicasets = Informer(kube, k.VMIRS)
         self.pools = Informer(kube, k.POOL)
         self.migrationpolicies = Informer(kube, k.MIGRATION_POLICY)
+        self.exports = Informer(kube, k.VMEXPORT)
+        self.kubevirts = Informer(kube, k.KUBEVIRT, namespace="kubevirt")
 
     def all(self):
         """Every informer, in the order they are started."""

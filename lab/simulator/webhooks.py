@@ -6,8 +6,8 @@ import logging
 
 from aiohttp import web
 
-from . import instancetype
-from .kube import DV, VM, VMI, VMIM, ApiError
+from . import featuregates, instancetype
+from .kube import DV, VM, VMEXPORT, VMI, VMIM, ApiError
 from .util import deep, dig
 
 log = logging.getLogger("simulator.webhooks")
@@ -36,6 +36,8 @@ WEBHOOKS = [
      _rules(VMI, "UPDATE"), SPEC_CHANGED),
     ("/migration-validate-create", "migration-create-validator.kubevirt.io", _rules(VMIM, "CREATE"), None),
     ("/datavolume-validate", "datavolume-validate.cdi.kubevirt.io", _rules(DV, "UPDATE"), SPEC_CHANGED),
+    ("/vmexport-validate", "virtualmachineexport-validator.export.kubevirt.io", _rules(VMEXPORT, "CREATE", "UPDATE"),
+     None),
 ]
 # virt-api's mutating webhooks (pkg/virt-api/webhooks/mutating-webhook)
 MUTATING_WEBHOOKS = [
@@ -59,6 +61,28 @@ def to_response(causes):
 def to_error(message):
     """webhookutils.ToAdmissionResponseError: 400 with the error text."""
     return {"message": message, "code": 400}
+
+
+# vmexport.go: source kind -> (what its messages call it, the API group it must name; None: none or blank)
+EXPORT_SOURCES = {"PersistentVolumeClaim": ("PVC", None), "VirtualMachineSnapshot": ("VMSnapshot", "snapshot.kubevirt.io"),
+                  "VirtualMachine": ("Virtual Machine", "kubevirt.io"),
+                  "VirtualMachineBackup": ("VMBackup", "backup.kubevirt.io")}
+
+
+def validate_export_source(source):
+    """VMExportAdmitter's create checks of spec.source (causes; empty when fine)."""
+    kind = source.get("kind")
+    if kind not in EXPORT_SOURCES:
+        return [cause("FieldValueInvalid", "invalid kind", "spec.source.kind")]
+    what, group = EXPORT_SOURCES[kind]
+    causes = []
+    if not source.get("name"):
+        causes.append(cause("FieldValueInvalid", f"{what} name must not be empty", "spec.source.name"))
+    if group is None and source.get("apiGroup"):
+        causes.append(cause("FieldValueInvalid", f"{what} API group must be missing or blank", "spec.source.APIGroup"))
+    elif group is not None and source.get("apiGroup") != group:
+        causes.append(cause("FieldValueInvalid", f"{what} API group must be {group}", "spec.source.APIGroup"))
+    return causes
 
 
 # ------------------------------------------------------------------------------ VMI spec rules
@@ -367,6 +391,7 @@ class Webhooks:
         app.router.add_post("/virtualmachineinstances-validate-update", self._wrap(self.vmi_update))
         app.router.add_post("/migration-validate-create", self._wrap(self.migration_create))
         app.router.add_post("/datavolume-validate", self._wrap(self.dv_update))
+        app.router.add_post("/vmexport-validate", self._wrap(self.vmexport))
         app.router.add_post("/virtualmachines-mutate", self._wrap(self.vm_mutate))
 
     def _wrap(self, fn):
@@ -461,6 +486,19 @@ class Webhooks:
                 return to_error(f"in-flight migration detected. Active migration job ({other['metadata']['uid']}) "
                                 f"is currently already in progress for VMI {name}.")
         return None
+
+    async def vmexport(self, req):
+        """pkg/storage/admitters/vmexport.go: the VMExport gate on create, the source's kind/name/apiGroup,
+        an immutable spec."""
+        if req.get("operation") == "CREATE" and not featuregates.enabled(self.sim, "VMExport"):
+            return to_error("vm export feature gate not enabled")
+        export = self._obj(req)
+        if req.get("operation") == "UPDATE":
+            if export.get("spec") != self._obj(req, "oldObject").get("spec"):
+                return to_response([cause("FieldValueInvalid", "spec in immutable after creation", "spec")])
+            return None
+        causes = validate_export_source(dig(export, "spec", "source", default={}) or {})
+        return to_response(causes) if causes else None
 
     async def dv_update(self, req):
         new, old = self._obj(req), self._obj(req, "oldObject")
