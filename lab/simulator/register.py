@@ -25,6 +25,8 @@ SUBRESOURCES_VMI = ["virtualmachineinstances/console", "virtualmachineinstances/
 KUBEVIRT_RESOURCES = ["virtualmachines", "virtualmachineinstances", "virtualmachineinstancepresets",
                       "virtualmachineinstancereplicasets", "virtualmachineinstancemigrations"]
 
+SNAPSHOT_RESOURCES = ["virtualmachinesnapshots", "virtualmachinesnapshotcontents", "virtualmachinerestores"]
+
 
 def cluster_roles():
     edit_rules = [
@@ -47,6 +49,8 @@ def cluster_roles():
          "verbs": ["get", "delete", "create", "update", "patch", "list", "watch", "deletecollection"]},
         {"apiGroups": ["clone.kubevirt.io"], "resources": ["virtualmachineclones"],
          "verbs": ["get", "delete", "create", "update", "patch", "list", "watch", "deletecollection"]},
+        {"apiGroups": ["snapshot.kubevirt.io"], "resources": SNAPSHOT_RESOURCES,
+         "verbs": ["get", "delete", "create", "update", "patch", "list", "watch", "deletecollection"]},
     ]
     view_rules = [
         {"apiGroups": ["subresources.kubevirt.io"], "resources": [
@@ -61,6 +65,7 @@ def cluster_roles():
         {"apiGroups": ["migrations.kubevirt.io"], "resources": ["migrationpolicies"], "verbs": ["get", "list", "watch"]},
         {"apiGroups": ["export.kubevirt.io"], "resources": ["virtualmachineexports"], "verbs": ["get", "list", "watch"]},
         {"apiGroups": ["clone.kubevirt.io"], "resources": ["virtualmachineclones"], "verbs": ["get", "list", "watch"]},
+        {"apiGroups": ["snapshot.kubevirt.io"], "resources": SNAPSHOT_RESOURCES, "verbs": ["get", "list", "watch"]},
     ]
 
     def role(name, rules, aggregate):
