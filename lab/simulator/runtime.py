@@ -159,6 +159,7 @@ class Caches:
         self.pools = Informer(kube, k.POOL)
         self.migrationpolicies = Informer(kube, k.MIGRATION_POLICY)
         self.exports = Informer(kube, k.VMEXPORT)
+        self.clones = Informer(kube, k.VMCLONE)
         self.kubevirts = Informer(kube, k.KUBEVIRT, namespace="kubevirt")
         self.vmsnapshots = Informer(kube, k.VMSNAPSHOT)
         self.vmsnapshotcontents = Informer(kube, k.VMSNAPSHOT_CONTENT)

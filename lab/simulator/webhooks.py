@@ -3,11 +3,12 @@
 import base64
 import json
 import logging
+import re
 
 from aiohttp import web
 
 from . import featuregates, instancetype
-from .kube import DV, VM, VMEXPORT, VMI, VMIM, VMRESTORE, VMSNAPSHOT, ApiError
+from .kube import DV, VM, VMCLONE, VMEXPORT, VMI, VMIM, VMRESTORE, VMSNAPSHOT, ApiError
 from .util import deep, dig
 
 log = logging.getLogger("simulator.webhooks")
@@ -38,6 +39,7 @@ WEBHOOKS = [
     ("/datavolume-validate", "datavolume-validate.cdi.kubevirt.io", _rules(DV, "UPDATE"), SPEC_CHANGED),
     ("/vmexport-validate", "virtualmachineexport-validator.export.kubevirt.io", _rules(VMEXPORT, "CREATE", "UPDATE"),
      None),
+    ("/vmclone-validate", "virtualmachineclone-validator.kubevirt.io", _rules(VMCLONE, "CREATE", "UPDATE"), None),
     ("/virtualmachinesnapshots-validate", "virtualmachinesnapshot-validator.snapshot.kubevirt.io",
      _rules(VMSNAPSHOT, "CREATE", "UPDATE"), None),
     ("/virtualmachinerestores-validate", "virtualmachinerestore-validator.snapshot.kubevirt.io",
@@ -86,6 +88,64 @@ def validate_export_source(source):
         causes.append(cause("FieldValueInvalid", f"{what} API group must be missing or blank", "spec.source.APIGroup"))
     elif group is not None and source.get("apiGroup") != group:
         causes.append(cause("FieldValueInvalid", f"{what} API group must be {group}", "spec.source.APIGroup"))
+    return causes
+
+
+CLONE_FILTER_RULE = "%s filter %s is invalid: cannot contain a %s character (%s); FilterRules: %s"
+MAC = re.compile(r"^([0-9A-Fa-f]{2}[:-]){5}[0-9A-Fa-f]{2}$")
+
+
+def validate_clone_filters(filters, field):
+    """validateFilters: `!` only first, `*` only last, a lone `!` is no filter."""
+    causes = []
+    for f in filters or []:
+        if len(f) == 1:
+            if f == "!":
+                causes.append(cause("FieldValueInvalid", "a negation character is not a valid filter", field))
+            continue
+        if "!" in f[1:]:
+            causes.append(cause("FieldValueInvalid", CLONE_FILTER_RULE % (
+                field, f, "negation", "!", "NegationChar can be only used at the beginning of the filter"), field))
+        if "*" in f[:-1]:
+            causes.append(cause("FieldValueInvalid", CLONE_FILTER_RULE % (
+                field, f, "wildcard", "*", "WildcardChar can be only at the end of the filter"), field))
+    return causes
+
+
+def validate_clone(spec):
+    """VirtualMachineCloneAdmitter's checks of a clone's spec (causes)."""
+    template = spec.get("template") or {}
+    causes = validate_clone_filters(spec.get("annotationFilters"), "spec.annotations") + \
+        validate_clone_filters(spec.get("labelFilters"), "spec.labels") + \
+        validate_clone_filters(template.get("annotationFilters"), "spec.template.annotations") + \
+        validate_clone_filters(template.get("labelFilters"), "spec.template.labels")
+    source, target = spec.get("source"), spec.get("target")
+    if (source or {}).get("kind") not in ("VirtualMachine", "VirtualMachineSnapshot"):
+        causes.append(cause("FieldValueInvalid", "Source kind is not supported", "spec.Source.Kind"))
+    if target is not None and target.get("kind") != "VirtualMachine":
+        causes.append(cause("FieldValueInvalid", "Target kind is not supported", "spec.Target.Kind"))
+    if source is None:
+        causes.append(cause("FieldValueInvalid", "Source cannot be nil", "spec.Source"))
+    else:
+        if not source.get("apiGroup"):
+            causes.append(cause("FieldValueInvalid", "Source's APIGroup cannot be empty", "spec.Source.APIGroup"))
+        if not source.get("kind"):
+            causes.append(cause("FieldValueInvalid", "Source's Kind cannot be empty", "spec.Source"))
+        if not source.get("name"):
+            causes.append(cause("FieldValueInvalid", "Source's name cannot be empty", "spec.Source.Name"))
+        if target is not None and source.get("kind") == target.get("kind") == "VirtualMachine" and \
+                target.get("name") == source.get("name"):
+            causes.append(cause("FieldValueInvalid", "Target name cannot be equal to source name when both are "
+                                "VirtualMachines", "spec.target.name"))
+    for iface, mac in (spec.get("newMacAddresses") or {}).items():
+        if mac and not MAC.match(mac):
+            causes.append(cause("FieldValueInvalid", f"interface {iface} has malformed MAC address ({mac}).",
+                                f"spec.newMacAddresses.{iface}"))
+    for i, patch in enumerate(spec.get("patches") or []):
+        try:
+            json.loads(patch)
+        except ValueError:
+            causes.append(cause("FieldValueInvalid", f"patch is not valid JSON ({patch})", f"spec.patches[{i}]"))
     return causes
 
 
@@ -396,6 +456,7 @@ class Webhooks:
         app.router.add_post("/migration-validate-create", self._wrap(self.migration_create))
         app.router.add_post("/datavolume-validate", self._wrap(self.dv_update))
         app.router.add_post("/vmexport-validate", self._wrap(self.vmexport))
+        app.router.add_post("/vmclone-validate", self._wrap(self.vmclone))
         app.router.add_post("/virtualmachines-mutate", self._wrap(self.vm_mutate))
         app.router.add_post("/virtualmachinesnapshots-validate", self._wrap(self.vm_snapshot))
         app.router.add_post("/virtualmachinerestores-validate", self._wrap(self.vm_restore))
@@ -506,6 +567,13 @@ class Webhooks:
         causes = validate_export_source(dig(export, "spec", "source", default={}) or {})
         return to_response(causes) if causes else None
 
+    async def vmclone(self, req):
+        """vmclone-admitter.go: the Snapshot gate on create, filters, source and target, MACs, patches."""
+        if req.get("operation") == "CREATE" and not featuregates.enabled(self.sim, "Snapshot"):
+            return to_error("snapshot feature gate is not enabled")
+        causes = validate_clone(dig(self._obj(req), "spec", default={}) or {})
+        return to_response(causes) if causes else None
+
     async def dv_update(self, req):
         new, old = self._obj(req), self._obj(req, "oldObject")
         if new.get("spec") != old.get("spec"):
@@ -555,13 +623,16 @@ def _target_causes(ref, field):
 
 
 def _patch_causes(patch):
-    """validatePatches: a JSON patch operation as text, with one "path" key under /spec/."""
+    """validatePatches: a JSON patch operation as text, with one "path" key under /spec/ or on a label or
+    annotation."""
     pairs = [p for p in patch.strip("{} ").split(",") if '"path"' in p]
     causes = []
     for pair in pairs:
         if pair.count(":") != 1:
             causes.append(cause("FieldValueInvalid", 'patch format is not valid - one ":" expected in a single '
                                 f"key-value json patch: {pair}", "spec.patches"))
+        elif pair.split(":", 1)[1].strip().startswith(('"/metadata/labels/', '"/metadata/annotations/')):
+            continue   # labels and annotations may be patched too (a clone's filters)
         elif not pair.split(":", 1)[1].strip().strip('"').startswith("/spec/"):
             causes.append(cause("FieldValueInvalid", f"patching is valid only for elements under /spec/ only: {pair}",
                                 "spec.patches"))
