@@ -36,6 +36,7 @@ from aiohttp import web
 
 from .kube import POD, PVC, SECRET, SERVICE, VMEXPORT, VMSNAPSHOT, VMSNAPSHOT_CONTENT, ApiError, key_of
 from .runtime import Controller
+from .snapshot import duration
 from .util import controller_of, deep, dig, owner_ref, parse_quantity, parse_ts, set_condition, ts
 
 PREFIX = "virt-export"
@@ -78,26 +79,8 @@ def token_secret_name(export):
 
 
 def ttl_seconds(export):
-    text = dig(export, "spec", "ttlDuration")
-    return parse_duration(text) if text else DEFAULT_TTL
-
-
-def parse_duration(text):
-    """A Go duration such as 1h30m, 90s, 2h (metav1.Duration)."""
-    total, num = 0.0, ""
-    units = {"h": 3600, "m": 60, "s": 1, "ms": 0.001}
-    i = 0
-    while i < len(text):
-        ch = text[i]
-        if ch.isdigit() or ch == ".":
-            num += ch
-            i += 1
-            continue
-        unit = "ms" if text[i:i + 2] == "ms" else ch
-        total += float(num or 0) * units.get(unit, 0)
-        num = ""
-        i += len(unit)
-    return total
+    value = duration(dig(export, "spec", "ttlDuration"))
+    return DEFAULT_TTL if value is None else value
 
 
 def expiration(export):
