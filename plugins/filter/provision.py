@@ -63,8 +63,11 @@ def vm_provision_items(vms, namespace=None, defaults=None):
 
 
 def golden_of(vm, defaults=None):
-    """The golden VM a VM item is cloned from (its golden_vm, else vm_provision_defaults'), or None."""
-    return vm.get("golden_vm") or (defaults or {}).get("golden_vm") or None
+    """The golden VM a VM item is cloned from (its golden_vm, else vm_provision_defaults'), or None; an item's
+    empty golden_vm opts out of the defaults' one."""
+    if "golden_vm" in vm:
+        return vm["golden_vm"] or None
+    return (defaults or {}).get("golden_vm") or None
 
 
 def vm_provision_clones(vms, namespace=None, defaults=None):
