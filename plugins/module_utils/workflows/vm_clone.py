@@ -30,6 +30,7 @@ from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s.errors import
 )
 from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt import wait as waiter
 from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt.redact import diff_of
+from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt.snapshots import unsnapshottable_volumes
 from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt.state import condition
 
 CLONE = res.BY_KIND["VirtualMachineClone"]
@@ -269,14 +270,7 @@ class VmCloneRunner(runner.Runner):
         """The VM's PVC and DataVolume volumes can be snapshotted (KubeVirt would keep the clone pending), and
         new_macs names interfaces it has."""
         spec = (((vm.get("spec") or {}).get("template") or {}).get("spec") or {})
-        statuses = {s.get("name"): s for s in (vm.get("status") or {}).get("volumeSnapshotStatuses") or []}
-        problems = []
-        for vol in spec.get("volumes") or []:
-            if not (vol.get("persistentVolumeClaim") or vol.get("dataVolume")):
-                continue
-            st = statuses.get(vol.get("name"))
-            if st is not None and not st.get("enabled"):
-                problems.append("%s (%s)" % (vol["name"], one_line(st.get("reason") or "no snapshot support", 200)))
+        problems = ["%s (%s)" % (name, one_line(reason, 200)) for name, reason in unsnapshottable_volumes(vm)]
         ref = "VirtualMachine %s/%s" % (vm["metadata"].get("namespace"), vm["metadata"]["name"])
         if problems:
             raise KubevirtError("%s can't be cloned: KubeVirt clones through a snapshot and these volumes can't be "
