@@ -583,7 +583,10 @@ class Webhooks:
         return None
 
     async def vm_snapshot(self, req):
-        """pkg/storage/admitters/vmsnapshot.go: the source is a kubevirt.io VirtualMachine; the spec is fixed."""
+        """pkg/storage/admitters/vmsnapshot.go: the Snapshot gate on create; the source is a kubevirt.io
+        VirtualMachine; the spec is fixed."""
+        if req.get("operation") == "CREATE" and not featuregates.enabled(self.sim, "Snapshot"):
+            return to_error("snapshot feature gate not enabled")
         snap = self._obj(req)
         if req.get("operation") == "UPDATE":
             if snap.get("spec") != self._obj(req, "oldObject").get("spec"):
@@ -593,7 +596,10 @@ class Webhooks:
 
     async def vm_restore(self, req):
         """pkg/storage/admitters/vmrestore.go: the target is a kubevirt.io VirtualMachine, the spec is fixed, one
-        unfinished restore per target at a time, patches only under /spec/."""
+        unfinished restore per target at a time, patches only under /spec/ (or on labels and annotations); the
+        Snapshot gate on create."""
+        if req.get("operation") == "CREATE" and not featuregates.enabled(self.sim, "Snapshot"):
+            return to_error("Snapshot/Restore feature gate not enabled")
         restore = self._obj(req)
         if req.get("operation") == "UPDATE":
             if restore.get("spec") != self._obj(req, "oldObject").get("spec"):

@@ -97,3 +97,42 @@ def test_clone_goes_through_kubevirts_phases_and_cleans_up(lab):
                          for s in lab.custom.list_namespaced_custom_object(
                              "snapshot.kubevirt.io", "v1beta1", lab.ns, "virtualmachinesnapshots")["items"]), 20,
              what="the temporary snapshot deleted")
+
+
+def test_without_the_kubevirt_crs_gates_exports_clones_snapshots_and_restores_are_refused(lab):
+    """KubeVirt's admitters read the gates from the KubeVirt CR: VMExport for exports, Snapshot for the rest."""
+    import json
+    import kubernetes
+    cr = lab.custom.get_namespaced_custom_object("kubevirt.io", "v1", "kubevirt", "kubevirts", "kubevirt")
+    gates = cr["spec"]["configuration"]["developerConfiguration"]["featureGates"]
+    assert {"Snapshot", "VMExport"} <= set(gates)
+
+    def set_gates(value):
+        lab.custom.patch_namespaced_custom_object("kubevirt.io", "v1", "kubevirt", "kubevirts", "kubevirt", {
+            "spec": {"configuration": {"developerConfiguration": {"featureGates": value}}}})
+    vm_ref = {"apiGroup": "kubevirt.io", "kind": "VirtualMachine", "name": "any"}
+    cases = [
+        (EXPORT, {"kind": "VirtualMachineExport", "spec": {"source": vm_ref}}, "vm export feature gate not enabled"),
+        (CLONE, {"kind": "VirtualMachineClone", "spec": {"source": vm_ref, "target": dict(vm_ref, name="b")}},
+         "snapshot feature gate is not enabled"),
+        (("snapshot.kubevirt.io", "v1beta1", "virtualmachinesnapshots"),
+         {"kind": "VirtualMachineSnapshot", "spec": {"source": vm_ref}}, "snapshot feature gate not enabled"),
+        (("snapshot.kubevirt.io", "v1beta1", "virtualmachinerestores"),
+         {"kind": "VirtualMachineRestore", "spec": {"target": vm_ref, "virtualMachineSnapshotName": "s"}},
+         "Snapshot/Restore feature gate not enabled"),
+    ]
+    set_gates([g for g in gates if g not in ("Snapshot", "VMExport")])
+    try:
+        for (group, version, plural), body, message in cases:
+            obj = dict(body, apiVersion=f"{group}/{version}", metadata={"name": "nogate"})
+
+            def refused():
+                try:
+                    lab.create(group, version, plural, obj)
+                except kubernetes.client.exceptions.ApiException as exc:
+                    return message in json.loads(exc.body)["message"]
+                lab.custom.delete_namespaced_custom_object(group, version, lab.ns, plural, "nogate")
+                return False     # the webhook has not seen the CR change yet
+            wait_for(refused, 10, what=f"{plural} refused without the gate")
+    finally:
+        set_gates(gates)
