@@ -23,7 +23,7 @@ import random
 import re
 import string
 
-from .kube import VM, VMCLONE, VMRESTORE, VMSNAPSHOT, ApiError, key_of
+from .kube import VMCLONE, VMRESTORE, VMSNAPSHOT, ApiError, key_of
 from .runtime import Controller
 from .snapshot import claim_of
 from .util import deep, dig, ts
@@ -235,7 +235,8 @@ class CloneController(Controller):
         ns, name = clone["metadata"]["namespace"], f"tmp-snapshot-{clone['metadata']['uid']}"
         body = {"apiVersion": VMSNAPSHOT.api_version, "kind": "VirtualMachineSnapshot",
                 "metadata": {"name": name, "namespace": ns, "ownerReferences": [clone_owner(clone)]},
-                "spec": {"source": {"apiGroup": "kubevirt.io", "kind": "VirtualMachine", "name": vm["metadata"]["name"]}}}
+                "spec": {"source": {"apiGroup": "kubevirt.io", "kind": "VirtualMachine",
+                                    "name": vm["metadata"]["name"]}}}
         try:
             await self.sim.kube.create(VMSNAPSHOT, body, ns)
             self.record(clone, "SnapshotCreated", f"created snapshot {name} for clone {clone['metadata']['name']}")
@@ -253,7 +254,8 @@ class CloneController(Controller):
             raise ApiError(404, {"message": f"cannot get VM manifest from snapshot {snap['metadata']['name']}"})
         body = {"apiVersion": VMRESTORE.api_version, "kind": "VirtualMachineRestore",
                 "metadata": {"name": name, "namespace": ns, "ownerReferences": [clone_owner(clone)]},
-                "spec": {"target": deep(clone["spec"]["target"]), "virtualMachineSnapshotName": snap["metadata"]["name"],
+                "spec": {"target": deep(clone["spec"]["target"]),
+                         "virtualMachineSnapshotName": snap["metadata"]["name"],
                          "patches": generate_patches(source_vm, clone["spec"])}}
         if dig(clone, "spec", "volumeNamePolicy"):
             body["spec"]["volumeRestorePolicy"] = clone["spec"]["volumeNamePolicy"]
@@ -284,7 +286,8 @@ class CloneController(Controller):
         conds = status.setdefault("conditions", [])
         if info.pending:
             self.record(clone, info.event, info.reason)
-            set_conditions(conds, condition("Progressing", "False", "Pending"), condition("Ready", "False", info.reason))
+            set_conditions(conds, condition("Progressing", "False", "Pending"),
+                           condition("Ready", "False", info.reason))
         elif info.failing:
             self.record(clone, info.event, info.reason)
             status["phase"] = "Failed"

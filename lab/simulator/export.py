@@ -207,7 +207,8 @@ class ExportController(Controller):
             ref = controller_of(pod)
             if ref and ref.get("uid") == export["metadata"]["uid"]:
                 continue
-            if any(dig(v, "persistentVolumeClaim", "claimName") == claim for v in dig(pod, "spec", "volumes", default=[])):
+            volumes = dig(pod, "spec", "volumes", default=[])
+            if any(dig(v, "persistentVolumeClaim", "claimName") == claim for v in volumes):
                 return True
         return False
 
@@ -427,8 +428,9 @@ class ExportController(Controller):
             vols = []
             for pvc in source.claims:
                 claim = pvc["metadata"]["name"]
-                vols.append({"name": source.namer(claim), "formats": [
-                    {"format": fmt, "url": f"{base}/volumes/{claim}/{FORMAT_FILES[fmt]}"} for fmt in self.formats(pvc)]})
+                formats = [{"format": fmt, "url": f"{base}/volumes/{claim}/{FORMAT_FILES[fmt]}"}
+                           for fmt in self.formats(pvc)]
+                vols.append({"name": source.namer(claim), "formats": formats})
             out[kind] = {"cert": cert, "volumes": vols}
         return out
 

@@ -70,7 +70,8 @@ def to_error(message):
 
 
 # vmexport.go: source kind -> (what its messages call it, the API group it must name; None: none or blank)
-EXPORT_SOURCES = {"PersistentVolumeClaim": ("PVC", None), "VirtualMachineSnapshot": ("VMSnapshot", "snapshot.kubevirt.io"),
+EXPORT_SOURCES = {"PersistentVolumeClaim": ("PVC", None),
+                  "VirtualMachineSnapshot": ("VMSnapshot", "snapshot.kubevirt.io"),
                   "VirtualMachine": ("Virtual Machine", "kubevirt.io"),
                   "VirtualMachineBackup": ("VMBackup", "backup.kubevirt.io")}
 

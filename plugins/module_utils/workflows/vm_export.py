@@ -149,7 +149,8 @@ def _show(value):
 def _links(link):
     if not link:
         return None
-    return {"volumes": [{"name": v.get("name"), "formats": {f.get("format"): f.get("url") for f in v.get("formats") or []}}
+    return {"volumes": [{"name": v.get("name"),
+                         "formats": {f.get("format"): f.get("url") for f in v.get("formats") or []}}
                         for v in link.get("volumes") or []],
             "manifests": {m.get("type"): m.get("url") for m in link.get("manifests") or []}}
 

@@ -84,7 +84,8 @@ def test_clone_wait_records_phases_and_fails_on_failed():
     def obj(phase, reason="Still processing", progressing="True"):
         return {"c1": {"metadata": {"name": "c1"}, "status": {"phase": phase, "conditions": [
             {"type": "Ready", "status": "False", "reason": reason},
-            {"type": "Progressing", "status": progressing, "reason": "Pending" if progressing == "False" else reason}]}}}
+            {"type": "Progressing", "status": progressing,
+             "reason": "Pending" if progressing == "False" else reason}]}}}
 
     assert not check(obj(None, "Source doesnt exist: VirtualMachine demo/golden", "False"))
     assert not check(obj("SnapshotInProgress"))
