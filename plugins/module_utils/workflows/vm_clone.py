@@ -14,7 +14,6 @@ name (and fail); this module refuses that before anything is written.
 
 from __future__ import annotations
 
-import re
 import time
 
 from ansible_collections.virtops.kubevirt.plugins.module_utils import runner
@@ -28,6 +27,7 @@ from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s.errors import
     WaitTimeout,
     one_line,
 )
+from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt import spec as vmspec
 from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt import wait as waiter
 from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt.redact import diff_of
 from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt.snapshots import unsnapshottable_volumes
@@ -38,7 +38,6 @@ SNAPSHOT = res.BY_KIND["VirtualMachineSnapshot"]
 API_VERSION = "%s/%s" % (CLONE.group, CLONE.version)
 SOURCES = {"vm": ("VirtualMachine", "kubevirt.io", res.VM), "snapshot": ("VirtualMachineSnapshot",
                                                                           "snapshot.kubevirt.io", SNAPSHOT)}
-MAC = re.compile(r"^([0-9A-Fa-f]{2}[:-]){5}[0-9A-Fa-f]{2}$")
 FILTER_OPTIONS = {"label_filters": "labelFilters", "annotation_filters": "annotationFilters"}
 TEMPLATE_FILTER_OPTIONS = {"template_label_filters": "labelFilters", "template_annotation_filters": "annotationFilters"}
 GATE_HINT = ("enable the Snapshot feature gate in the KubeVirt CR (spec.configuration.developerConfiguration."
@@ -94,7 +93,7 @@ def source_of(params):
 
 def check_macs(macs):
     for iface, mac in (macs or {}).items():
-        if mac and not MAC.match(str(mac)):
+        if mac and not vmspec.is_mac(mac):
             raise InputError("new_macs.%s %r is not a MAC address (such as 02:00:00:aa:bb:01)." % (iface, mac))
     return macs
 

@@ -33,6 +33,7 @@ from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s.errors import
     one_line,
 )
 from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s.connection import ssl_context
+from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt import spec as vmspec
 from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt import wait as waiter
 from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt.redact import diff_of
 from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt.state import condition
@@ -82,24 +83,8 @@ MUTUALLY_EXCLUSIVE = [("vm", "snapshot", "pvc")]
 
 # -- builders -------------------------------------------------------------------------------------
 def check_ttl(text):
-    """ttl as metav1.Duration takes it (Go: 90m, 2h, 1h30m, 45s); None when not given."""
-    if text is None:
-        return None
-    value = str(text).strip()
-    units = "hms"
-    number = ""
-    seen = False
-    for ch in value:
-        if ch.isdigit() or ch == ".":
-            number += ch
-        elif ch in units and number:
-            number, seen = "", True
-        else:
-            seen = False
-            break
-    if not value or number or not seen:
-        raise InputError("ttl %r is not a duration; give hours, minutes and seconds such as 2h, 90m or 1h30m." % text)
-    return value
+    """ttl as KubeVirt's spec.ttlDuration takes it (a Go duration: 2h, 90m, 1h30m); None when not given."""
+    return None if text is None else vmspec.check_duration(text, "ttl", "2h, 90m or 1h30m")
 
 
 def source_of(params):

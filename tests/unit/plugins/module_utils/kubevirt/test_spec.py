@@ -457,3 +457,15 @@ def test_access_credentials_are_checked_before_the_write(credentials, cloud_init
         params["cloud_init"] = cloud_init
     with pytest.raises(InputError, match=message):
         tspec(params)
+
+
+def test_durations_and_macs_have_one_check():
+    """spec.check_duration (vm_export ttl, vm_snapshot failure_deadline) and spec.is_mac (networks, vm_clone)."""
+    assert vmspec.check_duration(" 1h30m ", "ttl") == "1h30m"
+    assert vmspec.check_duration("250ms", "ttl") == "250ms"
+    for bad in ("90", "2x", "h", "", "1h30"):
+        with pytest.raises(InputError) as err:
+            vmspec.check_duration(bad, "ttl", "2h or 90m")
+        assert str(err.value) == "ttl %r is not a duration; use for example 2h or 90m." % bad
+    assert vmspec.is_mac("02:00:00:AA:bb:01") and vmspec.is_mac("02-00-00-aa-bb-01")
+    assert not vmspec.is_mac("02:00:00:aa:bb") and not vmspec.is_mac("zz:00:00:aa:bb:01")
