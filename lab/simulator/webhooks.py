@@ -630,17 +630,17 @@ def _target_causes(ref, field):
 
 
 def _patch_causes(patch):
-    """validatePatches: a JSON patch operation as text, with one "path" key under /spec/ or on a label or
-    annotation."""
-    pairs = [p for p in patch.strip("{} ").split(",") if '"path"' in p]
+    """validatePatches: each `key: value` of a JSON patch operation given as text has one colon, and a "path" is
+    under /spec/ (or a label or annotation)."""
     causes = []
-    for pair in pairs:
-        if pair.count(":") != 1:
+    for pair in patch.strip("{}").split(","):
+        parts = pair.split(":")
+        if len(parts) != 2:
             causes.append(cause("FieldValueInvalid", 'patch format is not valid - one ":" expected in a single '
                                 f"key-value json patch: {pair}", "spec.patches"))
-        elif pair.split(":", 1)[1].strip().startswith(('"/metadata/labels/', '"/metadata/annotations/')):
-            continue   # labels and annotations may be patched too (a clone's filters)
-        elif not pair.split(":", 1)[1].strip().strip('"').startswith("/spec/"):
+            continue
+        key, value = parts[0].strip(), parts[1].strip()
+        if key == '"path"' and not value.startswith(('"/metadata/labels/', '"/metadata/annotations/', '"/spec/')):
             causes.append(cause("FieldValueInvalid", f"patching is valid only for elements under /spec/ only: {pair}",
                                 "spec.patches"))
     return causes

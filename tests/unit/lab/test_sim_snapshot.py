@@ -4,7 +4,7 @@ import time
 
 import pytest
 
-from simulator import csisnapshot, restore, snapshot
+from simulator import csisnapshot, restore, snapshot, webhooks
 from simulator.util import ts
 
 
@@ -138,3 +138,15 @@ def test_restored_vm_new_and_same():
     target = {"metadata": {"name": "web1", "namespace": "demo", "uid": "t"}, "spec": {"runStrategy": "Halted"}}
     same = restore.restored_vm(dict(r, spec={"target": {"name": "web1"}}), source, target, restores)
     assert same["metadata"]["uid"] == "t" and same["spec"]["runStrategy"] == "Halted"
+
+
+@pytest.mark.parametrize("patch, messages", [
+    ('{"op": "replace", "path": "/spec/runStrategy", "value": "Halted"}', []),
+    ('{"op": "add", "path": "/metadata/labels/x", "value": "y"}', []),
+    ('{"op": "replace", "path": "/metadata/name", "value": "other"}',
+     ['patching is valid only for elements under /spec/ only:  "path": "/metadata/name"']),
+    ('{"op": "replace", "path": "/spec/x", "value": "a:b"}',
+     ['patch format is not valid - one ":" expected in a single key-value json patch:  "value": "a:b"']),
+])
+def test_restore_patches_as_the_admitter_reads_them(patch, messages):
+    assert [c["message"] for c in webhooks._patch_causes(patch)] == messages
