@@ -109,7 +109,9 @@ def build(params, name, namespace):
     spec = {"source": {"apiGroup": group, "kind": kind, "name": res.check_name(source_name, option)},
             "target": {"apiGroup": "kubevirt.io", "kind": "VirtualMachine", "name": target}}
     if check_macs(params.get("new_macs")):
-        spec["newMacAddresses"] = {str(k): str(v) for k, v in params["new_macs"].items()}
+        # With dashes: KubeVirt turns them into restore patches, and its restore webhook (validatePatches) refuses
+        # a patch whose value has a colon ("patch format is not valid - one ":" expected ...").
+        spec["newMacAddresses"] = {str(k): str(v).replace(":", "-") for k, v in params["new_macs"].items()}
     if params.get("new_smbios_serial"):
         spec["newSMBiosSerial"] = params["new_smbios_serial"]
     for option_name, field in FILTER_OPTIONS.items():

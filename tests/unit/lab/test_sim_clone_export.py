@@ -98,3 +98,12 @@ def test_clone_admitter_rules():
         "interface default has malformed MAC address (nope)."]
     assert msgs(dict(ok, patches=["{bad"])) == ["patch is not valid JSON ({bad)"]
     assert msgs({"source": dict(src, kind="Pod")}) == ["Source kind is not supported"]
+
+
+def test_a_clones_mac_with_colons_would_be_refused_by_the_restore_webhook():
+    """Why vm_clone writes new_macs with dashes: KubeVirt's validatePatches splits each pair on colons."""
+    with_colons = clone.generate_patches(VM, {"newMacAddresses": {"default": "02:00:00:00:00:09"}})[0]
+    with_dashes = clone.generate_patches(VM, {"newMacAddresses": {"default": "02-00-00-00-00-09"}})[0]
+    assert [c["message"] for c in webhooks._patch_causes(with_colons)] == [
+        'patch format is not valid - one ":" expected in a single key-value json patch: "value":"02:00:00:00:00:09"']
+    assert webhooks._patch_causes(with_dashes) == []

@@ -46,7 +46,7 @@ def test_clone_build_is_kubevirts_spec():
     assert obj["spec"] == {
         "source": {"apiGroup": "kubevirt.io", "kind": "VirtualMachine", "name": "golden"},
         "target": {"apiGroup": "kubevirt.io", "kind": "VirtualMachine", "name": "web1"},
-        "newMacAddresses": {"default": "02:00:00:aa:bb:01"}, "newSMBiosSerial": "s1",
+        "newMacAddresses": {"default": "02-00-00-aa-bb-01"}, "newSMBiosSerial": "s1",
         "labelFilters": ["*", "!golden"], "template": {"annotationFilters": ["app/*"]}}
     snap = clone_flow.build(clone_params(vm=None, snapshot="s1"), "c1", "demo")
     assert snap["spec"]["source"] == {"apiGroup": "snapshot.kubevirt.io", "kind": "VirtualMachineSnapshot",
