@@ -357,6 +357,11 @@ class VmExportRunner(runner.Runner):
         if found is None:
             raise KubevirtError("%s %s/%s does not exist, so there is nothing to export (%s: %s)." % (
                 resource.kind, namespace, source["name"], option, source["name"]))
+        volumes = (((found.get("spec") or {}).get("template") or {}).get("spec") or {}).get("volumes") or []
+        if option == "vm" and not any(v.get("persistentVolumeClaim") or v.get("dataVolume") for v in volumes):
+            raise KubevirtError("VirtualMachine %s/%s has no PVC or DataVolume disk, so KubeVirt has nothing to export "
+                                "(it would mark the export Skipped); container disks are not exported." % (
+                                    namespace, source["name"]))
 
     def create(self, desired, ref):
         try:

@@ -328,3 +328,14 @@ def test_export_tls_trusts_the_exports_cert_else_the_clusters(monkeypatch):
     conn.verify = False
     runner.tls({})
     assert runner.warnings and "not verified" in runner.warnings[0]
+
+
+def test_export_of_a_vm_without_claim_disks_fails_before_any_write(monkeypatch, capsys):
+    client = FakeClient(namespace="demo")
+    vm = golden("web")
+    vm["spec"]["template"]["spec"]["volumes"] = [{"name": "root", "containerDisk": {"image": "quay.io/x:1"}}]
+    client.put(vm)
+    result = run_module(vm_export, dict(name="e1", namespace="demo", vm="web", wait=False), client, monkeypatch, capsys)
+    assert result["failed"] and result["msg"].startswith(
+        "VirtualMachine demo/web has no PVC or DataVolume disk, so KubeVirt has nothing to export")
+    assert writes(client) == []
