@@ -10,7 +10,9 @@ from . import kube as k
 from .cdi import CDIController
 from .credentials import AccessCredentials
 from .csisnapshot import CsiSnapshotter
+from .clone import CloneController
 from .events import Recorder
+from .export import ExportController
 from .kubelet import Kubelet
 from .migration import MigrationController
 from .nodes import NodeAgent
@@ -72,6 +74,8 @@ class Sim:
         def on_vm(ev, obj, old):
             self.vm_ctl.enqueue(k.key_of(obj))
             self.pool_ctl.enqueue_for_vm(obj)
+            self.export_ctl.enqueue_namespace(obj["metadata"]["namespace"])
+            self.clone_ctl.enqueue_namespace(obj["metadata"]["namespace"])
             self.snapshot_ctl.enqueue("vm/" + k.key_of(obj))
             self._snapshots_of_namespace(obj)
 
@@ -81,6 +85,7 @@ class Sim:
             self.vm_ctl.enqueue(key)
             self.migration_ctl.enqueue_for_vmi(obj)
             self.replicaset_ctl.enqueue_for_vmi(obj, old if ev == "MODIFIED" else None)
+            self.export_ctl.enqueue_namespace(obj["metadata"]["namespace"])
             self._snapshots_of_namespace(obj)
 
         def on_pod(ev, obj, old):
@@ -90,6 +95,9 @@ class Sim:
             if node in self.node_names or meta.get("deletionTimestamp"):
                 self.kubelet.enqueue(key)
             labels = meta.get("labels") or {}
+            self.export_ctl.enqueue_owner(obj)
+            if ev == "DELETED" or dig(old, "status", "phase") != dig(obj, "status", "phase"):
+                self.export_ctl.enqueue_namespace(meta["namespace"])   # a claim's user came or went
             if labels.get("kubevirt.io") == hotplug.LABEL:
                 # an attachment pod: wake the VMI of the launcher pod that owns it
                 for ref in meta.get("ownerReferences") or []:
@@ -114,6 +122,7 @@ class Sim:
             ns = obj["metadata"]["namespace"]
             self.provisioner.enqueue(k.key_of(obj))
             self.cdi.enqueue(k.key_of(obj))
+            self.export_ctl.enqueue_namespace(ns)
             for vmi in cache.vmis.items(ns):
                 self.vmi_ctl.enqueue(k.key_of(vmi))
             for vm in cache.vms.items(ns):
@@ -157,6 +166,11 @@ class Sim:
         def on_pool(ev, obj, old):
             self.pool_ctl.enqueue(k.key_of(obj))
 
+        def on_export(ev, obj, old):
+            self.export_ctl.enqueue(k.key_of(obj))
+
+        def on_clone(ev, obj, old):
+            self.clone_ctl.enqueue(k.key_of(obj))
         def on_volume_snapshot(ev, obj, old):
             self.csi_snapshotter.enqueue("vs/" + k.key_of(obj))
             for ref in obj["metadata"].get("ownerReferences") or []:
@@ -180,6 +194,7 @@ class Sim:
                                       f"{dig(obj, 'status', 'virtualMachineSnapshotContentName') or ''}")
             for restore in cache.vmrestores.items(obj["metadata"]["namespace"]):
                 self.restore_ctl.enqueue(k.key_of(restore))
+            self.clone_ctl.enqueue_namespace(obj["metadata"]["namespace"])
 
         def on_vm_snapshot_content(ev, obj, old):
             self.snapshot_ctl.enqueue("content/" + k.key_of(obj))
@@ -189,6 +204,7 @@ class Sim:
 
         def on_vm_restore(ev, obj, old):
             self.restore_ctl.enqueue(k.key_of(obj))
+            self.clone_ctl.enqueue_owner(obj)
 
         cache.vms.add_handler(on_vm)
         cache.vmis.add_handler(on_vmi)
@@ -201,6 +217,8 @@ class Sim:
         cache.vmims.add_handler(on_vmim)
         cache.replicasets.add_handler(on_replicaset)
         cache.pools.add_handler(on_pool)
+        cache.exports.add_handler(on_export)
+        cache.clones.add_handler(on_clone)
         cache.volumesnapshots.add_handler(on_volume_snapshot)
         cache.volumesnapshotcontents.add_handler(on_volume_snapshot_content)
         cache.volumesnapshotclasses.add_handler(on_snapshot_class)
@@ -241,6 +259,8 @@ class Sim:
         self.migration_ctl = MigrationController(self)
         self.replicaset_ctl = ReplicaSetController(self)
         self.pool_ctl = PoolController(self)
+        self.export_ctl = ExportController(self)
+        self.clone_ctl = CloneController(self)
         self.csi_snapshotter = CsiSnapshotter(self)
         self.snapshot_ctl = SnapshotController(self)
         self.restore_ctl = RestoreController(self)
@@ -256,8 +276,9 @@ class Sim:
         self.guests.adopt()
         tasks.append(asyncio.create_task(self.nodes.run(), name="nodes"))
         for ctl in (self.kubelet, self.scheduler, self.vm_ctl, self.vmi_ctl, self.provisioner, self.cdi,
-                    self.migration_ctl, self.replicaset_ctl, self.pool_ctl, self.csi_snapshotter, self.snapshot_ctl,
-                    self.restore_ctl):
+                    self.migration_ctl, self.replicaset_ctl, self.pool_ctl, self.export_ctl, self.clone_ctl,
+                    self.csi_snapshotter,
+                    self.snapshot_ctl, self.restore_ctl):
             tasks.append(asyncio.create_task(ctl.run(), name=ctl.name))
         tasks.append(asyncio.create_task(self._report(), name="report"))
         self.ready = True

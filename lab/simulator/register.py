@@ -4,6 +4,7 @@ the validating webhooks, and KubeVirt's aggregated ClusterRoles."""
 import base64
 import logging
 
+from . import featuregates
 from .kube import APISERVICE, CLUSTERROLE, MWC, NAMESPACE, SERVICE, VWC
 from .webhooks import MUTATING_WEBHOOKS, WEBHOOKS
 
@@ -44,6 +45,10 @@ def cluster_roles():
         {"apiGroups": ["pool.kubevirt.io"], "resources": ["virtualmachinepools"],
          "verbs": ["get", "delete", "create", "update", "patch", "list", "watch", "deletecollection"]},
         {"apiGroups": ["migrations.kubevirt.io"], "resources": ["migrationpolicies"], "verbs": ["get", "list", "watch"]},
+        {"apiGroups": ["export.kubevirt.io"], "resources": ["virtualmachineexports"],
+         "verbs": ["get", "delete", "create", "update", "patch", "list", "watch", "deletecollection"]},
+        {"apiGroups": ["clone.kubevirt.io"], "resources": ["virtualmachineclones"],
+         "verbs": ["get", "delete", "create", "update", "patch", "list", "watch", "deletecollection"]},
         {"apiGroups": ["snapshot.kubevirt.io"], "resources": SNAPSHOT_RESOURCES,
          "verbs": ["get", "delete", "create", "update", "patch", "list", "watch", "deletecollection"]},
     ]
@@ -58,6 +63,8 @@ def cluster_roles():
             "virtualmachineclusterpreferences"], "verbs": ["get", "list", "watch"]},
         {"apiGroups": ["pool.kubevirt.io"], "resources": ["virtualmachinepools"], "verbs": ["get", "list", "watch"]},
         {"apiGroups": ["migrations.kubevirt.io"], "resources": ["migrationpolicies"], "verbs": ["get", "list", "watch"]},
+        {"apiGroups": ["export.kubevirt.io"], "resources": ["virtualmachineexports"], "verbs": ["get", "list", "watch"]},
+        {"apiGroups": ["clone.kubevirt.io"], "resources": ["virtualmachineclones"], "verbs": ["get", "list", "watch"]},
         {"apiGroups": ["snapshot.kubevirt.io"], "resources": SNAPSHOT_RESOURCES, "verbs": ["get", "list", "watch"]},
     ]
 
@@ -122,4 +129,5 @@ async def register(sim):
              "ValidatingWebhookConfiguration": VWC, "MutatingWebhookConfiguration": MWC, "ClusterRole": CLUSTERROLE}
     for obj in objects(sim):
         await sim.kube.apply(kinds[obj["kind"]], obj)
+    await featuregates.ensure_cr(sim)
     log.info("registered APIService v1.subresources.kubevirt.io and webhooks on port %d", sim.port)

@@ -19,7 +19,7 @@ import time
 from .kube import PVC, VM, VMRESTORE, ApiError
 from .runtime import Controller
 from .snapshot import condition, update_condition
-from .util import deep, dig, owner_ref, parse_ts, ts
+from .util import apply_json_patch, deep, dig, owner_ref, parse_ts, ts
 from .virtapi import VirtAPI
 from .vm import run_strategy
 
@@ -95,6 +95,8 @@ def restored_vm(restore, source_vm, target, restores):
         spec.pop("running", None)
         spec["runStrategy"] = rs or "Halted"
         vm["spec"] = spec
+    if dig(restore, "spec", "patches"):
+        vm = apply_json_patch(vm, restore["spec"]["patches"])   # restore.go patchVM (a clone's MACs, serial, filters)
     vm["metadata"].setdefault("annotations", {})[LAST_RESTORE] = restore_value(restore)
     return vm
 

@@ -164,6 +164,9 @@ class Caches:
         self.volumesnapshots = Informer(kube, k.VOLUME_SNAPSHOT)
         self.volumesnapshotclasses = Informer(kube, k.VOLUME_SNAPSHOT_CLASS)
         self.volumesnapshotcontents = Informer(kube, k.VOLUME_SNAPSHOT_CONTENT)
+        self.exports = Informer(kube, k.VMEXPORT)
+        self.clones = Informer(kube, k.VMCLONE)
+        self.kubevirts = Informer(kube, k.KUBEVIRT, namespace="kubevirt")
 
     def all(self):
         """Every informer, in the order they are started."""

@@ -5,6 +5,7 @@ import ssl
 from aiohttp import web
 
 from . import metrics
+from .export import ExportServer
 from .virtapi import VirtAPI
 from .webhooks import Webhooks
 
@@ -34,6 +35,7 @@ async def serve(sim):
     app.router.add_get("/readyz", healthz)
     VirtAPI(sim).routes(app)
     Webhooks(sim).routes(app)
+    ExportServer(sim).routes(app)
     host, port = args.listen.rsplit(":", 1)
     runner = web.AppRunner(app, access_log=None, handler_cancellation=True)
     await runner.setup()

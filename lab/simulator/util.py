@@ -2,6 +2,7 @@
 import copy
 import datetime as dt
 import hashlib
+import json
 import re
 import time
 import uuid
@@ -185,3 +186,34 @@ def set_latest_api_version(meta):
         return False
     ann.update(API_VERSION_ANNOTATIONS)
     return True
+
+
+def apply_json_patch(obj, patches):
+    """RFC 6902 operations (each a JSON string or dict) applied to a copy of obj, as KubeVirt's restore applies
+    spec.patches: a replace of a missing member adds it, a remove of a missing member is skipped."""
+    out = deep(obj)
+    for op in patches or []:
+        op = json.loads(op) if isinstance(op, str) else op
+        parts = [p.replace("~1", "/").replace("~0", "~") for p in op["path"].lstrip("/").split("/")]
+        parent = out
+        for part in parts[:-1]:
+            parent = parent[int(part)] if isinstance(parent, list) else parent.setdefault(part, {})
+        last = parts[-1]
+        if op["op"] == "remove":
+            if isinstance(parent, list):
+                del parent[int(last)]
+            else:
+                parent.pop(last, None)
+        elif op["op"] in ("add", "replace"):
+            if isinstance(parent, list):
+                if last == "-":
+                    parent.append(op["value"])
+                elif op["op"] == "add":
+                    parent.insert(int(last), op["value"])
+                else:
+                    parent[int(last)] = op["value"]
+            else:
+                parent[last] = op["value"]
+        elif op["op"] == "test":
+            continue
+    return out

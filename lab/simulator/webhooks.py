@@ -3,11 +3,12 @@
 import base64
 import json
 import logging
+import re
 
 from aiohttp import web
 
-from . import instancetype, liveresize
-from .kube import DV, VM, VMI, VMIM, VMRESTORE, VMSNAPSHOT, ApiError
+from . import featuregates, instancetype, liveresize
+from .kube import DV, VM, VMCLONE, VMEXPORT, VMI, VMIM, VMRESTORE, VMSNAPSHOT, ApiError
 from .util import deep, dig
 
 log = logging.getLogger("simulator.webhooks")
@@ -36,6 +37,9 @@ WEBHOOKS = [
      _rules(VMI, "UPDATE"), SPEC_CHANGED),
     ("/migration-validate-create", "migration-create-validator.kubevirt.io", _rules(VMIM, "CREATE"), None),
     ("/datavolume-validate", "datavolume-validate.cdi.kubevirt.io", _rules(DV, "UPDATE"), SPEC_CHANGED),
+    ("/vmexport-validate", "virtualmachineexport-validator.export.kubevirt.io", _rules(VMEXPORT, "CREATE", "UPDATE"),
+     None),
+    ("/vmclone-validate", "virtualmachineclone-validator.kubevirt.io", _rules(VMCLONE, "CREATE", "UPDATE"), None),
     ("/virtualmachinesnapshots-validate", "virtualmachinesnapshot-validator.snapshot.kubevirt.io",
      _rules(VMSNAPSHOT, "CREATE", "UPDATE"), None),
     ("/virtualmachinerestores-validate", "virtualmachinerestore-validator.snapshot.kubevirt.io",
@@ -63,6 +67,87 @@ def to_response(causes):
 def to_error(message):
     """webhookutils.ToAdmissionResponseError: 400 with the error text."""
     return {"message": message, "code": 400}
+
+
+# vmexport.go: source kind -> (what its messages call it, the API group it must name; None: none or blank)
+EXPORT_SOURCES = {"PersistentVolumeClaim": ("PVC", None),
+                  "VirtualMachineSnapshot": ("VMSnapshot", "snapshot.kubevirt.io"),
+                  "VirtualMachine": ("Virtual Machine", "kubevirt.io"),
+                  "VirtualMachineBackup": ("VMBackup", "backup.kubevirt.io")}
+
+
+def validate_export_source(source):
+    """VMExportAdmitter's create checks of spec.source (causes; empty when fine)."""
+    kind = source.get("kind")
+    if kind not in EXPORT_SOURCES:
+        return [cause("FieldValueInvalid", "invalid kind", "spec.source.kind")]
+    what, group = EXPORT_SOURCES[kind]
+    causes = []
+    if not source.get("name"):
+        causes.append(cause("FieldValueInvalid", f"{what} name must not be empty", "spec.source.name"))
+    if group is None and source.get("apiGroup"):
+        causes.append(cause("FieldValueInvalid", f"{what} API group must be missing or blank", "spec.source.APIGroup"))
+    elif group is not None and source.get("apiGroup") != group:
+        causes.append(cause("FieldValueInvalid", f"{what} API group must be {group}", "spec.source.APIGroup"))
+    return causes
+
+
+CLONE_FILTER_RULE = "%s filter %s is invalid: cannot contain a %s character (%s); FilterRules: %s"
+MAC = re.compile(r"^([0-9A-Fa-f]{2}[:-]){5}[0-9A-Fa-f]{2}$")
+
+
+def validate_clone_filters(filters, field):
+    """validateFilters: `!` only first, `*` only last, a lone `!` is no filter."""
+    causes = []
+    for f in filters or []:
+        if len(f) == 1:
+            if f == "!":
+                causes.append(cause("FieldValueInvalid", "a negation character is not a valid filter", field))
+            continue
+        if "!" in f[1:]:
+            causes.append(cause("FieldValueInvalid", CLONE_FILTER_RULE % (
+                field, f, "negation", "!", "NegationChar can be only used at the beginning of the filter"), field))
+        if "*" in f[:-1]:
+            causes.append(cause("FieldValueInvalid", CLONE_FILTER_RULE % (
+                field, f, "wildcard", "*", "WildcardChar can be only at the end of the filter"), field))
+    return causes
+
+
+def validate_clone(spec):
+    """VirtualMachineCloneAdmitter's checks of a clone's spec (causes)."""
+    template = spec.get("template") or {}
+    causes = validate_clone_filters(spec.get("annotationFilters"), "spec.annotations") + \
+        validate_clone_filters(spec.get("labelFilters"), "spec.labels") + \
+        validate_clone_filters(template.get("annotationFilters"), "spec.template.annotations") + \
+        validate_clone_filters(template.get("labelFilters"), "spec.template.labels")
+    source, target = spec.get("source"), spec.get("target")
+    if (source or {}).get("kind") not in ("VirtualMachine", "VirtualMachineSnapshot"):
+        causes.append(cause("FieldValueInvalid", "Source kind is not supported", "spec.Source.Kind"))
+    if target is not None and target.get("kind") != "VirtualMachine":
+        causes.append(cause("FieldValueInvalid", "Target kind is not supported", "spec.Target.Kind"))
+    if source is None:
+        causes.append(cause("FieldValueInvalid", "Source cannot be nil", "spec.Source"))
+    else:
+        if not source.get("apiGroup"):
+            causes.append(cause("FieldValueInvalid", "Source's APIGroup cannot be empty", "spec.Source.APIGroup"))
+        if not source.get("kind"):
+            causes.append(cause("FieldValueInvalid", "Source's Kind cannot be empty", "spec.Source"))
+        if not source.get("name"):
+            causes.append(cause("FieldValueInvalid", "Source's name cannot be empty", "spec.Source.Name"))
+        if target is not None and source.get("kind") == target.get("kind") == "VirtualMachine" and \
+                target.get("name") == source.get("name"):
+            causes.append(cause("FieldValueInvalid", "Target name cannot be equal to source name when both are "
+                                "VirtualMachines", "spec.target.name"))
+    for iface, mac in (spec.get("newMacAddresses") or {}).items():
+        if mac and not MAC.match(mac):
+            causes.append(cause("FieldValueInvalid", f"interface {iface} has malformed MAC address ({mac}).",
+                                f"spec.newMacAddresses.{iface}"))
+    for i, patch in enumerate(spec.get("patches") or []):
+        try:
+            json.loads(patch)
+        except ValueError:
+            causes.append(cause("FieldValueInvalid", f"patch is not valid JSON ({patch})", f"spec.patches[{i}]"))
+    return causes
 
 
 # ------------------------------------------------------------------------------ VMI spec rules
@@ -423,6 +508,8 @@ class Webhooks:
         app.router.add_post("/virtualmachineinstances-validate-update", self._wrap(self.vmi_update))
         app.router.add_post("/migration-validate-create", self._wrap(self.migration_create))
         app.router.add_post("/datavolume-validate", self._wrap(self.dv_update))
+        app.router.add_post("/vmexport-validate", self._wrap(self.vmexport))
+        app.router.add_post("/vmclone-validate", self._wrap(self.vmclone))
         app.router.add_post("/virtualmachines-mutate", self._wrap(self.vm_mutate))
         app.router.add_post("/virtualmachinesnapshots-validate", self._wrap(self.vm_snapshot))
         app.router.add_post("/virtualmachinerestores-validate", self._wrap(self.vm_restore))
@@ -522,6 +609,26 @@ class Webhooks:
                                 f"is currently already in progress for VMI {name}.")
         return None
 
+    async def vmexport(self, req):
+        """pkg/storage/admitters/vmexport.go: the VMExport gate on create, the source's kind/name/apiGroup,
+        an immutable spec."""
+        if req.get("operation") == "CREATE" and not featuregates.enabled(self.sim, "VMExport"):
+            return to_error("vm export feature gate not enabled")
+        export = self._obj(req)
+        if req.get("operation") == "UPDATE":
+            if export.get("spec") != self._obj(req, "oldObject").get("spec"):
+                return to_response([cause("FieldValueInvalid", "spec in immutable after creation", "spec")])
+            return None
+        causes = validate_export_source(dig(export, "spec", "source", default={}) or {})
+        return to_response(causes) if causes else None
+
+    async def vmclone(self, req):
+        """vmclone-admitter.go: the Snapshot gate on create, filters, source and target, MACs, patches."""
+        if req.get("operation") == "CREATE" and not featuregates.enabled(self.sim, "Snapshot"):
+            return to_error("snapshot feature gate is not enabled")
+        causes = validate_clone(dig(self._obj(req), "spec", default={}) or {})
+        return to_response(causes) if causes else None
+
     async def dv_update(self, req):
         new, old = self._obj(req), self._obj(req, "oldObject")
         if new.get("spec") != old.get("spec"):
@@ -531,7 +638,10 @@ class Webhooks:
         return None
 
     async def vm_snapshot(self, req):
-        """pkg/storage/admitters/vmsnapshot.go: the source is a kubevirt.io VirtualMachine; the spec is fixed."""
+        """pkg/storage/admitters/vmsnapshot.go: the Snapshot gate on create; the source is a kubevirt.io
+        VirtualMachine; the spec is fixed."""
+        if req.get("operation") == "CREATE" and not featuregates.enabled(self.sim, "Snapshot"):
+            return to_error("snapshot feature gate not enabled")
         snap = self._obj(req)
         if req.get("operation") == "UPDATE":
             if snap.get("spec") != self._obj(req, "oldObject").get("spec"):
@@ -541,7 +651,10 @@ class Webhooks:
 
     async def vm_restore(self, req):
         """pkg/storage/admitters/vmrestore.go: the target is a kubevirt.io VirtualMachine, the spec is fixed, one
-        unfinished restore per target at a time, patches only under /spec/."""
+        unfinished restore per target at a time, patches only under /spec/ (or on labels and annotations); the
+        Snapshot gate on create."""
+        if req.get("operation") == "CREATE" and not featuregates.enabled(self.sim, "Snapshot"):
+            return to_error("Snapshot/Restore feature gate not enabled")
         restore = self._obj(req)
         if req.get("operation") == "UPDATE":
             if restore.get("spec") != self._obj(req, "oldObject").get("spec"):

@@ -12,7 +12,10 @@ from ansible.errors import AnsibleFilterError
 from ansible_collections.virtops.kubevirt.plugins.filter.health import plain, vm_key
 
 # Keys of a vm_provision VM item that belong to the role, not to the vm module.
-ROLE_KEYS = ("volumes", "network_attachments", "inventory_network", "inventory_groups")
+ROLE_KEYS = ("volumes", "network_attachments", "inventory_network", "inventory_groups", "golden_vm")
+# What the vm module still sets on a VM cloned from a golden VM (the clone gives it the rest; a template option
+# would replace the cloned spec): its run strategy, labels and annotations, merged in.
+CLONED_KEYS = ("name", "namespace", "state", "run_strategy", "running", "labels", "annotations")
 
 
 def _items(vms, what):
@@ -51,7 +54,34 @@ def vm_provision_items(vms, namespace=None, defaults=None):
                 item[key] = plain(value)
         if namespace and not item.get("namespace"):
             item["namespace"] = namespace
+        if golden_of(vm, defaults):
+            item = {k: v for k, v in item.items() if k in CLONED_KEYS}
+            if "run_strategy" not in item and "running" not in item:
+                item["run_strategy"] = "Always"    # a clone is made stopped; a new VM of the vm module runs
         out.append(item)
+    return out
+
+
+def golden_of(vm, defaults=None):
+    """The golden VM a VM item is cloned from (its golden_vm, else vm_provision_defaults'), or None; an item's
+    empty golden_vm opts out of the defaults' one."""
+    if "golden_vm" in vm:
+        return vm["golden_vm"] or None
+    return (defaults or {}).get("golden_vm") or None
+
+
+def vm_provision_clones(vms, namespace=None, defaults=None):
+    """The vm_clone tasks for the VM items made from a golden VM: {name, namespace, vm, target}; the clone
+    object is named `<vm>-clone`."""
+    out = []
+    for vm in _items(vms, "vm_provision_clones"):
+        golden = golden_of(vm, plain(defaults or {}))
+        if not golden or vm.get("state") == "absent":
+            continue
+        clone = {"name": "%s-clone" % vm["name"], "vm": golden, "target": vm["name"]}
+        if vm.get("namespace") or namespace:
+            clone["namespace"] = vm.get("namespace") or namespace
+        out.append(clone)
     return out
 
 
@@ -172,7 +202,8 @@ def vm_provision_networks(vms, networks=None, namespace=None):
 def vm_provision_plan(vms, namespace=None, defaults=None, volumes=None, networks=None, validate=False):
     """Everything the vm_provision role works from, in one dict:
 
-    ``vms`` (the items for the vm module's ``vms``), ``vm_keys`` ('namespace/name' of each, '*/name' when no
+    ``vms`` (the items for the vm module's ``vms``), ``clones`` (vm_clone tasks for the VMs made from a golden VM,
+    run before the vm module), ``vm_keys`` ('namespace/name' of each, '*/name' when no
     namespace is known), ``namespaces``, ``volumes`` and ``networks`` (to create first, deduplicated) and,
     with ``validate=true``, ``errors`` (what the vm module would reject, checked without the API).
     """
@@ -183,6 +214,7 @@ def vm_provision_plan(vms, namespace=None, defaults=None, volumes=None, networks
         "namespaces": vm_provision_namespaces(items, namespace),
         "volumes": vm_provision_volumes(vms, volumes, namespace),
         "networks": vm_provision_networks(vms, networks, namespace),
+        "clones": vm_provision_clones(vms, namespace, defaults),
     }
     if validate:
         plan["errors"] = vm_provision_errors(items)

@@ -32,6 +32,7 @@ KINDS = [  # (group, version, plural) of what a case could leave behind; "" is t
     ("", "v1", "persistentvolumeclaims"), ("", "v1", "pods"), ("", "v1", "services"), ("", "v1", "secrets"),
     ("", "v1", "configmaps"), ("snapshot.kubevirt.io", "v1beta1", "virtualmachinesnapshots"),
     ("snapshot.kubevirt.io", "v1beta1", "virtualmachinerestores"),
+    ("clone.kubevirt.io", "v1beta1", "virtualmachineclones"), ("export.kubevirt.io", "v1beta1", "virtualmachineexports"),
 ]
 
 NAD_CONFIG = {"cniVersion": "0.3.1", "name": "br1-net", "type": "bridge", "bridge": "br1",
@@ -244,7 +245,7 @@ def test_matrix_covers_modules_and_roles():
     assert len(ids) == len(set(ids)), "case ids must be unique"
     assert len(CASES) >= 50
     assert {"vm", "vmi", "vm_info", "vmi_info", "volume", "network", "vm_volume", "vm_nic", "vm_power", "console",
-            "guest_info", "vm_snapshot", "vm_restore"} <= set(MODULES)
+            "guest_info", "vm_snapshot", "vm_restore", "vm_clone", "vm_export"} <= set(MODULES)
     assert {c["role"] for c in CASES if "role" in c} == {"vm_provision", "vm_monitor", "vm_decommission"}
 
 

@@ -260,3 +260,39 @@ def test_decommission(rbac, tmp_path, custom):
     assert custom.list_namespaced_custom_object("cdi.kubevirt.io", "v1beta1", ns, "datavolumes")["items"] == []
     assert custom.list_namespaced_custom_object("k8s.cni.cncf.io", "v1", ns,
                                                 "network-attachment-definitions")["items"] == []
+
+
+def test_day_two_clone_and_export(rbac, tmp_path, custom):
+    """vm_clone and vm_export (with a download, which reads the token Secret) as the day-two ServiceAccount."""
+    ns, envs = rbac
+    vm = {"apiVersion": "kubevirt.io/v1", "kind": "VirtualMachine", "metadata": {"name": "rb-gold", "namespace": ns},
+          "spec": {"runStrategy": "Halted", "dataVolumeTemplates": [
+              {"metadata": {"name": "rb-gold-root"}, "spec": {"source": {"blank": {}}, "storage": {
+                  "resources": {"requests": {"storage": "4Mi"}}}}}], "template": {"spec": {
+                      "domain": {"memory": {"guest": "128Mi"}, "devices": {"disks": [{"name": "root", "disk": {}}]}},
+                      "volumes": [{"name": "root", "dataVolume": {"name": "rb-gold-root"}}]}}}}
+    custom.create_namespaced_custom_object("kubevirt.io", "v1", ns, "virtualmachines", vm)
+    dest = tmp_path / "rb-gold-root.img"
+    play = [{"hosts": "localhost", "gather_facts": False, "tasks": [
+        {"name": "clone", "virtops.kubevirt.vm_clone": {"name": "rb-copy-clone", "namespace": ns, "vm": "rb-gold",
+                                                        "target": "rb-copy", "wait_timeout": 120}},
+        {"name": "export", "virtops.kubevirt.vm_export": {
+            "name": "rb-gold-export", "namespace": ns, "vm": "rb-gold", "wait_timeout": 120,
+            "download": {"dest": str(dest)}}, "register": "exported"},
+        {"name": "downloaded", "ansible.builtin.assert": {"that": ["exported.download.size == 4194304"]}},
+        {"name": "delete the export", "virtops.kubevirt.vm_export": {
+            "name": "rb-gold-export", "namespace": ns, "state": "absent"}},
+        {"name": "delete the clone object", "virtops.kubevirt.vm_clone": {
+            "name": "rb-copy-clone", "namespace": ns, "state": "absent"}},
+    ]}]
+    try:
+        ok = run_playbook(tmp_path, play, env=envs["day-two"], name="day-two-clone-export")
+        assert ok.rc == 0, ok.explain()
+        assert dest.stat().st_size == 4194304
+    finally:
+        for name in ("rb-gold", "rb-copy"):
+            try:
+                custom.delete_namespaced_custom_object("kubevirt.io", "v1", ns, "virtualmachines", name)
+            except client.exceptions.ApiException as exc:
+                if exc.status != 404:
+                    raise

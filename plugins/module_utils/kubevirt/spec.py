@@ -146,10 +146,24 @@ TEMPLATE_OPTIONS = ("instancetype", "preference", "cpu", "memory", "machine_type
 # -- validation helpers ----------------------------------------------------------------------------
 _QUANTITY = re.compile(r"^[+]?(\d+(\.\d*)?|\.\d+)(Ki|Mi|Gi|Ti|Pi|Ei|m|k|M|G|T|P|E|[eE][+-]?\d+)?$")
 _MAC = re.compile(r"^([0-9A-Fa-f]{2}[:-]){5}[0-9A-Fa-f]{2}$")
+_DURATION = re.compile(r"^((\d+(\.\d+)?)(h|m|s|ms))+$")
 _BINARY = {"Ki": 2 ** 10, "Mi": 2 ** 20, "Gi": 2 ** 30, "Ti": 2 ** 40, "Pi": 2 ** 50, "Ei": 2 ** 60}
 _DECIMAL = {"m": 1e-3, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "P": 1e15, "E": 1e18}
 _UNIT_FIX = {"k": "Ki", "kb": "Ki", "kib": "Ki", "ki": "Ki", "m": "Mi", "mb": "Mi", "mib": "Mi", "mi": "Mi",
              "g": "Gi", "gb": "Gi", "gib": "Gi", "gi": "Gi", "t": "Ti", "tb": "Ti", "tib": "Ti", "ti": "Ti"}
+
+
+def is_mac(text):
+    """A MAC address as KubeVirt takes it (02:00:00:00:00:01 or 02-00-...)."""
+    return bool(_MAC.match(str(text)))
+
+
+def check_duration(value, option, examples="5m, 1h30m or 90s"):
+    """A metav1.Duration option (a Go duration: 5m, 1h30m, 90s): the text; InputError naming the option else."""
+    text = str(value).strip()
+    if not _DURATION.match(text):
+        raise InputError("%s %r is not a duration; use for example %s." % (option, value, examples))
+    return text
 
 
 def suggest_quantity(value):
@@ -650,7 +664,7 @@ def build_networks(networks, default_ns=None):
         else:
             iface["binding"] = {"name": binding}
         if net.get("mac"):
-            if not _MAC.match(net["mac"]):
+            if not is_mac(net["mac"]):
                 raise InputError("network %r mac %r is not a MAC address such as 02:00:00:00:00:01." % (name, net["mac"]))
             iface["macAddress"] = net["mac"].replace("-", ":").lower()
         if net.get("model"):

@@ -11,8 +11,6 @@ it back.
 
 from __future__ import annotations
 
-import re
-
 from ansible_collections.virtops.kubevirt.plugins.module_utils import runner
 from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s import parallel, writes
 from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s.errors import (
@@ -28,7 +26,6 @@ from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt import w
 from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt.redact import diff_of, redacted
 
 # metav1.Duration as Go's time.ParseDuration reads it (KubeVirt's failureDeadline), e.g. 5m, 1h30m, 90s, 0s
-_DURATION = re.compile(r"^((\d+(\.\d+)?)(h|m|s|ms))+$")
 
 
 def argument_spec():
@@ -55,10 +52,7 @@ def failure_deadline(value):
     text = str(value).strip()
     if text.isdigit():
         return "%ss" % text
-    if not _DURATION.match(text):
-        raise InputError("failure_deadline %r is not a duration; use for example 5m, 1h30m, 90s or 0s (no deadline)."
-                         % value)
-    return text
+    return vmspec.check_duration(text, "failure_deadline", "5m, 1h30m, 90s or 0s (no deadline)")
 
 
 def build(params, name, namespace):

@@ -301,7 +301,8 @@ def test_provision_plan_is_items_keys_namespaces_volumes_networks():
                     "vm_keys": ["ns/a", "other/b"],
                     "namespaces": ["ns", "other"],
                     "volumes": p.vm_provision_volumes(vms, [{"name": "shared", "size": "1Gi"}], "ns"),
-                    "networks": p.vm_provision_networks(vms, [{"name": "br2"}], "ns")}
+                    "networks": p.vm_provision_networks(vms, [{"name": "br2"}], "ns"),
+                    "clones": []}
     assert [v["name"] for v in plan["volumes"]] == ["shared", "a-data"]
     assert p.vm_provision_plan(["a"])["vm_keys"] == ["*/a"]
     checked = p.vm_provision_plan([{"name": "a", "memory": "1Gi"}, {"name": "Bad_Name"}], "ns", validate=True)
@@ -356,3 +357,22 @@ def test_a_stopped_vm_that_kubevirt_cannot_start_is_a_problem():
                                             dict(bulk_result(name="off"), printable_status="Stopped", ready=False,
                                                  summary=halted)]}, {}, ["ns/it3", "ns/off"])
     assert p.vm_provision_problems(rows) == ["ns/it3: FailedFindInstancetype: u1.small not found (Stopped)"]
+
+
+def test_vms_from_a_golden_vm_are_cloned_first_and_then_only_labelled_and_started():
+    vms = [{"name": "web-1", "golden_vm": "gold", "labels": {"tier": "web"}},
+           {"name": "web-2", "namespace": "other", "run_strategy": "Halted"},
+           {"name": "db", "golden_vm": None, "memory": "2Gi"},
+           {"name": "old", "state": "absent"}]
+    defaults = {"golden_vm": "base", "memory": "1Gi", "labels": {"fleet": "a"}}
+    plan = p.vm_provision_plan(vms, "ns", defaults, validate=True)
+    assert plan["clones"] == [{"name": "web-1-clone", "vm": "gold", "target": "web-1", "namespace": "ns"},
+                              {"name": "web-2-clone", "vm": "base", "target": "web-2", "namespace": "other"}]
+    # a cloned VM keeps no template option (it would replace the cloned spec) and runs, as a new VM would
+    assert plan["vms"][0] == {"name": "web-1", "namespace": "ns", "labels": {"fleet": "a", "tier": "web"},
+                              "run_strategy": "Always"}
+    assert plan["vms"][1] == {"name": "web-2", "namespace": "other", "labels": {"fleet": "a"},
+                              "run_strategy": "Halted"}
+    assert plan["vms"][2]["memory"] == "2Gi" and "golden_vm" not in plan["vms"][2]   # an empty golden_vm opts out
+    assert plan["errors"] == []
+    assert p.vm_provision_plan([{"name": "solo", "memory": "1Gi"}])["clones"] == []

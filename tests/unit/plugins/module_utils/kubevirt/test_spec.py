@@ -511,3 +511,15 @@ def test_infer_from_volume_must_name_a_volume_of_the_vm():
         vmspec.build_vm({"disks": [{"name": "root", "pvc": "golden"}], "preference": {"infer_from_volume": "data"}},
                         "web1", "demo")
     assert "preference.infer_from_volume 'data' is not a volume of the VM (root)" in str(err.value)
+
+
+def test_durations_and_macs_have_one_check():
+    """spec.check_duration (vm_export ttl, vm_snapshot failure_deadline) and spec.is_mac (networks, vm_clone)."""
+    assert vmspec.check_duration(" 1h30m ", "ttl") == "1h30m"
+    assert vmspec.check_duration("250ms", "ttl") == "250ms"
+    for bad in ("90", "2x", "h", "", "1h30"):
+        with pytest.raises(InputError) as err:
+            vmspec.check_duration(bad, "ttl", "2h or 90m")
+        assert str(err.value) == "ttl %r is not a duration; use for example 2h or 90m." % bad
+    assert vmspec.is_mac("02:00:00:AA:bb:01") and vmspec.is_mac("02-00-00-aa-bb-01")
+    assert not vmspec.is_mac("02:00:00:aa:bb") and not vmspec.is_mac("zz:00:00:aa:bb:01")
