@@ -76,6 +76,7 @@ class Sim:
             self.vm_ctl.enqueue(key)
             self.migration_ctl.enqueue_for_vmi(obj)
             self.replicaset_ctl.enqueue_for_vmi(obj, old if ev == "MODIFIED" else None)
+            self.pool_ctl.enqueue_for_vmi(obj)
 
         def on_pod(ev, obj, old):
             meta = obj["metadata"]

@@ -250,3 +250,30 @@ def test_aggregated_roles_cover_pools_and_migration_policies():
     assert verbs("kubevirt.io:view", "pool.kubevirt.io", "virtualmachinepools") == {"get", "list", "watch"}
     for role in ("kubevirt.io:admin", "kubevirt.io:edit", "kubevirt.io:view"):
         assert verbs(role, "migrations.kubevirt.io", "migrationpolicies") == {"get", "list", "watch"}
+
+
+@pytest.mark.parametrize("vm_rev, vmi_rev, vm_spec, vmi_spec, expected", [
+    (None, "p-1", {}, {}, "none"),                   # the VM's revision label comes on a later sync
+    ("p-2", None, {}, None, "restart"),              # a VMI without history is restarted
+    ("p-2", "p-2", {}, {}, "none"),
+    ("p-2", "p-1", None, {}, "none"),                # the VM's revision is not there yet
+    ("p-2", "p-1", {}, None, "restart"),             # the VMI's revision is gone
+    ("p-2", "p-1", {"virtualMachineTemplate": {"spec": {"template": {"a": 2}}}},
+     {"virtualMachineTemplate": {"spec": {"template": {"a": 1}}}}, "restart"),
+    ("p-2", "p-1", {"virtualMachineTemplate": {"spec": {"template": {"a": 1}, "dataVolumeTemplates": [{"x": 2}]}}},
+     {"virtualMachineTemplate": {"spec": {"template": {"a": 1}, "dataVolumeTemplates": [{"x": 1}]}}}, "vm-delete"),
+    ("p-2", "p-1", {"virtualMachineTemplate": {"spec": {"template": {"a": 1}}}, "replicas": 3},
+     {"virtualMachineTemplate": {"spec": {"template": {"a": 1}}}, "replicas": 1}, "label-patch"),
+])
+def test_proactive_update_of_a_vmi_as_isOutdatedVMI_decides(vm_rev, vmi_rev, vm_spec, vmi_spec, expected):
+    assert P.vmi_update(vm_rev, vmi_rev, vm_spec, vmi_spec) == expected
+
+
+@pytest.mark.parametrize("value, replicas, expected", [
+    (None, 3, 3), ("50%", 3, 1), ("10%", 3, 1), ("100%", 4, 4), (2, 5, 2), (0, 5, 1), ("2", 5, 1),   # a string is a percentage even without "%"
+])
+def test_max_unavailable_as_calculateMaxUnavailableInt(value, replicas, expected):
+    pool = _pool(replicas=replicas)
+    if value is not None:
+        pool["spec"]["maxUnavailable"] = value
+    assert P.max_unavailable(pool) == expected
