@@ -24,7 +24,9 @@ description:
     (O(replicas) to scale, O(paused), O(selector), O(pool_labels), O(pool_annotations), the VMs' O(labels),
     O(annotations) and O(run_strategy)), with a merge patch. A task with template options applies the whole
     pool (server-side apply); options it does not give keep the pool's current values. KubeVirt writes a
-    changed template to the existing VMs; their running VMIs take it when they restart.
+    changed template to the existing VMs and, by default (the pool's proactive update), restarts their running
+    VMIs with it, as many at a time as C(spec.maxUnavailable) allows (default all); with O(wait) the task waits
+    until O(replicas) VMIs of the new template are ready.
   - O(state=absent) deletes the pool; its VMs (and their VMIs and own DataVolumes) go with it.
   - Check mode sends the same write as a server-side dry run; C(changed) compares the pool before and after
     without server-owned fields.
@@ -46,7 +48,8 @@ options:
   state:
     description:
       - V(present) creates or updates the pool; V(absent) deletes it and its VMs.
-      - With O(wait), V(present) waits until the pool has O(replicas) VMs and all are ready (C(status.readyReplicas));
+      - With O(wait), V(present) waits until the pool has O(replicas) VMs and all are ready (C(status.readyReplicas)),
+        after a template change first until O(replicas) VMIs made from it are ready;
         for O(run_strategy=Halted) or V(Manual), until it has O(replicas) VMs; for a paused pool, until KubeVirt
         reports it paused (condition C(ReplicaPaused)). V(absent) waits until the pool and its VMs are gone.
     type: str

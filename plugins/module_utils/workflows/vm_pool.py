@@ -32,7 +32,7 @@ from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt import s
 from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt import preflight
 from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt import wait as waiter
 from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt.redact import diff_of, redacted
-from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt.state import condition_true
+from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt.state import condition_true, vmi_ready
 from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt.summary import summarize_vm
 
 POOL = res.get("VirtualMachinePool")
@@ -41,6 +41,9 @@ API_VERSION = "%s/%s" % (POOL.group, POOL.version)
 POOL_LABEL = "kubevirt.io/vmpool"
 # Run strategies whose VMs do not start by themselves: a wait counts them, it does not wait for Ready.
 NOT_STARTED = ("Halted", "Manual")
+# pool.go labels each VM and its template (so its VMI) with the ControllerRevision <pool>-<generation>
+# of the pool spec it was made from.
+REVISION_LABEL = "kubevirt.io/vm-pool-revision-name"
 
 EXPRESSION_SPEC = dict(
     key=dict(type="str", required=True, no_log=False),
@@ -228,6 +231,28 @@ def pool_check(name, replicas, ready_needed, paused):
     return check
 
 
+def template_of(pool):
+    return ((pool or {}).get("spec") or {}).get("virtualMachineTemplate")
+
+
+def restarts_vmis(before, after):
+    """Does KubeVirt restart the running VMIs after this write? pool.go's proactive update (the default,
+    unless spec.updateStrategy is opportunistic or unmanaged) deletes every VMI made from an older template."""
+    if before is None or template_of(before) == template_of(after):
+        return False
+    strategy = ((after.get("spec") or {}).get("updateStrategy")) or {}
+    return "opportunistic" not in strategy and "unmanaged" not in strategy
+
+
+def revision_check(revision, replicas):
+    """Wait check over a pool's VMIs: ``replicas`` of them made from ``revision`` are ready."""
+    def check(objects):
+        fresh = [vmi for vmi in objects.values() if not (vmi.get("metadata") or {}).get("deletionTimestamp")
+                 and ((vmi.get("metadata") or {}).get("labels") or {}).get(REVISION_LABEL) == revision]
+        return sum(1 for vmi in fresh if vmi_ready(vmi)) >= replicas
+    return check
+
+
 def controlled_by(obj, uid):
     """Is the object with uid ``uid`` the controller of ``obj`` (its ownerReference with controller: true)?"""
     return any(ref.get("controller") and ref.get("uid") == uid
@@ -288,7 +313,10 @@ class VmPoolRunner(runner.Runner):
         pool = outcome.after
         wait_error = None
         if p["wait"] and not self.check_mode:
-            pool, wait_error = self.wait_ready(pool)
+            if restarts_vmis(outcome.before, pool):
+                wait_error = self.wait_restarts(pool)
+            if wait_error is None:
+                pool, wait_error = self.wait_ready(pool)
         result = dict(changed=outcome.changed, method=outcome.method, pool=redacted(pool),
                       vms=self.pool_vms(pool) if not (self.check_mode and current is None) else [],
                       progress=self.progress)
@@ -330,6 +358,27 @@ class VmPoolRunner(runner.Runner):
         except (WaitTimeout, WaitFailed) as exc:
             return wait.objects.get(name) or pool, exc
         return wait.objects.get(name) or pool, None
+
+    def wait_restarts(self, pool):
+        """After a template change: until KubeVirt has restarted the VMIs with it, the pool's counts are
+        those of the old VMIs. Waits for ``replicas`` ready VMIs of the new revision (<pool>-<generation>)."""
+        spec = pool.get("spec") or {}
+        strategy = ((spec.get("virtualMachineTemplate") or {}).get("spec") or {}).get("runStrategy")
+        replicas = replicas_of(pool)
+        if spec.get("paused") or strategy in NOT_STARTED or not replicas:
+            return None
+        name, namespace = pool["metadata"]["name"], pool["metadata"]["namespace"]
+        revision = "%s-%s" % (name, pool["metadata"].get("generation"))
+        what = "VirtualMachinePool %s/%s's VMIs to be restarted with the new template (%d ready of revision %s)" % (
+            namespace, name, replicas, revision)
+        wait = waiter.Wait(self.client, res.VMI, namespace, revision_check(revision, replicas), what,
+                           self.params["wait_timeout"],
+                           label_selector="%s=%s" % (REVISION_LABEL, revision))
+        try:
+            self.progress.append(wait.run())
+        except (WaitTimeout, WaitFailed) as exc:
+            return exc
+        return None
 
     def pool_vms(self, pool, with_vmis=True):
         """Summaries of the VMs the pool controls (its selector selects them and it is their controller),

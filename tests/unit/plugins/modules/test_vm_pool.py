@@ -193,3 +193,36 @@ def test_bad_input_fails_before_any_write(run, client, args, message):
     result = run(args)
     assert result["failed"] and message in result["msg"] and "Traceback" not in result["msg"]
     assert writes(client) == []
+
+
+def test_a_template_change_restarts_vmis_unless_the_update_strategy_says_otherwise():
+    before = flow.desired_pool(params(replicas=2, **TEMPLATE), "web", "demo", None)
+    after = flow.desired_pool(params(**dict(TEMPLATE, memory="2Gi")), "web", "demo", before)
+    scaled = dict(before, spec=dict(before["spec"], replicas=5))
+    assert flow.restarts_vmis(before, after) is True
+    assert flow.restarts_vmis(None, after) is False and flow.restarts_vmis(before, scaled) is False
+    for strategy in ({"opportunistic": {}}, {"unmanaged": {}}):
+        assert flow.restarts_vmis(before, dict(after, spec=dict(after["spec"], updateStrategy=strategy))) is False
+
+
+def test_revision_check_counts_ready_vmis_of_the_revision():
+    def vmi(name, revision, ready=True, deleting=False):
+        meta = {"name": name, "labels": {flow.REVISION_LABEL: revision}}
+        if deleting:
+            meta["deletionTimestamp"] = "2026-01-01T00:00:00Z"
+        return {"metadata": meta, "status": {"phase": "Running", "conditions": [
+            {"type": "Ready", "status": "True" if ready else "False"}]}}
+    check = flow.revision_check("web-3", 2)
+    assert not check({"web-0": vmi("web-0", "web-3"), "web-1": vmi("web-1", "web-2")})
+    assert not check({"web-0": vmi("web-0", "web-3"), "web-1": vmi("web-1", "web-3", ready=False)})
+    assert not check({"web-0": vmi("web-0", "web-3"), "web-1": vmi("web-1", "web-3", deleting=True)})
+    assert check({"web-0": vmi("web-0", "web-3"), "web-1": vmi("web-1", "web-3")})
+
+
+def test_wait_after_a_template_change_waits_for_the_new_vmis_first(run, client):
+    run(dict(TEMPLATE, replicas=1))
+    client.store[KEY]["status"] = {"replicas": 1, "readyReplicas": 1}
+    result = run(dict(TEMPLATE, memory="2Gi", wait=True, wait_timeout=1))
+    assert result["failed"] and "VMIs to be restarted with the new template (1 ready of revision web-" in result["msg"]
+    watched = [c[2] for c in client.calls if c[0] == "WATCH"]
+    assert watched[-1]["label_selector"].startswith("kubevirt.io/vm-pool-revision-name=web-")
