@@ -12,8 +12,14 @@ CRDS = Path(__file__).resolve().parents[1] / "crds"
 INSTANCETYPES = Path(__file__).resolve().parents[1] / "instancetypes"
 INSTANCETYPE_PLURALS = {"VirtualMachineClusterInstancetype": "virtualmachineclusterinstancetypes",
                         "VirtualMachineClusterPreference": "virtualmachineclusterpreferences"}
-STORAGE_CLASSES = (("lab-local", "Immediate", True), ("lab-wffc", "WaitForFirstConsumer", False))
 PROVISIONER = "lab.virtops.io/simulated"
+# A driver with no VolumeSnapshotClass: KubeVirt snapshots no volume of its class (volumeSnapshotStatuses
+# says "No VolumeSnapshotClass: ..."), as on storage without CSI snapshots.
+PROVISIONER_NO_SNAPSHOTS = "lab.virtops.io/no-snapshots"
+STORAGE_CLASSES = (("lab-local", "Immediate", True, PROVISIONER),
+                   ("lab-wffc", "WaitForFirstConsumer", False, PROVISIONER),
+                   ("lab-nosnap", "Immediate", False, PROVISIONER_NO_SNAPSHOTS))
+SNAPSHOT_CLASS = "lab-snapshots"
 
 
 def apply_crds(api):
@@ -102,13 +108,23 @@ def _same_object(want, have):
 
 
 def apply_storage_classes(api):
-    for name, mode, default in STORAGE_CLASSES:
+    for name, mode, default, provisioner in STORAGE_CLASSES:
         api.apply(f"/apis/storage.k8s.io/v1/storageclasses/{name}", {
             "apiVersion": "storage.k8s.io/v1", "kind": "StorageClass",
             "metadata": {"name": name, "annotations": {
                 "storageclass.kubernetes.io/is-default-class": "true" if default else "false"}},
-            "provisioner": PROVISIONER, "reclaimPolicy": "Delete", "volumeBindingMode": mode,
+            "provisioner": provisioner, "reclaimPolicy": "Delete", "volumeBindingMode": mode,
             "allowVolumeExpansion": True})
+
+
+def apply_snapshot_class(api):
+    """The lab driver's VolumeSnapshotClass (external-snapshotter's API; the CRD was just Established)."""
+    path = f"/apis/snapshot.storage.k8s.io/v1/volumesnapshotclasses/{SNAPSHOT_CLASS}"
+    _list_when_served(api, "/apis/snapshot.storage.k8s.io/v1/volumesnapshotclasses")
+    api.apply(path, {"apiVersion": "snapshot.storage.k8s.io/v1", "kind": "VolumeSnapshotClass",
+                     "metadata": {"name": SNAPSHOT_CLASS, "annotations": {
+                         "snapshot.storage.kubernetes.io/is-default-class": "true"}},
+                     "driver": PROVISIONER, "deletionPolicy": "Delete"})
 
 
 def wait_default_namespace(api, timeout=20):

@@ -196,8 +196,10 @@ class KubeApiserver(Component):
         crds = bootstrap.apply_crds(api)
         total, written, versions = bootstrap.apply_instancetypes(api)
         bootstrap.apply_storage_classes(api)
+        bootstrap.apply_snapshot_class(api)
         bootstrap.wait_default_namespace(api)
-        say(f"  {'crds':<24} {len(crds)} Established; StorageClasses lab-local (default), lab-wffc")
+        say(f"  {'crds':<24} {len(crds)} Established; StorageClasses lab-local (default), lab-wffc, lab-nosnap "
+            f"(no VolumeSnapshotClass); VolumeSnapshotClass {bootstrap.SNAPSHOT_CLASS}")
         say(f"  {'common-instancetypes':<24} {', '.join(versions)}: {total} cluster instancetypes and "
             f"preferences ({written} written)")
 

@@ -9,6 +9,7 @@ from . import hotplug
 from . import kube as k
 from .cdi import CDIController
 from .credentials import AccessCredentials
+from .csisnapshot import CsiSnapshotter
 from .events import Recorder
 from .kubelet import Kubelet
 from .migration import MigrationController
@@ -16,8 +17,10 @@ from .nodes import NodeAgent
 from .pool import PoolController
 from .realguest import Guests
 from .replicaset import ReplicaSetController
+from .restore import RestoreController
 from .runtime import Caches
 from .scheduler_ctl import Scheduler
+from .snapshot import SnapshotController
 from .storage import Provisioner
 from .util import dig
 from .vm import VMController
@@ -69,6 +72,8 @@ class Sim:
         def on_vm(ev, obj, old):
             self.vm_ctl.enqueue(k.key_of(obj))
             self.pool_ctl.enqueue_for_vm(obj)
+            self.snapshot_ctl.enqueue("vm/" + k.key_of(obj))
+            self._snapshots_of_namespace(obj)
 
         def on_vmi(ev, obj, old):
             key = k.key_of(obj)
@@ -77,6 +82,7 @@ class Sim:
             self.migration_ctl.enqueue_for_vmi(obj)
             self.replicaset_ctl.enqueue_for_vmi(obj, old if ev == "MODIFIED" else None)
             self.pool_ctl.enqueue_for_vmi(obj)
+            self._snapshots_of_namespace(obj)
 
         def on_pod(ev, obj, old):
             meta = obj["metadata"]
@@ -116,6 +122,11 @@ class Sim:
             for pod in cache.pods.items(ns):
                 if dig(pod, "spec", "nodeName") in self.node_names:
                     self.kubelet.enqueue(k.key_of(pod))
+            for vs in cache.volumesnapshots.items(ns):
+                self.csi_snapshotter.enqueue("vs/" + k.key_of(vs))
+            for vm in cache.vms.items(ns):
+                self.snapshot_ctl.enqueue("vm/" + k.key_of(vm))
+            self._snapshots_of_namespace(obj)
 
         def on_pv(ev, obj, old):
             self.provisioner.enqueue("pv/" + obj["metadata"]["name"])
@@ -147,6 +158,39 @@ class Sim:
         def on_pool(ev, obj, old):
             self.pool_ctl.enqueue(k.key_of(obj))
 
+        def on_volume_snapshot(ev, obj, old):
+            self.csi_snapshotter.enqueue("vs/" + k.key_of(obj))
+            for ref in obj["metadata"].get("ownerReferences") or []:
+                if ref.get("kind") == "VirtualMachineSnapshotContent":
+                    self.snapshot_ctl.enqueue(f"content/{obj['metadata']['namespace']}/{ref['name']}")
+            self._snapshots_of_namespace(obj)
+
+        def on_volume_snapshot_content(ev, obj, old):
+            self.csi_snapshotter.enqueue("content/" + obj["metadata"]["name"])
+            ref = dig(obj, "spec", "volumeSnapshotRef", default={}) or {}
+            if ref.get("name"):
+                self.csi_snapshotter.enqueue(f"vs/{ref.get('namespace')}/{ref['name']}")
+
+        def on_snapshot_class(ev, obj, old):
+            for vm in cache.vms.items():
+                self.snapshot_ctl.enqueue("vm/" + k.key_of(vm))
+
+        def on_vm_snapshot(ev, obj, old):
+            self.snapshot_ctl.enqueue("snap/" + k.key_of(obj))
+            self.snapshot_ctl.enqueue(f"content/{obj['metadata']['namespace']}/"
+                                      f"{dig(obj, 'status', 'virtualMachineSnapshotContentName') or ''}")
+            for restore in cache.vmrestores.items(obj["metadata"]["namespace"]):
+                self.restore_ctl.enqueue(k.key_of(restore))
+
+        def on_vm_snapshot_content(ev, obj, old):
+            self.snapshot_ctl.enqueue("content/" + k.key_of(obj))
+            name = dig(obj, "spec", "virtualMachineSnapshotName")
+            if name:
+                self.snapshot_ctl.enqueue(f"snap/{obj['metadata']['namespace']}/{name}")
+
+        def on_vm_restore(ev, obj, old):
+            self.restore_ctl.enqueue(k.key_of(obj))
+
         cache.vms.add_handler(on_vm)
         cache.vmis.add_handler(on_vmi)
         cache.pods.add_handler(on_pod)
@@ -158,6 +202,25 @@ class Sim:
         cache.vmims.add_handler(on_vmim)
         cache.replicasets.add_handler(on_replicaset)
         cache.pools.add_handler(on_pool)
+        cache.volumesnapshots.add_handler(on_volume_snapshot)
+        cache.volumesnapshotcontents.add_handler(on_volume_snapshot_content)
+        cache.volumesnapshotclasses.add_handler(on_snapshot_class)
+        cache.storageclasses.add_handler(on_snapshot_class)
+        cache.vmsnapshots.add_handler(on_vm_snapshot)
+        cache.vmsnapshotcontents.add_handler(on_vm_snapshot_content)
+        cache.vmrestores.add_handler(on_vm_restore)
+
+    def _snapshots_of_namespace(self, obj):
+        """A VM, VMI, claim or VolumeSnapshot changed: the snapshot and restore work of its namespace may move
+        (KubeVirt's snapshot controller watches them all the same way)."""
+        cache = self.cache
+        ns = obj["metadata"].get("namespace")
+        for snap in cache.vmsnapshots.items(ns):
+            self.snapshot_ctl.enqueue("snap/" + k.key_of(snap))
+        for content in cache.vmsnapshotcontents.items(ns):
+            self.snapshot_ctl.enqueue("content/" + k.key_of(content))
+        for restore in cache.vmrestores.items(ns):
+            self.restore_ctl.enqueue(k.key_of(restore))
 
     async def run(self):
         from . import register
@@ -179,6 +242,9 @@ class Sim:
         self.migration_ctl = MigrationController(self)
         self.replicaset_ctl = ReplicaSetController(self)
         self.pool_ctl = PoolController(self)
+        self.csi_snapshotter = CsiSnapshotter(self)
+        self.snapshot_ctl = SnapshotController(self)
+        self.restore_ctl = RestoreController(self)
         self.guests = Guests(self)
         self.volumes = VolumeData(self.args.volume_dir or tempfile.gettempdir() + "/virtops-lab-volumes")
         self.credentials = AccessCredentials(self)
@@ -191,7 +257,8 @@ class Sim:
         self.guests.adopt()
         tasks.append(asyncio.create_task(self.nodes.run(), name="nodes"))
         for ctl in (self.kubelet, self.scheduler, self.vm_ctl, self.vmi_ctl, self.provisioner, self.cdi,
-                    self.migration_ctl, self.replicaset_ctl, self.pool_ctl):
+                    self.migration_ctl, self.replicaset_ctl, self.pool_ctl, self.csi_snapshotter, self.snapshot_ctl,
+                    self.restore_ctl):
             tasks.append(asyncio.create_task(ctl.run(), name=ctl.name))
         tasks.append(asyncio.create_task(self._report(), name="report"))
         self.ready = True

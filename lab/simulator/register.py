@@ -24,6 +24,8 @@ SUBRESOURCES_VMI = ["virtualmachineinstances/console", "virtualmachineinstances/
 KUBEVIRT_RESOURCES = ["virtualmachines", "virtualmachineinstances", "virtualmachineinstancepresets",
                       "virtualmachineinstancereplicasets", "virtualmachineinstancemigrations"]
 
+SNAPSHOT_RESOURCES = ["virtualmachinesnapshots", "virtualmachinesnapshotcontents", "virtualmachinerestores"]
+
 
 def cluster_roles():
     edit_rules = [
@@ -42,6 +44,8 @@ def cluster_roles():
         {"apiGroups": ["pool.kubevirt.io"], "resources": ["virtualmachinepools"],
          "verbs": ["get", "delete", "create", "update", "patch", "list", "watch", "deletecollection"]},
         {"apiGroups": ["migrations.kubevirt.io"], "resources": ["migrationpolicies"], "verbs": ["get", "list", "watch"]},
+        {"apiGroups": ["snapshot.kubevirt.io"], "resources": SNAPSHOT_RESOURCES,
+         "verbs": ["get", "delete", "create", "update", "patch", "list", "watch", "deletecollection"]},
     ]
     view_rules = [
         {"apiGroups": ["subresources.kubevirt.io"], "resources": [
@@ -54,6 +58,7 @@ def cluster_roles():
             "virtualmachineclusterpreferences"], "verbs": ["get", "list", "watch"]},
         {"apiGroups": ["pool.kubevirt.io"], "resources": ["virtualmachinepools"], "verbs": ["get", "list", "watch"]},
         {"apiGroups": ["migrations.kubevirt.io"], "resources": ["migrationpolicies"], "verbs": ["get", "list", "watch"]},
+        {"apiGroups": ["snapshot.kubevirt.io"], "resources": SNAPSHOT_RESOURCES, "verbs": ["get", "list", "watch"]},
     ]
 
     def role(name, rules, aggregate):

@@ -158,6 +158,12 @@ class Caches:
         self.replicasets = Informer(kube, k.VMIRS)
         self.pools = Informer(kube, k.POOL)
         self.migrationpolicies = Informer(kube, k.MIGRATION_POLICY)
+        self.vmsnapshots = Informer(kube, k.VMSNAPSHOT)
+        self.vmsnapshotcontents = Informer(kube, k.VMSNAPSHOT_CONTENT)
+        self.vmrestores = Informer(kube, k.VMRESTORE)
+        self.volumesnapshots = Informer(kube, k.VOLUME_SNAPSHOT)
+        self.volumesnapshotclasses = Informer(kube, k.VOLUME_SNAPSHOT_CLASS)
+        self.volumesnapshotcontents = Informer(kube, k.VOLUME_SNAPSHOT_CONTENT)
 
     def all(self):
         """Every informer, in the order they are started."""

@@ -9,6 +9,8 @@ from .runtime import Controller
 from .util import dig
 
 PROVISIONER = "lab.virtops.io/simulated"
+PROVISIONER_NO_SNAPSHOTS = "lab.virtops.io/no-snapshots"     # the same volumes, no VolumeSnapshotClass
+PROVISIONERS = (PROVISIONER, PROVISIONER_NO_SNAPSHOTS)
 ANN_PROVISIONER = "volume.kubernetes.io/storage-provisioner"
 ANN_PROVISIONER_BETA = "volume.beta.kubernetes.io/storage-provisioner"
 SELECTED_NODE = "volume.kubernetes.io/selected-node"
@@ -26,7 +28,8 @@ class Provisioner(Controller):
         if pvc is None or pvc["metadata"].get("deletionTimestamp"):
             return
         ann = pvc["metadata"].get("annotations") or {}
-        if (ann.get(ANN_PROVISIONER) or ann.get(ANN_PROVISIONER_BETA)) != PROVISIONER:
+        provisioner = ann.get(ANN_PROVISIONER) or ann.get(ANN_PROVISIONER_BETA)
+        if provisioner not in PROVISIONERS:
             return
         if dig(pvc, "spec", "volumeName") or dig(pvc, "status", "phase") == "Bound":
             return
@@ -42,7 +45,7 @@ class Provisioner(Controller):
             return
         size = dig(pvc, "spec", "resources", "requests", "storage") or "1Gi"
         pv = {"apiVersion": "v1", "kind": "PersistentVolume",
-              "metadata": {"name": name, "annotations": {"pv.kubernetes.io/provisioned-by": PROVISIONER},
+              "metadata": {"name": name, "annotations": {"pv.kubernetes.io/provisioned-by": provisioner},
                            "finalizers": ["kubernetes.io/pv-protection"]},
               "spec": {"capacity": {"storage": size},
                        "accessModes": dig(pvc, "spec", "accessModes", default=["ReadWriteOnce"]),
@@ -62,17 +65,17 @@ class Provisioner(Controller):
             if exc.status == 409:
                 return
             self.sim.recorder.warning(pvc, "ProvisioningFailed", f"failed to provision volume: {exc}",
-                                      component=f"{PROVISIONER}_lab")
+                                      component=f"{provisioner}_lab")
             raise
         self.sim.cache.pvs.observe(created)
         self.sim.recorder.normal(pvc, "ProvisioningSucceeded",
-                                 f"Successfully provisioned volume {name}", component=f"{PROVISIONER}_lab")
+                                 f"Successfully provisioned volume {name}", component=f"{provisioner}_lab")
 
     async def reclaim(self, name):
         pv = self.sim.cache.pvs.get(name)
         if pv is None:
             return
-        if (pv["metadata"].get("annotations") or {}).get("pv.kubernetes.io/provisioned-by") != PROVISIONER:
+        if (pv["metadata"].get("annotations") or {}).get("pv.kubernetes.io/provisioned-by") not in PROVISIONERS:
             return
         if dig(pv, "status", "phase") == "Released" and \
                 dig(pv, "spec", "persistentVolumeReclaimPolicy") == "Delete" and not pv["metadata"].get("deletionTimestamp"):

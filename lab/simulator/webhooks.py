@@ -7,7 +7,7 @@ import logging
 from aiohttp import web
 
 from . import instancetype
-from .kube import DV, VM, VMI, VMIM, ApiError
+from .kube import DV, VM, VMI, VMIM, VMRESTORE, VMSNAPSHOT, ApiError
 from .util import deep, dig
 
 log = logging.getLogger("simulator.webhooks")
@@ -36,6 +36,10 @@ WEBHOOKS = [
      _rules(VMI, "UPDATE"), SPEC_CHANGED),
     ("/migration-validate-create", "migration-create-validator.kubevirt.io", _rules(VMIM, "CREATE"), None),
     ("/datavolume-validate", "datavolume-validate.cdi.kubevirt.io", _rules(DV, "UPDATE"), SPEC_CHANGED),
+    ("/virtualmachinesnapshots-validate", "virtualmachinesnapshot-validator.snapshot.kubevirt.io",
+     _rules(VMSNAPSHOT, "CREATE", "UPDATE"), None),
+    ("/virtualmachinerestores-validate", "virtualmachinerestore-validator.snapshot.kubevirt.io",
+     _rules(VMRESTORE, "CREATE", "UPDATE"), None),
 ]
 # virt-api's mutating webhooks (pkg/virt-api/webhooks/mutating-webhook)
 MUTATING_WEBHOOKS = [
@@ -368,6 +372,8 @@ class Webhooks:
         app.router.add_post("/migration-validate-create", self._wrap(self.migration_create))
         app.router.add_post("/datavolume-validate", self._wrap(self.dv_update))
         app.router.add_post("/virtualmachines-mutate", self._wrap(self.vm_mutate))
+        app.router.add_post("/virtualmachinesnapshots-validate", self._wrap(self.vm_snapshot))
+        app.router.add_post("/virtualmachinerestores-validate", self._wrap(self.vm_restore))
 
     def _wrap(self, fn):
         async def handler(request):
@@ -469,3 +475,56 @@ class Webhooks:
                     "details": {"causes": [cause("FieldValueDuplicate", "Cannot update DataVolume Spec",
                                                  "DataVolume.Spec")]}}
         return None
+
+    async def vm_snapshot(self, req):
+        """pkg/storage/admitters/vmsnapshot.go: the source is a kubevirt.io VirtualMachine; the spec is fixed."""
+        snap = self._obj(req)
+        if req.get("operation") == "UPDATE":
+            if snap.get("spec") != self._obj(req, "oldObject").get("spec"):
+                return to_response([cause("FieldValueInvalid", "spec in immutable after creation", "spec")])
+            return None
+        return _target_causes(dig(snap, "spec", "source", default={}) or {}, "spec.source")
+
+    async def vm_restore(self, req):
+        """pkg/storage/admitters/vmrestore.go: the target is a kubevirt.io VirtualMachine, the spec is fixed, one
+        unfinished restore per target at a time, patches only under /spec/."""
+        restore = self._obj(req)
+        if req.get("operation") == "UPDATE":
+            if restore.get("spec") != self._obj(req, "oldObject").get("spec"):
+                return to_response([cause("FieldValueInvalid", "spec in immutable after creation", "spec")])
+            return None
+        target = dig(restore, "spec", "target", default={}) or {}
+        found = _target_causes(target, "spec.target")
+        causes = list(dig(found, "details", "causes", default=[]) or []) if found else []
+        for patch in dig(restore, "spec", "patches", default=[]) or []:
+            causes += _patch_causes(patch)
+        ns = restore.get("metadata", {}).get("namespace") or req.get("namespace")
+        for other in self.sim.cache.vmrestores.items(ns):
+            if other.get("spec", {}).get("target") == target and not dig(other, "status", "complete"):
+                causes.append(cause("FieldValueInvalid", f'VirtualMachineRestore "{other["metadata"]["name"]}" '
+                                    "in progress", "spec.target"))
+        return to_response(causes) if causes else None
+
+
+def _target_causes(ref, field):
+    if ref.get("apiGroup") is None:
+        return to_response([cause("FieldValueNotFound", "missing apiGroup", f"{field}.apiGroup")])
+    if ref["apiGroup"] != "kubevirt.io":
+        return to_response([cause("FieldValueInvalid", "invalid apiGroup", f"{field}.apiGroup")])
+    if ref.get("kind") != "VirtualMachine":
+        return to_response([cause("FieldValueInvalid", "invalid kind", f"{field}.kind")])
+    return None
+
+
+def _patch_causes(patch):
+    """validatePatches: a JSON patch operation as text, with one "path" key under /spec/."""
+    pairs = [p for p in patch.strip("{} ").split(",") if '"path"' in p]
+    causes = []
+    for pair in pairs:
+        if pair.count(":") != 1:
+            causes.append(cause("FieldValueInvalid", 'patch format is not valid - one ":" expected in a single '
+                                f"key-value json patch: {pair}", "spec.patches"))
+        elif not pair.split(":", 1)[1].strip().strip('"').startswith("/spec/"):
+            causes.append(cause("FieldValueInvalid", f"patching is valid only for elements under /spec/ only: {pair}",
+                                "spec.patches"))
+    return causes

@@ -62,6 +62,12 @@ options:
     description:
       - With O(wait), V(false) waits until the VMs are stopped (their VMIs gone) instead of O(wait_for).
     type: bool
+  snapshots:
+    description:
+      - Add each VM's C(VirtualMachineSnapshot)s to its summary (RV(summaries[].snapshots)), newest first - one more
+        list request. Needs O(summary=true) and C(list) on C(virtualmachinesnapshots).
+    type: bool
+    default: false
 attributes:
   check_mode:
     description: Reads only.
@@ -79,6 +85,13 @@ EXAMPLES = r"""
     name: web1
     namespace: demo
   register: info
+
+- name: A VM's snapshots, newest first
+  virtops.kubevirt.vm_info:
+    name: web1
+    namespace: demo
+    snapshots: true
+  register: with_snapshots
 
 - name: Why is it not running?
   ansible.builtin.debug:
@@ -130,6 +143,12 @@ summaries:
     name:
       description: Name.
       type: str
+    snapshots:
+      description: With O(snapshots=true), the VM's snapshots, newest first - C(name), C(phase), C(ready_to_use),
+        C(creation_time).
+      type: list
+      elements: dict
+      sample: [{name: web1-before-upgrade, phase: Succeeded, ready_to_use: true, creation_time: "2026-12-06T11:00:00Z"}]
     namespace:
       description: Namespace.
       type: str

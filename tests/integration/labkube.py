@@ -2,8 +2,8 @@
 
     labkube.py ns-create NAME            namespace + Multus NAD br1-net (bridge, host-local IPAM)
     labkube.py ns-delete NAME            delete the namespace (does not wait)
-    labkube.py sa-token NAME NS          ServiceAccount NAME in NS bound to cluster-admin; prints a
-                                         TokenRequest token (1 h)
+    labkube.py sa-token NAME NS [ROLE]   ServiceAccount NAME in NS bound to cluster-admin (or, given a ClusterRole
+                                         ROLE, to ROLE in NS only); prints a TokenRequest token (1 h)
     labkube.py sa-delete NAME NS         delete the ServiceAccount's ClusterRoleBinding
 Uses $KUBECONFIG (the lab's admin kubeconfig).
 """
@@ -52,11 +52,15 @@ def main(argv):
         except ApiException as exc:
             if exc.status != 409:
                 raise
+        role = argv[4] if len(argv) > 4 else "cluster-admin"
         binding = {"metadata": {"name": "virtops-it-%s-%s" % (ns, name)},
-                   "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "cluster-admin"},
+                   "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role},
                    "subjects": [{"kind": "ServiceAccount", "name": name, "namespace": ns}]}
         try:
-            rbac.create_cluster_role_binding(binding)
+            if len(argv) > 4:
+                rbac.create_namespaced_role_binding(ns, binding)
+            else:
+                rbac.create_cluster_role_binding(binding)
         except ApiException as exc:
             if exc.status != 409:
                 raise

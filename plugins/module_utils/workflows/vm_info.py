@@ -34,6 +34,7 @@ def argument_spec(kind="VirtualMachine"):
     if kind == "VirtualMachine":
         spec["include_standalone_vmis"] = dict(type="bool", default=False)
         spec["running"] = dict(type="bool")
+        spec["snapshots"] = dict(type="bool", default=False)
     spec.update(copy.deepcopy(runner.WAIT_ARG_SPEC))
     spec.update(runner.auth_spec())
     return spec
@@ -75,6 +76,8 @@ class VmInfoRunner(runner.Runner):
             parse_label_selector(selector, "label_selectors")
         if params.get("running") is not None and not params.get("wait"):
             raise InputError("running is used only with wait: true (it says what to wait for).")
+        if params.get("snapshots") and not params.get("summary"):
+            raise InputError("snapshots adds each VM's snapshots to its summary; it needs summary: true.")
         wait_error = None
         if params.get("wait"):
             from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt import wait as waiter
@@ -115,6 +118,8 @@ class VmInfoRunner(runner.Runner):
             summaries, got = [], {}
         result["resources"] = [redacted(o) for o in objects]
         result["summaries"] = summaries
+        if kind == "VirtualMachine" and params.get("snapshots"):
+            self.add_snapshots(summaries, objects, namespace)
         if kind == "VirtualMachine" and params.get("include_standalone_vmis"):
             vmis = got.get("vmis")
             if vmis is None or params.get("label_selectors") or params.get("field_selectors"):
@@ -125,3 +130,16 @@ class VmInfoRunner(runner.Runner):
             result["vmis"] = [redacted(v) for v in standalone]
             result["vmi_summaries"] = [summarize_vmi(v, got.get("pods"), got.get("events")) for v in standalone]
         return result, wait_error
+
+    def add_snapshots(self, summaries, objects, namespace):
+        """Each VM's summary gets ``snapshots``: its VirtualMachineSnapshots, newest first (one list request)."""
+        from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt import snapshots
+
+        ref = "VirtualMachineSnapshots" + (" in namespace %s" % namespace if namespace else "")
+        try:
+            listing = self.client.list(snapshots.SNAPSHOT, namespace) if objects else {}
+        except ApiError as exc:
+            raise KubevirtError(writes.explain(exc, "read", ref, snapshots.SNAPSHOT))
+        found = snapshots.by_vm(listing.get("items") or [])
+        for summary in summaries:
+            summary["snapshots"] = found.get((summary.get("namespace"), summary.get("name")), [])

@@ -16,7 +16,8 @@ def test_one_typed_cache_per_kind_in_start_order():
         "virtualmachines", "virtualmachineinstances", "pods", "persistentvolumeclaims", "persistentvolumes",
         "datavolumes", "network-attachment-definitions", "nodes", "storageclasses",
         "virtualmachineinstancemigrations", "virtualmachineinstancereplicasets", "virtualmachinepools",
-        "migrationpolicies"]
+        "migrationpolicies", "virtualmachinesnapshots", "virtualmachinesnapshotcontents", "virtualmachinerestores",
+        "volumesnapshots", "volumesnapshotclasses", "volumesnapshotcontents"]
     assert (cache.vms.res, cache.vmis.res, cache.vmims.res, cache.dvs.res, cache.pvcs.res) == (
         k.VM, k.VMI, k.VMIM, k.DV, k.PVC)
 

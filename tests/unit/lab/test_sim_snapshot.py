@@ -1,0 +1,140 @@
+"""The simulator's snapshot, restore and CSI snapshot rules (lab/simulator/snapshot.py, restore.py,
+csisnapshot.py) as pure functions, without an apiserver."""
+import time
+
+import pytest
+
+from simulator import csisnapshot, restore, snapshot
+from simulator.util import ts
+
+
+def snap(phase=None, deadline=None, created=None, ready=False, deleting=False):
+    obj = {"metadata": {"name": "s1", "namespace": "demo", "uid": "u1",
+                        "creationTimestamp": created or ts()},
+           "spec": {"source": {"apiGroup": "kubevirt.io", "kind": "VirtualMachine", "name": "web1"}}}
+    if deadline is not None:
+        obj["spec"]["failureDeadline"] = deadline
+    if phase:
+        obj["status"] = {"phase": phase, "readyToUse": ready}
+    if deleting:
+        obj["metadata"]["deletionTimestamp"] = ts()
+    return obj
+
+
+def vm(locked=False):
+    out = {"metadata": {"name": "web1", "namespace": "demo", "uid": "vm-uid", "finalizers": []}, "spec": {},
+           "status": {}}
+    if locked:
+        out["status"]["snapshotInProgress"] = "s1"
+        out["metadata"]["finalizers"] = [snapshot.SOURCE_FINALIZER]
+    return out
+
+
+def vmi(*conditions):
+    return {"metadata": {"name": "web1", "uid": "vmi-uid"},
+            "status": {"conditions": [{"type": t, "status": s} for t, s in conditions]}}
+
+
+@pytest.mark.parametrize("text, seconds", [("5m0s", 300), ("1h30m", 5400), ("90s", 90), ("0s", 0), ("1.5s", 1.5),
+                                           (None, None)])
+def test_duration(text, seconds):
+    assert snapshot.duration(text) == seconds
+
+
+@pytest.mark.parametrize("the_vmi, found", [
+    (None, []),
+    (vmi(("AgentConnected", "True")), ["GuestAgent", "Online"]),
+    (vmi(), ["NoGuestAgent", "Online"]),
+    (vmi(("AgentConnected", "True"), ("Paused", "True")), ["Online", "Paused"]),
+])
+def test_indications(the_vmi, found):
+    assert snapshot.indications(the_vmi) == found
+
+
+def test_status_in_progress_while_the_source_is_not_locked():
+    st = snapshot.snapshot_status(snap("InProgress"), vm(), vmi(), None, "Source not locked source is offline")
+    assert st["phase"] == "InProgress" and st["sourceUID"] == "vm-uid" and not st["readyToUse"]
+    conds = {c["type"]: c for c in st["conditions"]}
+    assert (conds["Progressing"]["status"], conds["Progressing"]["reason"]) == ("False",
+                                                                                "Source not locked source is offline")
+    assert (conds["Ready"]["status"], conds["Ready"]["reason"]) == ("False", "Not ready")
+    assert st["sourceIndications"][0] == {"indication": "NoGuestAgent", "message": snapshot.INDICATIONS["NoGuestAgent"]}
+
+
+def test_status_succeeded_from_the_content():
+    content = {"metadata": {"name": "vmsnapshot-content-u1"},
+               "spec": {"source": {"virtualMachine": {"spec": {"template": {"spec": {"volumes": [
+                   {"name": "root"}, {"name": "data"}]}}}}},
+                        "volumeBackups": [{"volumeName": "data"}]},
+               "status": {"creationTime": "2026-01-01T00:00:00Z", "readyToUse": True}}
+    st = snapshot.snapshot_status(snap("InProgress"), vm(locked=True), None, content, "Source locked and operation "
+                                                                                      "in progress")
+    assert st["phase"] == "Succeeded" and st["readyToUse"] and st["creationTime"] == "2026-01-01T00:00:00Z"
+    assert st["virtualMachineSnapshotContentName"] == "vmsnapshot-content-u1"
+    assert st["snapshotVolumes"] == {"includedVolumes": ["data"], "excludedVolumes": ["root"]}
+    conds = {c["type"]: c["reason"] for c in st["conditions"]}
+    assert conds == {"Progressing": "Operation complete", "Ready": "Ready"}
+
+
+def test_deadline_exceeded_fails_and_zero_means_none():
+    old = ts(snapshot.parse_ts("2020-01-01T00:00:00Z"))
+    st = snapshot.snapshot_status(snap("InProgress", deadline="1m", created=old), vm(), None, None, "Source not locked")
+    assert st["phase"] == "Failed"
+    assert {c["type"]: c["reason"] for c in st["conditions"]}["Failure"] == "snapshot deadline exceeded"
+    assert snapshot.until_deadline(snap(deadline="0s", created=old)) == 0
+    assert not snapshot.deadline_exceeded(snap("InProgress", deadline="0s", created=old))
+    assert 250 < snapshot.until_deadline(snap(), now=time.time()) <= 300
+
+
+def test_update_condition_keeps_the_transition_time_when_nothing_changes():
+    conds = [{"type": "Ready", "status": "False", "reason": "Not ready", "lastTransitionTime": "then"}]
+    snapshot.update_condition(conds, snapshot.condition("Ready", "False", "Not ready"))
+    assert conds[0]["lastTransitionTime"] == "then"
+    snapshot.update_condition(conds, snapshot.condition("Ready", "True", "Ready"))
+    assert conds[0]["lastTransitionTime"] != "then" and conds[0]["reason"] == "Ready"
+
+
+def test_snapshot_class_choice():
+    sc = {"metadata": {"name": "lab-local"}, "provisioner": "lab.virtops.io/simulated"}
+    one = {"metadata": {"name": "a"}, "driver": "lab.virtops.io/simulated"}
+    default = {"metadata": {"name": "b", "annotations": {csisnapshot.DEFAULT_CLASS: "true"}},
+               "driver": "lab.virtops.io/simulated"}
+    assert snapshot.snapshot_class_name(sc, []) == ("", None)
+    assert snapshot.snapshot_class_name(sc, [one]) == ("a", None)
+    assert snapshot.snapshot_class_name(sc, [one, default]) == ("b", None)
+    assert snapshot.snapshot_class_name(sc, [one, dict(one, metadata={"name": "c"})]) == \
+        ("", "2 matching VolumeSnapshotClasses for lab-local")
+    assert csisnapshot.snapshot_class_for([one], sc) == (None, "cannot find default snapshot class")
+    assert csisnapshot.snapshot_class_for([default], sc)[0] is default
+    assert csisnapshot.snapshot_class_for([default], sc, "x") == \
+        (None, 'volumesnapshotclass.snapshot.storage.k8s.io "x" not found')
+
+
+def test_restored_claim_names():
+    r = {"metadata": {"uid": "r-uid"}, "spec": {"target": {"name": "web1"}}}
+    assert restore.restored_claim(r, "data", "web1-data") == "restore-r-uid-data"
+    assert restore.restored_claim(dict(r, spec={"target": {"name": "web1"}, "volumeRestorePolicy": "InPlace"}),
+                                  "data", "web1-data") == "web1-data"
+    assert restore.restored_claim(dict(r, spec={"target": {"name": "web1"}, "volumeRestoreOverrides": [
+        {"volumeName": "data", "restoreName": "mine"}]}), "data", "web1-data") == "mine"
+
+
+def test_restored_vm_new_and_same():
+    r = {"metadata": {"name": "r1", "uid": "r-uid", "namespace": "demo"}, "spec": {"target": {"name": "copy"}}}
+    source = {"metadata": {"name": "web1", "labels": {"app": "web"}},
+              "spec": {"runStrategy": "Always",
+                       "dataVolumeTemplates": [{"metadata": {"name": "web1-root"}, "spec": {}}],
+                       "template": {"spec": {"volumes": [{"name": "root", "dataVolume": {"name": "web1-root"}},
+                                                         {"name": "data",
+                                                          "persistentVolumeClaim": {"claimName": "web1-data"}}]}}}}
+    restores = [{"volumeName": "root", "persistentVolumeClaim": "restore-r-uid-root"},
+                {"volumeName": "data", "persistentVolumeClaim": "restore-r-uid-data"}]
+    new = restore.restored_vm(r, source, None, restores)
+    assert new["metadata"]["name"] == "copy" and new["spec"]["runStrategy"] == "Halted"
+    assert new["metadata"]["annotations"][restore.LAST_RESTORE] == "r1-r-uid"
+    assert "dataVolumeTemplates" not in new["spec"]
+    assert [v.get("persistentVolumeClaim") for v in new["spec"]["template"]["spec"]["volumes"]] == [
+        {"claimName": "restore-r-uid-root"}, {"claimName": "restore-r-uid-data"}]
+    target = {"metadata": {"name": "web1", "namespace": "demo", "uid": "t"}, "spec": {"runStrategy": "Halted"}}
+    same = restore.restored_vm(dict(r, spec={"target": {"name": "web1"}}), source, target, restores)
+    assert same["metadata"]["uid"] == "t" and same["spec"]["runStrategy"] == "Halted"
