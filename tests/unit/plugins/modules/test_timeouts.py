@@ -19,6 +19,7 @@ CASES = [  # (module, required options, timeout option)
     ("volume", {"name": "d1", "size": "1Gi", "wait": True}, "wait_timeout"),
     ("guest_info", {"name": "web1", "wait": True}, "wait_timeout"),
     ("console", {"name": "web1"}, "timeout"),
+    ("vm_pool", {"name": "web", "memory": "1Gi", "wait": True}, "wait_timeout"),
 ]
 
 
