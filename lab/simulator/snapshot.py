@@ -506,7 +506,8 @@ class SnapshotController(Controller):
             vs = cache.volumesnapshots.get_ns(ns, vs_name)
             if vs is None:
                 if created_before:
-                    self.sim.recorder.warning(content, "VolumeSnapshotMissing", f"VolumeSnapshot {vs_name} no longer exists")
+                    self.sim.recorder.warning(content, "VolumeSnapshotMissing",
+                                              f"VolumeSnapshot {vs_name} no longer exists")
                     missing.append(vs_name)
                     continue
                 if snap is None or deleting(snap):

@@ -10,6 +10,7 @@ decommission deletes them.
 import copy
 import re
 import threading
+import time
 import uuid
 from pathlib import Path
 
@@ -20,7 +21,7 @@ from kubernetes import client
 from faulthelp import REPO, ansible_env, run_playbook
 
 RBAC_DIR = REPO / "docs" / "rbac"
-USES = ("provision", "monitor", "console", "lifecycle", "decommission")
+USES = ("provision", "monitor", "console", "lifecycle", "day-two", "decommission")
 PASSWORD = "Rbac-test-pw-%s" % uuid.uuid4().hex[:8]
 IMAGE = "quay.io/containerdisks/fedora:41"
 
@@ -31,6 +32,7 @@ REMOVED = {
     "console": ("subresources.kubevirt.io", "virtualmachineinstances/console", "get"),
     "lifecycle": ("subresources.kubevirt.io", "virtualmachines/restart", "update"),
     "decommission": ("kubevirt.io", "virtualmachines", "delete"),
+    "day-two": ("subresources.kubevirt.io", "virtualmachines/stop", "update"),
 }
 
 
@@ -190,6 +192,55 @@ def test_monitor_console_and_lifecycle(rbac, tmp_path):
     assert console.task("serial console")["outputs"][0]["output"] == "rb-1"
     assert PASSWORD not in console.stdout
     assert results["lifecycle"].rc == 0
+
+
+@pytest.mark.slow
+def test_day_two(rbac, tmp_path, custom):
+    """vm_snapshot, vm_info snapshots: true and vm_restore onto the running VM with stop_vm (stop, restore, start)
+    as the day-two ServiceAccount; without virtualmachines/stop the restore fails naming it, before anything is
+    made. On a VM of its own (made and deleted with the admin credentials): decommission's VMs stay as they were."""
+    ns, envs = rbac
+    vm = {"apiVersion": "kubevirt.io/v1", "kind": "VirtualMachine", "metadata": {"name": "rb-d2", "namespace": ns},
+          "spec": {"runStrategy": "Always", "template": {"spec": {
+              "domain": {"memory": {"guest": "128Mi"}, "devices": {"disks": [{"name": "root", "disk": {}}]}},
+              "terminationGracePeriodSeconds": 0,
+              "volumes": [{"name": "root", "containerDisk": {"image": IMAGE}}]}}}}
+    custom.create_namespaced_custom_object("kubevirt.io", "v1", ns, "virtualmachines", vm)
+
+    def play(restore_name):
+        return [{"hosts": "localhost", "gather_facts": False, "tasks": [
+            {"name": "running", "virtops.kubevirt.vm_info": {"name": "rb-d2", "namespace": ns, "wait": True,
+                                                             "wait_timeout": 60}},
+            {"name": "snapshot", "virtops.kubevirt.vm_snapshot": {"name": "rb-d2-snap", "namespace": ns,
+                                                                  "vm": "rb-d2", "wait_timeout": 60}},
+            {"name": "list", "virtops.kubevirt.vm_info": {"name": "rb-d2", "namespace": ns, "snapshots": True},
+             "register": "info"},
+            {"name": "listed", "ansible.builtin.assert": {"that": [
+                "info.summaries[0].snapshots | map(attribute='name') | list == ['rb-d2-snap']"]}},
+            {"name": "restore", "virtops.kubevirt.vm_restore": {
+                "name": restore_name, "namespace": ns, "snapshot": "rb-d2-snap", "stop_vm": True,
+                "wait_timeout": 120}, "register": "restored"},
+            {"name": "restored", "ansible.builtin.assert": {"that": [
+                "restored.restore.complete", "restored.vm_stopped", "restored.vm_started"]}},
+        ]}]
+    try:
+        less = run_playbook(tmp_path, play("rb-d2-restore-less"), env=envs["day-two-less"], name="day-two-less")
+        assert_names_the_permission(less, "day-two")
+        assert custom.list_namespaced_custom_object("snapshot.kubevirt.io", "v1beta1", ns,
+                                                    "virtualmachinerestores")["items"] == []
+        ok = run_playbook(tmp_path, play("rb-d2-restore"), env=envs["day-two"], name="day-two")
+        assert ok.rc == 0, ok.explain()
+        cleanup = [{"hosts": "localhost", "gather_facts": False, "tasks": [
+            {"name": "delete the snapshot", "virtops.kubevirt.vm_snapshot": {
+                "name": "rb-d2-snap", "namespace": ns, "state": "absent"}}]}]
+        assert run_playbook(tmp_path, cleanup, env=envs["day-two"], name="day-two-cleanup").rc == 0
+    finally:
+        custom.delete_namespaced_custom_object("kubevirt.io", "v1", ns, "virtualmachines", "rb-d2")
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and any(
+                v["metadata"]["name"] == "rb-d2" for v in custom.list_namespaced_custom_object(
+                    "kubevirt.io", "v1", ns, "virtualmachines")["items"]):
+            time.sleep(0.5)
 
 
 @pytest.mark.slow

@@ -113,7 +113,8 @@ def test_vm_snapshot_and_restore_to_the_same_and_a_new_vm(lab):
         lab.get(*SNAP, "virtualmachinerestores", "r1")), what="restore complete")
     [item] = done["status"]["restores"]
     claim = lab.core.read_namespaced_persistent_volume_claim(item["persistentVolumeClaim"], lab.ns)
-    assert claim.spec.data_source.kind == "VolumeSnapshot" and claim.spec.data_source.name == backup["volumeSnapshotName"]
+    assert claim.spec.data_source.kind == "VolumeSnapshot"
+    assert claim.spec.data_source.name == backup["volumeSnapshotName"]
     assert done["status"]["restoreTime"] and cond(done, "Ready")["reason"] == "Operation complete"
     vm = lab.vm("snap-a")
     assert {v["name"]: v for v in vm["spec"]["template"]["spec"]["volumes"]}["data"]["persistentVolumeClaim"] == \
@@ -162,3 +163,23 @@ def test_snapshot_webhook_rejects_a_bad_source(lab):
     with pytest.raises(ApiException) as err:
         lab.create(*SNAP, "virtualmachinesnapshots", bad)
     assert "invalid kind" in err.value.body
+
+
+def test_a_running_real_guest_is_frozen_and_thawed_through_its_agent(lab, lab_state):
+    """With a real guest (lab/guest's qemu-ga), the snapshot's freeze and thaw are guest-fsfreeze-freeze/-thaw."""
+    bound_claim(lab, "data-real")
+    manifest = vm_with_claim("snap-real", "data-real", run_strategy="Always")
+    manifest["spec"]["template"]["metadata"]["annotations"] = {"lab.virtops.io/guest": "real"}
+    lab.create_vm(manifest)
+    lab.wait_running("snap-real", timeout=90)
+    wait_for(lambda: cond(lab.vmi("snap-real"), "AgentConnected"), timeout=90, what="the real agent connected")
+    lab.create(*SNAP, "virtualmachinesnapshots", snapshot("s-real", "snap-real"))
+    snap = ready_snapshot(lab, "s-real", timeout=60)
+    assert snap["status"]["indications"] == ["GuestAgent", "Online"]
+    assert "error" not in snap["status"]        # an agent refusal would be the content's (and so the snapshot's) error
+    lab.wait_event("snap-real", "FreezeVirtualMachine", kind="VirtualMachineInstance")
+    lab.wait_event("snap-real", "UnfreezeVirtualMachine", kind="VirtualMachineInstance")
+    # the guest's own agent says its file systems are thawed again
+    from test_real_guests import guest_of
+    guest, _pid = guest_of(lab_state, lab.vmi("snap-real"))
+    assert guest.agent("guest-fsfreeze-status", timeout=5) == "thawed"

@@ -20,6 +20,8 @@ CASES = [  # (module, required options, timeout option)
     ("guest_info", {"name": "web1", "wait": True}, "wait_timeout"),
     ("console", {"name": "web1"}, "timeout"),
     ("vm_pool", {"name": "web", "memory": "1Gi", "wait": True}, "wait_timeout"),
+    ("vm_snapshot", {"name": "s1", "vm": "web1"}, "wait_timeout"),
+    ("vm_restore", {"name": "r1", "snapshot": "s1"}, "wait_timeout"),
 ]
 
 

@@ -31,7 +31,8 @@ def client_with(enabled=True, running=False):
     return client
 
 
-def snapshot_obj(name="s1", vm="web1", ready=True, phase="Succeeded", source_uid="uid-web1", created="2026-01-01T00:00:00Z"):
+def snapshot_obj(name="s1", vm="web1", ready=True, phase="Succeeded", source_uid="uid-web1",
+                 created="2026-01-01T00:00:00Z"):
     return {"apiVersion": "snapshot.kubevirt.io/v1beta1", "kind": "VirtualMachineSnapshot",
             "metadata": {"name": name, "namespace": "demo"},
             "spec": {"source": {"apiGroup": "kubevirt.io", "kind": "VirtualMachine", "name": vm}},
@@ -182,7 +183,8 @@ def test_a_completed_restore_is_left_alone(rest):
     out = rest(client)
     assert not out["changed"] and out["restore"]["complete"] and writes(client) == []
     other = rest(client, snapshot="s1", vm="web2")
-    assert other["failed"] and "restores snapshot s1 onto VirtualMachine web1, not snapshot s1 onto web2" in other["msg"]
+    assert other["failed"]
+    assert "restores snapshot s1 onto VirtualMachine web1, not snapshot s1 onto web2" in other["msg"]
 
 
 @pytest.mark.parametrize("snapshot, vm, message", [
