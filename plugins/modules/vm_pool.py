@@ -12,7 +12,7 @@ version_added: 0.2.0
 author:
   - virtops.kubevirt developers (!UNKNOWN)
 description:
-  - Creates, updates or deletes a KubeVirt C(VirtualMachinePool) (C(pool.kubevirt.io/v1beta1)): O(replicas) VMs
+  - Creates, updates or deletes a KubeVirt C(VirtualMachinePool) (C(pool.kubevirt.io/v1beta1)) - O(replicas) VMs
     made from one VM template. KubeVirt's pool controller names them C(<pool>-<index>) from index 0, suffixes
     the DataVolumes of their O(disks[].data_volume_template) with the index, and owns them.
   - The VM template is built from the same options as M(virtops.kubevirt.vm) (O(memory), O(cpu), O(disks),
@@ -99,6 +99,15 @@ options:
         when the pool exists and this is not given.
     type: str
     choices: [Always, Halted, Manual, RerunOnFailure, Once]
+  instancetype:
+    description:
+      - The VMs' instance type, as O(virtops.kubevirt.vm#module:instancetype) of the vm module takes it (a name, or
+        a dict with C(name) and C(kind)); it must exist. Can't be combined with O(cpu) or O(memory).
+    type: raw
+  preference:
+    description:
+      - The VMs' preference, as O(virtops.kubevirt.vm#module:preference) of the vm module takes it.
+    type: raw
   pool_labels:
     description:
       - Labels of the pool object itself (the VMs' are O(labels)). Merged in.
