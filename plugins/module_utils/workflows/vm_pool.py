@@ -24,26 +24,18 @@ from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s.errors import
     WaitTimeout,
 )
 from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s.selectors import (
-    labels_match,
     requirements_text,
     structured_requirements,
 )
 from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt import spec as vmspec
-from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt import preflight
+from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt import pools, preflight
 from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt import wait as waiter
 from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt.redact import diff_of, redacted
-from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt.state import condition_true, vmi_ready
 from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt.summary import summarize_vm
 
-POOL = res.get("VirtualMachinePool")
-API_VERSION = "%s/%s" % (POOL.group, POOL.version)
+POOL = pools.POOL
 # The label KubeVirt's pool examples select by; the default selector and the VMs' label.
 POOL_LABEL = "kubevirt.io/vmpool"
-# Run strategies whose VMs do not start by themselves: a wait counts them, it does not wait for Ready.
-NOT_STARTED = ("Halted", "Manual")
-# pool.go labels each VM and its template (so its VMI) with the ControllerRevision <pool>-<generation>
-# of the pool spec it was made from.
-REVISION_LABEL = "kubevirt.io/vm-pool-revision-name"
 
 EXPRESSION_SPEC = dict(
     key=dict(type="str", required=True, no_log=False),
@@ -133,23 +125,6 @@ def vm_template(params, name, namespace, selector, run_strategy):
     return {"metadata": meta, "spec": vm["spec"]}
 
 
-def check_selector_matches(selector, labels, namespace, name):
-    """pool.go leaves a pool whose selector does not select its template's labels alone: refuse it."""
-    if not labels_match(labels, structured_requirements(selector, "selector")):
-        raise InputError("VirtualMachinePool %s/%s: selector %s does not match the VM template's labels %s, so "
-                         "KubeVirt would never create its VMs; add the selector's labels to labels." % (
-                             namespace, name, requirements_text(structured_requirements(selector)),
-                             labels or "(none)"))
-
-
-def check_vm_names(name, replicas):
-    """The VMs are named <pool>-<index>; the last one must still be a valid VM name."""
-    last = "%s-%d" % (name, max(replicas - 1, 0))
-    if len(last) > 63:
-        raise InputError("name %r is too long for a pool of %d: its VM %s would be longer than 63 characters."
-                         % (name, replicas, last))
-
-
 def desired_pool(params, name, namespace, current):
     """The whole pool to apply. Options not given keep the pool's current values (replicas, paused,
     selector, run strategy), so applying never resets what the task did not mention."""
@@ -158,7 +133,7 @@ def desired_pool(params, name, namespace, current):
     cur_tspec = ((cur_spec.get("virtualMachineTemplate") or {}).get("spec") or {})
     strategy = params.get("run_strategy") or cur_tspec.get("runStrategy") or "Always"
     template = vm_template(params, name, namespace, selector, strategy)
-    check_selector_matches(selector, (template.get("metadata") or {}).get("labels"), namespace, name)
+    pools.check_selector_matches(selector, (template.get("metadata") or {}).get("labels"), namespace, name)
     replicas = params.get("replicas")
     if replicas is None:
         replicas = cur_spec.get("replicas", 1)
@@ -167,7 +142,7 @@ def desired_pool(params, name, namespace, current):
     if paused is not None:
         spec["paused"] = paused
     spec["virtualMachineTemplate"] = template
-    return {"apiVersion": API_VERSION, "kind": POOL.kind, "metadata": pool_metadata(params, name, namespace),
+    return {"apiVersion": pools.API_VERSION, "kind": POOL.kind, "metadata": pool_metadata(params, name, namespace),
             "spec": spec}
 
 
@@ -206,62 +181,8 @@ def partial_patch(params, name, namespace, current):
     cur_spec = current.get("spec") or {}
     cur_template = cur_spec.get("virtualMachineTemplate") or {}
     merged_labels = dict((cur_template.get("metadata") or {}).get("labels") or {}, **(labels or {}))
-    check_selector_matches(selector or cur_spec.get("selector") or {}, merged_labels, namespace, name)
+    pools.check_selector_matches(selector or cur_spec.get("selector") or {}, merged_labels, namespace, name)
     return patch
-
-
-def replicas_of(pool):
-    spec = (pool or {}).get("spec") or {}
-    return spec.get("replicas", 1)
-
-
-def pool_check(name, replicas, ready_needed, paused):
-    """Wait check: a paused pool has ReplicaPaused=True; otherwise it has ``replicas`` VMs (deleting ones
-    count, as in status.replicas) and, when they start by themselves, as many are Ready."""
-    def check(objects):
-        pool = objects.get(name)
-        if pool is None:
-            return False
-        if paused:
-            return condition_true(pool, "ReplicaPaused")
-        status = pool.get("status") or {}
-        if status.get("replicas", 0) != replicas:
-            return False
-        return not ready_needed or status.get("readyReplicas", 0) == replicas
-    return check
-
-
-def template_of(pool):
-    return ((pool or {}).get("spec") or {}).get("virtualMachineTemplate")
-
-
-def restarts_vmis(before, after):
-    """Does KubeVirt restart the running VMIs after this write? pool.go's proactive update (the default,
-    unless spec.updateStrategy is opportunistic or unmanaged) deletes every VMI made from an older template."""
-    if before is None or template_of(before) == template_of(after):
-        return False
-    strategy = ((after.get("spec") or {}).get("updateStrategy")) or {}
-    return "opportunistic" not in strategy and "unmanaged" not in strategy
-
-
-def revision_check(revision, replicas):
-    """Wait check over a pool's VMIs: ``replicas`` of them made from ``revision`` are ready."""
-    def check(objects):
-        fresh = [vmi for vmi in objects.values() if not (vmi.get("metadata") or {}).get("deletionTimestamp")
-                 and ((vmi.get("metadata") or {}).get("labels") or {}).get(REVISION_LABEL) == revision]
-        return sum(1 for vmi in fresh if vmi_ready(vmi)) >= replicas
-    return check
-
-
-def controlled_by(obj, uid):
-    """Is the object with uid ``uid`` the controller of ``obj`` (its ownerReference with controller: true)?"""
-    return any(ref.get("controller") and ref.get("uid") == uid
-               for ref in ((obj.get("metadata") or {}).get("ownerReferences") or []))
-
-
-def counts(pool):
-    status = (pool or {}).get("status") or {}
-    return "%d VMs, %d ready" % (status.get("replicas", 0), status.get("readyReplicas", 0))
 
 
 # -- the module -------------------------------------------------------------------------------------
@@ -295,7 +216,7 @@ class VmPoolRunner(runner.Runner):
     # present
     def present(self, name, namespace, ref, current):
         p = self.params
-        check_vm_names(name, p["replicas"] if p.get("replicas") is not None else replicas_of(current))
+        pools.check_vm_names(name, p["replicas"] if p.get("replicas") is not None else pools.replicas_of(current))
         if current is None or template_options_given(p):
             if current is None and not template_options_given(p):
                 raise InputError("%s does not exist and the task gives no VM template to create it from; add "
@@ -313,7 +234,7 @@ class VmPoolRunner(runner.Runner):
         pool = outcome.after
         wait_error = None
         if p["wait"] and not self.check_mode:
-            if restarts_vmis(outcome.before, pool):
+            if pools.restarts_vmis(outcome.before, pool):
                 wait_error = self.wait_restarts(pool)
             if wait_error is None:
                 pool, wait_error = self.wait_ready(pool)
@@ -334,11 +255,11 @@ class VmPoolRunner(runner.Runner):
 
     def wait_ready(self, pool):
         name, namespace = pool["metadata"]["name"], pool["metadata"]["namespace"]
-        replicas = replicas_of(pool)
+        replicas = pools.replicas_of(pool)
         spec = pool.get("spec") or {}
         strategy = ((spec.get("virtualMachineTemplate") or {}).get("spec") or {}).get("runStrategy")
         paused = bool(spec.get("paused"))
-        ready_needed = strategy not in NOT_STARTED
+        ready_needed = strategy not in pools.NOT_STARTED
         if paused:
             what = "VirtualMachinePool %s/%s to be paused" % (namespace, name)
         else:
@@ -348,9 +269,9 @@ class VmPoolRunner(runner.Runner):
         def diagnose(objects):
             seen = objects.get(name)
             events = waiter.fetch_warning_events(self.client, namespace, [name])
-            return "it has %s" % counts(seen), events
+            return "it has %s" % pools.counts(seen), events
 
-        wait = waiter.Wait(self.client, POOL, namespace, pool_check(name, replicas, ready_needed, paused), what,
+        wait = waiter.Wait(self.client, POOL, namespace, pools.pool_check(name, replicas, ready_needed, paused), what,
                            self.params["wait_timeout"], names=[name],
                            resource_version=(pool.get("metadata") or {}).get("resourceVersion"), diagnose=diagnose)
         try:
@@ -364,16 +285,16 @@ class VmPoolRunner(runner.Runner):
         those of the old VMIs. Waits for ``replicas`` ready VMIs of the new revision (<pool>-<generation>)."""
         spec = pool.get("spec") or {}
         strategy = ((spec.get("virtualMachineTemplate") or {}).get("spec") or {}).get("runStrategy")
-        replicas = replicas_of(pool)
-        if spec.get("paused") or strategy in NOT_STARTED or not replicas:
+        replicas = pools.replicas_of(pool)
+        if spec.get("paused") or strategy in pools.NOT_STARTED or not replicas:
             return None
         name, namespace = pool["metadata"]["name"], pool["metadata"]["namespace"]
-        revision = "%s-%s" % (name, pool["metadata"].get("generation"))
+        revision = pools.revision_name(pool)
         what = "VirtualMachinePool %s/%s's VMIs to be restarted with the new template (%d ready of revision %s)" % (
             namespace, name, replicas, revision)
-        wait = waiter.Wait(self.client, res.VMI, namespace, revision_check(revision, replicas), what,
+        wait = waiter.Wait(self.client, res.VMI, namespace, pools.revision_check(revision, replicas), what,
                            self.params["wait_timeout"],
-                           label_selector="%s=%s" % (REVISION_LABEL, revision))
+                           label_selector="%s=%s" % (pools.REVISION_LABEL, revision))
         try:
             self.progress.append(wait.run())
         except (WaitTimeout, WaitFailed) as exc:
@@ -393,7 +314,7 @@ class VmPoolRunner(runner.Runner):
             return self.client.list(resource, namespace, label_selector=selector).get("items") or []
 
         try:
-            vms = [vm for vm in read(res.VM) if uid and controlled_by(vm, uid)]
+            vms = [vm for vm in read(res.VM) if uid and pools.controlled_by(vm, uid)]
         except ApiError as exc:
             raise KubevirtError(writes.explain(exc, "list", "the VirtualMachines of %s" % POOL.ref(
                 pool["metadata"]["name"], namespace)))

@@ -58,13 +58,6 @@ def test_bad_pools_are_refused_while_building(kw, message):
     assert message in str(exc.value)
 
 
-def test_vm_names_must_fit():
-    flow.check_vm_names("p" * 61, 10)          # p...-9: 63 characters
-    with pytest.raises(InputError) as exc:
-        flow.check_vm_names("p" * 61, 11)      # p...-10: 64
-    assert "would be longer than 63 characters" in str(exc.value)
-
-
 def test_partial_patch_names_only_what_the_task_gives():
     current = flow.desired_pool(params(replicas=2, **TEMPLATE), "web", "demo", None)
     assert flow.partial_patch(params(replicas=5), "web", "demo", current) == {"spec": {"replicas": 5}}
@@ -76,20 +69,6 @@ def test_partial_patch_names_only_what_the_task_gives():
         "spec": {"runStrategy": "Halted", "template": {"metadata": {"labels": {"tier": "a"}}}}}}}
     with pytest.raises(InputError):
         flow.partial_patch(params(selector={"match_labels": {"app": "db"}}), "web", "demo", current)
-
-
-@pytest.mark.parametrize("status, ready_needed, paused, done", [
-    ({"replicas": 2, "readyReplicas": 2}, True, False, True),
-    ({"replicas": 2, "readyReplicas": 1}, True, False, False),
-    ({"replicas": 3, "readyReplicas": 2}, True, False, False),     # one is still being deleted
-    ({"replicas": 2}, False, False, True),                          # Halted VMs are counted, not awaited
-    ({"replicas": 2, "readyReplicas": 2}, True, True, False),       # paused: the condition, not the counts
-    ({"conditions": [{"type": "ReplicaPaused", "status": "True"}]}, True, True, True),
-])
-def test_pool_check(status, ready_needed, paused, done):
-    check = flow.pool_check("web", 2, ready_needed, paused)
-    assert check({"web": {"metadata": {"name": "web"}, "status": status}}) is done
-    assert check({}) is False
 
 
 # -- the module ----------------------------------------------------------------------------------
@@ -193,30 +172,6 @@ def test_bad_input_fails_before_any_write(run, client, args, message):
     result = run(args)
     assert result["failed"] and message in result["msg"] and "Traceback" not in result["msg"]
     assert writes(client) == []
-
-
-def test_a_template_change_restarts_vmis_unless_the_update_strategy_says_otherwise():
-    before = flow.desired_pool(params(replicas=2, **TEMPLATE), "web", "demo", None)
-    after = flow.desired_pool(params(**dict(TEMPLATE, memory="2Gi")), "web", "demo", before)
-    scaled = dict(before, spec=dict(before["spec"], replicas=5))
-    assert flow.restarts_vmis(before, after) is True
-    assert flow.restarts_vmis(None, after) is False and flow.restarts_vmis(before, scaled) is False
-    for strategy in ({"opportunistic": {}}, {"unmanaged": {}}):
-        assert flow.restarts_vmis(before, dict(after, spec=dict(after["spec"], updateStrategy=strategy))) is False
-
-
-def test_revision_check_counts_ready_vmis_of_the_revision():
-    def vmi(name, revision, ready=True, deleting=False):
-        meta = {"name": name, "labels": {flow.REVISION_LABEL: revision}}
-        if deleting:
-            meta["deletionTimestamp"] = "2026-01-01T00:00:00Z"
-        return {"metadata": meta, "status": {"phase": "Running", "conditions": [
-            {"type": "Ready", "status": "True" if ready else "False"}]}}
-    check = flow.revision_check("web-3", 2)
-    assert not check({"web-0": vmi("web-0", "web-3"), "web-1": vmi("web-1", "web-2")})
-    assert not check({"web-0": vmi("web-0", "web-3"), "web-1": vmi("web-1", "web-3", ready=False)})
-    assert not check({"web-0": vmi("web-0", "web-3"), "web-1": vmi("web-1", "web-3", deleting=True)})
-    assert check({"web-0": vmi("web-0", "web-3"), "web-1": vmi("web-1", "web-3")})
 
 
 def test_wait_after_a_template_change_waits_for_the_new_vmis_first(run, client):
