@@ -11,9 +11,12 @@ A changed virtualMachineTemplate is written to existing VMs (opportunistic updat
 updateStrategy is opportunistic (or unmanaged), their VMIs are brought to it (proactive update, KubeVirt's
 default): a VMI made from another revision's template is deleted so the VM starts a new one (the whole VM
 when the dataVolumeTemplates differ; only the revision label is patched when the templates are equal), at
-most maxUnavailable (default 100%) not-ready VMIs at a time. Unused revisions are pruned. Status: replicas (owned VMs, deleting ones too), readyReplicas (VM Ready=True), labelSelector,
+most maxUnavailable (default 100%) not-ready VMIs at a time. Unused revisions are pruned. With
+spec.autohealing, VMs failing to start (startFailure count, or a failing printable status while not Ready
+long enough) are deleted first and so replaced - every such VM of the namespace, as pool.go lists them. Status: replicas (owned VMs, deleting ones too), readyReplicas (VM Ready=True), labelSelector,
 conditions ReplicaPaused and ReplicaFailure (FailedScaleOut / FailedScaleIn / FailedUpdate).
 """
+import datetime as dt
 import json
 import random
 import re
@@ -21,7 +24,9 @@ import re
 from . import selectors
 from .kube import CR, POOL, VM, VMI, ApiError
 from .runtime import Controller
-from .util import controller_of, deep, dig, get_condition, has_condition, owner_ref, remove_condition, set_condition
+from .snapshot import duration
+from .util import (controller_of, deep, dig, get_condition, has_condition, now, owner_ref, parse_ts, remove_condition,
+                   set_condition)
 from .replicaset import BURST_REPLICAS
 
 FINALIZER = "pool.kubevirt.io/finalizer"
@@ -157,6 +162,37 @@ def vmi_update(vm_revision, vmi_revision, vm_spec, vmi_spec):
     return "label-patch"
 
 
+# filterFailingVMsToStart: the printable statuses autohealing replaces a VM in, once it has not been Ready
+# for minFailingToStartDuration (default 5m); or after startUpFailureThreshold (default 3) failed starts.
+AUTOHEAL_STATUSES = ("CrashLoopBackOff", "Unschedulable", "DataVolumeError", "PvcNotFound", "ErrImagePull",
+                     "ImagePullBackOff")
+START_FAILURE_THRESHOLD = 3
+MIN_FAILING_TO_START = 300
+
+
+def failing_to_start(vms, autohealing, when):
+    """filterFailingVMsToStart: the VMs autohealing deletes (the pool then makes new ones). A Ready
+    condition without lastProbeTime counts as failing since the epoch, as Go's zero time does."""
+    threshold = autohealing.get("startUpFailureThreshold")
+    threshold = START_FAILURE_THRESHOLD if threshold is None else int(threshold)
+    minimum = duration(autohealing.get("minFailingToStartDuration"))
+    minimum = MIN_FAILING_TO_START if minimum is None else minimum
+    out = []
+    for vm in vms:
+        failure = dig(vm, "status", "startFailure")
+        if failure is not None and int(failure.get("consecutiveFailCount") or 0) >= threshold:
+            out.append(vm)
+            continue
+        if dig(vm, "status", "printableStatus") not in AUTOHEAL_STATUSES:
+            continue
+        ready = get_condition(vm, "Ready")
+        if ready is not None and ready.get("status") == "False":
+            since = parse_ts(ready.get("lastProbeTime")) or dt.datetime(1, 1, 1, tzinfo=dt.timezone.utc)
+            if (when - since).total_seconds() >= minimum:
+                out.append(vm)
+    return out
+
+
 def vmi_ready(vmi):
     """isVMIReady: Running, Ready=True, not being deleted."""
     return (vmi is not None and not vmi["metadata"].get("deletionTimestamp")
@@ -228,6 +264,13 @@ class PoolController(Controller):
             return
         ns = pool["metadata"]["namespace"]
         everything = self.sim.cache.vms.items(ns)
+        if spec.get("autohealing") is not None:
+            # pool.go heals before it sorts out which VMs are the pool's: every failing VM of the namespace
+            failing = failing_to_start(everything, spec["autohealing"], now())
+            if failing:
+                error = await self._scale_in(pool, failing, len(failing), self.deleting.setdefault(key, set()))
+                if error:
+                    raise ApiError(500, {"message": error})
         vms = await self._release_detached(pool, everything)
         deleting = bool(pool["metadata"].get("deletionTimestamp"))
         if not deleting and FINALIZER not in (pool["metadata"].get("finalizers") or []):
@@ -324,11 +367,17 @@ class PoolController(Controller):
             return (("FailedScaleOut", f"error during scale out: {error}") if error else None), False
         if "unmanaged" in strategy or "opportunistic" in strategy:
             return None, False
+        error = await self._scale_in(pool, vms, count, gone)
+        return (("FailedScaleIn", f"error during scale in: {error}") if error else None), False
+
+    async def _scale_in(self, pool, vms, count, gone):
+        """scaleIn: delete ``count`` of ``vms`` (those being deleted count), chosen by the scale-in selection
+        policy; the first error's message, or None."""
         eligible = [vm for vm in vms if not vm["metadata"].get("deletionTimestamp") and vm["metadata"]["uid"]
                     not in gone]
         count = min(count - (len(vms) - len(eligible)), len(eligible))
         if count <= 0:
-            return None, False
+            return None
         error = None
         for vm in scale_in_order(pool, eligible)[:count]:
             name, ns = vm["metadata"]["name"], vm["metadata"]["namespace"]
@@ -343,7 +392,7 @@ class PoolController(Controller):
             await self._drop_finalizer(VM, vm)
             self.sim.recorder.normal(pool, "SuccessfulDelete",
                                      f"Deleted VM {ns}/{name} with uid {vm['metadata']['uid']} from pool")
-        return (("FailedScaleIn", f"error during scale in: {error}") if error else None), False
+        return error
 
     async def _scale_out(self, pool, count, taken):
         revision = await self._ensure_revision(pool)

@@ -239,3 +239,18 @@ def test_pool_template_change_restarts_outdated_vmis(lab):
              30, what="lazy-0's VM updated")
     time.sleep(1)
     assert lab.vmi("lazy-0")["metadata"]["uid"] == before["lazy-0"], "opportunistic: the VMI keeps running"
+
+
+def test_pool_autohealing_replaces_a_vm_that_cannot_pull_its_image(lab):
+    """pool.go's autohealing: a VM in ErrImagePull whose Ready condition has no lastProbeTime (Go's zero
+    time) has failed long enough at once; the pool deletes it and makes a new one under the same name."""
+    healing = pool("heal", 1)
+    healing["spec"]["autohealing"] = {}
+    healing["spec"]["virtualMachineTemplate"]["spec"]["template"]["spec"]["volumes"][0]["containerDisk"]["image"] = \
+        "quay.io/containerdisks/does-not-exist:1"
+    lab.create(*POOL, "virtualmachinepools", healing)
+    first = wait_for(lambda: (pool_vms(lab, "heal") or [None])[0], 30, what="heal-0")
+    lab.wait_event("heal", "SuccessfulDelete", f"Deleted VM {lab.ns}/heal-0 with uid {first['metadata']['uid']}",
+                   timeout=60)
+    wait_for(lambda: any(v["metadata"]["uid"] != first["metadata"]["uid"] for v in pool_vms(lab, "heal")), 45,
+             what="a new heal-0")

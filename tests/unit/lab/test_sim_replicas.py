@@ -1,5 +1,6 @@
 """The replica set and pool controllers' pure decisions (lab/simulator/replicaset.py, pool.py, selectors.py)
 and MigrationPolicy matching (migration.py), each against KubeVirt v1.8.4's behaviour."""
+import datetime
 import random
 
 import pytest
@@ -277,3 +278,26 @@ def test_max_unavailable_as_calculateMaxUnavailableInt(value, replicas, expected
     if value is not None:
         pool["spec"]["maxUnavailable"] = value
     assert P.max_unavailable(pool) == expected
+
+
+def _failing(name, status="ErrImagePull", probe=None, ready="False", starts=None):
+    vm = {"metadata": {"name": name}, "status": {"printableStatus": status, "conditions": [
+        {"type": "Ready", "status": ready, "lastProbeTime": probe}]}}
+    if starts is not None:
+        vm["status"]["startFailure"] = {"consecutiveFailCount": starts}
+    return vm
+
+
+def test_autohealing_picks_the_vms_failing_to_start_as_filterFailingVMsToStart():
+    when = datetime.datetime(2026, 12, 6, 12, 0, tzinfo=datetime.timezone.utc)
+    vms = [_failing("pull"),                                             # no lastProbeTime: Go's zero time
+           _failing("recent", "Unschedulable", probe="2026-12-06T11:58:00Z"),
+           _failing("long", "CrashLoopBackOff", probe="2026-12-06T11:50:00Z"),
+           _failing("ready-anyway", ready="True"),
+           _failing("running", "Running"),
+           _failing("crashing", "Starting", starts=3), _failing("once", "Starting", starts=2)]
+    names = [v["metadata"]["name"] for v in P.failing_to_start(vms, {}, when)]
+    assert names == ["pull", "long", "crashing"]
+    names = [v["metadata"]["name"] for v in P.failing_to_start(
+        vms, {"minFailingToStartDuration": "1m", "startUpFailureThreshold": 2}, when)]
+    assert names == ["pull", "recent", "long", "crashing", "once"]
