@@ -361,6 +361,41 @@ def validate_vm(vm, it_spec=None, pref_spec=None, kubevirt_sa=False):
     return causes
 
 
+def _run_strategy(spec):
+    """VirtualMachine.RunStrategy(): runStrategy, else the deprecated running (true Always, false Halted)."""
+    if spec.get("runStrategy") is not None:
+        return spec["runStrategy"]
+    return None if spec.get("running") is None else ("Always" if spec["running"] else "Halted")
+
+
+def _same_running(old, new):
+    """compareRunningSpec: both say running alike, or both runStrategy alike."""
+    if old.get("running") is not None and new.get("running") is not None:
+        return old["running"] == new["running"]
+    if old.get("runStrategy") is not None and new.get("runStrategy") is not None:
+        return old["runStrategy"] == new["runStrategy"]
+    return False
+
+
+def validate_snapshot_restore_status(vm, old):
+    """pkg/storage/admitters/vm-storage-status.go, on a VM update: while a snapshot is in progress its volumes
+    and running state stay; while a restore is in progress its run strategy stays."""
+    spec, old_spec = vm.get("spec") or {}, old.get("spec") or {}
+    snapshot = dig(vm, "status", "snapshotInProgress")
+    if snapshot:
+        if dig(old_spec, "template", "spec", "volumes") != dig(spec, "template", "spec", "volumes"):
+            return [cause("FieldValueNotSupported", f'Cannot update vm disks or volumes until snapshot "{snapshot}" '
+                          "completes", "spec")]
+        if not _same_running(old_spec, spec):
+            return [cause("FieldValueNotSupported", f'Cannot update vm running state until snapshot "{snapshot}" '
+                          "completes", "spec")]
+    restore = dig(vm, "status", "restoreInProgress")
+    if restore and old_spec != spec and _run_strategy(old_spec) != _run_strategy(spec):
+        return [cause("FieldValueNotSupported", f'Cannot update VM runStrategy until restore "{restore}" completes',
+                      "spec")]
+    return []
+
+
 class Webhooks:
     def __init__(self, sim):
         self.sim = sim
@@ -420,6 +455,8 @@ class Webhooks:
                 log.info("ignoring err %r when looking for %s", str(exc), field)
                 specs.append(None)
         causes = validate_vm(vm, *specs, kubevirt_sa=self._kubevirt_sa(req))
+        if not causes and req.get("operation") == "UPDATE":
+            causes = validate_snapshot_restore_status(vm, self._obj(req, "oldObject"))
         return to_response(causes) if causes else None
 
     async def vm_mutate(self, req):
@@ -517,14 +554,17 @@ def _target_causes(ref, field):
 
 
 def _patch_causes(patch):
-    """validatePatches: a JSON patch operation as text, with one "path" key under /spec/."""
-    pairs = [p for p in patch.strip("{} ").split(",") if '"path"' in p]
+    """validatePatches: each `key: value` of a JSON patch operation given as text has one colon, and a "path" is
+    under /spec/ (or a label or annotation)."""
     causes = []
-    for pair in pairs:
-        if pair.count(":") != 1:
+    for pair in patch.strip("{}").split(","):
+        parts = pair.split(":")
+        if len(parts) != 2:
             causes.append(cause("FieldValueInvalid", 'patch format is not valid - one ":" expected in a single '
                                 f"key-value json patch: {pair}", "spec.patches"))
-        elif not pair.split(":", 1)[1].strip().strip('"').startswith("/spec/"):
+            continue
+        key, value = parts[0].strip(), parts[1].strip()
+        if key == '"path"' and not value.startswith(('"/metadata/labels/', '"/metadata/annotations/', '"/spec/')):
             causes.append(cause("FieldValueInvalid", f"patching is valid only for elements under /spec/ only: {pair}",
                                 "spec.patches"))
     return causes

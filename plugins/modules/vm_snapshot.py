@@ -38,6 +38,7 @@ options:
   vm:
     description:
       - Name of the VirtualMachine to snapshot (same namespace). Required with O(state=present).
+      - With O(state=absent), when given, the snapshot is deleted only if it is a snapshot of this VM.
     type: str
   state:
     description:

@@ -30,7 +30,8 @@ KINDS = [  # (group, version, plural) of what a case could leave behind; "" is t
     ("kubevirt.io", "v1", "virtualmachines"), ("kubevirt.io", "v1", "virtualmachineinstances"),
     ("cdi.kubevirt.io", "v1beta1", "datavolumes"), ("k8s.cni.cncf.io", "v1", "network-attachment-definitions"),
     ("", "v1", "persistentvolumeclaims"), ("", "v1", "pods"), ("", "v1", "services"), ("", "v1", "secrets"),
-    ("", "v1", "configmaps"),
+    ("", "v1", "configmaps"), ("snapshot.kubevirt.io", "v1beta1", "virtualmachinesnapshots"),
+    ("snapshot.kubevirt.io", "v1beta1", "virtualmachinerestores"),
 ]
 
 NAD_CONFIG = {"cniVersion": "0.3.1", "name": "br1-net", "type": "bridge", "bridge": "br1",
@@ -243,7 +244,7 @@ def test_matrix_covers_modules_and_roles():
     assert len(ids) == len(set(ids)), "case ids must be unique"
     assert len(CASES) >= 50
     assert {"vm", "vmi", "vm_info", "vmi_info", "volume", "network", "vm_volume", "vm_nic", "vm_power", "console",
-            "guest_info"} <= set(MODULES)
+            "guest_info", "vm_snapshot", "vm_restore"} <= set(MODULES)
     assert {c["role"] for c in CASES if "role" in c} == {"vm_provision", "vm_monitor", "vm_decommission"}
 
 

@@ -117,6 +117,10 @@ class VmSnapshotRunner(runner.Runner):
         except ApiError as exc:
             raise KubevirtError(writes.explain(exc, "read", ref, snapshots.SNAPSHOT))
         if p["state"] == "absent":
+            source = snapshots.source_name(current)
+            if current is not None and p.get("vm") and source != p["vm"]:
+                raise KubevirtError("%s is a snapshot of VirtualMachine %s, not %s; not deleting it (leave vm out to "
+                                    "delete it whatever its VM)." % (ref, source, p["vm"]))
             return self.absent(name, namespace, current)
         if current is not None:
             outcome = self.existing(current, ref)

@@ -4,7 +4,7 @@ import time
 
 import pytest
 
-from simulator import csisnapshot, restore, snapshot
+from simulator import csisnapshot, restore, snapshot, webhooks
 from simulator.util import ts
 
 
@@ -138,3 +138,38 @@ def test_restored_vm_new_and_same():
     target = {"metadata": {"name": "web1", "namespace": "demo", "uid": "t"}, "spec": {"runStrategy": "Halted"}}
     same = restore.restored_vm(dict(r, spec={"target": {"name": "web1"}}), source, target, restores)
     assert same["metadata"]["uid"] == "t" and same["spec"]["runStrategy"] == "Halted"
+
+
+@pytest.mark.parametrize("patch, messages", [
+    ('{"op": "replace", "path": "/spec/runStrategy", "value": "Halted"}', []),
+    ('{"op": "add", "path": "/metadata/labels/x", "value": "y"}', []),
+    ('{"op": "replace", "path": "/metadata/name", "value": "other"}',
+     ['patching is valid only for elements under /spec/ only:  "path": "/metadata/name"']),
+    ('{"op": "replace", "path": "/spec/x", "value": "a:b"}',
+     ['patch format is not valid - one ":" expected in a single key-value json patch:  "value": "a:b"']),
+])
+def test_restore_patches_as_the_admitter_reads_them(patch, messages):
+    assert [c["message"] for c in webhooks._patch_causes(patch)] == messages
+
+
+def _vm(volumes=("a",), run_strategy="Always", snapshot=None, restore=None):
+    vm = {"spec": {"runStrategy": run_strategy,
+                   "template": {"spec": {"volumes": [{"name": v, "emptyDisk": {}} for v in volumes]}}},
+          "status": {}}
+    if snapshot:
+        vm["status"]["snapshotInProgress"] = snapshot
+    if restore:
+        vm["status"]["restoreInProgress"] = restore
+    return vm
+
+
+@pytest.mark.parametrize("new, old, message", [
+    (_vm(("a", "b"), snapshot="s1"), _vm(), 'Cannot update vm disks or volumes until snapshot "s1" completes'),
+    (_vm(run_strategy="Halted", snapshot="s1"), _vm(), 'Cannot update vm running state until snapshot "s1" completes'),
+    (_vm(run_strategy="Halted", restore="r1"), _vm(), 'Cannot update VM runStrategy until restore "r1" completes'),
+    (_vm(("a", "b"), restore="r1"), _vm(), None),
+    (_vm(run_strategy="Halted"), _vm(), None),
+])
+def test_vm_updates_while_a_snapshot_or_restore_is_in_progress(new, old, message):
+    causes = webhooks.validate_snapshot_restore_status(new, old)
+    assert [c["message"] for c in causes] == ([message] if message else [])

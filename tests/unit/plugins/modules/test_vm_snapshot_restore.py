@@ -113,6 +113,16 @@ def test_snapshot_absent_deletes_once(snap):
     assert not snap(client, state="absent")["changed"]
 
 
+def test_snapshot_absent_with_vm_deletes_only_that_vms_snapshot(snap):
+    client = client_with()
+    client.put(snapshot_obj(vm="db1"))
+    out = snap(client, state="absent")       # vm: web1 (the fixture's)
+    assert out["failed"] and writes(client) == []
+    assert out["msg"] == ("VirtualMachineSnapshot demo/s1 is a snapshot of VirtualMachine db1, not web1; not deleting "
+                          "it (leave vm out to delete it whatever its VM).")
+    assert snap(client, state="absent", vm=None)["changed"]
+
+
 def test_ready_check_ends_on_failed_with_kubevirt_reason():
     failed = snapshot_obj(ready=False, phase="Failed")
     failed["status"]["conditions"] = [{"type": "Failure", "status": "True", "reason": "snapshot deadline exceeded"}]
