@@ -20,7 +20,7 @@ fi
 LOGS=$REPO/.cache/molecule-logs
 mkdir -p "$LOGS"
 scenarios=("$@")
-[ ${#scenarios[@]} -gt 0 ] || scenarios=(provision monitor lifecycle)
+[ ${#scenarios[@]} -gt 0 ] || scenarios=(provision monitor lifecycle backup)
 failed=()
 for s in "${scenarios[@]}"; do
   t0=$SECONDS

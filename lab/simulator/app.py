@@ -86,6 +86,7 @@ class Sim:
             self.migration_ctl.enqueue_for_vmi(obj)
             self.replicaset_ctl.enqueue_for_vmi(obj, old if ev == "MODIFIED" else None)
             self.export_ctl.enqueue_namespace(obj["metadata"]["namespace"])
+            self.pool_ctl.enqueue_for_vmi(obj)
             self._snapshots_of_namespace(obj)
 
         def on_pod(ev, obj, old):

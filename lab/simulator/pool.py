@@ -7,18 +7,26 @@ finalizer `pool.kubevirt.io/finalizer`, owned by the pool (controller: true). Th
 too: deleting it removes the VMs' finalizers, then the garbage collector deletes the VMs. Owned VMs that
 stop matching the selector are released (no adoption: pool.go only releases). Scale-in picks VMs by
 scaleInStrategy.proactive.selectionPolicy (sortPolicy, selectors), randomly by default, as KubeVirt.
-A changed virtualMachineTemplate is written to existing VMs (opportunistic update); unused revisions
-are pruned. Status: replicas (owned VMs, deleting ones too), readyReplicas (VM Ready=True), labelSelector,
+A changed virtualMachineTemplate is written to existing VMs (opportunistic update); then, unless
+updateStrategy is opportunistic (or unmanaged), their VMIs are brought to it (proactive update, KubeVirt's
+default): a VMI made from another revision's template is deleted so the VM starts a new one (the whole VM
+when the dataVolumeTemplates differ; only the revision label is patched when the templates are equal), at
+most maxUnavailable (default 100%) not-ready VMIs at a time. Unused revisions are pruned. With
+spec.autohealing, VMs failing to start (startFailure count, or a failing printable status while not Ready
+long enough) are deleted first and so replaced - every such VM of the namespace, as pool.go lists them. Status: replicas (owned VMs, deleting ones too), readyReplicas (VM Ready=True), labelSelector,
 conditions ReplicaPaused and ReplicaFailure (FailedScaleOut / FailedScaleIn / FailedUpdate).
 """
+import datetime as dt
 import json
 import random
 import re
 
 from . import selectors
-from .kube import CR, POOL, VM, ApiError
+from .kube import CR, POOL, VM, VMI, ApiError
 from .runtime import Controller
-from .util import controller_of, deep, dig, get_condition, has_condition, owner_ref, remove_condition, set_condition
+from .snapshot import duration
+from .util import (controller_of, deep, dig, get_condition, has_condition, now, owner_ref, parse_ts, remove_condition,
+                   set_condition)
 from .replicaset import BURST_REPLICAS
 
 FINALIZER = "pool.kubevirt.io/finalizer"
@@ -99,6 +107,11 @@ def scale_in_order(pool, vms, rng=random):
     """The VMs scale-in deletes first: sortPolicy Ascending/DescendingOrder (by index), Newest, Oldest,
     Random (the default); then the selection policy's selectors keep the matching ones."""
     policy = dig(pool, "spec", "scaleInStrategy", "proactive", "selectionPolicy", default={}) or {}
+    return by_selection_policy(policy, vms, rng)
+
+
+def by_selection_policy(policy, vms, rng=random):
+    """sortVMsBasedOnSortPolicy then filterVMsBasedOnSelectors for one selectionPolicy."""
     order = list(vms)
     sort = policy.get("sortPolicy") or "Random"
     if sort in ("AscendingOrder", "DescendingOrder"):
@@ -116,6 +129,74 @@ def scale_in_order(pool, vms, rng=random):
                                             for r in chosen["nodeSelectorRequirementMatcher"]]}
         order = [v for v in order if selectors.matches(as_selector, dig(v, "spec", "template", "spec", "nodeSelector"))]
     return order
+
+
+def max_unavailable(pool):
+    """calculateMaxUnavailableInt: spec.maxUnavailable (a number, or a percentage of spec.replicas rounded
+    down; default 100%), at least 1. Any string is a percentage, with or without its "%" (as pool.go)."""
+    value = dig(pool, "spec", "maxUnavailable")
+    value = "100%" if value is None else value
+    count = wanted(pool) * int(value[:-1] if value.endswith("%") else value) // 100 if isinstance(value, str) \
+        else int(value)
+    return max(count, 1)
+
+
+def vmi_update(vm_revision, vmi_revision, vm_spec, vmi_spec):
+    """isOutdatedVMI: what a proactive update does to a VM's VMI - "none", "restart" (delete the VMI),
+    "vm-delete" (delete the VM: its dataVolumeTemplates changed) or "label-patch" (same template, new
+    revision name). ``*_spec`` are the pool specs the two revisions hold (None: no such revision)."""
+    if vm_revision is None:
+        return "none"
+    if vmi_revision is None:
+        return "restart"
+    if vm_revision == vmi_revision or vm_spec is None:
+        return "none"
+    if vmi_spec is None:
+        return "restart"
+    want = dig(vm_spec, "virtualMachineTemplate", "spec", default={}) or {}
+    have = dig(vmi_spec, "virtualMachineTemplate", "spec", default={}) or {}
+    if (have.get("dataVolumeTemplates") or None) != (want.get("dataVolumeTemplates") or None):
+        return "vm-delete"
+    if have.get("template") != want.get("template"):
+        return "restart"
+    return "label-patch"
+
+
+# filterFailingVMsToStart: the printable statuses autohealing replaces a VM in, once it has not been Ready
+# for minFailingToStartDuration (default 5m); or after startUpFailureThreshold (default 3) failed starts.
+AUTOHEAL_STATUSES = ("CrashLoopBackOff", "Unschedulable", "DataVolumeError", "PvcNotFound", "ErrImagePull",
+                     "ImagePullBackOff")
+START_FAILURE_THRESHOLD = 3
+MIN_FAILING_TO_START = 300
+
+
+def failing_to_start(vms, autohealing, when):
+    """filterFailingVMsToStart: the VMs autohealing deletes (the pool then makes new ones). A Ready
+    condition without lastProbeTime counts as failing since the epoch, as Go's zero time does."""
+    threshold = autohealing.get("startUpFailureThreshold")
+    threshold = START_FAILURE_THRESHOLD if threshold is None else int(threshold)
+    minimum = duration(autohealing.get("minFailingToStartDuration"))
+    minimum = MIN_FAILING_TO_START if minimum is None else minimum
+    out = []
+    for vm in vms:
+        failure = dig(vm, "status", "startFailure")
+        if failure is not None and int(failure.get("consecutiveFailCount") or 0) >= threshold:
+            out.append(vm)
+            continue
+        if dig(vm, "status", "printableStatus") not in AUTOHEAL_STATUSES:
+            continue
+        ready = get_condition(vm, "Ready")
+        if ready is not None and ready.get("status") == "False":
+            since = parse_ts(ready.get("lastProbeTime")) or dt.datetime(1, 1, 1, tzinfo=dt.timezone.utc)
+            if (when - since).total_seconds() >= minimum:
+                out.append(vm)
+    return out
+
+
+def vmi_ready(vmi):
+    """isVMIReady: Running, Ready=True, not being deleted."""
+    return (vmi is not None and not vmi["metadata"].get("deletionTimestamp")
+            and dig(vmi, "status", "phase") == "Running" and has_condition(vmi, "Ready", "True"))
 
 
 def status_for(pool, vms, sync_error):
@@ -160,6 +241,14 @@ class PoolController(Controller):
         if ref is not None and ref.get("kind") == POOL.kind:
             self.enqueue(f"{ns}/{ref['name']}")
 
+    def enqueue_for_vmi(self, vmi):
+        """addVMIHandler / resolveVMIControllerRef: a VMI's VM's pool."""
+        ref = controller_of(vmi)
+        if ref is not None and ref.get("kind") == VM.kind:
+            vm = self.sim.cache.vms.get_ns(vmi["metadata"]["namespace"], ref["name"])
+            if vm is not None and vm["metadata"].get("uid") == ref.get("uid"):
+                self.enqueue_for_vm(vm)
+
     async def sync(self, key):
         pool = self.sim.cache.pools.get(key)
         if pool is None:
@@ -175,6 +264,13 @@ class PoolController(Controller):
             return
         ns = pool["metadata"]["namespace"]
         everything = self.sim.cache.vms.items(ns)
+        if spec.get("autohealing") is not None:
+            # pool.go heals before it sorts out which VMs are the pool's: every failing VM of the namespace
+            failing = failing_to_start(everything, spec["autohealing"], now())
+            if failing:
+                error = await self._scale_in(pool, failing, len(failing), self.deleting.setdefault(key, set()))
+                if error:
+                    raise ApiError(500, {"message": error})
         vms = await self._release_detached(pool, everything)
         deleting = bool(pool["metadata"].get("deletionTimestamp"))
         if not deleting and FINALIZER not in (pool["metadata"].get("finalizers") or []):
@@ -257,9 +353,11 @@ class PoolController(Controller):
     async def _scale(self, pool, vms, taken, gone):
         """scale(): (sync error (reason, message) or None, whether the pool is at its size)."""
         diff = len(vms) - wanted(pool)
+        strategy = dig(pool, "spec", "scaleInStrategy", default={}) or {}
         if diff == 0:
-            # opportunisticScaleIn: VMs deleted by someone else leave the pool (state preservation is off)
-            for vm in vms:
+            # opportunisticScaleIn: VMs deleted by someone else leave the pool (state preservation is off),
+            # unless scale-in is unmanaged
+            for vm in vms if "unmanaged" not in strategy else ():
                 if vm["metadata"].get("deletionTimestamp"):
                     await self._drop_finalizer(VM, vm)
             return None, True
@@ -267,14 +365,19 @@ class PoolController(Controller):
         if diff < 0:
             error = await self._scale_out(pool, count, taken)
             return (("FailedScaleOut", f"error during scale out: {error}") if error else None), False
-        strategy = dig(pool, "spec", "scaleInStrategy", default={}) or {}
         if "unmanaged" in strategy or "opportunistic" in strategy:
             return None, False
+        error = await self._scale_in(pool, vms, count, gone)
+        return (("FailedScaleIn", f"error during scale in: {error}") if error else None), False
+
+    async def _scale_in(self, pool, vms, count, gone):
+        """scaleIn: delete ``count`` of ``vms`` (those being deleted count), chosen by the scale-in selection
+        policy; the first error's message, or None."""
         eligible = [vm for vm in vms if not vm["metadata"].get("deletionTimestamp") and vm["metadata"]["uid"]
                     not in gone]
         count = min(count - (len(vms) - len(eligible)), len(eligible))
         if count <= 0:
-            return None, False
+            return None
         error = None
         for vm in scale_in_order(pool, eligible)[:count]:
             name, ns = vm["metadata"]["name"], vm["metadata"]["namespace"]
@@ -289,7 +392,7 @@ class PoolController(Controller):
             await self._drop_finalizer(VM, vm)
             self.sim.recorder.normal(pool, "SuccessfulDelete",
                                      f"Deleted VM {ns}/{name} with uid {vm['metadata']['uid']} from pool")
-        return (("FailedScaleIn", f"error during scale in: {error}") if error else None), False
+        return error
 
     async def _scale_out(self, pool, count, taken):
         revision = await self._ensure_revision(pool)
@@ -329,22 +432,38 @@ class PoolController(Controller):
         return name
 
     async def _update(self, pool, vms):
-        """update(): opportunisticUpdate of the VMs whose revision's template is not the pool's; the
-        VMIs keep running (proactive VMI updates are not simulated)."""
-        if "unmanaged" in (dig(pool, "spec", "updateStrategy", default={}) or {}):
+        """update(): opportunisticUpdate of the VMs whose revision's template is not the pool's, then,
+        unless updateStrategy is opportunistic, proactiveUpdate of the up-to-date VMs' VMIs. Stable when
+        no VM was outdated."""
+        strategy = dig(pool, "spec", "updateStrategy", default={}) or {}
+        if "unmanaged" in strategy:
             return None, True
+        chosen = dig(strategy, "proactive", "selectionPolicy", default={}) or {}
+        if chosen.get("selectors") is not None:
+            vms = by_selection_policy({"selectors": chosen["selectors"], "sortPolicy": "AscendingOrder"}, vms)
         template = pool["spec"].get("virtualMachineTemplate")
-        outdated = []
+        outdated, current = [], []
         for vm in vms:
             name = (vm["metadata"].get("labels") or {}).get(REVISION_LABEL)
             old = await self._revision(vm["metadata"]["namespace"], name) if name else None
-            if old is None or old.get("virtualMachineTemplate") != template:
-                outdated.append(vm)
-        if not outdated:
-            return None, True
+            (outdated if old is None or old.get("virtualMachineTemplate") != template else current).append(vm)
+        if outdated:
+            error = await self._opportunistic_update(pool, outdated)
+            if error is not None:
+                return ("FailedUpdate", f"error during VM update: {error}"), False
+        if "opportunistic" not in strategy:
+            error = await self._proactive_update(pool, current, chosen)
+            if error is not None:
+                return ("FailedUpdate", f"error during VMI update: {error}"), False
+        return None, not outdated
+
+    async def _opportunistic_update(self, pool, outdated):
+        """opportunisticUpdate: the pool's template, labels and annotations written to each VM (the VMIs
+        keep running); the first error, or None."""
         revision = await self._ensure_revision(pool)
+        error = None
         for vm in outdated:
-            if vm["metadata"].get("deletionTimestamp") or index_from_name(vm["metadata"]["name"]) is None:
+            if index_from_name(vm["metadata"]["name"]) is None:
                 continue
             fresh = vm_for(pool, vm["metadata"]["name"], revision)
             new = deep(vm)
@@ -361,11 +480,74 @@ class PoolController(Controller):
                 msg = exc.body.get("message", str(exc))
                 where = f"{vm['metadata']['name']}/{vm['metadata']['namespace']}"   # sic, name first as pool.go
                 self.sim.recorder.warning(pool, "FailedUpdate", f"Error updating virtual machine {where}: {msg}")
-                return ("FailedUpdate", f"error during VM update: {msg}"), False
+                error = error or msg
+                continue
             self.sim.cache.vms.observe(updated)
             self.sim.recorder.normal(pool, "SuccessfulUpdate", f"Updated VM {vm['metadata']['namespace']}/"
                                                                f"{vm['metadata']['name']}")
-        return None, False
+        return error
+
+    async def _vmi_update(self, vm, vmi):
+        vm_rev = (vm["metadata"].get("labels") or {}).get(REVISION_LABEL)
+        vmi_rev = (vmi["metadata"].get("labels") or {}).get(REVISION_LABEL)
+        ns = vm["metadata"]["namespace"]
+        return vmi_update(vm_rev, vmi_rev, await self._revision(ns, vm_rev) if vm_rev else None,
+                          await self._revision(ns, vmi_rev) if vmi_rev and vmi_rev != vm_rev else None)
+
+    async def _proactive_update(self, pool, vms, policy):
+        """proactiveUpdate: first the not-ready VMs' outdated VMIs, then the others while fewer than
+        maxUnavailable VMIs are unavailable (then again after defaultRetryDelay, 3 s); the first error."""
+        ns = pool["metadata"]["namespace"]
+        vmis = {vm["metadata"]["name"]: self.sim.cache.vmis.get_ns(ns, vm["metadata"]["name"]) for vm in vms}
+        for vm in vms:      # handleUnhealthyVMIs
+            vmi = vmis[vm["metadata"]["name"]]
+            if has_condition(vm, "Ready", "True") or vmi is None or vmi["metadata"].get("deletionTimestamp"):
+                continue
+            error = await self._handle_update(pool, vm, vmi, await self._vmi_update(vm, vmi))
+            if error is not None:
+                return error
+        budget = max_unavailable(pool) - sum(1 for vm in vms if not vmi_ready(vmis[vm["metadata"]["name"]]))
+        order = by_selection_policy({"sortPolicy": policy.get("sortPolicy")}, vms) if policy else vms
+        for vm in order:
+            if budget <= 0:
+                self.enqueue(f"{ns}/{pool['metadata']['name']}", after=3)
+                return None
+            vmi = vmis[vm["metadata"]["name"]]
+            if vmi is None:
+                continue
+            how = await self._vmi_update(vm, vmi)
+            if how == "none":
+                continue
+            error = await self._handle_update(pool, vm, vmi, how)
+            if error is not None:
+                return error
+            budget -= 1
+        return None
+
+    async def _handle_update(self, pool, vm, vmi, how):
+        """handleResourceUpdate; the error's message, or None."""
+        ns, name = vm["metadata"]["namespace"], vm["metadata"]["name"]
+        try:
+            if how == "restart":
+                await self.sim.kube.delete(VMI, vmi["metadata"]["name"], ns)
+            elif how == "vm-delete":
+                await self.sim.kube.delete(VM, name, ns, propagation="Foreground")
+            elif how == "label-patch":
+                labels = dict(vmi["metadata"].get("labels") or {})
+                labels[REVISION_LABEL] = vm["metadata"]["labels"][REVISION_LABEL]
+                ops = ([{"op": "test", "path": "/metadata/labels", "value": vmi["metadata"]["labels"]},
+                        {"op": "replace", "path": "/metadata/labels", "value": labels}]
+                       if vmi["metadata"].get("labels") is not None else
+                       [{"op": "add", "path": "/metadata/labels", "value": labels}])
+                await self.sim.kube.patch(VMI, vmi["metadata"]["name"], ops, ns, kind="json")
+            # "none" does nothing, yet pool.go records the event below for it too (handleUnhealthyVMIs
+            # calls this for every not-ready VM); the recorder aggregates the repeats.
+        except ApiError as exc:
+            msg = exc.body.get("message", str(exc))
+            self.sim.recorder.warning(pool, "FailedUpdate", f"Error updating resource {ns}/{name}: {msg}")
+            return msg
+        self.sim.recorder.normal(pool, "SuccessfulDelete", f"Successfully updated resource {ns}/{name}")
+        return None
 
     async def _prune(self, pool, vms, force=False):
         """pruneUnusedRevisions: delete the pool's ControllerRevisions no VM (or its VMI) names. Listed

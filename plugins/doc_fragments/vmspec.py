@@ -13,8 +13,8 @@ options:
   labels:
     description:
       - Labels of the object. On a VM they are also put on the template (C(spec.template.metadata.labels)),
-        also with O(definition) or when only labels change on an existing VM, so the VMI and its virt-launcher
-        pod carry them (from the VMI KubeVirt creates next).
+        also with O(virtops.kubevirt.vm#module:definition) or when only labels change on an existing VM, so the
+        VMI and its virt-launcher pod carry them (from the VMI KubeVirt creates next).
       - Values are strings, kept as written. An unquoted V(true) or V(3) in YAML becomes V("true") or V("3")
         (never Python's V("True")), and a quoted V("True") is kept as it is. YAML 1.1 also reads unquoted
         V(yes), V(no), V(on) and V(off) as booleans (stored V("true")/V("false")); quote them to keep them.

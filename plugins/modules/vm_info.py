@@ -145,10 +145,11 @@ summaries:
       type: str
     snapshots:
       description: With O(snapshots=true), the VM's snapshots, newest first - C(name), C(phase), C(ready_to_use),
-        C(creation_time).
+        C(creation_time), C(labels).
       type: list
       elements: dict
-      sample: [{name: web1-before-upgrade, phase: Succeeded, ready_to_use: true, creation_time: "2026-12-06T11:00:00Z"}]
+      sample: [{name: web1-before-upgrade, phase: Succeeded, ready_to_use: true, creation_time: "2026-12-06T11:00:00Z",
+                labels: {}}]
     namespace:
       description: Namespace.
       type: str

@@ -206,3 +206,51 @@ def test_pool_paused_does_not_scale(lab):
                                               {"spec": {"paused": False}})
     wait_status(lab, POOL, "virtualmachinepools", "still", 3, timeout=45)
     lab.wait_event("still", "SuccessfulResume", "Pool is unpaused")
+
+
+def test_pool_template_change_restarts_outdated_vmis(lab):
+    """pool.go's proactive update (the default): a new template is written to the VMs, and each VMI made from
+    the old one is deleted so its VM starts a new one, labelled with the new revision. With updateStrategy
+    opportunistic the VMIs keep running."""
+    lab.create(*POOL, "virtualmachinepools", pool("upd", 2))
+    lazy = pool("lazy", 1)
+    lazy["spec"]["updateStrategy"] = {"opportunistic": {}}
+    lab.create(*POOL, "virtualmachinepools", lazy)
+    wait_status(lab, POOL, "virtualmachinepools", "upd", 2, timeout=45)
+    wait_status(lab, POOL, "virtualmachinepools", "lazy", 1, timeout=45)
+    before = {n: lab.vmi(n)["metadata"]["uid"] for n in ("upd-0", "upd-1", "lazy-0")}
+    memory = {"spec": {"virtualMachineTemplate": {"spec": {"template": {"spec": {"domain": {
+        "memory": {"guest": "192Mi"}}}}}}}}
+    for name in ("upd", "lazy"):
+        lab.custom.patch_namespaced_custom_object(*POOL, lab.ns, "virtualmachinepools", name, memory)
+    revision = f"upd-{lab.get(*POOL, 'virtualmachinepools', 'upd')['metadata']['generation']}"
+
+    def restarted(name):
+        vmi = lab.vmi(name)
+        if not vmi or vmi["metadata"]["uid"] == before[name] or vmi["status"].get("phase") != "Running":
+            return None
+        return vmi
+    for name in ("upd-0", "upd-1"):
+        vmi = wait_for(lambda: restarted(name), 45, what=f"{name}'s VMI replaced")
+        assert vmi["metadata"]["labels"]["kubevirt.io/vm-pool-revision-name"] == revision
+        assert vmi["spec"]["domain"]["memory"]["guest"] == "192Mi"
+    lab.wait_event("upd", "SuccessfulDelete", f"Successfully updated resource {lab.ns}/upd-")
+    wait_for(lambda: pool_vms(lab, "lazy")[0]["spec"]["template"]["spec"]["domain"]["memory"]["guest"] == "192Mi",
+             30, what="lazy-0's VM updated")
+    time.sleep(1)
+    assert lab.vmi("lazy-0")["metadata"]["uid"] == before["lazy-0"], "opportunistic: the VMI keeps running"
+
+
+def test_pool_autohealing_replaces_a_vm_that_cannot_pull_its_image(lab):
+    """pool.go's autohealing: a VM in ErrImagePull whose Ready condition has no lastProbeTime (Go's zero
+    time) has failed long enough at once; the pool deletes it and makes a new one under the same name."""
+    healing = pool("heal", 1)
+    healing["spec"]["autohealing"] = {}
+    healing["spec"]["virtualMachineTemplate"]["spec"]["template"]["spec"]["volumes"][0]["containerDisk"]["image"] = \
+        "quay.io/containerdisks/does-not-exist:1"
+    lab.create(*POOL, "virtualmachinepools", healing)
+    first = wait_for(lambda: (pool_vms(lab, "heal") or [None])[0], 30, what="heal-0")
+    lab.wait_event("heal", "SuccessfulDelete", f"Deleted VM {lab.ns}/heal-0 with uid {first['metadata']['uid']}",
+                   timeout=60)
+    wait_for(lambda: any(v["metadata"]["uid"] != first["metadata"]["uid"] for v in pool_vms(lab, "heal")), 45,
+             what="a new heal-0")

@@ -179,3 +179,50 @@ def labels_match(labels, selector, option="label_selector"):
     requirements = parse_label_selector(selector, option) if not isinstance(selector, list) else selector
     labels = {str(k): str(v) for k, v in (labels or {}).items()}
     return all(_requirement_matches(labels, *requirement) for requirement in requirements)
+
+
+# metav1.LabelSelector's matchExpressions operators -> this module's requirement operators.
+_EXPRESSION_OPERATORS = {"In": "in", "NotIn": "notin", "Exists": "exists", "DoesNotExist": "!"}
+
+
+def structured_requirements(selector, option="selector"):
+    """A metav1.LabelSelector ({matchLabels, matchExpressions}) -> the requirements labels_match takes,
+    checked as metav1.LabelSelectorAsSelector checks them (one sentence naming ``option`` on error)."""
+    selector = selector or {}
+    out = []
+    try:
+        for key, value in sorted((selector.get("matchLabels") or {}).items()):
+            _check_key(key)
+            _check_value(value)
+            out.append((key, "=", (value,)))
+        for n, expr in enumerate(selector.get("matchExpressions") or []):
+            key, operator, values = expr.get("key") or "", expr.get("operator"), list(expr.get("values") or [])
+            _check_key(key)
+            if operator not in _EXPRESSION_OPERATORS:
+                raise ValueError("matchExpressions[%d] operator %r is not one of %s"
+                                 % (n, operator, ", ".join(_EXPRESSION_OPERATORS)))
+            if operator in ("In", "NotIn") and not values:
+                raise ValueError("matchExpressions[%d] (%s %s) needs values" % (n, key, operator))
+            if operator in ("Exists", "DoesNotExist") and values:
+                raise ValueError("matchExpressions[%d] (%s %s) takes no values" % (n, key, operator))
+            for value in values:
+                _check_value(value)
+            out.append((key, _EXPRESSION_OPERATORS[operator], tuple(values)))
+    except ValueError as exc:
+        raise InputError("%s is not a valid label selector: %s." % (option, exc))
+    return out
+
+
+def requirements_text(requirements):
+    """Requirements -> the text form (a labelSelector query parameter)."""
+    parts = []
+    for key, operator, values in requirements:
+        if operator == "exists":
+            parts.append(key)
+        elif operator == "!":
+            parts.append("!" + key)
+        elif operator in ("in", "notin"):
+            parts.append("%s %s (%s)" % (key, operator, ",".join(values)))
+        else:
+            parts.append("%s%s%s" % (key, operator, values[0]))
+    return ",".join(parts)

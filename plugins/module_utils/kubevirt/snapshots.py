@@ -84,10 +84,12 @@ def summarize_snapshot(snapshot, content=None):
 
 
 def brief(snapshot):
-    """The few fields vm_info lists for each of a VM's snapshots."""
+    """The few fields vm_info lists for each of a VM's snapshots; the labels say who made one (the vm_backup
+    role prunes only its own)."""
     st = _status(snapshot)
     return {"name": snapshot["metadata"]["name"], "phase": st.get("phase") or "Pending",
-            "ready_to_use": bool(st.get("readyToUse")), "creation_time": st.get("creationTime")}
+            "ready_to_use": bool(st.get("readyToUse")), "creation_time": st.get("creationTime"),
+            "labels": dict(snapshot["metadata"].get("labels") or {})}
 
 
 def newest_first(snapshots):

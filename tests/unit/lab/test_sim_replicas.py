@@ -1,5 +1,6 @@
 """The replica set and pool controllers' pure decisions (lab/simulator/replicaset.py, pool.py, selectors.py)
 and MigrationPolicy matching (migration.py), each against KubeVirt v1.8.4's behaviour."""
+import datetime
 import random
 
 import pytest
@@ -250,3 +251,53 @@ def test_aggregated_roles_cover_pools_and_migration_policies():
     assert verbs("kubevirt.io:view", "pool.kubevirt.io", "virtualmachinepools") == {"get", "list", "watch"}
     for role in ("kubevirt.io:admin", "kubevirt.io:edit", "kubevirt.io:view"):
         assert verbs(role, "migrations.kubevirt.io", "migrationpolicies") == {"get", "list", "watch"}
+
+
+@pytest.mark.parametrize("vm_rev, vmi_rev, vm_spec, vmi_spec, expected", [
+    (None, "p-1", {}, {}, "none"),                   # the VM's revision label comes on a later sync
+    ("p-2", None, {}, None, "restart"),              # a VMI without history is restarted
+    ("p-2", "p-2", {}, {}, "none"),
+    ("p-2", "p-1", None, {}, "none"),                # the VM's revision is not there yet
+    ("p-2", "p-1", {}, None, "restart"),             # the VMI's revision is gone
+    ("p-2", "p-1", {"virtualMachineTemplate": {"spec": {"template": {"a": 2}}}},
+     {"virtualMachineTemplate": {"spec": {"template": {"a": 1}}}}, "restart"),
+    ("p-2", "p-1", {"virtualMachineTemplate": {"spec": {"template": {"a": 1}, "dataVolumeTemplates": [{"x": 2}]}}},
+     {"virtualMachineTemplate": {"spec": {"template": {"a": 1}, "dataVolumeTemplates": [{"x": 1}]}}}, "vm-delete"),
+    ("p-2", "p-1", {"virtualMachineTemplate": {"spec": {"template": {"a": 1}}}, "replicas": 3},
+     {"virtualMachineTemplate": {"spec": {"template": {"a": 1}}}, "replicas": 1}, "label-patch"),
+])
+def test_proactive_update_of_a_vmi_as_isOutdatedVMI_decides(vm_rev, vmi_rev, vm_spec, vmi_spec, expected):
+    assert P.vmi_update(vm_rev, vmi_rev, vm_spec, vmi_spec) == expected
+
+
+@pytest.mark.parametrize("value, replicas, expected", [
+    (None, 3, 3), ("50%", 3, 1), ("10%", 3, 1), ("100%", 4, 4), (2, 5, 2), (0, 5, 1), ("2", 5, 1),   # a string is a percentage even without "%"
+])
+def test_max_unavailable_as_calculateMaxUnavailableInt(value, replicas, expected):
+    pool = _pool(replicas=replicas)
+    if value is not None:
+        pool["spec"]["maxUnavailable"] = value
+    assert P.max_unavailable(pool) == expected
+
+
+def _failing(name, status="ErrImagePull", probe=None, ready="False", starts=None):
+    vm = {"metadata": {"name": name}, "status": {"printableStatus": status, "conditions": [
+        {"type": "Ready", "status": ready, "lastProbeTime": probe}]}}
+    if starts is not None:
+        vm["status"]["startFailure"] = {"consecutiveFailCount": starts}
+    return vm
+
+
+def test_autohealing_picks_the_vms_failing_to_start_as_filterFailingVMsToStart():
+    when = datetime.datetime(2026, 12, 6, 12, 0, tzinfo=datetime.timezone.utc)
+    vms = [_failing("pull"),                                             # no lastProbeTime: Go's zero time
+           _failing("recent", "Unschedulable", probe="2026-12-06T11:58:00Z"),
+           _failing("long", "CrashLoopBackOff", probe="2026-12-06T11:50:00Z"),
+           _failing("ready-anyway", ready="True"),
+           _failing("running", "Running"),
+           _failing("crashing", "Starting", starts=3), _failing("once", "Starting", starts=2)]
+    names = [v["metadata"]["name"] for v in P.failing_to_start(vms, {}, when)]
+    assert names == ["pull", "long", "crashing"]
+    names = [v["metadata"]["name"] for v in P.failing_to_start(
+        vms, {"minFailingToStartDuration": "1m", "startUpFailureThreshold": 2}, when)]
+    assert names == ["pull", "recent", "long", "crashing", "once"]

@@ -11,7 +11,7 @@ ROLES = sorted(p.name for p in (REPO / "roles").iterdir() if (p / "meta" / "argu
 
 
 def test_there_are_roles():
-    assert ROLES == ["vm_decommission", "vm_monitor", "vm_provision"]
+    assert ROLES == ["vm_backup", "vm_decommission", "vm_monitor", "vm_provision"]
 
 
 @pytest.mark.parametrize("role", ROLES)

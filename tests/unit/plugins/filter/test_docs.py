@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ansible_collections.virtops.kubevirt.plugins.filter import charts, health, monitor, provision
+from ansible_collections.virtops.kubevirt.plugins.filter import backup, charts, health, monitor, provision
 
 REPO = Path(__file__).resolve().parents[4]
 FILTER_DIR = REPO / "plugins" / "filter"
-MODULES = (charts, health, monitor, provision)
+MODULES = (backup, charts, health, monitor, provision)
 FILTERS = {name: func for module in MODULES for name, func in module.FilterModule().filters().items()}
 
 

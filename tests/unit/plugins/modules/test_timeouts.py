@@ -21,6 +21,7 @@ CASES = [  # (module, required options, timeout option)
     ("console", {"name": "web1"}, "timeout"),
     ("vm_export", {"name": "e1", "vm": "web1"}, "wait_timeout"),
     ("vm_clone", {"name": "c1", "vm": "web1", "target": "web2"}, "wait_timeout"),
+    ("vm_pool", {"name": "web", "memory": "1Gi", "wait": True}, "wait_timeout"),
     ("vm_snapshot", {"name": "s1", "vm": "web1"}, "wait_timeout"),
     ("vm_restore", {"name": "r1", "snapshot": "s1"}, "wait_timeout"),
 ]

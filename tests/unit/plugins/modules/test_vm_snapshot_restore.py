@@ -244,7 +244,12 @@ def test_vm_info_lists_each_vms_snapshots_newest_first(monkeypatch, capsys):
     out = run_module(vm_info, {"name": "web1", "namespace": "demo", "snapshots": True}, client, monkeypatch, capsys)
     assert [s["name"] for s in out["summaries"][0]["snapshots"]] == ["new", "old"]
     assert out["summaries"][0]["snapshots"][0] == {"name": "new", "phase": "Succeeded", "ready_to_use": True,
-                                                   "creation_time": "2026-02-01T00:00:00Z"}
+                                                   "creation_time": "2026-02-01T00:00:00Z", "labels": {}}
+    labelled = snapshot_obj("nightly", created="2026-03-01T00:00:00Z")
+    labelled["metadata"]["labels"] = {"virtops.kubevirt/backup-set": "nightly"}
+    client.put(labelled)
+    out = run_module(vm_info, {"name": "web1", "namespace": "demo", "snapshots": True}, client, monkeypatch, capsys)
+    assert out["summaries"][0]["snapshots"][0]["labels"] == {"virtops.kubevirt/backup-set": "nightly"}
     refused = run_module(vm_info, {"name": "web1", "namespace": "demo", "snapshots": True, "summary": False}, client,
                          monkeypatch, capsys)
     assert refused["failed"] and "it needs summary: true" in refused["msg"]

@@ -62,3 +62,35 @@ def test_unparsable_selector_is_one_sentence_naming_the_option(selector, reason)
     assert str(err.value) == "label_selectors %r is not a valid label selector: %s." % (selector, reason)
     with pytest.raises(InputError, match="^label_selector "):
         labels_match({}, selector)
+
+
+# -- metav1.LabelSelector (a VirtualMachinePool's spec.selector) ----------------------------------
+def test_structured_selector_matches_and_prints_as_text():
+    from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s.selectors import (
+        requirements_text,
+        structured_requirements,
+    )
+    selector = {"matchLabels": {"app": "web"}, "matchExpressions": [
+        {"key": "tier", "operator": "In", "values": ["a", "b"]}, {"key": "env", "operator": "Exists"},
+        {"key": "gone", "operator": "DoesNotExist"}, {"key": "example.com/team", "operator": "NotIn",
+                                                      "values": ["red"]}]}
+    requirements = structured_requirements(selector)
+    assert labels_match(LABELS, requirements)
+    assert not labels_match(dict(LABELS, tier="c"), requirements)
+    text = requirements_text(requirements)
+    assert text == "app=web,tier in (a,b),env,!gone,example.com/team notin (red)"
+    assert parse_label_selector(text) == requirements
+
+
+@pytest.mark.parametrize("selector, reason", [
+    ({"matchLabels": {"bad key!": "x"}}, "'bad key!' is not a valid label key"),
+    ({"matchLabels": {"app": "-x"}}, "'-x' is not a valid label value"),
+    ({"matchExpressions": [{"key": "app", "operator": "In"}]}, "matchExpressions[0] (app In) needs values"),
+    ({"matchExpressions": [{"key": "app", "operator": "Exists", "values": ["a"]}]}, "takes no values"),
+    ({"matchExpressions": [{"key": "app", "operator": "Gt", "values": ["1"]}]}, "operator 'Gt' is not one of"),
+])
+def test_bad_structured_selector_is_one_sentence_naming_the_option(selector, reason):
+    from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s.selectors import structured_requirements
+    with pytest.raises(InputError) as exc:
+        structured_requirements(selector, "selector")
+    assert str(exc.value).startswith("selector is not a valid label selector: ") and reason in str(exc.value)
