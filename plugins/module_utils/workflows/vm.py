@@ -530,7 +530,7 @@ class VmRunner(runner.Runner):
         description = "%s to be %s" % (waiter.objects_label(self.kind, ns, names), "; ".join(parts))
         rv = waiter.newest_resource_version(p.outcome.after for p in group)
         wait = waiter.Wait(self.client, res.VMI, ns, check, description, remaining, names=names,
-                           resource_version=rv, probe=probe)
+                           resource_version=rv, probe=probe, each=checks)
         try:
             record = wait.run()
         except WaitTimeout as exc:
