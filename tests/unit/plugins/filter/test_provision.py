@@ -1,5 +1,4 @@
-"""plugins/filter/provision.py: plans, progress, summary table, inventory, decommission plans."""
-import json
+"""plugins/filter/provision.py: plans, summary table, inventory, decommission plans."""
 
 import pytest
 from ansible.errors import AnsibleFilterError
@@ -56,34 +55,6 @@ def test_volumes_and_networks_are_collected_once():
     assert [(n["namespace"], n["name"]) for n in networks] == [("ns", "br1-net"), ("o", "br1-net")]
     with pytest.raises(AnsibleFilterError, match="defined twice, differently"):
         p.vm_provision_volumes(vms, [{"name": "shared", "size": "5Gi"}], "ns")
-
-
-def info(*entries):
-    return {"summaries": [{"namespace": ns, "name": n, "status": st, "ready": rd, "run_strategy": rs}
-                          for ns, n, st, rd, rs in entries]}
-
-
-def test_progress_line():
-    polled = info(("ns", "a", "Running", True, "Always"), ("ns", "b", "Starting", False, "Always"),
-                  ("ns", "c", "Stopped", False, "Halted"), ("other", "d", "Running", True, "Always"))
-    assert p.vm_progress(polled, ["ns/a", "ns/b", "ns/c", "ns/e"], elapsed=65) == \
-        "2/4 ready (1 Starting, 1 not created yet) after 1m05s"
-    assert p.vm_progress(polled, ["a", "d"]) == "2/2 ready"  # no namespace known: any namespace
-    assert p.vm_progress(polled, ["a"], namespace="other") == "0/1 ready (1 not created yet)"
-    assert "could not read the VMs: forbidden" in p.vm_progress({"failed": True, "msg": "forbidden"}, ["a"])
-    assert p.vm_all_ready(polled, ["ns/a", "other/d"]) and not p.vm_all_ready(polled, ["ns/a", "ns/b"])
-    assert not p.vm_all_ready(polled, [])
-
-
-@pytest.mark.parametrize("text,finished", [
-    ("", False), (None, False), ("not json", False),
-    (json.dumps({"started": True, "finished": False, "ansible_job_id": "j1"}), False),
-    (json.dumps({"started": 1, "finished": 0}), False),
-    (json.dumps({"changed": True, "results": []}), True),
-    (json.dumps({"failed": True, "msg": "boom"}), True),
-])
-def test_async_job_finished(text, finished):
-    assert p.async_job_finished(text) is finished
 
 
 def bulk_result(**over):
@@ -285,10 +256,10 @@ def test_provision_errors_name_the_item(item, message):
     assert len(errors) == 1 and errors[0].startswith(message.replace("[0]", "[1]"))
 
 
-# -- the public filters the roles use: vm_provision_plan, vm_provision_progress, vm_provision_result --------
+# -- the public filters the roles use: vm_provision_plan, vm_provision_result --------
 def test_filter_names():
     names = set(p.FilterModule().filters())
-    assert names == {"vm_fleet", "labels_from_text", "names_from_text", "vm_provision_plan", "vm_provision_progress",
+    assert names == {"vm_fleet", "labels_from_text", "names_from_text", "vm_provision_plan",
                      "vm_provision_result", "vm_inventory_hosts", "vm_table", "vm_power_rows", "vm_decommission_plan"}
 
 
@@ -309,21 +280,6 @@ def test_provision_plan_is_items_keys_namespaces_volumes_networks():
     assert p.vm_provision_plan([{"name": "a", "memory": "1Gi"}], "ns", validate=True)["errors"] == []
     with pytest.raises(AnsibleFilterError, match="at least a name"):
         p.vm_provision_plan([{"memory": "1Gi"}])
-
-
-def test_provision_progress_is_line_counts_and_job_state():
-    polled = info(("ns", "a", "Running", True, "Always"), ("ns", "b", "Starting", False, "Always"),
-                  ("ns", "c", "Stopped", False, "Halted"))
-    keys = ["ns/a", "ns/b", "ns/c", "ns/e"]
-    progress = p.vm_provision_progress(polled, keys, elapsed=65)
-    assert progress == {"text": p.vm_progress(polled, keys, elapsed=65), "ready": 2, "total": 4,
-                        "all_ready": False, "job_finished": None}
-    assert progress["text"] == "2/4 ready (1 Starting, 1 not created yet) after 1m05s"
-    assert p.vm_provision_progress(polled, ["ns/a"])["all_ready"] is True
-    running = json.dumps({"started": 1, "finished": 0})
-    assert p.vm_provision_progress(polled, keys, job=running)["job_finished"] is False
-    assert p.vm_provision_progress(polled, keys, job=json.dumps({"changed": True}))["job_finished"] is True
-    assert p.vm_provision_progress(None, keys, job="")["job_finished"] is False
 
 
 def test_provision_result_summarizes_rows():
