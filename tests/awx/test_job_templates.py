@@ -92,17 +92,18 @@ def job(cluster, tmp_path, monkeypatch):
     ansible_bin = os.environ.get("AWX_ANSIBLE_BIN") or os.path.join(REPO, ".venv", "bin")
     monkeypatch.setenv("PATH", ansible_bin + os.pathsep + os.environ.get("PATH", ""))
 
-    def run(template, verbosity=0, **overrides):
+    def run(template, verbosity=0, extra_vars=None, **overrides):
+        """A job of the template: its survey's answers (``overrides``) and the template's own extra vars."""
         private = tmp_path / ("job-%s-%s" % (template, uuid.uuid4().hex[:4]))
         private.mkdir()
         envvars = dict(cluster["env"], ANSIBLE_COLLECTIONS_PATH=collection_path(), ANSIBLE_NOCOLOR="1",
                        ANSIBLE_LOCALHOST_WARNING="false", ANSIBLE_INVENTORY_UNPARSED_WARNING="false",
-                       # the module processes' temp folder and async job files in the job's HOME: the
-                       # local connection would expand remote_tmp's "~" to the real user's home
-                       ANSIBLE_REMOTE_TMP=str(home / ".ansible" / "tmp"),
-                       ANSIBLE_ASYNC_DIR=str(home / ".ansible_async"))
+                       # the module processes' temp folder in the job's HOME: the local connection
+                       # would expand remote_tmp's "~" to the real user's home
+                       ANSIBLE_REMOTE_TMP=str(home / ".ansible" / "tmp"))
         runner = ansible_runner.run(private_data_dir=str(private), project_dir=REPO, playbook=TEMPLATES[template],
-                                    extravars=answers(load(template), **overrides), envvars=envvars,
+                                    extravars=dict(answers(load(template), **overrides), **(extra_vars or {})),
+                                    envvars=envvars,
                                     verbosity=verbosity, quiet=True, settings={"suppress_ansible_output": True})
         stdout = runner.stdout.read()
         return runner, stdout
@@ -119,19 +120,20 @@ def vm_names(cluster):
 def test_job_templates_end_to_end(cluster, job, tmp_path):
     ns = cluster["ns"]
 
-    # 1. Provision: two VMs from the survey, a password that must not show up anywhere.
-    runner, out = job("provision", verbosity=4, provision_namespace=ns, provision_name_prefix="jt",
-                      provision_count=2, provision_password=PASSWORD, provision_wait_timeout=180)
+    # 1. Provision: two VMs from the survey, a password that must not show up anywhere; a progress
+    #    line every second (the template's extra vars), in the output and in the events AWX stores.
+    runner, out = job("provision", verbosity=4, extra_vars={"vm_provision_progress_interval": 1},
+                      provision_namespace=ns, provision_name_prefix="jt", provision_count=2,
+                      provision_password=PASSWORD, provision_wait_timeout=180)
     assert runner.status == "successful", out[-3000:]
     assert "Summary, VMs ready 2/2" in out
-    progress = [e for e in runner.events if e["event"] == "runner_item_on_ok"
-                and "ready" in str(e["event_data"].get("res", {}).get("_ansible_item_label", ""))]
-    core = tuple(int(n) for n in re.search(r"ansible-playbook \[core (\d+)\.(\d+)", out).groups())
-    if core >= (2, 18):  # the progress loop ends with loop_control.break_when (2.18+)
-        assert re.search(r"\(item=\d/2 ready", out), "no progress lines in the job output"
-        assert progress, "the progress is not in the job events AWX stores"
-    else:  # older releases create the fleet in one foreground task (docs/roles.md)
-        assert not progress and "Create the VMs with progress lines" in out
+    line = re.compile(r"^\[localhost\] virtops\.kubevirt\.vm: waiting for 2 VirtualMachines in %s to be ready: "
+                      r"\d+s of \d+s, [0-2]/2 done.*, last seen: " % ns, re.M)
+    assert line.search(out), "no progress lines in the job output"
+    assert any(line.search(e.get("stdout") or "") for e in runner.events), \
+        "the progress is not in the job events AWX stores"
+    actions = {(e.get("event_data") or {}).get("task_action") for e in runner.events}
+    assert "virtops.kubevirt.vm" in actions and not [a for a in actions if a and a.endswith("async_status")]
     assert vm_names(cluster) == ["jt-01", "jt-02"]
     assert PASSWORD not in out and PASSWORD not in json.dumps(list(runner.events)), \
         "the cloud-init password leaked into the job output or events (-vvvv)"
