@@ -103,6 +103,25 @@ def vm_fleet(prefix, count, start=1, width=2, **options):
     return [dict(plain(options), name="%s-%0*d" % (prefix, width, n)) for n in range(start, start + count)]
 
 
+def vm_fleet_share(vms, hosts, exclude=None):
+    """The share of a fleet that one AWX job slice provisions: {vms, strays}.
+
+    AWX slices a job template's inventory by host: slice k of n gets the hosts ordered by name at
+    positions k-1, k-1+n, ... (awx/main/models/inventory.py, Inventory.get_sliced_hosts), so the
+    slices' host lists never overlap and together hold every host. With one inventory host per VM of
+    the fleet, each slice takes the fleet's items named by its hosts (``vms``, in the fleet's order);
+    ``strays`` are the hosts that name no VM of the fleet (not provisioned by anyone: the caller
+    fails on them). ``exclude``: hosts that are never VMs (localhost, where the playbook runs).
+    """
+    items = _items(vms, "vm_fleet_share")
+    exclude = ["localhost"] if exclude is None else [str(h) for h in exclude]
+    hosts = [str(h) for h in (hosts or []) if str(h) not in exclude]
+    wanted = set(hosts)
+    share = [item for item in items if item["name"] in wanted]
+    named = {item["name"] for item in share}
+    return {"vms": share, "strays": [h for h in hosts if h not in named]}
+
+
 def labels_from_text(text):
     """'app=web, tier=db' (a survey's text) -> {'app': 'web', 'tier': 'db'}; a dict passes through."""
     if isinstance(text, dict):
@@ -558,6 +577,7 @@ class FilterModule(object):
     def filters(self):
         return {
             "vm_fleet": vm_fleet,
+            "vm_fleet_share": vm_fleet_share,
             "labels_from_text": labels_from_text,
             "names_from_text": names_from_text,
             "vm_provision_plan": vm_provision_plan,

@@ -257,9 +257,34 @@ def test_provision_errors_name_the_item(item, message):
 
 
 # -- the public filters the roles use: vm_provision_plan, vm_provision_result --------
+def awx_slices(hosts, count):
+    """The hosts of each slice as AWX gives them (Inventory.get_sliced_hosts: ordered by name, every count-th)."""
+    ordered = sorted(hosts)
+    return [ordered[k::count] for k in range(count)]
+
+
+def test_fleet_share_of_each_awx_slice_covers_the_fleet_once():
+    fleet = p.vm_fleet("web", 7, memory="1Gi")
+    names = [vm["name"] for vm in fleet]
+    shares = [p.vm_fleet_share(fleet, hosts) for hosts in awx_slices(names + ["localhost"], 3)]
+    taken = [vm["name"] for share in shares for vm in share["vms"]]
+    assert sorted(taken) == names  # no gap, no overlap
+    assert all(share["vms"] and not share["strays"] for share in shares)
+    assert shares[0]["vms"] == [fleet[2], fleet[5]]  # slice 1: localhost, web-03, web-06
+    assert p.vm_fleet_share(["a", {"name": "b", "cpu": 2}], ["b"]) == {"vms": [{"name": "b", "cpu": 2}], "strays": []}
+
+
+def test_fleet_share_names_the_hosts_that_are_no_vm_of_the_fleet():
+    share = p.vm_fleet_share(p.vm_fleet("web", 2), ["web-02", "db-01", "localhost", "bastion"], exclude=["bastion"])
+    assert share == {"vms": [{"name": "web-02"}], "strays": ["db-01", "localhost"]}
+    assert p.vm_fleet_share(p.vm_fleet("web", 2), []) == {"vms": [], "strays": []}
+    with pytest.raises(AnsibleFilterError, match="vm_fleet_share: item 0 must be a dict with at least a name"):
+        p.vm_fleet_share([{"memory": "1Gi"}], ["web-01"])
+
+
 def test_filter_names():
     names = set(p.FilterModule().filters())
-    assert names == {"vm_fleet", "labels_from_text", "names_from_text", "vm_provision_plan",
+    assert names == {"vm_fleet", "vm_fleet_share", "labels_from_text", "names_from_text", "vm_provision_plan",
                      "vm_provision_result", "vm_inventory_hosts", "vm_table", "vm_power_rows", "vm_decommission_plan"}
 
 
