@@ -588,7 +588,8 @@ class VmRunner(runner.Runner):
             for resource, description in steps:
                 remaining = max(1, timeout - (time.monotonic() - start))
                 self.progress.append(waiter.Wait(self.client, resource, ns, waiter.gone_check(names), description,
-                                                 remaining, names=names).run())
+                                                 remaining, names=names,
+                                                 each={n: waiter.gone_check([n]) for n in names}).run())
             remaining = max(1, timeout - (time.monotonic() - start))
 
             def ours(pod, wanted=frozenset(names)):

@@ -269,6 +269,18 @@ def test_status_of_a_fleet_counts_the_done_and_where_the_others_are():
     assert wait.status().endswith("4/5 done (1 failed), last seen: all done")
 
 
+def test_status_of_a_fleet_deletion_counts_the_gone_and_names_only_the_others():
+    names = ["a", "b", "c"]
+    wait = waiter.Wait(FakeClient(), res.VM, "ns", waiter.gone_check(names), "3 VirtualMachines in ns to be deleted",
+                       300, names=names, each={n: waiter.gone_check([n]) for n in names})
+    wait.started = wait.clock()
+    deleting = {"metadata": {"name": "c", "deletionTimestamp": "2026-01-01T00:00:00Z"},
+                "status": {"printableStatus": "Terminating"}}
+    wait.objects = {"c": deleting}
+    assert wait.status() == ("waiting for 3 VirtualMachines in ns to be deleted: 0s of 300s, 2/3 done "
+                             "(1 Terminating (being deleted)), last seen: c status Terminating, being deleted")
+
+
 def test_keep_limits_a_selector_wait_to_its_objects_also_on_timeout():
     # Deleting VMs a and b: the launcher-pod selector also sees VM c's pod, which must not be named.
     client = FakeClient()
