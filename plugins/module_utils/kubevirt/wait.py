@@ -185,11 +185,11 @@ class Wait:
 
     def status(self):
         """One line on what this wait is waiting on, for how long and what it last saw, for a live progress
-        display: with ``each``, how many objects are done and where the others are, counted."""
+        display: with ``each`` and several objects, how many are done and where the others are, counted."""
         names = sorted(self.names or list(self.objects))
         line = "waiting for %s: %ds of %ds" % (self.description, self.clock() - self.started, self.timeout)
         pending = names
-        if self.each:
+        if self.each and len(names) > 1:
             pending, failed = self._tally(names)
             line += ", %d/%d done" % (len(names) - len(pending) - len(failed), len(names))
             counts = Counter(self._state(name) for name in pending)
@@ -201,7 +201,7 @@ class Wait:
         seen = "; ".join("%s %s" % (name, self.describe(name)) for name in pending[:3])
         if len(pending) > 3:
             seen += " and %d more" % (len(pending) - 3)
-        return "%s, last seen: %s" % (line, seen or ("nothing yet" if not self.each else "all done"))
+        return "%s, last seen: %s" % (line, seen or ("all done" if pending is not names else "nothing yet"))
 
     def _tally(self, names):
         """(names not done yet, names that failed for good) by each name's own check."""
