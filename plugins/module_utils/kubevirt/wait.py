@@ -101,8 +101,8 @@ def describe_object(obj, skip=()):
     return ", ".join(parts)
 
 
-# The waits running now. A module process can only report its waits when it ends (the `progress`
-# result); run in Ansible's worker, plugin_utils/in_process.py reads this list to show them live.
+# The waits running now, for live progress lines (kubevirt/progress.py): plugin_utils/in_process.py
+# reads them in Ansible's worker; a module process publishes them to a file its action reads.
 ACTIVE = []
 
 
