@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: virtops.kubevirt contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Filters for the vm_provision and vm_decommission roles: items, progress, summary table, inventory, volumes."""
+"""Filters for the vm_provision and vm_decommission roles: items, summary table, inventory, volumes."""
 
 from __future__ import annotations
 
@@ -131,6 +131,25 @@ def vm_fleet(prefix, count, start=1, width=2, **options):
     if count < 0:
         raise AnsibleFilterError("vm_fleet: count must be 0 or more, got %d" % count)
     return [dict(plain(options), name="%s-%0*d" % (prefix, width, n)) for n in range(start, start + count)]
+
+
+def vm_fleet_share(vms, hosts, exclude=None):
+    """The share of a fleet that one AWX job slice provisions: {vms, strays}.
+
+    AWX slices a job template's inventory by host: slice k of n gets the hosts ordered by name at
+    positions k-1, k-1+n, ... (awx/main/models/inventory.py, Inventory.get_sliced_hosts), so the
+    slices' host lists never overlap and together hold every host. With one inventory host per VM of
+    the fleet, each slice takes the fleet's items named by its hosts (``vms``, in the fleet's order);
+    ``strays`` are the hosts that name no VM of the fleet (not provisioned by anyone: the caller
+    fails on them). ``exclude``: hosts that are never VMs (localhost, where the playbook runs).
+    """
+    items = _items(vms, "vm_fleet_share")
+    exclude = ["localhost"] if exclude is None else [str(h) for h in exclude]
+    hosts = [str(h) for h in (hosts or []) if str(h) not in exclude]
+    wanted = set(hosts)
+    share = [item for item in items if item["name"] in wanted]
+    named = {item["name"] for item in share}
+    return {"vms": share, "strays": [h for h in hosts if h not in named]}
 
 
 def labels_from_text(text):
@@ -268,80 +287,6 @@ def _find(index, key):
         if other.split("/", 1)[1] == short:
             return value
     return None
-
-
-def _done(summary):
-    """Ready, or stopped as asked (run strategy Halted)."""
-    return bool(summary.get("ready") or (summary.get("run_strategy") == "Halted" and summary.get("status") == "Stopped"))
-
-
-def vm_progress(info, names, namespace=None, elapsed=None):
-    """'12/50 ready (30 Starting, 8 not created yet) after 25s' from a vm_info result and the VMs awaited.
-
-    A VM counts as ready when it is Running and Ready, or, with run strategy Halted, when it is Stopped.
-    """
-    keys = _wanted(names, namespace)
-    summaries = {vm_key(s): s for s in (info or {}).get("summaries") or []}
-    ready = 0
-    others = {}
-    for key in keys:
-        summary = _find(summaries, key)
-        if summary is None:
-            status = "not created yet"
-        elif _done(summary):
-            ready += 1
-            continue
-        else:
-            status = summary.get("status") or "Unknown"
-        others[status] = others.get(status, 0) + 1
-    text = "%d/%d ready" % (ready, len(keys))
-    if others:
-        text += " (%s)" % ", ".join("%d %s" % (n, s) for s, n in sorted(others.items(), key=lambda i: (-i[1], i[0])))
-    if elapsed is not None:
-        text += " after %s" % human_seconds(elapsed)
-    if (info or {}).get("failed"):
-        text += " - could not read the VMs: %s" % str(info.get("msg") or "")[:200]
-    return text
-
-
-def vm_all_ready(info, names, namespace=None):
-    """True when every awaited VM is ready in the vm_info result."""
-    keys = _wanted(names, namespace)
-    summaries = {vm_key(s): s for s in (info or {}).get("summaries") or []}
-    return bool(keys) and all((_find(summaries, k) or {}).get("ready") for k in keys)
-
-
-def async_job_finished(job_file_text):
-    """Whether an async job file's text (lookup('file', job.results_file)) is a final result."""
-    import json
-
-    if not job_file_text:
-        return False
-    try:
-        data = json.loads(job_file_text)
-    except ValueError:
-        return False
-    return not (isinstance(data, dict) and data.get("started") and not data.get("finished"))
-
-
-def vm_provision_progress(info, names, namespace=None, elapsed=None, job=None):
-    """Progress of the VMs awaited, from a vm_info result: {text, ready, total, all_ready, job_finished}.
-
-    ``text`` is vm_progress' line ('12/50 ready (30 Starting, 8 not created yet) after 25s'), ``ready`` the
-    count in it (Ready, or Stopped with run strategy Halted), ``all_ready`` vm_all_ready (every VM Ready);
-    ``job`` the text of an async job's results file: ``job_finished`` says whether it holds the final
-    result (async_job_finished), null without ``job``.
-    """
-    keys = _wanted(names, namespace)
-    summaries = {vm_key(s): s for s in (info or {}).get("summaries") or []}
-    ready = sum(1 for k in keys if _done(_find(summaries, k) or {}))
-    return {
-        "text": vm_progress(info, names, namespace, elapsed),
-        "ready": ready,
-        "total": len(keys),
-        "all_ready": vm_all_ready(info, names, namespace),
-        "job_finished": None if job is None else async_job_finished(job),
-    }
 
 
 def _ready_time(vm):
@@ -664,10 +609,10 @@ class FilterModule(object):
     def filters(self):
         return {
             "vm_fleet": vm_fleet,
+            "vm_fleet_share": vm_fleet_share,
             "labels_from_text": labels_from_text,
             "names_from_text": names_from_text,
             "vm_provision_plan": vm_provision_plan,
-            "vm_provision_progress": vm_provision_progress,
             "vm_provision_result": vm_provision_result,
             "vm_inventory_hosts": vm_inventory_hosts,
             "vm_table": vm_table,

@@ -9,7 +9,8 @@ A module's main() builds its AnsibleModule and calls ``run_module(module, SomeRu
    checks that need no cluster (and masking of inline secrets); a KubevirtError fails the task with
    its one sentence;
 2. connect (connection problems fail the task with one sentence; the client's warnings are shown);
-3. ``runner.run()`` -> ``(result, error)``; a KubevirtError raised by run() fails the task;
+3. ``runner.run()`` -> ``(result, error)``; a KubevirtError raised by run() fails the task; meanwhile
+   the module's waits publish their progress for the action plugin (kubevirt/progress.py);
 4. the runner's warnings are shown, ``api_requests`` (this run's request count) is added, and the
    task exits with the result, or fails with ``error`` and the result (a failed wait adds its own
    progress record to the runner's).
@@ -23,6 +24,7 @@ from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s import resour
 from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s.client import connect
 from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s.connection import AUTH_ARG_SPEC
 from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s.errors import InputError, KubevirtError
+from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt import progress as live_progress
 
 WAIT_ARG_SPEC = dict(
     wait=dict(type="bool", default=False),
@@ -108,7 +110,8 @@ def run_module(module, runner_class):
     client = connect_module(module)
     runner = runner_class(module, client)
     try:
-        result, error = runner.run()
+        with live_progress.publish():  # live lines of the waits, when run as a module process (progress.py)
+            result, error = runner.run()
     except KubevirtError as exc:
         for warning in runner.warnings:
             module.warn(warning)

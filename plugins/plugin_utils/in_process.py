@@ -20,6 +20,13 @@ Python, an ansible-core whose internals this path is not tested on (``TESTED_COR
 what it expects, or ``virtops_kubevirt_in_process: false`` set for the host or task. No library
 does this: ansible-core only offers the module process; ansible.netcommon does the same for
 network modules.
+
+Either way, while a module waits, this action shows a live line per wait every
+``virtops_kubevirt_progress_interval`` seconds (10 unless the host or task sets it; 0: none): what
+it waits on, for how long, what it last saw. In the worker the lines come from the waits themselves;
+a module process on a local connection (every ansible-core from 2.16) publishes them to a private
+file this action names and reads (module_utils/kubevirt/progress.py). Ansible's display in a worker
+goes to the controller's output, so the lines reach the terminal and AWX's job events.
 """
 
 from __future__ import annotations
@@ -30,6 +37,7 @@ import importlib.util
 import io
 import json
 import os
+import tempfile
 import threading
 
 from ansible.module_utils.parsing.convert_bool import boolean
@@ -40,10 +48,12 @@ from ansible.utils.display import Display
 display = Display()
 
 SWITCH_VAR = "virtops_kubevirt_in_process"
+# Seconds between two live progress lines of a task's waits (0: none), for the host or the task.
+PROGRESS_VAR = "virtops_kubevirt_progress_interval"
 # Imported lazily by module_utils; when the controller's Python lacks one, the module process
 # (whose interpreter may have it) is used instead.
 REQUIRED_LIBRARIES = ("urllib3", "yaml", "jmespath", "websocket", "kubernetes")
-PROGRESS_EVERY = 10  # seconds between two progress lines of a wait
+PROGRESS_EVERY = 10  # seconds between two progress lines of a wait, unless PROGRESS_VAR says otherwise
 PROFILE = "legacy"  # this collection's modules declare no METADATA, so ansible-core uses 'legacy'
 # The ansible-core releases whose internals tests/run-compat.sh runs this path on. Any other
 # release (a newer one included) runs the module process until a CI run proves the worker path.
@@ -108,6 +118,12 @@ class CoreInternals:
 CORE = CoreInternals()
 
 
+def progress():
+    """module_utils/kubevirt/progress.py, imported when first needed (as module_utils imports its libraries)."""
+    from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt import progress as published
+    return published
+
+
 def missing_libraries():
     return [name for name in REQUIRED_LIBRARIES if importlib.util.find_spec(name) is None]
 
@@ -115,18 +131,54 @@ def missing_libraries():
 class InProcessModuleAction(NormalAction):
     """The action of every module in this collection (see the module docstring)."""
 
+    _progress_file = None  # where this task's module process publishes its progress, while it runs
+
     def run(self, tmp=None, task_vars=None):
         task_vars = task_vars or {}
+        try:
+            every = self.progress_interval(task_vars)
+        except ValueError as exc:
+            return {"failed": True, "msg": str(exc)}
+        label = "[%s] %s" % (task_vars.get("inventory_hostname", "localhost"), self._task.resolved_action)
         reason = self.module_process_reason(task_vars)
         if reason:
             display.vvv("%s: running as a module process (%s)" % (self._task.resolved_action, reason),
                         host=self._play_context.remote_addr)
-            return super().run(tmp, task_vars)
+            if not every or self._connection.transport != "local" or self._task.async_val:
+                return super().run(tmp, task_vars)  # a file the module writes could not be read here
+            with published_progress() as path:
+                self._progress_file = path
+                try:
+                    with progress_display(label, every, lambda: progress().read(path)):
+                        return super().run(tmp, task_vars)
+                finally:
+                    self._progress_file = None
         display.vvv("%s: running in Ansible's worker (ansible-core %s)" % (self._task.resolved_action, ANSIBLE_CORE_VERSION),
                     host=self._play_context.remote_addr)
         result = super(NormalAction, self).run(tmp, task_vars)  # ActionBase: check-mode and async checks
-        result.update(self.run_in_worker(task_vars))
+        result.update(self.run_in_worker(task_vars, label, every))
         return result
+
+    def progress_interval(self, task_vars):
+        """PROGRESS_VAR for this task: seconds between two progress lines, 0 for none."""
+        value = task_vars.get(PROGRESS_VAR, PROGRESS_EVERY)
+        value = self._templar.template(value) if isinstance(value, str) else value
+        try:
+            every = float(value)
+        except (TypeError, ValueError):
+            every = -1
+        if isinstance(value, bool) or every < 0:
+            raise ValueError("%s must be a number of seconds between two progress lines (0: none), got %r."
+                             % (PROGRESS_VAR, value))
+        return every
+
+    def _compute_environment_string(self, raw_environment_out=None):
+        """The task's environment, and for a module process whose progress is shown, where to publish it."""
+        prefix = super()._compute_environment_string(raw_environment_out)
+        if self._progress_file:
+            prefix = " ".join(part for part in (
+                self._connection._shell.env_prefix(**{progress().PROGRESS_ENV: self._progress_file}), prefix) if part)
+        return prefix
 
     def module_process_reason(self, task_vars):
         """Why this task must run as an ordinary module process; '' when it can run here."""
@@ -149,7 +201,7 @@ class InProcessModuleAction(NormalAction):
             return "the controller's Python lacks %s" % ", ".join(missing)
         return ""
 
-    def run_in_worker(self, task_vars):
+    def run_in_worker(self, task_vars, label="", every=PROGRESS_EVERY):
         """Run the module's main() here, its stdout captured, as AnsiballZ would run it."""
         fqcn = self._task.resolved_action
         args = dict(self._task.args)
@@ -157,12 +209,12 @@ class InProcessModuleAction(NormalAction):
         environment = {}
         self._compute_environment_string(raw_environment_out=environment)
         module = importlib.import_module("ansible_collections.%s.plugins.modules.%s" % tuple(fqcn.rsplit(".", 1)))
-        label = "[%s] %s" % (task_vars.get("inventory_hostname", "localhost"), fqcn)
         CORE.basic._ANSIBLE_ARGS = json.dumps({"ANSIBLE_MODULE_ARGS": args}, cls=CORE.encoder).encode()
         CORE.basic._ANSIBLE_PROFILE = PROFILE
         stdout = io.StringIO()
         rc = 0
-        with task_environment(environment), progress_display(label), contextlib.redirect_stdout(stdout):
+        with task_environment(environment), progress_display(label or fqcn, every, progress().lines), \
+                contextlib.redirect_stdout(stdout):
             try:
                 module.main()
             except SystemExit as exc:  # exit_json / fail_json end with sys.exit, as in a module process
@@ -176,19 +228,17 @@ class InProcessModuleAction(NormalAction):
 
 
 @contextlib.contextmanager
-def progress_display(label):
-    """Every PROGRESS_EVERY seconds, show what the module's waits wait on (module_utils/waiter.ACTIVE)."""
-    from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt import wait as waiter
-
+def progress_display(label, every, source):
+    """Every ``every`` seconds (none when 0), show the lines ``source()`` gives: what the module's waits
+    wait on, for how long, what they last saw (module_utils/kubevirt/progress.py)."""
+    if not every:
+        yield
+        return
     stop = threading.Event()
 
     def show():
-        while not stop.wait(PROGRESS_EVERY):
-            for wait in list(waiter.ACTIVE):
-                try:
-                    line = wait.status()
-                except RuntimeError:  # its objects changed while being read; next time
-                    continue
+        while not stop.wait(every):
+            for line in source():
                 display.display("%s: %s" % (label, line))
 
     ticker = threading.Thread(target=show, name="virtops-progress", daemon=True)
@@ -198,6 +248,19 @@ def progress_display(label):
     finally:
         stop.set()
         ticker.join()
+
+
+@contextlib.contextmanager
+def published_progress():
+    """A private file for a module process to publish its progress to, removed afterwards."""
+    handle, path = tempfile.mkstemp(prefix="virtops-progress-")
+    os.close(handle)
+    try:
+        yield path
+    finally:
+        for leftover in (path, path + ".new"):
+            with contextlib.suppress(OSError):
+                os.remove(leftover)
 
 
 @contextlib.contextmanager

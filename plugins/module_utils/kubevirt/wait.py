@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections import Counter
 
 from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s import resources as res
 from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s.watch import WatchGone
@@ -100,8 +101,8 @@ def describe_object(obj, skip=()):
     return ", ".join(parts)
 
 
-# The waits running now. A module process can only report its waits when it ends (the `progress`
-# result); run in Ansible's worker, plugin_utils/in_process.py reads this list to show them live.
+# The waits running now, for live progress lines (kubevirt/progress.py): plugin_utils/in_process.py
+# reads them in Ansible's worker; a module process publishes them to a file its action reads.
 ACTIVE = []
 
 
@@ -110,7 +111,7 @@ class Wait:
 
     def __init__(self, client, resource, namespace, check, description, timeout, names=None,
                  label_selector=None, field_selector=None, resource_version=None, clock=time.monotonic,
-                 sleep=time.sleep, diagnose=None, keep=None, probe=None):
+                 sleep=time.sleep, diagnose=None, keep=None, probe=None, each=None):
         self.client = client
         self.resource = resource
         self.namespace = namespace
@@ -136,6 +137,8 @@ class Wait:
         self.watches = 0
         # A probe (VmProbe) looks at what the watched objects depend on while they are missing.
         self.probe = probe
+        # {name: check of that object alone}: lets status() say how many of a fleet are done.
+        self.each = each
 
     def _keep(self, obj):
         if self.keep is not None and not self.keep(obj):
@@ -181,13 +184,50 @@ class Wait:
         return max(1.0, min(remaining, self.probe.next_at - self.clock()))
 
     def status(self):
-        """One line on what this wait is waiting on and for how long, for a live progress display."""
+        """One line on what this wait is waiting on, for how long and what it last saw, for a live progress
+        display: with ``each`` and several objects, how many are done and where the others are, counted."""
         names = sorted(self.names or list(self.objects))
-        seen = "; ".join("%s %s" % (name, self.describe(name)) for name in names[:3])
-        if len(names) > 3:
-            seen += " and %d more" % (len(names) - 3)
-        return "waiting for %s: %ds of %ds, last seen: %s" % (
-            self.description, self.clock() - self.started, self.timeout, seen or "nothing yet")
+        line = "waiting for %s: %ds of %ds" % (self.description, self.clock() - self.started, self.timeout)
+        pending = names
+        if self.each and len(names) > 1:
+            pending, failed = self._tally(names)
+            line += ", %d/%d done" % (len(names) - len(pending) - len(failed), len(names))
+            counts = Counter(self._state(name) for name in pending)
+            if failed:
+                counts["failed"] = len(failed)
+            if counts:
+                line += " (%s)" % ", ".join("%d %s" % (n, state) for state, n in
+                                            sorted(counts.items(), key=lambda item: (-item[1], item[0])))
+        seen = "; ".join("%s %s" % (name, self.describe(name)) for name in pending[:3])
+        if len(pending) > 3:
+            seen += " and %d more" % (len(pending) - 3)
+        return "%s, last seen: %s" % (line, seen or ("all done" if pending is not names else "nothing yet"))
+
+    def _tally(self, names):
+        """(names not done yet, names that failed for good) by each name's own check."""
+        failures = self.probe.failures if self.probe is not None else {}
+        pending, failed = [], []
+        for name in names:
+            one = self.each.get(name)
+            try:
+                if name in failures:
+                    failed.append(name)
+                elif one is None or not one(self.objects):
+                    pending.append(name)
+            except WaitFailed:
+                failed.append(name)
+        return pending, failed
+
+    def _state(self, name):
+        """Where one awaited object is, in a word or two: its printableStatus or phase."""
+        obj = self.objects.get(name)
+        if obj is None:
+            return "without a %s yet" % self.resource.kind
+        status = obj.get("status") or {}
+        state = status.get("printableStatus") or status.get("phase") or "without a status yet"
+        if (obj.get("metadata") or {}).get("deletionTimestamp"):
+            state += " (being deleted)"
+        return state
 
     def _run(self, start):
         deadline = start + self.timeout

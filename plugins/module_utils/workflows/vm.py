@@ -547,7 +547,7 @@ class VmRunner(runner.Runner):
         description = "%s to be %s" % (waiter.objects_label(self.kind, ns, names), "; ".join(parts))
         rv = waiter.newest_resource_version(p.outcome.after for p in group)
         wait = waiter.Wait(self.client, res.VMI, ns, check, description, remaining, names=names,
-                           resource_version=rv, probe=probe)
+                           resource_version=rv, probe=probe, each=checks)
         try:
             record = wait.run()
         except WaitTimeout as exc:
@@ -605,7 +605,8 @@ class VmRunner(runner.Runner):
             for resource, description in steps:
                 remaining = max(1, timeout - (time.monotonic() - start))
                 self.progress.append(waiter.Wait(self.client, resource, ns, waiter.gone_check(names), description,
-                                                 remaining, names=names).run())
+                                                 remaining, names=names,
+                                                 each={n: waiter.gone_check([n]) for n in names}).run())
             remaining = max(1, timeout - (time.monotonic() - start))
 
             def ours(pod, wanted=frozenset(names)):

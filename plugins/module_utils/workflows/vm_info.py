@@ -102,7 +102,9 @@ class VmInfoRunner(runner.Runner):
                 what = "stopped" if stopped else waiter.describe_conditions(conditions)
                 wait = waiter.Wait(client, res.VMI, ns, check, "%s to be %s" % (waiter.objects_label(kind, ns, names),
                                                                                 what),
-                                   params["wait_timeout"], names=names, probe=probe)
+                                   params["wait_timeout"], names=names, probe=probe,
+                                   each={n: waiter.gone_check([n]) if stopped else waiter.vmi_check(
+                                       conditions, [n], owned_by_vm=kind == "VirtualMachine") for n in names})
                 try:
                     progress.append(wait.run())
                 except (WaitTimeout, WaitFailed) as exc:

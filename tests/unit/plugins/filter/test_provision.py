@@ -1,5 +1,4 @@
-"""plugins/filter/provision.py: plans, progress, summary table, inventory, decommission plans."""
-import json
+"""plugins/filter/provision.py: plans, summary table, inventory, decommission plans."""
 
 import pytest
 from ansible.errors import AnsibleFilterError
@@ -56,34 +55,6 @@ def test_volumes_and_networks_are_collected_once():
     assert [(n["namespace"], n["name"]) for n in networks] == [("ns", "br1-net"), ("o", "br1-net")]
     with pytest.raises(AnsibleFilterError, match="defined twice, differently"):
         p.vm_provision_volumes(vms, [{"name": "shared", "size": "5Gi"}], "ns")
-
-
-def info(*entries):
-    return {"summaries": [{"namespace": ns, "name": n, "status": st, "ready": rd, "run_strategy": rs}
-                          for ns, n, st, rd, rs in entries]}
-
-
-def test_progress_line():
-    polled = info(("ns", "a", "Running", True, "Always"), ("ns", "b", "Starting", False, "Always"),
-                  ("ns", "c", "Stopped", False, "Halted"), ("other", "d", "Running", True, "Always"))
-    assert p.vm_progress(polled, ["ns/a", "ns/b", "ns/c", "ns/e"], elapsed=65) == \
-        "2/4 ready (1 Starting, 1 not created yet) after 1m05s"
-    assert p.vm_progress(polled, ["a", "d"]) == "2/2 ready"  # no namespace known: any namespace
-    assert p.vm_progress(polled, ["a"], namespace="other") == "0/1 ready (1 not created yet)"
-    assert "could not read the VMs: forbidden" in p.vm_progress({"failed": True, "msg": "forbidden"}, ["a"])
-    assert p.vm_all_ready(polled, ["ns/a", "other/d"]) and not p.vm_all_ready(polled, ["ns/a", "ns/b"])
-    assert not p.vm_all_ready(polled, [])
-
-
-@pytest.mark.parametrize("text,finished", [
-    ("", False), (None, False), ("not json", False),
-    (json.dumps({"started": True, "finished": False, "ansible_job_id": "j1"}), False),
-    (json.dumps({"started": 1, "finished": 0}), False),
-    (json.dumps({"changed": True, "results": []}), True),
-    (json.dumps({"failed": True, "msg": "boom"}), True),
-])
-def test_async_job_finished(text, finished):
-    assert p.async_job_finished(text) is finished
 
 
 def bulk_result(**over):
@@ -285,10 +256,35 @@ def test_provision_errors_name_the_item(item, message):
     assert len(errors) == 1 and errors[0].startswith(message.replace("[0]", "[1]"))
 
 
-# -- the public filters the roles use: vm_provision_plan, vm_provision_progress, vm_provision_result --------
+# -- the public filters the roles use: vm_provision_plan, vm_provision_result --------
+def awx_slices(hosts, count):
+    """The hosts of each slice as AWX gives them (Inventory.get_sliced_hosts: ordered by name, every count-th)."""
+    ordered = sorted(hosts)
+    return [ordered[k::count] for k in range(count)]
+
+
+def test_fleet_share_of_each_awx_slice_covers_the_fleet_once():
+    fleet = p.vm_fleet("web", 7, memory="1Gi")
+    names = [vm["name"] for vm in fleet]
+    shares = [p.vm_fleet_share(fleet, hosts) for hosts in awx_slices(names + ["localhost"], 3)]
+    taken = [vm["name"] for share in shares for vm in share["vms"]]
+    assert sorted(taken) == names  # no gap, no overlap
+    assert all(share["vms"] and not share["strays"] for share in shares)
+    assert shares[0]["vms"] == [fleet[2], fleet[5]]  # slice 1: localhost, web-03, web-06
+    assert p.vm_fleet_share(["a", {"name": "b", "cpu": 2}], ["b"]) == {"vms": [{"name": "b", "cpu": 2}], "strays": []}
+
+
+def test_fleet_share_names_the_hosts_that_are_no_vm_of_the_fleet():
+    share = p.vm_fleet_share(p.vm_fleet("web", 2), ["web-02", "db-01", "localhost", "bastion"], exclude=["bastion"])
+    assert share == {"vms": [{"name": "web-02"}], "strays": ["db-01", "localhost"]}
+    assert p.vm_fleet_share(p.vm_fleet("web", 2), []) == {"vms": [], "strays": []}
+    with pytest.raises(AnsibleFilterError, match="vm_fleet_share: item 0 must be a dict with at least a name"):
+        p.vm_fleet_share([{"memory": "1Gi"}], ["web-01"])
+
+
 def test_filter_names():
     names = set(p.FilterModule().filters())
-    assert names == {"vm_fleet", "labels_from_text", "names_from_text", "vm_provision_plan", "vm_provision_progress",
+    assert names == {"vm_fleet", "vm_fleet_share", "labels_from_text", "names_from_text", "vm_provision_plan",
                      "vm_provision_result", "vm_inventory_hosts", "vm_table", "vm_power_rows", "vm_decommission_plan"}
 
 
@@ -310,21 +306,6 @@ def test_provision_plan_is_items_keys_namespaces_volumes_networks():
     assert p.vm_provision_plan([{"name": "a", "memory": "1Gi"}], "ns", validate=True)["errors"] == []
     with pytest.raises(AnsibleFilterError, match="at least a name"):
         p.vm_provision_plan([{"memory": "1Gi"}])
-
-
-def test_provision_progress_is_line_counts_and_job_state():
-    polled = info(("ns", "a", "Running", True, "Always"), ("ns", "b", "Starting", False, "Always"),
-                  ("ns", "c", "Stopped", False, "Halted"))
-    keys = ["ns/a", "ns/b", "ns/c", "ns/e"]
-    progress = p.vm_provision_progress(polled, keys, elapsed=65)
-    assert progress == {"text": p.vm_progress(polled, keys, elapsed=65), "ready": 2, "total": 4,
-                        "all_ready": False, "job_finished": None}
-    assert progress["text"] == "2/4 ready (1 Starting, 1 not created yet) after 1m05s"
-    assert p.vm_provision_progress(polled, ["ns/a"])["all_ready"] is True
-    running = json.dumps({"started": 1, "finished": 0})
-    assert p.vm_provision_progress(polled, keys, job=running)["job_finished"] is False
-    assert p.vm_provision_progress(polled, keys, job=json.dumps({"changed": True}))["job_finished"] is True
-    assert p.vm_provision_progress(None, keys, job="")["job_finished"] is False
 
 
 def test_provision_result_summarizes_rows():

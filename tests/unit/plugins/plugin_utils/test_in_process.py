@@ -2,6 +2,7 @@
 what the module process would have returned (validation, no_log, warnings, exceptions, environment)."""
 import os
 import sys
+import time
 import types
 from pathlib import Path
 from unittest import mock
@@ -210,12 +211,10 @@ def test_progress_display_shows_the_running_waits(monkeypatch):
     from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt import wait as waiter
 
     shown = []
-    monkeypatch.setattr(in_process, "PROGRESS_EVERY", 0.02)
     monkeypatch.setattr(in_process.display, "display", lambda msg, **kw: shown.append(msg))
     wait = mock.Mock(status=lambda: "waiting for VMIs ns/a to be ready: 12s of 300s, last seen: a phase Scheduling")
     monkeypatch.setattr(waiter, "ACTIVE", [wait])
-    with in_process.progress_display("[localhost] virtops.kubevirt.vm"):
-        import time
+    with in_process.progress_display("[localhost] virtops.kubevirt.vm", 0.02, in_process.progress().lines):
         time.sleep(0.1)
     count = len(shown)
     assert count >= 2
@@ -233,3 +232,95 @@ def test_every_module_has_its_in_process_action():
     assert modules == actions
     for name in actions:
         assert "InProcessModuleAction" in (root / "action" / f"{name}.py").read_text()
+
+
+def test_no_progress_display_at_interval_0(monkeypatch):
+    shown = []
+    monkeypatch.setattr(in_process.display, "display", lambda msg, **kw: shown.append(msg))
+    with in_process.progress_display("[localhost] virtops.kubevirt.vm", 0, lambda: ["a line"]):
+        time.sleep(0.05)
+    assert shown == []
+
+
+class TestProgressInterval:
+    @pytest.mark.parametrize("value, expected", [(None, in_process.PROGRESS_EVERY), (5, 5), ("2", 2), (0, 0), (0.5, 0.5)])
+    def test_from_the_task_vars(self, value, expected):
+        task_vars = {} if value is None else {in_process.PROGRESS_VAR: value}
+        assert make_action().progress_interval(task_vars) == expected
+
+    @pytest.mark.parametrize("value", ["often", -1, True, [5]])
+    def test_a_bad_value_fails_the_task_with_one_sentence(self, value, fake_module):
+        fake_module(echo_main)
+        result = make_action().run(task_vars={in_process.PROGRESS_VAR: value})
+        assert result["failed"] is True
+        assert result["msg"].startswith("virtops_kubevirt_progress_interval must be a number of seconds")
+
+
+class TestModuleProcessProgress:
+    """A module process publishes its waits' lines to a file this action names, reads and shows."""
+
+    def run_module_process(self, monkeypatch, task_vars, transport="local", async_val=0):
+        """run() of an action whose module process is faked: it writes to the progress file it was given."""
+        from ansible.plugins.action.normal import ActionModule as NormalAction
+
+        shown, seen = [], {}
+        monkeypatch.setattr(in_process.display, "display", lambda msg, **kw: shown.append(msg))
+        action = make_action(transport=transport, async_val=async_val)
+        action._connection._shell.env_prefix.side_effect = lambda **env: " ".join("%s=%s" % kv for kv in env.items())
+
+        def module_process(self, tmp=None, task_vars=None):
+            seen["env"] = self._compute_environment_string()
+            path = self._progress_file
+            if path:
+                with open(path, "w", encoding="utf-8") as handle:
+                    handle.write("waiting for 3 VirtualMachines in ns to be ready: 4s of 600s, 1/3 done")
+                time.sleep(0.1)
+            return {"changed": False}
+
+        monkeypatch.setattr(NormalAction, "run", module_process)
+        monkeypatch.setattr(action, "module_process_reason", lambda task_vars: "ansible-core older than 2.19")
+        result = action.run(task_vars=dict(task_vars, inventory_hostname="localhost"))
+        return result, shown, seen
+
+    def test_lines_are_shown_and_the_file_removed(self, monkeypatch):
+        result, shown, seen = self.run_module_process(monkeypatch, {in_process.PROGRESS_VAR: 0.02})
+        assert result == {"changed": False}
+        assert shown and shown[0] == ("[localhost] virtops.kubevirt.fake_for_tests: waiting for 3 VirtualMachines "
+                                      "in ns to be ready: 4s of 600s, 1/3 done")
+        path = seen["env"].split("=", 1)[1]
+        assert seen["env"].startswith("VIRTOPS_KUBEVIRT_PROGRESS_FILE=") and not os.path.exists(path)
+
+    @pytest.mark.parametrize("task_vars, transport, async_val", [
+        ({in_process.PROGRESS_VAR: 0}, "local", 0),  # asked for none
+        ({}, "ssh", 0),                              # the module runs elsewhere: its file is not here
+        ({}, "local", 60),                           # async: the module outlives the action
+    ])
+    def test_no_file_when_it_could_not_be_shown(self, monkeypatch, task_vars, transport, async_val):
+        _result, shown, seen = self.run_module_process(monkeypatch, task_vars, transport, async_val)
+        assert "VIRTOPS_KUBEVIRT_PROGRESS_FILE" not in seen["env"] and shown == []
+
+
+def test_a_module_process_publishes_its_waits_lines(monkeypatch, tmp_path):
+    from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt import progress
+    from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt import wait as waiter
+
+    path = str(tmp_path / "progress")
+    monkeypatch.setenv(progress.PROGRESS_ENV, path)
+    assert progress.read(path) == []  # nothing published yet
+    monkeypatch.setattr(waiter, "ACTIVE", [mock.Mock(status=lambda: "waiting for a: 1s of 5s, last seen: a phase Running")])
+    with progress.publish(every=0.01):
+        time.sleep(0.1)
+        assert progress.read(path) == ["waiting for a: 1s of 5s, last seen: a phase Running"]
+        waiter.ACTIVE.clear()
+        time.sleep(0.1)
+        assert progress.read(path) == []  # the wait is over
+    assert sorted(os.listdir(str(tmp_path))) == ["progress"]  # no half-written file left
+
+
+def test_without_the_variable_a_module_publishes_nothing(monkeypatch, tmp_path):
+    from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt import progress
+
+    monkeypatch.delenv(progress.PROGRESS_ENV, raising=False)
+    with progress.publish(every=0.01):
+        time.sleep(0.05)
+    assert not [t for t in __import__("threading").enumerate() if t.name == "virtops-progress-file"]

@@ -251,6 +251,36 @@ def test_status_of_many_objects_names_three():
     assert wait.status().endswith("a0 does not exist; a1 does not exist; a10 does not exist and 17 more")
 
 
+def test_status_of_a_fleet_counts_the_done_and_where_the_others_are():
+    # The live line of a fleet's one wait: how many are done, the others counted by phase, the first
+    # pending ones described; a VMI that ended for good counts as failed, not as pending.
+    names = ["a", "b", "c", "d", "e"]
+    checks = {name: waiter.vmi_check(["ready"], [name], True, {"e": "Once"}) for name in names}
+    wait = waiter.Wait(FakeClient(), res.VMI, "ns", lambda o: False, "5 VirtualMachines in ns to be ready", 600,
+                       names=names, each=checks)
+    wait.started = wait.clock() - 12
+    ended = running_vmi("e", "ns", phase="Failed", ready=False)
+    wait.objects = {"a": running_vmi("a", "ns"), "b": pending_vmi("b"), "c": pending_vmi("c"), "e": ended}
+    assert wait.status() == (
+        "waiting for 5 VirtualMachines in ns to be ready: 12s of 600s, 1/5 done (2 Scheduling, "
+        "1 failed, 1 without a VirtualMachineInstance yet), last seen: b %s; c %s; d does not exist" % (
+            waiter.describe_object(wait.objects["b"]), waiter.describe_object(wait.objects["c"])))
+    wait.objects.update({name: running_vmi(name, "ns") for name in "bcd"})
+    assert wait.status().endswith("4/5 done (1 failed), last seen: all done")
+
+
+def test_status_of_a_fleet_deletion_counts_the_gone_and_names_only_the_others():
+    names = ["a", "b", "c"]
+    wait = waiter.Wait(FakeClient(), res.VM, "ns", waiter.gone_check(names), "3 VirtualMachines in ns to be deleted",
+                       300, names=names, each={n: waiter.gone_check([n]) for n in names})
+    wait.started = wait.clock()
+    deleting = {"metadata": {"name": "c", "deletionTimestamp": "2026-01-01T00:00:00Z"},
+                "status": {"printableStatus": "Terminating"}}
+    wait.objects = {"c": deleting}
+    assert wait.status() == ("waiting for 3 VirtualMachines in ns to be deleted: 0s of 300s, 2/3 done "
+                             "(1 Terminating (being deleted)), last seen: c status Terminating, being deleted")
+
+
 def test_keep_limits_a_selector_wait_to_its_objects_also_on_timeout():
     # Deleting VMs a and b: the launcher-pod selector also sees VM c's pod, which must not be named.
     client = FakeClient()
