@@ -48,7 +48,7 @@ options:
             default) or the cluster's C(liveUpdateConfiguration.maxCpuSockets).
           - With the C(LiveUpdate) rollout strategy (KubeVirt's default) a larger O(cpu.sockets) on a running VM
             is hot-plugged through a live migration, which the module waits for; fewer sockets, other topology
-            changes or more than the maximum need a restart (RV(restart_required)).
+            changes or more than the maximum need a restart (KubeVirt's C(RestartRequired) condition).
         type: int
       model:
         description: CPU model, for example V(host-passthrough) or V(Haswell-noTSX).
@@ -62,7 +62,7 @@ options:
       - V(2GB) or V(2G) are refused or mean decimal units; use binary suffixes (Ki, Mi, Gi, Ti).
       - With the C(LiveUpdate) rollout strategy more memory on a running, live-migratable VM is hot-plugged
         through a live migration, which the module waits for; less memory than the VM booted with, more than
-        the maximum or a VM that cannot migrate need a restart (RV(restart_required)).
+        the maximum or a VM that cannot migrate need a restart (KubeVirt's C(RestartRequired) condition).
       - Can't be combined with an instance type.
     type: raw
   machine_type:

@@ -65,7 +65,7 @@ options:
       - Can't be combined with O(cpu) or O(memory).
       - It must exist; that is checked before anything is written (a cluster-wide one only when the
         credentials may read it). One the VM uses already is not checked again (KubeVirt keeps a copy).
-      - Or a dict with C(infer_from_volume), the name of one of the VM's volumes (O(disks)): KubeVirt reads the
+      - Or a dict with C(infer_from_volume), the name of one of the VM's volumes (O(disks)); KubeVirt reads the
         instance type from the C(instancetype.kubevirt.io/default-instancetype) (and C(-kind)) label of that
         volume's PVC, DataVolume or DataSource when the VM is created (C(inferFromVolume)), and
         C(infer_from_volume_failure_policy) V(Reject) (KubeVirt's default, the VM is refused when there is no

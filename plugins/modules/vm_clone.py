@@ -51,9 +51,9 @@ options:
     type: str
   new_macs:
     description:
-      - MAC addresses for the new VM's interfaces, by interface name (C({default: 02:00:00:aa:bb:01})). Interfaces
+      - MAC addresses for the new VM's interfaces, by interface name (for example V(default) with V(02:00:00:aa:bb:01)). Interfaces
         not named get a new MAC address.
-      - They are written with dashes (V(02-00-00-aa-bb-01)), a form KubeVirt takes: KubeVirt's restore webhook refuses
+      - They are written with dashes (V(02-00-00-aa-bb-01)), a form KubeVirt takes; KubeVirt's restore webhook refuses
         the patch a MAC address with colons would make (its patch check allows one colon per key and value).
     type: dict
   new_smbios_serial:

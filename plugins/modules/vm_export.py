@@ -15,7 +15,7 @@ description:
   - Creates a C(VirtualMachineExport) (export.kubevirt.io) of a VM (O(vm)), a VM snapshot (O(snapshot)) or a
     PVC (O(pvc)), waits until it is C(Ready), and returns its download links and the name of the Secret that holds
     its token. The token itself is never returned.
-  - KubeVirt exports a VM only while it is stopped: the export of a running VM stays C(Pending) (its C(Ready)
+  - KubeVirt exports a VM only while it is stopped - the export of a running VM stays C(Pending) (its C(Ready)
     condition says C(InUse), "Virtual Machine NS/NAME is running") until the VM stops, and the wait waits for that.
     The export of a VM or snapshot that has nothing to export ends C(Skipped), which fails the wait.
   - KubeVirt's C(VMExport) feature gate must be enabled in the KubeVirt CR; without it KubeVirt refuses the export
@@ -185,8 +185,8 @@ export:
         volumes:
           - name: db1-root
             formats:
-              raw: https://vmexport-proxy.example.com/api/export.kubevirt.io/v1beta1/namespaces/prod/virtualmachineexports/db1-export/volumes/db1-root/disk.img
-              gzip: https://vmexport-proxy.example.com/api/export.kubevirt.io/v1beta1/namespaces/prod/virtualmachineexports/db1-export/volumes/db1-root/disk.img.gz
+              raw: https://export.example.com/api/export.kubevirt.io/v1beta1/namespaces/prod/virtualmachineexports/db1-export/volumes/db1-root/disk.img
+              gzip: https://export.example.com/api/export.kubevirt.io/v1beta1/namespaces/prod/virtualmachineexports/db1-export/volumes/db1-root/disk.img.gz
         manifests: {}
 download:
   description: The download (O(download)).

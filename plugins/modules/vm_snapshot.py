@@ -16,7 +16,7 @@ description:
     KubeVirt reports it C(readyToUse).
   - KubeVirt takes the snapshot - the VM's spec and one CSI C(VolumeSnapshot) per disk on a storage class that has
     a C(VolumeSnapshotClass). A running VM with a guest agent has its file systems frozen while the volumes are
-    snapshotted and thawed after; RV(snapshot.freeze) says what happened.
+    snapshotted and thawed after; the C(freeze) key of RV(snapshot) says what happened.
   - The snapshot is named by the task, so it is idempotent - a second run finds the snapshot of the same VM and
     reports C(changed=false); a snapshot of that name of another VM fails the task, it is never replaced.
   - Before creating, the VM must exist and KubeVirt must be able to snapshot each of its disks (the VM's

@@ -120,8 +120,8 @@ def build_spec(params):
         memory_out = spec.get("memory") or {}
         if memory_out.get("maxGuest") and vmspec.quantity_bytes(memory_out["guest"]) > \
                 vmspec.quantity_bytes(memory_out["maxGuest"]):
-            raise InputError("memory.guest %s is more than memory.max_guest %s." % (memory_out["guest"],
-                                                                                  memory_out["maxGuest"]))
+            raise InputError("memory.guest %s is more than memory.max_guest %s."
+                             % (memory_out["guest"], memory_out["maxGuest"]))
     return spec
 
 

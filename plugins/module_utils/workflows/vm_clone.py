@@ -36,8 +36,8 @@ from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt.state im
 CLONE = res.BY_KIND["VirtualMachineClone"]
 SNAPSHOT = res.BY_KIND["VirtualMachineSnapshot"]
 API_VERSION = "%s/%s" % (CLONE.group, CLONE.version)
-SOURCES = {"vm": ("VirtualMachine", "kubevirt.io", res.VM), "snapshot": ("VirtualMachineSnapshot",
-                                                                          "snapshot.kubevirt.io", SNAPSHOT)}
+SOURCES = {"vm": ("VirtualMachine", "kubevirt.io", res.VM),
+           "snapshot": ("VirtualMachineSnapshot", "snapshot.kubevirt.io", SNAPSHOT)}
 FILTER_OPTIONS = {"label_filters": "labelFilters", "annotation_filters": "annotationFilters"}
 TEMPLATE_FILTER_OPTIONS = {"template_label_filters": "labelFilters", "template_annotation_filters": "annotationFilters"}
 GATE_HINT = ("enable the Snapshot feature gate in the KubeVirt CR (spec.configuration.developerConfiguration."

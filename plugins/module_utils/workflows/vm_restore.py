@@ -97,8 +97,8 @@ class VmRestoreRunner(runner.Runner):
             have = (spec.get("virtualMachineSnapshotName"), (spec.get("target") or {}).get("name"))
             if have != (p["snapshot"], target):
                 raise KubevirtError("%s exists and restores snapshot %s onto VirtualMachine %s, not snapshot %s onto "
-                                    "%s; choose another name, or delete it first." % (ref, have[0], have[1],
-                                                                                     p["snapshot"], target))
+                                    "%s; choose another name, or delete it first."
+                                    % (ref, have[0], have[1], p["snapshot"], target))
             after, wait_error = self.wait(current, name, namespace) if not snapshots.summarize_restore(
                 current)["complete"] else (current, None)
             return self.finish(result, current, after, wait_error, new_vm=False)

@@ -151,10 +151,9 @@ class VmSnapshotRunner(runner.Runner):
         have = (current.get("metadata") or {}).get("labels") or {}
         if not labels or all(have.get(k) == v for k, v in labels.items()):
             return writes.Outcome(False, current, current, "none")
-        return writes.present(self.client, snapshots.SNAPSHOT, build(p, current["metadata"]["name"],
-                                                                    current["metadata"]["namespace"]),
-                              self.check_mode, current=current, have_current=True, partial={"metadata": {
-                                  "labels": labels}})
+        desired = build(p, current["metadata"]["name"], current["metadata"]["namespace"])
+        return writes.present(self.client, snapshots.SNAPSHOT, desired, self.check_mode, current=current,
+                              have_current=True, partial={"metadata": {"labels": labels}})
 
     def preflight(self, namespace):
         """The VM exists and KubeVirt can snapshot every disk it has (unless the task accepts fewer)."""

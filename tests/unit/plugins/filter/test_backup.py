@@ -11,8 +11,9 @@ OTHER = {"virtops.kubevirt/backup-set": "hourly"}
 NOW = datetime(2026, 12, 6, 12, 0, 0, tzinfo=timezone.utc)
 
 
-def snap(name, created="2026-12-06T10:00:00Z", labels=SET, phase="Succeeded", ready=True):
-    return {"name": name, "phase": phase, "ready_to_use": ready, "creation_time": created, "labels": labels}
+def snap(name, created="2026-12-06T10:00:00Z", labels=None, phase="Succeeded", ready=True):
+    return {"name": name, "phase": phase, "ready_to_use": ready, "creation_time": created,
+            "labels": SET if labels is None else labels}
 
 
 def vm(name, *snaps, ns="demo"):

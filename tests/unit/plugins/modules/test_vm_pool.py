@@ -37,7 +37,7 @@ def test_template_is_the_vm_modules_vm_with_the_default_selectors_label():
 def test_options_not_given_keep_the_pools_values():
     current = flow.desired_pool(params(replicas=4, paused=True, run_strategy="Halted",
                                        selector={"match_labels": {"app": "web"}}, **TEMPLATE), "web", "demo", None)
-    again = flow.desired_pool(params(**dict(TEMPLATE, memory="2Gi")), "web", "demo", current)
+    again = flow.desired_pool(params(**{**TEMPLATE, "memory": "2Gi"}), "web", "demo", current)
     assert again["spec"]["replicas"] == 4 and again["spec"]["paused"] is True
     assert again["spec"]["selector"] == {"matchLabels": {"app": "web"}}
     assert again["spec"]["virtualMachineTemplate"]["spec"]["runStrategy"] == "Halted"

@@ -17,8 +17,8 @@ def data_vm(enabled=True, strategy="Halted"):
     vm = vm_obj(strategy=strategy, disks=[{"name": "root", "disk": {}}, {"name": "data", "disk": {}}],
                 volumes=[{"name": "root", "containerDisk": {"image": "quay.io/x:1"}},
                          {"name": "data", "persistentVolumeClaim": {"claimName": "web1-data"}}])
-    return vm, [{"name": "root", "enabled": False, "reason": "Snapshot is not supported for this volumeSource type "
-                                                            "[root]"},
+    return vm, [{"name": "root", "enabled": False,
+                 "reason": "Snapshot is not supported for this volumeSource type [root]"},
                 {"name": "data", "enabled": True} if enabled else {"name": "data", "enabled": False, "reason": NOSNAP}]
 
 
@@ -229,8 +229,8 @@ def test_start_vm_needs_stop_vm(rest):
 
 def test_complete_check_ends_on_failure():
     failed = {"metadata": {"name": "r1"}, "status": {"complete": False, "conditions": [
-        {"type": "Failure", "status": "True", "reason": "Restore target VMI must be powered off before restore "
-                                                          "operation"}]}}
+        {"type": "Failure", "status": "True",
+         "reason": "Restore target VMI must be powered off before restore operation"}]}}
     with pytest.raises(WaitFailed, match="VirtualMachineRestore demo/r1 failed: Restore target VMI must be powered"):
         restore_flow.complete_check("r1", "demo")({"r1": failed})
 

@@ -136,8 +136,8 @@ def test_live_resize_pending_until_the_vmi_status_has_the_new_topology_and_memor
 
 
 def test_live_resize_failure_is_a_false_hot_memory_change():
-    failed = [{"type": "HotMemoryChange", "status": "False", "message": "memory hotplug failed, the VM configuration "
-                                                                       "is not supported"}]
+    failed = [{"type": "HotMemoryChange", "status": "False",
+               "message": "memory hotplug failed, the VM configuration is not supported"}]
     assert state.live_resize_failure(resize_vmi(conditions=failed)) == \
         "memory hotplug failed, the VM configuration is not supported"
     assert state.live_resize_failure(resize_vmi(conditions=[{"type": "HotMemoryChange", "status": "True"}])) is None
