@@ -79,8 +79,11 @@ def stats(values):
         if values else None
 
 
-def alternate(fns, runs):
-    """fns: {variant: fn() -> dict}; `runs` rounds of each in turn; {variant: {key: stats}}."""
+def alternate(fns, runs, warm_up=False):
+    """fns: {variant: fn() -> dict}; `runs` rounds of each in turn (after one uncounted round with
+    warm_up); {variant: {key: stats}}."""
+    for fn in fns.values() if warm_up else ():
+        fn()
     samples = {v: [] for v in fns}
     for i in range(runs):
         for variant, fn in fns.items():
@@ -175,7 +178,7 @@ def inventory_part(n, runs):
                 raise SystemExit("scale: the %s inventory has %d hosts, not %d" % (variant, hosts, n))
             return {"seconds": seconds, "controller_rss_mib": peak}
         return inner
-    return alternate({"ours": go("ours"), "theirs": go("theirs")}, runs)
+    return alternate({"ours": go("ours"), "theirs": go("theirs")}, runs, warm_up=True)
 
 
 def monitor_part(n, runs):
@@ -191,7 +194,7 @@ def monitor_part(n, runs):
             if vms is not None and vms != n:
                 raise SystemExit("scale: the report has %s VMs, not %d" % (vms, n))
         return {"seconds": seconds, "controller_rss_mib": peak}
-    return alternate({"ours": go}, runs)
+    return alternate({"ours": go}, runs, warm_up=True)
 
 
 def vm_info_part(n, runs):
@@ -200,7 +203,7 @@ def vm_info_part(n, runs):
                  {"name": "cleanup", "ansible.builtin.assert": {"that": ["info.summaries | length == %d" % n]}}]
         seconds, peak = playbook(tasks, "vm_info")
         return {"seconds": seconds, "controller_rss_mib": peak}
-    return alternate({"ours": go}, runs)
+    return alternate({"ours": go}, runs, warm_up=True)
 
 
 # ----------------------------------------------------------------------------- driver
@@ -220,8 +223,14 @@ def main(argv=None):
     unknown = set(wanted) - set(PARTS)
     if unknown:
         parser.error("unknown parts %s; choose from %s" % (", ".join(sorted(unknown)), ", ".join(PARTS)))
+    sizes = [int(x) for x in args.sizes.split(",")]
     if not args.no_setup:
-        subprocess.run([str(run.LAB_PY), str(run.REPO / "lab" / "labctl"), "up", "--audit"], check=True)
+        # Boot delay 0 (the floor and the fleets measure the API and the tools, not a simulated boot) and
+        # nodes enough for the largest N with a fifth to spare (110 pods a node, a kubelet's default; one
+        # launcher pod a VM). bench/run.py sets its own boot delay again.
+        nodes = max(3, -(-12 * max(sizes) // 1100))
+        subprocess.run([str(run.LAB_PY), str(run.REPO / "lab" / "labctl"), "up", "--audit", "--boot-delay", "0",
+                        "--nodes", str(nodes)], check=True)
         subprocess.run([str(BENCH / "get-anchors.sh")], check=True)
     client = fleet_floor.k8s.connect({"kubeconfig": str(run.STATE / "kubeconfig")}, environ={})
     fleet_floor.ensure_namespace(client, NS)
@@ -229,7 +238,7 @@ def main(argv=None):
     if args.merge and Path(args.out).exists():
         results["sizes"] = json.loads(Path(args.out).read_text()).get("sizes", {})
     load_before = os.getloadavg()
-    for n in [int(x) for x in args.sizes.split(",")]:
+    for n in sizes:
         print("scale: N = %d" % n, flush=True)
         entry = results["sizes"].setdefault(str(n), {})
         if "floor" in wanted:
@@ -238,13 +247,19 @@ def main(argv=None):
             entry["provision"] = provision_part(n, args.runs, args.reference_max)
         readers = [p for p in ("inventory", "monitor", "vm_info") if p in wanted]
         if readers:
-            label = "r%d" % n
-            fleet_floor.make_fleet(client, NS, n, 16, 1800, label)
+            # A namespace that holds exactly N VMs already (bench/fleet_floor.py --keep) is read as it is.
+            present = len(client.list(fleet_floor.res.VM, NS).get("items") or [])
+            label = None if present == n else "r%d" % n
+            if label:
+                if present:
+                    raise SystemExit("scale: namespace %s holds %d VMs, not 0 or %d" % (NS, present, n))
+                fleet_floor.make_fleet(client, NS, n, 16, 1800, label)
             try:
                 for part in readers:
                     entry[part] = globals()[part + "_part"](n, args.runs)
             finally:
-                fleet_floor.delete_fleet(client, NS, label, 1800)
+                if label:
+                    fleet_floor.delete_fleet(client, NS, label, 1800)
     results["machine"]["load_average"] = {"start": [round(x, 2) for x in load_before],
                                           "end": [round(x, 2) for x in os.getloadavg()]}
     Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
