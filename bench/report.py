@@ -243,15 +243,15 @@ def scale_section(path):
     if not path.exists():
         return ""
     scale = json.loads(path.read_text())
-    rows = ["| N | what | variant | median | min–max | ratio ours/this | controller peak RSS | requests per VM |",
-            "|---|---|---|---|---|---|---|---|"]
+    rows = ["| N | what | variant | runs | median | min–max | ratio ours/this | controller peak RSS | requests per VM |",
+            "|---|---|---|---|---|---|---|---|---|"]
     for n, part, variant, e in scale_rows(scale):
         sec = e["seconds"]
         ratio = e.get("ratio_ours_over_this")
         ratio_txt = f"{ratio['median']:.2f}" if ratio else "—"
         rss = _median(e, "controller_rss_mib")
         req = _median(e, "requests_per_vm")
-        rows.append(f"| {n} | {SCALE_LABELS.get(part, part)} | {variant} | {sec['median']:.2f}s | "
+        rows.append(f"| {n} | {SCALE_LABELS.get(part, part)} | {variant} | {len(sec['runs'])} | {sec['median']:.2f}s | "
                     f"{sec['min']:.2f}s–{sec['max']:.2f}s | {ratio_txt} | {f'{rss:.0f} MiB' if rss else '—'} | "
                     f"{f'{req:.2f}' if req else '—'} |")
     scale_chart(scale, REPO / "docs" / "benchmarks-scale.png")
@@ -264,7 +264,7 @@ adds 1000): the fleet floor (`bench/fleet_floor.py`: N VMs to Ready with no Ansi
 once and one watch), the `vm_provision` role against kubevirt.core's loop and async fleet (those up to 100
 VMs), `ansible-inventory --list` (the whole process) with ours and kubevirt.core's plugin, the
 `vm_monitor` report (JSON, Markdown and HTML) and one `vm_info` task over the namespace. Medians of
-{scale['runs']} runs, ours and the reference alternated; the readers after one uncounted round. The lab
+the runs counted in the table, ours and the reference alternated; the readers after one uncounted round. The lab
 runs with `--boot-delay 0` and nodes enough for the largest N. Peak RSS is that of the largest process of
 the controller's tree (GNU time around ansible-playbook or ansible-inventory). Load average at the start
 {', '.join(map(str, load.get('start', [])))} and the end {', '.join(map(str, load.get('end', [])))} on
