@@ -207,8 +207,8 @@ def scale_verdicts(scale):
     for n in sorted(sizes):
         ours, floor = at(n, "provision"), at(n, "floor")
         if ours and floor:
-            lines.append(f"- fleet of {n} with the role: {ours / floor:.2f} x the floor ({ours:.1f} s / {floor:.1f} s), "
-                         f"target ≤ 1.5: **{'met' if ours / floor <= 1.5 else 'not met'}**")
+            lines.append(f"- fleet of {n} with the role: {ours / floor:.2f} x the floor ({ours:.1f} s / "
+                         f"{floor:.1f} s), target ≤ 1.5: **{'met' if ours / floor <= 1.5 else 'not met'}**")
         loop = ((sizes[n].get("provision") or {}).get("theirs:loop") or {}).get("ratio_ours_over_this")
         if loop and n >= 100:
             lines.append(f"- fleet of {n} vs the reference's loop: {loop['median']:.3f}, target ≤ 0.05: "
@@ -223,7 +223,8 @@ def scale_verdicts(scale):
                          f"**{'met' if inv['median'] <= 0.5 else 'not met'}**")
         mon = at(n, "monitor")
         if mon and n == max(sizes):
-            lines.append(f"- monitor report over {n} VMs: {mon:.1f} s, target ≤ 10 s: **{'met' if mon <= 10 else 'not met'}**")
+            lines.append(f"- monitor report over {n} VMs: {mon:.1f} s, target ≤ 10 s: "
+                         f"**{'met' if mon <= 10 else 'not met'}**")
         rss = at(n, "provision", key="controller_rss_mib")
         if rss and n == max(sizes):
             lines.append(f"- controller peak RSS, fleet of {n}: {rss:.0f} MiB, target ≤ 300 MiB: "
@@ -243,7 +244,8 @@ def scale_section(path):
     if not path.exists():
         return ""
     scale = json.loads(path.read_text())
-    rows = ["| N | what | variant | runs | median | min–max | ratio ours/this | controller peak RSS | requests per VM |",
+    rows = ["| N | what | variant | runs | median | min–max | ratio ours/this | controller peak RSS "
+            "| requests per VM |",
             "|---|---|---|---|---|---|---|---|---|"]
     for n, part, variant, e in scale_rows(scale):
         sec = e["seconds"]
@@ -284,8 +286,11 @@ def scale_chart(scale, path):
     import matplotlib.pyplot as plt
     curves = {}
     for n, part, variant, e in scale_rows(scale):
-        label = SCALE_LABELS.get(part, part) + ("" if variant in ("—", "ours") else f" — {variant}")
-        label += "" if variant in ("—",) or variant.startswith("theirs") else (" — ours" if part in ("provision", "inventory") else "")
+        label = SCALE_LABELS.get(part, part)
+        if variant.startswith("theirs"):
+            label += f" — {variant}"
+        elif part in ("provision", "inventory"):  # the parts that have a reference beside them
+            label += " — ours"
         curves.setdefault(label, []).append((n, e["seconds"]["median"]))
     fig, ax = plt.subplots(figsize=(8, 4.6), dpi=110)
     for label, points in sorted(curves.items()):
@@ -382,7 +387,8 @@ kubevirt.core 2.2.3 and kubernetes.core from the `ansible==12.3.0` wheel; Kubern
 ## Reproduce
 
 ```bash
-make bench                      # lab (own ports, audit log on), anchors, all scenarios on 2.19 and 2.21, scale at 10 and 100, this page
+make bench                      # lab (own ports, audit log on), anchors, all scenarios on 2.19 and 2.21,
+                                #   scale at 10 and 100, this page
 make bench-scale                # the scale curves with the 1000-VM points (bench/scale.py --sizes 10,100,1000)
 bench/fleet_floor.py --vms 100  # on a running lab (LAB_STATE_DIR): the fleet floor alone, JSON
 bench/run.py --smoke            # one run each, no warm-up, a fleet of 3: checks the harness (part of make test)
