@@ -15,7 +15,7 @@ TEST_LAB := LAB_STATE_DIR=$(CURDIR)/lab/.state-test LAB_PORT_BASE=17443
 # `make bench` too (with the audit log on), so figures never mix with other work on the lab.
 BENCH_LAB := LAB_STATE_DIR=$(CURDIR)/lab/.state-bench LAB_PORT_BASE=19443
 
-.PHONY: help venv lab-bin lab-guest lab-up lab-down lab-status test test-unit test-lab demo clean debs bench soak
+.PHONY: help venv lab-bin lab-guest lab-up lab-down lab-status test test-unit test-lab demo clean debs bench bench-scale soak
 
 help:
 	@echo "make demo      build and start the lab, provision and monitor three VMs, print the report"
@@ -83,8 +83,16 @@ bench: venv lab-bin lab-guest
 	$(BENCH_LAB) $(PY) bench/guest_boot.py --lab --json bench/guest-boot-lab.json
 	$(PY) bench/guest_boot.py --json bench/guest-boot.json
 	$(PY) bench/guest_boot.py --interference 8 --runs 3 --json bench/guest-interference.json
+	$(BENCH_LAB) $(PY) bench/scale.py --sizes 10,100 --merge $(SCALE_ARGS)
 	$(PY) bench/report.py
+	@echo "bench: scale curves at N = 10 and 100 only; the 1000-VM points (about an hour here) are 'make bench-scale'"
 	@echo "bench: the bench lab is still up; stop it with: $(BENCH_LAB) $(LABCTL) down"
+
+# The scale curves with the 1000-VM points (bench/scale.py: floor, vm_provision, inventory, vm_monitor,
+# vm_info; the reference's loop and async fleet up to 100 VMs), merged into bench/scale.json, then the page.
+bench-scale: venv lab-bin
+	$(BENCH_LAB) $(PY) bench/scale.py --sizes 10,100,1000 --merge $(SCALE_ARGS)
+	$(PY) bench/report.py
 
 # ---------------------------------------------------------------------------- soak
 # 100 VMs (each with a DataVolume) provisioned by the vm_provision role through 10% injected faults

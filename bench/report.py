@@ -176,6 +176,139 @@ it once per host for the play's tasks.
 """
 
 
+SCALE_LABELS = {"floor": "floor (no Ansible)", "provision": "vm_provision role", "inventory": "inventory --list",
+                "monitor": "vm_monitor report", "vm_info": "vm_info (namespace)"}
+
+
+def scale_rows(scale):
+    """(N, part, variant, entry) for every figure of bench/scale.json, N ascending."""
+    for n in sorted(scale["sizes"], key=int):
+        for part, variants in scale["sizes"][n].items():
+            if part == "floor":
+                yield int(n), part, "—", variants
+                continue
+            for variant, entry in variants.items():
+                yield int(n), part, variant, entry
+
+
+def _median(entry, key):
+    return (entry.get(key) or {}).get("median") if isinstance(entry.get(key), dict) else None
+
+
+def scale_verdicts(scale):
+    """The issue's scale targets, from the largest N measured for each."""
+    sizes = {int(n): parts for n, parts in scale["sizes"].items()}
+    lines = []
+
+    def at(n, part, variant="ours", key="seconds"):
+        entry = (sizes.get(n) or {}).get(part) or {}
+        entry = entry if part == "floor" else entry.get(variant) or {}
+        return _median(entry, key)
+    for n in sorted(sizes):
+        ours, floor = at(n, "provision"), at(n, "floor")
+        if ours and floor and n < 100:  # the targets are for 100 and 1000; a small fleet is mostly start-up
+            lines.append(f"- fleet of {n} with the role: {ours / floor:.2f} x the floor ({ours:.1f} s / {floor:.1f} s)")
+        elif ours and floor:
+            lines.append(f"- fleet of {n} with the role: {ours / floor:.2f} x the floor ({ours:.1f} s / "
+                         f"{floor:.1f} s), target ≤ 1.5: **{'met' if ours / floor <= 1.5 else 'not met'}**")
+        loop = ((sizes[n].get("provision") or {}).get("theirs:loop") or {}).get("ratio_ours_over_this")
+        if loop and n >= 100:
+            lines.append(f"- fleet of {n} vs the reference's loop: {loop['median']:.3f}, target ≤ 0.05: "
+                         f"**{'met' if loop['median'] <= 0.05 else 'not met'}**")
+        requests = at(n, "provision", key="requests_per_vm")
+        if requests:
+            lines.append(f"- API requests per VM (fleet of {n}, audit log): {requests:.2f}, target 3: "
+                         f"**{'met' if requests <= 3 else 'not met'}**")
+        inv = ((sizes[n].get("inventory") or {}).get("theirs") or {}).get("ratio_ours_over_this")
+        if inv and n == max(sizes):
+            lines.append(f"- inventory of {n} vs the reference plugin: {inv['median']:.2f}, target ≤ 0.5: "
+                         f"**{'met' if inv['median'] <= 0.5 else 'not met'}**")
+        mon = at(n, "monitor")
+        if mon and n == max(sizes):
+            lines.append(f"- monitor report over {n} VMs: {mon:.1f} s, target ≤ 10 s: "
+                         f"**{'met' if mon <= 10 else 'not met'}**")
+        rss = at(n, "provision", key="controller_rss_mib")
+        if rss and n == max(sizes):
+            lines.append(f"- controller peak RSS, fleet of {n}: {rss:.0f} MiB, target ≤ 300 MiB: "
+                         f"**{'met' if rss <= 300 else 'not met'}**")
+    ns = sorted(n for n in sizes if at(n, "inventory"))
+    if len(ns) >= 2:  # linear: N times the VMs take at most N times as long (start-up makes it less)
+        small, big = ns[-2], ns[-1]
+        growth = (at(big, "inventory") / at(small, "inventory")) / (big / small)
+        lines.append(f"- inventory, time at {big} over time at {small}, per VM: {growth:.2f} (no faster than linear: "
+                     f"≤ 1): **{'met' if growth <= 1 else 'not met'}**")
+    return "\n".join(lines)
+
+
+def scale_section(path):
+    """The scale curves (bench/scale.py): a table, the targets and a log-log chart."""
+    if not path.exists():
+        return ""
+    scale = json.loads(path.read_text())
+    rows = ["| N | what | variant | runs | median | min–max | ratio ours/this | controller peak RSS "
+            "| requests per VM |",
+            "|---|---|---|---|---|---|---|---|---|"]
+    for n, part, variant, e in scale_rows(scale):
+        sec = e["seconds"]
+        ratio = e.get("ratio_ours_over_this")
+        ratio_txt = f"{ratio['median']:.2f}" if ratio else "—"
+        rss = _median(e, "controller_rss_mib")
+        req = _median(e, "requests_per_vm")
+        rows.append(f"| {n} | {SCALE_LABELS.get(part, part)} | {variant} | {len(sec['runs'])} | {sec['median']:.2f}s | "
+                    f"{sec['min']:.2f}s–{sec['max']:.2f}s | {ratio_txt} | {f'{rss:.0f} MiB' if rss else '—'} | "
+                    f"{f'{req:.2f}' if req else '—'} |")
+    scale_chart(scale, REPO / "docs" / "benchmarks-scale.png")
+    load = scale["machine"].get("load_average") or {}
+    return f"""
+## Scale: 10, 100 and 1000 VMs
+
+`bench/scale.py` (raw figures in `bench/scale.json`; `make bench` measures N = 10 and 100, `make bench-scale`
+adds 1000): the fleet floor (`bench/fleet_floor.py`: N VMs to Ready with no Ansible, one apply per VM at
+once and one watch), the `vm_provision` role against kubevirt.core's loop and async fleet (those up to 100
+VMs), `ansible-inventory --list` (the whole process) with ours and kubevirt.core's plugin, the
+`vm_monitor` report (JSON, Markdown and HTML) and one `vm_info` task over the namespace. Medians of
+the runs counted in the table, ours and the reference alternated; the readers after one uncounted round. The lab
+runs with `--boot-delay 0` and nodes enough for the largest N. Peak RSS is that of the largest process of
+the controller's tree (GNU time around ansible-playbook or ansible-inventory). Load average at the start
+{', '.join(map(str, load.get('start', [])))} and the end {', '.join(map(str, load.get('end', [])))} on
+{scale['machine']['cpus']} CPUs shared with other work: only the ratios measured side by side mean much.
+
+![scale](benchmarks-scale.png)
+
+{chr(10).join(rows)}
+
+{scale_verdicts(scale)}
+"""
+
+
+def scale_chart(scale, path):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    curves = {}
+    for n, part, variant, e in scale_rows(scale):
+        label = SCALE_LABELS.get(part, part)
+        if variant.startswith("theirs"):
+            label += f" — {variant}"
+        elif part in ("provision", "inventory"):  # the parts that have a reference beside them
+            label += " — ours"
+        curves.setdefault(label, []).append((n, e["seconds"]["median"]))
+    fig, ax = plt.subplots(figsize=(8, 4.6), dpi=110)
+    for label, points in sorted(curves.items()):
+        points.sort()
+        style = "--" if "theirs" in label else ("-." if "floor" in label else "-")
+        ax.plot([p[0] for p in points], [p[1] for p in points], style, marker="o", label=label)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("VMs (N)")
+    ax.set_ylabel("seconds (median)")
+    ax.set_title("How the cost grows with N (lower is better; dashed: kubevirt.core)")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=7, loc="upper left")
+    fig.tight_layout()
+    fig.savefig(path)
+
+
 def main():
     results = json.loads((BENCH / "results.json").read_text())
     m = results["machine"]
@@ -216,7 +349,7 @@ machine is shared and noisy: read the ratios, not the absolute times.
 ## Targets
 
 {verdicts(results)}
-{floor_txt}{profile_txt}{other_releases(results)}{ssh_portforward_section()}
+{floor_txt}{profile_txt}{other_releases(results)}{ssh_portforward_section()}{scale_section(BENCH / 'scale.json')}
 ## Reading the figures
 
 - **ours** runs our module inside the worker process Ansible has already forked for the task
@@ -255,7 +388,10 @@ kubevirt.core 2.2.3 and kubernetes.core from the `ansible==12.3.0` wheel; Kubern
 ## Reproduce
 
 ```bash
-make bench                      # lab (own ports, audit log on), anchors, all scenarios on 2.19 and 2.21, this page
+make bench                      # lab (own ports, audit log on), anchors, all scenarios on 2.19 and 2.21,
+                                #   scale at 10 and 100, this page
+make bench-scale                # the scale curves with the 1000-VM points (bench/scale.py --sizes 10,100,1000)
+bench/fleet_floor.py --vms 100  # on a running lab (LAB_STATE_DIR): the fleet floor alone, JSON
 bench/run.py --smoke            # one run each, no warm-up, a fleet of 3: checks the harness (part of make test)
 bench/run.py --only single,info --runs 9
 bench/ssh_portforward.py --runs 5  # on a running lab (LAB_STATE_DIR): ssh via the port-forward vs direct

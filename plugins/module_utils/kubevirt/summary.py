@@ -463,20 +463,71 @@ def summaries_for(client, kind, namespace, objects=None, name=None, with_pods=Tr
     got = parallel.gather(client, calls) if calls else {}
     if find is not None:
         objects = got["objects"]
-    pods = got.get("pods") or []
-    events = got.get("events") or []
+    related = Related(got.get("pods"), got.get("events"))
     out = []
     if kind == "VirtualMachine":
         vmis = {(v["metadata"].get("namespace"), v["metadata"]["name"]): v for v in got.get("vmis") or []}
         for vm in objects:
             key = (vm["metadata"].get("namespace"), vm["metadata"]["name"])
-            out.append(summarize_vm(vm, vmis.get(key), _same_ns(pods, key[0]), _same_ns(events, key[0])))
+            vmi = vmis.get(key)
+            pods = related.pods(key[0], vmi, key[1])
+            out.append(summarize_vm(vm, vmi, pods, related.events(key[0], [key[1], _meta(vmi).get("name")], pods)))
         return out, got
     for vmi in objects:
         ns = vmi["metadata"].get("namespace")
-        out.append(summarize_vmi(vmi, _same_ns(pods, ns), _same_ns(events, ns)))
+        pods = related.pods(ns, vmi)
+        out.append(summarize_vmi(vmi, pods, related.events(ns, [vmi["metadata"].get("name")], pods)))
     return out, got
 
 
-def _same_ns(items, namespace):
-    return [i for i in items or [] if (i.get("metadata") or {}).get("namespace") == namespace]
+class Related:
+    """The launcher pods and events of a namespace (or all) grouped once by what they belong to.
+
+    Summarizing N objects then costs N look-ups instead of N scans of every pod and event (a
+    namespace of 1000 VMs: seconds of scanning before). Each look-up returns a superset, in the
+    listed order, of what launcher_pod and warning_events pick, so their choice is unchanged.
+    """
+
+    LAUNCHER_PREFIX = "virt-launcher-"
+
+    def __init__(self, pods, events):
+        self._pods = list(pods or [])
+        self._pod_keys = {}
+        for index, pod in enumerate(self._pods):
+            meta = _meta(pod)
+            ns, labels = meta.get("namespace"), meta.get("labels") or {}
+            keys = [("uid", labels.get("kubevirt.io/created-by")),
+                    ("domain", (meta.get("annotations") or {}).get("kubevirt.io/domain"))]
+            name = meta.get("name") or ""
+            if name.startswith(self.LAUNCHER_PREFIX):
+                # Every prefix ending in '-', so a look-up by 'virt-launcher-<vmi name>-' is startswith().
+                cut = name.find("-", len(self.LAUNCHER_PREFIX))
+                while cut != -1:
+                    keys.append(("prefix", name[:cut + 1]))
+                    cut = name.find("-", cut + 1)
+            for key in keys:
+                if key[1]:
+                    self._pod_keys.setdefault((ns,) + key, []).append(index)
+        self._events = {}
+        for index, event in enumerate(events or []):
+            involved = event.get("involvedObject") or event.get("regarding") or {}
+            key = (_meta(event).get("namespace"), involved.get("name"))
+            self._events.setdefault(key, []).append((index, event))
+
+    def pods(self, namespace, vmi, vmi_name=None):
+        """The pods launcher_pod(vmi, pods, vmi_name) may pick, in their listed order."""
+        name = vmi_name or _meta(vmi).get("name")
+        uid = _meta(vmi).get("uid")
+        keys = [("domain", name)] + ([("uid", uid)] if uid else [("prefix", "%s%s-" % (self.LAUNCHER_PREFIX, name))])
+        found = set()
+        for key in keys:
+            found.update(self._pod_keys.get((namespace,) + key, ()))
+        return [self._pods[i] for i in sorted(found)]
+
+    def events(self, namespace, names, pods=()):
+        """The events in ``namespace`` about the objects named (and about ``pods``), in their listed order."""
+        wanted = set(n for n in names if n) | set(_meta(p).get("name") for p in pods)
+        found = []
+        for name in wanted:
+            found.extend(self._events.get((namespace, name), ()))
+        return [event for _index, event in sorted(found, key=lambda pair: pair[0])]

@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 from concurrent.futures import ThreadPoolExecutor
 
+from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s import parallel
 from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s import resources as res
 from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s.connection import AUTH_ARG_SPEC
 from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s.errors import (
@@ -234,10 +235,10 @@ def collect(client, opts, cluster, warn):
             "namespaces": []}
     if not namespaces:
         try:
-            data["vms"] = _items(client, res.VM, None, selector)
-            data["vmis"] = _items(client, res.VMI)
+            got = parallel.gather(client, _reads(client, None, selector))
+            data["vms"], data["vmis"] = got["vms"], got["vmis"]
             if selector:
-                data["standalone_names"] = _names(_items(client, res.VMI, None, selector))
+                data["standalone_names"] = got["standalone"]
             data["namespaces"] = None
         except ApiError as exc:
             if not _forbidden(exc):
@@ -268,17 +269,25 @@ def _names(items):
     return {(_meta(i).get("namespace"), _meta(i).get("name")) for i in items}
 
 
+def _reads(client, namespace, selector):
+    """The lists an inventory needs of a namespace (None: all), to be sent at the same time: a
+    namespace of 1000 VMs is four pages of VMs and VMIs, one round trip instead of four."""
+    reads = {"vms": lambda: _items(client, res.VM, namespace, selector),
+             "vmis": lambda: _items(client, res.VMI, namespace)}
+    if selector:
+        reads["standalone"] = lambda: _names(_items(client, res.VMI, namespace, selector))
+    return reads
+
+
 def _read_namespace(client, namespace, selector):
     """(vms, vmis, standalone names or None, error, what) for one namespace; errors are returned."""
-    what = "VirtualMachines"
-    try:
-        vms = _items(client, res.VM, namespace, selector)
-        what = "VirtualMachineInstances"
-        vmis = _items(client, res.VMI, namespace)
-        standalone = _names(_items(client, res.VMI, namespace, selector)) if selector else None
-        return vms, vmis, standalone, None, what
-    except ApiError as exc:
-        return [], [], None, exc, what
+    reads = _reads(client, namespace, selector)
+    got = {}
+    for key, value, error in parallel.parallel(lambda key: reads[key](), list(reads), workers=len(reads)):
+        if error is not None:
+            return [], [], None, error, "VirtualMachines" if key == "vms" else "VirtualMachineInstances"
+        got[key] = value
+    return got["vms"], got["vmis"], got.get("standalone"), None, "VirtualMachines"
 
 
 def _visible_namespaces(client, cluster, warn):

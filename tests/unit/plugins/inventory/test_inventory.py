@@ -3,6 +3,7 @@ Windows/WinRM, reading with skipped namespaces, and the plugin's constructed opt
 import copy
 import json
 import re
+import threading
 
 import pytest
 
@@ -625,3 +626,27 @@ access: portforward
     assert argv[1].endswith("/ansible_collections/virtops/kubevirt/plugins/plugin_utils/ssh_proxy.py")
     assert argv[2:] == ["--ca-cert", "/etc/ca.crt", "--host", "https://api.example:6443", "vm/db1/fleet", "%p"]
     assert SECRET not in json.dumps(hostvars)
+
+
+class MeetingClient(FakeClient):
+    """A FakeClient whose VM and VMI lists each wait (up to 5 s) until the other one is in flight too."""
+
+    def __init__(self, **kw):
+        super().__init__(controller=False, **kw)
+        self.meeting = threading.Barrier(2, timeout=5)
+
+    def list(self, resource, namespace=None, label_selector=None, field_selector=None, limit=500):
+        if resource.kind in ("VirtualMachine", "VirtualMachineInstance") and not label_selector:
+            self.meeting.wait()
+        return super().list(resource, namespace, label_selector, field_selector, limit)
+
+
+@pytest.mark.parametrize("namespaces", [None, ["demo"]])
+def test_collect_lists_vms_and_vmis_at_the_same_time(namespaces):
+    """Issue 19: an inventory of 1000 VMs read its pages of VMs, then of VMIs, one round trip after another."""
+    client = MeetingClient()
+    client.put(vm_obj("web1"))
+    client.put(vmi_obj("web1"))
+    data = inv.collect(client, {"namespaces": namespaces, "use_service": False}, "lab", lambda text: None)
+    assert [v["metadata"]["name"] for v in data["vms"]] == ["web1"]
+    assert [v["metadata"]["name"] for v in data["vmis"]] == ["web1"]

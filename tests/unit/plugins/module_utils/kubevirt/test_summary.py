@@ -222,3 +222,78 @@ def test_failure_condition_is_not_hidden_on_a_running_vm():
     out = summary.summarize_vm(vm, running_vmi("web", "ns"))
     assert out["reason"] == ("Running, but KubeVirt reports a failure: HotPlugVolumeError: Error encountered while "
                              "handling volume hotplug requests: VMI is not running")
+
+
+class CountingList(list):
+    """A list that counts how often it is walked."""
+    walks = 0
+
+    def __iter__(self):
+        CountingList.walks += 1
+        return super().__iter__()
+
+
+class ListingClient:
+    """summaries_for's reads: VMIs, launcher pods and warning events of a namespace."""
+
+    def __init__(self, vmis, pods, events):
+        self.items = {"virtualmachineinstances": vmis, "pods": pods, "events": events}
+
+    def list(self, resource, namespace=None, **_kw):
+        return {"items": self.items[resource.plural]}
+
+
+def fleet(n):
+    vms = [vm("vm-%d" % k) for k in range(n)]
+    vmis = [running_vmi("vm-%d" % k, "demo", uid="uid-%d" % k) for k in range(n)]
+    pods, events = CountingList(), CountingList()
+    for k in range(n):
+        p = pod(name="virt-launcher-vm-%d-abcde" % k, uid="uid-%d" % k)
+        p["metadata"]["annotations"]["kubevirt.io/domain"] = "vm-%d" % k
+        pods.append(p)
+        events.append(event("virt-launcher-vm-%d-abcde" % k, "Pulled%d" % k, "x", "2025-01-01T00:00:0%dZ" % (k % 10)))
+    return vms, vmis, pods, events
+
+
+def test_summaries_for_reads_the_pods_and_events_once_not_once_per_vm():
+    """A namespace of N VMs was summarized by scanning every pod and event for each VM (N x N)."""
+    vms, vmis, pods, events = fleet(50)
+    CountingList.walks = 0
+    out, _got = summary.summaries_for(ListingClient(vmis, pods, events), "VirtualMachine", "demo", objects=vms)
+    assert CountingList.walks <= 4
+    assert [s["launcher_pod"]["name"] for s in out] == ["virt-launcher-vm-%d-abcde" % k for k in range(50)]
+    assert [[e["reason"] for e in s["warning_events"]] for s in out] == [["Pulled%d" % k] for k in range(50)]
+
+
+def test_related_picks_what_a_scan_of_every_pod_and_event_picks():
+    """The index gives launcher_pod and warning_events a superset of their choice, in the listed order:
+    names that are prefixes of others, pods found by uid, by the domain annotation or by name alone,
+    pods and events of another namespace, events about the VM, its VMI and its pod."""
+    def other_ns(obj):
+        obj = dict(obj, metadata=dict(obj["metadata"], namespace="elsewhere"))
+        return obj
+    web = pod(name="virt-launcher-web-aaaaa", uid="uid-web")
+    web["metadata"]["annotations"]["kubevirt.io/domain"] = "web"
+    web_old = pod(name="virt-launcher-web-bbbbb", uid="uid-web", phase="Failed")
+    web_old["metadata"]["annotations"]["kubevirt.io/domain"] = "web"
+    web1 = pod(name="virt-launcher-web-1-ccccc", uid="uid-1")   # 'web-1' starts with 'web-'
+    web1["metadata"]["annotations"]["kubevirt.io/domain"] = "web-1"
+    no_labels = {"metadata": {"name": "virt-launcher-web-2-ddddd", "namespace": "demo"}, "status": {}}
+    pods = [web_old, web1, other_ns(web), web, no_labels]
+    events = [event("web", "VmEvent", "m", "2025-01-01T00:00:03Z", kind="VirtualMachine"),
+              event("virt-launcher-web-aaaaa", "PodEvent", "m", "2025-01-01T00:00:02Z"),
+              other_ns(event("web", "Elsewhere", "m", "2025-01-01T00:00:09Z", kind="VirtualMachine")),
+              event("web-1", "Other", "m", "2025-01-01T00:00:05Z", kind="VirtualMachine")]
+    related = summary.Related(pods, events)
+    same_ns = [p for p in pods if p["metadata"]["namespace"] == "demo"]
+    same_ns_events = [e for e in events if e["metadata"]["namespace"] == "demo"]
+    cases = [(running_vmi("web", "demo", uid="uid-web"), "web"), (running_vmi("web-1", "demo", uid="uid-1"), "web-1"),
+             (None, "web"), (None, "web-2"), (None, "web-3")]
+    for vmi, name in cases:
+        picked = related.pods("demo", vmi, name)
+        assert summary.launcher_pod(vmi, picked, name) is summary.launcher_pod(vmi, same_ns, name)
+        assert picked == [p for p in same_ns if p in picked]   # the listed order
+        vm_obj = vm(name)
+        assert summary.summarize_vm(vm_obj, vmi, picked, related.events("demo", [name], picked)) == \
+            summary.summarize_vm(vm_obj, vmi, same_ns, same_ns_events)
+    assert summary.launcher_pod(None, related.pods("demo", None, "web-2"), "web-2") is no_labels
