@@ -4,13 +4,15 @@ started; a claim restored from a VolumeSnapshot (a VirtualMachineRestore's) hold
 
 One VM, two boots: the second one gets the restored claim and the original one as disks.
 """
+import json
 import sys
 import uuid
 from pathlib import Path
 
 import pytest
 
-from sim_helpers import Lab, vm_manifest, wait_for
+from ansible_run import ansible_env, run_playbook
+from sim_helpers import Lab, vm_manifest
 
 REPO = Path(__file__).resolve().parents[2]
 if str(REPO / "lab") not in sys.path:
@@ -52,11 +54,23 @@ def run_ok(con, command):
     return out.rstrip()[:-len("rc=0")].strip()
 
 
-def test_a_real_guests_claim_keeps_its_data_and_a_vm_restore_brings_a_deleted_file_back(custom, core, lab, lab_state):
-    """Acceptance (issue 18): write a file on a claim's disk, snapshot the running VM (the agent
-    freezes the guest), delete the file, restore the snapshot, and the file is back: the restored
-    claim starts as the VolumeSnapshot's copy. The original claim, attached beside it on the next
-    boot, shows what was written after the snapshot: the data of a claim outlives its VMI."""
+def run_tasks(tmp_path, kubeconfig, tasks):
+    """The collection's modules in a playbook; returns what each registered."""
+    tasks = tasks + [{"ansible.builtin.copy": {"dest": str(tmp_path / "out.json"),
+                                               "content": "{{ {'out': out} | to_json }}"}}]
+    proc = run_playbook(tmp_path, [{"hosts": "localhost", "gather_facts": False, "tasks": tasks}],
+                        env=ansible_env(kubeconfig))
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+    return json.loads((tmp_path / "out.json").read_text())["out"]
+
+
+def test_a_real_guests_claim_keeps_its_data_and_a_vm_restore_brings_a_deleted_file_back(
+        custom, core, lab, lab_state, kubeconfig, tmp_path):
+    """Acceptance (issue 18): write a file on a claim's disk, snapshot the running VM with vm_snapshot
+    (the agent freezes the guest), delete the file, restore the snapshot with vm_restore (which stops
+    the VM for it), and the file is back: the restored claim starts as the VolumeSnapshot's copy. The
+    original claim, attached beside it on the next boot, shows what was written after the snapshot:
+    the data of a claim outlives its VMI."""
     password = "Disk-%s" % uuid.uuid4().hex[:8]
     core.create_namespaced_persistent_volume_claim(lab.ns, {
         "metadata": {"name": "data"},
@@ -83,25 +97,18 @@ def test_a_real_guests_claim_keeps_its_data_and_a_vm_restore_brings_a_deleted_fi
             run_ok(con, "mke2fs /dev/vdb >/dev/null && mount /dev/vdb /mnt && echo in-the-snapshot > /mnt/note "
                         "&& sync")
             assert volumes.image(pv_name).stat().st_size == 64 * 2 ** 20
-            lab.create(*VMSNAP, "virtualmachinesnapshots", {
-                "apiVersion": "snapshot.kubevirt.io/v1beta1", "kind": "VirtualMachineSnapshot",
-                "metadata": {"name": "before"},
-                "spec": {"source": {"apiGroup": "kubevirt.io", "kind": "VirtualMachine", "name": "rg-disks"}}})
-            snap = wait_for(lambda: (lambda s: s if (s.get("status") or {}).get("readyToUse") else None)(
-                lab.get(*VMSNAP, "virtualmachinesnapshots", "before")), timeout=60, what="the VM snapshot ready")
-            assert "Online" in snap["status"]["indications"] and "GuestAgent" in snap["status"]["indications"]
+            snap = run_tasks(tmp_path, kubeconfig, [{"virtops.kubevirt.vm_snapshot": {
+                "name": "before", "namespace": lab.ns, "vm": "rg-disks", "wait_timeout": 60}, "register": "out"}])
+            assert snap["changed"] and snap["snapshot"]["ready_to_use"] and snap["snapshot"]["freeze"] == "frozen"
+            assert "Online" in snap["snapshot"]["indications"] and "GuestAgent" in snap["snapshot"]["indications"]
             run_ok(con, "rm /mnt/note && echo after-the-snapshot > /mnt/later && sync")
 
-        status, _ = lab.vm_sub("rg-disks", "stop")
-        assert status == 202
-        lab.wait_vmi_gone("rg-disks", timeout=60)
-        lab.create(*VMSNAP, "virtualmachinerestores", {
-            "apiVersion": "snapshot.kubevirt.io/v1beta1", "kind": "VirtualMachineRestore",
-            "metadata": {"name": "back"},
-            "spec": {"target": {"apiGroup": "kubevirt.io", "kind": "VirtualMachine", "name": "rg-disks"},
-                     "virtualMachineSnapshotName": "before"}})
-        done = wait_for(lambda: (lambda r: r if (r.get("status") or {}).get("complete") else None)(
-            lab.get(*VMSNAP, "virtualmachinerestores", "back")), timeout=60, what="the restore complete")
+        restore = run_tasks(tmp_path, kubeconfig, [{"virtops.kubevirt.vm_restore": {
+            "name": "back", "namespace": lab.ns, "snapshot": "before", "stop_vm": True, "start_vm": False,
+            "wait_timeout": 90}, "register": "out"}])
+        assert restore["changed"] and restore["vm_stopped"] and not restore.get("vm_started")
+        done = lab.get(*VMSNAP, "virtualmachinerestores", "back")
+        assert done["status"]["complete"] is True
         [restored] = done["status"]["restores"]
         claim = core.read_namespaced_persistent_volume_claim(restored["persistentVolumeClaim"], lab.ns)
         assert claim.spec.data_source.kind == "VolumeSnapshot"
