@@ -344,6 +344,9 @@ def build_memory(memory):
     """memory: '2Gi' or {guest, max_guest} -> domain.memory (guest, maxGuest)."""
     if memory is None or memory == "":
         return None
+    if isinstance(memory, (list, bool)):
+        raise InputError("memory must be a quantity such as 2Gi or a dict with guest and max_guest, not %s %r."
+                         % ("a list" if isinstance(memory, list) else "a boolean", memory))
     if not isinstance(memory, dict):
         return {"guest": check_quantity(memory, "memory", min_bytes=2 ** 20)}
     unknown = sorted(set(memory) - set(MEMORY_KEYS))

@@ -474,6 +474,8 @@ def test_max_sockets_and_max_guest_reach_the_template():
     ({"memory": {"guest": "2Gi", "maximum": "4Gi"}}, "memory has unknown keys maximum; use guest and max_guest"),
     ({"memory": {"guest": "2GB"}}, "memory.guest '2GB' is not a Kubernetes quantity; did you mean '2Gi'?"),
     ({"memory": {"max_guest": "4"}}, "memory.max_guest '4' is only 4 bytes"),
+    ({"memory": ["1Gi"]}, "memory must be a quantity such as 2Gi or a dict with guest and max_guest, not a list"),
+    ({"memory": True}, "memory must be a quantity such as 2Gi or a dict with guest and max_guest, not a boolean"),
 ])
 def test_live_resize_options_are_checked_before_writing(params, message):
     with pytest.raises(InputError) as err:
