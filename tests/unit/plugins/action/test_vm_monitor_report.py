@@ -29,10 +29,16 @@ def make_action(args, check_mode=False, diff=False):
     task.action = task._resolved_action = "virtops.kubevirt.vm_monitor_report"
     action = ActionModule(task, mock.MagicMock(), PlayContext(), loader=DataLoader(), templar=mock.MagicMock(),
                           shared_loader_obj=None)
-    # The role's templates/ is where the template action would look first for a role task.
-    action._find_needle = lambda dirname, name: str(Path(TEMPLATES) / name) if (Path(TEMPLATES) / name).exists() \
-        else (_ for _ in ()).throw(FileNotFoundError("Could not find or access '%s'" % name))
+    action._find_needle = find_in_role_templates
     return action
+
+
+def find_in_role_templates(dirname, name):
+    """The role's templates/ is where the template action would look first for a role task."""
+    path = Path(TEMPLATES) / name
+    if dirname != "templates" or not path.exists():
+        raise FileNotFoundError("Could not find or access '%s'" % name)
+    return str(path)
 
 
 def ansible_template(name, report):
