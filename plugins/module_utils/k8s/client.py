@@ -33,6 +33,7 @@ from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s.errors import
     answered_with_tls,
     connection_reason,
     is_tls_error,
+    is_tls_record_alert,
     relayed_refusal,
     no_answer_to_http,
     not_http_message,
@@ -205,6 +206,8 @@ class Client:
         """
         import urllib3
 
+        if is_tls_record_alert(exc):
+            return True, RETRY_ATTEMPTS  # a TLS record the server could not read: that connection broke, not the setup
         if isinstance(exc, urllib3.exceptions.SSLError) or is_tls_error(exc):
             raise ConnectError(tls_message(self.host, exc))
         if isinstance(exc, urllib3.exceptions.NameResolutionError):

@@ -314,6 +314,17 @@ def is_tls_error(exc):
     return False
 
 
+# Alerts a TLS peer sends when a record of an established connection arrives garbled (RFC 8446 6.2): the bytes
+# of that one connection, not the certificates or versions a handshake checks; a new connection may succeed.
+TLS_RECORD_ALERTS = ("DECODE_ERROR", "BAD_RECORD_MAC", "DECRYPTION_FAILED")
+
+
+def is_tls_record_alert(exc):
+    """A TLS failure of one connection's records (sent again on a new connection), not of the TLS setup."""
+    text = "%s %s" % (exc, getattr(exc, "reason", ""))
+    return (is_tls_error(exc) or type(exc).__name__ == "SSLError") and any(alert in text for alert in TLS_RECORD_ALERTS)
+
+
 def tls_message(host, exc):
     text = re.sub(r"\s*\(_ssl\.c:\d+\)", "", str(getattr(exc, "reason", None) or exc))
     if "CERTIFICATE_VERIFY_FAILED" in text or "certificate verify failed" in text:
