@@ -75,6 +75,16 @@ def present(client, resource, desired, check_mode=False, current=None, have_curr
     return Outcome(changed, current, after, method if changed else "none")
 
 
+def labels_added(client, resource, current, labels, check_mode=False):
+    """An existing object whose spec never changes (a snapshot, clone or export): the task may only add labels,
+    by a merge patch of them; unchanged (no request) when it has them all already."""
+    have = (current.get("metadata") or {}).get("labels") or {}
+    if not labels or all(have.get(k) == v for k, v in labels.items()):
+        return Outcome(False, current, current, "none")
+    return present(client, resource, current, check_mode, current=current, have_current=True,
+                   partial={"metadata": {"labels": labels}})
+
+
 def explain(exc, action, ref, resource=None):
     """errors.describe plus hints that need to know the kind."""
     text = errors.describe(exc, action, ref)

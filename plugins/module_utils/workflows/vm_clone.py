@@ -226,13 +226,8 @@ class VmCloneRunner(runner.Runner):
             if diffs:
                 raise KubevirtError("%s exists with another spec (%s); a clone is done once: delete it (state: absent) "
                                     "or give this clone another name." % (ref, "; ".join(diffs)))
-            labels = desired["metadata"].get("labels")
-            have = (current.get("metadata") or {}).get("labels") or {}
-            if labels and any(have.get(k) != v for k, v in labels.items()):
-                outcome = writes.present(self.client, CLONE, desired, self.check_mode, current=current,
-                                         have_current=True, partial={"metadata": {"labels": labels}})
-            else:
-                outcome = writes.Outcome(False, current, current, "none")
+            outcome = writes.labels_added(self.client, CLONE, current, desired["metadata"].get("labels"),
+                                          self.check_mode)
         after = outcome.after
         error = None
         if p["wait"] and not self.check_mode and after is not None:

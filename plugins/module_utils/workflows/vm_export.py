@@ -312,13 +312,8 @@ class VmExportRunner(runner.Runner):
                 raise KubevirtError("%s exists with another spec (%s) and KubeVirt keeps an export's spec as it was "
                                     "created; delete it first (state: absent) or choose another name." % (
                                         ref, "; ".join(diffs)))
-            labels = desired["metadata"].get("labels")
-            have = (current.get("metadata") or {}).get("labels") or {}
-            if labels and any(have.get(k) != v for k, v in labels.items()):
-                outcome = writes.present(self.client, EXPORT, desired, self.check_mode, current=current,
-                                         have_current=True, partial={"metadata": {"labels": labels}})
-            else:
-                outcome = writes.Outcome(False, current, current, "none")
+            outcome = writes.labels_added(self.client, EXPORT, current, desired["metadata"].get("labels"),
+                                          self.check_mode)
         after = outcome.after
         error = None
         if p["wait"] and not self.check_mode and after is not None:

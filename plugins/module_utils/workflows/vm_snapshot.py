@@ -147,13 +147,7 @@ class VmSnapshotRunner(runner.Runner):
         if source != p["vm"]:
             raise KubevirtError("%s exists and is a snapshot of VirtualMachine %s, not %s; choose another name, or "
                                 "delete it first (state: absent)." % (ref, source, p["vm"]))
-        labels = vmspec.p_labels(p)
-        have = (current.get("metadata") or {}).get("labels") or {}
-        if not labels or all(have.get(k) == v for k, v in labels.items()):
-            return writes.Outcome(False, current, current, "none")
-        desired = build(p, current["metadata"]["name"], current["metadata"]["namespace"])
-        return writes.present(self.client, snapshots.SNAPSHOT, desired, self.check_mode, current=current,
-                              have_current=True, partial={"metadata": {"labels": labels}})
+        return writes.labels_added(self.client, snapshots.SNAPSHOT, current, vmspec.p_labels(p), self.check_mode)
 
     def preflight(self, namespace):
         """The VM exists and KubeVirt can snapshot every disk it has (unless the task accepts fewer)."""
