@@ -132,12 +132,10 @@ class CsiSnapshotter(Controller):
                          "volumeSnapshotClassName": cls["metadata"]["name"],
                          "sourceVolumeMode": dig(pvc, "spec", "volumeMode", default="Filesystem")}}
         try:
-            created = await self.sim.kube.create(VOLUME_SNAPSHOT_CONTENT, body)
+            created = await self.sim.kube.create_or_get(VOLUME_SNAPSHOT_CONTENT, body)
         except ApiError as exc:
-            if exc.status != 409:
-                await self._fail(vs, f"Failed to create snapshot content with error {exc.body.get('message')}")
-                raise
-            created = await self.sim.kube.get(VOLUME_SNAPSHOT_CONTENT, content_name(vs))
+            await self._fail(vs, f"Failed to create snapshot content with error {exc.body.get('message')}")
+            raise
         cache.volumesnapshotcontents.observe(created)
         self.sim.recorder.normal(vs, "CreatingSnapshot", "Waiting for a snapshot "
                                  f"{ns}/{vs['metadata']['name']} to be created by the CSI driver.", COMPONENT)

@@ -303,13 +303,8 @@ class ExportController(Controller):
         if source_claim.get("metadata", {}).get("annotations", {}).get(CONTENT_TYPE) is not None or \
                 dig(source_claim, "metadata", "ownerReferences"):
             meta["annotations"] = {CONTENT_TYPE: "kubevirt"}
-        try:
-            return await self.sim.kube.create(PVC, {"apiVersion": "v1", "kind": "PersistentVolumeClaim",
-                                                    "metadata": meta, "spec": spec}, ns)
-        except ApiError as exc:
-            if exc.status != 409:
-                raise
-            return await self.sim.kube.get(PVC, name, ns)
+        return await self.sim.kube.create_or_get(PVC, {"apiVersion": "v1", "kind": "PersistentVolumeClaim",
+                                                       "metadata": meta, "spec": spec}, ns)
 
     # --- objects -------------------------------------------------------------------------------
     async def ensure_service(self, export):

@@ -231,6 +231,16 @@ class Kube:
         return await self.request("POST", res.path(ns, name, sub), obj,
                                   params={"fieldManager": self.field_manager, "fieldValidation": "Warn"})
 
+    async def create_or_get(self, res, obj, namespace=None):
+        """Create obj; when it exists already (409 AlreadyExists: our earlier sync made it), the one there."""
+        ns = namespace or obj.get("metadata", {}).get("namespace")
+        try:
+            return await self.create(res, obj, ns)
+        except ApiError as exc:
+            if exc.status != 409:
+                raise
+            return await self.get(res, obj["metadata"]["name"], ns)
+
     async def replace(self, res, obj, sub=None):
         meta = obj["metadata"]
         return await self.request("PUT", res.path(meta.get("namespace"), meta["name"], sub), obj,

@@ -67,12 +67,7 @@ class NodeAgent:
         for i, name in enumerate(self.sim.node_names):
             cached = self.sim.cache.nodes.get(name)
             if cached is None:
-                try:
-                    cached = await self.kube.create(NODE, node_object(name, i))
-                except ApiError as exc:
-                    if exc.status != 409:
-                        raise
-                    cached = await self.kube.get(NODE, name)
+                cached = await self.kube.create_or_get(NODE, node_object(name, i))
             await self.post_status(name, i, cached)
             # The apiserver's TaintNodesByCondition admission taints new nodes not-ready; the
             # node-lifecycle controller (not run in the lab) would lift it once the node is Ready.

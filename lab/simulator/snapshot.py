@@ -465,12 +465,7 @@ class SnapshotController(Controller):
                 "spec": {"virtualMachineSnapshotName": snap["metadata"]["name"],
                          "source": {"virtualMachine": {"metadata": source_meta, "spec": deep(vm["spec"])}},
                          "volumeBackups": backups}}
-        try:
-            created = await self.sim.kube.create(VMSNAPSHOT_CONTENT, body)
-        except ApiError as exc:
-            if exc.status != 409:
-                raise
-            created = await self.sim.kube.get(VMSNAPSHOT_CONTENT, body["metadata"]["name"], ns)
+        created = await self.sim.kube.create_or_get(VMSNAPSHOT_CONTENT, body)
         cache.vmsnapshotcontents.observe(created)
         self.sim.recorder.normal(snap, "SuccessfulVirtualMachineSnapshotContentCreate",
                                  f"Successfully created VirtualMachineSnapshotContent {body['metadata']['name']}")
@@ -590,12 +585,7 @@ class SnapshotController(Controller):
                                         SOURCE_NAMESPACE_LABEL: source.get("namespace", ns)},
                              "ownerReferences": [owner_ref(content)]},
                 "spec": {"source": {"persistentVolumeClaimName": claim}, "volumeSnapshotClassName": snap_class}}
-        try:
-            created = await self.sim.kube.create(VOLUME_SNAPSHOT, body)
-        except ApiError as exc:
-            if exc.status != 409:
-                raise
-            created = await self.sim.kube.get(VOLUME_SNAPSHOT, body["metadata"]["name"], ns)
+        created = await self.sim.kube.create_or_get(VOLUME_SNAPSHOT, body)
         cache.volumesnapshots.observe(created)
         self.sim.recorder.normal(content, "SuccessfulVolumeSnapshotCreate",
                                  f"Successfully created VolumeSnapshot {body['metadata']['name']}")
