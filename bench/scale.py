@@ -3,10 +3,10 @@
 
 For each N (default 10 and 100; 1000 with --sizes 10,100,1000, as `make bench-scale` does):
 
-- floor: bench/fleet_floor.py's N VMs to Ready with no Ansible (the physical floor on this lab);
-- provision: the vm_provision role creating N VMs and waiting (ours), against kubevirt.core's loop
-  and async fleet (bench/run.py's theirs:loop and theirs:async) up to --reference-max VMs;
-  API requests per VM from the audit log;
+- provision: the vm_provision role creating N VMs and waiting (ours), against the floor
+  (bench/fleet_floor.py's N VMs to Ready with no Ansible: the physical floor on this lab) and
+  kubevirt.core's loop and async fleet (bench/run.py's theirs:loop and theirs:async) up to
+  --reference-max VMs; API requests per VM from the audit log;
 - inventory: `ansible-inventory --list` (the whole process) over a namespace of N VMs, ours against
   kubevirt.core's inventory plugin at every N;
 - monitor: the vm_monitor role's report (JSON, Markdown and HTML) over the N VMs;
@@ -19,7 +19,7 @@ process, i.e. the controller or one of its workers). The lab should run with --b
 room for the largest N (`make bench-scale` starts it so). Raw figures go to bench/scale.json
 (--merge keeps the sizes and parts not re-run); bench/report.py plots them.
 
-    bench/scale.py [--sizes 10,100] [--runs 3] [--only floor,provision,inventory,monitor,vm_info]
+    bench/scale.py [--sizes 10,100] [--runs 3] [--only provision,inventory,monitor,vm_info]
 """
 import argparse
 import json
@@ -38,7 +38,7 @@ import fleet_floor  # noqa: E402
 
 NS = "bench-scale"
 OUT = BENCH / "scale.json"
-PARTS = ("floor", "provision", "inventory", "monitor", "vm_info")
+PARTS = ("provision", "inventory", "monitor", "vm_info")
 
 
 def timed(argv, env, cwd=None, timeout=7200):
@@ -79,10 +79,13 @@ def stats(values):
         if values else None
 
 
+WARM_UP = True  # --smoke: none
+
+
 def alternate(fns, runs, warm_up=False):
     """fns: {variant: fn() -> dict}; `runs` rounds of each in turn (after one uncounted round with
     warm_up); {variant: {key: stats}}."""
-    for fn in fns.values() if warm_up else ():
+    for fn in fns.values() if warm_up and WARM_UP else ():
         fn()
     samples = {v: [] for v in fns}
     for i in range(runs):
@@ -102,20 +105,15 @@ def alternate(fns, runs, warm_up=False):
 
 # ----------------------------------------------------------------------------- parts
 
-def floor_part(client, n, runs):
-    results = []
-    for i in range(runs):
-        label = "f%d-%d" % (n, i)
-        result = fleet_floor.make_fleet(client, NS, n, 16, 1800, label)
-        fleet_floor.delete_fleet(client, NS, label, 1800)
-        print("    floor                  run %d: %s" % (i + 1, json.dumps(result)), flush=True)
-        results.append(result)
-    return {"floor": {key: stats([r[key] for r in results]) for key in ("seconds", "requests_per_vm")}}
-
-
-def provision_part(n, runs, reference_max):
+def provision_part(client, n, runs, reference_max):
     names_of = lambda tag: ["s%s-%04d" % (tag, k) for k in range(n)]  # noqa: E731
     counter = iter(range(10 ** 6))
+
+    def floor():
+        label = "f%d-%d" % (n, next(counter))
+        result = fleet_floor.make_fleet(client, NS, n, 16, 1800, label)
+        fleet_floor.delete_fleet(client, NS, label, 1800)
+        return {"seconds": result["seconds"], "requests_per_vm": result["requests_per_vm"]}
 
     def cleanup(names):
         run.run_play(run.play([{"name": "cleanup", "virtops.kubevirt.vm": {
@@ -154,7 +152,8 @@ def provision_part(n, runs, reference_max):
             return {"seconds": seconds, "controller_rss_mib": peak, "requests_per_vm": requests / n}
         return go
 
-    fns = {"ours": ours}
+    # The floor alternates with ours too: the ratio to it is taken round by round, as the reference's is.
+    fns = {"ours": ours, "floor": floor}
     if n <= reference_max:
         fns.update({"theirs:loop": theirs("loop"), "theirs:async": theirs("async")})
     return alternate(fns, runs)
@@ -218,13 +217,24 @@ def main(argv=None):
     parser.add_argument("--out", default=str(OUT))
     parser.add_argument("--merge", action="store_true", help="keep the sizes and parts already in --out")
     parser.add_argument("--no-setup", action="store_true", help="the lab is up, the anchors are there")
+    parser.add_argument("--smoke", action="store_true",
+                        help="N = 3, one run, no warm-up, the lab as it is (its boot delay and nodes): checks the "
+                             "harness, measures nothing worth keeping")
     args = parser.parse_args(argv)
+    if args.smoke:
+        global WARM_UP
+        WARM_UP = False
+        args.sizes, args.runs, args.merge = "3", 1, False
+        args.out = args.out if args.out != str(OUT) else str(run.WORK / "scale-smoke.json")
     wanted = args.only.split(",")
     unknown = set(wanted) - set(PARTS)
     if unknown:
         parser.error("unknown parts %s; choose from %s" % (", ".join(sorted(unknown)), ", ".join(PARTS)))
     sizes = [int(x) for x in args.sizes.split(",")]
-    if not args.no_setup:
+    if args.smoke and not args.no_setup:  # a restart for other options would fail whatever runs beside
+        subprocess.run([str(run.LAB_PY), str(run.REPO / "lab" / "labctl"), "up", "--audit"], check=True)
+        subprocess.run([str(BENCH / "get-anchors.sh")], check=True)
+    elif not args.no_setup:
         # Boot delay 0 (the floor and the fleets measure the API and the tools, not a simulated boot) and
         # nodes enough for the largest N with a fifth to spare (110 pods a node, a kubelet's default; one
         # launcher pod a VM). bench/run.py sets its own boot delay again.
@@ -241,10 +251,9 @@ def main(argv=None):
     for n in sizes:
         print("scale: N = %d" % n, flush=True)
         entry = results["sizes"].setdefault(str(n), {})
-        if "floor" in wanted:
-            entry.update(floor_part(client, n, args.runs))
         if "provision" in wanted:
-            entry["provision"] = provision_part(n, args.runs, args.reference_max)
+            entry.pop("floor", None)  # an older layout: the floor on its own
+            entry["provision"] = provision_part(client, n, args.runs, args.reference_max)
         readers = [p for p in ("inventory", "monitor", "vm_info") if p in wanted]
         if readers:
             # A namespace that holds exactly N VMs already (bench/fleet_floor.py --keep) is read as it is.

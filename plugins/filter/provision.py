@@ -297,7 +297,7 @@ def _ready_time(vm):
 
 
 def vm_provision_rows(bulk, info=None, names=None, namespace=None):
-    """One row per VM from the bulk vm result (and the last vm_info poll, for timestamps).
+    """One row per VM from the bulk vm result (and a vm_info read after it, where the bulk task failed).
 
     Row keys: name, namespace, status, ready, node, ips, changed, method, ready_in (seconds from
     creation to Ready, for VMs this run created), reason, error.
@@ -329,7 +329,7 @@ def vm_provision_rows(bulk, info=None, names=None, namespace=None):
         }
         if row["method"] == "create":
             created = _ts(((result.get("vm") or {}).get("metadata") or {}).get("creationTimestamp"))
-            ready_at = _ready_time(polled.get(key))
+            ready_at = _ts(summary.get("ready_since")) or _ready_time(polled.get(key))
             if created is not None and ready_at is not None and row["ready"]:
                 row["ready_in"] = max(0.0, ready_at - created)
         rows.append(row)

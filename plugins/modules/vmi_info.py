@@ -143,6 +143,9 @@ summaries:
     agent_connected:
       description: Whether the guest agent is connected.
       type: bool
+    ready_since:
+      description: When the VMI last became ready (its C(Ready) condition's C(lastTransitionTime)); null when it is not ready.
+      type: str
     launcher_pod:
       description: The virt-launcher pod - C(name), C(phase), C(node), and C(waiting) (container waiting reason).
       type: dict

@@ -85,6 +85,14 @@ def test_rows_and_time_to_ready():
     assert problems == ["ns/x: webhook said no", "ns/c: Starting: x"]
 
 
+def test_time_to_ready_from_the_bulk_result_alone():
+    # A bulk task that waited has each VM's summary with ready_since: no read after it is needed.
+    bulk = {"results": [bulk_result(summary={"ready_since": "2026-01-01T00:00:07Z"}),
+                        bulk_result(name="b", ready=False, summary={"ready_since": None})]}
+    rows = p.vm_provision_rows(bulk, None, ["ns/a", "ns/b"])
+    assert [r["ready_in"] for r in rows] == [7.0, None]
+
+
 def test_rows_when_the_bulk_task_failed_before_writing():
     bulk = {"failed": True, "msg": "vms[1] (b): Unsupported parameters: memroy."}
     rows = p.vm_provision_rows(bulk, {}, ["ns/a", "ns/b"])
