@@ -124,9 +124,9 @@ def provision_part(client, n, runs, reference_max):
         tasks = [{"name": "timed", "ansible.builtin.include_role": {"name": "virtops.kubevirt.vm_provision"},
                   "vars": {"vm_provision_vms": [dict(run.ours_vm(x), namespace=NS) for x in names],
                            "vm_provision_namespace": NS, "vm_provision_wait_timeout": 1800}}]
-        start = time.time()
+        start, offset = time.time(), run.audit_log_size()
         seconds, peak = playbook(tasks, "provision ours")
-        requests = run.audit_requests(start, time.time(), run.USER_AGENTS["ours"])
+        requests = run.audit_requests(start, time.time(), run.USER_AGENTS["ours"], offset=offset)
         cleanup(names)
         return {"seconds": seconds, "controller_rss_mib": peak, "requests_per_vm": requests / n}
 
@@ -145,9 +145,9 @@ def provision_part(client, n, runs, reference_max):
                          {"name": "timed-wait", "ansible.builtin.async_status": {"jid": "{{ item.ansible_job_id }}"},
                           "loop": "{{ jobs.results }}", "register": "done", "until": "done.finished",
                           "retries": 1800, "delay": 1}]
-            start = time.time()
+            start, offset = time.time(), run.audit_log_size()
             seconds, peak = playbook(tasks, "provision theirs:" + variant)
-            requests = run.audit_requests(start, time.time(), run.USER_AGENTS["theirs"])
+            requests = run.audit_requests(start, time.time(), run.USER_AGENTS["theirs"], offset=offset)
             cleanup(names)
             return {"seconds": seconds, "controller_rss_mib": peak, "requests_per_vm": requests / n}
         return go

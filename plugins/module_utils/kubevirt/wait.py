@@ -152,7 +152,12 @@ class Wait:
         else:
             self.objects[name] = obj
 
-    def _done(self):
+    def _done(self, name=None):
+        """Is the wait over? With ``name`` (the object an event was about), a check that can look again
+        at that one alone (``check.update``, see workflows.vm.settled_check) does so."""
+        update = getattr(self.check, "update", None)
+        if name is not None and update is not None:
+            return bool(update(self.objects, name))
         return bool(self.check(self.objects))
 
     def _list(self):
@@ -175,7 +180,8 @@ class Wait:
         return described or describe_object(self.objects.get(name))
 
     def _probe_due(self):
-        return self.probe is not None and self.probe.needed(self.objects) and self.clock() >= self.probe.next_at
+        # the clock first: needed() looks at every awaited object
+        return self.probe is not None and self.clock() >= self.probe.next_at and self.probe.needed(self.objects)
 
     def _idle(self, synced, remaining):
         """How long a watch may stay silent before the probe is due (None: as long as the watch lasts)."""
@@ -271,7 +277,7 @@ class Wait:
                     if not self._keep(obj):
                         continue
                     self._apply(etype, obj)
-                    if synced and self._done():
+                    if synced and self._done(_name(obj)):
                         return self._progress(start, "ok")
                     if self.clock() >= deadline:
                         break

@@ -284,19 +284,27 @@ def settled_check(checks, failures):
     """check() over several VMs' checks ({name: check}) for one wait: done when each VM is done or has
     failed for good. A VM whose check raises WaitFailed (its VMI ended and nothing restarts it), or
     that is in ``failures`` (its VM cannot start, see wait.VmProbe), is noted in ``check.failures``
-    and the wait goes on for the others."""
-    def check(objects):
-        settled = True
-        for name, one in checks.items():
-            if name in failures:
-                continue
+    and the wait goes on for the others. ``check.update(objects, name)`` checks again only the VM
+    an event was about: a fleet's wait sees a few events per VM, and checking every VM on each of
+    them grew with the square of the fleet."""
+    pending = set(checks)
+
+    def settle(objects, names):
+        for name in names:
             try:
-                if not one(objects):
-                    settled = False
+                if name in failures or checks[name](objects):
+                    pending.discard(name)
+                else:
+                    pending.add(name)
             except WaitFailed as exc:
                 failures[name] = str(exc)
-        return settled
+                pending.discard(name)
+        return not pending
 
+    def check(objects):
+        return settle(objects, list(checks))
+
+    check.update = lambda objects, name: settle(objects, [name] if name in checks else [])
     check.failures = failures
     return check
 

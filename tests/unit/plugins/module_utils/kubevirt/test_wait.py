@@ -394,3 +394,44 @@ def test_bulk_wait_texts_name_the_objects():
     assert waiter.objects_label("VirtualMachine", "ns", ["a"]) == "VirtualMachine ns/a"
     assert waiter.objects_label("VirtualMachine", "ns", list("abcde")) == "5 VirtualMachines in ns"
     assert waiter.objects_label("Pod", "ns", None) == "the Pods in ns"
+
+
+def test_a_fleet_wait_checks_only_the_vm_an_event_was_about():
+    from ansible_collections.virtops.kubevirt.plugins.module_utils.workflows.vm import settled_check
+    calls = []
+
+    def counted(name):
+        one = waiter.vmi_check(["ready"], [name])
+
+        def check(objects):
+            calls.append(name)
+            return one(objects)
+        return check
+    names = ["vm%d" % i for i in range(50)]
+    check = settled_check({n: counted(n) for n in names}, {})
+    client = FakeClient()
+    # vm0 ready, then not ready again (a restart) before the others are: it is pending once more.
+    script = [END, ("ADDED", running_vmi("vm0", "ns")), ("MODIFIED", pending_vmi("vm0"))]
+    script += [("ADDED", running_vmi(n, "ns")) for n in names]
+    client.watch_script = [script]
+    wait = waiter.Wait(client, res.VMI, "ns", check, "the fleet", 5, names=names)
+    progress = wait.run()
+    assert progress["result"] == "ok"
+    # one full check at the end of the initial state, then one VM's check per event: not 50 per event
+    assert len(calls) == len(names) + 2 + len(names)
+    assert calls[len(names):len(names) + 2] == ["vm0", "vm0"]
+
+
+def test_a_fleet_check_settles_failures_and_vms_that_come_back():
+    from ansible_collections.virtops.kubevirt.plugins.module_utils.workflows.vm import settled_check
+    failed = running_vmi("b", "ns", phase="Failed", ready=False)
+    check = settled_check({"a": waiter.vmi_check(["ready"], ["a"], True, {"a": "Always"}),
+                           "b": waiter.vmi_check(["ready"], ["b"], True, {"b": "Once"})}, {})
+    objects = {"a": running_vmi("a", "ns"), "b": pending_vmi("b")}
+    assert check(objects) is False
+    objects["b"] = failed
+    assert check.update(objects, "b") is True and "ended in phase Failed" in check.failures["b"]
+    objects["a"] = pending_vmi("a")
+    assert check.update(objects, "a") is False and check.update(objects, "other") is False
+    objects["a"] = running_vmi("a", "ns")
+    assert check.update(objects, "a") is True
