@@ -88,8 +88,9 @@ bench: venv lab-bin lab-guest
 	@echo "bench: scale curves at N = 10 and 100 only; the 1000-VM points (about an hour here) are 'make bench-scale'"
 	@echo "bench: the bench lab is still up; stop it with: $(BENCH_LAB) $(LABCTL) down"
 
-# The scale curves with the 1000-VM points (bench/scale.py: floor, vm_provision, inventory, vm_monitor,
-# vm_info; the reference's loop and async fleet up to 100 VMs), merged into bench/scale.json, then the page.
+# The scale curves with the 1000-VM points (bench/scale.py: vm_provision against the floor and, up to 100
+# VMs, the reference's loop and async fleet; inventory, vm_monitor, vm_info), merged into bench/scale.json,
+# then the page.
 bench-scale: venv lab-bin
 	$(BENCH_LAB) $(PY) bench/scale.py --sizes 10,100,1000 --merge $(SCALE_ARGS)
 	$(PY) bench/report.py

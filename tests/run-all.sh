@@ -71,8 +71,10 @@ if $PY lab/labctl up --prometheus --audit; then
   for suite in tests/run-molecule.sh tests/run-awx.sh; do
     step "$suite" "$suite"
   done
-  # A one-iteration smoke of `make bench`: the harness and both collections work on the lab.
+  # A one-iteration smoke of `make bench`: the harness and both collections work on the lab, and the
+  # scale curves' harness (floor, role, reference, inventory, report, vm_info) at N = 3.
   step "bench smoke" $PY bench/run.py --smoke --out "$PWD/.cache/bench-smoke.json"
+  step "bench smoke: scale" $PY bench/scale.py --smoke --out "$PWD/.cache/scale-smoke.json"
   wait "${beside_pids[@]}"
 else
   echo "=== the lab did not come up: lab logs follow"; $PY lab/labctl logs -n 30 || true
