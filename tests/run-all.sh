@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Everything CI checks, in order; `make test` runs this with a test lab of its own
 # (LAB_STATE_DIR/LAB_PORT_BASE), brings that lab up first and always takes it down.
-# ansible-core: .venv's (2.19) runs every suite (the integration targets of each module family); the
-# newest (2.21) runs sanity and ansible-lint too,
+# ansible-core: .venv's (2.19) runs every suite but sanity and lint (the integration targets of each
+# module family); the oldest (2.16) and the newest (2.21) run ansible-test sanity and ansible-lint,
 # and tests/run-compat.sh runs the whole matrix (tests/compat/matrix). Nothing may change ~/.ansible.
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
@@ -10,6 +10,7 @@ cd "$(dirname "$0")/.." || exit 1
 PY=.venv/bin/python
 export PATH="$PWD/.venv/bin:$PATH"
 NEWEST=$(grep -v '^#' tests/compat/matrix | awk 'NF {print $1}' | sort -V | tail -1)
+OLDEST=$(grep -v '^#' tests/compat/matrix | awk 'NF {print $1}' | sort -V | head -1)
 failed=()
 
 step() {  # step NAME COMMAND...: run one suite, remember failures, keep going
@@ -33,10 +34,10 @@ logged() {  # logged NAME COMMAND...
 }
 lab_free_suites() {
   logged galaxy-importer tests/run-galaxy-importer.sh
-  logged "sanity (ansible-core 2.19)" tests/run-sanity.sh
-  logged "sanity (ansible-core $NEWEST)" env ANSIBLE_CORE="$NEWEST" tests/run-sanity.sh
-  logged "ansible-lint (ansible-core 2.19)" tests/run-lint.sh
-  logged "ansible-lint (ansible-core $NEWEST)" env ANSIBLE_CORE="$NEWEST" tests/run-lint.sh
+  for release in "$OLDEST" "$NEWEST"; do
+    logged "sanity (ansible-core $release)" env ANSIBLE_CORE="$release" tests/run-sanity.sh
+    logged "ansible-lint (ansible-core $release)" env ANSIBLE_CORE="$release" tests/run-lint.sh
+  done
 }
 
 # What the user's ~/.ansible (collections, roles, temp files...), ~/.ansible_async (async jobs) and

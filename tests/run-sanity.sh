@@ -18,7 +18,7 @@ export HOME=$REPO/.cache/sanity-home
 # ansible-test bootstraps pip in its venvs from ci-files.testing.ansible.com; where only PyPI is
 # reachable, our shim installs pip from PyPI with the venv's pip instead.
 PIP_SITE=$("$VENV/bin/python" -c 'import os, pip; print(os.path.dirname(os.path.dirname(pip.__file__)))')
-for version in 24.2 24.3 25.0 25.1 25.2 25.3 26.0; do
+for version in 23.1.2 24.2 24.3 25.0 25.1 25.2 25.3 26.0; do
   cache=$HOME/.ansible/test/cache/get_pip_${version//./_}.py
   if [ ! -s "$cache" ] || grep -q VIRTOPS_PIP_SITE "$cache"; then
     mkdir -p "$(dirname "$cache")" && sed "s|@PIP_SITE@|$PIP_SITE|" tests/sanity/get_pip_shim.py > "$cache"

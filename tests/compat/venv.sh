@@ -46,6 +46,10 @@ if [ -z "$python" ]; then
 fi
 
 venv=$PWD/.cache/compat/ansible-$release
+# Suites that run at the same time (sanity, lint, the matrix) may ask for the same venv: one builds it.
+mkdir -p "$(dirname "$venv")"
+exec 9> "$venv.lock"
+flock 9
 stamp=$( (cat "$reqs" requirements.txt; "$python" -VV) | sha256sum | cut -c1-16)
 if [ "$(cat "$venv/.stamp" 2>/dev/null)" != "$stamp" ]; then
   echo "compat: building $venv with $("$python" -V) ($python)" >&2
