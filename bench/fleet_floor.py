@@ -119,9 +119,10 @@ def delete_fleet(client, namespace, run_label, timeout):
     selector = "%s=%s" % (LABEL, run_label)
     client.request("DELETE", res.VM.path(namespace), {"labelSelector": selector, "propagationPolicy": "Foreground"})
     deadline = time.monotonic() + timeout
+    query = {"labelSelector": selector, "limit": 1}  # one page: is anything left (client.list reads all pages)
     while time.monotonic() < deadline:
-        left = client.list(res.VMI, namespace, label_selector=selector, limit=1).get("items")
-        left = left or client.list(res.VM, namespace, label_selector=selector, limit=1).get("items")
+        left = client.request("GET", res.VMI.path(namespace), query).get("items")
+        left = left or client.request("GET", res.VM.path(namespace), query).get("items")
         if not left:
             return
         time.sleep(0.5)

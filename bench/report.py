@@ -209,8 +209,9 @@ def scale_verdicts(scale):
                          f"{floor:.1f} s), target ≤ 1.5: **{'met' if ratio <= 1.5 else 'not met'}**")
         loop = ((sizes[n].get("provision") or {}).get("theirs:loop") or {}).get("ratio_ours_over_this")
         if loop and n >= 100:
+            floor_vs_loop = f" (the floor itself: {floor / at(n, 'provision', 'theirs:loop'):.3f})" if floor else ""
             lines.append(f"- fleet of {n} vs the reference's loop: {loop['median']:.3f}, target ≤ 0.05: "
-                         f"**{'met' if loop['median'] <= 0.05 else 'not met'}**")
+                         f"**{'met' if loop['median'] <= 0.05 else 'not met'}**{floor_vs_loop}")
         requests = at(n, "provision", key="requests_per_vm")
         if requests:
             lines.append(f"- API requests per VM (fleet of {n}, audit log): {requests:.2f}, target 3: "

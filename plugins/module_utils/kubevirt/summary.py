@@ -379,7 +379,7 @@ def _vmi_part(vmi, pod):
         "guest_os": guest_os(vmi),
         "agent_connected": agent_connected(vmi),
         "launcher_pod": pod_summary(pod),
-        # When it became ready (the VMI's Ready condition; KubeVirt copies it onto the VM): how long a start took.
+        # When it became ready (its Ready condition): with the creation time, how long a start took.
         "ready_since": (condition(vmi, "Ready") or {}).get("lastTransitionTime") if vmi_ready(vmi) else None,
     }
 
