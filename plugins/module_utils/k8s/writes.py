@@ -96,13 +96,17 @@ def explain(exc, action, ref, resource=None):
 
 def absent(client, resource, name, namespace, check_mode=False, propagation="Foreground", current=None,
            have_current=False):
-    """Delete if present; returns (changed, last object or None)."""
+    """Delete if present; returns (changed, last object or None). An object already being deleted (a finalizer
+    or a foreground deletion holds it) gets no second DELETE and is no change, but is returned: a task that
+    waits for it to go still does."""
     ref = resource.ref(name, namespace)
     try:
         if not have_current:
             current = client.get_or_none(resource, name, namespace)
         if current is None:
             return False, None
+        if (current.get("metadata") or {}).get("deletionTimestamp"):
+            return False, current
         result = client.delete(resource, name, namespace, propagation=propagation, dry_run=check_mode)
     except ApiError as exc:
         raise KubevirtError(explain(exc, "delete", ref, resource))

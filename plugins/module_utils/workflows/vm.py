@@ -512,7 +512,8 @@ class VmRunner(runner.Runner):
         timeout = self.params.get("wait_timeout")
         conditions = self.wait_conditions()
         start = time.monotonic()
-        gone = [p for p in ok if p.state == "absent" and p.outcome and p.outcome.changed]
+        # deleted now, or already being deleted (no change, but the task waits for it to go all the same)
+        gone = [p for p in ok if p.state == "absent" and p.outcome and (p.outcome.changed or p.deleted is not None)]
         if gone:
             self.wait_deleted(gone, timeout)
         present_plans = [p for p in ok if p.state == "present" and p.outcome and p.outcome.after]

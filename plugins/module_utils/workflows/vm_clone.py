@@ -305,7 +305,7 @@ class VmCloneRunner(runner.Runner):
         changed, last = writes.absent(self.client, CLONE, name, namespace, self.check_mode, current=current,
                                       have_current=True)
         error = None
-        if changed and self.params["wait"] and not self.check_mode:
+        if last is not None and self.params["wait"] and not self.check_mode:
             try:
                 self.progress.append(waiter.wait_gone(self.client, CLONE, namespace, [name],
                                                       self.params["wait_timeout"]))

@@ -332,7 +332,7 @@ class VmPoolRunner(runner.Runner):
         changed, last = writes.absent(self.client, POOL, name, namespace, self.check_mode, propagation="Foreground",
                                       current=current, have_current=True)
         wait_error = None
-        if changed and self.params["wait"] and not self.check_mode:
+        if last is not None and self.params["wait"] and not self.check_mode:
             rv = (last or {}).get("metadata", {}).get("resourceVersion")
             try:
                 self.progress.append(waiter.wait_gone(self.client, POOL, namespace, [name], self.params["wait_timeout"],

@@ -179,7 +179,7 @@ class VmSnapshotRunner(runner.Runner):
         changed, last = writes.absent(self.client, snapshots.SNAPSHOT, name, namespace, self.check_mode,
                                       current=current, have_current=True)
         wait_error = None
-        if changed and p["wait"] and not self.check_mode:
+        if last is not None and p["wait"] and not self.check_mode:
             try:
                 self.progress.append(waiter.wait_gone(self.client, snapshots.SNAPSHOT, namespace, [name],
                                                       p["wait_timeout"]))

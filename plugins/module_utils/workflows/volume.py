@@ -567,7 +567,7 @@ class VolumeRunner(runner.Runner):
                                  "no pod uses it (kubernetes.io/pvc-protection)." % (
                                      ref, "s" if len(users) > 1 else "", ", ".join(users)))
         wait_error = None
-        if changed and p["wait"] and not self.check_mode:
+        if last is not None and p["wait"] and not self.check_mode:
             try:
                 self.progress.append(waiter.wait_gone(self.client, resource, namespace, [name], p["wait_timeout"]))
             except WaitTimeout as exc:

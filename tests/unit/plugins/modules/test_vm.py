@@ -149,6 +149,17 @@ def test_absent_waits_for_vm_vmi_and_pods(run, client):
     assert again["changed"] is False
 
 
+def test_absent_on_a_vm_already_being_deleted_sends_nothing_and_is_no_change(run, client):
+    # A finalizer (KubeVirt's, or a foreground deletion) still holds it: a second DELETE would change nothing.
+    run(dict(BASIC))
+    stored_vm(client)["metadata"].update(deletionTimestamp="2026-01-01T00:00:00Z",
+                                         finalizers=["kubevirt.io/virtualMachineControllerFinalize"])
+    client.calls.clear()
+    result = run({"name": "web1", "namespace": "demo", "state": "absent"})
+    assert result["changed"] is False and result["method"] == "none"
+    assert not [c for c in client.calls if c[0] == "DELETE"]
+
+
 def test_absent_check_mode(run, client):
     run(dict(BASIC))
     result = run({"name": "web1", "namespace": "demo", "state": "absent"}, check_mode=True)
