@@ -202,7 +202,10 @@ def test_long_waits_show_progress_while_they_run(tmp_path, kubeconfig, namespace
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
     line = "[localhost] virtops.kubevirt.vm_info: waiting for VirtualMachine %s/late-vm" % namespace
     progress = [x for x in proc.stdout.splitlines() if x.startswith(line)]
-    assert len(progress) == 1, proc.stdout[-3000:]
+    # One line every 10 s of the task: one in a task of 13-19 s; a second when a loaded machine starts the
+    # module process so late that the task outlasts 20 s (seen in CI: 4 s and 13 s of the wait).
+    assert 1 <= len(progress) <= 2, proc.stdout[-3000:]
+    assert all(re.search(r": \d+s of 13s, last seen: late-vm does not exist$", x) for x in progress), progress
     # 10 s after the task started; a module process starts its wait a few seconds later (its own Python)
     elapsed = "(9|10|11)" if in_process else "[1-9]|10|11"
     assert re.search(r": (%s)s of 13s, last seen: late-vm does not exist$" % elapsed, progress[0]), progress[0]
