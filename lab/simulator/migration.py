@@ -5,9 +5,9 @@ Pending -> Scheduling (target pod) -> Scheduled -> PreparingTarget -> TargetRead
 fails the migration (and the create webhook rejects new ones, as KubeVirt's does).
 
 Cancelling (``virtctl migrate-cancel``) deletes the migration: the finalizer
-kubevirt.io/migrationJobFinalize holds it until the controller has aborted it (target pod deleted,
-the VMI's migrationState marked aborted), as KubeVirt's migration controller does; an ended
-migration loses the finalizer.
+kubevirt.io/migrationJobFinalize holds it until the controller has aborted and failed it (AbortRequested
+condition, target pod deleted, the VMI's migrationState aborted, phase Failed), as KubeVirt's migration
+controller does; an ended migration loses the finalizer.
 
 When the target pod is handed over (Scheduled), the MigrationPolicy that matches the VMI is chosen as
 pkg/virt-controller/watch/migration/migrationpolicy.go matchPolicy does and recorded in the VMI's (and the
@@ -329,20 +329,38 @@ class MigrationController(Controller):
             self.sim.recorder.warning(vmi, "FailedMigration", message)
 
     async def _abort(self, mig, vmi):
-        """A deleted (cancelled) migration: abort it unless it has ended, then let it go."""
+        """A deleted (cancelled) migration, as KubeVirt's migration controller handles it: an ended one
+        loses the finalizer; one not ended gets the AbortRequested condition and fails ("Migration failed
+        due to being canceled"), after the node has aborted it when it was handed over already
+        (migrationState.abortRequested, then abortStatus Succeeded). It keeps the finalizer until its
+        phase is final, so for that while virt-api refuses another migration of the VMI."""
         uid = mig["metadata"]["uid"]
-        if dig(mig, "status", "phase") != "Succeeded":
-            for p in (self.sim.vmi_pods(vmi) if vmi else []):
-                if (p["metadata"].get("labels") or {}).get(MIGRATION_JOB_LABEL) == uid:
-                    await self.sim.kube.delete(POD, p["metadata"]["name"], p["metadata"]["namespace"])
-            state = dig(vmi, "status", "migrationState") or {} if vmi else {}
-            if state.get("migrationUid") == uid and not state.get("completed"):
-                def mutate(vnew):
-                    vnew["status"]["migrationState"].update({"abortStatus": "Succeeded", "failed": True,
-                                                             "completed": True, "endTimestamp": ts()})
-                await self._mutate_vmi(vmi, mutate)
-        self.configurations.pop(uid, None)
-        await self._drop_finalizer(mig)
+        if dig(mig, "status", "phase") in phases.MIGRATION_FINAL:
+            self.configurations.pop(uid, None)
+            await self._drop_finalizer(mig)
+            return
+        new = deep(mig)
+        st = new.setdefault("status", {})
+        if get_condition(new, "AbortRequested") is None:
+            st.setdefault("conditions", []).append({"type": "AbortRequested", "status": "True",
+                                                    "lastProbeTime": ts()})
+        state = dig(vmi, "status", "migrationState") or {} if vmi else {}
+        if state.get("migrationUid") == uid and not state.get("completed"):
+            # Handed over: the source node aborts the migration first (it takes a step).
+            if not state.get("abortRequested"):
+                def request(vnew):
+                    vnew["status"]["migrationState"]["abortRequested"] = True
+                await self._mutate_vmi(vmi, request)
+                await self._write(mig, new)
+                self.enqueue(key_of(mig), after=self.step())
+                return
+
+            def aborted(vnew):
+                vnew["status"]["migrationState"]["abortStatus"] = "Succeeded"
+            await self._mutate_vmi(vmi, aborted)
+            vmi = self.sim.cache.vmis.get_ns(vmi["metadata"]["namespace"], vmi["metadata"]["name"]) or vmi
+        await self._fail(mig, new, vmi, "Migration failed due to being canceled")
+        self.enqueue(key_of(mig))   # ended: the next pass lets it go
 
     async def _drop_finalizer(self, mig):
         fins = mig["metadata"].get("finalizers") or []

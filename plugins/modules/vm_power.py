@@ -53,6 +53,9 @@ options:
         O(wait=false), by C(virtctl migrate) or by KubeVirt) is joined - the task waits for that one and reports
         C(changed=false) - instead of starting a second one, which KubeVirt refuses ("in-flight migration
         detected"). Only this VMI's migrations, their target pods and their events are looked at.
+      - A cancelled migration (deleted, as by C(virtctl migrate-cancel)) that KubeVirt is still aborting is not
+        joined. KubeVirt refuses a new migration until that one has ended, so the task waits for it (within
+        O(wait_timeout), one more RV(progress) record) and then starts its own.
       - When the wait for a migration this task started times out (O(wait_timeout)), the task cancels it - it
         deletes the C(VirtualMachineInstanceMigration), as C(virtctl migrate-cancel) does, so KubeVirt aborts it
         and the VM keeps running where it ran - and fails with what held it (typically the target pod's

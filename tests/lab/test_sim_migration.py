@@ -112,6 +112,8 @@ def test_unschedulable_target_pod_then_cancel_aborts_the_migration(lab, core):
         except ApiException as exc:
             return exc.status == 404 or None
     wait_for(gone, 15, what="the cancelled migration gone")
+    # As KubeVirt's migration controller: it failed the cancelled migration before letting it go.
+    lab.wait_event("mig-stuck", "FailedMigration", "Migration failed due to being canceled")
     wait_for(lambda: not core.list_namespaced_pod(
         lab.ns, label_selector=f"kubevirt.io/migrationJobUID={uid}").items or None, 15, what="target pod deleted")
     after = lab.vmi("vm-stuck")

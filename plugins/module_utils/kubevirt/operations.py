@@ -317,12 +317,31 @@ def vmi_migrations(client, namespace, vmi_name):
     return mine, (listing.get("metadata") or {}).get("resourceVersion")
 
 
+def _cancelled(mig):
+    """Deleted (virtctl migrate-cancel) and not ended yet: KubeVirt aborts and fails it before it lets it go."""
+    return bool(((mig or {}).get("metadata") or {}).get("deletionTimestamp")) and _phase(mig) not in FINAL_PHASES
+
+
 def active_migration(client, namespace, vmi_name):
-    """(the newest migration of this VMI that has not ended or None, names of all its migrations,
-    the list's resourceVersion)."""
-    mine, rv = vmi_migrations(client, namespace, vmi_name)
-    active = [m for m in mine if _phase(m) not in FINAL_PHASES]
-    return (active[-1] if active else None), {_mig_name(m) for m in mine}, rv
+    """(the newest migration of this VMI in flight or None, its cancelled migrations still ending, the names
+    of all its migrations). A cancelled one is never joined, but virt-api refuses a new migration until it
+    has ended."""
+    mine, _rv = vmi_migrations(client, namespace, vmi_name)
+    ending = [m for m in mine if _cancelled(m)]
+    active = [m for m in mine if _phase(m) not in FINAL_PHASES and not _cancelled(m)]
+    return (active[-1] if active else None), ending, {_mig_name(m) for m in mine}
+
+
+def wait_cancelled(client, namespace, vmi_name, ending, timeout):
+    """Wait until the cancelled migrations ``ending`` of VMI ``vmi_name`` have ended (phase final, or gone)."""
+    names = [_mig_name(m) for m in ending]
+    what = "the cancelled live migration%s %s of VirtualMachineInstance %s/%s to end" % (
+        "s" if len(names) > 1 else "", ", ".join(names), namespace, vmi_name)
+
+    def check(objects):
+        return all(objects.get(n) is None or _phase(objects[n]) in FINAL_PHASES for n in names)
+    return waiter.Wait(client, res.MIGRATION, namespace, check, what, timeout, names=names,
+                       resource_version=waiter.newest_resource_version(ending)).run()
 
 
 def in_flight_refusal(exc):
@@ -341,38 +360,54 @@ def find_new_migration(client, namespace, vmi_name, before):
     return new[-1] if new else None
 
 
-def start_migration(client, namespace, name, node_selector=None):
+def start_migration(client, namespace, name, node_selector=None, timeout=300):
     """Live-migrate VM ``name``, or join the migration of its VMI that is in flight.
 
-    Returns (the migration, started): ``started`` is False when a migration was in flight already
-    (found before the call, or named by virt-api's 'in-flight migration detected' refusal).
+    Returns (the migration, started, progress records): ``started`` is False when a migration was in
+    flight already (found before the call, or named by virt-api's 'in-flight migration detected'
+    refusal). A cancelled migration still ending is waited for first (within ``timeout`` seconds):
+    joining it would report the abort, and virt-api refuses a new one until it has ended.
     """
-    active, before, _rv = active_migration(client, namespace, name)
-    if active is not None:
-        return active, False
     body = {}
     if node_selector:
         body["addedNodeSelector"] = string_map(node_selector, "node_selector")
     ref = res.VM.ref(name, namespace)
-    try:
-        put(client, res.VM, namespace, name, "migrate", body,
-            verify=took_effect(client, "migrate", namespace, name, before=before))
-    except ApiError as exc:
-        if not in_flight_refusal(exc):
+    deadline = time.monotonic() + timeout
+    records = []
+    refusal = None
+    # A migration can be cancelled between our read and our call: then we wait for it and call again.
+    for _attempt in range(4):
+        active, ending, before = active_migration(client, namespace, name)
+        if active is not None:
+            return active, False, records
+        if ending:
+            records.append(wait_cancelled(client, namespace, name, ending, max(1, deadline - time.monotonic())))
+            continue
+        try:
+            put(client, res.VM, namespace, name, "migrate", body,
+                verify=took_effect(client, "migrate", namespace, name, before=before))
+        except ApiError as exc:
+            if not in_flight_refusal(exc):
+                raise KubevirtError(explain_subresource(exc, "live-migrate", ref, "migrate", res.VM))
+            refusal = exc
+            # Another migration started between our read and the call: join it (it may have ended already),
+            # unless it is a cancelled one.
+            mine, _rv = vmi_migrations(client, namespace, name)
+            uid = _IN_FLIGHT_UID_RE.search(exc.api_message or "")
+            named = [m for m in mine if uid and (m.get("metadata") or {}).get("uid") == uid.group(1)]
+            joined = [m for m in named or [m for m in mine if _phase(m) not in FINAL_PHASES] if not _cancelled(m)]
+            if joined:
+                return joined[-1], False, records
+            if named or any(_cancelled(m) for m in mine):
+                continue
             raise KubevirtError(explain_subresource(exc, "live-migrate", ref, "migrate", res.VM))
-        # Another migration started between our read and the call: join it (it may have ended already).
-        mine, _rv = vmi_migrations(client, namespace, name)
-        uid = _IN_FLIGHT_UID_RE.search(exc.api_message or "")
-        named = [m for m in mine if uid and (m.get("metadata") or {}).get("uid") == uid.group(1)]
-        joined = named or [m for m in mine if _phase(m) not in FINAL_PHASES]
-        if not joined:
-            raise KubevirtError(explain_subresource(exc, "live-migrate", ref, "migrate", res.VM))
-        return joined[-1], False
-    mig = find_new_migration(client, namespace, name, before)
-    if mig is None:
-        raise KubevirtError("virt-api accepted the live migration of %s, but no new VirtualMachineInstanceMigration "
-                            "of its VMI appeared; check virt-api's and virt-controller's logs." % ref)
-    return mig, True
+        mig = find_new_migration(client, namespace, name, before)
+        if mig is None:
+            raise KubevirtError("virt-api accepted the live migration of %s, but no new VirtualMachineInstanceMigration "
+                                "of its VMI appeared; check virt-api's and virt-controller's logs." % ref)
+        return mig, True, records
+    raise KubevirtError(explain_subresource(refusal, "live-migrate", ref, "migrate", res.VM) if refusal else
+                        "%s: its migrations kept being cancelled while this task tried to start one." % ref)
 
 
 def target_pods(client, namespace, mig):
@@ -491,11 +526,13 @@ def migrate(client, namespace, name, node_selector=None, wait=True, timeout=300)
     Succeeded; a migration this call started is cancelled when the wait times out (see vm_power's
     docs). Returns (migration summary, progress records).
     """
-    mig, started = start_migration(client, namespace, name, node_selector)
+    start = time.monotonic()
+    mig, started, records = start_migration(client, namespace, name, node_selector, timeout)
     if not wait:
-        return migration_of(mig), []
-    mig, record = follow_migration(client, namespace, name, mig, timeout, started)
-    return migration_of(mig), [record]
+        return migration_of(mig), records
+    mig, record = follow_migration(client, namespace, name, mig, max(1, timeout - (time.monotonic() - start)),
+                                   started)
+    return migration_of(mig), records + [record]
 
 
 def follow_migration(client, namespace, vmi_name, mig, timeout, started):

@@ -188,10 +188,6 @@ def decide(state, vm, vmi, params):
         if cond is not None and str(cond.get("status")) == "False":
             detail = ": ".join(x for x in (cond.get("reason"), cond.get("message")) if x) or "LiveMigratable is False"
             raise KubevirtError("%s can't be live-migrated: %s." % (ref, detail.rstrip(".")))
-        migration = (vmi.get("status") or {}).get("migrationState") or {}
-        if migration and not migration.get("completed") and not migration.get("failed"):
-            return Decision(wait="migration", note="%s is being migrated already (migration %s); waiting for that "
-                            "one." % (ref, migration.get("migrationUid") or "?"))
         body = {}
         if params.get("node_selector"):
             body["addedNodeSelector"] = string_map(params["node_selector"], "node_selector")
@@ -327,12 +323,11 @@ class VmPowerRunner(runner.Runner):
         return objects.get(vm["metadata"]["name"]) or vm
 
     def migration_in_flight(self, decision, namespace, name):
-        """This VMI's migration that has not ended, if any: the task joins it instead of starting one
-        (KubeVirt refuses a second one). Turns ``decision`` into that wait."""
-        active, _names, _rv = operations.active_migration(self.client, namespace, name)
+        """This VMI's migration in flight, if any: the task joins it instead of starting one (KubeVirt
+        refuses a second one). Turns ``decision`` into that wait. The migration objects decide, not the
+        VMI's migrationState: a cancelled migration still shows there while KubeVirt aborts it."""
+        active, _ending, _names = operations.active_migration(self.client, namespace, name)
         if active is None:
-            if decision.action == "none":
-                decision.wait, decision.note = "none", None   # the VMI's migrationState is stale
             return None
         decision.action, decision.resource, decision.verb, decision.body = "none", None, None, None
         decision.note = "%s/%s is being migrated already (migration %s, phase %s); waiting for that one%s." % (
@@ -354,7 +349,10 @@ class VmPowerRunner(runner.Runner):
         """
         mig, started = joined, False
         if decision.action == "migrate":
-            mig, started = operations.start_migration(self.client, namespace, name, self.params.get("node_selector"))
+            remaining = max(1, self.params["wait_timeout"] - (time.monotonic() - start))
+            mig, started, records = operations.start_migration(self.client, namespace, name,
+                                                               self.params.get("node_selector"), remaining)
+            self.progress.extend(records)
             if not started:
                 # It raced us: virt-api refused ours ("in-flight migration detected"); join that one.
                 result.update(changed=False, action="none")

@@ -59,7 +59,9 @@ P = {"paused": False, "force": False, "grace_period": None, "node_selector": Non
     ("soft_rebooted", "Always", vmi_in(), "soft_reboot", "softreboot", "none"),
     ("soft_rebooted", "Always", vmi_in(agent=False), "soft_reboot", "softreboot", "none"),
     ("migrated", "Always", vmi_in(), "migrate", "migrate", "migration"),
-    ("migrated", "Always", vmi_in(migrating=True), "none", None, "migration"),
+    # The VMI's migrationState does not decide (a cancelled migration still shows there): the migration
+    # objects do (migration_in_flight, tested below).
+    ("migrated", "Always", vmi_in(migrating=True), "migrate", "migrate", "migration"),
 ])
 def test_decide(state, strategy, vmi, action, verb, wait):
     decision = vm_power_flow.decide(state, vm_obj(strategy=strategy), vmi, P)
@@ -386,6 +388,73 @@ def test_an_in_flight_refusal_joins_the_migration_that_won_the_race(run, client)
     assert len(client.sub_calls) == 1
     assert result["changed"] is False and result["migration"]["name"] == "kubevirt-migrate-vm-racer"
     assert "overloaded" not in str(result)
+
+
+def _cancelled(name, phase="Running", uid=None):
+    mig = _migration(name, "web1", phase, uid=uid, created="2025-01-01T00:00:03Z")
+    mig["metadata"]["deletionTimestamp"] = "2025-01-01T00:00:04Z"
+    mig["metadata"]["finalizers"] = ["kubevirt.io/migrationJobFinalize"]
+    return mig
+
+
+def _ends_when_watched(client, name):
+    """KubeVirt fails a cancelled migration and then lets it go: here as soon as someone watches it."""
+    watch = client.watch
+
+    def watching(resource, *args, **kw):
+        if resource.kind == "VirtualMachineInstanceMigration":
+            client.store.pop(("VirtualMachineInstanceMigration", "demo", name), None)
+        return watch(resource, *args, **kw)
+    client.watch = watching
+
+
+def test_a_cancelled_migration_still_ending_is_waited_for_not_joined(run, client):
+    # virtctl migrate-cancel deleted it; KubeVirt is aborting it (finalizer, phase not final yet) and
+    # refuses a new migration until it has ended. Joining it would report the abort as this task's result.
+    client.add_vm(vm_obj(), vmi_phase="Running")
+    client.vmi()["status"]["migrationState"] = {"migrationUid": "uid-kubevirt-migrate-vm-cancel", "completed": False}
+    client.put(_cancelled("kubevirt-migrate-vm-cancel"))
+    check = run({"state": "migrated"}, check_mode=True)
+    assert check["changed"] is True and check["action"] == "migrate" and not check.get("migration")
+    assert client.sub_calls == []
+    _ends_when_watched(client, "kubevirt-migrate-vm-cancel")
+    result = run({"state": "migrated"})
+    assert not result.get("failed"), result.get("msg")
+    assert result["changed"] is True and result["action"] == "migrate"
+    assert [c[2] for c in client.sub_calls] == ["migrate"]
+    assert result["migration"]["name"] == "kubevirt-migrate-vm-abcde"
+    assert "being migrated already" not in warnings_text(result)
+    waits = [p["waited_for"] for p in result["progress"]]
+    assert waits[0] == ("the cancelled live migration kubevirt-migrate-vm-cancel of VirtualMachineInstance "
+                        "demo/web1 to end")
+
+
+def test_an_in_flight_refusal_naming_a_cancelled_migration_waits_for_it_and_calls_again(run, client):
+    client.add_vm(vm_obj(), vmi_phase="Running")
+    migrate = client._sub_migrate
+
+    def refuse_once(ns, name, body):
+        if len(client.sub_calls) == 1:
+            # cancelled between our read and our call: still ending when virt-api looked
+            client.put(_cancelled("kubevirt-migrate-vm-racer", uid="racer-uid"))
+            _ends_when_watched(client, "kubevirt-migrate-vm-racer")
+            raise ApiError(500, "PUT", "/x", {"kind": "Status", "reason": "InternalError", "code": 500,
+                                              "message": IN_FLIGHT})
+        return migrate(ns, name, body)
+    client._sub_migrate = refuse_once
+    result = run({"state": "migrated"})
+    assert not result.get("failed"), result.get("msg")
+    assert [c[2] for c in client.sub_calls] == ["migrate", "migrate"]
+    assert result["changed"] is True and result["migration"]["name"] == "kubevirt-migrate-vm-abcde"
+
+
+def test_a_cancelled_migration_that_never_ends_times_out_naming_it(run, client):
+    client.add_vm(vm_obj(), vmi_phase="Running")
+    client.put(_cancelled("kubevirt-migrate-vm-cancel"))
+    result = run({"state": "migrated", "wait_timeout": 1})
+    assert result["failed"] and client.sub_calls == []
+    assert result["msg"].startswith("Timed out after 1s waiting for the cancelled live migration "
+                                    "kubevirt-migrate-vm-cancel of VirtualMachineInstance demo/web1 to end")
 
 
 def test_another_refusal_relayed_as_500_is_not_called_an_overloaded_api_server(run, client):
