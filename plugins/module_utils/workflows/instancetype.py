@@ -23,6 +23,7 @@ from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s.errors import
 )
 from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt import instancetype_schema
 from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt import spec as vmspec
+from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt import wait as waiter
 from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt.redact import diff_of
 
 API_VERSION = "instancetype.kubevirt.io/v1beta1"
@@ -157,6 +158,8 @@ class InstancetypeRunner(runner.Runner):
             current = self.client.get_or_none(resource, name, namespace)
         except ApiError as exc:
             raise KubevirtError(writes.explain(exc, "read", ref, resource))
+        current = waiter.present_unless_going(self.client, resource, current, waiter.GONE_BEFORE_CREATE_TIMEOUT,
+                                              self.check_mode, self.progress)
         outcome = writes.present(self.client, resource, desired, self.check_mode, current=current, have_current=True)
         result = dict(changed=outcome.changed, method=outcome.method, object=outcome.after)
         if outcome.changed and current is not None:

@@ -23,6 +23,7 @@ from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s.errors import
     one_line,
 )
 from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt import spec as vmspec
+from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt import wait as waiter
 from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt.redact import diff_of
 
 API_VERSION = "k8s.cni.cncf.io/v1"
@@ -353,6 +354,8 @@ class NetworkRunner(runner.Runner):
             current = self.client.get_or_none(res.NAD, name, namespace)
         except ApiError as exc:
             raise KubevirtError(writes.explain(exc, "read", ref, res.NAD))
+        current = waiter.present_unless_going(self.client, res.NAD, current, waiter.GONE_BEFORE_CREATE_TIMEOUT,
+                                              self.check_mode, self.progress)
         same_config = current is not None and current_config(current) == config
         if same_config:
             # Keep the stored string: an equal config written differently is no change.

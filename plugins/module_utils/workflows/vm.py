@@ -383,6 +383,26 @@ class VmRunner(runner.Runner):
                 for plan in entry[2]:
                     plan.error = error
 
+    def being_deleted(self, plans):
+        """{namespace: [object]}: the VMs (VMIs) to be present that are being deleted. They are checked and
+        created as new ones (their plans forget them), once they have gone (await_deleted)."""
+        going = {}
+        for plan in plans:
+            if plan.error is None and plan.state == "present" and waiter.terminating(plan.current):
+                going.setdefault(plan.namespace, []).append(plan.current)
+                plan.current = None
+        return going
+
+    def await_deleted(self, plans, going):
+        for ns, objs in going.items():
+            names = {o["metadata"]["name"] for o in objs}
+            if all(p.error is not None for p in plans if p.namespace == ns and p.name in names):
+                continue   # refused by the checks: nothing to create
+            _names, record = waiter.gone_before_create(self.client, self.resource, ns, objs,
+                                                       self.params["wait_timeout"], self.check_mode)
+            if record is not None:
+                self.progress.append(record)
+
     def check_references(self, plans):
         """Before anything is written (kubevirt/preflight.py, one policy for every module): each VM's
         wait_for ip:NAME names one of its networks, and what it names exists (PVCs, DataVolumes, NADs,
@@ -487,7 +507,9 @@ class VmRunner(runner.Runner):
         self.wait_conditions()
         plans = self.plans()
         self.fetch_current(plans)
+        going = self.being_deleted(plans)
         self.check_references(plans)
+        self.await_deleted(plans, going)
         todo = [p for p in plans if p.error is None]
         for plan, _result, error in parallel.parallel(self.write, todo):
             if error is not None:

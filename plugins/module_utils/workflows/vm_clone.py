@@ -217,6 +217,8 @@ class VmCloneRunner(runner.Runner):
             raise KubevirtError(writes.explain(exc, "read", ref, CLONE))
         if p["state"] == "absent":
             return self.absent(name, namespace, current)
+        current = waiter.present_unless_going(self.client, CLONE, current, p["wait_timeout"], self.check_mode,
+                                              self.progress)
         desired = build(p, name, namespace)
         if current is None:
             self.preflight(desired, namespace)

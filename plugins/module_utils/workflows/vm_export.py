@@ -302,6 +302,8 @@ class VmExportRunner(runner.Runner):
             raise KubevirtError(writes.explain(exc, "read", ref, EXPORT))
         if p["state"] == "absent":
             return self.absent(name, namespace, current)
+        current = waiter.present_unless_going(self.client, EXPORT, current, p["wait_timeout"], self.check_mode,
+                                              self.progress)
         desired = build(p, name, namespace)
         if current is None:
             self.check_source(desired, namespace)

@@ -211,6 +211,8 @@ class VmPoolRunner(runner.Runner):
             raise KubevirtError(writes.explain(exc, "read", ref, POOL))
         if self.params["state"] == "absent":
             return self.absent(name, namespace, current)
+        current = waiter.present_unless_going(self.client, POOL, current, self.params["wait_timeout"],
+                                              self.check_mode, self.progress)
         return self.present(name, namespace, ref, current)
 
     # present

@@ -91,6 +91,8 @@ class VmRestoreRunner(runner.Runner):
             current = self.client.get_or_none(snapshots.RESTORE, name, namespace)
         except ApiError as exc:
             raise KubevirtError(writes.explain(exc, "read", ref, snapshots.RESTORE))
+        current = waiter.present_unless_going(self.client, snapshots.RESTORE, current, p["wait_timeout"],
+                                              self.check_mode, self.progress)
         result = dict(changed=False, method="none", vm_stopped=False, vm_started=False, progress=self.progress)
         if current is not None:
             spec = current.get("spec") or {}

@@ -116,6 +116,8 @@ class VmSnapshotRunner(runner.Runner):
                 raise KubevirtError("%s is a snapshot of VirtualMachine %s, not %s; not deleting it (leave vm out to "
                                     "delete it whatever its VM)." % (ref, source, p["vm"]))
             return self.absent(name, namespace, current)
+        current = waiter.present_unless_going(self.client, snapshots.SNAPSHOT, current, p["wait_timeout"],
+                                              self.check_mode, self.progress)
         if current is not None:
             outcome = self.existing(current, ref)
         else:

@@ -412,6 +412,8 @@ class VolumeRunner(runner.Runner):
             current = self.client.get_or_none(resource, name, namespace)
         except ApiError as exc:
             raise KubevirtError(writes.explain(exc, "read", ref, resource))
+        current = waiter.present_unless_going(self.client, resource, current, p["wait_timeout"], self.check_mode,
+                                              self.progress)
         desired = build(p, name, namespace, existing=current is not None)
         if current is None or p["recreate"]:
             # Before creating, and before a recreate deletes the volume it replaces.

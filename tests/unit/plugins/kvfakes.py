@@ -58,11 +58,19 @@ class FakeClient:
         self.namespaces = set(namespaces)
         self.watchlist_supported = True
         self.watch_script = None  # list of lists of events, consumed per watch call
+        self.going = set()  # (kind, namespace, name): gone as soon as a watch on the kind starts
         self.fail = {}  # (method, kind) -> ApiError to raise
         self.unschedulable = set()
         self.failing = {}  # VM name -> the Failure condition its 'controller' sets instead of creating the VMI
 
     # -- helpers
+    def being_deleted(self, kind, name, namespace="demo", finalizer="example.com/hold"):
+        """Mark the stored object deleted and held by a finalizer, until someone watches its kind."""
+        obj = self.store[(kind, namespace, name)]
+        obj["metadata"].update(deletionTimestamp="2026-01-01T00:00:00Z", finalizers=[finalizer])
+        self.going.add((kind, namespace, name))
+        return obj
+
     def _tick(self):
         self.rv += 1
         return str(self.rv)
@@ -212,6 +220,9 @@ class FakeClient:
               timeout=60, send_initial_events=False, idle=None):
         self._call("WATCH", resource, namespace=namespace, rv=resource_version, initial=send_initial_events,
                    field_selector=field_selector, label_selector=label_selector, idle=idle)
+        for key in [k for k in self.going if k[0] == resource.kind]:
+            self.store.pop(key, None)
+            self.going.discard(key)
         if self.watch_script is not None:
             if not self.watch_script:
                 import time

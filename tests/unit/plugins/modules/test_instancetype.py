@@ -86,3 +86,14 @@ def test_delete_warns_about_vms_that_use_it(run, client):
     assert gone["diff"]["before"]["metadata"]["name"] == "web-medium" and not gone["diff"]["after"]
     again = run(dict(IT, state="absent"))
     assert again["changed"] is False and again["used_by"] == []
+
+
+def test_present_on_an_instancetype_being_deleted_creates_it_again_once_gone(run, client):
+    # A foreground deletion (its ControllerRevisions first) still holds it: applying onto it would be no change.
+    run(dict(IT))
+    client.being_deleted("VirtualMachineInstancetype", "web-medium", finalizer="foregroundDeletion")
+    assert run(dict(IT), check_mode=True)["changed"] is True
+    assert stored(client)["metadata"].get("deletionTimestamp")   # check mode waited for nothing
+    again = run(dict(IT))
+    assert again["changed"] is True and again["method"] == "create"
+    assert "deletionTimestamp" not in stored(client)["metadata"]

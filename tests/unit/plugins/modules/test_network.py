@@ -183,3 +183,13 @@ def test_bad_input_fails_before_any_request(run, client, args, message):
     result = run(args)
     assert result["failed"] and message in result["msg"]
     assert not [c for c in client.calls if c[0] != "GET"]
+
+
+def test_present_on_a_network_being_deleted_creates_it_again_once_gone(run, client):
+    # Applying onto it would report it unchanged, and then it would vanish.
+    run(dict(BR))
+    client.being_deleted("NetworkAttachmentDefinition", "br1-net")
+    assert run(dict(BR), check_mode=True)["changed"] is True
+    again = run(dict(BR))
+    assert again["changed"] is True and again["method"] == "create"
+    assert "deletionTimestamp" not in client.store[("NetworkAttachmentDefinition", "demo", "br1-net")]["metadata"]

@@ -160,6 +160,19 @@ def test_absent_on_a_vm_already_being_deleted_sends_nothing_and_is_no_change(run
     assert not [c for c in client.calls if c[0] == "DELETE"]
 
 
+def test_present_on_a_vm_being_deleted_waits_for_it_to_go_then_creates_it(run, client):
+    # Applying onto it would report it unchanged, and then it would vanish with its VMI.
+    run(dict(BASIC))
+    client.being_deleted("VirtualMachine", "web1", finalizer="kubevirt.io/virtualMachineControllerFinalize")
+    check = run(dict(BASIC), check_mode=True)
+    assert check["changed"] is True and stored_vm(client)["metadata"].get("deletionTimestamp")
+    result = run(dict(BASIC))
+    assert result["changed"] is True
+    assert "deletionTimestamp" not in stored_vm(client)["metadata"]
+    assert [p["waited_for"] for p in result["progress"]][0] == (
+        "VirtualMachine demo/web1, being deleted, to be gone before it is created again")
+
+
 def test_absent_check_mode(run, client):
     run(dict(BASIC))
     result = run({"name": "web1", "namespace": "demo", "state": "absent"}, check_mode=True)

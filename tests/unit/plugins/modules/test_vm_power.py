@@ -397,17 +397,6 @@ def _cancelled(name, phase="Running", uid=None):
     return mig
 
 
-def _ends_when_watched(client, name):
-    """KubeVirt fails a cancelled migration and then lets it go: here as soon as someone watches it."""
-    watch = client.watch
-
-    def watching(resource, *args, **kw):
-        if resource.kind == "VirtualMachineInstanceMigration":
-            client.store.pop(("VirtualMachineInstanceMigration", "demo", name), None)
-        return watch(resource, *args, **kw)
-    client.watch = watching
-
-
 def test_a_cancelled_migration_still_ending_is_waited_for_not_joined(run, client):
     # virtctl migrate-cancel deleted it; KubeVirt is aborting it (finalizer, phase not final yet) and
     # refuses a new migration until it has ended. Joining it would report the abort as this task's result.
@@ -417,7 +406,7 @@ def test_a_cancelled_migration_still_ending_is_waited_for_not_joined(run, client
     check = run({"state": "migrated"}, check_mode=True)
     assert check["changed"] is True and check["action"] == "migrate" and not check.get("migration")
     assert client.sub_calls == []
-    _ends_when_watched(client, "kubevirt-migrate-vm-cancel")
+    client.going.add(("VirtualMachineInstanceMigration", "demo", "kubevirt-migrate-vm-cancel"))
     result = run({"state": "migrated"})
     assert not result.get("failed"), result.get("msg")
     assert result["changed"] is True and result["action"] == "migrate"
@@ -437,7 +426,7 @@ def test_an_in_flight_refusal_naming_a_cancelled_migration_waits_for_it_and_call
         if len(client.sub_calls) == 1:
             # cancelled between our read and our call: still ending when virt-api looked
             client.put(_cancelled("kubevirt-migrate-vm-racer", uid="racer-uid"))
-            _ends_when_watched(client, "kubevirt-migrate-vm-racer")
+            client.going.add(("VirtualMachineInstanceMigration", "demo", "kubevirt-migrate-vm-racer"))
             raise ApiError(500, "PUT", "/x", {"kind": "Status", "reason": "InternalError", "code": 500,
                                               "message": IN_FLIGHT})
         return migrate(ns, name, body)

@@ -74,6 +74,17 @@ def test_snapshot_is_created_once_and_found_again(snap):
     assert not again["changed"] and again["method"] == "none"
 
 
+def test_a_snapshot_being_deleted_is_made_again_once_gone(snap):
+    # The earlier one is going (its content's finalizer): the task wants a snapshot, so a new one is made.
+    client = client_with()
+    client.put(snapshot_obj())
+    client.being_deleted("VirtualMachineSnapshot", "s1", finalizer="snapshot.kubevirt.io/vmsnapshot-protection")
+    assert snap(client, check_mode=True)["method"] == "create"
+    made = snap(client)
+    assert made["changed"] and made["method"] == "create"
+    assert "deletionTimestamp" not in client.get_or_none(snapshot_flow.snapshots.SNAPSHOT, "s1", "demo")["metadata"]
+
+
 def test_snapshot_of_another_vm_by_that_name_is_an_error(snap):
     client = client_with()
     client.put(snapshot_obj(vm="db1"))
