@@ -120,6 +120,39 @@ def test_unschedulable_target_pod_then_cancel_aborts_the_migration(lab, core):
     assert after["status"]["phase"] == "Running" and after["status"]["nodeName"] == before["status"]["nodeName"]
 
 
+def test_cancelling_a_migration_handed_over_to_the_nodes_aborts_and_fails_it(lab):
+    # As KubeVirt: a migration the VMI's migrationState names (handed over to the nodes) that is deleted
+    # gets AbortRequested, the source node aborts it (abortStatus Succeeded), it fails ("Migration failed
+    # due to being canceled") and only then loses its finalizer; the VMI stays where it ran.
+    lab.create_vm(vm_manifest("vm-abort"))
+    before = lab.wait_running("vm-abort")
+    lab.create(*KV, "virtualmachineinstancemigrations", migration("mig-abort", "vm-abort"))
+    uid = wait_for(lambda: (lab.vmi("vm-abort")["status"].get("migrationState") or {}).get("migrationUid"), 30,
+                   interval=0.02, what="the migration handed over to the nodes")
+    lab.custom.delete_namespaced_custom_object(*KV, lab.ns, "virtualmachineinstancemigrations", "mig-abort")
+    seen = []
+
+    def gone():
+        try:
+            mig = lab.get(*KV, "virtualmachineinstancemigrations", "mig-abort")
+        except ApiException as exc:
+            if exc.status == 404:
+                return True
+            raise
+        seen.append(mig)
+        return None
+    wait_for(gone, 15, interval=0.02, what="the cancelled migration gone")
+    assert seen and all("kubevirt.io/migrationJobFinalize" in m["metadata"]["finalizers"] for m in seen)
+    assert all(m["status"].get("phase") != "Succeeded" for m in seen)
+    assert all(any(c["type"] == "AbortRequested" for c in m["status"].get("conditions") or [])
+               for m in seen if m["status"].get("phase") == "Failed")
+    state = lab.vmi("vm-abort")["status"]["migrationState"]
+    assert state["migrationUid"] == uid
+    assert (state.get("abortStatus"), state.get("failed"), state.get("completed")) == ("Succeeded", True, True)
+    lab.wait_event("mig-abort", "FailedMigration", "Migration failed due to being canceled")
+    assert lab.vmi("vm-abort")["status"]["nodeName"] == before["status"]["nodeName"]
+
+
 def test_a_second_migration_is_refused_while_one_is_in_flight(lab):
     lab.create_vm(vm_manifest("vm-two"))
     lab.wait_running("vm-two")
