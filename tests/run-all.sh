@@ -69,13 +69,20 @@ if $PY lab/labctl up --prometheus --audit; then
   # tests leaves a core idle whenever it waits on a VM or a guest, and alone after the matrix ends.
   step "lab tests" $PY -m pytest -q -p no:cacheprovider -n 2 --dist loadfile --durations=30 tests/lab \
     --deselect tests/lab/test_sim_scale.py
-  for suite in tests/run-molecule.sh tests/run-awx.sh; do
-    step "$suite" "$suite"
-  done
-  # A one-iteration smoke of `make bench`: the harness and both collections work on the lab, and the
-  # scale curves' harness (floor, role, reference, inventory, report, vm_info) at N = 3.
-  step "bench smoke" $PY bench/run.py --smoke --out "$PWD/.cache/bench-smoke.json"
-  step "bench smoke: scale" $PY bench/scale.py --smoke --out "$PWD/.cache/scale-smoke.json"
+  # The rest mostly waits on VMs: at once, beside whatever of the matrix is still running. The molecule
+  # scenarios run at once too. A one-iteration smoke of `make bench`: the harness and both collections
+  # work on the lab, and the scale curves' harness (floor, role, reference, inventory, report, vm_info)
+  # at N = 3.
+  logged "molecule" env MOLECULE_PARALLEL=1 tests/run-molecule.sh &
+  beside_pids+=($!)
+  logged "AWX job templates" tests/run-awx.sh &
+  beside_pids+=($!)
+  bench_smokes() {
+    logged "bench smoke" $PY bench/run.py --smoke --out "$PWD/.cache/bench-smoke.json"
+    logged "bench smoke: scale" $PY bench/scale.py --smoke --out "$PWD/.cache/scale-smoke.json"
+  }
+  bench_smokes &
+  beside_pids+=($!)
   wait "${beside_pids[@]}"
 else
   echo "=== the lab did not come up: lab logs follow"; $PY lab/labctl logs -n 30 || true

@@ -4,6 +4,7 @@
 # another lab), Prometheus from lab.json when the lab runs it.
 #   tests/run-molecule.sh                  every scenario
 #   tests/run-molecule.sh monitor          only these scenarios
+#   MOLECULE_PARALLEL=1 tests/run-molecule.sh   the scenarios at once (make test does)
 # Against another cluster: KUBECONFIG=... molecule test -s provision (see docs/roles.md).
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
@@ -21,14 +22,32 @@ LOGS=$REPO/.cache/molecule-logs
 mkdir -p "$LOGS"
 scenarios=("$@")
 [ ${#scenarios[@]} -gt 0 ] || scenarios=(provision monitor lifecycle backup)
+# MOLECULE_PARALLEL=1: the scenarios at once (each has its own namespaces; they mostly wait on VMs).
+# Each then gets an Ansible home of its own: molecule installs the collection there before a run, and
+# two installs into one folder at once fail.
+run_scenario() {  # run_scenario NAME: its log, and its result line in $LOGS/NAME.status
+  local s=$1 t0=$SECONDS
+  if ( [ "${MOLECULE_PARALLEL:-0}" = 1 ] && export ANSIBLE_HOME=$ANSIBLE_HOME/molecule-$s \
+         ANSIBLE_REMOTE_TMP=$ANSIBLE_HOME/molecule-$s/remote-tmp ANSIBLE_ASYNC_DIR=$ANSIBLE_HOME/molecule-$s/async
+       molecule test -s "$s" ) > "$LOGS/$s.log" 2>&1; then
+    echo "ok ($((SECONDS - t0))s)" > "$LOGS/$s.status"
+  else
+    echo "FAILED ($((SECONDS - t0))s)" > "$LOGS/$s.status"
+  fi
+}
+rm -f "$LOGS"/*.status
+for s in "${scenarios[@]}"; do
+  if [ "${MOLECULE_PARALLEL:-0}" = 1 ]; then run_scenario "$s" & else run_scenario "$s"; fi
+done
+wait
 failed=()
 for s in "${scenarios[@]}"; do
-  t0=$SECONDS
-  if molecule test -s "$s" > "$LOGS/$s.log" 2>&1; then
-    echo "=== molecule $s: ok ($((SECONDS - t0))s)"
+  status=$(cat "$LOGS/$s.status" 2>/dev/null || echo "FAILED (no result)")
+  if [[ $status == ok* ]]; then
+    echo "=== molecule $s: $status"
   else
     failed+=("$s")
-    echo "=== molecule $s: FAILED ($((SECONDS - t0))s); log $LOGS/$s.log:"
+    echo "=== molecule $s: $status; log $LOGS/$s.log:"
     grep -E -B2 -A12 "fatal:|\[ERROR\]" "$LOGS/$s.log" | tail -40
   fi
 done
