@@ -40,18 +40,7 @@ def matches_affinity(node, pod):
             return False
     terms = dig(pod, "spec", "affinity", "nodeAffinity", "requiredDuringSchedulingIgnoredDuringExecution",
                 "nodeSelectorTerms", default=[])
-    if terms:
-        ok = False
-        for term in terms:
-            exprs = term.get("matchExpressions") or []
-            fields = term.get("matchFields") or []
-            field_labels = {"metadata.name": node["metadata"]["name"]}
-            if all(_match_expr(labels, e) for e in exprs) and all(_match_expr(field_labels, e) for e in fields):
-                ok = True
-                break
-        if not ok:
-            return False
-    return True
+    return not terms or any(term_matches(node, term) for term in terms)
 
 
 def _tolerated(taint, tolerations):
@@ -81,8 +70,17 @@ def node_ready(node):
     return False
 
 
-def schedule(pod, nodes, usage):
-    """Pick a node for a pod. usage: {node: (cpu, mem, pods)} already requested there.
+def term_matches(node, term):
+    """A nodeSelectorTerm (matchExpressions on labels, matchFields on metadata.name) matches the node."""
+    labels = dig(node, "metadata", "labels", default={})
+    field_labels = {"metadata.name": node["metadata"]["name"]}
+    return all(_match_expr(labels, e) for e in term.get("matchExpressions") or []) and \
+        all(_match_expr(field_labels, e) for e in term.get("matchFields") or [])
+
+
+def schedule(pod, nodes, usage, volume_nodes=None):
+    """Pick a node for a pod. usage: {node: (cpu, mem, pods)} already requested there; volume_nodes: the
+    nodes its volumes allow (None: any), kube-scheduler's VolumeBinding filter.
 
     Returns (node_name, None) or (None, kube-scheduler's message)."""
     cpu, mem = pod_requests(pod)
@@ -99,6 +97,9 @@ def schedule(pod, nodes, usage):
             continue
         if not matches_affinity(node, pod):
             reasons["node(s) didn't match Pod's node affinity/selector"] += 1
+            continue
+        if volume_nodes is not None and name not in volume_nodes:
+            reasons["node(s) had volume node affinity conflict"] += 1
             continue
         taint = untolerated_taint(node, pod)
         if taint:

@@ -6,7 +6,7 @@ retried here, then bound through the pods/binding subresource.
 """
 from .kube import PVC, POD, ApiError, key_of
 from .runtime import Controller
-from .scheduler import pod_requests, schedule
+from .scheduler import pod_requests, schedule, term_matches
 from .util import dig, ts
 
 SELECTED_NODE = "volume.kubernetes.io/selected-node"
@@ -72,11 +72,33 @@ class Scheduler(Controller):
                          f"preemption: 0/{total} nodes are available: {total} Preemption is not helpful for scheduling."
         nodes = [self.sim.cache.nodes.get(n) for n in self.sim.node_names]
         nodes = [n for n in nodes if n is not None]
-        node, msg = schedule(pod, nodes, self.usage())
+        node, msg = schedule(pod, nodes, self.usage(), self.volume_nodes(pod, nodes))
         if node:
             cpu, mem = pod_requests(pod)
             self.reserved[reservation] = (node, cpu, mem)
         return node, msg
+
+    def volume_nodes(self, pod, nodes):
+        """The names of the nodes the pod's claims allow, or None (any): a bound claim's PersistentVolume node
+        affinity, and a WaitForFirstConsumer claim not bound yet whose provisioner was told a node already
+        (selected-node, by an earlier pod of this VMI): kube-scheduler's VolumeBinding filter."""
+        allowed = None
+        ns = pod["metadata"]["namespace"]
+        for vol in dig(pod, "spec", "volumes", default=[]):
+            claim = dig(vol, "persistentVolumeClaim", "claimName")
+            pvc = self.sim.cache.pvcs.get_ns(ns, claim) if claim else None
+            if pvc is None:
+                continue
+            here = None
+            pv = self.sim.cache.pvs.get(dig(pvc, "spec", "volumeName")) if dig(pvc, "spec", "volumeName") else None
+            terms = dig(pv, "spec", "nodeAffinity", "required", "nodeSelectorTerms", default=None) if pv else None
+            if terms:
+                here = {n["metadata"]["name"] for n in nodes if any(term_matches(n, t) for t in terms)}
+            elif pv is None and self.late_binding(pvc) and (pvc["metadata"].get("annotations") or {}).get(SELECTED_NODE):
+                here = {pvc["metadata"]["annotations"][SELECTED_NODE]}
+            if here is not None:
+                allowed = here if allowed is None else allowed & here
+        return allowed
 
     async def select_volumes_node(self, pod, node):
         """For WaitForFirstConsumer claims: tell the provisioner where the consumer runs."""
