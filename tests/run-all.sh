@@ -48,12 +48,6 @@ before=$(user_ansible)
 cleanup() { $PY lab/labctl down >/dev/null 2>&1 || true; }
 trap cleanup EXIT
 
-# Every release's venv needs no lab: all are built from the start, beside the unit tests (venv.sh takes a
-# lock: sanity, lint and the matrix asking for one meanwhile wait for that build, they start no other).
-# The matrix then starts its jobs as soon as the lab is up.
-for release in $(grep -v '^#' tests/compat/matrix | awk 'NF {print $1}'); do
-  tests/compat/venv.sh "$release" > /dev/null 2>&1 &
-done
 step "unit tests" $PY -m pytest -q -p no:cacheprovider tests/unit
 rm -rf "$SUITES" && mkdir -p "$SUITES"
 lab_free_suites &

@@ -26,10 +26,10 @@ scenarios=("$@")
 # Each then gets an Ansible home of its own: molecule installs the collection there before a run, and
 # two installs into one folder at once fail.
 run_scenario() {  # run_scenario NAME: its log, and its result line in $LOGS/NAME.status
-  local s=$1 t0=$SECONDS
-  if ( [ "${MOLECULE_PARALLEL:-0}" = 1 ] && export ANSIBLE_HOME=$ANSIBLE_HOME/molecule-$s \
-         ANSIBLE_REMOTE_TMP=$ANSIBLE_HOME/molecule-$s/remote-tmp ANSIBLE_ASYNC_DIR=$ANSIBLE_HOME/molecule-$s/async
-       molecule test -s "$s" ) > "$LOGS/$s.log" 2>&1; then
+  local s=$1 t0=$SECONDS home=$ANSIBLE_HOME
+  [ "${MOLECULE_PARALLEL:-0}" = 1 ] && home=$ANSIBLE_HOME/molecule-$s
+  if ANSIBLE_HOME=$home ANSIBLE_REMOTE_TMP=$home/remote-tmp ANSIBLE_ASYNC_DIR=$home/async \
+       molecule test -s "$s" > "$LOGS/$s.log" 2>&1; then
     echo "ok ($((SECONDS - t0))s)" > "$LOGS/$s.status"
   else
     echo "FAILED ($((SECONDS - t0))s)" > "$LOGS/$s.status"
