@@ -69,6 +69,9 @@ class Client:
         self._headers = conn.headers()
         self._groups = conn.impersonate_groups or []
         self._speaks_tls = None  # http:// host that dropped a request: does it answer a TLS handshake?
+        # Reads run on threads: the others wait for the one probe's answer (a provisional "no" they read
+        # meanwhile made them send their request again).
+        self._tls_probe_lock = threading.Lock()
         if not conn.verify and conn.host.startswith("https://"):
             self.warnings.append("TLS verification of the API server %s is off (%s): its identity is not checked; "
                                  "give its CA with ca_cert instead." % (
@@ -227,19 +230,21 @@ class Client:
         request without answering; through a proxy the proxy answers, so not asked.) Nothing is sent
         but the handshake: a server that presents a certificate speaks TLS, whether or not the
         default CAs can verify it."""
-        if self._speaks_tls is None:
-            self._speaks_tls = False
-            if not self._proxied():
-                parts = urlsplit(self.host)
-                try:
-                    with socket.create_connection((parts.hostname, parts.port or 80), TLS_PROBE_TIMEOUT) as sock:
-                        with ssl.create_default_context().wrap_socket(sock, server_hostname=parts.hostname):
-                            self._speaks_tls = True
-                except ssl.SSLCertVerificationError:
-                    self._speaks_tls = True
-                except (OSError, ValueError):
-                    pass
-        return self._speaks_tls
+        with self._tls_probe_lock:
+            if self._speaks_tls is None:
+                self._speaks_tls = not self._proxied() and self._handshakes()
+            return self._speaks_tls
+
+    def _handshakes(self):
+        parts = urlsplit(self.host)
+        try:
+            with socket.create_connection((parts.hostname, parts.port or 80), TLS_PROBE_TIMEOUT) as sock:
+                with ssl.create_default_context().wrap_socket(sock, server_hostname=parts.hostname):
+                    return True
+        except ssl.SSLCertVerificationError:
+            return True
+        except (OSError, ValueError):
+            return False
 
     def _connect_error(self, exc, attempt):
         import urllib3

@@ -112,6 +112,31 @@ def test_http_to_an_https_server_is_one_sentence_at_once(serve, server_cert):
     assert_one_sentence(text)
 
 
+def test_http_to_an_https_server_from_several_threads_is_one_attempt_each(serve, server_cert):
+    """Reads run on threads: while one probes for TLS, the others wait for its answer. A provisional 'no'
+    they read meanwhile made each send its request again (7 requests for 4 reads, seen on the lab)."""
+    import threading
+    tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    tls.load_cert_chain(*server_cert)
+    server = serve(lambda sock: sock.recv(4096), tls=tls)
+    conn = kconn.resolve_connection({"host": "http://127.0.0.1:%d" % server.port, "api_key": "t"}, {})
+    client = kclient.Client(conn, sleep=lambda seconds: None)
+    errors = []
+
+    def read():
+        try:
+            client.request("GET", "/api", timeout=urllib3.Timeout(connect=2, read=5))
+        except ConnectError as exc:
+            errors.append(str(exc))
+    threads = [threading.Thread(target=read) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(errors) == 4 and all("it speaks HTTPS, not plain HTTP" in e for e in errors)
+    assert client.requests == 4
+
+
 def test_http_to_a_server_answering_with_a_tls_alert(serve):
     server = serve(lambda sock: (sock.recv(4096), sock.sendall(TLS_ALERT)))
     text, attempts = request("http://127.0.0.1:%d" % server.port)
