@@ -128,7 +128,7 @@ def test_http_to_an_https_server_from_several_threads_is_one_attempt_each(serve,
             client.request("GET", "/api", timeout=urllib3.Timeout(connect=2, read=5))
         except ConnectError as exc:
             errors.append(str(exc))
-    threads = [threading.Thread(target=read) for _ in range(4)]
+    threads = [threading.Thread(target=read, name="read-%d" % i) for i in range(4)]
     for thread in threads:
         thread.start()
     for thread in threads:
