@@ -15,6 +15,16 @@ def migration(name, vmi):
             "metadata": {"name": name}, "spec": {"vmiName": vmi}}
 
 
+def read_migration(lab, name):
+    """The migration, or None once it is gone."""
+    try:
+        return lab.get(*KV, "virtualmachineinstancemigrations", name)
+    except ApiException as exc:
+        if exc.status == 404:
+            return None
+        raise
+
+
 def test_migration_succeeds_and_moves_the_vmi(lab):
     lab.create_vm(vm_manifest("vm-lm"))
     before = lab.wait_running("vm-lm")
@@ -105,13 +115,7 @@ def test_unschedulable_target_pod_then_cancel_aborts_the_migration(lab, core):
     lab.wait_event(pod.metadata.name, "FailedScheduling", "didn't match Pod's node affinity/selector")
     lab.custom.delete_namespaced_custom_object(*KV, lab.ns, "virtualmachineinstancemigrations", "mig-stuck")
 
-    def gone():
-        try:
-            lab.get(*KV, "virtualmachineinstancemigrations", "mig-stuck")
-            return None
-        except ApiException as exc:
-            return exc.status == 404 or None
-    wait_for(gone, 15, what="the cancelled migration gone")
+    wait_for(lambda: read_migration(lab, "mig-stuck") is None or None, 15, what="the cancelled migration gone")
     # As KubeVirt's migration controller: it failed the cancelled migration before letting it go.
     lab.wait_event("mig-stuck", "FailedMigration", "Migration failed due to being canceled")
     wait_for(lambda: not core.list_namespaced_pod(
@@ -133,12 +137,9 @@ def test_cancelling_a_migration_handed_over_to_the_nodes_aborts_and_fails_it(lab
     seen = []
 
     def gone():
-        try:
-            mig = lab.get(*KV, "virtualmachineinstancemigrations", "mig-abort")
-        except ApiException as exc:
-            if exc.status == 404:
-                return True
-            raise
+        mig = read_migration(lab, "mig-abort")
+        if mig is None:
+            return True
         seen.append(mig)
         return None
     wait_for(gone, 15, interval=0.02, what="the cancelled migration gone")
