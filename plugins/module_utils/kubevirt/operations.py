@@ -319,7 +319,7 @@ def vmi_migrations(client, namespace, vmi_name):
 
 def _cancelled(mig):
     """Deleted (virtctl migrate-cancel) and not ended yet: KubeVirt aborts and fails it before it lets it go."""
-    return bool(((mig or {}).get("metadata") or {}).get("deletionTimestamp")) and _phase(mig) not in FINAL_PHASES
+    return waiter.terminating(mig) and _phase(mig) not in FINAL_PHASES
 
 
 def active_migration(client, namespace, vmi_name):

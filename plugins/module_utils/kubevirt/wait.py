@@ -586,18 +586,16 @@ def terminating(obj):
 
 def gone_before_create(client, resource, namespace, objs, timeout, check_mode=False):
     """Of ``objs`` (one namespace), those being deleted are waited for until they have gone, so that the task
-    creates its own: applying onto one would change an object about to vanish. Returns the names that were
-    being deleted (the task creates them) and the progress record (None when nothing waited: check mode
-    predicts the creates without waiting)."""
+    creates its own: applying onto one would change an object about to vanish. Returns the progress record
+    (None when nothing waited: check mode predicts the creates without waiting)."""
     going = [o for o in objs if terminating(o)]
     names = [o["metadata"]["name"] for o in going]
     if not names or check_mode:
-        return names, None
+        return None
     label = resource.ref(names[0], namespace) if len(names) == 1 else objects_label(resource.kind, namespace, names)
-    record = wait_gone(client, resource, namespace, names, timeout, resource_version=newest_resource_version(going),
-                       description="%s, being deleted, to be gone before %s created again" % (
-                           label, "it is" if len(names) == 1 else "they are"))
-    return names, record
+    return wait_gone(client, resource, namespace, names, timeout, resource_version=newest_resource_version(going),
+                     description="%s, being deleted, to be gone before %s created again" % (
+                         label, "it is" if len(names) == 1 else "they are"))
 
 
 def present_unless_going(client, resource, current, timeout, check_mode, progress):
@@ -605,7 +603,7 @@ def present_unless_going(client, resource, current, timeout, check_mode, progres
     if not terminating(current):
         return current
     meta = current["metadata"]
-    _names, record = gone_before_create(client, resource, meta.get("namespace"), [current], timeout, check_mode)
+    record = gone_before_create(client, resource, meta.get("namespace"), [current], timeout, check_mode)
     if record is not None:
         progress.append(record)
     return None

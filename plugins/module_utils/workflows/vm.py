@@ -398,8 +398,8 @@ class VmRunner(runner.Runner):
             names = {o["metadata"]["name"] for o in objs}
             if all(p.error is not None for p in plans if p.namespace == ns and p.name in names):
                 continue   # refused by the checks: nothing to create
-            _names, record = waiter.gone_before_create(self.client, self.resource, ns, objs,
-                                                       self.params["wait_timeout"], self.check_mode)
+            record = waiter.gone_before_create(self.client, self.resource, ns, objs,
+                                               self.params["wait_timeout"], self.check_mode)
             if record is not None:
                 self.progress.append(record)
 
