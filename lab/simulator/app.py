@@ -145,6 +145,7 @@ class Sim:
             self.cdi.enqueue(k.key_of(obj))
             for vm in cache.vms.items(ns):
                 self.vm_ctl.enqueue(k.key_of(vm))
+                self.snapshot_ctl.enqueue("vm/" + k.key_of(vm))   # handleDV: the VMs' volumeSnapshotStatuses
             for vmi in cache.vmis.items(ns):
                 self.vmi_ctl.enqueue(k.key_of(vmi))
 

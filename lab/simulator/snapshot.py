@@ -241,21 +241,12 @@ class SnapshotController(Controller):
     def volume_status(self, vm, volume):
         """getVolumeSnapshotStatus."""
         name = volume["name"]
-        claim = claim_of(volume)
-        if claim is None and not volume.get("memoryDump"):
+        if claim_of(volume) is None and not volume.get("memoryDump"):
             return {"name": name, "enabled": False,
                     "reason": f"Snapshot is not supported for this volumeSource type [{name}]"}
-        ns = vm["metadata"]["namespace"]
-        claim = claim or volume["memoryDump"].get("claimName")
-        pvc = self.sim.cache.pvcs.get_ns(ns, claim)
-        sc_name = dig(pvc, "spec", "storageClassName")
-        if pvc is None:
-            for dvt in dig(vm, "spec", "dataVolumeTemplates", default=[]) or []:
-                if dvt["metadata"]["name"] == claim:
-                    sc_name = dig(dvt, "spec", "pvc", "storageClassName") or \
-                        dig(dvt, "spec", "storage", "storageClassName")
-        if not sc_name:
-            return {"name": name, "enabled": False, "reason": "volume type has no StorageClass defined"}
+        sc_name, err = self.volume_storage_class(vm, volume)
+        if err:
+            return {"name": name, "enabled": False, "reason": err}
         snap_class, err = snapshot_class_name(self.sim.cache.storageclasses.get(sc_name),
                                               self.sim.cache.volumesnapshotclasses.items())
         if err:
@@ -265,6 +256,34 @@ class SnapshotController(Controller):
                     "reason": "No VolumeSnapshotClass: Volume snapshots are not configured for this StorageClass "
                               f"[{sc_name}] [{name}]"}
         return {"name": name, "enabled": True}
+
+    def volume_storage_class(self, vm, volume):
+        """getVolumeStorageClass: (StorageClass name, error). A claim not made yet is "PVC not found": KubeVirt
+        reports the volume as not snapshottable until the claim exists (its own comment says so)."""
+        ns = vm["metadata"]["namespace"]
+        cache = self.sim.cache
+
+        def of_claim(claim):
+            pvc = cache.pvcs.get_ns(ns, claim)
+            if pvc is None:
+                return "", "PVC not found"
+            return dig(pvc, "spec", "storageClassName") or "", None
+
+        if volume.get("persistentVolumeClaim") or volume.get("memoryDump"):
+            return of_claim(claim_of(volume) or volume["memoryDump"].get("claimName"))
+        # getStorageClassNameForDV: the DataVolume's spec.pvc class, then the owning VM's template's, then the claim's
+        dv_name = volume["dataVolume"].get("name")
+        dv = cache.dvs.get_ns(ns, dv_name)
+        if dv is None:
+            return of_claim(dv_name)
+        if dig(dv, "spec", "pvc", "storageClassName"):
+            return dv["spec"]["pvc"]["storageClassName"], None
+        for ref in dv["metadata"].get("ownerReferences") or []:
+            owner = cache.vms.get_ns(ns, ref.get("name")) if ref.get("kind") == "VirtualMachine" else None
+            for template in dig(owner, "spec", "dataVolumeTemplates", default=[]) or []:
+                if template["metadata"]["name"] == dv_name and dig(template, "spec", "pvc", "storageClassName"):
+                    return template["spec"]["pvc"]["storageClassName"], None
+        return of_claim(dv_name)
 
     async def sync_vm(self, key):
         vm = self.sim.cache.vms.get(key)

@@ -21,7 +21,8 @@ description:
     the filters leave out. It is created stopped, with copies of the source's disks.
   - Every PVC and DataVolume disk of the source VM must be snapshottable (a storage class with a
     VolumeSnapshotClass), and KubeVirt's C(Snapshot) feature gate must be on; the task checks what it can before
-    anything is written and fails with one sentence otherwise.
+    anything is written and fails with one sentence otherwise. A source VM made a moment ago whose DataVolumes'
+    claims KubeVirt has not seen yet (it says C(PVC not found)) is waited for, up to O(wait_timeout).
   - Cloning into a VM name that exists is an error, raised before anything is written. Running the task again
     once the clone exists changes nothing (a clone is done once; asking another spec of it is an error).
   - O(state=absent) deletes the clone object only, never the VM it made.

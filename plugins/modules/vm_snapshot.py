@@ -21,7 +21,9 @@ description:
     reports C(changed=false); a snapshot of that name of another VM fails the task, it is never replaced.
   - Before creating, the VM must exist and KubeVirt must be able to snapshot each of its disks (the VM's
     C(status.volumeSnapshotStatuses)); otherwise the task fails naming the disks and KubeVirt's reason, unless
-    O(allow_excluded_volumes=true).
+    O(allow_excluded_volumes=true). Right after a VM is made, KubeVirt says C(PVC not found) for the claims of its
+    DataVolumes until they exist; the task waits (up to O(wait_timeout)) until KubeVirt has seen the claims that
+    are being made, then judges.
   - Check mode and diff mode are supported (check mode makes a server-side dry run of the create).
 extends_documentation_fragment:
   - virtops.kubevirt.auth

@@ -4,7 +4,7 @@ webhooks. Lean: simulated guests only (the real-guest data round trip is in the 
 import pytest
 from kubernetes.client.rest import ApiException
 
-from sim_helpers import KV, cond, lab, vm_manifest, wait_for  # noqa: F401
+from sim_helpers import KV, cond, dv_manifest, lab, vm_manifest, wait_for  # noqa: F401
 
 SNAP = ("snapshot.kubevirt.io", "v1beta1")
 CSI = ("snapshot.storage.k8s.io", "v1")
@@ -80,6 +80,22 @@ def test_volume_snapshot_binds_a_content_and_becomes_ready(lab):
             return exc.status == 404
         return False
     wait_for(content_gone, what="content deleted")
+
+
+def test_a_volume_is_pvc_not_found_until_its_claim_exists(lab):
+    """KubeVirt v1.8.4's getVolumeStorageClass: a DataVolume volume whose DataVolume and claim don't exist yet is
+    'PVC not found'; once the DataVolume (and CDI's claim) is made, the VM's status says it can be snapshotted."""
+    vm = vm_manifest("late-claim", run_strategy="Halted",
+                     disks=[{"name": "data", "disk": {"bus": "virtio"}}],
+                     volumes=[{"name": "data", "dataVolume": {"name": "late-dv"}}])
+    lab.create_vm(vm)
+    statuses = wait_for(lambda: (lab.vm("late-claim").get("status") or {}).get("volumeSnapshotStatuses"),
+                        what="volumeSnapshotStatuses")
+    assert statuses == [{"name": "data", "enabled": False, "reason": "PVC not found"}]
+    lab.create_dv(dv_manifest("late-dv", {"blank": {}}, size="4Mi"))
+    statuses = wait_for(lambda: (lambda st: st if st and st[0].get("enabled") else None)(
+        (lab.vm("late-claim").get("status") or {}).get("volumeSnapshotStatuses")), 30, what="the claim seen")
+    assert statuses == [{"name": "data", "enabled": True}]
 
 
 def test_vm_snapshot_and_restore_to_the_same_and_a_new_vm(lab):

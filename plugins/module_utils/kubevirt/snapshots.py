@@ -5,13 +5,16 @@
 
 Summaries of a VirtualMachineSnapshot (with its content's per-volume status) and of a VirtualMachineRestore,
 what the guest-agent freeze did (from the snapshot's indications), which of a VM's volumes KubeVirt can snapshot
-(the VM's status.volumeSnapshotStatuses), and a VM's snapshots newest first. Used by vm_snapshot, vm_restore and
-vm_info (snapshots: true).
+(the VM's status.volumeSnapshotStatuses, once KubeVirt has seen the VM's claims), and a VM's snapshots newest
+first. Used by vm_snapshot, vm_clone, vm_restore and vm_info (snapshots: true).
 """
 
 from __future__ import annotations
 
 from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s import resources as res
+from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s import errors
+from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s.errors import ApiError, KubevirtError, WaitTimeout
+from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt import wait as waiter
 
 SNAPSHOT = res.BY_KIND["VirtualMachineSnapshot"]
 CONTENT = res.BY_KIND["VirtualMachineSnapshotContent"]
@@ -129,6 +132,64 @@ def unsnapshottable_volumes(vm):
         if claim_of(volume) and not status.get("enabled"):
             out.append((status.get("name"), status.get("reason") or "no reason given"))
     return out
+
+
+def claim_not_seen(reason):
+    """Is this KubeVirt's reason for a claim it has not seen yet? ("PVC not found" in v1.8; "DV 'ns/name' not
+    found" before.) Its snapshot controller says so itself: the status is false until the claim exists."""
+    return "not found" in (reason or "")
+
+
+def judged_volumes(client, vm, timeout):
+    """``vm`` once KubeVirt has judged every claim volume it has not seen yet but that is being made (a
+    DataVolume template of the VM, a DataVolume, or a claim that exists and KubeVirt has not caught up with):
+    right after a VM is created its DataVolumes' claims don't exist yet, and KubeVirt reports those volumes as
+    not snapshottable until they do. Returns (the VM, the progress record or None when nothing was awaited).
+    A claim nothing is making stays as KubeVirt reports it; past ``timeout`` the VM is returned as last seen."""
+    meta = vm["metadata"]
+    namespace = meta.get("namespace")
+    volumes = {v.get("name"): v for v in (((vm.get("spec") or {}).get("template") or {}).get("spec") or {})
+               .get("volumes") or []}
+    templates = {(t.get("metadata") or {}).get("name") for t in (vm.get("spec") or {}).get("dataVolumeTemplates") or []}
+    awaited = {}
+    for name, reason in unsnapshottable_volumes(vm):
+        claim = claim_of(volumes.get(name) or {})
+        if not claim_not_seen(reason):
+            continue
+        made = claim in templates
+        for resource in (res.PVC, res.DATAVOLUME):
+            try:
+                made = made or client.get_or_none(resource, claim, namespace) is not None
+            except ApiError as exc:
+                raise KubevirtError(errors.describe(exc, "read", resource.ref(claim, namespace)))
+        if made:
+            awaited[name] = claim
+
+    if not awaited:
+        return vm, None
+
+    def judged(objects):
+        current = objects.get(meta["name"])
+        return current is not None and not any(
+            claim_not_seen(reason) for name, reason in unsnapshottable_volumes(current) if name in awaited)
+
+    what = "KubeVirt to see the claim%s %s of VirtualMachine %s/%s (made after the VM; until then it says " \
+        "those volumes can't be snapshotted)" % ("s" if len(awaited) > 1 else "", ", ".join(sorted(awaited.values())),
+                                                 namespace, meta["name"])
+    wait = waiter.Wait(client, res.VM, namespace, judged, what, timeout, names=[meta["name"]],
+                       resource_version=meta.get("resourceVersion"))
+    try:
+        record = wait.run()
+    except WaitTimeout:
+        record = dict(waited_for=what, seconds=timeout, result="timed out")
+    return wait.objects.get(meta["name"]) or vm, record
+
+
+def unseen_note(record):
+    """What a refusal adds when judged_volumes gave up waiting: those volumes' claims may just be slow."""
+    if not record or record.get("result") == "ok":
+        return ""
+    return " (after waiting %ds for %s)" % (record["seconds"], record["waited_for"].split(" (")[0])
 
 
 def summarize_restore(restore):

@@ -30,7 +30,7 @@ from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s.errors import
 from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt import spec as vmspec
 from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt import wait as waiter
 from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt.redact import diff_of
-from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt.snapshots import unsnapshottable_volumes
+from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt import snapshots
 from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt.state import condition
 
 CLONE = res.BY_KIND["VirtualMachineClone"]
@@ -267,12 +267,15 @@ class VmCloneRunner(runner.Runner):
     def check_vm(self, vm, macs):
         """The VM's PVC and DataVolume volumes can be snapshotted (KubeVirt would keep the clone pending), and
         new_macs names interfaces it has."""
+        vm, record = snapshots.judged_volumes(self.client, vm, self.params["wait_timeout"])
+        if record:
+            self.progress.append(record)
         spec = (((vm.get("spec") or {}).get("template") or {}).get("spec") or {})
-        problems = ["%s (%s)" % (name, one_line(reason, 200)) for name, reason in unsnapshottable_volumes(vm)]
+        problems = ["%s (%s)" % (name, one_line(reason, 200)) for name, reason in snapshots.unsnapshottable_volumes(vm)]
         ref = "VirtualMachine %s/%s" % (vm["metadata"].get("namespace"), vm["metadata"]["name"])
         if problems:
             raise KubevirtError("%s can't be cloned: KubeVirt clones through a snapshot and these volumes can't be "
-                                "snapshotted: %s." % (ref, "; ".join(problems)))
+                                "snapshotted: %s%s." % (ref, "; ".join(problems), snapshots.unseen_note(record)))
         ifaces = [i.get("name") for i in ((spec.get("domain") or {}).get("devices") or {}).get("interfaces") or []]
         unknown = sorted(set(macs) - set(ifaces))
         if unknown:

@@ -156,11 +156,15 @@ class VmSnapshotRunner(runner.Runner):
         p = self.params
         vm = operations.read_vm(self.client, p["vm"], namespace)
         ref = "VirtualMachine %s/%s" % (namespace, p["vm"])
+        vm, record = snapshots.judged_volumes(self.client, vm, p["wait_timeout"])
+        if record:
+            self.progress.append(record)
         left_out = snapshots.unsnapshottable_volumes(vm)
         if left_out and not p["allow_excluded_volumes"]:
-            raise KubevirtError("%s cannot be snapshotted whole: %s; put those disks on a storage class that has a "
+            raise KubevirtError("%s cannot be snapshotted whole: %s%s; put those disks on a storage class that has a "
                                 "VolumeSnapshotClass, or set allow_excluded_volumes: true to snapshot it without "
-                                "them." % (ref, "; ".join("volume %r: %s" % (v, why) for v, why in left_out)))
+                                "them." % (ref, "; ".join("volume %r: %s" % (v, why) for v, why in left_out),
+                                           snapshots.unseen_note(record)))
         if left_out:
             self.warnings.append("The snapshot leaves out volume%s %s of %s (KubeVirt cannot snapshot %s)." % (
                 "s" if len(left_out) > 1 else "", ", ".join(v for v, _why in left_out), ref,

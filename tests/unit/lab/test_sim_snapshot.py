@@ -173,3 +173,75 @@ def _vm(volumes=("a",), run_strategy="Always", snapshot=None, restore=None):
 def test_vm_updates_while_a_snapshot_or_restore_is_in_progress(new, old, message):
     causes = webhooks.validate_snapshot_restore_status(new, old)
     assert [c["message"] for c in causes] == ([message] if message else [])
+
+
+class Store:
+    """A cache store of the simulator (runtime.Store's get_ns / get / items) over a list."""
+
+    def __init__(self, *objs):
+        self.objs = list(objs)
+
+    def get_ns(self, namespace, name):
+        return next((o for o in self.objs if o["metadata"].get("namespace") == namespace
+                     and o["metadata"]["name"] == name), None)
+
+    def get(self, name):
+        return next((o for o in self.objs if o["metadata"]["name"] == name), None)
+
+    def items(self, namespace=None):
+        return list(self.objs)
+
+
+def volume_statuses(the_vm, pvcs=(), dvs=()):
+    from types import SimpleNamespace
+    cache = SimpleNamespace(
+        pvcs=Store(*pvcs), dvs=Store(*dvs), vms=Store(the_vm),
+        storageclasses=Store({"metadata": {"name": "lab-ssd"}, "provisioner": "lab.csi"},
+                             {"metadata": {"name": "lab-nosnap"}, "provisioner": "lab.nosnap"}),
+        volumesnapshotclasses=Store({"metadata": {"name": "lab-snap"}, "driver": "lab.csi"}))
+    ctl = snapshot.SnapshotController.__new__(snapshot.SnapshotController)
+    ctl.sim = SimpleNamespace(cache=cache)
+    return {v["name"]: ctl.volume_status(the_vm, v)
+            for v in the_vm["spec"]["template"]["spec"]["volumes"]}
+
+
+def claim(name, storage_class=None):
+    return {"metadata": {"name": name, "namespace": "demo"},
+            "spec": {"storageClassName": storage_class} if storage_class else {}}
+
+
+def dv_vm(template_class=None):
+    template = {"metadata": {"name": "root-dv"}, "spec": {"storage": {}}}
+    if template_class:
+        template["spec"] = {"pvc": {"storageClassName": template_class}}
+    the_vm = vm()
+    the_vm["spec"] = {"dataVolumeTemplates": [template], "template": {"spec": {"volumes": [
+        {"name": "root", "dataVolume": {"name": "root-dv"}},
+        {"name": "data", "persistentVolumeClaim": {"claimName": "data"}},
+        {"name": "cloudinit", "cloudInitNoCloud": {"userData": "#cloud-config"}}]}}}
+    return the_vm
+
+
+def test_volume_statuses_before_the_claims_exist_say_pvc_not_found():
+    """getVolumeStorageClass (v1.8.4): a claim not made yet is 'PVC not found', even for a DataVolume template
+    (only a template's spec.pvc class is read, once the DataVolume exists)."""
+    statuses = volume_statuses(dv_vm())
+    assert statuses["root"] == {"name": "root", "enabled": False, "reason": "PVC not found"}
+    assert statuses["data"] == {"name": "data", "enabled": False, "reason": "PVC not found"}
+    assert statuses["cloudinit"]["reason"] == "Snapshot is not supported for this volumeSource type [cloudinit]"
+
+
+def test_volume_statuses_once_the_claims_exist():
+    the_vm = dv_vm()
+    dv = {"metadata": {"name": "root-dv", "namespace": "demo",
+                       "ownerReferences": [{"kind": "VirtualMachine", "name": "web1"}]}, "spec": {"storage": {}}}
+    statuses = volume_statuses(the_vm, pvcs=[claim("root-dv", "lab-ssd"), claim("data", "lab-nosnap")], dvs=[dv])
+    assert statuses["root"] == {"name": "root", "enabled": True}
+    assert statuses["data"]["reason"] == ("No VolumeSnapshotClass: Volume snapshots are not configured for this "
+                                          "StorageClass [lab-nosnap] [data]")
+    # a claim without a class: KubeVirt looks up the class "" and finds no VolumeSnapshotClass
+    statuses = volume_statuses(the_vm, pvcs=[claim("data")], dvs=[dv])
+    assert statuses["data"]["reason"].endswith("StorageClass [] [data]")
+    # the DataVolume exists, its claim not yet: the owning VM's template's spec.pvc class answers
+    statuses = volume_statuses(dv_vm("lab-ssd"), dvs=[dv])
+    assert statuses["root"] == {"name": "root", "enabled": True}

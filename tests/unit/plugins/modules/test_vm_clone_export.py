@@ -133,6 +133,48 @@ def test_clone_checks_before_any_write(vm, kw, text, monkeypatch, capsys):
     assert writes(client) == []
 
 
+BOOKMARK = ("BOOKMARK", {"metadata": {"resourceVersion": "998", "annotations": {"k8s.io/initial-events-end": "true"}}})
+
+
+def just_created(name="golden"):
+    """A VM right after its creation: KubeVirt has not seen its DataVolume template's claim yet."""
+    vm = golden(name)
+    vm["spec"]["dataVolumeTemplates"] = [{"metadata": {"name": name + "-root"}, "spec": {"storage": {}}}]
+    vm["status"]["volumeSnapshotStatuses"] = [{"name": "root", "enabled": False, "reason": "PVC not found"}]
+    return vm
+
+
+def test_clone_waits_until_kubevirt_has_seen_the_claims_being_made(monkeypatch, capsys):
+    client = FakeClient(namespace="demo")
+    client.put(just_created())
+    client.watch_script = [[("ADDED", just_created()), BOOKMARK, ("MODIFIED", golden())]]
+    made = run_clone(client, monkeypatch, capsys, wait_timeout=5)
+    assert made["changed"] and made["method"] == "create", made.get("msg")
+    assert made["progress"][0]["waited_for"].startswith("KubeVirt to see the claim golden-root of VirtualMachine "
+                                                        "demo/golden") and made["progress"][0]["result"] == "ok"
+
+
+def test_clone_of_a_vm_whose_claims_kubevirt_never_sees_says_how_long_it_waited(monkeypatch, capsys):
+    client = FakeClient(namespace="demo")
+    client.put(just_created())
+    client.watch_script = [[("ADDED", just_created()), BOOKMARK]]
+    out = run_clone(client, monkeypatch, capsys, wait_timeout=1)
+    assert out["failed"] and writes(client) == []
+    assert out["msg"] == ("VirtualMachine demo/golden can't be cloned: KubeVirt clones through a snapshot and these "
+                          "volumes can't be snapshotted: root (PVC not found) (after waiting 1s for KubeVirt to see "
+                          "the claim golden-root of VirtualMachine demo/golden).")
+
+
+def test_clone_of_a_vm_whose_claim_nothing_makes_is_refused_at_once(monkeypatch, capsys):
+    vm = just_created()
+    del vm["spec"]["dataVolumeTemplates"]      # a DataVolume volume with no template, no DataVolume, no claim
+    client = FakeClient(namespace="demo")
+    client.put(vm)
+    out = run_clone(client, monkeypatch, capsys)
+    assert out["failed"] and "root (PVC not found)." in out["msg"] and "after waiting" not in out["msg"]
+    assert not [c for c in client.calls if c[0] == "WATCH"]
+
+
 def test_clone_create_check_mode_and_idempotence(monkeypatch, capsys):
     client = FakeClient(namespace="demo")
     client.put(golden())

@@ -1,6 +1,8 @@
 """vm_snapshot and vm_restore against a fake client: idempotence by name, what is refused before the first write
 (a VM KubeVirt cannot snapshot whole, a snapshot of another VM, a running target, a caller who may not stop it, a
 snapshot not ready, another existing VM), check mode; and vm_info's snapshot list."""
+import copy
+
 import pytest
 from modhelp import run_module
 from opsfakes import OpsClient, vm_obj
@@ -103,6 +105,22 @@ def test_a_vm_kubevirt_cannot_snapshot_whole_is_refused_before_any_write(snap):
                           "snapshot it without them." % NOSNAP)
     allowed = snap(client, allow_excluded_volumes=True)
     assert allowed["changed"] and "leaves out volume data" in str(allowed["warnings"])
+
+
+def test_a_snapshot_waits_until_kubevirt_has_seen_a_claim_that_exists(snap):
+    # The claim was just made and KubeVirt's status still says it isn't there: the task waits for the new status.
+    client = client_with()
+    fresh = copy.deepcopy(client.vm())
+    stale = copy.deepcopy(fresh)
+    stale["status"]["volumeSnapshotStatuses"][1] = {"name": "data", "enabled": False, "reason": "PVC not found"}
+    client.put(stale)
+    client.put({"apiVersion": "v1", "kind": "PersistentVolumeClaim",
+                "metadata": {"name": "web1-data", "namespace": "demo"}, "spec": {}})
+    client.watch_script = [[("ADDED", stale), ("BOOKMARK", {"metadata": {
+        "resourceVersion": "998", "annotations": {"k8s.io/initial-events-end": "true"}}}), ("MODIFIED", fresh)]]
+    out = snap(client, wait_timeout=5)
+    assert out["changed"] and out["method"] == "create", out.get("msg")
+    assert out["progress"][0]["waited_for"].startswith("KubeVirt to see the claim web1-data of VirtualMachine demo/web1")
 
 
 @pytest.mark.parametrize("args, message", [
