@@ -109,9 +109,15 @@ def test_a_port_nothing_listens_on_is_one_sentence(lab, kubeconfig, ssh_key, tmp
     real_vm(lab, "pf-closed", ssh_key)
     inv = inventory_file(tmp_path, lab, "  ansible_port: \"2222\"\n")
     env = ansible_env(kubeconfig, ANSIBLE_HOST_KEY_CHECKING="false", ANSIBLE_PRIVATE_KEY_FILE=str(ssh_key))
-    started = time.monotonic()
-    ping = ansible(["-i", str(inv), "%s-pf-closed" % lab.ns, "-m", "ping"], env, timeout=120)
-    assert ping.returncode != 0 and time.monotonic() - started < 60, ping.stdout + ping.stderr
+    for _attempt in range(3):
+        started = time.monotonic()
+        ping = ansible(["-i", str(inv), "%s-pf-closed" % lab.ns, "-m", "ping"], env, timeout=120)
+        assert ping.returncode != 0 and time.monotonic() - started < 60, ping.stdout + ping.stderr
+        # Ansible's own race (plugins/connection/ssh.py _send_initial_data): with pipelining its write of the
+        # module into ssh's stdin fails with EPIPE once ssh has exited on the refusal, and when the exit is not
+        # seen within 1 ms it reports "Data could not be sent" without ssh's stderr. Only a loaded machine hits it.
+        if "Data could not be sent to remote host" not in ping.stdout + ping.stderr:
+            break
     # ssh drops a ProxyCommand's stderr under ControlPersist; the sentence comes as its "identification"
     assert "SSH-virtops: Nothing listens on port 2222 of VM %s/pf-closed" % lab.ns in ping.stdout + ping.stderr, ping.stdout[-3000:]
     assert "Traceback" not in ping.stdout + ping.stderr

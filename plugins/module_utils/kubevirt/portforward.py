@@ -27,11 +27,13 @@ from __future__ import annotations
 
 import argparse
 import os
+import select
 import shlex
 import signal
 import socket
 import sys
 import threading
+import time
 
 from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s import resources as res
 from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s.connection import resolve_connection
@@ -256,7 +258,11 @@ def _discarded(stream):
     return (here.st_rdev, here.st_ino) == (null.st_rdev, null.st_ino)
 
 
-def tell(sentence, stderr, stdout_fd):
+# How long a refusing proxy waits for ssh's own identification before it exits.
+SSH_BANNER_WAIT = 5.0
+
+
+def tell(sentence, stderr, stdout_fd, stdin_fd=0):
     """The sentence on stderr; when ssh discards that, also as the 'server's identification' on
     stdout, which ssh does print ("Bad remote protocol version identification: 'SSH-virtops: ...'",
     its first 100 characters)."""
@@ -264,6 +270,21 @@ def tell(sentence, stderr, stdout_fd):
     stderr.flush()
     if _discarded(stderr):
         os.write(stdout_fd, ("SSH-virtops: %s\r\n" % sentence).encode("utf-8", "replace"))
+        await_ssh_identification(stdin_fd)
+
+
+def await_ssh_identification(stdin_fd, timeout=SSH_BANNER_WAIT):
+    """Read ssh's identification line (or until EOF, at most ``timeout`` seconds). ssh writes it first
+    thing; a proxy that exits before taking it makes that write fail (EPIPE), and ssh then reports a
+    broken pipe instead of printing our sentence."""
+    deadline = time.monotonic() + timeout
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0 or not select.select([stdin_fd], [], [], remaining)[0]:
+            return
+        chunk = os.read(stdin_fd, 512)
+        if not chunk or b"\n" in chunk:
+            return
 
 
 def run(argv, environ=None, stdin_fd=0, stdout_fd=1, stderr=None):
@@ -277,7 +298,7 @@ def run(argv, environ=None, stdin_fd=0, stdout_fd=1, stderr=None):
         namespace = target.namespace or namespace or conn.namespace
         ws = open_forward(conn, target, namespace, port, timeout)
     except KubevirtError as exc:
-        tell(one_line(exc, 1000), stderr, stdout_fd)
+        tell(one_line(exc, 1000), stderr, stdout_fd, stdin_fd)
         return 1
     broken = pump(ws, stdin_fd, stdout_fd)
     if broken:

@@ -349,3 +349,29 @@ def test_api_error_text_is_kept_for_unknown_answers():
     err = ApiError(418, "GET", "wss://h/p", {"message": "teapot"})
     assert pf.refusal_message(err, pf.Target("vm", "a", "b"), "b", 22).endswith(
         "(the port-forward to port 22 of VM b/a).")
+
+
+def test_a_refusal_under_controlpersist_waits_for_sshs_identification(tmp_path):
+    """ssh discards the proxy's stderr (ControlPersist): the sentence goes out as the server's identification,
+    and the proxy takes ssh's own identification before it exits, so ssh's first write never meets a closed pipe
+    (which ssh would report as a broken pipe instead of printing the sentence)."""
+    import threading
+    import time
+
+    stdin_r, stdin_w = os.pipe()
+    stdout_r, stdout_w = os.pipe()
+    with open(os.devnull, "w") as discarded:
+        timer = threading.Timer(0.3, lambda: os.write(stdin_w, b"SSH-2.0-OpenSSH_10.0\r\n"))
+        started = time.monotonic()
+        timer.start()
+        pf.tell("Nothing listens on port 2222 of VM demo/web1.", discarded, stdout_w, stdin_r)
+        waited = time.monotonic() - started
+    timer.join()
+    assert 0.25 <= waited < pf.SSH_BANNER_WAIT
+    assert os.read(stdout_r, 4096) == b"SSH-virtops: Nothing listens on port 2222 of VM demo/web1.\r\n"
+    os.close(stdin_w)              # ssh gone: EOF ends the wait at once
+    started = time.monotonic()
+    pf.await_ssh_identification(stdin_r, timeout=5)
+    assert time.monotonic() - started < 1
+    for fd in (stdin_r, stdout_r, stdout_w):
+        os.close(fd)
