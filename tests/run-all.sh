@@ -22,7 +22,7 @@ step() {  # step NAME COMMAND...: run one suite, remember failures, keep going
 
 # On 2 cores the wall time is the CPU time of everything over two, as long as something keeps both
 # busy: the suites that need no lab run one after another from the start; once the lab is up and the
-# simulator's kill -9 test (tests/lab/test_sim_scale.py, which restarts it) is done, the integration
+# tests that change the whole lab are done (the simulator's kill -9 and restart, the feature gates), the integration
 # targets and the compatibility matrix run beside the other lab tests, molecule, the AWX job
 # templates and the bench smoke (which mostly wait on VMs). Each suite that runs beside others is
 # logged to .cache/suites/NAME.log with its result in NAME.status, counted at the end.
@@ -55,8 +55,10 @@ lab_free_pid=$!
 # --audit: the bench smoke counts requests in the audit log; were the lab up without it, the bench's
 # `labctl up --audit` would restart the apiserver under the suites running beside it.
 if $PY lab/labctl up --prometheus --audit; then
-  # Alone: it kills the simulator and restarts it, which would fail whatever ran beside it.
-  step "lab tests: the simulator's restart" $PY -m pytest -q -p no:cacheprovider tests/lab/test_sim_scale.py
+  # Alone: one kills the simulator and restarts it, the other turns the KubeVirt CR's feature gates off; either
+  # would fail whatever ran beside it.
+  alone=(tests/lab/test_sim_scale.py tests/lab/test_cluster_gates.py)
+  step "lab tests that change the whole lab" $PY -m pytest -q -p no:cacheprovider "${alone[@]}"
   # Every integration target and compatibility job runs in a namespace of its own.
   # .venv's 2.19 runs the family targets and the AWX-credential variant; 2.21 (the matrix) runs every
   # target in the worker and as module processes: running all of them on 2.19 too only cost minutes.
@@ -68,7 +70,7 @@ if $PY lab/labctl up --prometheus --audit; then
   # Two pytest workers (a file each at a time: its tests share module fixtures): one sequence of
   # tests leaves a core idle whenever it waits on a VM or a guest, and alone after the matrix ends.
   step "lab tests" $PY -m pytest -q -p no:cacheprovider -n 2 --dist loadfile --durations=30 tests/lab \
-    --deselect tests/lab/test_sim_scale.py
+    "${alone[@]/#/--deselect=}"
   # The rest mostly waits on VMs: at once, beside whatever of the matrix is still running. The molecule
   # scenarios run at once too. A one-iteration smoke of `make bench`: the harness and both collections
   # work on the lab, and the scale curves' harness (floor, role, reference, inventory, report, vm_info)

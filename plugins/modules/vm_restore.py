@@ -20,8 +20,10 @@ description:
     O(stop_vm=true) the task stops it through virt-api (with the caller's permissions - a caller without
     C(update) on C(virtualmachines/stop) gets the API's refusal, before anything is created), restores, and starts
     it again (O(start_vm)).
-  - Checked before the first write - the snapshot exists and is ready to use, and O(vm) is the snapshot's own VM or
-    does not exist (KubeVirt refuses to restore over another VM).
+  - Checked before the first write - the snapshot exists and is ready to use, O(vm) is the snapshot's own VM or
+    does not exist (KubeVirt refuses to restore over another VM), and KubeVirt would admit the restore (a
+    server-side dry run - the C(Snapshot) feature gate, the caller's permission, no other restore of the VM in
+    progress), so a refusal never comes after the VM was stopped for it.
   - Idempotent by name - a restore of this name, snapshot and VM that exists is waited for if it is unfinished and
     left alone when complete (C(changed=false)); one of another snapshot or VM fails the task. Check mode and diff
     mode are supported.

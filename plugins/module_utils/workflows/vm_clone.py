@@ -27,10 +27,10 @@ from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s.errors import
     WaitTimeout,
     one_line,
 )
+from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt import gates, snapshots
 from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt import spec as vmspec
 from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt import wait as waiter
 from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt.redact import diff_of
-from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt import snapshots
 from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt.state import condition
 
 CLONE = res.BY_KIND["VirtualMachineClone"]
@@ -40,8 +40,6 @@ SOURCES = {"vm": ("VirtualMachine", "kubevirt.io", res.VM),
            "snapshot": ("VirtualMachineSnapshot", "snapshot.kubevirt.io", SNAPSHOT)}
 FILTER_OPTIONS = {"label_filters": "labelFilters", "annotation_filters": "annotationFilters"}
 TEMPLATE_FILTER_OPTIONS = {"template_label_filters": "labelFilters", "template_annotation_filters": "annotationFilters"}
-GATE_HINT = ("enable the Snapshot feature gate in the KubeVirt CR (spec.configuration.developerConfiguration."
-             "featureGates) or ask the cluster administrator to")
 
 
 def argument_spec():
@@ -283,13 +281,8 @@ class VmCloneRunner(runner.Runner):
                 ", ".join(unknown), ref, ", ".join(ifaces) or "none"))
 
     def create(self, desired, ref):
-        try:
-            return writes.present(self.client, CLONE, desired, self.check_mode, current=None, have_current=True)
-        except KubevirtError as exc:
-            if "snapshot feature gate is not enabled" in str(exc):
-                raise KubevirtError("Creating %s failed: KubeVirt's Snapshot feature gate is off, and clones need it "
-                                    "(its webhook: snapshot feature gate is not enabled); %s." % (ref, GATE_HINT))
-            raise
+        return gates.create_gated(self.client, CLONE, desired, self.check_mode, ref, "Snapshot",
+                                  ", and clones need it")
 
     def wait(self, name, namespace, after):
         record = {}

@@ -33,6 +33,7 @@ from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s.errors import
     one_line,
 )
 from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s.connection import ssl_context
+from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt import gates
 from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt import spec as vmspec
 from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt import wait as waiter
 from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt.redact import diff_of
@@ -49,9 +50,6 @@ SOURCES = {
 FORMATS = ["raw", "gzip", "tar.gz", "dir"]
 TOKEN_HEADER = "x-kubevirt-export-token"
 CHUNK = 1 << 20
-GATE_HINT = ("enable the VMExport feature gate in the KubeVirt CR (spec.configuration.developerConfiguration."
-             "featureGates) or ask the cluster administrator to")
-
 DOWNLOAD_SPEC = dict(
     dest=dict(type="path", required=True),
     volume=dict(type="str"),
@@ -361,13 +359,7 @@ class VmExportRunner(runner.Runner):
                                     namespace, source["name"]))
 
     def create(self, desired, ref):
-        try:
-            return writes.present(self.client, EXPORT, desired, self.check_mode, current=None, have_current=True)
-        except KubevirtError as exc:
-            if "feature gate not enabled" in str(exc):
-                raise KubevirtError("Creating %s failed: KubeVirt's VMExport feature gate is off (its webhook: vm "
-                                    "export feature gate not enabled); %s." % (ref, GATE_HINT))
-            raise
+        return gates.create_gated(self.client, EXPORT, desired, self.check_mode, ref, "VMExport")
 
     def wait(self, name, namespace, after):
         record = {}

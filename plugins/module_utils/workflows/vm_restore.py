@@ -22,7 +22,7 @@ from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s.errors import
     WaitFailed,
     WaitTimeout,
 )
-from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt import operations, snapshots
+from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt import gates, operations, snapshots
 from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt import wait as waiter
 from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt.redact import diff_of, redacted
 
@@ -112,6 +112,9 @@ class VmRestoreRunner(runner.Runner):
                                 "first (virtops.kubevirt.vm_power state: stopped), or set stop_vm: true to let this "
                                 "task stop it and start it again after the restore." % (namespace, target))
         desired = build(name, namespace, p["snapshot"], target)
+        # KubeVirt's admission first (a dry run: the Snapshot gate, another restore of the target in progress), so
+        # that a refusal never comes after the VM was stopped for it.
+        gates.create_gated(self.client, snapshots.RESTORE, desired, True, ref, "Snapshot")
         if self.check_mode:
             result.update(changed=True, method="create", vm_stopped=running,
                           vm_started=running and p.get("start_vm") is not False)
@@ -119,7 +122,7 @@ class VmRestoreRunner(runner.Runner):
         if running:
             self.stop(vm, vmi, namespace, target)
             result["vm_stopped"] = True
-        outcome = writes.present(self.client, snapshots.RESTORE, desired, False, current=None, have_current=True)
+        outcome = gates.create_gated(self.client, snapshots.RESTORE, desired, False, ref, "Snapshot")
         result.update(changed=True, method=outcome.method)
         after, wait_error = (self.wait(outcome.after, name, namespace) if p["wait"] or running
                              else (outcome.after, None))

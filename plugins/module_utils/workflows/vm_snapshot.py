@@ -20,7 +20,7 @@ from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s.errors import
     WaitFailed,
     WaitTimeout,
 )
-from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt import operations, snapshots
+from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt import gates, operations, snapshots
 from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt import spec as vmspec
 from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt import wait as waiter
 from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt.redact import diff_of, redacted
@@ -122,8 +122,8 @@ class VmSnapshotRunner(runner.Runner):
             outcome = self.existing(current, ref)
         else:
             self.preflight(namespace)
-            outcome = writes.present(self.client, snapshots.SNAPSHOT, build(p, name, namespace), self.check_mode,
-                                     current=None, have_current=True)
+            outcome = gates.create_gated(self.client, snapshots.SNAPSHOT, build(p, name, namespace), self.check_mode,
+                                         ref, "Snapshot")
         after = outcome.after
         wait_error = None
         if p["wait"] and not self.check_mode and after is not None:

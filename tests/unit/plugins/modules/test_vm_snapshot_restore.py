@@ -282,3 +282,34 @@ def test_vm_info_lists_each_vms_snapshots_newest_first(monkeypatch, capsys):
     refused = run_module(vm_info, {"name": "web1", "namespace": "demo", "snapshots": True, "summary": False}, client,
                          monkeypatch, capsys)
     assert refused["failed"] and "it needs summary: true" in refused["msg"]
+
+
+def gate_refusal(words):
+    return ApiError(400, "PATCH", "/x", {
+        "kind": "Status", "reason": "BadRequest", "code": 400,
+        "message": 'admission webhook "virtualmachinerestore-validator.snapshot.kubevirt.io" denied the request: '
+                   + words})
+
+
+def test_a_restore_kubevirt_refuses_is_refused_before_the_vm_is_stopped(rest):
+    # The Snapshot gate off: KubeVirt's dry run says so before the task stops the running VM for nothing.
+    client = client_with(running=True)
+    client.put(snapshot_obj())
+    client.fail[("APPLY", "VirtualMachineRestore")] = gate_refusal("Snapshot/Restore feature gate not enabled")
+    out = rest(client, stop_vm=True)
+    assert out["failed"] and writes(client) == []
+    assert out["msg"] == ("Creating VirtualMachineRestore demo/r1 failed: KubeVirt's Snapshot feature gate is off "
+                          "(its webhook: Snapshot/Restore feature gate not enabled); enable the Snapshot feature gate "
+                          "in the KubeVirt CR (spec.configuration.developerConfiguration.featureGates) or ask the "
+                          "cluster administrator to.")
+    checked = rest(client, stop_vm=True, check_mode=True)
+    assert checked["failed"] and checked["msg"] == out["msg"]
+
+
+def test_a_snapshot_without_the_gate_is_one_sentence_naming_it(snap):
+    client = client_with()
+    client.fail[("APPLY", "VirtualMachineSnapshot")] = gate_refusal("snapshot feature gate not enabled")
+    out = snap(client)
+    assert out["failed"] and out["msg"].startswith("Creating VirtualMachineSnapshot demo/s1 failed: KubeVirt's "
+                                                   "Snapshot feature gate is off (its webhook: snapshot feature gate "
+                                                   "not enabled); enable the Snapshot feature gate")
