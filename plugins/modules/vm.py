@@ -386,7 +386,8 @@ results:
   type: list
   elements: dict
 progress:
-  description: The waits made - what was awaited, seconds, result, watches and events seen.
+  description: The waits made - what was awaited, seconds, result, watches and events seen, and C(reads) when
+    the wait read a VM that had no VMI yet (to tell why).
   returned: always
   type: list
   elements: dict

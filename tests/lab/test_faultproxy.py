@@ -38,8 +38,15 @@ class Proxy:
         for line in self.proc.stdout:
             self.lines.append(line.rstrip("\n"))
 
-    def faults_logged(self, kind):
-        return [line for line in self.lines if re.match(rf"faultproxy: #\d+ {re.escape(kind)} ", line)]
+    def faults_logged(self, kind, at_least=0, timeout=5):
+        """The proxy's log lines for faults of ``kind``; waits (up to ``timeout``) for ``at_least`` of them: the
+        proxy logs a fault after the client has seen it, and the reader thread takes the line a moment later."""
+        deadline = time.monotonic() + timeout
+        while True:
+            found = [line for line in self.lines if re.match(rf"faultproxy: #\d+ {re.escape(kind)} ", line)]
+            if len(found) >= at_least or time.monotonic() > deadline:
+                return found
+            time.sleep(0.05)
 
     def conn(self, cert="admin", timeout=20):
         ctx = ssl.create_default_context(cafile=str(self.pki / "ca.crt"))
@@ -205,7 +212,7 @@ def test_rate_one_500_answers_every_request_with_a_status(start_proxy, core, nam
     assert stats["faults"] == {"500": 3} and stats["faults_total"] == 3
     assert stats["methods"] == {"GET": {"requests": 2, "faults": {"500": 2}},
                                 "POST": {"requests": 1, "faults": {"500": 1}}}
-    assert len(proxy.faults_logged("500")) == 3
+    assert len(proxy.faults_logged("500", at_least=3)) == 3
 
 
 def test_429_carries_retry_after(start_proxy):
@@ -250,7 +257,7 @@ def test_reset_closes_without_a_response(start_proxy, core, namespace):
     before, after = stats["faults"]["reset"], stats["faults"].get("reset-after-write", 0)
     assert before == 1 + 20 - after and 0 < after < 10
     assert len(_configmap_names(core, namespace)) == after == stats["forwarded"]
-    assert len(proxy.faults_logged("reset-after-write")) == after
+    assert len(proxy.faults_logged("reset-after-write", at_least=after)) == after
     assert all("apiserver answered 201" in line for line in proxy.faults_logged("reset-after-write"))
 
 
@@ -303,7 +310,7 @@ def test_cut_watch_ends_a_watch_early(start_proxy, core, namespace):
     assert len(events) <= 5  # the initial ADDED for kube-root-ca.crt, then at most 4
     stats = proxy.stats()
     assert stats["faults"] == {"cut-watch": 1}
-    assert re.search(rf"after {len(events)} events$", proxy.faults_logged("cut-watch")[0])
+    assert re.search(rf"after {len(events)} events$", proxy.faults_logged("cut-watch", at_least=1)[0])
 
 
 # ---------------------------------------------------------------------------------- latency
@@ -314,7 +321,7 @@ def test_latency_delays_but_answers(start_proxy):
     for _ in range(4):
         assert proxy.request("GET", "/version")[0] == 200
     elapsed = time.monotonic() - started
-    delays = [int(re.search(r" (\d+)ms$", line).group(1)) for line in proxy.faults_logged("latency")]
+    delays = [int(re.search(r" (\d+)ms$", line).group(1)) for line in proxy.faults_logged("latency", at_least=4)]
     assert len(delays) == 4 and all(0 <= d <= 300 for d in delays)
     assert elapsed >= (sum(delays) - 4) / 1000
     assert proxy.stats()["faults"] == {"latency": 4}

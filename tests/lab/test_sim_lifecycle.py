@@ -13,8 +13,9 @@ def test_always_reaches_running_within_seconds_with_ip_node_ready(lab):
     vmi = lab.wait_running("vm-a", timeout=10)
     took = time.monotonic() - t0
     # The boot delay (2 s) and a few controller steps: on an idle machine about 2.3 s. The bound is for a
-    # stuck or slow step, with room for the CI machine's load (3.4 s seen beside the compatibility matrix).
-    assert took < 6.0, f"took {took:.2f}s"
+    # stuck or slow step, with room for the CI machine's load (3.4 s and 6.4 s seen beside the compatibility
+    # matrix on 2 cores).
+    assert took < 9.0, f"took {took:.2f}s"
     st = vmi["status"]
     assert st["nodeName"].startswith("lab-worker-")
     assert vmi["metadata"]["labels"]["kubevirt.io/nodeName"] == st["nodeName"]

@@ -315,8 +315,11 @@ class Wait:
         raise self._timeout(start)
 
     def _progress(self, start, result):
-        return {"waited_for": self.description, "seconds": round(self.clock() - start, 2), "result": result,
-                "watches": self.watches, "events": self.events}
+        record = {"waited_for": self.description, "seconds": round(self.clock() - start, 2), "result": result,
+                  "watches": self.watches, "events": self.events}
+        if self.probe is not None and self.probe.reads:
+            record["reads"] = self.probe.reads   # the probe's looks at what the awaited objects depend on
+        return record
 
     def _timeout(self, start):
         elapsed = self.clock() - start
@@ -448,6 +451,7 @@ class VmProbe:
         self.next_at = clock() + self.FIRST
         self.vms = {}
         self.failures = {}  # name -> why it cannot start (a lasting Failure); settled for the wait
+        self.reads = 0      # requests made (one a look)
 
     def _without_vmi(self, objects):
         out = []
@@ -463,6 +467,7 @@ class VmProbe:
     def _read(self, names):
         from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s import parallel
 
+        self.reads += 1
         if len(names) == 1:
             found = parallel.read_quiet(lambda: [self.client.get_or_none(res.VM, names[0], self.namespace)], None)
         else:

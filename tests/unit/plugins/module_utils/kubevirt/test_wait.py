@@ -338,6 +338,22 @@ def test_vm_wait_fails_fast_when_the_vm_cannot_start(probe_at_once):
     assert watch["idle"] is not None  # the watch does not outlast the VM's first look
 
 
+def test_the_progress_record_counts_the_vms_reads_while_it_has_no_vmi(probe_at_once):
+    """A slow VMI: each look at the VM is one request, and the record says how many (requests ~ watches + reads)."""
+    client = FakeClient(namespaces=("ns",))
+    client.put(vm_with_status(printable="Starting"))
+    vmi = running_vmi("vm1", "ns")
+    vmi["metadata"]["ownerReferences"] = [{"kind": "VirtualMachine", "name": "vm1", "uid": "uid-vm1"}]
+    client.watch_script = [[END], [], [("ADDED", vmi)]]
+    objects, progress = waiter.wait_vmis(client, "ns", ["vm1"], ["ready"], 10)
+    assert progress["result"] == "ok" and progress["reads"] >= 1
+    gets = [c for c in client.calls if c[0] == "GET"]
+    assert len(gets) == progress["reads"] and client.requests == progress["watches"] + progress["reads"]
+    client.watch_script = [[("ADDED", vmi), END]]
+    _objects, quick = waiter.wait_vmis(client, "ns", ["vm1"], ["ready"], 10)
+    assert "reads" not in quick      # no look needed: no key
+
+
 def test_vm_wait_timeout_describes_the_vm_not_a_missing_vmi():
     """No VMI while the VM provisions its DataVolumes: the VM is described, never 'does not exist'."""
     client = FakeClient(namespaces=("ns",))
