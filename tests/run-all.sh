@@ -22,8 +22,8 @@ step() {  # step NAME COMMAND...: run one suite, remember failures, keep going
 
 # On 2 cores the wall time is the CPU time of everything over two, as long as something keeps both
 # busy: the suites that need no lab run one after another from the start; once the lab is up and the
-# tests that change the whole lab are done (the simulator's kill -9 and restart, the feature gates), the integration
-# targets and the compatibility matrix run beside the other lab tests, molecule, the AWX job
+# tests that change the whole lab are done (the simulator's kill -9 and restart, the feature gates), the other
+# lab tests run, then the integration targets and the compatibility matrix beside molecule, the AWX job
 # templates and the bench smoke (which mostly wait on VMs). Each suite that runs beside others is
 # logged to .cache/suites/NAME.log with its result in NAME.status, counted at the end.
 SUITES=$PWD/.cache/suites
@@ -59,6 +59,12 @@ if $PY lab/labctl up --prometheus --audit; then
   # would fail whatever ran beside it.
   alone=(tests/lab/test_sim_scale.py tests/lab/test_cluster_gates.py)
   step "lab tests that change the whole lab" $PY -m pytest -q -p no:cacheprovider "${alone[@]}"
+  # Two pytest workers (a file each at a time: its tests share module fixtures): one sequence of
+  # tests leaves a core idle whenever it waits on a VM or a guest. Only the suites that need no lab
+  # run beside: the lab tests time what the simulator and real guests do, and with the matrix beside
+  # them too (ten busy processes on 2 cores) a different few of those bounds failed in each run.
+  step "lab tests" $PY -m pytest -q -p no:cacheprovider -n 2 --dist loadfile --durations=30 tests/lab \
+    "${alone[@]/#/--deselect=}"
   # Every integration target and compatibility job runs in a namespace of its own.
   # .venv's 2.19 runs the family targets and the AWX-credential variant; 2.21 (the matrix) runs every
   # target in the worker and as module processes: running all of them on 2.19 too only cost minutes.
@@ -67,11 +73,7 @@ if $PY lab/labctl up --prometheus --audit; then
   beside_pids=($!)
   logged "compatibility matrix" env COMPAT_JOBS=4 tests/run-compat.sh &
   beside_pids+=($!)
-  # Two pytest workers (a file each at a time: its tests share module fixtures): one sequence of
-  # tests leaves a core idle whenever it waits on a VM or a guest, and alone after the matrix ends.
-  step "lab tests" $PY -m pytest -q -p no:cacheprovider -n 2 --dist loadfile --durations=30 tests/lab \
-    "${alone[@]/#/--deselect=}"
-  # The rest mostly waits on VMs: at once, beside whatever of the matrix is still running. The molecule
+  # The rest mostly waits on VMs: at once, beside the matrix. The molecule
   # scenarios run at once too. A one-iteration smoke of `make bench`: the harness and both collections
   # work on the lab, and the scale curves' harness (floor, role, reference, inventory, report, vm_info)
   # at N = 3.
