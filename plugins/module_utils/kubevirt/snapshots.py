@@ -181,7 +181,7 @@ def judged_volumes(client, vm, timeout):
     try:
         record = wait.run()
     except WaitTimeout:
-        record = dict(waited_for=what, seconds=timeout, result="timed out")
+        record = dict(waited_for=what, seconds=timeout, result="timeout")
     return wait.objects.get(meta["name"]) or vm, record
 
 
