@@ -83,6 +83,7 @@ class Component:
     python = False           # a module of lab/ run with the venv's Python (PYTHONPATH and cwd lab/)
     start_timeout = 60
     restart_options = ()     # options (lab.json `options`) whose change restarts a running one
+    go_runtime = {}          # Go runtime settings (GOGC, ...) it starts with unless the environment sets them
 
     @property
     def port_name(self):
@@ -115,7 +116,7 @@ class Component:
 
     def environment(self):
         """(env, cwd) to start it with."""
-        env = dict(os.environ)
+        env = dict(self.go_runtime, **os.environ)
         if not self.python:
             return env, None
         env["PYTHONPATH"] = str(LAB) + os.pathsep + env.get("PYTHONPATH", "")
@@ -152,6 +153,11 @@ class KubeApiserver(Component):
     ports = {"kube-apiserver": 0}
     binary = required = True
     restart_options = ("audit",)
+    # Its garbage collector took a sixth of its CPU while a fleet of VMs was made, on a machine of two
+    # cores that the simulator and Ansible share: collect at 4x the live heap instead of 2x, and stay
+    # under 3 GiB (it held 2.2 GiB at the default, 3 GiB with these, after six fleets of 100 VMs; a
+    # fleet of 100 to Ready: 4.2 s instead of 5.0 s, medians of 5).
+    go_runtime = {"GOGC": "400", "GOMEMLIMIT": "3GiB"}
 
     def info_entry(self, ports, opts, state):
         port = ports[self.port_name]

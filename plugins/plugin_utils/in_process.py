@@ -133,6 +133,18 @@ class InProcessModuleAction(NormalAction):
 
     _progress_file = None  # where this task's module process publishes its progress, while it runs
 
+    def __init_subclass__(cls, **kwargs):
+        """Import the module when Ansible's controller loads its action, before it forks the task's worker.
+
+        The controller loads an action's class once, to see whether it bypasses the host loop; every
+        worker it forks afterwards inherits what is imported by then. Importing the module (and its
+        module_utils) there instead of in each worker saves that import, 50-100 ms, on every task.
+        """
+        super().__init_subclass__(**kwargs)
+        if not CORE.reason and not missing_libraries():
+            with contextlib.suppress(ImportError):
+                importlib.import_module(cls.__module__.replace(".plugins.action.", ".plugins.modules.", 1))
+
     def run(self, tmp=None, task_vars=None):
         task_vars = task_vars or {}
         try:

@@ -120,3 +120,16 @@ def test_health_of_nothing_listening_is_a_reason_not_an_exception():
 def test_unknown_component():
     with pytest.raises(LabError, match="unknown component nope"):
         C.component("nope")
+
+
+def test_apiserver_gc_settings_yield_to_the_environment(monkeypatch):
+    apiserver = C.component("kube-apiserver")
+    monkeypatch.delenv("GOGC", raising=False)
+    monkeypatch.delenv("GOMEMLIMIT", raising=False)
+    env, _ = apiserver.environment()
+    assert (env["GOGC"], env["GOMEMLIMIT"]) == ("400", "3GiB")
+    monkeypatch.setenv("GOGC", "100")
+    env, _ = apiserver.environment()
+    assert (env["GOGC"], env["GOMEMLIMIT"]) == ("100", "3GiB")
+    env, _ = C.component("etcd").environment()
+    assert "GOMEMLIMIT" not in env

@@ -331,3 +331,23 @@ def test_without_the_variable_a_module_publishes_nothing(monkeypatch, tmp_path):
     with progress.publish(every=0.01):
         time.sleep(0.05)
     assert not [t for t in __import__("threading").enumerate() if t.name == "virtops-progress-file"]
+
+
+def test_an_action_class_imports_its_module_where_it_is_loaded(monkeypatch):
+    """Ansible's controller loads the class before it forks the task's worker: the worker inherits the import."""
+    imported = []
+    monkeypatch.setattr(in_process.importlib, "import_module", imported.append)
+    monkeypatch.setattr(in_process, "missing_libraries", lambda: [])
+    namespace = {"__module__": "ansible_collections.virtops.kubevirt.plugins.action.vm_info"}
+    type("ActionModule", (InProcessModuleAction,), dict(namespace))
+    assert imported == ["ansible_collections.virtops.kubevirt.plugins.modules.vm_info"]
+
+    monkeypatch.setattr(in_process, "missing_libraries", lambda: ["urllib3"])  # the module process runs it
+    type("ActionModule", (InProcessModuleAction,), dict(namespace))
+    assert len(imported) == 1
+
+    def missing(name):
+        raise ImportError(name)
+    monkeypatch.setattr(in_process, "missing_libraries", lambda: [])
+    monkeypatch.setattr(in_process.importlib, "import_module", missing)
+    type("ActionModule", (InProcessModuleAction,), dict(namespace))  # the task reports it, not the class load
