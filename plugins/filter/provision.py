@@ -223,8 +223,9 @@ def vm_provision_plan(vms, namespace=None, defaults=None, volumes=None, networks
 
     ``vms`` (the items for the vm module's ``vms``), ``clones`` (vm_clone tasks for the VMs made from a golden VM,
     run before the vm module), ``vm_keys`` ('namespace/name' of each, '*/name' when no
-    namespace is known), ``namespaces``, ``volumes`` and ``networks`` (to create first, deduplicated) and,
-    with ``validate=true``, ``errors`` (what the vm module would reject, checked without the API).
+    namespace is known), ``namespaces``, ``volumes`` and ``networks`` (to create first, deduplicated),
+    ``prerequisites`` (whether there are volumes, networks or clones to make first) and, with
+    ``validate=true``, ``errors`` (what the vm module would reject, checked without the API; no VM at all too).
     """
     items = vm_provision_items(vms, namespace, defaults)
     plan = {
@@ -235,8 +236,10 @@ def vm_provision_plan(vms, namespace=None, defaults=None, volumes=None, networks
         "networks": vm_provision_networks(vms, networks, namespace),
         "clones": vm_provision_clones(vms, namespace, defaults),
     }
+    plan["prerequisites"] = bool(plan["volumes"] or plan["networks"] or plan["clones"])
     if validate:
-        plan["errors"] = vm_provision_errors(items)
+        plan["errors"] = vm_provision_errors(items) if items else [
+            "vm_provision_vms is empty; give at least one VM (a dict with a name and the vm module's options)."]
     return plan
 
 

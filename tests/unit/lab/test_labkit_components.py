@@ -127,9 +127,9 @@ def test_apiserver_gc_settings_yield_to_the_environment(monkeypatch):
     monkeypatch.delenv("GOGC", raising=False)
     monkeypatch.delenv("GOMEMLIMIT", raising=False)
     env, _ = apiserver.environment()
-    assert (env["GOGC"], env["GOMEMLIMIT"]) == ("400", "3GiB")
+    assert (env["GOGC"], env["GOMEMLIMIT"]) == ("400", "4GiB")
     monkeypatch.setenv("GOGC", "100")
     env, _ = apiserver.environment()
-    assert (env["GOGC"], env["GOMEMLIMIT"]) == ("100", "3GiB")
+    assert (env["GOGC"], env["GOMEMLIMIT"]) == ("100", "4GiB")
     env, _ = C.component("etcd").environment()
     assert "GOMEMLIMIT" not in env

@@ -306,9 +306,12 @@ def test_provision_plan_is_items_keys_namespaces_volumes_networks():
                     "namespaces": ["ns", "other"],
                     "volumes": p.vm_provision_volumes(vms, [{"name": "shared", "size": "1Gi"}], "ns"),
                     "networks": p.vm_provision_networks(vms, [{"name": "br2"}], "ns"),
-                    "clones": []}
+                    "clones": [], "prerequisites": True}
     assert [v["name"] for v in plan["volumes"]] == ["shared", "a-data"]
     assert p.vm_provision_plan(["a"])["vm_keys"] == ["*/a"]
+    assert p.vm_provision_plan(["a"])["prerequisites"] is False
+    assert p.vm_provision_plan([], validate=True)["errors"] == [
+        "vm_provision_vms is empty; give at least one VM (a dict with a name and the vm module's options)."]
     checked = p.vm_provision_plan([{"name": "a", "memory": "1Gi"}, {"name": "Bad_Name"}], "ns", validate=True)
     assert checked["errors"] == p.vm_provision_errors(checked["vms"]) and len(checked["errors"]) == 1
     assert p.vm_provision_plan([{"name": "a", "memory": "1Gi"}], "ns", validate=True)["errors"] == []
