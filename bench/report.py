@@ -184,6 +184,8 @@ def scale_rows(scale):
     """(N, part, variant, entry) for every figure of bench/scale.json, N ascending."""
     for n in sorted(scale["sizes"], key=int):
         for part, variants in scale["sizes"][n].items():
+            if part == "measured":  # the day each part was measured (--merge), not a figure
+                continue
             for variant, entry in variants.items():
                 yield int(n), part, variant, entry
 
@@ -210,7 +212,7 @@ def scale_verdicts(scale):
         loop = ((sizes[n].get("provision") or {}).get("theirs:loop") or {}).get("ratio_ours_over_this")
         if loop and n >= 100:
             floor_vs_loop = f" (the floor itself: {floor / at(n, 'provision', 'theirs:loop'):.3f})" if floor else ""
-            lines.append(f"- fleet of {n} vs the reference's loop: {loop['median']:.3f}, target ≤ 0.05: "
+            lines.append(f"- fleet of {n} vs the reference's loop: {loop['median']:.4f}, target ≤ 0.05: "
                          f"**{'met' if loop['median'] <= 0.05 else 'not met'}**{floor_vs_loop}")
         requests = at(n, "provision", key="requests_per_vm")
         if requests:
@@ -256,6 +258,13 @@ def scale_section(path):
                     f"{f'{req:.2f}' if req else '—'} |")
     scale_chart(scale, REPO / "docs" / "benchmarks-scale.png")
     load = scale["machine"].get("load_average") or {}
+    # `--merge` keeps what a run did not measure again: say which figures are from which day.
+    days = {}
+    for n, parts in sorted(scale["sizes"].items(), key=lambda item: int(item[0])):
+        for part, day in (parts.get("measured") or {}).items():
+            days.setdefault(day, []).append(f"{SCALE_LABELS.get(part, part)} at {n}")
+    dated = (" Measured " + "; ".join(f"on {day}: {', '.join(what)}" for day, what in sorted(days.items()))
+             + " (the load average is the last run's).") if len(days) > 1 else ""
     return f"""
 ## Scale: 10, 100 and 1000 VMs
 
@@ -268,7 +277,7 @@ the runs counted in the table, ours, the floor and the reference alternated (rat
 runs with `--boot-delay 0` and nodes enough for the largest N. Peak RSS is that of the largest process of
 the controller's tree (GNU time around ansible-playbook or ansible-inventory). Load average at the start
 {', '.join(map(str, load.get('start', [])))} and the end {', '.join(map(str, load.get('end', [])))} on
-{scale['machine']['cpus']} CPUs shared with other work: only the ratios measured side by side mean much.
+{scale['machine']['cpus']} CPUs shared with other work: only the ratios measured side by side mean much.{dated}
 
 ![scale](benchmarks-scale.png)
 

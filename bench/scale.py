@@ -254,6 +254,7 @@ def main(argv=None):
         if "provision" in wanted:
             entry.pop("floor", None)  # an older layout: the floor on its own
             entry["provision"] = provision_part(client, n, args.runs, args.reference_max)
+            entry.setdefault("measured", {})["provision"] = time.strftime("%Y-%m-%d")
         readers = [p for p in ("inventory", "monitor", "vm_info") if p in wanted]
         if readers:
             # A namespace that holds exactly N VMs already (bench/fleet_floor.py --keep) is read as it is.
@@ -266,6 +267,7 @@ def main(argv=None):
             try:
                 for part in readers:
                     entry[part] = globals()[part + "_part"](n, args.runs)
+                    entry.setdefault("measured", {})[part] = time.strftime("%Y-%m-%d")
             finally:
                 if label:
                     fleet_floor.delete_fleet(client, NS, label, 1800)
