@@ -366,7 +366,9 @@ machine is shared and noisy: read the ratios, not the absolute times.
   `virtops_kubevirt_in_process: false` says otherwise. **ours:module** is the same module run the
   way every Ansible module runs (AnsiballZ zip, a new Python, ansible.module_utils imported again),
   as kubevirt.core's always is; its "ratio" column is ours / ours:module, what the worker path saves.
-  {saving_txt}
+  {saving_txt} The module and its module_utils are imported once, by the controller when it loads the
+  action, so every worker forked after that has them (eight `vm_info` tasks in one play: 0.54 s instead
+  of 0.93 s before the change, medians of 5 runs each on 2026-12-07).
 - **single** is bounded below by the lab's boot delay (2 s counted from the VMI's
   creationTimestamp, which has one-second resolution, so 1–2 s in fact): ours watches and returns
   within milliseconds of Ready, theirs polls every `wait_sleep` seconds.
