@@ -155,9 +155,9 @@ class KubeApiserver(Component):
     restart_options = ("audit",)
     # Its garbage collector took a sixth of its CPU while a fleet of VMs was made, on a machine of two
     # cores that the simulator and Ansible share: collect at 4x the live heap instead of 2x, but keep
-    # under 4 GiB (a fresh lab: a fleet of 100 to Ready in 4.2 s instead of 5.0 s, medians of 5; it
-    # held 2.2 GiB at the default and 3 GiB with these after six such fleets). The limit makes it
-    # collect more often once its live heap grows past about a GiB (a long-running lab).
+    # under 4 GiB (a fresh lab: a fleet of 100 to Ready in 4.2 s instead of 5.0 s, medians of 5). At
+    # the default it held 2.2 GiB after six such fleets; with these it grows toward the limit, and
+    # collects more often once its live heap nears it (a long-running lab).
     go_runtime = {"GOGC": "400", "GOMEMLIMIT": "4GiB"}
 
     def info_entry(self, ports, opts, state):
