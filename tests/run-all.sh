@@ -117,6 +117,13 @@ for release in "${releases[@]}"; do
   cat ".cache/compat/summary-$release.txt" 2>/dev/null || echo "ansible-core $release: not run"
 done
 if [ ${#failed[@]} -gt 0 ]; then
+  # Last, where the tail of a CI log shows it: what failed in each suite run beside others (pytest's
+  # FAILED lines, an integration target's first failed task), in a few lines.
+  for name in "${failed[@]}"; do
+    [ -f "$SUITES/$name.log" ] || continue
+    echo "=== $name failed at:"
+    grep -E "^FAILED |^TASK \[|^fatal:|^\[ERROR\]" "$SUITES/$name.log" | tail -8 | cut -c1-400
+  done
   echo "FAILED: ${failed[*]}"
   exit 1
 fi

@@ -109,5 +109,11 @@ for target in "${targets[@]}"; do labels+=("$target$SUFFIX"); done
 for label in "${labels[@]}"; do
   if [ "$(cat "$WORK/$label.status" 2>/dev/null)" = ok ]; then passed=$((passed + 1)); else failed+=("$label"); fi
 done
+# The failures again at the end, where a CI log's tail shows them: each failed target's first failed
+# task and its message.
+for label in "${failed[@]}"; do
+  echo "=== $label: first failure:"
+  grep -m1 -B3 -E "^fatal:|^\[ERROR\]" "$WORK/$label.log" 2>/dev/null | grep -E "^TASK|^fatal:|^\[ERROR\]" | cut -c1-1500
+done
 echo "integration: $passed passed, ${#failed[@]} failed${failed:+: ${failed[*]}}"
 [ ${#failed[@]} -eq 0 ]
