@@ -8,8 +8,15 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 from ansible.errors import AnsibleFilterError
+from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 
 from ansible_collections.virtops.kubevirt.plugins.filter.health import plain, vm_key
+from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s.errors import InputError
+# Imported with the plugin, not in the one filter that uses it: Ansible compiles collection code from
+# source in every process that imports it, and the vm_provision role names its first check after the
+# plan, so this happens once in the controller, and every worker forked after that inherits it (the
+# check, the vm task, the summary; ~0.1 s each otherwise).
+from ansible_collections.virtops.kubevirt.plugins.module_utils.workflows import vm as vm_utils
 
 # Keys of a vm_provision VM item that belong to the role, not to the vm module.
 ROLE_KEYS = ("volumes", "network_attachments", "inventory_network", "inventory_groups", "golden_vm")
@@ -89,11 +96,6 @@ def vm_provision_errors(items):
     """One message per VM item the vm module would reject before writing anything (option types and
     choices, names, quantities, disks, networks, cloud-init), checked here without the API so that the
     role fails before it creates volumes or networks. Empty when every item is fine."""
-    from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
-
-    from ansible_collections.virtops.kubevirt.plugins.module_utils.workflows import vm as vm_utils
-    from ansible_collections.virtops.kubevirt.plugins.module_utils.k8s.errors import InputError
-
     validator = ArgumentSpecValidator(vm_utils.VM_ITEM_SPEC, mutually_exclusive=vm_utils.VM_MUTUALLY_EXCLUSIVE,
                                       required_one_of=[("name", "definition")])
     out = []
