@@ -333,7 +333,8 @@ def vm_provision_rows(bulk, info=None, names=None, namespace=None):
             "ready_in": None,
         }
         if row["method"] == "create":
-            created = _ts(((result.get("vm") or {}).get("metadata") or {}).get("creationTimestamp"))
+            created = _ts(summary.get("creation_time") or
+                          ((result.get("vm") or {}).get("metadata") or {}).get("creationTimestamp"))
             ready_at = _ts(summary.get("ready_since")) or _ready_time(polled.get(key))
             if created is not None and ready_at is not None and row["ready"]:
                 row["ready_in"] = max(0.0, ready_at - created)

@@ -110,6 +110,10 @@ summaries:
     namespace:
       description: Namespace.
       type: str
+    creation_time:
+      description: When the VMI was created (its C(metadata.creationTimestamp)).
+      type: str
+      sample: "2026-12-06T11:00:00Z"
     status:
       description: C(printableStatus) for a VM (as C(kubectl get vm) shows it), the phase or an error status for a VMI.
       type: str

@@ -386,7 +386,7 @@ def _vmi_part(vmi, pod):
 
 def _head(kind, obj, status, ready):
     return {"kind": kind, "name": _meta(obj).get("name"), "namespace": _meta(obj).get("namespace"),
-            "status": status, "ready": ready}
+            "status": status, "ready": ready, "creation_time": _meta(obj).get("creationTimestamp")}
 
 
 def _with_vmi_part(out, vmi, pod, bad_conditions, warnings, why):

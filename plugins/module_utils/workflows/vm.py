@@ -59,6 +59,7 @@ MERGED_DICTS = ("labels", "annotations")
 def argument_spec():
     spec = copy.deepcopy(VM_ITEM_SPEC)
     spec["vms"] = dict(type="list", elements="raw")
+    spec["return_objects"] = dict(type="bool", default=True)
     spec.update(copy.deepcopy(runner.WAIT_ARG_SPEC))
     spec.update(runner.auth_spec())
     return spec
@@ -749,7 +750,8 @@ class VmRunner(runner.Runner):
         if plan.wait_error:
             out.update(failed=True, msg=plan.wait_error)
         if plan.state == "absent":
-            out["vm" if self.kind == "VirtualMachine" else "vmi_object"] = None
+            if self.params.get("return_objects", True):
+                out["vm" if self.kind == "VirtualMachine" else "vmi_object"] = None
             if plan.kept is not None:
                 out["kept_data_volumes"] = plan.kept
             if self.diff_mode and outcome and outcome.changed:
@@ -774,9 +776,10 @@ class VmRunner(runner.Runner):
             status.pop("printableStatus", None)
             status.pop("ready", None)
         summary = summarize_vm(vm_for_summary, plan.vmi) if after else None
-        out["vm"] = redacted(after)
+        if self.params.get("return_objects", True):
+            out["vm"] = redacted(after)
+            out["vmi"] = summarize_vmi(plan.vmi) if plan.vmi else None
         out["summary"] = summary
-        out["vmi"] = summarize_vmi(plan.vmi) if plan.vmi else None
         out["printable_status"] = summary["status"] if summary else None
         out["ready"] = summary["ready"] if summary else False
         out["ip_address"] = summary["ip_address"] if summary else None

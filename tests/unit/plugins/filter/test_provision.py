@@ -93,6 +93,14 @@ def test_time_to_ready_from_the_bulk_result_alone():
     assert [r["ready_in"] for r in rows] == [7.0, None]
 
 
+def test_time_to_ready_from_summaries_alone():
+    # return_objects: false (the role's bulk task): no vm in the results; the summary has the creation time.
+    bulk = {"results": [bulk_result(vm=None, summary={"creation_time": "2026-01-01T00:00:03Z",
+                                                      "ready_since": "2026-01-01T00:00:10Z"})]}
+    del bulk["results"][0]["vm"]
+    assert [r["ready_in"] for r in p.vm_provision_rows(bulk, None, ["ns/a"])] == [7.0]
+
+
 def test_rows_when_the_bulk_task_failed_before_writing():
     bulk = {"failed": True, "msg": "vms[1] (b): Unsupported parameters: memroy."}
     rows = p.vm_provision_rows(bulk, {}, ["ns/a", "ns/b"])

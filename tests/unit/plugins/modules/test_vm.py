@@ -196,6 +196,18 @@ def test_bulk_twenty_vms_one_watch(run, client):
                  "labels": {"app": "fleet"}, "vms": names[:-1] + [{"name": names[-1], "memory": "2Gi",
                                                                    "labels": {"size": "big"}}]})
     assert again["changed"] is False
+    assert all("vm" in r and "vmi" in r for r in again["results"])
+
+
+def test_return_objects_false_leaves_the_objects_out(run):
+    item = {"namespace": "fleet", "memory": "1Gi", "disks": [{"name": "root", "image": "img"}]}
+    lean = run(dict(item, vms=["a", "b"], wait=True, return_objects=False))
+    assert [sorted(set(r) & {"vm", "vmi", "summary"}) for r in lean["results"]] == [["summary"]] * 2
+    assert all(r["summary"]["creation_time"] and r["ready"] and r["ip_address"] for r in lean["results"])
+    single = run(dict(item, name="c", return_objects=False))
+    assert "vm" not in single and "vmi" not in single and single["summary"]["name"] == "c"
+    gone = run(dict(item, name="c", state="absent", return_objects=False))
+    assert gone["changed"] is True and "vm" not in gone
 
 
 def test_bulk_partial_failure_reports_each(run, client):
