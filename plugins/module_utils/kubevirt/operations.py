@@ -35,7 +35,9 @@ from ansible_collections.virtops.kubevirt.plugins.module_utils.kubevirt.state im
     vmi_stopping,
 )
 
-RESTART_CHECK_TIMEOUT = 10
+# KubeVirt's VM controller sets RestartRequired (or desiredGeneration) within a second; a busy one can take
+# longer, and the wait ends as soon as it has.
+RESTART_CHECK_TIMEOUT = 30
 CONFLICT_PREFIX = "Operation cannot be fulfilled on "
 
 # virt-api 409 messages -> what to do about them.
@@ -216,7 +218,9 @@ def took_effect(client, verb, namespace, name, vm=None, vmi=None, before=None, v
 def wait_template_changes(client, namespace, generations, timeout, resource_version=None):
     """Wait (briefly) until KubeVirt has processed the template changes of VMs ``generations``
     ({name: generation of our write}); see state.template_change_processed. A timeout is no error:
-    the VMs are then as last seen. Returns ({name: VM}, progress record or None).
+    the VMs are then as last seen, and the names KubeVirt had not processed yet are returned, for
+    their status (no RestartRequired yet) says nothing about the change.
+    Returns ({name: VM}, progress record or None, [names not processed]).
     """
     def processed(objects):
         return all(template_change_processed(objects.get(name), gen) for name, gen in generations.items())
@@ -227,19 +231,33 @@ def wait_template_changes(client, namespace, generations, timeout, resource_vers
     progress = None
     try:
         progress = wait.run()
-    except (WaitTimeout, ApiError):
-        progress = None
-    return wait.objects, progress
+    except WaitTimeout as exc:
+        progress = (exc.details or {}).get("progress")
+    except ApiError:
+        return wait.objects, None, []  # not watchable here: nothing seen, nothing to say
+    late = sorted(n for n, gen in generations.items()
+                  if n in wait.objects and not template_change_processed(wait.objects[n], gen))
+    return wait.objects, progress, late
+
+
+def unprocessed_note(namespace, name, timeout):
+    """The warning for a VM whose template change KubeVirt had not processed within ``timeout``."""
+    return ("VM %s/%s: KubeVirt had not processed the template change after %ds (its VM controller is busy or "
+            "down), so whether it waits for a restart is not known yet; restart_required assumes it does. "
+            "Its RestartRequired condition (vm_info) will say." % (namespace, name, round(timeout)))
 
 
 def restart_required_after(client, vm_after, timeout=RESTART_CHECK_TIMEOUT):
-    """After a template change of one VM: (restart_required, the VM as KubeVirt left it, progress)."""
+    """After a template change of one VM: (restart_required, the VM as KubeVirt left it, progress,
+    a warning or ''). A change KubeVirt has not processed in time counts as needing a restart."""
     meta = (vm_after or {}).get("metadata") or {}
     name = meta.get("name")
-    objects, progress = wait_template_changes(client, meta.get("namespace"), {name: meta.get("generation")}, timeout,
-                                              resource_version=meta.get("resourceVersion"))
+    objects, progress, late = wait_template_changes(client, meta.get("namespace"), {name: meta.get("generation")},
+                                                    timeout, resource_version=meta.get("resourceVersion"))
     vm = objects.get(name) or vm_after
-    return condition_true(vm, "RestartRequired"), vm, progress
+    if late:
+        return True, vm, progress, unprocessed_note(meta.get("namespace"), name, timeout)
+    return condition_true(vm, "RestartRequired"), vm, progress, ""
 
 
 def wait_live_resize(client, namespace, vms, timeout, resource_version=None):

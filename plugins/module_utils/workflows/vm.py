@@ -663,13 +663,17 @@ class VmRunner(runner.Runner):
 
             timeout = min(operations.RESTART_CHECK_TIMEOUT,
                           self.params.get("wait_timeout") or operations.RESTART_CHECK_TIMEOUT)
-            objects, record = operations.wait_template_changes(
+            objects, record, late = operations.wait_template_changes(
                 self.client, ns, generations, timeout,
                 resource_version=waiter.newest_resource_version(p.outcome.after for p in group))
             if record is not None:
                 self.progress.append(record)
             for plan in group:
                 vm = objects.get(plan.name)
+                if plan.name in late:
+                    # restart_required stays True, and no live resize is awaited
+                    self.warnings.append(operations.unprocessed_note(ns, plan.name, timeout))
+                    continue
                 if vm is not None:
                     plan.outcome.after = vm
                     plan.restart_required = condition_true(vm, "RestartRequired")

@@ -77,10 +77,12 @@ class DeviceRunner(runner.Runner):
     def restart_check(self, after, active):
         if not active or self.check_mode:
             return False, after
-        required, vm, record = operations.restart_required_after(
+        required, vm, record, note = operations.restart_required_after(
             self.client, after, min(operations.RESTART_CHECK_TIMEOUT, self.params["wait_timeout"]))
         if record:
             self.progress.append(record)
+        if note:
+            self.warnings.append(note)
         return required, vm
 
     def base_result(self, changed, method, before, after):

@@ -314,12 +314,14 @@ class VmPowerRunner(runner.Runner):
         known = (vm.get("status") or {}).get("desiredGeneration") is not None
         if vmi is None or not known or template_change_processed(vm, generation):
             return vm
-        objects, record = operations.wait_template_changes(
+        timeout = min(operations.RESTART_CHECK_TIMEOUT, self.params["wait_timeout"])
+        objects, record, late = operations.wait_template_changes(
             self.client, (vm.get("metadata") or {}).get("namespace"), {vm["metadata"]["name"]: generation},
-            min(operations.RESTART_CHECK_TIMEOUT, self.params["wait_timeout"]),
-            resource_version=(vm.get("metadata") or {}).get("resourceVersion"))
+            timeout, resource_version=(vm.get("metadata") or {}).get("resourceVersion"))
         if record:
             self.progress.append(record)
+        if late:
+            self.warnings.append(operations.unprocessed_note(vm["metadata"].get("namespace"), late[0], timeout))
         return objects.get(vm["metadata"]["name"]) or vm
 
     def migration_in_flight(self, decision, namespace, name):

@@ -162,8 +162,10 @@ class FakeClient:
             keep = copy.deepcopy(current)
             keep.pop("status", None)
             new_meta = new["metadata"]
-            for key in ("uid", "creationTimestamp"):
+            for key in ("uid", "creationTimestamp", "generation"):
                 new_meta[key] = current["metadata"].get(key)
+            if (current.get("spec") or {}) != (new.get("spec") or {}):  # the API server's generation
+                new_meta["generation"] = (new_meta.get("generation") or 0) + 1
             if current.get("status"):
                 new["status"] = copy.deepcopy(current["status"])
             if current["metadata"].get("labels") and "labels" not in new_meta:
@@ -286,8 +288,7 @@ class FakeClient:
                                                        "message": "a restart is required"}])
             stored = self.store[self._key(res.VM, ns, name)]
             stored["status"] = status
-            stored["metadata"]["generation"] = stored["metadata"].get("generation", 0) + 1
-            stored["status"]["observedGeneration"] = stored["metadata"]["generation"]
+            stored["status"]["observedGeneration"] = stored["metadata"].get("generation")
         elif strategy == "Halted":
             self.store.pop(key, None)
             for k in [k for k, o in self.store.items() if k[0] == "Pod" and

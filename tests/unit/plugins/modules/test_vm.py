@@ -122,6 +122,18 @@ def test_memory_change_on_running_vm_reports_restart_required(run, client):
     assert "RestartRequired" in warnings_text(result)
 
 
+def test_a_change_kubevirt_has_not_processed_in_time_is_no_restart_free_change(run, client):
+    # virt-controller busy: the VM's status after the write says nothing of the change (no RestartRequired,
+    # no desiredGeneration); the module waits up to wait_timeout (at most 30 s) and then says it does not know.
+    run(dict(BASIC, wait=True))
+    client.controller = False
+    result = run(dict(BASIC, memory="2Gi", wait_timeout=1))
+    assert result["changed"] is True and result["restart_required"] is True
+    assert "had not processed the template change after 1s" in warnings_text(result)
+    assert result["progress"][-1]["result"] == "timeout"
+    assert "template change" in result["progress"][-1]["waited_for"]
+
+
 def test_wait_timeout_on_unschedulable(run, client):
     client.unschedulable.add("big")
     client.put({"kind": "Event", "apiVersion": "v1", "type": "Warning", "reason": "FailedScheduling",

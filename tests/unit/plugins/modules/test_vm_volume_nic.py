@@ -245,7 +245,7 @@ def test_nic_live_update_needs_a_migration(run_nic, client, monkeypatch):
     add_nad(client)
     client.add_vm(vm_obj(), vmi_phase="Running")
     # A KubeVirt with LiveUpdate: the template change is no RestartRequired.
-    monkeypatch.setattr(vm_volume_flow.operations, "restart_required_after", lambda c, vm, timeout=10: (False, vm, None))
+    monkeypatch.setattr(vm_volume_flow.operations, "restart_required_after", lambda c, vm, timeout=10: (False, vm, None, ""))
     result = run_nic(dict(NIC))
     assert result["changed"] and result["migration_required"] is True and not result["restart_required"]
     assert "live migration moves the VM into a pod with that interface" in result["live_update"]
