@@ -110,7 +110,7 @@ options:
     description:
       - Return RV(vm) (the whole VirtualMachine) and RV(vmi) (its VMI's summary), also in each RV(results) entry.
       - V(false) leaves both out; RV(summary) and the keys beside it still say where each VM is. A fleet's result
-        (a registered variable, an AWX job event) is then a third of the size, and the task ends sooner. The
+        (a registered variable, an AWX job event) is then under half the size, and the task ends sooner. The
         C(virtops.kubevirt.vm_provision) role sets it.
     type: bool
     default: true
