@@ -240,11 +240,14 @@ def wait_template_changes(client, namespace, generations, timeout, resource_vers
     return wait.objects, progress, late
 
 
-def unprocessed_note(namespace, name, timeout):
-    """The warning for a VM whose template change KubeVirt had not processed within ``timeout``."""
+def unprocessed_note(namespace, name, timeout, assumed=True):
+    """The warning for a VM whose template change KubeVirt had not processed within ``timeout``; ``assumed``:
+    the caller reports restart_required as true for it (else it reports the VM's status as it was)."""
     return ("VM %s/%s: KubeVirt had not processed the template change after %ds (its VM controller is busy or "
-            "down), so whether it waits for a restart is not known yet; restart_required assumes it does. "
-            "Its RestartRequired condition (vm_info) will say." % (namespace, name, round(timeout)))
+            "down), so whether it waits for a restart is not known yet; restart_required %s. "
+            "Its RestartRequired condition (vm_info) will say." % (
+                namespace, name, round(timeout),
+                "assumes it does" if assumed else "is what its status said before that change"))
 
 
 def restart_required_after(client, vm_after, timeout=RESTART_CHECK_TIMEOUT):

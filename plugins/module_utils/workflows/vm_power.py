@@ -321,7 +321,8 @@ class VmPowerRunner(runner.Runner):
         if record:
             self.progress.append(record)
         if late:
-            self.warnings.append(operations.unprocessed_note(vm["metadata"].get("namespace"), late[0], timeout))
+            namespace = vm["metadata"].get("namespace")
+            self.warnings.append(operations.unprocessed_note(namespace, late[0], timeout, assumed=False))
         return objects.get(vm["metadata"]["name"]) or vm
 
     def migration_in_flight(self, decision, namespace, name):
